@@ -1,0 +1,1 @@
+//! The bounded runner: placeholder until the runner work lands.

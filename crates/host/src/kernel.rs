@@ -1,0 +1,309 @@
+//! The running kernel: its release, which modules are loaded, built in or loadable, and its
+//! build configuration — read the way node-feature-discovery does, with no `modprobe` or `kmod`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+
+use serde::Serialize;
+
+use crate::{FsError, Root};
+
+/// Returns a module name in the kernel's canonical form: `/proc/modules` uses `_` where
+/// `modules.builtin` and file names may use `-`.
+pub fn normalize_module(name: &str) -> String {
+    name.replace('-', "_")
+}
+
+/// Returns the names of loaded modules from `/proc/modules` (first column), normalised.
+pub fn parse_proc_modules(text: &str) -> BTreeSet<String> {
+    text.lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(normalize_module)
+        .collect()
+}
+
+/// Returns the module name of a path such as `kernel/drivers/scsi/iscsi_tcp.ko.zst`.
+pub fn module_name_of_path(path: &str) -> Option<String> {
+    let file = path.rsplit('/').next()?;
+    let stem = ["", ".gz", ".xz", ".zst", ".bz2"]
+        .iter()
+        .find_map(|ext| file.strip_suffix(ext).and_then(|f| f.strip_suffix(".ko")))?;
+    Some(normalize_module(stem))
+}
+
+/// Returns the modules listed in `modules.builtin` (one path per line), normalised.
+pub fn parse_modules_builtin(text: &str) -> BTreeSet<String> {
+    text.lines().filter_map(module_name_of_path).collect()
+}
+
+/// Returns the loadable modules listed in `modules.dep`, from name to path relative to
+/// `lib/modules/<release>`.
+pub fn parse_modules_dep(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| {
+            let path = l.split(':').next()?.trim();
+            Some((module_name_of_path(path)?, path.to_string()))
+        })
+        .collect()
+}
+
+/// A kernel configuration value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConfigValue {
+    /// `=y`: built in.
+    Yes,
+    /// `=m`: built as a module.
+    Module,
+    /// `# CONFIG_X is not set`.
+    NotSet,
+    /// Anything else (numbers, strings).
+    Other(String),
+}
+
+/// Parses a kernel `.config`.
+pub fn parse_kernel_config(text: &str) -> BTreeMap<String, ConfigValue> {
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(rest) = line.strip_prefix("# ") {
+            if let Some(name) = rest.strip_suffix(" is not set") {
+                out.insert(name.to_string(), ConfigValue::NotSet);
+            }
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let value = match v {
+            "y" => ConfigValue::Yes,
+            "m" => ConfigValue::Module,
+            "n" => ConfigValue::NotSet,
+            other => ConfigValue::Other(other.trim_matches('"').to_string()),
+        };
+        out.insert(k.to_string(), value);
+    }
+    out
+}
+
+/// The kernel configuration and where it was found.
+#[derive(Debug, Clone)]
+pub struct KernelConfig {
+    pub source: String,
+    pub values: BTreeMap<String, ConfigValue>,
+}
+
+/// Reads the kernel release from the procfs (`sys/kernel/osrelease`).
+pub fn release(proc: &Root) -> Result<String, FsError> {
+    proc.read_to_string("/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+}
+
+/// Reads the kernel configuration from, in order, `/proc/config.gz`, `/boot/config-<release>`
+/// and `/lib/modules/<release>/config`; returns the places tried when none is readable.
+pub fn read_config(
+    fs: &Root,
+    proc: Option<&Root>,
+    release: &str,
+) -> Result<KernelConfig, Vec<String>> {
+    let mut tried = Vec::new();
+    if let Some(proc) = proc {
+        match proc.open_file("/config.gz") {
+            Ok(f) => {
+                let mut text = String::new();
+                let limit = crate::MAX_READ_BYTES;
+                if flate2::read::GzDecoder::new(f)
+                    .take(limit)
+                    .read_to_string(&mut text)
+                    .is_ok()
+                {
+                    return Ok(KernelConfig {
+                        source: "/proc/config.gz".into(),
+                        values: parse_kernel_config(&text),
+                    });
+                }
+                tried.push("/proc/config.gz (unreadable gzip)".into());
+            }
+            Err(_) => tried.push("/proc/config.gz".into()),
+        }
+    }
+    for path in [
+        format!("/boot/config-{release}"),
+        format!("/lib/modules/{release}/config"),
+    ] {
+        match fs.read_to_string(&path) {
+            Ok(text) => {
+                return Ok(KernelConfig {
+                    source: path,
+                    values: parse_kernel_config(&text),
+                });
+            }
+            Err(_) => tried.push(path),
+        }
+    }
+    Err(tried)
+}
+
+/// Where a module stands on this host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum ModuleState {
+    Loaded,
+    Builtin,
+    /// Present as a file (path inside the root), not loaded.
+    Loadable {
+        path: String,
+    },
+    Absent,
+}
+
+/// What is known about kernel modules: loaded, builtin and loadable ones.
+#[derive(Debug, Clone, Default)]
+pub struct Modules {
+    pub loaded: Option<BTreeSet<String>>,
+    pub builtin: Option<BTreeSet<String>>,
+    /// Loadable modules from `modules.dep`, name to path inside the root.
+    pub loadable: Option<BTreeMap<String, String>>,
+    pub modules_dir: String,
+    /// Reasons for the parts that could not be read.
+    pub gaps: Vec<String>,
+}
+
+impl Modules {
+    /// Reads `/proc/modules`, `modules.builtin` and `modules.dep` for `release`.
+    pub fn read(fs: &Root, proc: Option<&Root>, release: &str) -> Modules {
+        let modules_dir = format!("/lib/modules/{release}");
+        let mut gaps = Vec::new();
+        let loaded = match proc.map(|p| p.read_to_string("/modules")) {
+            Some(Ok(t)) => Some(parse_proc_modules(&t)),
+            Some(Err(e)) => {
+                gaps.push(format!("cannot read /proc/modules: {}", e.source));
+                None
+            }
+            None => None,
+        };
+        let builtin = fs
+            .read_to_string(format!("{modules_dir}/modules.builtin"))
+            .map(|t| parse_modules_builtin(&t))
+            .map_err(|e| {
+                gaps.push(format!(
+                    "cannot read {modules_dir}/modules.builtin: {}",
+                    e.source
+                ))
+            })
+            .ok();
+        let loadable = fs
+            .read_to_string(format!("{modules_dir}/modules.dep"))
+            .map(|t| parse_modules_dep(&t))
+            .map_err(|e| {
+                gaps.push(format!(
+                    "cannot read {modules_dir}/modules.dep: {}",
+                    e.source
+                ))
+            })
+            .ok();
+        Modules {
+            loaded,
+            builtin,
+            loadable,
+            modules_dir,
+            gaps,
+        }
+    }
+
+    /// Returns where `name` stands, or `None` when nothing could be read to decide.
+    /// A loadable module counts only if its file really is there.
+    pub fn state(&self, fs: &Root, name: &str) -> Option<ModuleState> {
+        let name = normalize_module(name);
+        if self.loaded.as_ref().is_some_and(|l| l.contains(&name)) {
+            return Some(ModuleState::Loaded);
+        }
+        if self.builtin.as_ref().is_some_and(|b| b.contains(&name)) {
+            return Some(ModuleState::Builtin);
+        }
+        if let Some(rel) = self.loadable.as_ref().and_then(|l| l.get(&name)) {
+            let path = format!("{}/{}", self.modules_dir, rel);
+            if fs
+                .stat(&path)
+                .is_ok_and(|s| s.kind == crate::FileKind::File)
+            {
+                return Some(ModuleState::Loadable { path });
+            }
+        }
+        // "Absent" is only a verdict when every source was read.
+        (self.loaded.is_some() && self.builtin.is_some() && self.loadable.is_some())
+            .then_some(ModuleState::Absent)
+    }
+}
+
+/// A kernel release split into numbers for comparison: `5.15.0-94-generic` is `(5, 15, 0)`.
+pub fn version_triple(release: &str) -> Option<(u32, u32, u32)> {
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .take(3)
+        .map(|s| s.parse::<u32>().ok());
+    let major = nums.next()??;
+    let minor = nums.next()??;
+    let patch = nums.next().flatten().unwrap_or(0);
+    Some((major, minor, patch))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_modules_real_sample() {
+        let t = "iscsi_tcp 24576 0 - Live 0x0000000000000000\nlibiscsi_tcp 32768 1 iscsi_tcp, Live 0x0\ndm_crypt 65536 0 - Live 0x0\n";
+        let m = parse_proc_modules(t);
+        assert!(m.contains("iscsi_tcp") && m.contains("dm_crypt") && m.contains("libiscsi_tcp"));
+    }
+
+    #[test]
+    fn builtin_names_normalised() {
+        let t = "kernel/drivers/md/dm-crypt.ko\nkernel/fs/nfs/nfs.ko\n";
+        let b = parse_modules_builtin(t);
+        assert!(b.contains("dm_crypt"));
+        assert!(b.contains("nfs"));
+    }
+
+    #[test]
+    fn compressed_module_paths() {
+        assert_eq!(
+            module_name_of_path("kernel/drivers/scsi/iscsi_tcp.ko.zst").as_deref(),
+            Some("iscsi_tcp")
+        );
+        assert_eq!(
+            module_name_of_path("kernel/drivers/vfio/pci/vfio-pci.ko.xz").as_deref(),
+            Some("vfio_pci")
+        );
+        assert_eq!(
+            module_name_of_path("kernel/fs/nfs/nfsv4.ko.gz").as_deref(),
+            Some("nfsv4")
+        );
+        assert_eq!(module_name_of_path("README"), None);
+        let dep = parse_modules_dep(
+            "kernel/drivers/nvme/host/nvme-tcp.ko.xz: kernel/drivers/nvme/host/nvme-fabrics.ko.xz\n",
+        );
+        assert_eq!(dep["nvme_tcp"], "kernel/drivers/nvme/host/nvme-tcp.ko.xz");
+    }
+
+    #[test]
+    fn kernel_config() {
+        let t = "CONFIG_NFS_V4=m\n# CONFIG_NFS_V4_2 is not set\nCONFIG_NFS_V4_1=y\nCONFIG_LOCALVERSION=\"-x\"\n";
+        let c = parse_kernel_config(t);
+        assert_eq!(c["CONFIG_NFS_V4"], ConfigValue::Module);
+        assert_eq!(c["CONFIG_NFS_V4_2"], ConfigValue::NotSet);
+        assert_eq!(c["CONFIG_NFS_V4_1"], ConfigValue::Yes);
+        assert_eq!(c["CONFIG_LOCALVERSION"], ConfigValue::Other("-x".into()));
+    }
+
+    #[test]
+    fn versions() {
+        assert_eq!(version_triple("5.15.0-94-generic"), Some((5, 15, 0)));
+        assert_eq!(version_triple("6.18.44-fc-v857"), Some((6, 18, 44)));
+        assert_eq!(version_triple("4.18.0-553.el8_10.x86_64"), Some((4, 18, 0)));
+        assert_eq!(version_triple("6.7"), Some((6, 7, 0)));
+        assert_eq!(version_triple("junk"), None);
+    }
+}

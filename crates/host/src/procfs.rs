@@ -1,0 +1,270 @@
+//! Parsers for the procfs files the built-in checks read, and small readers on a proc [`Root`].
+//!
+//! Parsers take text and return values, so each is tested on real samples; readers only add the
+//! file access. Host-wide views (mounts, sockets) are read through pid 1, because our own
+//! `/proc/self` is the pod's in a DaemonSet while `/proc/1` is the host's (hostPID).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::{FsError, Root};
+
+/// Returns `/proc/meminfo` as a map from field to its number (kB for sizes, a count for
+/// `HugePages_*`).
+pub fn parse_meminfo(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, rest) = l.split_once(':')?;
+            let n = rest.split_whitespace().next()?.parse().ok()?;
+            Some((k.trim().to_string(), n))
+        })
+        .collect()
+}
+
+/// Returns the CPU feature flags of the first processor in `/proc/cpuinfo` (`flags` on x86,
+/// `Features` on arm64).
+pub fn parse_cpu_flags(text: &str) -> Vec<String> {
+    text.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            matches!(k.trim(), "flags" | "Features")
+                .then(|| v.split_whitespace().map(str::to_string).collect())
+        })
+        .unwrap_or_default()
+}
+
+/// One line of `/proc/<pid>/mountinfo` (see proc(5)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mount {
+    pub mount_point: String,
+    pub root: String,
+    pub fs_type: String,
+    pub source: String,
+    /// Optional fields such as `shared:1` or `master:3`.
+    pub propagation: Vec<String>,
+}
+
+impl Mount {
+    /// Returns true if and only if the mount is in a shared peer group (`shared:N`).
+    pub fn is_shared(&self) -> bool {
+        self.propagation.iter().any(|t| t.starts_with("shared:"))
+    }
+}
+
+/// Parses `mountinfo`, skipping malformed lines; octal escapes (`\040`) in paths are decoded.
+pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
+    text.lines()
+        .filter_map(|line| {
+            let (left, right) = line.split_once(" - ")?;
+            let f: Vec<&str> = left.split(' ').collect();
+            if f.len() < 6 {
+                return None;
+            }
+            let mut r = right.split(' ');
+            let fs_type = r.next()?.to_string();
+            let source = unescape(r.next().unwrap_or(""));
+            Some(Mount {
+                root: unescape(f[3]),
+                mount_point: unescape(f[4]),
+                fs_type,
+                source,
+                propagation: f[6..]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string())
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// Returns the mount that holds `path`: the longest mount point that is a prefix of it, the last
+/// one when several mounts are stacked on the same point.
+pub fn mount_containing<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
+    let covers = |m: &&Mount| {
+        let mp = m.mount_point.trim_end_matches('/');
+        path == m.mount_point || path.starts_with(&format!("{mp}/")) || m.mount_point == "/"
+    };
+    mounts
+        .iter()
+        .filter(covers)
+        .enumerate()
+        .max_by_key(|(i, m)| (m.mount_point.len(), *i))
+        .map(|(_, m)| m)
+}
+
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A listening Unix socket from `/proc/<pid>/net/unix`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnixListener {
+    /// The bound path; abstract names start with `@`.
+    pub path: String,
+}
+
+/// Parses `/proc/net/unix` and returns the sockets that are listening (`__SO_ACCEPTCON`).
+pub fn parse_unix_listeners(text: &str) -> Vec<UnixListener> {
+    const SO_ACCEPTCON: u32 = 1 << 16;
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
+            let path = f.get(7)?;
+            (flags & SO_ACCEPTCON != 0).then(|| UnixListener {
+                path: path.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// A process seen in procfs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Process {
+    pub pid: u32,
+    /// `/proc/<pid>/comm`: the executable name, cut to 15 bytes by the kernel.
+    pub comm: String,
+    /// The one-letter state from `/proc/<pid>/stat` (`R`, `S`, `D`, `Z`, ...).
+    pub state: char,
+}
+
+/// Parses the state letter out of `/proc/<pid>/stat`; the command name in parentheses may itself
+/// contain spaces and parentheses, so the last `)` ends it.
+pub fn parse_stat_state(text: &str) -> Option<char> {
+    let after = &text[text.rfind(')')? + 1..];
+    after.split_whitespace().next()?.chars().next()
+}
+
+/// Lists the processes of the procfs at `proc`; processes that exit while being read are skipped.
+pub fn processes(proc: &Root) -> Result<Vec<Process>, FsError> {
+    let mut out = Vec::new();
+    for name in proc.read_dir("/")? {
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(comm) = proc.read_to_string(format!("/{pid}/comm")) else {
+            continue;
+        };
+        let state = proc
+            .read_to_string(format!("/{pid}/stat"))
+            .ok()
+            .and_then(|s| parse_stat_state(&s))
+            .unwrap_or('?');
+        out.push(Process {
+            pid,
+            comm: comm.trim_end_matches('\n').to_string(),
+            state,
+        });
+    }
+    out.sort_by_key(|p| p.pid);
+    Ok(out)
+}
+
+/// Reads a file of the host-wide view (pid 1's), falling back to the procfs's own (`/proc/net`
+/// follows `self`), so it also works where pid 1 is not readable.
+pub fn read_host_wide(proc: &Root, rel: &str) -> Result<(String, String), FsError> {
+    let first = format!("/1/{rel}");
+    match proc.read_to_string(&first) {
+        Ok(t) => Ok((t, first)),
+        Err(e) => {
+            let second = format!("/self/{rel}");
+            proc.read_to_string(&second)
+                .map(|t| (t, second))
+                .map_err(|_| e)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meminfo_real_sample() {
+        let t = "MemTotal:       24577408 kB\nMemAvailable:   23811944 kB\nHugePages_Total:    1024\nHugePages_Free:     1024\nHugepagesize:       2048 kB\n";
+        let m = parse_meminfo(t);
+        assert_eq!(m["HugePages_Total"], 1024);
+        assert_eq!(m["Hugepagesize"], 2048);
+        assert_eq!(m["MemTotal"], 24577408);
+    }
+
+    #[test]
+    fn cpu_flags_x86_and_arm() {
+        let x86 = "processor\t: 0\nflags\t\t: fpu vme sse4_1 sse4_2 avx\n\nprocessor\t: 1\nflags\t\t: fpu\n";
+        assert!(parse_cpu_flags(x86).contains(&"sse4_2".to_string()));
+        let arm = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes\n";
+        assert!(parse_cpu_flags(arm).contains(&"asimd".to_string()));
+        assert!(parse_cpu_flags("").is_empty());
+    }
+
+    #[test]
+    fn mountinfo_real_sample() {
+        let t = "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+                 30 22 0:5 / /dev rw,nosuid master:2 - devtmpfs udev rw\n\
+                 40 22 253:1 / /var/lib/long\\040horn rw - xfs /dev/vdb rw\n\
+                 bad line\n";
+        let m = parse_mountinfo(t);
+        assert_eq!(m.len(), 3);
+        assert!(m[0].is_shared());
+        assert!(!m[1].is_shared());
+        assert_eq!(m[2].mount_point, "/var/lib/long horn");
+        assert_eq!(
+            mount_containing(&m, "/var/lib/longhorn")
+                .unwrap()
+                .mount_point,
+            "/"
+        );
+        assert_eq!(
+            mount_containing(&m, "/var/lib/long horn/x")
+                .unwrap()
+                .fs_type,
+            "xfs"
+        );
+        assert_eq!(mount_containing(&m, "/dev").unwrap().fs_type, "devtmpfs");
+    }
+
+    #[test]
+    fn stacked_mounts_last_wins() {
+        let t = "1 0 0:1 / / rw shared:1 - ext4 a rw\n2 1 0:2 / /var rw - tmpfs b rw\n3 1 0:3 / /var rw shared:5 - tmpfs c rw\n";
+        let m = parse_mountinfo(t);
+        assert_eq!(mount_containing(&m, "/var/x").unwrap().source, "c");
+    }
+
+    #[test]
+    fn unix_listeners() {
+        let t = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+                 0000000000000000: 00000002 00000000 00010000 0001 01 20512 @ISCSIADM_ABSTRACT_NAMESPACE\n\
+                 0000000000000000: 00000003 00000000 00000000 0001 03 20513 /run/foo.sock\n\
+                 0000000000000000: 00000002 00000000 00010000 0001 01 20514 /run/systemd/notify\n\
+                 0000000000000000: 00000002 00000000 00000000 0002 01 20515\n";
+        let l = parse_unix_listeners(t);
+        assert_eq!(l.len(), 2);
+        assert_eq!(l[0].path, "@ISCSIADM_ABSTRACT_NAMESPACE");
+    }
+
+    #[test]
+    fn stat_state_with_hostile_comm() {
+        assert_eq!(parse_stat_state("42 (a) b) (c) D 1 42 42"), Some('D'));
+        assert_eq!(parse_stat_state("1 (systemd) S 0 1 1"), Some('S'));
+        assert_eq!(parse_stat_state("garbage"), None);
+    }
+}

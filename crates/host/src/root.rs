@@ -1,0 +1,381 @@
+//! A directory treated as `/`: every path, and every symlink met on the way (absolute ones
+//! included), resolves inside it and can never escape.
+//!
+//! Two resolvers that agree:
+//! - `openat2(2)` with `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, one syscall, where the kernel
+//!   (>= 5.6) and the seccomp policy allow it — the fast path for plain reads;
+//! - a component-by-component walker built on `O_PATH | O_NOFOLLOW` file descriptors, used where
+//!   `openat2` is missing and whenever the caller wants the chain of symlinks that was followed
+//!   (PATH lookup reports it). Holding a descriptor per directory makes the walk immune to a
+//!   directory being swapped for a symlink half-way.
+//!
+//! `..` at the root stays at the root, as in `chroot(2)`; more than [`MAX_SYMLINKS`] links in one
+//! resolution is `ELOOP`, never a hang.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fd::OwnedFd;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+/// The most symlinks one resolution follows, as Linux's own `MAXSYMLINKS`.
+pub const MAX_SYMLINKS: usize = 40;
+
+/// Largest file [`Root::read`] accepts; host text files are far smaller, and a huge one (or a
+/// device) must not make the checker allocate without bound.
+pub const MAX_READ_BYTES: u64 = 64 << 20;
+
+/// An error about one path inside a root; the path is the one inside the root.
+#[derive(Debug, thiserror::Error)]
+#[error("{path} (under {root})")]
+pub struct FsError {
+    /// The path as asked for, inside the root.
+    pub path: PathBuf,
+    /// Where the root is on this machine.
+    pub root: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+impl FsError {
+    /// Returns true if and only if the path (or a directory on the way) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.source.kind() == io::ErrorKind::NotFound
+    }
+
+    /// Returns true if and only if resolution gave up because of too many symlinks (a loop).
+    pub fn is_loop(&self) -> bool {
+        self.source.raw_os_error() == Some(Errno::LOOP.raw_os_error())
+    }
+}
+
+/// One symlink followed during a resolution.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Link {
+    /// The link's own path inside the root.
+    pub path: PathBuf,
+    /// What the link says, verbatim.
+    pub target: PathBuf,
+}
+
+/// The outcome of resolving a path: where it really is inside the root, and how we got there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The canonical path inside the root (absolute, no links, no `.` or `..`).
+    pub path: PathBuf,
+    /// Every symlink followed, in order.
+    pub links: Vec<Link>,
+}
+
+/// File type and permission facts of a resolved path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub kind: FileKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub size: u64,
+}
+
+/// The kind of file a path names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// A directory handle that acts as `/` for every read made through it.
+#[derive(Debug)]
+pub struct Root {
+    dir: OwnedFd,
+    location: PathBuf,
+    use_openat2: bool,
+}
+
+impl Root {
+    /// Opens `location` as a root, using `openat2` if this kernel offers it.
+    pub fn open(location: impl Into<PathBuf>) -> Result<Root, FsError> {
+        let location = location.into();
+        let dir = rustix::fs::open(
+            &location,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| FsError {
+            path: PathBuf::from("/"),
+            root: location.clone(),
+            source: e.into(),
+        })?;
+        let use_openat2 = openat2_works(&dir);
+        Ok(Root {
+            dir,
+            location,
+            use_openat2,
+        })
+    }
+
+    /// Opens `location` as a root that never uses `openat2`, so tests can exercise the walker.
+    pub fn open_without_openat2(location: impl Into<PathBuf>) -> Result<Root, FsError> {
+        let mut root = Root::open(location)?;
+        root.use_openat2 = false;
+        Ok(root)
+    }
+
+    /// Returns where this root lives on the machine running hostready.
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    /// Returns true if and only if plain reads use `openat2(RESOLVE_IN_ROOT)`.
+    pub fn uses_openat2(&self) -> bool {
+        self.use_openat2
+    }
+
+    /// Resolves `path` inside the root, following every symlink, and reports the links followed.
+    pub fn resolve(&self, path: impl AsRef<Path>) -> Result<Resolved, FsError> {
+        let path = path.as_ref();
+        self.walk(path, true)
+            .map(|w| Resolved {
+                path: w.canonical(),
+                links: w.links,
+            })
+            .map_err(|e| self.error(path, e))
+    }
+
+    /// Opens a file for reading, resolving `path` inside the root.
+    pub fn open_file(&self, path: impl AsRef<Path>) -> Result<File, FsError> {
+        let path = path.as_ref();
+        self.open_flags(path, OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK)
+            .map(File::from)
+            .map_err(|e| self.error(path, e))
+    }
+
+    /// Reads a whole file inside the root, refusing anything larger than [`MAX_READ_BYTES`].
+    pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, FsError> {
+        let path = path.as_ref();
+        let file = self.open_file(path)?;
+        let mut out = Vec::new();
+        file.take(MAX_READ_BYTES + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| self.error(path, e))?;
+        if out.len() as u64 > MAX_READ_BYTES {
+            return Err(self.error(
+                path,
+                io::Error::new(
+                    io::ErrorKind::FileTooLarge,
+                    format!("larger than {MAX_READ_BYTES} bytes"),
+                ),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Reads a whole file as text; invalid UTF-8 is replaced, since host text files are not ours.
+    pub fn read_to_string(&self, path: impl AsRef<Path>) -> Result<String, FsError> {
+        self.read(path).map(|b| {
+            String::from_utf8(b)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        })
+    }
+
+    /// Returns facts about the file `path` names, following symlinks inside the root.
+    pub fn stat(&self, path: impl AsRef<Path>) -> Result<Stat, FsError> {
+        let path = path.as_ref();
+        self.open_flags(path, OFlags::PATH)
+            .and_then(|fd| stat_fd(&fd))
+            .map_err(|e| self.error(path, e))
+    }
+
+    /// Returns facts about `path` itself, not following a final symlink.
+    pub fn symlink_stat(&self, path: impl AsRef<Path>) -> Result<Stat, FsError> {
+        let path = path.as_ref();
+        self.walk(path, false)
+            .and_then(|w| stat_fd(w.fd(&self.dir)))
+            .map_err(|e| self.error(path, e))
+    }
+
+    /// Returns true if and only if `path` exists inside the root (following symlinks).
+    pub fn exists(&self, path: impl AsRef<Path>) -> bool {
+        self.stat(path).is_ok()
+    }
+
+    /// Lists the names in a directory inside the root (without `.` and `..`), unsorted.
+    pub fn read_dir(&self, path: impl AsRef<Path>) -> Result<Vec<OsString>, FsError> {
+        let path = path.as_ref();
+        let list = || -> io::Result<Vec<OsString>> {
+            let fd = self.open_flags(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
+            let mut names = Vec::new();
+            for entry in rustix::fs::Dir::read_from(&fd)? {
+                let entry = entry?;
+                let name = entry.file_name().to_bytes();
+                if name != b"." && name != b".." {
+                    names.push(OsStr::from_bytes(name).to_os_string());
+                }
+            }
+            Ok(names)
+        };
+        list().map_err(|e| self.error(path, e))
+    }
+
+    fn error(&self, path: &Path, source: impl Into<io::Error>) -> FsError {
+        FsError {
+            path: path.to_path_buf(),
+            root: self.location.clone(),
+            source: source.into(),
+        }
+    }
+
+    fn open_flags(&self, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+        let flags = flags | OFlags::CLOEXEC;
+        if self.use_openat2 {
+            let rel = relative(path);
+            return Ok(rustix::fs::openat2(
+                &self.dir,
+                rel,
+                flags,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            )?);
+        }
+        let walk = self.walk(path, true)?;
+        match walk.dirs.len() {
+            // The root itself: reopen it with the wanted flags.
+            0 => Ok(rustix::fs::openat(&self.dir, ".", flags, Mode::empty())?),
+            n => {
+                let parent = if n >= 2 {
+                    &walk.dirs[n - 2].0
+                } else {
+                    &self.dir
+                };
+                let name = &walk.dirs[n - 1].1;
+                // NOFOLLOW: the walker already decided the last component is not a symlink;
+                // if it has become one since, fail rather than follow it out of the root.
+                Ok(rustix::fs::openat(
+                    parent,
+                    name.as_os_str(),
+                    flags | OFlags::NOFOLLOW,
+                    Mode::empty(),
+                )?)
+            }
+        }
+    }
+
+    fn walk(&self, path: &Path, follow_last: bool) -> io::Result<Walk> {
+        let mut walk = Walk::default();
+        // Components still to visit, last one first, so a link's target is pushed in front.
+        let mut pending: Vec<OsString> = Vec::new();
+        push_components(&mut pending, path);
+        while let Some(name) = pending.pop() {
+            if name == ".." {
+                walk.dirs.pop();
+                continue;
+            }
+            let here = walk.fd(&self.dir);
+            let fd = rustix::fs::openat(
+                here,
+                name.as_os_str(),
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            let st = stat_fd(&fd)?;
+            let is_last = pending.is_empty();
+            if st.kind == FileKind::Symlink && (follow_last || !is_last) {
+                if walk.links.len() >= MAX_SYMLINKS {
+                    return Err(Errno::LOOP.into());
+                }
+                let target = rustix::fs::readlinkat(&fd, "", Vec::new())?;
+                let target = PathBuf::from(OsStr::from_bytes(target.to_bytes()));
+                walk.links.push(Link {
+                    path: walk.canonical().join(&name),
+                    target: target.clone(),
+                });
+                if target.is_absolute() {
+                    walk.dirs.clear();
+                }
+                push_components(&mut pending, &target);
+                continue;
+            }
+            if !is_last && st.kind != FileKind::Dir {
+                return Err(Errno::NOTDIR.into());
+            }
+            walk.dirs.push((fd, name));
+        }
+        Ok(walk)
+    }
+}
+
+/// The state of one walk: a descriptor per directory entered below the root.
+#[derive(Default)]
+struct Walk {
+    dirs: Vec<(OwnedFd, OsString)>,
+    links: Vec<Link>,
+}
+
+impl Walk {
+    fn fd<'a>(&'a self, root: &'a OwnedFd) -> &'a OwnedFd {
+        self.dirs.last().map(|(fd, _)| fd).unwrap_or(root)
+    }
+
+    fn canonical(&self) -> PathBuf {
+        let mut p = PathBuf::from("/");
+        p.extend(self.dirs.iter().map(|(_, n)| n));
+        p
+    }
+}
+
+fn push_components(pending: &mut Vec<OsString>, path: &Path) {
+    let start = pending.len();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => pending.push(n.to_os_string()),
+            Component::ParentDir => pending.push(OsString::from("..")),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    pending[start..].reverse();
+}
+
+fn relative(path: &Path) -> &Path {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    }
+}
+
+fn stat_fd(fd: &OwnedFd) -> io::Result<Stat> {
+    let st = rustix::fs::fstat(fd)?;
+    let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let kind = match ft {
+        rustix::fs::FileType::RegularFile => FileKind::File,
+        rustix::fs::FileType::Directory => FileKind::Dir,
+        rustix::fs::FileType::Symlink => FileKind::Symlink,
+        _ => FileKind::Other,
+    };
+    Ok(Stat {
+        kind,
+        mode: st.st_mode & 0o7777,
+        uid: st.st_uid,
+        size: st.st_size as u64,
+    })
+}
+
+/// Returns true if and only if `openat2(RESOLVE_IN_ROOT)` works here; old kernels say `ENOSYS`
+/// and some container seccomp profiles say `EPERM`.
+fn openat2_works(dir: &OwnedFd) -> bool {
+    rustix::fs::openat2(
+        dir,
+        ".",
+        OFlags::PATH | OFlags::CLOEXEC,
+        Mode::empty(),
+        ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+    )
+    .is_ok()
+}

@@ -1,0 +1,1 @@
+//! Package databases: placeholder until the `hostready pkg` work lands.
