@@ -1,1 +1,60 @@
-//! The bounded runner: placeholder until the runner work lands.
+//! The bounded runner: the only way hostready starts a process, with guarantees that make a
+//! stuck or misbehaving probe a finding instead of an incident.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use hostready_exec::{ProbeSpec, Runner, RunnerConfig, Outcome};
+//!
+//! let runner = Runner::new(RunnerConfig::default());
+//! let spec = ProbeSpec::new("custom.disk-alive", "/usr/local/bin/check-disk", ["--dev", "sdb"], Duration::from_secs(5));
+//! let result = runner.run(&spec);
+//! let verdict = result.npd_verdict(hostready_exec::NPD_MAX_OUTPUT);
+//! println!("{}: {:?} {}", result.command, verdict.verdict, verdict.message);
+//! ```
+//!
+//! # Guarantees
+//! - **No shell.** An absolute program and an explicit argv; `env_clear()` plus an allow-list
+//!   (read once from the runner's environment) plus the spec's own variables and
+//!   [`TOKEN_VAR`]; stdin is `/dev/null`; the probe leads its own process group.
+//! - **Bounded output.** stdout and stderr are drained concurrently by one `poll(2)` loop;
+//!   the first `output_cap` bytes of each are kept and the rest only counted.
+//! - **Deadline, then the whole tree.** At the deadline the process group and every known
+//!   descendant get `SIGTERM`, after `kill_grace` `SIGKILL`, and every child is reaped.
+//! - **Bounded waiting.** After `SIGKILL` the runner waits at most `reap_wait`; a process that
+//!   still lives (uninterruptible sleep, frozen) is reported as a [`StuckProcess`] with its
+//!   pid, `/proc` state and start, never waited on, and its pipes are never read blockingly.
+//! - **Nothing outlives a probe.** Descendants that left the group (`setsid -f`, double fork)
+//!   are found — the process is a child subreaper, and orphans carry the probe's token — and
+//!   killed, also when the main process exits normally. See `sweep.rs` for how processes are
+//!   identified robustly against pid reuse, and its limits.
+//! - **One live instance per probe id.** While an earlier instance lives, `run` returns
+//!   [`Outcome::StillRunning`] ("stuck since ..., pid ..., state D") and starts nothing.
+//! - **A global cap** (`max_concurrent`): `run` returns [`Outcome::Busy`], `run_many` queues
+//!   within the probes' own deadlines; [`Runner::spawn`] runs a probe on its own thread.
+//! - **Every result records** the command line, exit code or signal, duration, and output heads
+//!   with their total sizes ([`ProbeResult`]).
+//!
+//! # The subreaper, and processes of this process
+//! [`Runner::new`] makes the whole process a child subreaper (`PR_SET_CHILD_SUBREAPER`), so any
+//! orphaned grandchild of *any* child of this process is re-parented here and reaped by the
+//! runner's sweeps. Processes that embed the runner should start children only through it.
+//!
+//! # Known limits
+//! - A descendant that both clears its environment *and* is orphaned while another probe is
+//!   running cannot be attributed, and is left alone (never killed by the wrong probe).
+//! - No cgroup is used: on hosts where the runner may create a cgroup v2 sub-group, that would
+//!   be a stronger container for the tree; the `/proc` tracking works everywhere (including
+//!   read-only cgroup mounts in a DaemonSet).
+
+mod npd;
+mod outcome;
+mod probe;
+mod procfs;
+mod runner;
+mod spec;
+mod sweep;
+
+pub use npd::{NPD_MAX_OUTPUT, NpdVerdict, Verdict, npd_verdict};
+pub use outcome::{Captured, Exit, Killed, Outcome, ProbeResult, StartError, StuckProcess, Utc};
+pub use runner::{ProbeHandle, Runner, RunnerConfig, TOKEN_VAR};
+pub use spec::{CommandLine, ProbeSpec};

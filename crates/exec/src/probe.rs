@@ -1,0 +1,271 @@
+//! One probe run from spawn to reaped: output drained with a cap, the deadline, the
+//! TERM → grace → KILL escalation for the whole tree, and the bounded wait after it.
+//!
+//! Everything happens in one poll(2) loop on the two pipes (non-blocking) and the main
+//! process's pidfd, so no step can block: a process stuck in the kernel that holds a pipe open
+//! only makes the loop stop at its deadline, and the pipes are closed behind it
+//! (node-problem-detector blocks forever right there: its issues #1050, #726, #941).
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::fs::OFlags;
+use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
+
+use crate::outcome::{Captured, Exit, Outcome, ProbeResult, StartError, StuckProcess};
+use crate::procfs::{self, Tracked};
+use crate::runner::{Shared, StuckInstance, TOKEN_VAR};
+use crate::spec::ProbeSpec;
+use crate::sweep::Tree;
+
+/// How often the loop re-scans while it waits for killed processes to die, and how often it
+/// checks the main process when the kernel has no pidfds.
+const TICK: Duration = Duration::from_millis(10);
+/// At most this many reads per stream per wake-up, so a flood cannot starve the deadline check.
+const READS_PER_WAKE: usize = 16;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Term { until: Instant },
+    Kill { until: Instant },
+}
+
+/// Runs `spec` to the end and returns its result, plus what is left alive if anything is.
+pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) -> (ProbeResult, Option<StuckInstance>) {
+    let t0 = Instant::now();
+    let command = spec.command_line();
+    let mut result = ProbeResult {
+        id: spec.id.clone(),
+        command,
+        started,
+        duration: Duration::ZERO,
+        outcome: Outcome::Busy { max_concurrent: 0 },
+        stdout: Captured::default(),
+        stderr: Captured::default(),
+        cleaned_up: Vec::new(),
+        leftovers: Vec::new(),
+    };
+    if !spec.program.is_absolute() {
+        result.outcome = Outcome::NotStarted(StartError::RelativeProgram(spec.program.clone()));
+        return (result, None);
+    }
+    let token = shared.next_token();
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .env_clear()
+        .envs(shared.base_env.iter().map(|(k, v)| (k, v)))
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .env(TOKEN_VAR, &token)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so the deadline can signal the whole group at once.
+        .process_group(0);
+
+    let mut child = {
+        // Registering the main process under the lock keeps the sweep of a concurrent probe
+        // from mistaking it for an orphan (and reaping it).
+        let mut state = shared.lock();
+        match cmd.spawn() {
+            Ok(c) => {
+                state.leaders.insert(c.id() as i32);
+                c
+            }
+            Err(source) => {
+                drop(state);
+                result.outcome = Outcome::NotStarted(StartError::Spawn { command: result.command.to_string(), source });
+                result.duration = t0.elapsed();
+                return (result, None);
+            }
+        }
+    };
+    let pid = child.id() as i32;
+    shared.set_running_pid(&spec.id, pid);
+    let deadline = t0 + spec.timeout;
+    // The child is unreaped, so its pid (and pgid) cannot be reused while we hold it.
+    let rpid = Pid::from_raw(pid).expect("spawned child has a positive pid");
+    let mut pidfd = rustix::process::pidfd_open(rpid, PidfdFlags::empty()).ok();
+    let leader_start = procfs::read_stat(pid).map_or(0, |s| s.starttime);
+    let mut out = child.stdout.take().map(nonblocking);
+    let mut err = child.stderr.take().map(nonblocking);
+    let mut tree = Tree::new(shared, pid, leader_start, &token);
+    let mut buf = vec![0u8; 64 * 1024];
+    let cap = shared.cfg.output_cap;
+
+    let mut phase = Phase::Running;
+    let mut timed_out = false;
+    let mut escalated = false;
+    let mut leader_exited = false;
+    let mut pipes_deadline: Option<Instant> = None;
+    let mut live = Vec::new();
+    loop {
+        let now = Instant::now();
+        if !leader_exited && exited(rpid) {
+            leader_exited = true;
+            pidfd = None; // stays readable from now on; polling it would spin
+        }
+        if leader_exited || phase != Phase::Running {
+            live = tree.scan();
+        }
+        let all_gone = leader_exited && live.is_empty();
+        if all_gone {
+            if out.is_none() && err.is_none() {
+                break;
+            }
+            // Every process we know of is dead but a pipe is still open: someone we could not
+            // attribute holds it. Read on for a bounded time, then close it behind them.
+            let until = *pipes_deadline.get_or_insert(now + shared.cfg.reap_wait);
+            if now >= until {
+                break;
+            }
+        } else {
+            match phase {
+                Phase::Running if leader_exited => {
+                    // Finished, but left something running: nothing outlives the probe.
+                    tree.signal(&live, Signal::TERM);
+                    phase = Phase::Term { until: now + shared.cfg.kill_grace };
+                }
+                Phase::Running if now >= deadline => {
+                    timed_out = true;
+                    live = tree.scan();
+                    tree.signal(&live, Signal::TERM);
+                    phase = Phase::Term { until: now + shared.cfg.kill_grace };
+                }
+                Phase::Running => {}
+                Phase::Term { until } if now >= until => {
+                    escalated = true;
+                    tree.signal(&live, Signal::KILL);
+                    phase = Phase::Kill { until: now + shared.cfg.reap_wait };
+                }
+                Phase::Term { .. } => tree.signal(&live, Signal::TERM),
+                Phase::Kill { until } => {
+                    tree.signal(&live, Signal::KILL);
+                    if now >= until {
+                        break;
+                    }
+                }
+            }
+        }
+        let wake = match phase {
+            _ if all_gone => pipes_deadline.unwrap_or(now),
+            Phase::Running if pidfd.is_some() && !leader_exited => deadline,
+            Phase::Running => deadline.min(now + TICK),
+            Phase::Term { until } | Phase::Kill { until } => until.min(now + TICK),
+        };
+        wait_and_drain(&mut out, &mut err, pidfd.as_ref(), wake, &mut buf, cap, &mut result);
+    }
+    // Whatever is still in the pipes now was written before everyone died (or by a stuck
+    // holder): take it without waiting, then close our ends.
+    drain(&mut out, &mut buf, cap, &mut result.stdout);
+    drain(&mut err, &mut buf, cap, &mut result.stderr);
+    drop((out, err));
+
+    let exit = if leader_exited {
+        let status = child.wait().map(Exit::from_status).ok();
+        shared.lock().leaders.remove(&pid);
+        status
+    } else {
+        None
+    };
+    result.cleaned_up = std::mem::take(&mut tree.killed);
+    let mut stuck_procs: Vec<Tracked> = tree.take_tracked(&live);
+    result.leftovers = live
+        .iter()
+        .map(|s| StuckProcess { pid: s.pid, comm: s.comm.clone(), state: s.state, since: started })
+        .collect();
+    let mut stuck_leader = None;
+    if !leader_exited {
+        let st = procfs::read_stat(pid);
+        result.leftovers.insert(
+            0,
+            StuckProcess {
+                pid,
+                comm: st.as_ref().map_or_else(String::new, |s| s.comm.clone()),
+                state: st.as_ref().map_or('?', |s| s.state),
+                since: started,
+            },
+        );
+        stuck_leader = Some(child);
+    }
+    result.outcome = if timed_out {
+        Outcome::TimedOut { exit, escalated_to_kill: escalated }
+    } else {
+        // Not timed out means the main process exited.
+        Outcome::Exited(exit.unwrap_or(Exit::Signal(0)))
+    };
+    result.duration = t0.elapsed();
+    let stuck = (!result.leftovers.is_empty()).then(|| {
+        stuck_procs.retain(|t| t.pid != pid);
+        StuckInstance::new(stuck_leader, stuck_procs, result.leftovers.clone())
+    });
+    (result, stuck)
+}
+
+/// Returns true if and only if the child `pid` has terminated (it stays a zombie: `WNOWAIT`).
+fn exited(pid: Pid) -> bool {
+    matches!(
+        rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT),
+        Ok(Some(_))
+    )
+}
+
+fn nonblocking(fd: impl Into<OwnedFd>) -> OwnedFd {
+    let fd = fd.into();
+    if let Ok(flags) = rustix::fs::fcntl_getfl(&fd) {
+        let _ = rustix::fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK);
+    }
+    fd
+}
+
+/// Polls the open pipes (and the pidfd) until `wake` at the latest, then drains what is ready.
+fn wait_and_drain(
+    out: &mut Option<OwnedFd>,
+    err: &mut Option<OwnedFd>,
+    pidfd: Option<&OwnedFd>,
+    wake: Instant,
+    buf: &mut [u8],
+    cap: usize,
+    result: &mut ProbeResult,
+) {
+    let timeout = wake.saturating_duration_since(Instant::now());
+    let ts = rustix::event::Timespec { tv_sec: timeout.as_secs() as _, tv_nsec: timeout.subsec_nanos() as _ };
+    let mut fds = Vec::with_capacity(3);
+    for fd in [out.as_ref(), err.as_ref(), pidfd].into_iter().flatten() {
+        fds.push(PollFd::new(fd, PollFlags::IN));
+    }
+    if fds.is_empty() {
+        std::thread::sleep(timeout);
+        return;
+    }
+    if rustix::event::poll(&mut fds, Some(&ts)).is_err() {
+        return; // EINTR: the caller loops
+    }
+    drop(fds);
+    drain(out, buf, cap, &mut result.stdout);
+    drain(err, buf, cap, &mut result.stderr);
+}
+
+/// Reads what is available without blocking; closes the stream on EOF.
+fn drain(fd: &mut Option<OwnedFd>, buf: &mut [u8], cap: usize, into: &mut Captured) {
+    let Some(f) = fd.as_ref() else { return };
+    for _ in 0..READS_PER_WAKE {
+        match rustix::io::read(f.as_fd(), &mut *buf) {
+            Ok(0) => {
+                *fd = None;
+                return;
+            }
+            Ok(n) => into.push(&buf[..n], cap),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) => return,
+            Err(_) => {
+                *fd = None;
+                return;
+            }
+        }
+    }
+}
+

@@ -1,0 +1,194 @@
+//! Reading `/proc` for the runner: one process's `stat` line, the pids created since a given pid,
+//! a process's probe token, and signalling a process by identity rather than by number.
+//!
+//! A pid is only a number that the kernel hands out again once the process is reaped, so the
+//! runner identifies a process by `(pid, starttime)` (field 22 of `/proc/<pid>/stat`, clock ticks
+//! since boot) and signals it through a pidfd opened *before* re-checking that identity: if the
+//! starttime still matches after `pidfd_open`, the pidfd refers to the process that was seen, and
+//! every later signal through it reaches that process or nobody (see pidfd_open(2)).
+
+use std::fs;
+use std::os::fd::OwnedFd;
+
+use rustix::process::{Pid, PidfdFlags, Signal};
+
+/// The fields of `/proc/<pid>/stat` the runner uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProcStat {
+    pub pid: i32,
+    pub comm: String,
+    /// One letter: `R`, `S`, `D`, `Z`, `T`, `t`, `X`, `I`, ... (proc(5)).
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub starttime: u64,
+}
+
+/// Parses one `/proc/<pid>/stat` line.
+///
+/// `comm` may itself contain spaces and parentheses, so the fields after it are found from the
+/// *last* `)` on the line (proc(5)).
+pub(crate) fn parse_stat(line: &str) -> Option<ProcStat> {
+    let open = line.find('(')?;
+    let close = line.rfind(')')?;
+    let pid = line[..open].trim().parse().ok()?;
+    let comm = line.get(open + 1..close)?.to_string();
+    let rest: Vec<&str> = line.get(close + 1..)?.split_ascii_whitespace().collect();
+    // rest[0] is field 3 (state); field N is rest[N - 3].
+    let state = rest.first()?.chars().next()?;
+    let ppid = rest.get(1)?.parse().ok()?;
+    let pgrp = rest.get(2)?.parse().ok()?;
+    let starttime = rest.get(19)?.parse().ok()?;
+    Some(ProcStat { pid, comm, state, ppid, pgrp, starttime })
+}
+
+/// Returns the parsed `/proc/<pid>/stat`, or `None` when the process is gone.
+pub(crate) fn read_stat(pid: i32) -> Option<ProcStat> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Returns every pid that may have been allocated at or after `first`, in allocation order.
+///
+/// Linux hands out pids cyclically (`idr_alloc_cyclic`), so a descendant of a process created
+/// as `first` has a pid in `first..=ns_last_pid`, or, if the counter wrapped at `pid_max`, in
+/// `first..` plus `..=ns_last_pid`. Scanning only that window keeps a sweep's cost proportional
+/// to the processes created while the probe ran, not to the size of the host. The window is only
+/// wrong if the counter passed `first` again within one probe (`pid_max` forks, 4 million by
+/// default), which a probe's deadline makes implausible; then the sweep sees too few candidates,
+/// and the process-group kill still covers the group.
+pub(crate) fn pids_since(first: i32) -> Vec<i32> {
+    let last = fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    if let Some(last) = last {
+        if last >= first && last - first < 64 {
+            return (first..=last).collect();
+        }
+    }
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<i32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| match last {
+            Some(last) if last >= first => (first..=last).contains(&p),
+            // Wrapped: first.. up to pid_max, then the low pids up to last.
+            Some(last) => p >= first || p <= last,
+            None => true,
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Which probe a process's environment says it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// It carries this probe's token.
+    Ours,
+    /// It carries another probe's token.
+    Other,
+    /// No token: cleared environment, unreadable, or a zombie (whose environ is empty).
+    Missing,
+}
+
+/// Reads `/proc/<pid>/environ` and compares its `var=` entry with `value`.
+pub(crate) fn token_of(pid: i32, var: &str, value: &str) -> Token {
+    let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+        return Token::Missing;
+    };
+    for entry in env.split(|&b| b == 0) {
+        if let Some(rest) = entry.strip_prefix(var.as_bytes()) {
+            if let Some(v) = rest.strip_prefix(b"=") {
+                return if v == value.as_bytes() { Token::Ours } else { Token::Other };
+            }
+        }
+    }
+    Token::Missing
+}
+
+/// A process identified by `(pid, starttime)`, with a pidfd when the kernel has them (5.3+).
+#[derive(Debug)]
+pub(crate) struct Tracked {
+    pub pid: i32,
+    pub starttime: u64,
+    pidfd: Option<OwnedFd>,
+}
+
+impl Tracked {
+    /// Returns a handle on the process `seen` describes, or `None` if that process is gone.
+    ///
+    /// Opens the pidfd first and re-reads the starttime afterwards, so a pid reused between the
+    /// scan and now is detected instead of signalled.
+    pub(crate) fn open(seen: &ProcStat) -> Option<Tracked> {
+        let pidfd = Pid::from_raw(seen.pid).and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
+        let now = read_stat(seen.pid)?;
+        (now.starttime == seen.starttime).then_some(Tracked { pid: seen.pid, starttime: seen.starttime, pidfd })
+    }
+
+    /// Sends `sig`; errors (already gone) are ignored because the caller re-scans anyway.
+    pub(crate) fn signal(&self, sig: Signal) {
+        match &self.pidfd {
+            Some(fd) => {
+                let _ = rustix::process::pidfd_send_signal(fd, sig);
+            }
+            None => {
+                // No pidfd (kernel < 5.3): re-check the identity right before kill(2); the
+                // remaining window is the few microseconds between the two calls.
+                if self.stat().is_some() {
+                    if let Some(pid) = Pid::from_raw(self.pid) {
+                        let _ = rustix::process::kill_process(pid, sig);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Returns the current stat if this is still the same process, else `None`.
+    pub(crate) fn stat(&self) -> Option<ProcStat> {
+        read_stat(self.pid).filter(|s| s.starttime == self.starttime)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_comm_with_spaces_and_parens() {
+        let line = "4711 (rpm (q) x) D 1 4711 4711 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+        let st = parse_stat(line).unwrap();
+        assert_eq!(st.pid, 4711);
+        assert_eq!(st.comm, "rpm (q) x");
+        assert_eq!(st.state, 'D');
+        assert_eq!(st.ppid, 1);
+        assert_eq!(st.pgrp, 4711);
+        assert_eq!(st.starttime, 123456);
+    }
+
+    #[test]
+    fn rejects_truncated_lines() {
+        assert_eq!(parse_stat("12 (sh) S 1 12"), None);
+        assert_eq!(parse_stat(""), None);
+    }
+
+    #[test]
+    fn reads_own_stat() {
+        let me = std::process::id() as i32;
+        let st = read_stat(me).unwrap();
+        assert_eq!(st.pid, me);
+        assert!(matches!(st.state, 'R' | 'S'));
+    }
+
+    #[test]
+    fn window_contains_a_fresh_child() {
+        let me = std::process::id() as i32;
+        let mut child = std::process::Command::new("/bin/sleep").arg("5").spawn().unwrap();
+        let pid = child.id() as i32;
+        let window = pids_since(me.min(pid));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(window.contains(&pid), "{pid} not in {window:?}");
+    }
+}

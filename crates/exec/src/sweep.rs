@@ -1,0 +1,147 @@
+//! Finding and signalling everything one probe started, wherever it went.
+//!
+//! A probe's processes are found by four rules, applied to the processes created since the
+//! probe's main process (the pid window of [`procfs::pids_since`]) until nothing changes:
+//! 1. its process group: `pgrp == leader` (the pgid stays reserved while the unreaped leader
+//!    or any member exists, so it cannot name another group);
+//! 2. descendants: `ppid` is already a member;
+//! 3. orphans: the runner's process is a child subreaper (`PR_SET_CHILD_SUBREAPER`), so a process
+//!    whose parent died — a `setsid -f` escapee, the grandchild of a double fork — is re-parented
+//!    to *us* instead of init. Such a process (`ppid == our pid`, not a probe's main process)
+//!    belongs to this probe if its environment carries this probe's token
+//!    (`HOSTREADY_PROBE_TOKEN`, inherited across fork/exec/setsid);
+//! 4. an orphan without any token (it cleared its environment) is attributed to this probe only
+//!    when no other probe is running, since it could then have come from no other probe.
+//!
+//! Every member must also have started after the main process (`starttime` check), and is
+//! signalled through a pidfd opened against its `(pid, starttime)` identity, so a recycled pid is
+//! never signalled. Zombie orphans found on the way are reaped here, since as subreaper we are
+//! their parent and nobody else will.
+
+use std::collections::{HashMap, HashSet};
+
+use rustix::process::{Pid, Signal, WaitOptions};
+
+use crate::outcome::Killed;
+use crate::procfs::{self, ProcStat, Token, Tracked};
+use crate::runner::Shared;
+
+/// The processes of one probe run, as far as they have been seen.
+#[derive(Debug)]
+pub(crate) struct Tree<'a> {
+    shared: &'a Shared,
+    leader: i32,
+    leader_start: u64,
+    token: &'a str,
+    tracked: HashMap<i32, Tracked>,
+    sent: HashSet<(i32, i32)>,
+    /// Everything signalled, in the order first seen.
+    pub killed: Vec<Killed>,
+}
+
+impl<'a> Tree<'a> {
+    pub(crate) fn new(shared: &'a Shared, leader: i32, leader_start: u64, token: &'a str) -> Tree<'a> {
+        Tree { shared, leader, leader_start, token, tracked: HashMap::new(), sent: HashSet::new(), killed: Vec::new() }
+    }
+
+    /// Returns the probe's live processes other than its main process, reaping zombie orphans.
+    pub(crate) fn scan(&mut self) -> Vec<ProcStat> {
+        let stats: Vec<ProcStat> = procfs::pids_since(self.leader)
+            .into_iter()
+            .filter(|&p| p != self.leader)
+            .filter_map(procfs::read_stat)
+            .filter(|s| s.starttime >= self.leader_start)
+            .collect();
+        if stats.is_empty() {
+            return Vec::new();
+        }
+        let me = self.shared.me;
+        // The lock makes "is this a probe's main process?" and the reaping of zombie orphans
+        // atomic with respect to spawns, which register their main process under it.
+        let state = self.shared.lock();
+        let sole = state.active <= 1;
+        let mut members: HashSet<i32> = HashSet::from([self.leader]);
+        let mut is_member = vec![false; stats.len()];
+        let mut tokens: HashMap<i32, Token> = HashMap::new();
+        loop {
+            let mut changed = false;
+            for (i, s) in stats.iter().enumerate() {
+                if is_member[i] {
+                    continue;
+                }
+                let member = s.pgrp == self.leader
+                    || members.contains(&s.ppid)
+                    || (s.ppid == me
+                        && !state.leaders.contains(&s.pid)
+                        && match *tokens
+                            .entry(s.pid)
+                            .or_insert_with(|| procfs::token_of(s.pid, crate::runner::TOKEN_VAR, self.token))
+                        {
+                            Token::Ours => true,
+                            Token::Other => false,
+                            // A zombie's environ reads empty: it is dead and ours to reap anyway.
+                            Token::Missing => sole || s.state == 'Z',
+                        });
+                if member {
+                    members.insert(s.pid);
+                    is_member[i] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut live = Vec::new();
+        for (i, s) in stats.into_iter().enumerate() {
+            if !is_member[i] {
+                continue;
+            }
+            if s.state == 'Z' || s.state == 'X' {
+                if s.ppid == me && !state.leaders.contains(&s.pid) {
+                    if let Some(pid) = Pid::from_raw(s.pid) {
+                        let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
+                    }
+                }
+                continue;
+            }
+            if !self.tracked.contains_key(&s.pid) {
+                match Tracked::open(&s) {
+                    Some(t) => {
+                        self.tracked.insert(s.pid, t);
+                    }
+                    None => continue,
+                }
+            }
+            live.push(s);
+        }
+        live
+    }
+
+    /// Sends `sig` to the main process's group and to every process in `live`, once each.
+    pub(crate) fn signal(&mut self, live: &[ProcStat], sig: Signal) {
+        if self.sent.insert((-self.leader, sig.as_raw())) {
+            if let Some(pg) = Pid::from_raw(self.leader) {
+                // The whole group at once, including members forked since the last scan (later
+                // members are found by the scan and signalled one by one below).
+                let _ = rustix::process::kill_process_group(pg, sig);
+            }
+        }
+        for s in live {
+            if !self.sent.insert((s.pid, sig.as_raw())) {
+                continue;
+            }
+            if let Some(t) = self.tracked.get(&s.pid) {
+                t.signal(sig);
+                if !self.killed.iter().any(|k| k.pid == s.pid) {
+                    self.killed.push(Killed { pid: s.pid, comm: s.comm.clone() });
+                }
+            }
+        }
+    }
+
+    /// Hands over the identity of each process in `live`, for later re-checks.
+    pub(crate) fn take_tracked(&mut self, live: &[ProcStat]) -> Vec<Tracked> {
+        live.iter().filter_map(|s| self.tracked.remove(&s.pid)).collect()
+    }
+}
