@@ -1,10 +1,170 @@
-//! `hostready doctor`: owned by the doctor work; replaced when it lands.
+//! `hostready doctor`: flags, wiring to `hostready-doctor`, printing and the exit code.
+//!
+//! Exit codes: 0 nothing wrong; 1 something is (a `fail` or `warn` finding, or a known problem
+//! in `--explain` input); 2 doctor could not do its job (root unreadable, no procfs to read
+//! processes from, log unreadable).
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use hostready_doctor::{Finding, Options, Status, Thresholds, signatures};
+use hostready_host::{Host, ProcSource};
+
+use crate::output::{Format, print_data};
 
 /// Arguments of `hostready doctor`.
 #[derive(Debug, clap::Args)]
-pub struct DoctorArgs {}
+pub struct DoctorArgs {
+    /// The host's filesystem root (`/host` in a DaemonSet).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// The host's procfs: a directory, or `none`; default `<root>/proc` if it is a procfs.
+    #[arg(long, value_name = "DIR|none")]
+    proc: Option<String>,
+    /// How to print the findings.
+    #[arg(long, short, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// A group of identical processes is a pile-up from this many members.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pile_min_count: usize,
+    /// ... when its oldest member is at least this old (`90s`, `5m`, `1h`, `0`).
+    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "AGE")]
+    pile_min_age: Duration,
+    /// Read logs from FILE (`-` for stdin) and say which known problems they show, instead of
+    /// diagnosing the host.
+    #[arg(long, value_name = "FILE|-")]
+    explain: Option<PathBuf>,
+}
 
 /// Runs `hostready doctor`.
-pub fn run(_args: &DoctorArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("hostready doctor is not built yet")
+pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
+    if let Some(file) = &args.explain {
+        return explain(args, file);
+    }
+    let proc = match args.proc.as_deref() {
+        None => ProcSource::Auto,
+        Some("none") => ProcSource::Disabled,
+        Some(dir) => ProcSource::At(PathBuf::from(dir)),
+    };
+    let host = Host::open(&args.root, proc)
+        .with_context(|| format!("cannot open the host root {}", args.root.display()))?;
+    let opts = Options {
+        thresholds: Thresholds {
+            min_count: args.pile_min_count,
+            min_age_secs: args.pile_min_age.as_secs(),
+        },
+    };
+    let report = hostready_doctor::diagnose(&host, &opts);
+    match args.output {
+        Format::Table => print_table(&report.findings)?,
+        f => print_data(f, &report)?,
+    }
+    Ok(exit_code(report.worst(), report.no_proc.is_some()))
+}
+
+fn exit_code(worst: Status, could_not_work: bool) -> ExitCode {
+    match worst {
+        Status::Fail | Status::Warn => ExitCode::from(1),
+        _ if could_not_work => ExitCode::from(2),
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
+    let mut bytes = Vec::new();
+    let source = if file.as_os_str() == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("cannot read stdin")?;
+        "stdin".to_string()
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+        file.display().to_string()
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    let matches = signatures::explain(&text);
+    let findings = signatures::findings(&matches, &source);
+    match args.output {
+        Format::Table => print_table(&findings)?,
+        f => print_data(
+            f,
+            &serde_json::json!({ "source": source, "matches": matches, "findings": findings }),
+        )?,
+    }
+    Ok(if matches.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_table(findings: &[Finding]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let width = findings.iter().map(|f| f.id.len()).max().unwrap_or(0);
+    for f in findings {
+        writeln!(
+            out,
+            "{:<7} {:<width$}  {}",
+            f.status.as_str().to_uppercase(),
+            f.id,
+            f.message
+        )?;
+        if f.status == Status::Pass {
+            continue;
+        }
+        for e in &f.evidence {
+            writeln!(out, "        {:width$}  · {e}", "")?;
+        }
+        for r in &f.remediation {
+            writeln!(out, "        {:width$}  → {r}", "")?;
+        }
+    }
+    let count = |s| findings.iter().filter(|f| f.status == s).count();
+    writeln!(
+        out,
+        "\n{} fail, {} warn, {} unknown, {} pass",
+        count(Status::Fail),
+        count(Status::Warn),
+        count(Status::Unknown),
+        count(Status::Pass)
+    )?;
+    Ok(())
+}
+
+/// Parses `500ms`, `90s`, `5m`, `2h`, `1d`, or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 90s, 5m or 1h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => return Ok(Duration::from_millis(n)),
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(format!("unknown unit `{unit}` in `{s}` (ms, s, m, h, d)")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("").is_err());
+    }
 }

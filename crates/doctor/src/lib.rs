@@ -1,0 +1,155 @@
+//! `hostready doctor`: diagnoses a host that is already sick with the incident class hostready
+//! exists for — thousands of stuck `rpm -q`, a locked or damaged package database, memory at
+//! 100% — by reading procfs and the package databases. It starts no process and takes no lock.
+//!
+//! [`diagnose`] is the whole diagnosis: one pass over procfs ([`proc::scan`]), the kernel's lock
+//! table matched to files ([`locks`]), pile-ups ([`pileup`]), package-database health
+//! ([`pkgdb`]) and memory pressure ([`memory`]). [`signatures::explain`] reads logs instead.
+
+pub mod finding;
+pub mod locks;
+pub mod magic;
+pub mod memory;
+pub mod pileup;
+pub mod pkgdb;
+pub mod proc;
+pub mod signatures;
+
+use std::collections::HashSet;
+
+use hostready_host::Host;
+use serde::Serialize;
+
+pub use finding::{Finding, Status};
+pub use pileup::Thresholds;
+
+/// What [`diagnose`] is asked to do.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub thresholds: Thresholds,
+}
+
+/// Everything one diagnosis found.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Findings in a stable order: pile-ups, locks, package databases, memory.
+    pub findings: Vec<Finding>,
+    /// The groups flagged as pile-ups, largest first.
+    pub pileups: Vec<pileup::Group>,
+    /// Every file in the kernel's lock table, with holders and waiters.
+    pub locked_files: Vec<locks::LockedFile>,
+    /// User-space processes seen.
+    pub processes: usize,
+    /// Why there was no procfs to read, if there was none: process, lock and memory findings
+    /// are then unknown.
+    pub no_proc: Option<String>,
+}
+
+impl Report {
+    /// Returns the worst status among the findings (`Pass` when there are none).
+    pub fn worst(&self) -> Status {
+        self.findings
+            .iter()
+            .map(|f| f.status)
+            .max()
+            .unwrap_or(Status::Pass)
+    }
+}
+
+/// Diagnoses `host`. Never fails: what cannot be read becomes an `unknown` finding.
+pub fn diagnose(host: &Host, opts: &Options) -> Report {
+    let t = opts.thresholds;
+    let mut report = Report {
+        findings: Vec::new(),
+        pileups: Vec::new(),
+        locked_files: Vec::new(),
+        processes: 0,
+        no_proc: None,
+    };
+    let proc = match host.proc() {
+        Ok(p) => p,
+        Err(why) => {
+            report.no_proc = Some(why.0.clone());
+            for id in ["doctor.pileup", "doctor.locks", "doctor.memory"] {
+                report.findings.push(Finding::new(
+                    id,
+                    Status::Unknown,
+                    format!("no procfs: {}", why.0),
+                ));
+            }
+            report.findings.extend(pkgdb::findings(host.fs(), None));
+            return report;
+        }
+    };
+    // Magic links (exe, fd) need the procfs opened directly; see magic.rs for why.
+    let dir = magic::ProcDir::open(proc.location()).ok();
+    let snap = match proc::scan(proc, dir.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            let why = format!("cannot list processes: {e}");
+            report.no_proc = Some(why.clone());
+            report
+                .findings
+                .push(Finding::new("doctor.pileup", Status::Unknown, why));
+            report.findings.extend(pkgdb::findings(host.fs(), None));
+            return report;
+        }
+    };
+    report.processes = snap.procs.len();
+
+    let lock_table = proc.read_to_string("/locks");
+    let entries = lock_table
+        .as_deref()
+        .map(locks::parse_locks)
+        .unwrap_or_default();
+    let files = locks::analyse(&entries, &snap, dir.as_ref());
+    let waiting: HashSet<u32> = files.iter().flat_map(|f| f.waiters()).collect();
+
+    let meminfo = proc
+        .read_to_string("/meminfo")
+        .map(|t| hostready_host::procfs::parse_meminfo(&t))
+        .unwrap_or_default();
+    let mem_total = meminfo.get("MemTotal").copied();
+
+    let mut groups = pileup::group(&snap, t);
+    let mut flagged_kb = 0;
+    for g in groups.iter_mut().filter(|g| g.flagged) {
+        g.waiting_on_lock = g.pids.iter().filter(|p| waiting.contains(p)).count();
+        if !g.is_zombies() {
+            let kb: u64 = g
+                .pids
+                .iter()
+                .filter_map(|p| proc::private_kb(proc, *p))
+                .sum();
+            g.private_kb = Some(kb);
+            flagged_kb += kb;
+        }
+    }
+    report
+        .findings
+        .extend(pileup::findings(&groups, &snap, t, mem_total));
+    match &lock_table {
+        Ok(_) => report
+            .findings
+            .extend(locks::findings(&files, &snap, t.min_age_secs)),
+        Err(e) => report.findings.push(Finding::new(
+            "doctor.locks",
+            Status::Unknown,
+            format!("cannot read the lock table: {e}"),
+        )),
+    }
+    report
+        .findings
+        .extend(pkgdb::findings(host.fs(), Some(&snap)));
+    let psi = proc
+        .read_to_string("/pressure/memory")
+        .ok()
+        .map(|t| memory::parse_psi(&t));
+    report
+        .findings
+        .push(memory::finding(&meminfo, psi.as_ref(), flagged_kb));
+
+    report.pileups = groups.into_iter().filter(|g| g.flagged).collect();
+    report.locked_files = files;
+    report
+}

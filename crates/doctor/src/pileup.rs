@@ -1,0 +1,475 @@
+//! Pile-ups: many identical processes that live long and wait — the shape of the incident,
+//! thousands of `rpm -q` started by `longhorn-manager` behind a locked rpmdb.
+//!
+//! Processes are grouped by executable and normalised argv (numbers that differ per copy, such
+//! as pids in `/proc/1234/ns/mnt` or `sleep 30`, become `N`). A group is a pile-up when it has at
+//! least `min_count` members, its oldest is at least `min_age` old, and most members are not
+//! running. Zombies cannot be grouped by command (the kernel dropped it), so they group by name.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Serialize;
+
+use crate::finding::{Finding, Status, age, id_segment, mib};
+use crate::proc::{Proc, Snapshot, basename, truncate};
+
+/// When a group counts as a pile-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    pub min_count: usize,
+    pub min_age_secs: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Thresholds {
+        Thresholds {
+            min_count: 10,
+            min_age_secs: 60,
+        }
+    }
+}
+
+/// Processes that run the same thing.
+#[derive(Debug, Clone, Serialize)]
+pub struct Group {
+    /// The executable (or `[comm]` for zombies and processes whose executable is unreadable).
+    pub exe: String,
+    /// The normalised command line, for people.
+    pub command: String,
+    pub count: usize,
+    /// Members, oldest first.
+    pub pids: Vec<u32>,
+    pub oldest_age_secs: u64,
+    pub newest_age_secs: u64,
+    /// When the oldest started, seconds since the epoch.
+    pub oldest_started_at: Option<u64>,
+    /// How many members are in each state letter.
+    pub states: BTreeMap<char, usize>,
+    /// Members whose parent is gone (reparented to pid 1).
+    pub orphans: usize,
+    pub zombies: usize,
+    /// The most common parent and its ancestors, e.g. `longhorn-manager(4711) → rpm -q N`.
+    pub parent_chain: String,
+    /// Distinct parents of the members.
+    pub parents: usize,
+    /// Summed resident memory (shared pages counted per process; an upper bound).
+    pub rss_kb: u64,
+    /// Summed private memory (`smaps_rollup`/`RssAnon`), filled in for flagged groups.
+    pub private_kb: Option<u64>,
+    /// True when the group meets the pile-up thresholds.
+    pub flagged: bool,
+    /// Members waiting on a file lock (filled in from the lock analysis).
+    pub waiting_on_lock: usize,
+}
+
+impl Group {
+    /// Returns how many members are not running (`S`, `D`, `Z`, `T`, ...).
+    pub fn waiting(&self) -> usize {
+        self.count - self.states.get(&'R').copied().unwrap_or(0)
+    }
+
+    /// Returns true if and only if these are zombies.
+    pub fn is_zombies(&self) -> bool {
+        self.zombies == self.count
+    }
+}
+
+/// Normalises one argument: a number becomes `N`, and so does any run of 3+ digits inside it
+/// (pids, ports, timestamps), so copies that differ only there group together; `python3` stays.
+pub fn normalise_arg(arg: &str) -> String {
+    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
+        return "N".into();
+    }
+    let mut out = String::with_capacity(arg.len());
+    let mut digits = String::new();
+    for c in arg.chars().take(128) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        flush_digits(&mut out, &mut digits);
+        out.push(c);
+    }
+    flush_digits(&mut out, &mut digits);
+    out
+}
+
+fn flush_digits(out: &mut String, digits: &mut String) {
+    if digits.len() >= 3 {
+        out.push('N');
+    } else {
+        out.push_str(digits);
+    }
+    digits.clear();
+}
+
+/// Returns the grouping key and display command of a process.
+pub fn key_of(p: &Proc) -> (String, String) {
+    if p.argv.is_empty() || p.state == 'Z' {
+        let name = format!("[{}]", p.comm);
+        return (name.clone(), name);
+    }
+    let norm: Vec<String> = p.argv.iter().take(16).map(|a| normalise_arg(a)).collect();
+    let exe = p.exe.clone().unwrap_or_else(|| p.argv[0].clone());
+    let mut display = basename(&norm[0]).to_string();
+    for a in &norm[1..] {
+        display.push(' ');
+        display.push_str(a);
+    }
+    (exe, truncate(&display, 100))
+}
+
+/// Groups every process of the snapshot; the largest groups come first.
+pub fn group(snap: &Snapshot, t: Thresholds) -> Vec<Group> {
+    let mut by_key: BTreeMap<(String, String), Vec<&Proc>> = BTreeMap::new();
+    for p in snap.procs.values() {
+        by_key.entry(key_of(p)).or_default().push(p);
+    }
+    let mut groups: Vec<Group> = by_key
+        .into_iter()
+        .map(|((exe, command), mut members)| {
+            members.sort_by(|a, b| b.age_secs.cmp(&a.age_secs).then(a.pid.cmp(&b.pid)));
+            let mut states = BTreeMap::new();
+            for m in &members {
+                *states.entry(m.state).or_default() += 1;
+            }
+            let parents: HashSet<u32> = members.iter().map(|m| m.ppid).collect();
+            let mut g = Group {
+                exe,
+                command,
+                count: members.len(),
+                pids: members.iter().map(|m| m.pid).collect(),
+                oldest_age_secs: members[0].age_secs,
+                newest_age_secs: members[members.len() - 1].age_secs,
+                oldest_started_at: members[0].started_at,
+                orphans: members
+                    .iter()
+                    .filter(|m| m.ppid == 1 || (m.ppid != 0 && !snap.procs.contains_key(&m.ppid)))
+                    .count(),
+                zombies: states.get(&'Z').copied().unwrap_or(0),
+                states,
+                parent_chain: String::new(),
+                parents: parents.len(),
+                rss_kb: members.iter().map(|m| m.rss_kb).sum(),
+                private_kb: None,
+                flagged: false,
+                waiting_on_lock: 0,
+            };
+            g.flagged = g.count >= t.min_count
+                && g.oldest_age_secs >= t.min_age_secs
+                && g.waiting() * 2 >= g.count;
+            g.parent_chain = chain(&members, snap, &g.command);
+            g
+        })
+        .collect();
+    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
+    groups
+}
+
+/// Builds `grandparent(pid) → parent(pid) → command` from the members' most common parent.
+fn chain(members: &[&Proc], snap: &Snapshot, command: &str) -> String {
+    let mut count: BTreeMap<u32, usize> = BTreeMap::new();
+    for m in members {
+        *count.entry(m.ppid).or_default() += 1;
+    }
+    let Some((&ppid, _)) = count
+        .iter()
+        .max_by_key(|(pid, n)| (**n, std::cmp::Reverse(**pid)))
+    else {
+        return command.to_string();
+    };
+    let mut links = Vec::new();
+    let mut pid = ppid;
+    let mut seen = HashSet::new();
+    while pid != 0 && links.len() < 5 && seen.insert(pid) {
+        match snap.procs.get(&pid) {
+            Some(p) => {
+                let name = p
+                    .exe
+                    .as_deref()
+                    .or(p.argv.first().map(String::as_str))
+                    .map(basename)
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or(&p.comm);
+                links.push(format!("{name}({pid})"));
+                pid = p.ppid;
+            }
+            None => {
+                links.push(format!("gone({pid})"));
+                break;
+            }
+        }
+    }
+    links.reverse();
+    links.push(command.to_string());
+    links.join(" → ")
+}
+
+/// Turns flagged groups into findings, plus a summary of the largest group when none is.
+pub fn findings(
+    groups: &[Group],
+    snap: &Snapshot,
+    t: Thresholds,
+    mem_total_kb: Option<u64>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut used = HashSet::new();
+    for g in groups.iter().filter(|g| g.flagged) {
+        let base = if g.is_zombies() {
+            format!(
+                "doctor.zombies.{}",
+                id_segment(g.exe.trim_matches(|c| c == '[' || c == ']'))
+            )
+        } else {
+            format!("doctor.pileup.{}", id_segment(basename(&g.exe)))
+        };
+        let mut id = base.clone();
+        let mut n = 2;
+        while !used.insert(id.clone()) {
+            id = format!("{base}.{n}");
+            n += 1;
+        }
+        out.push(finding(id, g, snap, t, mem_total_kb));
+    }
+    if out.is_empty() {
+        let biggest = groups
+            .iter()
+            .next()
+            .map(|g| format!("; largest group: {} × {}", g.count, g.command))
+            .unwrap_or_default();
+        out.push(Finding::new(
+            "doctor.pileup",
+            Status::Pass,
+            format!(
+                "no pile-up: {} processes in {} groups, none with >= {} members older than {}{}",
+                snap.procs.len(),
+                groups.len(),
+                t.min_count,
+                age(t.min_age_secs),
+                biggest
+            ),
+        ));
+    }
+    out
+}
+
+fn finding(
+    id: String,
+    g: &Group,
+    snap: &Snapshot,
+    t: Thresholds,
+    mem_total_kb: Option<u64>,
+) -> Finding {
+    let d_state = g.states.get(&'D').copied().unwrap_or(0);
+    let big_memory = match (g.private_kb, mem_total_kb) {
+        (Some(p), Some(total)) if total > 0 => p * 20 >= total,
+        _ => false,
+    };
+    let status = if g.waiting_on_lock > 0
+        || d_state >= t.min_count
+        || big_memory
+        || g.count >= t.min_count.saturating_mul(10)
+    {
+        Status::Fail
+    } else {
+        Status::Warn
+    };
+    let states: Vec<String> = g.states.iter().map(|(s, n)| format!("{s}:{n}")).collect();
+    let memory = g
+        .private_kb
+        .map(|kb| format!("{} private", mib(kb)))
+        .unwrap_or_else(|| format!("{} resident", mib(g.rss_kb)));
+    let what = if g.is_zombies() {
+        "zombies"
+    } else {
+        "identical processes"
+    };
+    let mut msg = format!(
+        "{} {what} `{}`, oldest {}, newest {}, {memory}; started by {}",
+        g.count,
+        g.command,
+        age(g.oldest_age_secs),
+        age(g.newest_age_secs),
+        g.parent_chain
+    );
+    if g.waiting_on_lock > 0 {
+        msg.push_str(&format!("; {} wait on a file lock", g.waiting_on_lock));
+    }
+    let mut f = Finding::new(id, status, msg)
+        .evidence(format!("executable: {}", g.exe))
+        .evidence(format!("states: {}", states.join(" ")))
+        .evidence(format!(
+            "pids (oldest first): {}",
+            crate::locks::pid_list(&g.pids)
+        ))
+        .evidence(format!(
+            "distinct parents: {}; orphans (parent gone, reparented): {}; zombies: {}",
+            g.parents, g.orphans, g.zombies
+        ));
+    if let Some(at) = g.oldest_started_at {
+        f = f.evidence(format!("oldest started at {at} (seconds since the epoch)"));
+    }
+    if let (Some(p), Some(total)) = (g.private_kb, mem_total_kb) {
+        f = f.evidence(format!(
+            "private memory {} = {:.1}% of MemTotal",
+            mib(p),
+            p as f64 * 100.0 / total.max(1) as f64
+        ));
+    }
+    if d_state > 0 {
+        f = f.evidence(format!(
+            "{d_state} in D state (uninterruptible: stuck in the kernel, unkillable until the I/O returns)"
+        ));
+    }
+    remediate(f, g, snap)
+}
+
+fn remediate(f: Finding, g: &Group, snap: &Snapshot) -> Finding {
+    let name = basename(&g.exe);
+    let parent = g
+        .pids
+        .first()
+        .and_then(|p| snap.procs.get(p))
+        .map(|p| p.ppid)
+        .unwrap_or(0);
+    if g.is_zombies() {
+        return f.fix(format!(
+            "Zombies hold no memory but use pids; their parent (pid {parent}) does not reap them. Restart or fix the parent; when it exits, init reaps them."
+        ));
+    }
+    let mut f = f.fix(format!(
+        "Stop the source first — it is the parent chain `{}`; killing the pile alone lets it grow back.",
+        g.parent_chain
+    ));
+    if matches!(
+        name,
+        "rpm" | "rpmdb" | "yum" | "dnf" | "zypper" | "dpkg" | "dpkg-query" | "apt" | "apt-get"
+    ) || g.command.contains("nsenter")
+    {
+        f = f
+            .fix("Package-manager queries pile up when the package database is locked or damaged (see the doctor.lock.* and doctor.pkgdb.* findings; rpm-software-management/rpm#602). Fix that first.")
+            .fix(format!(
+                "Then kill the waiting queries — read-only, they hold no write lock: `kill {}` (they are listed above; use `kill -9` for the ones left).",
+                g.pids.iter().take(5).map(u32::to_string).collect::<Vec<_>>().join(" ")
+                    + if g.pids.len() > 5 { " …" } else { "" }
+            ))
+            .fix("If the source is longhorn-manager v1.7.0-v1.7.2: upgrade to v1.7.3+ / v1.8.0+, which checks executables instead of running the package manager (longhorn/longhorn#10019, longhorn-manager PR #3406).");
+    } else {
+        f = f.fix(format!(
+            "Look at what the oldest member waits for: `cat /proc/{}/wchan /proc/{}/stack`, `ls -l /proc/{}/fd`.",
+            g.pids[0], g.pids[0], g.pids[0]
+        ));
+    }
+    if g.orphans > 0 {
+        f = f.fix(format!(
+            "{} member(s) are orphans: whoever started them is gone and nothing will stop them; kill them once the source is fixed.",
+            g.orphans
+        ));
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(pid: u32, ppid: u32, state: char, age: u64, argv: &[&str]) -> Proc {
+        Proc {
+            pid,
+            ppid,
+            comm: basename(argv.first().copied().unwrap_or("z")).into(),
+            state,
+            exe: argv.first().map(|s| s.to_string()),
+            argv: argv.iter().map(|s| s.to_string()).collect(),
+            age_secs: age,
+            started_at: None,
+            rss_kb: 2000,
+        }
+    }
+
+    #[test]
+    fn normalises_numbers_but_not_names() {
+        assert_eq!(normalise_arg("30"), "N");
+        assert_eq!(
+            normalise_arg("--mount=/host/proc/4711/ns/mnt"),
+            "--mount=/host/proc/N/ns/mnt"
+        );
+        assert_eq!(normalise_arg("python3"), "python3");
+        assert_eq!(normalise_arg("x86_64"), "x86_64");
+        assert_eq!(normalise_arg(""), "");
+    }
+
+    #[test]
+    fn groups_incident_shape() {
+        let mut snap = Snapshot::default();
+        snap.procs.insert(1, p(1, 0, 'S', 1000, &["/sbin/init"]));
+        snap.procs.insert(
+            100,
+            p(100, 1, 'S', 900, &["/usr/bin/longhorn-manager", "daemon"]),
+        );
+        for i in 0..24 {
+            let pid = 200 + i;
+            let ppid = if i < 4 { 1 } else { 100 };
+            snap.procs.insert(
+                pid,
+                p(
+                    pid,
+                    ppid,
+                    'S',
+                    600 - i as u64,
+                    &["/usr/bin/rpm", "-q", "open-iscsi"],
+                ),
+            );
+        }
+        snap.procs.insert(300, p(300, 100, 'Z', 5, &[]));
+        let t = Thresholds::default();
+        let groups = group(&snap, t);
+        let g = &groups[0];
+        assert_eq!(g.count, 24);
+        assert!(g.flagged);
+        assert_eq!(g.command, "rpm -q open-iscsi");
+        assert_eq!(g.oldest_age_secs, 600);
+        assert_eq!(g.newest_age_secs, 577);
+        assert_eq!(g.orphans, 4);
+        assert_eq!(g.parents, 2);
+        assert_eq!(
+            g.parent_chain,
+            "init(1) → longhorn-manager(100) → rpm -q open-iscsi"
+        );
+        let f = findings(&groups, &snap, t, Some(1 << 20));
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].id, "doctor.pileup.rpm");
+        assert_eq!(f[0].status, Status::Warn);
+        assert!(f[0].remediation.iter().any(|r| r.contains("#10019")));
+    }
+
+    #[test]
+    fn young_or_running_groups_are_not_pileups() {
+        let mut snap = Snapshot::default();
+        for i in 0..20 {
+            snap.procs
+                .insert(10 + i, p(10 + i, 1, 'S', 5, &["/bin/sleep", "100"]));
+            snap.procs
+                .insert(50 + i, p(50 + i, 1, 'R', 500, &["/bin/yes"]));
+        }
+        let groups = group(&snap, Thresholds::default());
+        assert!(groups.iter().all(|g| !g.flagged));
+        let f = findings(&groups, &snap, Thresholds::default(), None);
+        assert_eq!(f[0].id, "doctor.pileup");
+        assert_eq!(f[0].status, Status::Pass);
+    }
+
+    #[test]
+    fn zombies_group_by_name() {
+        let mut snap = Snapshot::default();
+        for i in 0..12 {
+            let mut z = p(10 + i, 5, 'Z', 100, &[]);
+            z.comm = "sleep".into();
+            snap.procs.insert(10 + i, z);
+        }
+        let groups = group(&snap, Thresholds::default());
+        assert!(groups[0].is_zombies() && groups[0].flagged);
+        let f = findings(&groups, &snap, Thresholds::default(), None);
+        assert_eq!(f[0].id, "doctor.zombies.sleep");
+    }
+}

@@ -1,0 +1,416 @@
+//! Package-database health at the file level: is each rpm/dpkg database present and whole
+//! (magic, page size, length agree), is a Berkeley DB environment (`__db.*`) left behind by
+//! processes that are gone, is there a hot SQLite journal or an interrupted dpkg run.
+//!
+//! The seam: [`file_health`] judges one database file from its first bytes and its size, with
+//! no lock and no process. The full readers in `hostready-pkgdb` go further (every record
+//! parsed); where that crate is wired in (see `lib.rs`), its verdicts are added as well.
+//! References: SQLite file format <https://www.sqlite.org/fileformat2.html>; Berkeley DB
+//! `dbmeta.h` (`DBMETA`: magic at 12, pagesize at 20, last_pgno at 32); rpm `lib/backend/ndb`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use hostready_host::{FileKind, Root};
+
+use crate::finding::{Finding, Status};
+use crate::proc::{Snapshot, basename};
+
+/// Where distros keep the rpm database.
+/// How much of a database file [`file_health`] looks at: NDB's slot pages live up front.
+pub const HEAD_BYTES: usize = 64 << 10;
+
+pub const RPM_DIRS: [&str; 3] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"];
+
+/// The formats an rpm database file comes in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Sqlite,
+    BerkeleyDb,
+    Ndb,
+}
+
+impl Format {
+    fn name(self) -> &'static str {
+        match self {
+            Format::Sqlite => "sqlite",
+            Format::BerkeleyDb => "bdb",
+            Format::Ndb => "ndb",
+        }
+    }
+}
+
+/// Judges a database file from its first bytes ([`HEAD_BYTES`] at most) and its length: `Ok` with a description,
+/// or `Err` with why it is damaged.
+pub fn file_health(format: Format, head: &[u8], size: u64) -> Result<String, String> {
+    if size == 0 {
+        return Err("empty file (0 bytes)".into());
+    }
+    if head.iter().all(|b| *b == 0) {
+        return Err("the header is all zero bytes".into());
+    }
+    match format {
+        Format::Sqlite => {
+            if head.len() < 100 || &head[..16] != b"SQLite format 3\0" {
+                return Err("no SQLite header (\"SQLite format 3\")".into());
+            }
+            let raw = u16::from_be_bytes([head[16], head[17]]) as u64;
+            let page = if raw == 1 { 65536 } else { raw };
+            if page < 512 || !page.is_power_of_two() {
+                return Err(format!("invalid page size {raw}"));
+            }
+            if size % page != 0 {
+                return Err(format!(
+                    "length {size} is not a whole number of {page}-byte pages (truncated)"
+                ));
+            }
+            let change = u32::from_be_bytes(head[24..28].try_into().unwrap_or_default());
+            let valid_for = u32::from_be_bytes(head[92..96].try_into().unwrap_or_default());
+            let pages = u32::from_be_bytes(head[28..32].try_into().unwrap_or_default()) as u64;
+            if change == valid_for && pages > 0 && pages * page > size {
+                return Err(format!(
+                    "header says {pages} pages of {page} bytes, file has {} (truncated)",
+                    size / page
+                ));
+            }
+            Ok(format!("{} pages of {page} bytes", size / page))
+        }
+        Format::BerkeleyDb => {
+            if head.len() < 36 {
+                return Err("shorter than a Berkeley DB metadata page".into());
+            }
+            let word = |o: usize| head[o..o + 4].try_into().unwrap_or_default();
+            let (le, be) = (u32::from_le_bytes(word(12)), u32::from_be_bytes(word(12)));
+            const HASH: u32 = 0x0006_1561;
+            const BTREE: u32 = 0x0005_3162;
+            let from = if le == HASH || le == BTREE {
+                u32::from_le_bytes
+            } else if be == HASH || be == BTREE {
+                u32::from_be_bytes
+            } else {
+                return Err(format!("no Berkeley DB magic (found {le:#x})"));
+            };
+            let page = from(word(20)) as u64;
+            let last = from(word(32)) as u64;
+            if page < 512 || !page.is_power_of_two() {
+                return Err(format!("invalid page size {page}"));
+            }
+            if (last + 1) * page > size {
+                return Err(format!(
+                    "metadata says {} pages of {page} bytes, file has {} (truncated)",
+                    last + 1,
+                    size / page
+                ));
+            }
+            Ok(format!("{} pages of {page} bytes", last + 1))
+        }
+        Format::Ndb => {
+            if head.len() < 16 || &head[..4] != b"RpmP" {
+                return Err("no NDB header (\"RpmP\")".into());
+            }
+            // rpm lib/backend/ndb/rpmpkg.c: a 32-byte header, then `slotnpages` pages of 4096
+            // bytes holding 16-byte slots ("Slot", pkgidx, blkoff, blkcnt) in 16-byte blocks.
+            let word =
+                |o: usize| u32::from_le_bytes(head[o..o + 4].try_into().unwrap_or_default()) as u64;
+            let slot_pages = word(12);
+            if slot_pages == 0 || slot_pages * 4096 > size {
+                return Err(format!(
+                    "header says {slot_pages} slot pages, file is {size} bytes (truncated)"
+                ));
+            }
+            let slots_end = (slot_pages as usize * 4096).min(head.len());
+            let mut end = 0;
+            for o in (32..slots_end.saturating_sub(15)).step_by(16) {
+                if &head[o..o + 4] == b"Slot" && word(o + 4) != 0 {
+                    end = end.max((word(o + 8) + word(o + 12)) * 16);
+                }
+            }
+            if end > size {
+                return Err(format!(
+                    "slots point to byte {end}, file is {size} bytes (truncated)"
+                ));
+            }
+            Ok(format!("{slot_pages} slot pages"))
+        }
+    }
+}
+
+/// Names of processes that open the rpm database.
+pub fn is_rpm_user(p: &crate::proc::Proc) -> bool {
+    let name = p.exe.as_deref().map(basename).unwrap_or(&p.comm);
+    matches!(
+        name,
+        "rpm"
+            | "rpmdb"
+            | "rpmkeys"
+            | "rpmquery"
+            | "rpmverify"
+            | "rpmbuild"
+            | "yum"
+            | "dnf"
+            | "dnf5"
+            | "zypper"
+            | "microdnf"
+            | "packagekitd"
+            | "tdnf"
+    ) || (p.comm.starts_with("python")
+        && p.argv
+            .iter()
+            .skip(1)
+            .take(2)
+            .any(|a| matches!(basename(a), "yum" | "dnf" | "rpm")))
+}
+
+/// Checks every rpm and dpkg database under `root`. `snap` (when procfs is available) says
+/// whether any rpm user is alive, which decides whether a Berkeley DB environment is stale.
+pub fn findings(root: &Root, snap: Option<&Snapshot>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut seen: Vec<PathBuf> = Vec::new();
+    let rpm_users: Vec<u32> = snap
+        .map(|s| {
+            let mut v: Vec<u32> = s
+                .procs
+                .values()
+                .filter(|p| p.state != 'Z' && is_rpm_user(p))
+                .map(|p| p.pid)
+                .collect();
+            v.sort_unstable();
+            v
+        })
+        .unwrap_or_default();
+    for dir in RPM_DIRS {
+        let Ok(resolved) = root.resolve(dir) else {
+            continue;
+        };
+        if seen.contains(&resolved.path)
+            || !root
+                .stat(&resolved.path)
+                .is_ok_and(|s| s.kind == FileKind::Dir)
+        {
+            continue;
+        }
+        seen.push(resolved.path.clone());
+        rpm_dir(root, &resolved.path, snap.is_some(), &rpm_users, &mut out);
+    }
+    dpkg(root, &mut out);
+    if out.is_empty() {
+        out.push(Finding::new(
+            "doctor.pkgdb",
+            Status::Pass,
+            "no rpm or dpkg database under the root",
+        ));
+    }
+    out
+}
+
+fn head_of(root: &Root, path: &Path) -> Option<Vec<u8>> {
+    let mut f = root.open_file(path).ok()?;
+    let mut head = vec![0u8; HEAD_BYTES];
+    let mut n = 0;
+    while n < head.len() {
+        match f.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    head.truncate(n);
+    Some(head)
+}
+
+fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Vec<Finding>) {
+    let names: Vec<String> = root
+        .read_dir(dir)
+        .map(|v| {
+            v.into_iter()
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    for (name, format) in [
+        ("rpmdb.sqlite", Format::Sqlite),
+        ("Packages.db", Format::Ndb),
+        ("Packages", Format::BerkeleyDb),
+    ] {
+        if !names.iter().any(|n| n == name) {
+            continue;
+        }
+        let path = dir.join(name);
+        let id = format!("doctor.pkgdb.rpm-{}", format.name());
+        let Ok(st) = root.stat(&path) else { continue };
+        let Some(head) = head_of(root, &path) else {
+            out.push(
+                Finding::new(
+                    id,
+                    Status::Unknown,
+                    format!("{}: cannot read", path.display()),
+                )
+                .evidence(path.display().to_string()),
+            );
+            continue;
+        };
+        match file_health(format, &head, st.size) {
+            Ok(desc) => out.push(
+                Finding::new(
+                    id,
+                    Status::Pass,
+                    format!("{}: header intact ({desc})", path.display()),
+                )
+                .evidence(format!("{} bytes", st.size)),
+            ),
+            Err(why) => out.push(corrupt(id, &path, st.size, &why)),
+        }
+    }
+    let env: Vec<&String> = names.iter().filter(|n| n.starts_with("__db.")).collect();
+    if !env.is_empty() {
+        let mut sorted = env.clone();
+        sorted.sort();
+        let list = sorted
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let f = if !have_proc {
+            Finding::new(
+                "doctor.pkgdb.bdb-environment",
+                Status::Unknown,
+                format!(
+                    "{}: Berkeley DB environment files present; without procfs doctor cannot tell whether an rpm process still uses them",
+                    dir.display()
+                ),
+            )
+        } else if users.is_empty() {
+            Finding::new(
+                "doctor.pkgdb.bdb-environment",
+                Status::Warn,
+                format!("{}: Berkeley DB environment ({list}) left behind while no rpm/yum/dnf process runs; if it registers a process that died, every rpm open fails with `BDB0113 … Thread died` / `DB_RUNRECOVERY` or hangs", dir.display()),
+            )
+            .fix(format!("If `rpm -qa >/dev/null` reports BDB0113/DB_RUNRECOVERY (or hangs): back up the directory (`cp -a {0} {0}.bak`), remove the stale environment (`rm -f {0}/__db.*`) and run `rpm --rebuilddb`.", dir.display()))
+            .fix("Remove `__db.*` only while no rpm, yum, dnf or PackageKit process runs: a live one keeps using the shared regions and would corrupt the database.")
+        } else {
+            Finding::new(
+                "doctor.pkgdb.bdb-environment",
+                Status::Pass,
+                format!(
+                    "{}: Berkeley DB environment in use by {} rpm process(es)",
+                    dir.display(),
+                    users.len()
+                ),
+            )
+            .evidence(format!("rpm users: {}", crate::locks::pid_list(users)))
+        };
+        out.push(f.evidence(format!("{}: {list}", dir.display())));
+    }
+    let journal = dir.join("rpmdb.sqlite-journal");
+    if let Ok(st) = root.stat(&journal)
+        && st.size > 0
+        && users.is_empty()
+        && have_proc
+    {
+        out.push(
+            Finding::new(
+                "doctor.pkgdb.rpm-sqlite-journal",
+                Status::Warn,
+                format!("{}: a hot rollback journal ({} bytes) while no rpm runs: a transaction was cut off", journal.display(), st.size),
+            )
+            .fix("The next `rpm` that writes rolls it back; run `rpm -qa >/dev/null` as root, or back up the directory and `rpm --rebuilddb`. Do not delete the journal: that leaves a half-written database."),
+        );
+    }
+}
+
+fn corrupt(id: String, path: &Path, size: u64, why: &str) -> Finding {
+    let dir = path
+        .parent()
+        .unwrap_or(Path::new("/"))
+        .display()
+        .to_string();
+    Finding::new(id, Status::Fail, format!("{}: damaged — {why}", path.display()))
+        .evidence(format!("{} bytes", size))
+        .fix(format!("Back up the whole directory first: `cp -a {dir} {dir}.bak`."))
+        .fix("Then `rpm --rebuilddb`: it rebuilds from the records it can still read and may drop packages, so compare `rpm -qa` before and after; reinstall what is missing.")
+        .fix("Do this only while no rpm, yum, dnf or zypper process runs.")
+}
+
+fn dpkg(root: &Root, out: &mut Vec<Finding>) {
+    let Ok(st) = root.stat("/var/lib/dpkg") else {
+        return;
+    };
+    if st.kind != FileKind::Dir {
+        return;
+    }
+    match root.stat("/var/lib/dpkg/status") {
+        Ok(s) if s.size > 0 => out.push(
+            Finding::new("doctor.pkgdb.dpkg", Status::Pass, "/var/lib/dpkg/status present")
+                .evidence(format!("{} bytes", s.size)),
+        ),
+        _ => out.push(
+            Finding::new("doctor.pkgdb.dpkg", Status::Fail, "/var/lib/dpkg/status is missing or empty")
+                .fix("Restore it from the newest `/var/backups/dpkg.status.*` (back up the directory first)."),
+        ),
+    }
+    let pending = root
+        .read_dir("/var/lib/dpkg/updates")
+        .map(|v| v.len())
+        .unwrap_or(0);
+    if pending > 0 {
+        out.push(
+            Finding::new(
+                "doctor.pkgdb.dpkg-interrupted",
+                Status::Warn,
+                format!("/var/lib/dpkg/updates holds {pending} pending record(s): a dpkg run was interrupted"),
+            )
+            .fix("Run `dpkg --configure -a` when no apt/dpkg process runs."),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/fixtures/rpmdb")
+                .join(rel),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn real_databases_are_whole() {
+        for (rel, format) in [
+            ("cbl-mariner-2.0-sqlite/rpmdb.sqlite", Format::Sqlite),
+            ("libuuid-bdb/Packages", Format::BerkeleyDb),
+            ("sle15-bci-ndb/Packages.db", Format::Ndb),
+        ] {
+            let b = fixture(rel);
+            let r = file_health(format, &b[..HEAD_BYTES.min(b.len())], b.len() as u64);
+            assert!(r.is_ok(), "{rel}: {r:?}");
+        }
+    }
+
+    #[test]
+    fn truncated_and_zeroed_databases_are_damaged() {
+        for (rel, format) in [
+            ("cbl-mariner-2.0-sqlite/rpmdb.sqlite", Format::Sqlite),
+            ("libuuid-bdb/Packages", Format::BerkeleyDb),
+            ("sle15-bci-ndb/Packages.db", Format::Ndb),
+        ] {
+            let b = fixture(rel);
+            assert!(
+                file_health(format, &b[..HEAD_BYTES.min(b.len())], 4096 * 3 - 5).is_err(),
+                "{rel}"
+            );
+            assert!(
+                file_health(format, &[0; 100], b.len() as u64).is_err(),
+                "{rel}"
+            );
+            assert!(file_health(format, &b[..100], 0).is_err(), "{rel}");
+        }
+        // A whole number of pages, but fewer than the header counts.
+        let b = fixture("cbl-mariner-2.0-sqlite/rpmdb.sqlite");
+        let e = file_health(Format::Sqlite, &b[..100], 4096 * 10).unwrap_err();
+        assert!(e.contains("truncated"), "{e}");
+    }
+}
