@@ -1,0 +1,469 @@
+//! rpm header blobs: the bytes every rpm database format stores per package.
+//!
+//! A header as stored in a database (no lead, no magic) is
+//! `il: u32be, dl: u32be, il × entry(tag, type, offset, count: 4 × u32be), dl bytes of data`.
+//! The first entry is usually a *region tag* (`HEADER_IMMUTABLE`, 63) whose data is a 16-byte
+//! trailer entry pointing back at the start of the index (a negative offset); it marks which
+//! entries were signed. See rpm's `lib/header.c` (`hdrblobInit`, `hdrblobVerifyRegion`).
+//!
+//! Everything here is untrusted input: every offset, count and length is checked, and any
+//! inconsistency is a [`HeaderError`] carrying the offset inside the blob, never a panic.
+
+/// rpm's own sanity limits (`HEADER_TAGS_MAX`, `HEADER_DATA_MAX` in lib/header_internal.h).
+const TAGS_MAX: u32 = 0xffff;
+const DATA_MAX: u32 = 0x0fff_ffff;
+
+/// Tags hostready reads (rpm's `rpmtag.h`).
+pub mod tag {
+    pub const HEADER_IMAGE: u32 = 61;
+    pub const HEADER_SIGNATURES: u32 = 62;
+    pub const HEADER_IMMUTABLE: u32 = 63;
+    pub const NAME: u32 = 1000;
+    pub const VERSION: u32 = 1001;
+    pub const RELEASE: u32 = 1002;
+    pub const EPOCH: u32 = 1003;
+    pub const ARCH: u32 = 1022;
+    pub const OLDFILENAMES: u32 = 1027;
+    pub const PROVIDENAME: u32 = 1047;
+    pub const DIRINDEXES: u32 = 1116;
+    pub const BASENAMES: u32 = 1117;
+    pub const DIRNAMES: u32 = 1118;
+}
+
+// Data types (rpm's `rpmTagType`).
+const T_CHAR: u32 = 1;
+const T_INT8: u32 = 2;
+const T_INT16: u32 = 3;
+const T_INT32: u32 = 4;
+const T_INT64: u32 = 5;
+const T_STRING: u32 = 6;
+const T_BIN: u32 = 7;
+const T_STRING_ARRAY: u32 = 8;
+const T_I18NSTRING: u32 = 9;
+
+/// Why a header blob could not be read; `offset` is inside the blob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("rpm header: {what} (header byte {offset})")]
+pub struct HeaderError {
+    /// What is inconsistent.
+    pub what: String,
+    /// Byte offset inside the blob where it was noticed.
+    pub offset: usize,
+}
+
+fn bad(what: impl Into<String>, offset: usize) -> HeaderError {
+    HeaderError {
+        what: what.into(),
+        offset,
+    }
+}
+
+/// One index entry of a header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry {
+    tag: u32,
+    kind: u32,
+    offset: usize,
+    count: usize,
+    /// Where the entry itself sits in the blob, for error messages.
+    at: usize,
+}
+
+/// A parsed, validated header: index plus data store, borrowed from the blob.
+#[derive(Debug)]
+pub struct Header<'a> {
+    entries: Vec<Entry>,
+    data: &'a [u8],
+    /// Offset of `data` inside the blob.
+    data_start: usize,
+}
+
+/// The package facts hostready takes from a header.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RpmInfo {
+    pub name: String,
+    pub epoch: Option<u32>,
+    pub version: String,
+    pub release: String,
+    /// Empty for pseudo-packages without one (`gpg-pubkey`).
+    pub arch: String,
+    /// Absolute paths of every file and directory the package owns.
+    pub files: Vec<String>,
+    pub provides: Vec<String>,
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+impl<'a> Header<'a> {
+    /// Parses and checks a header blob; the blob must be exactly index plus data, as rpm demands.
+    pub fn parse(blob: &'a [u8]) -> Result<Header<'a>, HeaderError> {
+        let il = be32(blob, 0).ok_or_else(|| bad("shorter than 8 bytes", 0))?;
+        let dl = be32(blob, 4).ok_or_else(|| bad("shorter than 8 bytes", 4))?;
+        if il == 0 || il > TAGS_MAX {
+            return Err(bad(format!("index length {il} out of range"), 0));
+        }
+        if dl > DATA_MAX {
+            return Err(bad(format!("data length {dl} out of range"), 4));
+        }
+        let (il, dl) = (il as usize, dl as usize);
+        let data_start = 8 + il * 16;
+        let want = data_start + dl;
+        if blob.len() != want {
+            return Err(bad(
+                format!(
+                    "blob is {} bytes but its index ({il} entries) and data ({dl} bytes) say {want}",
+                    blob.len()
+                ),
+                0,
+            ));
+        }
+        let data = &blob[data_start..];
+        let mut entries = Vec::with_capacity(il);
+        for i in 0..il {
+            let at = 8 + i * 16;
+            // In bounds: at + 16 <= data_start <= blob.len().
+            let tag = be32(blob, at).unwrap_or_default();
+            let kind = be32(blob, at + 4).unwrap_or_default();
+            let offset = be32(blob, at + 8).unwrap_or_default();
+            let count = be32(blob, at + 12).unwrap_or_default();
+            let e = Entry {
+                tag,
+                kind,
+                offset: offset as usize,
+                count: count as usize,
+                at,
+            };
+            check_entry(&e, data, i == 0)?;
+            entries.push(e);
+        }
+        let h = Header {
+            entries,
+            data,
+            data_start,
+        };
+        h.check_region()?;
+        Ok(h)
+    }
+
+    /// Checks the region trailer, when the first entry is a region tag.
+    fn check_region(&self) -> Result<(), HeaderError> {
+        let first = self.entries[0];
+        if !matches!(
+            first.tag,
+            tag::HEADER_IMAGE | tag::HEADER_SIGNATURES | tag::HEADER_IMMUTABLE
+        ) {
+            return Ok(());
+        }
+        let at = self.data_start + first.offset;
+        if first.kind != T_BIN || first.count != 16 {
+            return Err(bad("region tag is not a 16-byte binary entry", first.at));
+        }
+        let t = &self.data[first.offset..first.offset + 16];
+        let ttag = be32(t, 0).unwrap_or_default();
+        let toff = be32(t, 8).unwrap_or_default() as i32;
+        if ttag != first.tag {
+            return Err(bad(
+                format!("region trailer tag {ttag} does not match {}", first.tag),
+                at,
+            ));
+        }
+        let ril = toff.checked_neg().filter(|n| *n > 0 && n % 16 == 0);
+        match ril {
+            Some(n) if (n / 16) as usize <= self.entries.len() => Ok(()),
+            _ => Err(bad(format!("region trailer offset {toff} is invalid"), at)),
+        }
+    }
+
+    fn find(&self, tag: u32) -> Option<&Entry> {
+        self.entries.iter().find(|e| e.tag == tag)
+    }
+
+    /// Returns the string value of `tag`, if present.
+    pub fn string(&self, tag: u32) -> Result<Option<String>, HeaderError> {
+        let Some(e) = self.find(tag) else {
+            return Ok(None);
+        };
+        match e.kind {
+            T_STRING | T_I18NSTRING | T_STRING_ARRAY => {
+                Ok(self.strings_of(e)?.into_iter().next())
+            }
+            _ => Err(bad(
+                format!("tag {tag} has type {} instead of a string", e.kind),
+                e.at,
+            )),
+        }
+    }
+
+    /// Returns the string-array value of `tag` (empty when absent).
+    pub fn strings(&self, tag: u32) -> Result<Vec<String>, HeaderError> {
+        match self.find(tag) {
+            None => Ok(Vec::new()),
+            Some(e) if matches!(e.kind, T_STRING | T_STRING_ARRAY | T_I18NSTRING) => {
+                self.strings_of(e)
+            }
+            Some(e) => Err(bad(
+                format!("tag {tag} has type {} instead of a string array", e.kind),
+                e.at,
+            )),
+        }
+    }
+
+    /// Returns the 32-bit integer array of `tag` (empty when absent).
+    pub fn u32s(&self, tag: u32) -> Result<Vec<u32>, HeaderError> {
+        match self.find(tag) {
+            None => Ok(Vec::new()),
+            Some(e) if e.kind == T_INT32 => Ok(self.data[e.offset..e.offset + 4 * e.count]
+                .chunks_exact(4)
+                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()),
+            Some(e) => Err(bad(
+                format!("tag {tag} has type {} instead of int32", e.kind),
+                e.at,
+            )),
+        }
+    }
+
+    fn strings_of(&self, e: &Entry) -> Result<Vec<String>, HeaderError> {
+        // STRING and I18NSTRING hold one string per count in practice only for count 1;
+        // check_entry already proved `count` terminated strings fit in the data.
+        let n = if e.kind == T_STRING { 1 } else { e.count };
+        let mut out = Vec::with_capacity(n.min(1 << 16));
+        let mut pos = e.offset;
+        for _ in 0..n {
+            let rest = &self.data[pos..];
+            let len = rest
+                .iter()
+                .position(|&b| b == 0)
+                .ok_or_else(|| bad("unterminated string", self.data_start + pos))?;
+            out.push(String::from_utf8_lossy(&rest[..len]).into_owned());
+            pos += len + 1;
+        }
+        Ok(out)
+    }
+
+    /// Extracts the facts hostready needs, checking the file-list tags against each other.
+    pub fn info(&self) -> Result<RpmInfo, HeaderError> {
+        let name = self
+            .string(tag::NAME)?
+            .ok_or_else(|| bad("no NAME tag", 0))?;
+        let epoch = self.u32s(tag::EPOCH)?.first().copied();
+        let version = self.string(tag::VERSION)?.unwrap_or_default();
+        let release = self.string(tag::RELEASE)?.unwrap_or_default();
+        let arch = self.string(tag::ARCH)?.unwrap_or_default();
+        let basenames = self.strings(tag::BASENAMES)?;
+        let files = if basenames.is_empty() {
+            // rpm < 4 headers list whole paths.
+            self.strings(tag::OLDFILENAMES)?
+        } else {
+            let dirnames = self.strings(tag::DIRNAMES)?;
+            let dirindexes = self.u32s(tag::DIRINDEXES)?;
+            let at = self.find(tag::DIRINDEXES).map_or(0, |e| e.at);
+            if dirindexes.len() != basenames.len() {
+                return Err(bad(
+                    format!(
+                        "{} dir indexes for {} basenames",
+                        dirindexes.len(),
+                        basenames.len()
+                    ),
+                    at,
+                ));
+            }
+            let mut files = Vec::with_capacity(basenames.len());
+            for (b, &i) in basenames.iter().zip(&dirindexes) {
+                let d = dirnames.get(i as usize).ok_or_else(|| {
+                    bad(
+                        format!("dir index {i} beyond {} dirnames", dirnames.len()),
+                        at,
+                    )
+                })?;
+                files.push(format!("{d}{b}"));
+            }
+            files
+        };
+        let provides = self.strings(tag::PROVIDENAME)?;
+        Ok(RpmInfo {
+            name,
+            epoch,
+            version,
+            release,
+            arch,
+            files,
+            provides,
+        })
+    }
+}
+
+/// Checks that an entry's data lies inside the data store, aligned, strings terminated.
+fn check_entry(e: &Entry, data: &[u8], first: bool) -> Result<(), HeaderError> {
+    let size = |n: usize| -> Result<(), HeaderError> {
+        let end = e
+            .count
+            .checked_mul(n)
+            .and_then(|len| e.offset.checked_add(len));
+        match end {
+            Some(end) if end <= data.len() && e.offset.is_multiple_of(n) => Ok(()),
+            _ => Err(bad(
+                format!(
+                    "tag {} data (offset {}, count {}) outside the {}-byte data store or misaligned",
+                    e.tag,
+                    e.offset,
+                    e.count,
+                    data.len()
+                ),
+                e.at,
+            )),
+        }
+    };
+    if e.count == 0 {
+        return Err(bad(format!("tag {} has count 0", e.tag), e.at));
+    }
+    if e.offset >= data.len() {
+        return Err(bad(
+            format!("tag {} offset {} beyond data store", e.tag, e.offset),
+            e.at,
+        ));
+    }
+    match e.kind {
+        T_CHAR | T_INT8 | T_BIN => {
+            // Binary entries are unaligned; a region tag's count is 16.
+            let end = e.offset.checked_add(e.count);
+            if end.is_none_or(|end| end > data.len()) {
+                return Err(bad(format!("tag {} data overruns", e.tag), e.at));
+            }
+            Ok(())
+        }
+        T_INT16 => size(2),
+        T_INT32 => size(4),
+        T_INT64 => size(8),
+        T_STRING | T_STRING_ARRAY | T_I18NSTRING => {
+            if e.kind == T_STRING && e.count != 1 {
+                return Err(bad(format!("string tag {} has count {}", e.tag, e.count), e.at));
+            }
+            // Every one of `count` strings must end inside the data store.
+            let mut pos = e.offset;
+            for _ in 0..e.count {
+                let rest = data.get(pos..).unwrap_or_default();
+                match rest.iter().position(|&b| b == 0) {
+                    Some(len) => pos += len + 1,
+                    None => {
+                        return Err(bad(
+                            format!("tag {} string runs off the data store", e.tag),
+                            e.at,
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        0 if !first => Ok(()),
+        k => Err(bad(format!("tag {} has unknown type {k}", e.tag), e.at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Builds a header blob from (tag, type, data) triples, laying data out aligned.
+    pub(crate) fn build(entries: &[(u32, u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let mut index = Vec::new();
+        let mut data: Vec<u8> = Vec::new();
+        for (tag, kind, count, bytes) in entries {
+            let align = match *kind {
+                T_INT16 => 2,
+                T_INT32 => 4,
+                T_INT64 => 8,
+                _ => 1,
+            };
+            while data.len() % align != 0 {
+                data.push(0);
+            }
+            for v in [*tag, *kind, data.len() as u32, *count] {
+                index.extend_from_slice(&v.to_be_bytes());
+            }
+            data.extend_from_slice(bytes);
+        }
+        let mut blob = Vec::new();
+        blob.extend_from_slice(&(entries.len() as u32).to_be_bytes());
+        blob.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        blob.extend(index);
+        blob.extend(data);
+        blob
+    }
+
+    fn s(v: &str) -> Vec<u8> {
+        let mut b = v.as_bytes().to_vec();
+        b.push(0);
+        b
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut dirs = s("/usr/bin/");
+        dirs.extend(s("/etc/"));
+        let mut bases = s("tool");
+        bases.extend(s("tool.conf"));
+        let mut idx = 0u32.to_be_bytes().to_vec();
+        idx.extend(1u32.to_be_bytes());
+        build(&[
+            (tag::NAME, T_STRING, 1, s("tool")),
+            (tag::EPOCH, T_INT32, 1, 2u32.to_be_bytes().to_vec()),
+            (tag::VERSION, T_STRING, 1, s("1.0")),
+            (tag::RELEASE, T_STRING, 1, s("3.el9")),
+            (tag::ARCH, T_STRING, 1, s("x86_64")),
+            (tag::DIRNAMES, T_STRING_ARRAY, 2, dirs),
+            (tag::BASENAMES, T_STRING_ARRAY, 2, bases),
+            (tag::DIRINDEXES, T_INT32, 2, idx),
+        ])
+    }
+
+    #[test]
+    fn reads_nevra_and_files() {
+        let blob = sample();
+        let info = Header::parse(&blob).unwrap().info().unwrap();
+        assert_eq!(info.name, "tool");
+        assert_eq!(info.epoch, Some(2));
+        assert_eq!(info.release, "3.el9");
+        assert_eq!(info.files, ["/usr/bin/tool", "/etc/tool.conf"]);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let blob = sample();
+        for n in 0..blob.len() {
+            assert!(Header::parse(&blob[..n]).is_err(), "length {n}");
+        }
+    }
+
+    #[test]
+    fn every_single_byte_scribble_is_handled() {
+        let blob = sample();
+        for i in 0..blob.len() {
+            for v in [0u8, 0xff, 0x80] {
+                let mut b = blob.clone();
+                b[i] = v;
+                if let Ok(h) = Header::parse(&b) {
+                    let _ = h.info();
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dirindex_out_of_range_is_corrupt() {
+        let mut idx = 0u32.to_be_bytes().to_vec();
+        idx.extend(7u32.to_be_bytes());
+        let mut bases = s("a");
+        bases.extend(s("b"));
+        let blob = build(&[
+            (tag::NAME, T_STRING, 1, s("x")),
+            (tag::DIRNAMES, T_STRING_ARRAY, 1, s("/")),
+            (tag::BASENAMES, T_STRING_ARRAY, 2, bases),
+            (tag::DIRINDEXES, T_INT32, 2, idx),
+        ]);
+        let err = Header::parse(&blob).unwrap().info().unwrap_err();
+        assert!(err.what.contains("dir index 7"), "{err}");
+    }
+}

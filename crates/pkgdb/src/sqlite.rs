@@ -1,0 +1,236 @@
+//! rpm's SQLite backend (`rpmdb.sqlite`, rpm >= 4.16): table `Packages(hnum, blob)`.
+//!
+//! Opened through a real SQLite (rusqlite, bundled) as a read-only, *immutable* URI
+//! (`mode=ro&immutable=1`): SQLite then takes no file lock, never waits on one, and never
+//! creates, reads or deletes `-journal`, `-wal` or `-shm` files. That is exactly what "never
+//! block, never write" needs, and its cost is that SQLite no longer protects us from a writer:
+//! so before trusting the answer we look ourselves for what immutable mode ignores — lock
+//! holders in the host's lock table, a hot rollback journal (the file may hold half a
+//! transaction), a non-empty WAL (committed changes we do not see) — and say so in notes.
+//!
+//! Which path SQLite opens: SQLite needs a file name, and its unix VFS canonicalises names by
+//! following symlinks itself (so `/proc/self/fd/N` of a descriptor opened through the
+//! [`Root`] would just be read back to the outside path). We therefore resolve the path inside
+//! the root with [`Root::resolve`] (no symlink left in it), hand SQLite
+//! `root.location()/<resolved>`, and check afterwards that the file SQLite read is the very
+//! inode we opened through the root (same device and inode, before and after); a swap between
+//! the two is reported as [`DbError::Replaced`], never silently read.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use hostready_host::Root;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::locks::{LockHolder, held_on};
+use crate::{DbError, Note};
+
+/// First bytes of every rollback journal with a valid header (a hot journal).
+const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
+
+/// The records of one SQLite rpmdb and what we learned about its state.
+#[derive(Debug)]
+pub(crate) struct SqliteRead {
+    pub records: Result<Vec<(u64, Vec<u8>)>, DbError>,
+    pub notes: Vec<Note>,
+    pub holders: Vec<LockHolder>,
+}
+
+pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// Reads every `(hnum, blob)` of the rpmdb at `path` (inside the root, symlinks resolved).
+pub(crate) fn read(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead {
+    let mut notes = Vec::new();
+    let mut holders = Vec::new();
+    let records = (|| {
+        let mut file = root.open_file(path).map_err(|source| DbError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let meta = file.metadata().map_err(|e| read_err(root, path, e))?;
+        holders = held_on(locks, meta.dev(), meta.ino());
+        if let Some(dir) = path.parent() {
+            holders.extend(crate::rpm::rpm_lock_holders(root, dir, locks));
+        }
+        check_header(&mut file, meta.len(), path)?;
+        notes.extend(side_files(root, path, !holders.is_empty()));
+        if !holders.is_empty() {
+            notes.push(Note {
+                file: path.to_path_buf(),
+                message: format!(
+                    "locked by {}: read without waiting, from the last state written to the file",
+                    crate::rpm::describe_holders(&holders)
+                ),
+                unreliable: false,
+            });
+        }
+        let outside = root
+            .location()
+            .join(path.strip_prefix("/").unwrap_or(path));
+        let rows = query(&outside).map_err(|source| {
+            if is_corrupt(&source) {
+                DbError::Corrupt {
+                    what: format!("SQLite: {source}"),
+                    file: path.to_path_buf(),
+                    offset: None,
+                }
+            } else {
+                DbError::Sqlite {
+                    path: path.to_path_buf(),
+                    locked: !holders.is_empty(),
+                    source,
+                }
+            }
+        })?;
+        // The file SQLite read must be the inode we opened inside the root.
+        match std::fs::metadata(&outside) {
+            Ok(m) if m.dev() == meta.dev() && m.ino() == meta.ino() => Ok(rows),
+            _ => Err(DbError::Replaced {
+                path: path.to_path_buf(),
+            }),
+        }
+    })();
+    SqliteRead {
+        records,
+        notes,
+        holders,
+    }
+}
+
+fn read_err(root: &Root, path: &Path, e: std::io::Error) -> DbError {
+    DbError::Read {
+        path: path.to_path_buf(),
+        source: hostready_host::FsError {
+            path: path.to_path_buf(),
+            root: root.location().to_path_buf(),
+            source: e,
+        },
+    }
+}
+
+/// Checks the 100-byte SQLite header ourselves: SQLite in immutable mode trusts the file size,
+/// and a zeroed or truncated file deserves a precise message.
+fn check_header(file: &mut std::fs::File, len: u64, path: &Path) -> Result<(), DbError> {
+    let corrupt = |what: String, offset| DbError::Corrupt {
+        what,
+        file: path.to_path_buf(),
+        offset: Some(offset),
+    };
+    let mut h = [0u8; 100];
+    if len < 100 {
+        return Err(corrupt(
+            format!("{len} bytes, shorter than the 100-byte SQLite header"),
+            len,
+        ));
+    }
+    file.read_exact(&mut h)
+        .map_err(|e| corrupt(format!("cannot read the SQLite header: {e}"), 0))?;
+    if &h[..16] != b"SQLite format 3\0" {
+        return Err(corrupt("no SQLite magic (header zeroed or overwritten)".into(), 0));
+    }
+    let page = match u16::from_be_bytes([h[16], h[17]]) {
+        1 => 65536,
+        p if p >= 512 && p.is_power_of_two() => u64::from(p),
+        p => return Err(corrupt(format!("invalid page size {p}"), 16)),
+    };
+    let pages = u64::from(u32::from_be_bytes([h[28], h[29], h[30], h[31]]));
+    let counter = &h[24..28];
+    let valid_for = &h[92..96];
+    // The in-header size is only meaningful when "version-valid-for" matches the change counter.
+    if counter == valid_for && pages * page > len {
+        return Err(corrupt(
+            format!(
+                "truncated: header says {pages} pages of {page} bytes ({} bytes), file has {len}",
+                pages * page
+            ),
+            len,
+        ));
+    }
+    if len % page != 0 {
+        return Err(corrupt(
+            format!("file size {len} is not a multiple of the page size {page}"),
+            len,
+        ));
+    }
+    Ok(())
+}
+
+/// Looks at the journal and WAL beside the database — the state immutable mode ignores.
+fn side_files(root: &Root, path: &Path, locked: bool) -> Vec<Note> {
+    let mut notes = Vec::new();
+    let side = |suffix: &str| -> PathBuf {
+        let mut s = path.as_os_str().to_os_string();
+        s.push(suffix);
+        PathBuf::from(s)
+    };
+    let journal = side("-journal");
+    if let Ok(mut f) = root.open_file(&journal) {
+        let mut magic = [0u8; 8];
+        if f.read_exact(&mut magic).is_ok() && magic == JOURNAL_MAGIC {
+            notes.push(Note {
+                file: journal.clone(),
+                message: if locked {
+                    "a write transaction is in progress (hot rollback journal): the database \
+                     file may hold half of it, so answers may be inconsistent"
+                        .into()
+                } else {
+                    "a hot rollback journal is left over from an interrupted write: the database \
+                     file may hold half a transaction until rpm rolls it back"
+                        .into()
+                },
+                unreliable: true,
+            });
+        }
+    }
+    let wal = side("-wal");
+    if let Ok(st) = root.stat(&wal)
+        && st.size > 32
+    {
+        notes.push(Note {
+            file: wal,
+            message: format!(
+                "write-ahead log holds {} bytes of changes not yet copied into the database \
+                 file; they are not seen here, so the answer may be out of date",
+                st.size
+            ),
+            unreliable: true,
+        });
+    }
+    notes
+}
+
+/// Opens `outside` read-only and immutable, never waiting, and returns every package blob.
+fn query(outside: &Path) -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
+    let uri = format!("file:{}?mode=ro&immutable=1", uri_escape(outside));
+    let conn = Connection::open_with_flags(
+        &uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // Immutable mode takes no lock, so there is nothing to wait for; zero makes sure.
+    conn.busy_timeout(std::time::Duration::ZERO)?;
+    let mut stmt = conn.prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Percent-escapes what SQLite URIs treat specially (RFC 3986 via sqlite.org/uri.html).
+fn uri_escape(p: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut s = String::new();
+    for &b in p.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            s.push(b as char);
+        } else {
+            s.push_str(&format!("%{b:02X}"));
+        }
+    }
+    s
+}
