@@ -1,6 +1,7 @@
 //! The `hostready` binary: parses flags, wires the library crates together, prints, and picks
 //! the exit code (0 all required items met, 1 a requirement failed, 2 hostready itself failed).
 
+mod check;
 mod doctor;
 mod output;
 mod pkg;
@@ -19,6 +20,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check this host against profiles (default: longhorn) with per-distro fixes.
+    Check(check::CheckArgs),
+    /// List the built-in profiles, or show one (a name or a YAML file).
+    Profiles(check::ProfilesArgs),
     /// Read dpkg and rpm databases without locks or processes.
     Pkg(pkg::PkgArgs),
     /// Diagnose process pile-ups, package-database locks and corruption, memory pressure.
@@ -28,14 +33,27 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Profiles(args) => check::profiles(args),
         Command::Pkg(args) => pkg::run(args),
         Command::Doctor(args) => doctor::run(args),
     };
     match result {
         Ok(code) => code,
+        // A closed pipe (`hostready check | head`) is the reader's choice, not our failure.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hostready: error: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .is_some_and(|j| j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe))
+    })
 }

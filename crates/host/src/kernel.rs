@@ -86,6 +86,17 @@ pub fn parse_kernel_config(text: &str) -> BTreeMap<String, ConfigValue> {
     out
 }
 
+impl std::fmt::Display for ConfigValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigValue::Yes => f.write_str("y"),
+            ConfigValue::Module => f.write_str("m"),
+            ConfigValue::NotSet => f.write_str("not set"),
+            ConfigValue::Other(v) => f.write_str(v),
+        }
+    }
+}
+
 /// The kernel configuration and where it was found.
 #[derive(Debug, Clone)]
 pub struct KernelConfig {

@@ -1,0 +1,78 @@
+//! `exe.<name>`: the executable is on the host's PATH and can run there.
+
+use hostready_host::elf;
+use hostready_host::exe::{self, Runnability};
+
+use crate::facts::Facts;
+use crate::finding::{Evidence, Outcome, Remediation};
+use crate::profile::Requirement;
+use crate::remedy;
+
+/// Looks `name` up like `command -v` inside the host root, then checks that it can start.
+pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
+    let machines = elf::runnable_machines(facts.machine());
+    let lookup = exe::find(facts.fs(), name, &facts.path_dirs, machines);
+    let mut ev = Evidence::default();
+    for p in &lookup.passed_over {
+        ev.add("passed over", format!("{}: {}", p.path.display(), p.reason));
+    }
+    let Some(found) = lookup.found else {
+        ev.add(
+            "searched",
+            facts
+                .path_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":"),
+        );
+        let fix = remedy::missing_executable(name, facts.os(), &req.packages);
+        return Outcome::fail(format!("{name} is not on PATH"), ev, fix);
+    };
+    ev.add("path", found.path.display().to_string());
+    if found.resolved != found.path {
+        ev.add("resolved", found.resolved.display().to_string());
+        let chain: Vec<String> = found
+            .links
+            .iter()
+            .map(|l| format!("{} -> {}", l.path.display(), l.target.display()))
+            .collect();
+        ev.add("links", chain.join(", "));
+    }
+    match found.runs {
+        Runnability::Yes { how } => {
+            ev.add("runs", how);
+            Outcome::pass(format!("{name} found at {}", found.path.display()), ev)
+        }
+        Runnability::No { why } => {
+            ev.add("runs", format!("no: {why}"));
+            let mut fix = remedy::missing_executable(name, facts.os(), &req.packages);
+            fix.summary = format!(
+                "{name} is present but cannot start ({why}); reinstall it: {}",
+                fix.summary
+            );
+            Outcome::warn(
+                format!(
+                    "{name} found at {} but cannot run: {why}",
+                    found.path.display()
+                ),
+                ev,
+                Some(fix),
+            )
+        }
+        Runnability::Unknown { why } => {
+            ev.add("runs", format!("unknown: {why}"));
+            Outcome::warn(
+                format!(
+                    "{name} found at {}, but whether it can run is unknown: {why}",
+                    found.path.display()
+                ),
+                ev,
+                Some(Remediation {
+                    summary: format!("check that {} is a working program", found.path.display()),
+                    ..Remediation::default()
+                }),
+            )
+        }
+    }
+}

@@ -1,0 +1,130 @@
+//! `kernel.version`: the running kernel is new enough and not one of the releases known to
+//! corrupt or hang storage workloads.
+
+use hostready_host::kernel::version_triple;
+
+use crate::facts::Facts;
+use crate::finding::{Evidence, Outcome, Remediation};
+
+/// A known-bad entry: one release (prefix up to a separator) or a range of ABI numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KnownBad {
+    /// `6.5.0-21` matches `6.5.0-21`, `6.5.0-21-generic`, but not `6.5.0-210`.
+    Release(String),
+    /// `5.15.0-94..5.15.0-99`: base `5.15.0`, ABI 94 to 99 inclusive.
+    AbiRange { base: String, from: u32, to: u32 },
+}
+
+/// Parses a known-bad entry; the error says what is wrong with it.
+pub fn parse_known_bad(s: &str) -> Result<KnownBad, String> {
+    let Some((a, b)) = s.split_once("..") else {
+        return if version_triple(s).is_some() {
+            Ok(KnownBad::Release(s.to_string()))
+        } else {
+            Err(format!("known_bad entry {s:?} is not a kernel release"))
+        };
+    };
+    let split = |x: &str| -> Option<(String, u32)> {
+        let (base, abi) = x.split_once('-')?;
+        Some((base.to_string(), abi.parse().ok()?))
+    };
+    match (split(a), split(b)) {
+        (Some((ba, from)), Some((bb, to))) if ba == bb && from <= to => {
+            Ok(KnownBad::AbiRange { base: ba, from, to })
+        }
+        _ => Err(format!(
+            "known_bad range {s:?} must look like 5.15.0-94..5.15.0-99 (same base, ascending)"
+        )),
+    }
+}
+
+impl KnownBad {
+    /// Returns true if and only if `release` is this bad release.
+    pub fn matches(&self, release: &str) -> bool {
+        match self {
+            KnownBad::Release(r) => release.strip_prefix(r.as_str()).is_some_and(|rest| {
+                rest.is_empty() || !rest.starts_with(|c: char| c.is_ascii_digit())
+            }),
+            KnownBad::AbiRange { base, from, to } => {
+                let Some(rest) = release
+                    .strip_prefix(base.as_str())
+                    .and_then(|r| r.strip_prefix('-'))
+                else {
+                    return false;
+                };
+                let abi: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                abi.parse::<u32>().is_ok_and(|n| (*from..=*to).contains(&n))
+            }
+        }
+    }
+}
+
+/// Checks the running kernel against `min` and `known_bad`.
+pub fn check(min: &str, known_bad: &[String], facts: &Facts<'_>) -> Outcome {
+    let mut ev = Evidence::default();
+    let release = match facts.release() {
+        Ok(r) => r,
+        Err(why) => return Outcome::unknown(format!("kernel release unknown: {why}"), ev),
+    };
+    ev.add("release", release);
+    ev.add("minimum", min);
+    let (Some(have), Some(need)) = (version_triple(release), version_triple(min)) else {
+        return Outcome::unknown(
+            format!("cannot compare kernel release {release:?} with {min}"),
+            ev,
+        );
+    };
+    let upgrade = Remediation {
+        summary: format!(
+            "upgrade the kernel to {min} or newer (a current release of your distro's kernel), then reboot"
+        ),
+        ..Remediation::default()
+    };
+    if have < need {
+        return Outcome::fail(format!("kernel {release} is older than {min}"), ev, upgrade);
+    }
+    for bad in known_bad {
+        if parse_known_bad(bad).is_ok_and(|b| b.matches(release)) {
+            ev.add("known bad", bad);
+            let fix = Remediation {
+                summary: format!(
+                    "move off kernel {release} (known bad: {bad}) to a fixed release, then reboot"
+                ),
+                ..upgrade
+            };
+            return Outcome::fail(
+                format!("kernel {release} is a known-bad release ({bad})"),
+                ev,
+                fix,
+            );
+        }
+    }
+    Outcome::pass(
+        format!("kernel {release} (at least {min}, not known bad)"),
+        ev,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_bad_matching() {
+        let r = parse_known_bad("5.15.0-94..5.15.0-99").unwrap();
+        assert!(r.matches("5.15.0-94-generic"));
+        assert!(r.matches("5.15.0-99"));
+        assert!(!r.matches("5.15.0-100-generic"));
+        assert!(!r.matches("5.15.0-93-generic"));
+        assert!(!r.matches("5.15.01-94"));
+        let e = parse_known_bad("6.5.0-21").unwrap();
+        assert!(e.matches("6.5.0-21-generic"));
+        assert!(!e.matches("6.5.0-210-generic"));
+        let e = parse_known_bad("6.5.6").unwrap();
+        assert!(e.matches("6.5.6"));
+        assert!(e.matches("6.5.6-arch1-1"));
+        assert!(!e.matches("6.5.60"));
+        assert!(parse_known_bad("5.15.0-99..5.15.0-94").is_err());
+        assert!(parse_known_bad("banana").is_err());
+    }
+}

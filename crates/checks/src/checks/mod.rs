@@ -1,0 +1,43 @@
+//! One file per check family; [`run`] dispatches a requirement to its family.
+
+pub mod cpu;
+pub mod exe;
+pub mod hugepages;
+pub mod kernel;
+pub mod kmod;
+pub mod mount;
+pub mod multipath;
+pub mod nfs;
+pub mod service;
+
+use crate::facts::Facts;
+use crate::finding::Outcome;
+use crate::profile::{Check, Requirement};
+
+/// Checks one requirement against the host. Never fails: trouble reading becomes `unknown`.
+pub fn run(req: &Requirement, facts: &Facts<'_>) -> Outcome {
+    match &req.check {
+        Check::Executable(name) => exe::check(name, req, facts),
+        Check::KernelModule { name, config } => kmod::check(name, config.as_deref(), facts),
+        Check::Service {
+            name,
+            process,
+            socket,
+        } => service::check(
+            name,
+            process.as_deref().unwrap_or(name),
+            socket.as_deref(),
+            facts,
+        ),
+        Check::Multipathd { devices } => multipath::check(devices, facts),
+        Check::NfsClient {} => nfs::client(facts),
+        Check::NfsDefaultVersion { allowed } => nfs::default_version(allowed, facts),
+        Check::Hugepages {
+            page_size_kib,
+            min_pages,
+        } => hugepages::check(*page_size_kib, *min_pages, facts),
+        Check::CpuFlags(per_machine) => cpu::check(per_machine, facts),
+        Check::KernelVersion { min, known_bad } => kernel::check(min, known_bad, facts),
+        Check::MountPropagation { path } => mount::check(path, facts),
+    }
+}

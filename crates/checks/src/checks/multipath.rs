@@ -1,0 +1,125 @@
+//! `svc.multipathd`: multipathd grabs every SCSI disk it sees, Longhorn's iSCSI devices
+//! included (longhorn/longhorn#1210), unless its configuration blacklists them.
+
+use regex::Regex;
+
+use crate::facts::Facts;
+use crate::finding::{Evidence, Outcome, Remediation};
+
+/// Checks that multipathd is not running, or that it blacklists every name in `devices`.
+pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
+    let mut ev = Evidence::default();
+    let procs = match facts.processes() {
+        Ok(p) => p,
+        Err(why) => return Outcome::unknown(format!("cannot see the host's processes: {why}"), ev),
+    };
+    let Some(p) = procs
+        .iter()
+        .find(|p| p.comm == "multipathd" && p.state != 'Z')
+    else {
+        ev.add("processes", "no multipathd");
+        return Outcome::pass("multipathd is not running", ev);
+    };
+    ev.add("pid", p.pid.to_string());
+    let mut patterns = Vec::new();
+    let mut files = vec!["/etc/multipath.conf".to_string()];
+    if let Ok(mut names) = facts.fs().read_dir("/etc/multipath/conf.d") {
+        names.sort();
+        files.extend(
+            names
+                .iter()
+                .filter_map(|n| n.to_str())
+                .filter(|n| n.ends_with(".conf"))
+                .map(|n| format!("/etc/multipath/conf.d/{n}")),
+        );
+    }
+    for f in &files {
+        if let Ok(text) = facts.fs().read_to_string(f) {
+            ev.add("config", f);
+            patterns.extend(blacklisted_devnodes(&text));
+        }
+    }
+    let unmatched: Vec<&String> = devices
+        .iter()
+        .filter(|d| {
+            !patterns
+                .iter()
+                .any(|p| Regex::new(p).is_ok_and(|re| re.is_match(d)))
+        })
+        .collect();
+    ev.add(
+        "blacklist devnode",
+        if patterns.is_empty() {
+            "none".into()
+        } else {
+            patterns.join(" ")
+        },
+    );
+    if unmatched.is_empty() {
+        return Outcome::pass(
+            format!(
+                "multipathd is running (pid {}) and blacklists Longhorn's devices",
+                p.pid
+            ),
+            ev,
+        );
+    }
+    let fix = Remediation {
+        summary: "blacklist Longhorn's devices in multipath.conf, or stop multipathd if this node does not use multipath".into(),
+        commands: vec![
+            "printf 'blacklist {\\n    devnode \"^sd[a-z0-9]+\"\\n}\\n' >> /etc/multipath.conf".into(),
+            "systemctl restart multipathd".into(),
+        ],
+        package: None,
+        notes: vec!["alternatively: systemctl disable --now multipathd.socket multipathd.service".into()],
+    };
+    let names: Vec<&str> = unmatched.iter().map(|s| s.as_str()).collect();
+    Outcome::warn(
+        format!(
+            "multipathd is running (pid {}) and does not blacklist {}",
+            p.pid,
+            names.join(", ")
+        ),
+        ev,
+        Some(fix),
+    )
+}
+
+/// Returns the `devnode` patterns inside `blacklist { ... }` sections of a multipath.conf.
+pub fn blacklisted_devnodes(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack: Vec<String> = Vec::new();
+    for raw in text.lines() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(section) = line.strip_suffix('{') {
+            stack.push(section.trim().to_string());
+            continue;
+        }
+        if line == "}" {
+            stack.pop();
+            continue;
+        }
+        // Only top-level blacklist devnode entries (not blacklist_exceptions, not device blocks).
+        if stack.len() == 1 && stack[0] == "blacklist" {
+            if let Some(rest) = line.strip_prefix("devnode") {
+                out.push(rest.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_longhorn_recommended_blacklist() {
+        let t = "defaults {\n    user_friendly_names yes\n}\nblacklist {\n    devnode \"^sd[a-z0-9]+\"  # longhorn\n    device {\n        vendor \"IET\"\n    }\n}\nblacklist_exceptions {\n    devnode \"^sda\"\n}\n";
+        assert_eq!(blacklisted_devnodes(t), vec!["^sd[a-z0-9]+"]);
+        assert!(blacklisted_devnodes("defaults {\n}\n").is_empty());
+    }
+}

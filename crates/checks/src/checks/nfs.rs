@@ -1,0 +1,179 @@
+//! `nfs.client` and `nfs.defaultvers`: the kernel speaks NFSv4, and `nfsmount.conf` does not
+//! force an older default (longhorn/longhorn#9830).
+
+use hostready_host::kernel::{ConfigValue, ModuleState};
+
+use crate::facts::Facts;
+use crate::finding::{Evidence, Outcome, Remediation};
+use crate::remedy;
+
+/// The NFSv4 options Longhorn accepts, newest first.
+const NFS4_OPTIONS: [&str; 3] = ["CONFIG_NFS_V4_2", "CONFIG_NFS_V4_1", "CONFIG_NFS_V4"];
+
+/// Checks NFSv4 client support: `nfs4` registered in `/proc/filesystems`, a `CONFIG_NFS_V4*`
+/// built in, or built as a module that is loaded (Longhorn's rule) — loadable fails with modprobe.
+pub fn client(facts: &Facts<'_>) -> Outcome {
+    let mut ev = Evidence::default();
+    if let Ok(proc) = facts.proc() {
+        if let Ok(fs) = proc.read_to_string("/filesystems") {
+            if fs
+                .lines()
+                .any(|l| l.split_whitespace().last() == Some("nfs4"))
+            {
+                ev.add("source", "/proc/filesystems");
+                return Outcome::pass(
+                    "the kernel has NFSv4 registered (nfs4 in /proc/filesystems)",
+                    ev,
+                );
+            }
+            ev.add("/proc/filesystems", "no nfs4");
+        }
+    }
+    let cfg = match facts.kernel_config() {
+        Ok(c) => c,
+        Err(why) => {
+            return Outcome::unknown(
+                format!("cannot tell NFSv4 support: nfs4 is not registered and {why}"),
+                ev,
+            );
+        }
+    };
+    ev.add("config source", &cfg.source);
+    let values: Vec<(&str, ConfigValue)> = NFS4_OPTIONS
+        .iter()
+        .map(|o| {
+            (
+                *o,
+                cfg.values.get(*o).cloned().unwrap_or(ConfigValue::NotSet),
+            )
+        })
+        .collect();
+    for (o, v) in &values {
+        ev.add(*o, v.to_string());
+    }
+    if let Some((o, _)) = values.iter().find(|(_, v)| *v == ConfigValue::Yes) {
+        return Outcome::pass(format!("NFSv4 client built into the kernel ({o}=y)"), ev);
+    }
+    if values.iter().any(|(_, v)| *v == ConfigValue::Module) {
+        let state = facts.modules().state(facts.fs(), "nfsv4");
+        if state == Some(ModuleState::Loaded) {
+            return Outcome::pass("NFSv4 client module nfsv4 is loaded", ev);
+        }
+        return Outcome::fail(
+            "NFSv4 client is built as a module (nfsv4) that is not loaded",
+            ev,
+            remedy::load_module("nfsv4", facts.os()),
+        );
+    }
+    let release = facts.release().unwrap_or("unknown").to_string();
+    Outcome::fail(
+        "the kernel is built without an NFSv4 client",
+        ev,
+        remedy::missing_module("nfsv4", Some("CONFIG_NFS_V4"), facts.os(), &release),
+    )
+}
+
+/// Checks that `Defaultvers` (and `Nfsvers`), when set globally in `nfsmount.conf`, is allowed.
+pub fn default_version(allowed: &[String], facts: &Facts<'_>) -> Outcome {
+    let mut ev = Evidence::default();
+    let mut files = vec!["/etc/nfsmount.conf".to_string()];
+    if let Ok(mut names) = facts.fs().read_dir("/etc/nfsmount.conf.d") {
+        names.sort();
+        files.extend(
+            names
+                .iter()
+                .filter_map(|n| n.to_str())
+                .filter(|n| n.ends_with(".conf"))
+                .map(|n| format!("/etc/nfsmount.conf.d/{n}")),
+        );
+    }
+    // Later files override earlier ones, as nfs-utils reads them.
+    let mut setting: Option<(String, String, String)> = None;
+    for f in &files {
+        match facts.fs().read_to_string(f) {
+            Ok(text) => {
+                ev.add("read", f);
+                if let Some((k, v)) = global_version(&text) {
+                    setting = Some((f.clone(), k, v));
+                }
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Outcome::unknown(format!("cannot read {f}: {}", e.source), ev),
+        }
+    }
+    let Some((file, key, value)) = setting else {
+        return Outcome::pass(
+            "no default NFS version is forced; mount.nfs negotiates NFSv4.2 first",
+            ev,
+        );
+    };
+    ev.add(format!("{file} {key}"), &value);
+    if allowed.iter().any(|a| *a == value) {
+        return Outcome::pass(format!("{key}={value} in {file}"), ev);
+    }
+    Outcome::fail(
+        format!(
+            "{key}={value} in {file}; Longhorn needs NFSv4 ({})",
+            allowed.join(", ")
+        ),
+        ev,
+        Remediation {
+            summary: format!(
+                "set {key}=4.2 (or remove it) in the [ NFSMount_Global_Options ] section of {file}"
+            ),
+            commands: vec![format!("sed -i 's/^\\s*{key}\\s*=.*/{key}=4.2/I' {file}")],
+            ..Remediation::default()
+        },
+    )
+}
+
+/// Returns the `Defaultvers` or `Nfsvers` key and value of the global section, if set; keys are
+/// case-insensitive and the global section is the one before any `[ Server ... ]`/`[ MountPoint ... ]`.
+pub fn global_version(text: &str) -> Option<(String, String)> {
+    let mut global = true;
+    let mut found = None;
+    for raw in text.lines() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        if let Some(section) = line.strip_prefix('[') {
+            global = section
+                .trim_end_matches(']')
+                .trim()
+                .eq_ignore_ascii_case("NFSMount_Global_Options");
+            continue;
+        }
+        if !global {
+            continue;
+        }
+        let Some((k, v)) = line.split_once('=') else {
+            continue;
+        };
+        let k = k.trim();
+        if k.eq_ignore_ascii_case("Defaultvers") || k.eq_ignore_ascii_case("Nfsvers") {
+            found = Some((k.to_string(), v.trim().to_string()));
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nfsmount_conf_sections() {
+        let debian_default = "# Defaultvers=4\n[ NFSMount_Global_Options ]\n# Defaultvers=4\n";
+        assert_eq!(global_version(debian_default), None);
+        let forced = "[ NFSMount_Global_Options ]\nDefaultvers=3\n[ Server \"nfs.example\" ]\nDefaultvers=4.2\n";
+        assert_eq!(
+            global_version(forced),
+            Some(("Defaultvers".into(), "3".into()))
+        );
+        let lower = "[ NFSMount_Global_Options ]\n  defaultvers = 4.1 \n";
+        assert_eq!(
+            global_version(lower),
+            Some(("defaultvers".into(), "4.1".into()))
+        );
+        let server_only = "[ Server \"x\" ]\nDefaultvers=3\n";
+        assert_eq!(global_version(server_only), None);
+    }
+}

@@ -1,0 +1,120 @@
+//! `svc.<name>`: a daemon is reachable without asking systemctl — a process with that name is
+//! running, or (socket activation) something listens on the socket clients connect to.
+//!
+//! iscsiadm reaches iscsid through the abstract Unix socket `@ISCSIADM_ABSTRACT_NAMESPACE`
+//! (open-iscsi `usr/iscsid_req.c`); with `iscsid.socket` systemd holds that socket and starts
+//! iscsid on the first request, so a listener there is as good as a running iscsid.
+
+use crate::facts::Facts;
+use crate::finding::{Evidence, Outcome, Remediation};
+
+/// Where systemd unit files live inside a host root.
+const UNIT_DIRS: [&str; 3] = [
+    "/etc/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+];
+
+/// Checks that `name` runs as a process called `process`, or that `socket` has a listener.
+pub fn check(name: &str, process: &str, socket: Option<&str>, facts: &Facts<'_>) -> Outcome {
+    let mut ev = Evidence::default();
+    let procs = match facts.processes() {
+        Ok(p) => p,
+        Err(why) => return Outcome::unknown(format!("cannot see the host's processes: {why}"), ev),
+    };
+    let running: Vec<_> = procs
+        .iter()
+        .filter(|p| p.comm == process && p.state != 'Z')
+        .collect();
+    if let Some(p) = running.first() {
+        ev.add("pid", p.pid.to_string());
+        ev.add("state", p.state.to_string());
+        return Outcome::pass(format!("{name} is running (pid {})", p.pid), ev);
+    }
+    ev.add(
+        "processes",
+        format!("no process named {process} among {}", procs.len()),
+    );
+    if let Some(sock) = socket {
+        match facts.unix_listeners() {
+            Ok((listeners, source)) => {
+                ev.add("socket source", source);
+                if listeners.iter().any(|l| l.path == sock) {
+                    ev.add("listening", sock);
+                    return Outcome::pass(
+                        format!("{name} is socket-activated: {sock} is listening"),
+                        ev,
+                    );
+                }
+                ev.add("listening", format!("nothing on {sock}"));
+            }
+            Err(why) => {
+                ev.add("socket source", format!("unreadable: {why}"));
+            }
+        }
+    }
+    for (unit, state) in unit_files(name, facts) {
+        ev.add(unit, state);
+    }
+    Outcome::fail(
+        format!("{name} is neither running nor socket-activated"),
+        ev,
+        start_service(name, facts),
+    )
+}
+
+/// Reports which of `name`'s unit files exist and whether they are enabled (linked from a
+/// `.wants` directory) — facts from the filesystem, not from systemctl.
+fn unit_files(name: &str, facts: &Facts<'_>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for unit in [format!("{name}.service"), format!("{name}.socket")] {
+        let installed = UNIT_DIRS
+            .iter()
+            .find(|d| facts.fs().exists(format!("{d}/{unit}")));
+        let Some(dir) = installed else { continue };
+        let wants = if unit.ends_with(".socket") {
+            "sockets.target.wants"
+        } else {
+            "multi-user.target.wants"
+        };
+        let enabled = facts
+            .fs()
+            .exists(format!("/etc/systemd/system/{wants}/{unit}"));
+        out.push((
+            format!("unit {unit}"),
+            format!(
+                "{dir}/{unit}, {}",
+                if enabled { "enabled" } else { "not enabled" }
+            ),
+        ));
+    }
+    out
+}
+
+fn start_service(name: &str, facts: &Facts<'_>) -> Remediation {
+    use hostready_host::os_release::{Family, Immutable};
+    let os = facts.os();
+    if os.is_some_and(|o| o.immutable == Some(Immutable::Talos)) {
+        return Remediation {
+            summary: format!("{name} comes from a Talos system extension"),
+            notes: vec![
+                "add siderolabs/iscsi-tools to the installer image; its service starts iscsid"
+                    .into(),
+            ],
+            ..Remediation::default()
+        };
+    }
+    let commands = if os.is_some_and(|o| o.family == Family::Alpine) {
+        vec![
+            format!("rc-update add {name} default"),
+            format!("rc-service {name} start"),
+        ]
+    } else {
+        vec![format!("systemctl enable --now {name}")]
+    };
+    Remediation {
+        summary: format!("start {name} and enable it at boot"),
+        commands,
+        ..Remediation::default()
+    }
+}

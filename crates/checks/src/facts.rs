@@ -1,0 +1,166 @@
+//! Host facts shared by the checks, each read at most once per run and only if a check asks:
+//! a profile with only executables never opens `/proc/modules`.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+
+use hostready_host::kernel::{self, KernelConfig, Modules};
+use hostready_host::os_release::OsRelease;
+use hostready_host::procfs::{self, Mount, Process, UnixListener};
+use hostready_host::{Host, Root, exe};
+
+/// Lazily read facts about one host.
+#[derive(Debug)]
+pub struct Facts<'h> {
+    pub host: &'h Host,
+    /// The PATH searched for executables.
+    pub path_dirs: Vec<PathBuf>,
+    os: OnceCell<Option<OsRelease>>,
+    release: OnceCell<Result<String, String>>,
+    machine: OnceCell<String>,
+    modules: OnceCell<Modules>,
+    config: OnceCell<Result<KernelConfig, String>>,
+    meminfo: OnceCell<Result<std::collections::BTreeMap<String, u64>, String>>,
+    cpuinfo: OnceCell<Result<Vec<String>, String>>,
+    processes: OnceCell<Result<Vec<Process>, String>>,
+    listeners: OnceCell<Result<(Vec<UnixListener>, String), String>>,
+    mounts: OnceCell<Result<(Vec<Mount>, String), String>>,
+}
+
+impl<'h> Facts<'h> {
+    /// Prepares to read facts from `host`, searching `path` (a PATH value) for executables.
+    pub fn new(host: &'h Host, path: &str) -> Facts<'h> {
+        Facts {
+            host,
+            path_dirs: exe::split_path(path),
+            os: OnceCell::new(),
+            release: OnceCell::new(),
+            machine: OnceCell::new(),
+            modules: OnceCell::new(),
+            config: OnceCell::new(),
+            meminfo: OnceCell::new(),
+            cpuinfo: OnceCell::new(),
+            processes: OnceCell::new(),
+            listeners: OnceCell::new(),
+            mounts: OnceCell::new(),
+        }
+    }
+
+    /// Returns the host's filesystem root.
+    pub fn fs(&self) -> &Root {
+        self.host.fs()
+    }
+
+    /// Returns the procfs, or why there is none, as a message.
+    pub fn proc(&self) -> Result<&Root, String> {
+        self.host.proc().map_err(|e| e.0.clone())
+    }
+
+    /// Returns the host's os-release, if readable.
+    pub fn os(&self) -> Option<&OsRelease> {
+        self.os.get_or_init(|| OsRelease::read(self.fs())).as_ref()
+    }
+
+    /// Returns the running kernel's release.
+    pub fn release(&self) -> Result<&str, &str> {
+        self.release
+            .get_or_init(|| {
+                let proc = self.proc()?;
+                kernel::release(proc).map_err(|e| format!("cannot read {}: {}", e, e.source))
+            })
+            .as_deref()
+            .map_err(String::as_str)
+    }
+
+    /// Returns the machine (`uname -m`) of the kernel hostready runs on, which is the host's:
+    /// a DaemonSet shares the node's kernel.
+    pub fn machine(&self) -> &str {
+        self.machine.get_or_init(|| {
+            rustix::system::uname()
+                .machine()
+                .to_string_lossy()
+                .into_owned()
+        })
+    }
+
+    /// Returns what is known about kernel modules.
+    pub fn modules(&self) -> &Modules {
+        self.modules.get_or_init(|| {
+            let release = self.release().unwrap_or("unknown");
+            Modules::read(self.fs(), self.proc().ok(), release)
+        })
+    }
+
+    /// Returns the kernel configuration, or the places tried.
+    pub fn kernel_config(&self) -> Result<&KernelConfig, &str> {
+        self.config
+            .get_or_init(|| {
+                let release = self.release().map_err(str::to_string)?;
+                kernel::read_config(self.fs(), self.proc().ok(), release)
+                    .map_err(|tried| format!("no kernel config found (tried {})", tried.join(", ")))
+            })
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Returns `/proc/meminfo`.
+    pub fn meminfo(&self) -> Result<&std::collections::BTreeMap<String, u64>, &str> {
+        self.meminfo
+            .get_or_init(|| read_proc(self, "/meminfo").map(|t| procfs::parse_meminfo(&t)))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+
+    /// Returns the CPU flags from `/proc/cpuinfo`.
+    pub fn cpu_flags(&self) -> Result<&[String], &str> {
+        self.cpuinfo
+            .get_or_init(|| read_proc(self, "/cpuinfo").map(|t| procfs::parse_cpu_flags(&t)))
+            .as_deref()
+            .map_err(String::as_str)
+    }
+
+    /// Returns the host's processes.
+    pub fn processes(&self) -> Result<&[Process], &str> {
+        self.processes
+            .get_or_init(|| {
+                let proc = self.proc()?;
+                procfs::processes(proc).map_err(|e| format!("cannot list {}: {}", e, e.source))
+            })
+            .as_deref()
+            .map_err(String::as_str)
+    }
+
+    /// Returns the listening Unix sockets of the host's network namespace and the file read.
+    pub fn unix_listeners(&self) -> Result<(&[UnixListener], &str), &str> {
+        self.listeners
+            .get_or_init(|| {
+                let proc = self.proc()?;
+                procfs::read_host_wide(proc, "net/unix")
+                    .map(|(t, src)| (procfs::parse_unix_listeners(&t), format!("/proc{src}")))
+                    .map_err(|e| format!("cannot read {}: {}", e, e.source))
+            })
+            .as_ref()
+            .map(|(l, s)| (l.as_slice(), s.as_str()))
+            .map_err(String::as_str)
+    }
+
+    /// Returns the host's mounts (pid 1's mount namespace) and the file read.
+    pub fn mounts(&self) -> Result<(&[Mount], &str), &str> {
+        self.mounts
+            .get_or_init(|| {
+                let proc = self.proc()?;
+                procfs::read_host_wide(proc, "mountinfo")
+                    .map(|(t, src)| (procfs::parse_mountinfo(&t), format!("/proc{src}")))
+                    .map_err(|e| format!("cannot read {}: {}", e, e.source))
+            })
+            .as_ref()
+            .map(|(m, s)| (m.as_slice(), s.as_str()))
+            .map_err(String::as_str)
+    }
+}
+
+fn read_proc(facts: &Facts<'_>, path: &str) -> Result<String, String> {
+    let proc = facts.proc()?;
+    proc.read_to_string(path)
+        .map_err(|e| format!("cannot read /proc{path}: {}", e.source))
+}

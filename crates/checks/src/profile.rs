@@ -1,0 +1,537 @@
+//! Profiles: named lists of requirements, written in YAML. The built-ins are embedded in the
+//! binary; a user's file is validated completely — unknown keys, missing or conflicting kinds,
+//! include cycles — before anything runs, and every mistake names the file, line and column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::finding::Level;
+
+/// The built-in profiles, embedded at build time, in the order `hostready profiles` lists them.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("longhorn", include_str!("../profiles/longhorn.yaml")),
+    ("longhorn-v2", include_str!("../profiles/longhorn-v2.yaml")),
+    ("iscsi", include_str!("../profiles/iscsi.yaml")),
+    ("nfs-client", include_str!("../profiles/nfs-client.yaml")),
+    ("encryption", include_str!("../profiles/encryption.yaml")),
+    ("multipath", include_str!("../profiles/multipath.yaml")),
+    ("kernel", include_str!("../profiles/kernel.yaml")),
+    (
+        "mount-propagation",
+        include_str!("../profiles/mount-propagation.yaml"),
+    ),
+    (
+        "longhorn-utils",
+        include_str!("../profiles/longhorn-utils.yaml"),
+    ),
+];
+
+/// The profile `hostready check` runs when none is named.
+pub const DEFAULT_PROFILE: &str = "longhorn";
+
+/// An error loading a profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    InvalidNoLocation { file: String, message: String },
+    #[error("cannot read profile {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no built-in profile or file named {name:?} (built-ins: {})", builtin_names().join(", "))]
+    NotFound { name: String },
+    #[error("profile {name:?} includes itself (through {chain})")]
+    IncludeCycle { name: String, chain: String },
+}
+
+/// A profile with its includes expanded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// Where it came from: `builtin` or a file path.
+    pub source: String,
+    /// The Kubernetes node condition type the agent publishes for it.
+    pub condition: Option<String>,
+    pub includes: Vec<String>,
+    pub requirements: Vec<Requirement>,
+}
+
+/// One requirement: what to check and how much it matters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Requirement {
+    pub id: String,
+    pub level: Level,
+    pub description: Option<String>,
+    /// Packages that provide it, by distro family (`debian`, `rhel`, `suse`, ...), overriding
+    /// the built-in table.
+    pub packages: BTreeMap<String, String>,
+    pub check: Check,
+}
+
+/// What a requirement checks. Each variant is one key in the YAML.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// An executable on the host's PATH (`command -v` semantics), and that it can run.
+    Executable(String),
+    /// A kernel module loaded or built in; `config` names the `CONFIG_` option that builds it.
+    KernelModule {
+        name: String,
+        config: Option<String>,
+    },
+    /// A daemon running (a process whose `comm` is `process`), or socket-activated with a
+    /// listener on `socket` (abstract names start with `@`).
+    Service {
+        name: String,
+        process: Option<String>,
+        socket: Option<String>,
+    },
+    /// multipathd should not run unless its configuration blacklists these device names.
+    Multipathd { devices: Vec<String> },
+    /// NFSv4 client support in the running kernel.
+    NfsClient {},
+    /// `Defaultvers` in `nfsmount.conf`, when set, must be one of these.
+    NfsDefaultVersion { allowed: Vec<String> },
+    /// At least `min_pages` huge pages of `page_size_kib`.
+    Hugepages { page_size_kib: u64, min_pages: u64 },
+    /// CPU flags required per machine (`x86_64`, `aarch64`, ...).
+    CpuFlags(BTreeMap<String, Vec<String>>),
+    /// The running kernel at least `min`, and not one of `known_bad` (exact releases, or
+    /// `A..B` ranges of one base version's ABI numbers such as `5.15.0-94..5.15.0-99`).
+    KernelVersion { min: String, known_bad: Vec<String> },
+    /// The mount holding `path` propagates mounts (`shared:` in mountinfo).
+    MountPropagation { path: String },
+}
+
+fn default_multipath_devices() -> Vec<String> {
+    vec!["sda".into(), "sdb".into(), "sdz".into()]
+}
+
+fn default_nfs_versions() -> Vec<String> {
+    ["4", "4.0", "4.1", "4.2"].map(String::from).to_vec()
+}
+
+impl Check {
+    /// Returns the id a requirement of this kind gets when the profile names none.
+    pub fn default_id(&self) -> String {
+        match self {
+            Check::Executable(name) => format!("exe.{name}"),
+            Check::KernelModule { name, .. } => {
+                format!("kmod.{}", hostready_host::kernel::normalize_module(name))
+            }
+            Check::Service { name, .. } => format!("svc.{name}"),
+            Check::Multipathd { .. } => "svc.multipathd".into(),
+            Check::NfsClient {} => "nfs.client".into(),
+            Check::NfsDefaultVersion { .. } => "nfs.defaultvers".into(),
+            Check::Hugepages { page_size_kib, .. } => format!("hugepages.{page_size_kib}kib"),
+            Check::CpuFlags(_) => "cpu.flags".into(),
+            Check::KernelVersion { .. } => "kernel.version".into(),
+            Check::MountPropagation { .. } => "mount.propagation".into(),
+        }
+    }
+}
+
+/// The YAML shape of a profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: String,
+    #[serde(default)]
+    description: String,
+    condition: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    requirements: Vec<RawRequirement>,
+}
+
+/// The YAML shape of a requirement: common keys plus exactly one kind key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawRequirementFields")]
+struct RawRequirement(Requirement);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirementFields {
+    id: Option<String>,
+    #[serde(default)]
+    level: Level,
+    description: Option<String>,
+    #[serde(default)]
+    packages: BTreeMap<String, String>,
+    executable: Option<String>,
+    kernel_module: Option<String>,
+    /// Only with `kernel_module`: the `CONFIG_` option that builds it.
+    config: Option<String>,
+    service: Option<ServiceFields>,
+    multipathd: Option<MultipathFields>,
+    nfs_client: Option<Empty>,
+    nfs_default_version: Option<NfsVersionFields>,
+    hugepages: Option<HugepageFields>,
+    cpu_flags: Option<BTreeMap<String, Vec<String>>>,
+    kernel_version: Option<KernelVersionFields>,
+    mount_propagation: Option<MountFields>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFields {
+    name: String,
+    process: Option<String>,
+    socket: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultipathFields {
+    #[serde(default = "default_multipath_devices")]
+    devices: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NfsVersionFields {
+    #[serde(default = "default_nfs_versions")]
+    allowed: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HugepageFields {
+    page_size_kib: u64,
+    min_pages: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KernelVersionFields {
+    min: String,
+    #[serde(default)]
+    known_bad: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MountFields {
+    path: String,
+}
+
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_default_version, hugepages, cpu_flags, kernel_version, mount_propagation";
+
+impl TryFrom<RawRequirementFields> for RawRequirement {
+    type Error = String;
+
+    fn try_from(r: RawRequirementFields) -> Result<Self, String> {
+        let mut kinds: Vec<Check> = Vec::new();
+        if let Some(name) = r.executable {
+            if name.is_empty() || name.contains('\0') {
+                return Err("executable must be a non-empty name or absolute path".into());
+            }
+            kinds.push(Check::Executable(name));
+        }
+        if let Some(name) = r.kernel_module {
+            kinds.push(Check::KernelModule {
+                name,
+                config: r.config.clone(),
+            });
+        } else if r.config.is_some() {
+            return Err("`config` only goes with `kernel_module`".into());
+        }
+        if let Some(s) = r.service {
+            kinds.push(Check::Service {
+                name: s.name,
+                process: s.process,
+                socket: s.socket,
+            });
+        }
+        if let Some(m) = r.multipathd {
+            kinds.push(Check::Multipathd { devices: m.devices });
+        }
+        if r.nfs_client.is_some() {
+            kinds.push(Check::NfsClient {});
+        }
+        if let Some(n) = r.nfs_default_version {
+            kinds.push(Check::NfsDefaultVersion { allowed: n.allowed });
+        }
+        if let Some(h) = r.hugepages {
+            kinds.push(Check::Hugepages {
+                page_size_kib: h.page_size_kib,
+                min_pages: h.min_pages,
+            });
+        }
+        if let Some(c) = r.cpu_flags {
+            kinds.push(Check::CpuFlags(c));
+        }
+        if let Some(k) = r.kernel_version {
+            if hostready_host::kernel::version_triple(&k.min).is_none() {
+                return Err(format!(
+                    "kernel_version.min {:?} is not a version like 5.8",
+                    k.min
+                ));
+            }
+            for bad in &k.known_bad {
+                crate::checks::kernel::parse_known_bad(bad)?;
+            }
+            kinds.push(Check::KernelVersion {
+                min: k.min,
+                known_bad: k.known_bad,
+            });
+        }
+        if let Some(m) = r.mount_propagation {
+            if !m.path.starts_with('/') {
+                return Err(format!(
+                    "mount_propagation.path {:?} must be absolute",
+                    m.path
+                ));
+            }
+            kinds.push(Check::MountPropagation { path: m.path });
+        }
+        let check =
+            match kinds.len() {
+                1 => kinds.remove(0),
+                0 => return Err(format!("a requirement needs one of: {KIND_KEYS}")),
+                _ => return Err(
+                    "a requirement has exactly one kind key; split it into several requirements"
+                        .into(),
+                ),
+            };
+        let id = r.id.unwrap_or_else(|| check.default_id());
+        if id.is_empty() || id.chars().any(|c| c.is_whitespace()) {
+            return Err(format!("id {id:?} must be non-empty with no spaces"));
+        }
+        Ok(RawRequirement(Requirement {
+            id,
+            level: r.level,
+            description: r.description,
+            packages: r.packages,
+            check,
+        }))
+    }
+}
+
+/// Returns the names of the built-in profiles.
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// Parses one profile's YAML without expanding its includes.
+fn parse(text: &str, file: &str) -> Result<RawProfile, ProfileError> {
+    let raw: RawProfile = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
+        Some(loc) => ProfileError::Invalid {
+            file: file.to_string(),
+            line: loc.line(),
+            column: loc.column(),
+            message: strip_location(&e.to_string()),
+        },
+        None => ProfileError::InvalidNoLocation {
+            file: file.to_string(),
+            message: e.to_string(),
+        },
+    })?;
+    if raw.name.is_empty() {
+        return Err(ProfileError::InvalidNoLocation {
+            file: file.to_string(),
+            message: "`name` is empty".into(),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    for r in &raw.requirements {
+        if !seen.insert(&r.0.id) {
+            return Err(ProfileError::InvalidNoLocation {
+                file: file.to_string(),
+                message: format!("requirement id {:?} appears twice", r.0.id),
+            });
+        }
+    }
+    Ok(raw)
+}
+
+/// serde_yaml puts " at line L column C" in its message; we print the location ourselves.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Loads a profile by built-in name or file path, expanding includes.
+pub fn load(spec: &str) -> Result<Profile, ProfileError> {
+    load_inner(spec, None, &mut Vec::new())
+}
+
+fn load_inner(
+    spec: &str,
+    base: Option<&Path>,
+    chain: &mut Vec<String>,
+) -> Result<Profile, ProfileError> {
+    let (text, source, dir) = if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == spec) {
+        (text.to_string(), "builtin".to_string(), None)
+    } else {
+        let path = match base {
+            Some(dir) if !Path::new(spec).is_absolute() => dir.join(spec),
+            _ => PathBuf::from(spec),
+        };
+        if !path.exists()
+            && !spec.contains('/')
+            && !spec.ends_with(".yaml")
+            && !spec.ends_with(".yml")
+        {
+            return Err(ProfileError::NotFound {
+                name: spec.to_string(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let dir = path.parent().map(Path::to_path_buf);
+        (text, path.display().to_string(), dir)
+    };
+    let raw = parse(&text, &source_label(spec, &source))?;
+    if chain.contains(&raw.name) {
+        chain.push(raw.name.clone());
+        return Err(ProfileError::IncludeCycle {
+            name: raw.name,
+            chain: chain.join(" -> "),
+        });
+    }
+    chain.push(raw.name.clone());
+    let mut requirements = Vec::new();
+    for inc in &raw.include {
+        let included = load_inner(inc, dir.as_deref(), chain)?;
+        requirements.extend(included.requirements);
+    }
+    chain.pop();
+    requirements.extend(raw.requirements.into_iter().map(|r| r.0));
+    // A later definition of the same id (the including profile's own) replaces an earlier one.
+    let mut deduped: Vec<Requirement> = Vec::new();
+    for r in requirements {
+        match deduped.iter_mut().find(|d| d.id == r.id) {
+            Some(d) => *d = r,
+            None => deduped.push(r),
+        }
+    }
+    Ok(Profile {
+        name: raw.name,
+        description: raw.description,
+        source,
+        condition: raw.condition,
+        includes: raw.include,
+        requirements: deduped,
+    })
+}
+
+fn source_label(spec: &str, source: &str) -> String {
+    if source == "builtin" {
+        format!("<builtin profile {spec}>")
+    } else {
+        source.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_loads() {
+        for name in builtin_names() {
+            let p = load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(p.name, name);
+            assert!(!p.requirements.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn longhorn_has_the_four_required_executables() {
+        let p = load("longhorn").unwrap();
+        for exe in ["iscsiadm", "mount.nfs", "cryptsetup", "dmsetup"] {
+            let r = p
+                .requirements
+                .iter()
+                .find(|r| r.id == format!("exe.{exe}"))
+                .expect(exe);
+            assert_eq!(r.level, Level::Required);
+        }
+        assert!(p.condition.is_some());
+    }
+
+    fn parse_err(text: &str) -> String {
+        match parse(text, "my.yaml") {
+            Err(e) => e.to_string(),
+            Ok(p) => panic!("parsed: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn mistakes_name_file_line_and_column() {
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n    levle: required\n");
+        assert!(e.starts_with("my.yaml:4:"), "{e}");
+        assert!(e.contains("levle"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - id: a\n");
+        assert!(e.starts_with("my.yaml:3:"), "{e}");
+        assert!(e.contains("needs one of"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n    kernel_module: b\n");
+        assert!(e.contains("exactly one kind"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n    level: mandatory\n");
+        assert!(e.starts_with("my.yaml:4:"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - kernel_version: {min: five}\n");
+        assert!(e.contains("five"), "{e}");
+        let e = parse_err("name: x\nrequirements: [\n");
+        assert!(e.starts_with("my.yaml:"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n  - executable: a\n");
+        assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn include_cycles_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "name: a\ninclude: [b.yaml]\n").unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "name: b\ninclude: [a.yaml]\n").unwrap();
+        let e = load(dir.path().join("a.yaml").to_str().unwrap()).unwrap_err();
+        assert!(matches!(e, ProfileError::IncludeCycle { .. }), "{e}");
+    }
+
+    #[test]
+    fn user_profile_includes_builtin_and_overrides_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("mine.yaml");
+        std::fs::write(&f, "name: mine\ninclude: [iscsi]\nrequirements:\n  - executable: iscsiadm\n    level: recommended\n").unwrap();
+        let p = load(f.to_str().unwrap()).unwrap();
+        let r = p
+            .requirements
+            .iter()
+            .find(|r| r.id == "exe.iscsiadm")
+            .unwrap();
+        assert_eq!(r.level, Level::Recommended);
+        assert_eq!(
+            p.requirements
+                .iter()
+                .filter(|r| r.id == "exe.iscsiadm")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn unknown_name_lists_builtins() {
+        let e = load("longhron").unwrap_err().to_string();
+        assert!(e.contains("longhorn-v2"), "{e}");
+    }
+}

@@ -1,0 +1,308 @@
+//! Remediation for *this* host: which package provides a missing piece on its distro family,
+//! the command that installs it, and what fits an immutable host instead.
+
+use std::collections::BTreeMap;
+
+use hostready_host::os_release::{Family, Immutable, OsRelease};
+
+use crate::finding::Remediation;
+
+/// Returns the package that provides `exe` on `family`, from the table in
+/// `reference/longhorn-host-checks.md` and the distros' own package lists.
+pub fn package_for_executable(exe: &str, family: Family) -> Option<&'static str> {
+    use Family::*;
+    let name = exe.rsplit('/').next().unwrap_or(exe);
+    Some(match (name, family) {
+        ("iscsiadm", Rhel) => "iscsi-initiator-utils",
+        ("iscsiadm", Gentoo) => "sys-block/open-iscsi",
+        ("iscsiadm", Debian | Suse | Arch | Alpine) => "open-iscsi",
+        ("mount.nfs" | "mount.nfs4", Debian) => "nfs-common",
+        ("mount.nfs" | "mount.nfs4", Suse) => "nfs-client",
+        ("mount.nfs" | "mount.nfs4", Gentoo) => "net-fs/nfs-utils",
+        ("mount.nfs" | "mount.nfs4", Rhel | Arch | Alpine) => "nfs-utils",
+        ("cryptsetup", Gentoo) => "sys-fs/cryptsetup",
+        ("cryptsetup", Debian | Rhel | Suse | Arch | Alpine) => "cryptsetup",
+        ("dmsetup", Debian) => "dmsetup",
+        ("dmsetup", Gentoo) => "sys-fs/lvm2",
+        ("dmsetup", Rhel | Suse | Arch | Alpine) => "device-mapper",
+        ("nvme", Gentoo) => "sys-apps/nvme-cli",
+        ("nvme", Debian | Rhel | Suse | Arch | Alpine) => "nvme-cli",
+        ("findmnt" | "lsblk" | "blkid", Gentoo) => "sys-apps/util-linux",
+        ("findmnt" | "lsblk", Debian | Rhel | Suse | Arch) => "util-linux",
+        ("blkid", Debian | Rhel | Suse | Arch) => "util-linux",
+        ("findmnt" | "lsblk" | "blkid", Alpine) => "util-linux-misc",
+        ("awk", Debian) => "mawk",
+        ("awk", Gentoo) => "sys-apps/gawk",
+        ("awk", Rhel | Suse | Arch | Alpine) => "gawk",
+        ("bash", Gentoo) => "app-shells/bash",
+        ("curl", Gentoo) => "net-misc/curl",
+        ("grep", Gentoo) => "sys-apps/grep",
+        ("bash", Debian | Rhel | Suse | Arch | Alpine) => "bash",
+        ("curl", Debian | Rhel | Suse | Arch | Alpine) => "curl",
+        ("grep", Debian | Rhel | Suse | Arch | Alpine) => "grep",
+        _ => return None,
+    })
+}
+
+/// Returns the package for `exe` on this host: a profile's override for the family first, then
+/// the built-in table.
+pub fn package(
+    exe: &str,
+    os: Option<&OsRelease>,
+    overrides: &BTreeMap<String, String>,
+) -> Option<String> {
+    let family = os.map_or(Family::Unknown, |o| o.family);
+    let key = format!("{family:?}").to_lowercase();
+    os.and_then(|o| overrides.get(&o.id))
+        .or_else(|| overrides.get(&key))
+        .cloned()
+        // Image-based hosts have no packages; the Debian name is the most recognisable hint.
+        .or_else(|| {
+            package_for_executable(
+                exe,
+                if family == Family::Image {
+                    Family::Debian
+                } else {
+                    family
+                },
+            )
+            .map(str::to_string)
+        })
+}
+
+/// Returns the command that installs `package` on this host, or advice for an immutable one.
+pub fn install(package: &str, os: Option<&OsRelease>) -> (Vec<String>, Vec<String>) {
+    let Some(os) = os else {
+        return (
+            vec![],
+            vec![format!(
+                "install the package that provides it ({package} on most distros); os-release was not readable, so the distro is unknown"
+            )],
+        );
+    };
+    if let Some(im) = os.immutable {
+        return immutable_install(package, im);
+    }
+    let legacy_yum = matches!(
+        (os.id.as_str(), os.version_id.as_str()),
+        ("amzn", "2") | ("centos" | "rhel" | "ol", "7" | "7.9")
+    );
+    let cmd = match os.family {
+        Family::Debian => format!("apt-get update && apt-get install -y {package}"),
+        Family::Rhel if legacy_yum => format!("yum install -y {package}"),
+        Family::Rhel => format!("dnf install -y {package}"),
+        Family::Suse => format!("zypper --non-interactive install {package}"),
+        Family::Arch => format!("pacman -S --needed --noconfirm {package}"),
+        Family::Gentoo => format!("emerge --noreplace {package}"),
+        Family::Alpine => format!("apk add {package}"),
+        Family::Image | Family::Unknown => {
+            return (
+                vec![],
+                vec![format!(
+                    "unrecognised distribution {:?} (ID_LIKE {:?}): install the package that provides it ({package} on Debian-like hosts)",
+                    os.id,
+                    os.id_like.join(" ")
+                )],
+            );
+        }
+    };
+    (vec![cmd], vec![])
+}
+
+fn immutable_install(package: &str, im: Immutable) -> (Vec<String>, Vec<String>) {
+    match im {
+        Immutable::SleMicro | Immutable::OpensuseMicroos => (
+            vec![format!("transactional-update pkg install {package}"), "reboot".into()],
+            vec!["the root filesystem is read-only; the package lands in a new snapshot used after the reboot".into()],
+        ),
+        Immutable::FedoraCoreos | Immutable::RhelCoreos => (
+            vec![format!("rpm-ostree install {package}"), "systemctl reboot".into()],
+            vec!["layer the package into the OS image (or bake it into your image with Butane/Ignition); it takes effect after the reboot".into()],
+        ),
+        Immutable::Talos => (
+            vec![],
+            vec![format!(
+                "Talos has no package manager: add the system extension that provides it (for Longhorn: siderolabs/iscsi-tools and siderolabs/util-linux-tools) to the installer image and upgrade the node ({package} on other distros)"
+            )],
+        ),
+        Immutable::Flatcar => (
+            vec![],
+            vec![format!(
+                "Flatcar ships Longhorn's tools in its base image; if {package}'s tools are missing, update Flatcar or add them as a systemd-sysext image"
+            )],
+        ),
+        Immutable::Bottlerocket => (
+            vec![],
+            vec![format!("Bottlerocket has no package manager: choose a variant that includes it or run it from a privileged bootstrap container ({package} on other distros)")],
+        ),
+    }
+}
+
+/// Builds the remediation for a missing executable.
+pub fn missing_executable(
+    exe: &str,
+    os: Option<&OsRelease>,
+    overrides: &BTreeMap<String, String>,
+) -> Remediation {
+    match package(exe, os, overrides) {
+        Some(pkg) => {
+            let (commands, notes) = install(&pkg, os);
+            Remediation {
+                summary: format!("install {pkg}, which provides {exe}"),
+                commands,
+                package: Some(pkg),
+                notes,
+            }
+        }
+        None => Remediation {
+            summary: format!("install the package that provides {exe} and make sure it is on PATH"),
+            ..Remediation::default()
+        },
+    }
+}
+
+/// Builds the remediation for a module file that exists but is not loaded.
+pub fn load_module(name: &str, os: Option<&OsRelease>) -> Remediation {
+    let im = os.and_then(|o| o.immutable);
+    if im == Some(Immutable::Talos) {
+        return Remediation {
+            summary: format!("load {name} through the Talos machine configuration"),
+            notes: vec![format!(
+                "add `- name: {name}` under machine.kernel.modules and apply the config"
+            )],
+            ..Remediation::default()
+        };
+    }
+    let persist = if os.is_some_and(|o| o.family == Family::Alpine) {
+        format!("echo {name} >> /etc/modules")
+    } else {
+        format!("echo {name} > /etc/modules-load.d/{name}.conf")
+    };
+    Remediation {
+        summary: format!("load {name} now and at every boot"),
+        commands: vec![format!("modprobe {name}"), persist],
+        package: None,
+        notes: vec![],
+    }
+}
+
+/// Builds the remediation for a module the running kernel does not have at all.
+pub fn missing_module(
+    name: &str,
+    config: Option<&str>,
+    os: Option<&OsRelease>,
+    release: &str,
+) -> Remediation {
+    let option = config.map(|c| format!(" ({c})")).unwrap_or_default();
+    let (commands, package) = match os.map(|o| (o.id.as_str(), o.family)) {
+        Some(("ubuntu", _)) => {
+            let p = format!("linux-modules-extra-{release}");
+            (
+                vec![
+                    format!("apt-get update && apt-get install -y {p}"),
+                    format!("modprobe {name}"),
+                ],
+                Some(p),
+            )
+        }
+        Some((_, Family::Rhel)) if os.is_some_and(|o| o.immutable.is_none()) => (
+            vec![
+                "dnf install -y kernel-modules-extra".to_string(),
+                format!("modprobe {name}"),
+            ],
+            Some("kernel-modules-extra".to_string()),
+        ),
+        _ => (vec![], None),
+    };
+    Remediation {
+        summary: format!(
+            "the running kernel {release} has no {name} module; install the kernel modules that provide it or boot a kernel built with it{option}"
+        ),
+        commands,
+        package,
+        notes: vec![],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(text: &str) -> OsRelease {
+        OsRelease::parse(text, "/etc/os-release")
+    }
+
+    #[test]
+    fn iscsiadm_per_family() {
+        let none = BTreeMap::new();
+        let rocky = os("ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=8.9\n");
+        let r = missing_executable("iscsiadm", Some(&rocky), &none);
+        assert_eq!(r.package.as_deref(), Some("iscsi-initiator-utils"));
+        assert_eq!(r.commands, vec!["dnf install -y iscsi-initiator-utils"]);
+        let deb = os("ID=debian\n");
+        assert_eq!(
+            missing_executable("mount.nfs", Some(&deb), &none)
+                .package
+                .as_deref(),
+            Some("nfs-common")
+        );
+        let sles = os("ID=sles\nID_LIKE=suse\n");
+        let r = missing_executable("mount.nfs", Some(&sles), &none);
+        assert_eq!(
+            r.commands,
+            vec!["zypper --non-interactive install nfs-client"]
+        );
+        let amzn2 = os("ID=amzn\nVERSION_ID=2\nID_LIKE=\"centos rhel fedora\"\n");
+        assert_eq!(
+            missing_executable("dmsetup", Some(&amzn2), &none).commands,
+            vec!["yum install -y device-mapper"]
+        );
+    }
+
+    #[test]
+    fn immutable_hosts_get_fitting_advice() {
+        let none = BTreeMap::new();
+        let micro = os("ID=sle-micro\nID_LIKE=suse\n");
+        let r = missing_executable("iscsiadm", Some(&micro), &none);
+        assert_eq!(r.commands[0], "transactional-update pkg install open-iscsi");
+        let talos = os("ID=talos\n");
+        let r = missing_executable("iscsiadm", Some(&talos), &none);
+        assert!(r.commands.is_empty());
+        assert!(r.notes[0].contains("iscsi-tools"));
+    }
+
+    #[test]
+    fn profile_overrides_win() {
+        let mut o = BTreeMap::new();
+        o.insert("debian".to_string(), "my-iscsi".to_string());
+        let deb = os("ID=debian\n");
+        assert_eq!(
+            package("iscsiadm", Some(&deb), &o).as_deref(),
+            Some("my-iscsi")
+        );
+    }
+
+    #[test]
+    fn module_fixes() {
+        let deb = os("ID=debian\n");
+        let r = load_module("iscsi_tcp", Some(&deb));
+        assert_eq!(
+            r.commands,
+            vec![
+                "modprobe iscsi_tcp",
+                "echo iscsi_tcp > /etc/modules-load.d/iscsi_tcp.conf"
+            ]
+        );
+        let ubuntu = os("ID=ubuntu\nID_LIKE=debian\n");
+        let r = missing_module(
+            "nvme_tcp",
+            Some("CONFIG_NVME_TCP"),
+            Some(&ubuntu),
+            "6.8.0-31-generic",
+        );
+        assert_eq!(
+            r.package.as_deref(),
+            Some("linux-modules-extra-6.8.0-31-generic")
+        );
+    }
+}

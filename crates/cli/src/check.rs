@@ -1,0 +1,221 @@
+//! `hostready check` and `hostready profiles`: load profiles, open the host, evaluate, print.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hostready_checks::{DEFAULT_PROFILE, Facts, Finding, Profile, Report, Status, profile};
+use hostready_host::{Host, ProcSource, exe::DEFAULT_PATH};
+
+use crate::output::{self, Format};
+
+/// Where the host is: its filesystem root and its procfs.
+#[derive(Debug, clap::Args)]
+pub struct HostArgs {
+    /// The host's root directory (`/host` in a DaemonSet that mounts the node's `/` there).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// The host's procfs: a directory, or `none`. Default: `<root>/proc` when it is a procfs.
+    #[arg(long, value_name = "DIR|none")]
+    pub proc: Option<String>,
+}
+
+impl HostArgs {
+    /// Opens the host these flags describe.
+    pub fn open(&self) -> anyhow::Result<Host> {
+        let proc = match self.proc.as_deref() {
+            None => ProcSource::Auto,
+            Some("none") => ProcSource::Disabled,
+            Some(dir) => ProcSource::At(PathBuf::from(dir)),
+        };
+        Host::open(&self.root, proc)
+            .with_context(|| format!("cannot open host root {}", self.root.display()))
+    }
+}
+
+/// Arguments of `hostready check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// A built-in profile name or a YAML file; repeatable. Default: longhorn.
+    #[arg(long = "profile", short = 'p', value_name = "NAME|FILE")]
+    pub profiles: Vec<String>,
+    /// The PATH searched for executables inside the host root.
+    #[arg(long = "path", value_name = "DIRS", default_value = DEFAULT_PATH)]
+    pub search_path: String,
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+    /// Show passing findings' evidence too (table output).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// Runs `hostready check`: exit 0 when every required requirement passes, 1 otherwise.
+pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
+    let names: Vec<&str> = if args.profiles.is_empty() {
+        vec![DEFAULT_PROFILE]
+    } else {
+        args.profiles.iter().map(String::as_str).collect()
+    };
+    // Every profile is loaded and validated before anything is checked.
+    let profiles = names
+        .iter()
+        .map(|n| profile::load(n))
+        .collect::<Result<Vec<Profile>, _>>()?;
+    let host = args.host.open()?;
+    let facts = Facts::new(&host, &args.search_path);
+    let report = hostready_checks::evaluate(&profiles, &facts);
+    match args.output {
+        Format::Table => print_table(&report, args.verbose)?,
+        f => output::print_data(f, &report)?,
+    }
+    Ok(if report.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
+    let color = std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut out = std::io::stdout().lock();
+    let h = &report.host;
+    writeln!(
+        out,
+        "host {}  {}  kernel {}  ({})",
+        h.root,
+        h.os.as_deref().unwrap_or("unknown OS"),
+        h.kernel.as_deref().unwrap_or("unknown"),
+        report.profiles.join(", ")
+    )?;
+    if h.proc.is_none() {
+        writeln!(
+            out,
+            "note: no procfs for this root; process, module and kernel facts are unknown (see --proc)"
+        )?;
+    }
+    writeln!(out)?;
+    let width = report
+        .findings
+        .iter()
+        .map(|f| f.id.len())
+        .max()
+        .unwrap_or(10);
+    for f in &report.findings {
+        writeln!(
+            out,
+            "{} {:width$}  {}",
+            badge(f.status, color),
+            f.id,
+            f.message
+        )?;
+        if verbose || f.status != Status::Pass {
+            print_details(&mut out, f, width)?;
+        }
+    }
+    let s = &report.summary;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}: {} passed, {} warnings, {} failed, {} unknown",
+        if report.ok { "READY" } else { "NOT READY" },
+        s.pass,
+        s.warn,
+        s.fail,
+        s.unknown
+    )?;
+    Ok(())
+}
+
+fn print_details(out: &mut impl Write, f: &Finding, width: usize) -> std::io::Result<()> {
+    let pad = " ".repeat(7 + width);
+    for (k, v) in &f.evidence.0 {
+        writeln!(out, "{pad}{k}: {v}")?;
+    }
+    if let Some(r) = &f.remediation {
+        writeln!(out, "{pad}fix: {}", r.summary)?;
+        for c in &r.commands {
+            writeln!(out, "{pad}  $ {c}")?;
+        }
+        for n in &r.notes {
+            writeln!(out, "{pad}  note: {n}")?;
+        }
+    }
+    Ok(())
+}
+
+fn badge(status: Status, color: bool) -> String {
+    let word = format!("{:<4}", status.as_str().to_uppercase());
+    let word = &word[..4];
+    if !color {
+        return word.to_string();
+    }
+    let code = match status {
+        Status::Pass => "32",
+        Status::Warn => "33",
+        Status::Fail => "31",
+        Status::Unknown => "35",
+    };
+    format!("\x1b[{code}m{word}\x1b[0m")
+}
+
+/// Arguments of `hostready profiles`.
+#[derive(Debug, clap::Args)]
+pub struct ProfilesArgs {
+    /// Show this profile (a built-in name or a file) with its requirements expanded.
+    pub name: Option<String>,
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+/// Runs `hostready profiles`: lists the built-ins, or shows one profile.
+pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
+    let loaded: Vec<Profile> = match &args.name {
+        Some(n) => vec![profile::load(n)?],
+        None => profile::builtin_names()
+            .into_iter()
+            .map(profile::load)
+            .collect::<Result<_, _>>()?,
+    };
+    if args.output != Format::Table {
+        output::print_data(args.output, &loaded)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut out = std::io::stdout().lock();
+    if args.name.is_none() {
+        for p in &loaded {
+            let default = if p.name == DEFAULT_PROFILE {
+                " (default)"
+            } else {
+                ""
+            };
+            writeln!(
+                out,
+                "{:<18} {:>2} requirements  {}{default}",
+                p.name,
+                p.requirements.len(),
+                p.description.trim()
+            )?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &loaded {
+        writeln!(out, "{} ({})\n{}", p.name, p.source, p.description.trim())?;
+        if !p.includes.is_empty() {
+            writeln!(out, "includes: {}", p.includes.join(", "))?;
+        }
+        for r in &p.requirements {
+            writeln!(
+                out,
+                "  {:<22} {:<11} {}",
+                r.id,
+                format!("{:?}", r.level).to_lowercase(),
+                r.description.as_deref().unwrap_or("").trim()
+            )?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
