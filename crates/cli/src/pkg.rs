@@ -1,10 +1,231 @@
-//! `hostready pkg`: owned by the package-database work; replaced when it lands.
+//! `hostready pkg list|query|owner`: dpkg and rpm databases read with no lock and no process.
+//!
+//! Exit codes (scripts rely on them): `query` 0 installed, 1 not installed, 2 the databases
+//! cannot answer (corrupt, unreadable, locked mid-write, none found); `owner` 0 owned, 1 owned
+//! by no package, 2 cannot answer; `list` 0, or 2 when some database could not be read.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use hostready_host::{Host, ProcSource};
+use hostready_pkgdb::{Databases, Lookup, Package, error_chain};
+use serde::Serialize;
+
+use crate::output::{Format, print_data};
 
 /// Arguments of `hostready pkg`.
 #[derive(Debug, clap::Args)]
-pub struct PkgArgs {}
+pub struct PkgArgs {
+    #[command(subcommand)]
+    command: PkgCommand,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum PkgCommand {
+    /// List every package of every database found.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Is a package installed? Exit 0 yes, 1 no, 2 the databases cannot tell.
+    Query {
+        /// Package name (`name`, `name.arch` for rpm, `name:arch` for dpkg).
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Which packages own a path? Exit 0 owned, 1 not owned, 2 the databases cannot tell.
+    Owner {
+        /// Absolute path on the host (inside --root).
+        path: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct Common {
+    /// The host's root directory (`/host` in a DaemonSet).
+    #[arg(long, default_value = "/")]
+    root: PathBuf,
+    /// Where the host's procfs is, for lock holders (default: ROOT/proc); `none` to skip.
+    #[arg(long)]
+    proc: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    output: Format,
+}
+
+/// What JSON and YAML consumers get.
+#[derive(Debug, Serialize)]
+struct Report<'a> {
+    /// `list`, `query` or `owner`.
+    command: &'static str,
+    /// The package name or path asked about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+    /// `installed` / `not-installed` / `owned` / `not-owned` / `listed` / `unknown`.
+    answer: &'static str,
+    packages: &'a [Package],
+    databases: Vec<DbSummary>,
+    /// Databases that could not be read, with why.
+    unreadable: &'a [String],
+    /// Locks, journals, stale write-ahead logs: why an answer may not be the whole truth.
+    notes: &'a [hostready_pkgdb::Note],
+    /// True if and only if every database was read reliably (so "not found" means absent).
+    complete: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct DbSummary {
+    kind: &'static str,
+    path: PathBuf,
+    /// `ok`, `corrupt` or `unreadable`.
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    packages: usize,
+    lock_holders: Vec<i64>,
+}
 
 /// Runs `hostready pkg`.
-pub fn run(_args: &PkgArgs) -> anyhow::Result<std::process::ExitCode> {
-    anyhow::bail!("hostready pkg is not built yet")
+pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
+    let common = match &args.command {
+        PkgCommand::List { common }
+        | PkgCommand::Query { common, .. }
+        | PkgCommand::Owner { common, .. } => common,
+    };
+    let proc = match &common.proc {
+        None => ProcSource::Auto,
+        Some(p) if p.as_os_str() == "none" => ProcSource::Disabled,
+        Some(p) => ProcSource::At(p.clone()),
+    };
+    let host = Host::open(&common.root, proc)
+        .with_context(|| format!("cannot open root {}", common.root.display()))?;
+    let dbs = hostready_pkgdb::open_host(&host);
+    let (command, subject, lookup) = match &args.command {
+        PkgCommand::List { .. } => ("list", None, dbs.list()),
+        PkgCommand::Query { name, .. } => ("query", Some(name.clone()), dbs.query(name)),
+        PkgCommand::Owner { path, .. } => (
+            "owner",
+            Some(path.display().to_string()),
+            dbs.owner_of(path),
+        ),
+    };
+    let none_found = dbs.dbs.is_empty();
+    let (answer, code) = match command {
+        "list" if lookup.unreadable.is_empty() && !none_found => ("listed", 0),
+        "list" => ("unknown", 2),
+        "query" if lookup.installed() => ("installed", 0),
+        "owner" if !lookup.packages.is_empty() => ("owned", 0),
+        _ if !lookup.complete => ("unknown", 2),
+        "query" => ("not-installed", 1),
+        _ => ("not-owned", 1),
+    };
+    let report = Report {
+        command,
+        subject,
+        answer,
+        packages: &lookup.packages,
+        databases: summaries(&dbs),
+        unreadable: &lookup.unreadable,
+        notes: &lookup.notes,
+        complete: lookup.complete,
+    };
+    match common.output {
+        Format::Table => print_table(&report)?,
+        f => print_data(f, &report)?,
+    }
+    print_problems(&dbs, &lookup, none_found, &common.root);
+    Ok(ExitCode::from(code))
+}
+
+fn summaries(dbs: &Databases) -> Vec<DbSummary> {
+    dbs.dbs
+        .iter()
+        .map(|d| DbSummary {
+            kind: d.kind.as_str(),
+            path: d.path.clone(),
+            status: match &d.contents {
+                Ok(_) => "ok",
+                Err(e) if e.is_corrupt() => "corrupt",
+                Err(_) => "unreadable",
+            },
+            error: d.contents.as_ref().err().map(|e| error_chain(e)),
+            packages: d.contents.as_ref().map_or(0, Vec::len),
+            lock_holders: d.lock_holders.iter().map(|h| h.pid).collect(),
+        })
+        .collect()
+}
+
+fn print_table(r: &Report) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if r.packages.is_empty() {
+        if let Some(s) = &r.subject {
+            writeln!(out, "{s}: {}", r.answer.replace('-', " "))?;
+        }
+        return Ok(());
+    }
+    let rows: Vec<[String; 5]> = r
+        .packages
+        .iter()
+        .map(|p| {
+            [
+                p.name.clone(),
+                p.evr.clone(),
+                p.arch.clone(),
+                p.state.clone(),
+                format!("{} {}", p.db.as_str(), p.db_path.display()),
+            ]
+        })
+        .collect();
+    let head = ["NAME", "VERSION", "ARCH", "STATE", "DATABASE"];
+    let mut w = head.map(str::len);
+    for row in &rows {
+        for (i, c) in row.iter().enumerate() {
+            w[i] = w[i].max(c.len());
+        }
+    }
+    let line = |cells: [&str; 5]| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i == 4 {
+                s.push_str(c);
+            } else {
+                s.push_str(&format!("{c:<width$}  ", width = w[i]));
+            }
+        }
+        s
+    };
+    writeln!(out, "{}", line(head))?;
+    for row in &rows {
+        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    }
+    Ok(())
+}
+
+/// Everything a person must know about the answer's reliability goes to stderr.
+fn print_problems(dbs: &Databases, lookup: &Lookup, none_found: bool, root: &std::path::Path) {
+    if none_found {
+        eprintln!(
+            "hostready: no dpkg or rpm database under {} (looked in /var/lib/dpkg and {})",
+            root.display(),
+            hostready_pkgdb::RPM_DIRS.join(", ")
+        );
+    }
+    for d in &dbs.dbs {
+        if let Err(e) = &d.contents {
+            eprintln!("hostready: {}: {}", d.kind.as_str(), error_chain(e));
+        }
+    }
+    let mut seen = Vec::new();
+    for n in &lookup.notes {
+        if seen.contains(&n) {
+            continue;
+        }
+        seen.push(n);
+        eprintln!("hostready: note: {}: {}", n.file.display(), n.message);
+    }
 }

@@ -70,7 +70,10 @@ impl File<'_> {
         let n = pgno as usize;
         if n == 0 || n >= self.pages {
             return Err(err(
-                format!("{role} points at page {pgno}, outside pages 1..{}", self.pages),
+                format!(
+                    "{role} points at page {pgno}, outside pages 1..{}",
+                    self.pages
+                ),
                 0,
             ));
         }
@@ -125,7 +128,10 @@ pub fn parse(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, ParseError> {
         return Err(err("encrypted databases are not supported", 24));
     }
     if b[25] != T_HASH_META {
-        return Err(err(format!("page 0 has type {}, not hash metadata", b[25]), 25));
+        return Err(err(
+            format!("page 0 has type {}, not hash metadata", b[25]),
+            25,
+        ));
     }
     let last = f.u32_at(32)? as usize;
     let need = (last + 1)
@@ -244,7 +250,12 @@ fn read_hash_page(
 }
 
 /// Concatenates an overflow chain, checking every page and the total length.
-fn overflow(f: &File, first: u32, total: usize, visited: &mut [bool]) -> Result<Vec<u8>, ParseError> {
+fn overflow(
+    f: &File,
+    first: u32,
+    total: usize,
+    visited: &mut [bool],
+) -> Result<Vec<u8>, ParseError> {
     if total > f.b.len() {
         return Err(err(
             format!("off-page value of {total} bytes is larger than the file"),

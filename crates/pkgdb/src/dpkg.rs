@@ -22,7 +22,11 @@ pub(crate) fn open(root: &Root) -> Option<Database> {
     if !has_status && !has_d {
         return None;
     }
-    let path = if has_status { status.clone() } else { status_d.clone() };
+    let path = if has_status {
+        status.clone()
+    } else {
+        status_d.clone()
+    };
     let mut notes = Vec::new();
     let contents = (|| -> Result<Vec<Package>, DbError> {
         let mut pkgs = Vec::new();
@@ -93,7 +97,10 @@ pub fn parse_status(
         offset: offset as u64,
     };
     if let Some(i) = bytes.iter().position(|&b| b == 0) {
-        return Err(err("NUL byte in a text database (zeroed or overwritten)".into(), i));
+        return Err(err(
+            "NUL byte in a text database (zeroed or overwritten)".into(),
+            i,
+        ));
     }
     let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
@@ -120,7 +127,10 @@ pub fn parse_status(
         };
         let words: Vec<&str> = state.split_whitespace().collect();
         if words.len() != 3 {
-            return Err(err(format!("package {name} has malformed Status {state:?}"), at));
+            return Err(err(
+                format!("package {name} has malformed Status {state:?}"),
+                at,
+            ));
         }
         // "hold ok installed" and "deinstall ok installed" are fully installed too: the first
         // word is only the wanted selection. Anything not "ok installed" is not.
@@ -246,7 +256,10 @@ Package: gone\nStatus: purge ok not-installed\nArchitecture: amd64\n";
         let p = parse_status(STATUS.as_bytes(), Path::new("/s"), true).unwrap();
         assert_eq!(p.len(), 3);
         assert!(p[0].installed);
-        assert_eq!((p[0].version.as_str(), p[0].release.as_str()), ("2.36", "9+deb12u4"));
+        assert_eq!(
+            (p[0].version.as_str(), p[0].release.as_str()),
+            ("2.36", "9+deb12u4")
+        );
         assert!(!p[1].installed);
         assert_eq!(p[1].epoch, Some(2));
         assert_eq!(p[1].state, "install ok half-installed");
@@ -266,6 +279,9 @@ Package: gone\nStatus: purge ok not-installed\nArchitecture: amd64\n";
     #[test]
     fn native_versions_have_no_revision() {
         assert_eq!(split_version("1.2"), (None, "1.2".into(), String::new()));
-        assert_eq!(split_version("1:1.2-3-4"), (Some(1), "1.2-3".into(), "4".into()));
+        assert_eq!(
+            split_version("1:1.2-3-4"),
+            (Some(1), "1.2-3".into(), "4".into())
+        );
     }
 }

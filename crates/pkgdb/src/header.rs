@@ -187,9 +187,7 @@ impl<'a> Header<'a> {
             return Ok(None);
         };
         match e.kind {
-            T_STRING | T_I18NSTRING | T_STRING_ARRAY => {
-                Ok(self.strings_of(e)?.into_iter().next())
-            }
+            T_STRING | T_I18NSTRING | T_STRING_ARRAY => Ok(self.strings_of(e)?.into_iter().next()),
             _ => Err(bad(
                 format!("tag {tag} has type {} instead of a string", e.kind),
                 e.at,
@@ -340,7 +338,10 @@ fn check_entry(e: &Entry, data: &[u8], first: bool) -> Result<(), HeaderError> {
         T_INT64 => size(8),
         T_STRING | T_STRING_ARRAY | T_I18NSTRING => {
             if e.kind == T_STRING && e.count != 1 {
-                return Err(bad(format!("string tag {} has count {}", e.tag, e.count), e.at));
+                return Err(bad(
+                    format!("string tag {} has count {}", e.tag, e.count),
+                    e.at,
+                ));
             }
             // Every one of `count` strings must end inside the data store.
             let mut pos = e.offset;

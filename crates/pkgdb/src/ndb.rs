@@ -51,10 +51,16 @@ pub(crate) fn adler32(data: &[u8]) -> u32 {
 /// Returns every `(byte offset, header blob)` stored in an NDB `Packages.db`.
 pub fn parse(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, ParseError> {
     if b.len() < 32 {
-        return Err(err(format!("truncated: {} bytes, no NDB header", b.len()), b.len()));
+        return Err(err(
+            format!("truncated: {} bytes, no NDB header", b.len()),
+            b.len(),
+        ));
     }
     if le32(b, 0)? != HEADER_MAGIC {
-        return Err(err("no NDB magic \"RpmP\": header zeroed or overwritten", 0));
+        return Err(err(
+            "no NDB magic \"RpmP\": header zeroed or overwritten",
+            0,
+        ));
     }
     let version = le32(b, 4)?;
     if version != 0 {
@@ -78,7 +84,10 @@ pub fn parse(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, ParseError> {
     // The header occupies the first two slots.
     for at in (2 * BLK..slots_end).step_by(BLK) {
         if le32(b, at)? != SLOT_MAGIC {
-            return Err(err("slot without \"Slot\" magic: slot page overwritten", at));
+            return Err(err(
+                "slot without \"Slot\" magic: slot page overwritten",
+                at,
+            ));
         }
         let pkg = le32(b, at + 4)?;
         if pkg == 0 {
@@ -109,7 +118,11 @@ fn blob(
             format!(
                 "package {pkg}: blocks {blkoff}+{blkcnt} lie outside the data area (file has {} bytes{})",
                 b.len(),
-                if end > b.len() && end != usize::MAX { ", truncated?" } else { "" }
+                if end > b.len() && end != usize::MAX {
+                    ", truncated?"
+                } else {
+                    ""
+                }
             ),
             slot_at,
         ));
@@ -122,7 +135,10 @@ fn blob(
     }
     if le32(b, start + 4)? != pkg {
         return Err(err(
-            format!("package {pkg}: blob belongs to package {}", le32(b, start + 4)?),
+            format!(
+                "package {pkg}: blob belongs to package {}",
+                le32(b, start + 4)?
+            ),
             start + 4,
         ));
     }

@@ -172,23 +172,21 @@ pub(crate) fn describe_holders(holders: &[LockHolder]) -> String {
 
 /// Turns one header blob into a package record; `offset` says where the record lives.
 fn to_package(blob: &[u8], offset: u64, kind: DbKind, path: &Path) -> Result<Package, DbError> {
-    let info = Header::parse(blob)
-        .and_then(|h| h.info())
-        .map_err(|e| {
-            let (record, offset) = if kind == DbKind::RpmSqlite {
-                (format!("row hnum={offset}"), None)
-            } else {
-                (format!("record at byte {offset}"), Some(offset))
-            };
-            DbError::Corrupt {
-                what: format!(
-                    "package header of {record}: {} (header byte {})",
-                    e.what, e.offset
-                ),
-                file: path.to_path_buf(),
-                offset,
-            }
-        })?;
+    let info = Header::parse(blob).and_then(|h| h.info()).map_err(|e| {
+        let (record, offset) = if kind == DbKind::RpmSqlite {
+            (format!("row hnum={offset}"), None)
+        } else {
+            (format!("record at byte {offset}"), Some(offset))
+        };
+        DbError::Corrupt {
+            what: format!(
+                "package header of {record}: {} (header byte {})",
+                e.what, e.offset
+            ),
+            file: path.to_path_buf(),
+            offset,
+        }
+    })?;
     let evr = match info.epoch {
         Some(e) => format!("{e}:{}-{}", info.version, info.release),
         None => format!("{}-{}", info.version, info.release),

@@ -70,9 +70,7 @@ pub(crate) fn read(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead
                 unreliable: false,
             });
         }
-        let outside = root
-            .location()
-            .join(path.strip_prefix("/").unwrap_or(path));
+        let outside = root.location().join(path.strip_prefix("/").unwrap_or(path));
         let rows = query(&outside).map_err(|source| {
             if is_corrupt(&source) {
                 DbError::Corrupt {
@@ -132,7 +130,10 @@ fn check_header(file: &mut std::fs::File, len: u64, path: &Path) -> Result<(), D
     file.read_exact(&mut h)
         .map_err(|e| corrupt(format!("cannot read the SQLite header: {e}"), 0))?;
     if &h[..16] != b"SQLite format 3\0" {
-        return Err(corrupt("no SQLite magic (header zeroed or overwritten)".into(), 0));
+        return Err(corrupt(
+            "no SQLite magic (header zeroed or overwritten)".into(),
+            0,
+        ));
     }
     let page = match u16::from_be_bytes([h[16], h[17]]) {
         1 => 65536,

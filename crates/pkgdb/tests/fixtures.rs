@@ -7,7 +7,10 @@ use std::path::Path;
 use hostready_host::Root;
 use hostready_pkgdb::{Database, DbKind, open_rpm_file};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/rpmdb");
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/rpmdb"
+);
 
 fn open(dir: &str, file: &str, kind: DbKind) -> Database {
     let root = Root::open(Path::new(FIXTURES).join(dir)).unwrap();
@@ -22,7 +25,12 @@ fn bdb_libuuid_rhel8() {
     assert_eq!(names, ["libuuid"]);
     let p = &pkgs[0];
     assert_eq!(
-        (p.version.as_str(), p.release.as_str(), p.arch.as_str(), p.epoch),
+        (
+            p.version.as_str(),
+            p.release.as_str(),
+            p.arch.as_str(),
+            p.epoch
+        ),
         ("2.32.1", "42.el8_8", "x86_64", None)
     );
     assert_eq!(
@@ -37,7 +45,11 @@ fn bdb_libuuid_rhel8() {
             "/usr/share/licenses/libuuid/COPYING.BSD-3",
         ]
     );
-    assert!(p.provides.iter().any(|x| x == "libuuid.so.1(UUID_2.31)(64bit)"));
+    assert!(
+        p.provides
+            .iter()
+            .any(|x| x == "libuuid.so.1(UUID_2.31)(64bit)")
+    );
 }
 
 #[test]
@@ -54,7 +66,11 @@ fn ndb_sle15_bci() {
     assert_eq!(nvra[13], "bash-4.4-19.6.1.x86_64");
     assert_eq!(nvra[34], "rpm-ndb-4.14.3-40.1.x86_64");
     let bash = pkgs.iter().find(|p| p.name == "bash").unwrap();
-    assert!(bash.files.iter().any(|f| f == "/usr/bin/bash"), "{:?}", bash.files);
+    assert!(
+        bash.files.iter().any(|f| f == "/usr/bin/bash"),
+        "{:?}",
+        bash.files
+    );
 }
 
 #[test]
@@ -63,7 +79,11 @@ fn sqlite_cbl_mariner2() {
     let pkgs = db.contents.as_ref().unwrap();
     let curl = pkgs.iter().find(|p| p.name == "curl").unwrap();
     assert_eq!(
-        (curl.version.as_str(), curl.release.as_str(), curl.arch.as_str()),
+        (
+            curl.version.as_str(),
+            curl.release.as_str(),
+            curl.arch.as_str()
+        ),
         ("7.76.0", "6.cm2", "x86_64")
     );
     assert_eq!(
