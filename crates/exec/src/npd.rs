@@ -46,14 +46,20 @@ pub fn npd_verdict(code: Option<i32>, stdout: &[u8], max_len: usize) -> NpdVerdi
         }
         message = message[..end].trim_end();
     }
-    NpdVerdict { verdict, message: message.to_string() }
+    NpdVerdict {
+        verdict,
+        message: message.to_string(),
+    }
 }
 
 impl ProbeResult {
     /// Returns the NPD verdict for this run. A run that did not exit normally is `Unknown`
     /// with a message saying why (timed out, stuck since ..., busy, could not start).
     pub fn npd_verdict(&self, max_len: usize) -> NpdVerdict {
-        let unknown = |message: String| NpdVerdict { verdict: Verdict::Unknown, message };
+        let unknown = |message: String| NpdVerdict {
+            verdict: Verdict::Unknown,
+            message,
+        };
         match &self.outcome {
             Outcome::Exited(e) => {
                 let mut v = npd_verdict(e.code(), &self.stdout.head, max_len);
@@ -70,9 +76,9 @@ impl ProbeResult {
                 unknown(m)
             }
             Outcome::StillRunning(p) => unknown(format!("not started again: previous run {p}")),
-            Outcome::Busy { max_concurrent } => {
-                unknown(format!("not started: {max_concurrent} probes already running"))
-            }
+            Outcome::Busy { max_concurrent } => unknown(format!(
+                "not started: {max_concurrent} probes already running"
+            )),
             Outcome::NotStarted(e) => unknown(e.to_string()),
         }
     }
@@ -93,8 +99,17 @@ mod tests {
 
     #[test]
     fn message_is_trimmed_and_capped_on_a_char_boundary() {
-        assert_eq!(npd_verdict(Some(1), b"  disk sdb gone \n", 80).message, "disk sdb gone");
-        assert_eq!(npd_verdict(Some(1), "ab\u{e9}cd".as_bytes(), 3).message, "ab");
-        assert_eq!(npd_verdict(Some(1), b"\xff\xfe", 80).message, "\u{fffd}\u{fffd}");
+        assert_eq!(
+            npd_verdict(Some(1), b"  disk sdb gone \n", 80).message,
+            "disk sdb gone"
+        );
+        assert_eq!(
+            npd_verdict(Some(1), "ab\u{e9}cd".as_bytes(), 3).message,
+            "ab"
+        );
+        assert_eq!(
+            npd_verdict(Some(1), b"\xff\xfe", 80).message,
+            "\u{fffd}\u{fffd}"
+        );
     }
 }

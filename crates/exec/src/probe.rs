@@ -35,7 +35,11 @@ enum Phase {
 }
 
 /// Runs `spec` to the end and returns its result, plus what is left alive if anything is.
-pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) -> (ProbeResult, Option<StuckInstance>) {
+pub(crate) fn execute(
+    shared: &Shared,
+    spec: &ProbeSpec,
+    started: SystemTime,
+) -> (ProbeResult, Option<StuckInstance>) {
     let t0 = Instant::now();
     let command = spec.command_line();
     let mut result = ProbeResult {
@@ -77,7 +81,10 @@ pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) ->
             }
             Err(source) => {
                 drop(state);
-                result.outcome = Outcome::NotStarted(StartError::Spawn { command: result.command.to_string(), source });
+                result.outcome = Outcome::NotStarted(StartError::Spawn {
+                    command: result.command.to_string(),
+                    source,
+                });
                 result.duration = t0.elapsed();
                 return (result, None);
             }
@@ -127,19 +134,25 @@ pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) ->
                 Phase::Running if leader_exited => {
                     // Finished, but left something running: nothing outlives the probe.
                     tree.signal(&live, Signal::TERM);
-                    phase = Phase::Term { until: now + shared.cfg.kill_grace };
+                    phase = Phase::Term {
+                        until: now + shared.cfg.kill_grace,
+                    };
                 }
                 Phase::Running if now >= deadline => {
                     timed_out = true;
                     live = tree.scan();
                     tree.signal(&live, Signal::TERM);
-                    phase = Phase::Term { until: now + shared.cfg.kill_grace };
+                    phase = Phase::Term {
+                        until: now + shared.cfg.kill_grace,
+                    };
                 }
                 Phase::Running => {}
                 Phase::Term { until } if now >= until => {
                     escalated = true;
                     tree.signal(&live, Signal::KILL);
-                    phase = Phase::Kill { until: now + shared.cfg.reap_wait };
+                    phase = Phase::Kill {
+                        until: now + shared.cfg.reap_wait,
+                    };
                 }
                 Phase::Term { .. } => tree.signal(&live, Signal::TERM),
                 Phase::Kill { until } => {
@@ -156,7 +169,15 @@ pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) ->
             Phase::Running => deadline.min(now + TICK),
             Phase::Term { until } | Phase::Kill { until } => until.min(now + TICK),
         };
-        wait_and_drain(&mut out, &mut err, pidfd.as_ref(), wake, &mut buf, cap, &mut result);
+        wait_and_drain(
+            &mut out,
+            &mut err,
+            pidfd.as_ref(),
+            wake,
+            &mut buf,
+            cap,
+            &mut result,
+        );
     }
     // Whatever is still in the pipes now was written before everyone died (or by a stuck
     // holder): take it without waiting, then close our ends.
@@ -175,7 +196,12 @@ pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) ->
     let mut stuck_procs: Vec<Tracked> = tree.take_tracked(&live);
     result.leftovers = live
         .iter()
-        .map(|s| StuckProcess { pid: s.pid, comm: s.comm.clone(), state: s.state, since: started })
+        .map(|s| StuckProcess {
+            pid: s.pid,
+            comm: s.comm.clone(),
+            state: s.state,
+            since: started,
+        })
         .collect();
     let mut stuck_leader = None;
     if !leader_exited {
@@ -192,7 +218,10 @@ pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) ->
         stuck_leader = Some(child);
     }
     result.outcome = if timed_out {
-        Outcome::TimedOut { exit, escalated_to_kill: escalated }
+        Outcome::TimedOut {
+            exit,
+            escalated_to_kill: escalated,
+        }
     } else {
         // Not timed out means the main process exited.
         Outcome::Exited(exit.unwrap_or(Exit::Signal(0)))
@@ -208,7 +237,10 @@ pub(crate) fn execute(shared: &Shared, spec: &ProbeSpec, started: SystemTime) ->
 /// Returns true if and only if the child `pid` has terminated (it stays a zombie: `WNOWAIT`).
 fn exited(pid: Pid) -> bool {
     matches!(
-        rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT),
+        rustix::process::waitid(
+            WaitId::Pid(pid),
+            WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT
+        ),
         Ok(Some(_))
     )
 }
@@ -232,7 +264,10 @@ fn wait_and_drain(
     result: &mut ProbeResult,
 ) {
     let timeout = wake.saturating_duration_since(Instant::now());
-    let ts = rustix::event::Timespec { tv_sec: timeout.as_secs() as _, tv_nsec: timeout.subsec_nanos() as _ };
+    let ts = rustix::event::Timespec {
+        tv_sec: timeout.as_secs() as _,
+        tv_nsec: timeout.subsec_nanos() as _,
+    };
     let mut fds = Vec::with_capacity(3);
     for fd in [out.as_ref(), err.as_ref(), pidfd].into_iter().flatten() {
         fds.push(PollFd::new(fd, PollFlags::IN));
@@ -268,4 +303,3 @@ fn drain(fd: &mut Option<OwnedFd>, buf: &mut [u8], cap: usize, into: &mut Captur
         }
     }
 }
-

@@ -39,7 +39,14 @@ pub(crate) fn parse_stat(line: &str) -> Option<ProcStat> {
     let ppid = rest.get(1)?.parse().ok()?;
     let pgrp = rest.get(2)?.parse().ok()?;
     let starttime = rest.get(19)?.parse().ok()?;
-    Some(ProcStat { pid, comm, state, ppid, pgrp, starttime })
+    Some(ProcStat {
+        pid,
+        comm,
+        state,
+        ppid,
+        pgrp,
+        starttime,
+    })
 }
 
 /// Returns the parsed `/proc/<pid>/stat`, or `None` when the process is gone.
@@ -101,7 +108,11 @@ pub(crate) fn token_of(pid: i32, var: &str, value: &str) -> Token {
     for entry in env.split(|&b| b == 0) {
         if let Some(rest) = entry.strip_prefix(var.as_bytes()) {
             if let Some(v) = rest.strip_prefix(b"=") {
-                return if v == value.as_bytes() { Token::Ours } else { Token::Other };
+                return if v == value.as_bytes() {
+                    Token::Ours
+                } else {
+                    Token::Other
+                };
             }
         }
     }
@@ -122,9 +133,14 @@ impl Tracked {
     /// Opens the pidfd first and re-reads the starttime afterwards, so a pid reused between the
     /// scan and now is detected instead of signalled.
     pub(crate) fn open(seen: &ProcStat) -> Option<Tracked> {
-        let pidfd = Pid::from_raw(seen.pid).and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
+        let pidfd = Pid::from_raw(seen.pid)
+            .and_then(|p| rustix::process::pidfd_open(p, PidfdFlags::empty()).ok());
         let now = read_stat(seen.pid)?;
-        (now.starttime == seen.starttime).then_some(Tracked { pid: seen.pid, starttime: seen.starttime, pidfd })
+        (now.starttime == seen.starttime).then_some(Tracked {
+            pid: seen.pid,
+            starttime: seen.starttime,
+            pidfd,
+        })
     }
 
     /// Sends `sig`; errors (already gone) are ignored because the caller re-scans anyway.
@@ -184,7 +200,10 @@ mod tests {
     #[test]
     fn window_contains_a_fresh_child() {
         let me = std::process::id() as i32;
-        let mut child = std::process::Command::new("/bin/sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let pid = child.id() as i32;
         let window = pids_since(me.min(pid));
         child.kill().unwrap();

@@ -75,14 +75,17 @@ impl ProbeHandle {
 
     /// Waits for the result (bounded by the probe's timeout + grace + reap wait).
     pub fn join(self) -> ProbeResult {
-        self.thread.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+        self.thread
+            .join()
+            .unwrap_or_else(|p| std::panic::resume_unwind(p))
     }
 }
 
 impl Runner {
     /// Returns a runner; with `config.subreaper`, makes this process a child subreaper.
     pub fn new(config: RunnerConfig) -> Runner {
-        let subreaper = config.subreaper && rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
+        let subreaper = config.subreaper
+            && rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
         let base_env = config
             .env_allow
             .iter()
@@ -123,7 +126,9 @@ impl Runner {
     /// Runs `spec` on a new thread, so the caller's other work goes on.
     pub fn spawn(&self, spec: ProbeSpec) -> ProbeHandle {
         let runner = self.clone();
-        ProbeHandle { thread: std::thread::spawn(move || runner.run(&spec)) }
+        ProbeHandle {
+            thread: std::thread::spawn(move || runner.run(&spec)),
+        }
     }
 
     /// Runs all `specs`, at most `max_concurrent` at a time, and returns their results in order.
@@ -131,7 +136,8 @@ impl Runner {
     /// [`Outcome::Busy`], so the whole call is bounded by the specs' budgets.
     pub fn run_many(&self, specs: &[ProbeSpec]) -> Vec<ProbeResult> {
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let results: Vec<Mutex<Option<ProbeResult>>> = specs.iter().map(|_| Mutex::new(None)).collect();
+        let results: Vec<Mutex<Option<ProbeResult>>> =
+            specs.iter().map(|_| Mutex::new(None)).collect();
         let workers = self.shared.cfg.max_concurrent.clamp(1, specs.len().max(1));
         std::thread::scope(|s| {
             for _ in 0..workers {
@@ -147,7 +153,11 @@ impl Runner {
         });
         results
             .into_iter()
-            .map(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).expect("every spec ran"))
+            .map(|m| {
+                m.into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .expect("every spec ran")
+            })
             .collect()
     }
 
@@ -215,18 +225,37 @@ impl Runner {
                 break;
             }
             let Some(until) = wait_until else {
-                return not_run(Outcome::Busy { max_concurrent: max });
+                return not_run(Outcome::Busy {
+                    max_concurrent: max,
+                });
             };
             let now = Instant::now();
             if now >= until {
-                return not_run(Outcome::Busy { max_concurrent: max });
+                return not_run(Outcome::Busy {
+                    max_concurrent: max,
+                });
             }
-            state = self.shared.freed.wait_timeout(state, until - now).unwrap_or_else(|e| e.into_inner()).0;
+            state = self
+                .shared
+                .freed
+                .wait_timeout(state, until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
         state.active += 1;
-        state.live.insert(spec.id.clone(), Live::Running { since: started, pid: 0 });
+        state.live.insert(
+            spec.id.clone(),
+            Live::Running {
+                since: started,
+                pid: 0,
+            },
+        );
         drop(state);
-        let mut slot = Slot { shared: &self.shared, id: &spec.id, stuck: None };
+        let mut slot = Slot {
+            shared: &self.shared,
+            id: &spec.id,
+            stuck: None,
+        };
         let (result, stuck) = probe::execute(&self.shared, spec, started);
         slot.stuck = stuck;
         drop(slot);
@@ -312,8 +341,16 @@ pub(crate) struct StuckInstance {
 }
 
 impl StuckInstance {
-    pub(crate) fn new(leader: Option<Child>, procs: Vec<Tracked>, reported: Vec<StuckProcess>) -> StuckInstance {
-        StuckInstance { leader, procs, reported }
+    pub(crate) fn new(
+        leader: Option<Child>,
+        procs: Vec<Tracked>,
+        reported: Vec<StuckProcess>,
+    ) -> StuckInstance {
+        StuckInstance {
+            leader,
+            procs,
+            reported,
+        }
     }
 
     /// Kills again, reaps what has died, and returns a process still alive, if any.
@@ -348,6 +385,9 @@ impl StuckInstance {
             .collect();
         let first = self.reported.iter().find(|p| alive.contains(&p.pid))?;
         let st = procfs::read_stat(first.pid);
-        Some(StuckProcess { state: st.map_or(first.state, |s| s.state), ..first.clone() })
+        Some(StuckProcess {
+            state: st.map_or(first.state, |s| s.state),
+            ..first.clone()
+        })
     }
 }

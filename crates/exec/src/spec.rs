@@ -22,7 +22,12 @@ pub struct ProbeSpec {
 
 impl ProbeSpec {
     /// Returns a spec with no extra environment.
-    pub fn new<I, A>(id: impl Into<String>, program: impl Into<PathBuf>, args: I, timeout: Duration) -> ProbeSpec
+    pub fn new<I, A>(
+        id: impl Into<String>,
+        program: impl Into<PathBuf>,
+        args: I,
+        timeout: Duration,
+    ) -> ProbeSpec
     where
         I: IntoIterator<Item = A>,
         A: Into<OsString>,
@@ -38,7 +43,10 @@ impl ProbeSpec {
 
     /// Returns the command line this spec executes.
     pub fn command_line(&self) -> CommandLine {
-        CommandLine { program: self.program.clone(), args: self.args.clone() }
+        CommandLine {
+            program: self.program.clone(),
+            args: self.args.clone(),
+        }
     }
 }
 
@@ -64,7 +72,8 @@ impl fmt::Display for CommandLine {
 
 fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
     let plain = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
     if plain {
         f.write_str(s)
     } else {
@@ -78,7 +87,15 @@ mod tests {
 
     #[test]
     fn command_line_quotes_only_what_needs_it() {
-        let spec = ProbeSpec::new("x", "/usr/bin/check", ["--dev", "sd b", "it's", ""], Duration::from_secs(1));
-        assert_eq!(spec.command_line().to_string(), r"/usr/bin/check --dev 'sd b' 'it'\''s' ''");
+        let spec = ProbeSpec::new(
+            "x",
+            "/usr/bin/check",
+            ["--dev", "sd b", "it's", ""],
+            Duration::from_secs(1),
+        );
+        assert_eq!(
+            spec.command_line().to_string(),
+            r"/usr/bin/check --dev 'sd b' 'it'\''s' ''"
+        );
     }
 }

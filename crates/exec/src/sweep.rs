@@ -40,8 +40,21 @@ pub(crate) struct Tree<'a> {
 }
 
 impl<'a> Tree<'a> {
-    pub(crate) fn new(shared: &'a Shared, leader: i32, leader_start: u64, token: &'a str) -> Tree<'a> {
-        Tree { shared, leader, leader_start, token, tracked: HashMap::new(), sent: HashSet::new(), killed: Vec::new() }
+    pub(crate) fn new(
+        shared: &'a Shared,
+        leader: i32,
+        leader_start: u64,
+        token: &'a str,
+    ) -> Tree<'a> {
+        Tree {
+            shared,
+            leader,
+            leader_start,
+            token,
+            tracked: HashMap::new(),
+            sent: HashSet::new(),
+            killed: Vec::new(),
+        }
     }
 
     /// Returns the probe's live processes other than its main process, reaping zombie orphans.
@@ -73,10 +86,9 @@ impl<'a> Tree<'a> {
                     || members.contains(&s.ppid)
                     || (s.ppid == me
                         && !state.leaders.contains(&s.pid)
-                        && match *tokens
-                            .entry(s.pid)
-                            .or_insert_with(|| procfs::token_of(s.pid, crate::runner::TOKEN_VAR, self.token))
-                        {
+                        && match *tokens.entry(s.pid).or_insert_with(|| {
+                            procfs::token_of(s.pid, crate::runner::TOKEN_VAR, self.token)
+                        }) {
                             Token::Ours => true,
                             Token::Other => false,
                             // A zombie's environ reads empty: it is dead and ours to reap anyway.
@@ -105,10 +117,10 @@ impl<'a> Tree<'a> {
                 }
                 continue;
             }
-            if !self.tracked.contains_key(&s.pid) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.tracked.entry(s.pid) {
                 match Tracked::open(&s) {
                     Some(t) => {
-                        self.tracked.insert(s.pid, t);
+                        slot.insert(t);
                     }
                     None => continue,
                 }
@@ -134,7 +146,10 @@ impl<'a> Tree<'a> {
             if let Some(t) = self.tracked.get(&s.pid) {
                 t.signal(sig);
                 if !self.killed.iter().any(|k| k.pid == s.pid) {
-                    self.killed.push(Killed { pid: s.pid, comm: s.comm.clone() });
+                    self.killed.push(Killed {
+                        pid: s.pid,
+                        comm: s.comm.clone(),
+                    });
                 }
             }
         }
@@ -142,6 +157,8 @@ impl<'a> Tree<'a> {
 
     /// Hands over the identity of each process in `live`, for later re-checks.
     pub(crate) fn take_tracked(&mut self, live: &[ProcStat]) -> Vec<Tracked> {
-        live.iter().filter_map(|s| self.tracked.remove(&s.pid)).collect()
+        live.iter()
+            .filter_map(|s| self.tracked.remove(&s.pid))
+            .collect()
     }
 }

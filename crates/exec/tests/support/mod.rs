@@ -30,10 +30,17 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
-        let dir = tempfile::Builder::new().prefix(&format!("hrx-{name}-")).tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("hrx-{name}-"))
+            .tempdir()
+            .unwrap();
         let marker = dir.path().to_str().unwrap().to_string();
         fs::copy("/bin/sleep", dir.path().join("sleep")).unwrap();
-        Scratch { dir, marker, freezer: None }
+        Scratch {
+            dir,
+            marker,
+            freezer: None,
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -94,7 +101,9 @@ pub fn marked(marker: &str) -> Vec<(i32, char, String)> {
     let me = std::process::id() as i32;
     let mut out = Vec::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
         if pid == me {
             continue;
         }
@@ -117,7 +126,11 @@ fn stat_state(pid: i32) -> Option<char> {
 
 fn stat_ppid(pid: i32) -> Option<i32> {
     let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+    s[s.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// Zombie children of this test process (a subreaper, so orphans land here).
@@ -159,7 +172,10 @@ pub struct Baseline {
 
 impl Baseline {
     pub fn take() -> Baseline {
-        Baseline { fds: fd_count(), rss: rss_kib() }
+        Baseline {
+            fds: fd_count(),
+            rss: rss_kib(),
+        }
     }
 
     pub fn check(&self, scratch: &Scratch, round: usize) {
@@ -168,9 +184,17 @@ impl Baseline {
         let z = zombie_children();
         assert!(z.is_empty(), "round {round}: zombie children left: {z:?}");
         let fds = fd_count();
-        assert!(fds <= self.fds, "round {round}: fds grew from {} to {fds}", self.fds);
+        assert!(
+            fds <= self.fds,
+            "round {round}: fds grew from {} to {fds}",
+            self.fds
+        );
         let rss = rss_kib();
-        assert!(rss <= self.rss + 16 * 1024, "round {round}: VmRSS grew from {} KiB to {rss} KiB", self.rss);
+        assert!(
+            rss <= self.rss + 16 * 1024,
+            "round {round}: VmRSS grew from {} KiB to {rss} KiB",
+            self.rss
+        );
     }
 }
 
