@@ -25,6 +25,7 @@ pub struct Facts<'h> {
     processes: OnceCell<Result<Vec<Process>, String>>,
     listeners: OnceCell<Result<(Vec<UnixListener>, String), String>>,
     mounts: OnceCell<Result<(Vec<Mount>, String), String>>,
+    packages: OnceCell<hostready_pkgdb::Databases<'h>>,
 }
 
 impl<'h> Facts<'h> {
@@ -43,6 +44,7 @@ impl<'h> Facts<'h> {
             processes: OnceCell::new(),
             listeners: OnceCell::new(),
             mounts: OnceCell::new(),
+            packages: OnceCell::new(),
         }
     }
 
@@ -142,6 +144,12 @@ impl<'h> Facts<'h> {
             .as_ref()
             .map(|(l, s)| (l.as_slice(), s.as_str()))
             .map_err(String::as_str)
+    }
+
+    /// Returns the host's package databases, read on first use (only to explain a finding).
+    pub fn packages(&self) -> &hostready_pkgdb::Databases<'h> {
+        self.packages
+            .get_or_init(|| hostready_pkgdb::open_with_proc(self.host.fs(), self.host.proc().ok()))
     }
 
     /// Returns the host's mounts (pid 1's mount namespace) and the file read.

@@ -3,6 +3,7 @@
 //! every requirement yields a [`Finding`] with evidence and a remediation for this host's distro.
 
 pub mod checks;
+mod explain;
 pub mod facts;
 pub mod finding;
 pub mod profile;

@@ -6,7 +6,7 @@ use hostready_host::exe::{self, Runnability};
 use crate::facts::Facts;
 use crate::finding::{Evidence, Outcome, Remediation};
 use crate::profile::Requirement;
-use crate::remedy;
+use crate::{explain, remedy};
 
 /// Looks `name` up like `command -v` inside the host root, then checks that it can start.
 pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
@@ -26,7 +26,10 @@ pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(":"),
         );
-        let fix = remedy::missing_executable(name, facts.os(), &req.packages);
+        let mut fix = remedy::missing_executable(name, facts.os(), &req.packages);
+        if let Some(package) = fix.package.clone() {
+            explain::missing_executable(name, &package, facts, &mut ev, &mut fix);
+        }
         return Outcome::fail(format!("{name} is not on PATH"), ev, fix);
     };
     ev.add("path", found.path.display().to_string());
@@ -42,6 +45,7 @@ pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
     match found.runs {
         Runnability::Yes { how } => {
             ev.add("runs", how);
+            explain::found_executable(&found.resolved, facts, &mut ev);
             Outcome::pass(format!("{name} found at {}", found.path.display()), ev)
         }
         Runnability::No { why } => {
