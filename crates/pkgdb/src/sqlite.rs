@@ -74,7 +74,7 @@ pub(crate) fn read(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead
         let rows = query(&outside).map_err(|source| {
             if is_corrupt(&source) {
                 DbError::Corrupt {
-                    what: format!("SQLite: {source}"),
+                    what: format!("SQLite: {source}{}", integrity_detail(&outside)),
                     file: path.to_path_buf(),
                     offset: None,
                 }
@@ -208,6 +208,36 @@ fn side_files(root: &Root, path: &Path, locked: bool) -> Vec<Note> {
 
 /// Opens `outside` read-only and immutable, never waiting, and returns every package blob.
 fn query(outside: &Path) -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
+    let conn = open(outside)?;
+    let mut stmt = conn.prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// Asks SQLite where the damage is (`PRAGMA quick_check`), for the error message only.
+fn integrity_detail(outside: &Path) -> String {
+    let run = || -> rusqlite::Result<Vec<String>> {
+        let conn = open(outside)?;
+        let mut stmt = conn.prepare("PRAGMA quick_check(3)")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect()
+    };
+    match run() {
+        Ok(lines) if !lines.is_empty() && lines != ["ok"] => {
+            format!(
+                " ({})",
+                lines
+                    .join("; ")
+                    .replace("*** in database main ***", "")
+                    .replace('\n', " ")
+                    .trim()
+            )
+        }
+        _ => String::new(),
+    }
+}
+
+fn open(outside: &Path) -> rusqlite::Result<Connection> {
     let uri = format!("file:{}?mode=ro&immutable=1", uri_escape(outside));
     let conn = Connection::open_with_flags(
         &uri,
@@ -217,9 +247,7 @@ fn query(outside: &Path) -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
     )?;
     // Immutable mode takes no lock, so there is nothing to wait for; zero makes sure.
     conn.busy_timeout(std::time::Duration::ZERO)?;
-    let mut stmt = conn.prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-    rows.collect()
+    Ok(conn)
 }
 
 /// Percent-escapes what SQLite URIs treat specially (RFC 3986 via sqlite.org/uri.html).
