@@ -102,7 +102,7 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
         .as_deref()
         .map(locks::parse_locks)
         .unwrap_or_default();
-    let files = locks::analyse(&entries, &snap, dir.as_ref());
+    let files = locks::analyse(&entries, &snap, dir.as_ref(), Some(proc));
     let waiting: HashSet<u32> = files.iter().flat_map(|f| f.waiters()).collect();
 
     let meminfo = proc

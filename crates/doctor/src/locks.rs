@@ -13,6 +13,8 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
+use hostready_host::Root;
+
 use crate::finding::{Finding, Status, age, id_segment};
 use crate::magic::ProcDir;
 use crate::proc::{Snapshot, basename};
@@ -195,6 +197,9 @@ pub struct LockedFile {
     /// Pids with the file open that hold no lock on it: polling waiters when a holder has a
     /// write lock.
     pub openers: Vec<u32>,
+    /// Pids that share a holder's lock through an inherited descriptor (a child of `flock(1)`):
+    /// their `/proc/<pid>/fdinfo/<fd>` lists the lock. Neither holders by pid nor waiters.
+    pub sharing: Vec<u32>,
 }
 
 impl LockedFile {
@@ -213,12 +218,20 @@ impl LockedFile {
     }
 }
 
+/// A file as the lock table names it: (device major, minor) and inode.
+type FileKey = ((u32, u32), u64);
+
 /// Matches the lock table to files and processes. Descriptors are read for every process only
-/// when the table is not empty.
-pub fn analyse(entries: &[LockEntry], snap: &Snapshot, dir: Option<&ProcDir>) -> Vec<LockedFile> {
-    let mut files: BTreeMap<((u32, u32), u64), LockedFile> = BTreeMap::new();
-    let mut by_owner: BTreeMap<(((u32, u32), u64), Option<u32>, String), Vec<&LockEntry>> =
-        BTreeMap::new();
+/// when the table is not empty; `proc` supplies `fdinfo`, which tells a process that shares a
+/// holder's open file (and so its lock) from one that waits.
+pub fn analyse(
+    entries: &[LockEntry],
+    snap: &Snapshot,
+    dir: Option<&ProcDir>,
+    proc: Option<&Root>,
+) -> Vec<LockedFile> {
+    let mut files: BTreeMap<FileKey, LockedFile> = BTreeMap::new();
+    let mut by_owner: BTreeMap<(FileKey, Option<u32>, String), Vec<&LockEntry>> = BTreeMap::new();
     for e in entries {
         let file = files.entry((e.dev, e.ino)).or_insert_with(|| LockedFile {
             dev: e.dev,
@@ -227,6 +240,7 @@ pub fn analyse(entries: &[LockEntry], snap: &Snapshot, dir: Option<&ProcDir>) ->
             holders: Vec::new(),
             blocked: Vec::new(),
             openers: Vec::new(),
+            sharing: Vec::new(),
         });
         if e.waiter {
             file.blocked.extend(e.pid);
@@ -272,13 +286,28 @@ pub fn analyse(entries: &[LockEntry], snap: &Snapshot, dir: Option<&ProcDir>) ->
                     f.path = Some(t.path.clone());
                 }
                 let holds = f.holders.iter().any(|h| h.pid == Some(pid));
-                if !holds && !f.blocked.contains(&pid) && seen.insert((t.dev, t.ino)) {
+                if holds || f.blocked.contains(&pid) || !seen.insert((t.dev, t.ino)) {
+                    continue;
+                }
+                if proc.is_some_and(|p| fd_has_lock(p, pid, t.fd)) {
+                    f.sharing.push(pid);
+                } else {
                     f.openers.push(pid);
                 }
             }
         }
     }
     files.into_values().collect()
+}
+
+/// Returns true if and only if `/proc/<pid>/fdinfo/<fd>` lists a lock held (not waited for)
+/// through that descriptor (proc(5): the `lock:` lines of fdinfo).
+fn fd_has_lock(proc: &Root, pid: u32, fd: u32) -> bool {
+    proc.read_to_string(format!("/{pid}/fdinfo/{fd}"))
+        .is_ok_and(|t| {
+            t.lines()
+                .any(|l| l.starts_with("lock:") && !l.contains("->"))
+        })
 }
 
 /// Turns the analysed lock table into findings: one per package-database file that is locked,
@@ -374,6 +403,12 @@ pub fn findings(files: &[LockedFile], snap: &Snapshot, min_age: u64) -> Vec<Find
                 pid_list(&f.blocked)
             ));
         }
+        if !f.sharing.is_empty() {
+            finding = finding.evidence(format!(
+                "sharing the holder's lock (inherited descriptor): {}",
+                pid_list(&f.sharing)
+            ));
+        }
         if !f.openers.is_empty() {
             finding = finding.evidence(format!(
                 "open without a lock{}: {}",
@@ -442,7 +477,7 @@ fn parents_of(pids: &[u32], snap: &Snapshot) -> String {
         *count.entry(p.ppid).or_default() += 1;
     }
     let mut v: Vec<(u32, usize)> = count.into_iter().collect();
-    v.sort_by(|a, b| b.1.cmp(&a.1));
+    v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     v.iter()
         .take(3)
         .map(|(pp, _)| match snap.procs.get(pp) {
@@ -538,7 +573,7 @@ junk\n";
 
     #[test]
     fn analysis_without_fds_keeps_holders_and_blocked() {
-        let files = analyse(&parse_locks(SAMPLE), &Snapshot::default(), None);
+        let files = analyse(&parse_locks(SAMPLE), &Snapshot::default(), None, None);
         assert_eq!(files.len(), 4);
         let rpmdb = files.iter().find(|f| f.ino == 9_978_253).unwrap();
         assert_eq!(rpmdb.holders.len(), 1);

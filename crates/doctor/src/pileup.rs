@@ -184,10 +184,13 @@ fn chain(members: &[&Proc], snap: &Snapshot, command: &str) -> String {
     while pid != 0 && links.len() < 5 && seen.insert(pid) {
         match snap.procs.get(&pid) {
             Some(p) => {
+                // argv[0] first: it is what people recognise (`longhorn-manager`, `nginx:
+                // master`), while the executable may be an interpreter.
                 let name = p
-                    .exe
-                    .as_deref()
-                    .or(p.argv.first().map(String::as_str))
+                    .argv
+                    .first()
+                    .and_then(|a| a.split_whitespace().next())
+                    .or(p.exe.as_deref())
                     .map(basename)
                     .filter(|s| !s.is_empty())
                     .unwrap_or(&p.comm);

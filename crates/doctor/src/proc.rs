@@ -131,11 +131,11 @@ impl Proc {
             return format!("[{}]", self.comm);
         }
         let mut s = basename(&self.argv[0]).to_string();
-        for a in self.argv.iter().skip(1).take(4) {
+        for a in self.argv.iter().skip(1).take(8) {
             s.push(' ');
             s.push_str(a);
         }
-        truncate(&s, 60)
+        truncate(&s, 100)
     }
 }
 

@@ -1,0 +1,147 @@
+//! The incident replayed with real rpm: an rpmdb made by Debian's `rpm`, a process holding an
+//! exclusive SQLite lock on it, and two dozen `rpm -q` that wait behind it forever (rpm retries
+//! SQLITE_BUSY without end), started by a stand-in for longhorn-manager.
+
+mod util;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hostready_doctor::Status;
+use util::{Group, count_argv0, diagnose_here, have, marker, wait_for};
+
+#[test]
+fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
+    if !have("/usr/bin/rpm") || !have("/usr/bin/sqlite3") {
+        eprintln!("skipped: rpm or sqlite3 missing (run scripts/setup)");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap().to_string();
+    let ok = Command::new("rpm")
+        .args(["--root", &r, "--initdb", "--dbpath", "/var/lib/rpm"])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "rpm --initdb failed");
+    let db = root.path().join("var/lib/rpm/rpmdb.sqlite");
+    assert!(db.exists());
+
+    let mut cmd = Command::new("sqlite3");
+    cmd.arg(&db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut holder = Group::spawn(cmd);
+    let mut stdin = holder.child.stdin.take().unwrap();
+    stdin
+        .write_all(
+            b"PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM Packages;\n",
+        )
+        .unwrap();
+    let hp = holder.pid();
+    assert!(wait_for(|| std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .contains(&format!("WRITE {hp} "))));
+
+    // The stand-in for longhorn-manager: starts 24 queries and never reaps or kills them.
+    let manager = marker("longhorn-manager-");
+    let g = Group::bash(
+        &manager,
+        &format!(
+            "for i in $(seq 24); do rpm --root {r} --dbpath /var/lib/rpm -q open-iscsi & done; wait"
+        ),
+    );
+    // Each query has the database open and polls for the lock every 100 ms.
+    let waiting = || {
+        let r = diagnose_here(10);
+        r.locked_files
+            .iter()
+            .find(|l| l.path.as_deref() == db.to_str())
+            .map_or(0, |l| l.openers.len())
+    };
+    assert!(wait_for(|| waiting() == 24), "rpm queries did not pile up");
+    assert!(count_argv0("rpm") >= 24);
+
+    let start = Instant::now();
+    let report = diagnose_here(10);
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(10), "doctor took {took:?}");
+
+    // The pile: command, count, parent, memory.
+    let pile = report
+        .pileups
+        .iter()
+        .find(|p| p.parent_chain.contains(&manager))
+        .unwrap_or_else(|| panic!("no pile: {:#?}", report.findings));
+    assert_eq!(pile.count, 24);
+    assert!(pile.command.starts_with("rpm --root"), "{}", pile.command);
+    assert!(pile.command.ends_with("-q open-iscsi"), "{}", pile.command);
+    assert!(
+        pile.parent_chain
+            .contains(&format!("{manager}({})", g.pid()))
+    );
+    assert_eq!(pile.waiting_on_lock, 24);
+    let kb = pile.private_kb.unwrap();
+    assert!(kb > 24 * 100, "private memory {kb} kB");
+    let f = report
+        .findings
+        .iter()
+        .find(|f| f.id.starts_with("doctor.pileup.rpm") && f.message.contains(&manager))
+        .unwrap();
+    assert_eq!(f.status, Status::Fail);
+    assert!(
+        f.message.contains("24 wait on a file lock"),
+        "{}",
+        f.message
+    );
+    assert!(f.remediation.iter().any(|r| r.contains("#10019")));
+
+    // The lock: holder pid, file, and the fix.
+    let lock = report
+        .findings
+        .iter()
+        .find(|f| {
+            f.id.starts_with("doctor.lock.rpmdb.sqlite") && f.message.contains(db.to_str().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no lock finding: {:#?}", report.findings));
+    assert_eq!(lock.status, Status::Fail);
+    assert!(
+        lock.message
+            .contains(&format!("SQLite exclusive lock held by pid {hp} (sqlite3")),
+        "{}",
+        lock.message
+    );
+    assert!(
+        lock.message.contains("24 process(es) wait (rpm --root"),
+        "{}",
+        lock.message
+    );
+    assert!(
+        lock.remediation
+            .iter()
+            .any(|r| r.contains(&format!("kill {hp}")))
+    );
+    assert!(
+        lock.remediation
+            .iter()
+            .any(|r| r.contains("rpm --rebuilddb"))
+    );
+
+    // Memory accounts for the pile.
+    let mem = report
+        .findings
+        .iter()
+        .find(|f| f.id == "doctor.memory")
+        .unwrap();
+    assert!(
+        mem.message.contains("flagged pile-ups hold"),
+        "{}",
+        mem.message
+    );
+    eprintln!(
+        "doctor took {took:?}; pile: {}; lock: {}",
+        f.message, lock.message
+    );
+    drop(stdin);
+}
