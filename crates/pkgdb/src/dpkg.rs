@@ -59,9 +59,7 @@ pub(crate) fn open(root: &Root) -> Option<Database> {
         }
         Ok(pkgs)
     })();
-    if let Err(e) = &contents
-        && e.is_corrupt()
-    {
+    if contents.as_ref().is_err_and(|e| e.is_corrupt()) {
         notes.push(Note {
             file: path.clone(),
             message: crate::CORRUPT_ADVICE.into(),

@@ -302,7 +302,7 @@ fn check_entry(e: &Entry, data: &[u8], first: bool) -> Result<(), HeaderError> {
             .checked_mul(n)
             .and_then(|len| e.offset.checked_add(len));
         match end {
-            Some(end) if end <= data.len() && e.offset.is_multiple_of(n) => Ok(()),
+            Some(end) if end <= data.len() && e.offset % n == 0 => Ok(()),
             _ => Err(bad(
                 format!(
                     "tag {} data (offset {}, count {}) outside the {}-byte data store or misaligned",

@@ -255,9 +255,7 @@ impl<'r> Databases<'r> {
     pub fn owner_of(&self, path: impl AsRef<Path>) -> Lookup {
         let path = path.as_ref();
         let mut wanted = vec![normalize(path)];
-        if let Some(real) = resolve_in_root(self.root, path)
-            && !wanted.contains(&real)
-        {
+        if let Some(real) = resolve_in_root(self.root, path).filter(|r| !wanted.contains(r)) {
             wanted.push(real);
         }
         let mut out = self.lookup(|db, p| match db.kind {

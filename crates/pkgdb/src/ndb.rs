@@ -108,7 +108,7 @@ fn blob(
     slots_end: usize,
     slot_at: usize,
 ) -> Result<(u64, Vec<u8>), ParseError> {
-    let start = blkoff.checked_mul(BLK).unwrap_or(usize::MAX);
+    let start = blkoff.saturating_mul(BLK);
     let end = blkoff
         .checked_add(blkcnt)
         .and_then(|e| e.checked_mul(BLK))

@@ -96,9 +96,7 @@ pub fn open_one(root: &Root, path: &Path, kind: DbKind, locks: &[LockHolder]) ->
             .map(|(offset, blob)| to_package(blob, *offset, kind, path))
             .collect::<Result<Vec<_>, _>>()
     });
-    if let Err(e) = &contents
-        && e.is_corrupt()
-    {
+    if contents.as_ref().is_err_and(|e| e.is_corrupt()) {
         notes.push(Note {
             file: path.to_path_buf(),
             message: crate::CORRUPT_ADVICE.into(),
@@ -151,8 +149,10 @@ pub(crate) fn rpm_lock_holders(root: &Root, dir: &Path, locks: &[LockHolder]) ->
     }
     let mut out = Vec::new();
     for name in [".rpm.lock", ".dbenv.lock"] {
-        if let Ok(f) = root.open_file(dir.join(name))
-            && let Ok(m) = f.metadata()
+        if let Some(m) = root
+            .open_file(dir.join(name))
+            .ok()
+            .and_then(|f| f.metadata().ok())
         {
             out.extend(held_on(locks, m.dev(), m.ino()));
         }

@@ -190,9 +190,7 @@ fn side_files(root: &Root, path: &Path, locked: bool) -> Vec<Note> {
         }
     }
     let wal = side("-wal");
-    if let Ok(st) = root.stat(&wal)
-        && st.size > 32
-    {
+    if let Some(st) = root.stat(&wal).ok().filter(|st| st.size > 32) {
         notes.push(Note {
             file: wal,
             message: format!(

@@ -101,7 +101,7 @@ fn ndb_fixture_copies() {
         "Packages.db",
         DbKind::RpmNdb,
         &good,
-        good.len() / 2 & !4095,
+        (good.len() / 2) & !4095,
         4096,
     );
     let mut s = good.clone();
