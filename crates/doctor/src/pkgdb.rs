@@ -2,9 +2,10 @@
 //! (magic, page size, length agree), is a Berkeley DB environment (`__db.*`) left behind by
 //! processes that are gone, is there a hot SQLite journal or an interrupted dpkg run.
 //!
-//! The seam: [`file_health`] judges one database file from its first bytes and its size, with
-//! no lock and no process. The full readers in `hostready-pkgdb` go further (every record
-//! parsed); where that crate is wired in (see `lib.rs`), its verdicts are added as well.
+//! Two layers: [`file_health`] judges one database file from its first bytes and its size
+//! (cheap, and says *why* in terms of the format); then the full readers of `hostready-pkgdb`
+//! (every record parsed, SQLite `quick_check`, read-only and lock-free) add what only a full
+//! read finds — damage past the header, and who holds the database's locks.
 //! References: SQLite file format <https://www.sqlite.org/fileformat2.html>; Berkeley DB
 //! `dbmeta.h` (`DBMETA`: magic at 12, pagesize at 20, last_pgno at 32); rpm `lib/backend/ndb`.
 
@@ -193,6 +194,7 @@ pub fn findings(root: &Root, snap: Option<&Snapshot>) -> Vec<Finding> {
         rpm_dir(root, &resolved.path, snap.is_some(), &rpm_users, &mut out);
     }
     dpkg(root, &mut out);
+    merge_full_read(&hostready_pkgdb::open_host_databases(root), &mut out);
     if out.is_empty() {
         out.push(Finding::new(
             "doctor.pkgdb",
@@ -318,16 +320,70 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
     }
 }
 
+/// Adds the verdicts of `hostready-pkgdb`'s full readers to the file-level findings: a database
+/// whose header looked whole but whose records are damaged becomes a failure.
+fn merge_full_read(dbs: &hostready_pkgdb::Databases<'_>, out: &mut [Finding]) {
+    use hostready_pkgdb::DbKind;
+    for db in &dbs.dbs {
+        let id = match db.kind {
+            DbKind::Dpkg => "doctor.pkgdb.dpkg",
+            DbKind::RpmSqlite => "doctor.pkgdb.rpm-sqlite",
+            DbKind::RpmBdb => "doctor.pkgdb.rpm-bdb",
+            DbKind::RpmNdb => "doctor.pkgdb.rpm-ndb",
+        };
+        let shown = db.path.display().to_string();
+        let Some(f) = out
+            .iter_mut()
+            .find(|f| f.id == id && (db.kind == DbKind::Dpkg || f.message.starts_with(&shown)))
+        else {
+            continue;
+        };
+        match &db.contents {
+            Ok(pkgs) => f
+                .evidence
+                .push(format!("full read: {} package records", pkgs.len())),
+            Err(e) if e.is_corrupt() => {
+                let why = hostready_pkgdb::error_chain(e);
+                if f.status != Status::Fail {
+                    let size = f.evidence.first().cloned().unwrap_or_default();
+                    *f = corrupt(id.to_string(), &db.path, 0, &why);
+                    f.evidence[0] = size;
+                }
+                f.evidence.push(format!("full read: {why}"));
+            }
+            Err(e) => f
+                .evidence
+                .push(format!("full read: {}", hostready_pkgdb::error_chain(e))),
+        }
+        for n in db
+            .notes
+            .iter()
+            .filter(|n| n.message != hostready_pkgdb::CORRUPT_ADVICE)
+        {
+            f.evidence.push(format!("note: {}", n.message));
+        }
+    }
+}
+
 fn corrupt(id: String, path: &Path, size: u64, why: &str) -> Finding {
     let dir = path
         .parent()
         .unwrap_or(Path::new("/"))
         .display()
         .to_string();
-    Finding::new(id, Status::Fail, format!("{}: damaged — {why}", path.display()))
-        .evidence(format!("{} bytes", size))
-        .fix(format!("Back up the whole directory first: `cp -a {dir} {dir}.bak`."))
-        .fix("Then `rpm --rebuilddb`: it rebuilds from the records it can still read and may drop packages, so compare `rpm -qa` before and after; reinstall what is missing.")
+    let f = Finding::new(
+        id.clone(),
+        Status::Fail,
+        format!("{}: damaged — {why}", path.display()),
+    )
+    .evidence(format!("{size} bytes"))
+    .fix(format!(
+        "Back up the whole directory first: `cp -a {dir} {dir}.bak`."
+    ));
+    if id.ends_with("dpkg") {
+        return f.fix("Restore `status` from the newest good `/var/backups/dpkg.status.*`, then `dpkg --audit`.");
+    }
+    f.fix("Then `rpm --rebuilddb`: it rebuilds from the records it can still read and may drop packages, so compare `rpm -qa` before and after; reinstall what is missing.")
         .fix("Do this only while no rpm, yum, dnf or zypper process runs.")
 }
 

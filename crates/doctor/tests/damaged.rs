@@ -1,0 +1,131 @@
+//! Damaged copies of the real rpm databases (../shared/fixtures/rpmdb) in a temporary host root:
+//! truncated, zeroed headers, and damage past the header that only a full read finds.
+
+use std::path::{Path, PathBuf};
+
+use hostready_doctor::{Options, Status, pkgdb, proc::Snapshot};
+use hostready_host::{Host, ProcSource, Root};
+
+const FORMATS: [(&str, &str, &str); 3] = [
+    (
+        "cbl-mariner-2.0-sqlite/rpmdb.sqlite",
+        "rpmdb.sqlite",
+        "sqlite",
+    ),
+    ("libuuid-bdb/Packages", "Packages", "bdb"),
+    ("sle15-bci-ndb/Packages.db", "Packages.db", "ndb"),
+];
+
+fn fixture(rel: &str) -> Vec<u8> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/rpmdb");
+    std::fs::read(p.join(rel)).unwrap()
+}
+
+/// Builds a host root whose /var/lib/rpm holds `bytes` as `name`.
+fn host_with(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let rpm = dir.path().join("var/lib/rpm");
+    std::fs::create_dir_all(&rpm).unwrap();
+    std::fs::write(rpm.join(name), bytes).unwrap();
+    let root = dir.path().to_path_buf();
+    (dir, root)
+}
+
+fn finding_for(root: &Path, fmt: &str) -> hostready_doctor::Finding {
+    let host = Host::open(root, ProcSource::Disabled).unwrap();
+    let report = hostready_doctor::diagnose(&host, &Options::default());
+    assert!(report.no_proc.is_some());
+    report
+        .findings
+        .into_iter()
+        .find(|f| f.id == format!("doctor.pkgdb.rpm-{fmt}"))
+        .expect("a finding for the database")
+}
+
+#[test]
+fn intact_databases_pass() {
+    for (rel, name, fmt) in FORMATS {
+        let (_d, root) = host_with(name, &fixture(rel));
+        let f = finding_for(&root, fmt);
+        assert_eq!(f.status, Status::Pass, "{rel}: {f:#?}");
+        assert!(
+            f.evidence.iter().any(|e| e.contains("package records")),
+            "{f:#?}"
+        );
+    }
+}
+
+#[test]
+fn truncated_databases_are_corrupt() {
+    for (rel, name, fmt) in FORMATS {
+        let b = fixture(rel);
+        let (_d, root) = host_with(name, &b[..b.len() / 2 + 7]);
+        let f = finding_for(&root, fmt);
+        assert_eq!(f.status, Status::Fail, "{rel}: {f:#?}");
+        assert!(f.message.contains("damaged"), "{}", f.message);
+        assert!(f.remediation.iter().any(|r| r.contains("cp -a")));
+        assert!(f.remediation.iter().any(|r| r.contains("rpm --rebuilddb")));
+    }
+}
+
+#[test]
+fn zeroed_databases_are_corrupt() {
+    for (rel, name, fmt) in FORMATS {
+        let b = vec![0u8; fixture(rel).len()];
+        let (_d, root) = host_with(name, &b);
+        let f = finding_for(&root, fmt);
+        assert_eq!(f.status, Status::Fail, "{rel}: {f:#?}");
+        assert!(f.message.contains("all zero"), "{}", f.message);
+    }
+}
+
+#[test]
+fn damage_past_the_header_is_found_by_the_full_read() {
+    // Zero the second half of every page after the first: the header still looks whole.
+    let mut b = fixture("cbl-mariner-2.0-sqlite/rpmdb.sqlite");
+    for page in b.chunks_mut(4096).skip(1) {
+        let half = page.len() / 2;
+        page[half..].fill(0xa5);
+    }
+    let (_d, root) = host_with("rpmdb.sqlite", &b);
+    let f = finding_for(&root, "sqlite");
+    assert_eq!(f.status, Status::Fail, "{f:#?}");
+    assert!(
+        f.evidence.iter().any(|e| e.starts_with("full read:")),
+        "{f:#?}"
+    );
+}
+
+#[test]
+fn berkeley_db_environment_without_rpm_is_stale() {
+    let (_d, root) = host_with("Packages", &fixture("libuuid-bdb/Packages"));
+    for n in ["__db.001", "__db.002", "__db.003"] {
+        std::fs::write(root.join("var/lib/rpm").join(n), [1u8; 64]).unwrap();
+    }
+    let r = Root::open(&root).unwrap();
+    // With a process table that has no rpm in it: stale.
+    let f = pkgdb::findings(&r, Some(&Snapshot::default()));
+    let env = f
+        .iter()
+        .find(|f| f.id == "doctor.pkgdb.bdb-environment")
+        .unwrap();
+    assert_eq!(env.status, Status::Warn);
+    assert!(env.message.contains("BDB0113"));
+    assert!(
+        env.remediation
+            .iter()
+            .any(|r| r.contains("rm -f /var/lib/rpm/__db.*"))
+    );
+    assert!(
+        env.remediation
+            .iter()
+            .any(|r| r.contains("only while no rpm"))
+    );
+    // Without procfs doctor cannot tell.
+    let f = pkgdb::findings(&r, None);
+    let env = f
+        .iter()
+        .find(|f| f.id == "doctor.pkgdb.bdb-environment")
+        .unwrap();
+    assert_eq!(env.status, Status::Unknown);
+}
