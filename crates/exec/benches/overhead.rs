@@ -9,9 +9,17 @@ use std::time::{Duration, Instant};
 use hostready_exec::{Exit, Outcome, ProbeSpec, Runner, RunnerConfig};
 
 fn main() {
-    let n: usize = std::env::var("HRX_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let n: usize = std::env::var("HRX_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let runner = Runner::new(RunnerConfig::default());
-    let spec = ProbeSpec::new("bench.true", "/bin/true", Vec::<&str>::new(), Duration::from_secs(5));
+    let spec = ProbeSpec::new(
+        "bench.true",
+        "/bin/true",
+        Vec::<&str>::new(),
+        Duration::from_secs(5),
+    );
 
     type Variant<'a> = (&'a str, Box<dyn Fn() + 'a>);
     let variants: Vec<Variant> = vec![
@@ -22,7 +30,10 @@ fn main() {
         (
             "bare Command::output (stdin null, piped)",
             Box::new(|| {
-                let out = Command::new("/bin/true").stdin(Stdio::null()).output().unwrap();
+                let out = Command::new("/bin/true")
+                    .stdin(Stdio::null())
+                    .output()
+                    .unwrap();
                 assert!(out.status.success());
             }),
         ),

@@ -73,14 +73,14 @@ pub(crate) fn execute(
     let mut child = {
         // Registering the main process under the lock keeps the sweep of a concurrent probe
         // from mistaking it for an orphan (and reaping it).
-        let mut state = shared.lock();
+        let mut leaders = crate::runner::leaders();
         match cmd.spawn() {
             Ok(c) => {
-                state.leaders.insert(c.id() as i32);
+                leaders.insert(c.id() as i32);
                 c
             }
             Err(source) => {
-                drop(state);
+                drop(leaders);
                 result.outcome = Outcome::NotStarted(StartError::Spawn {
                     command: result.command.to_string(),
                     source,
@@ -187,7 +187,7 @@ pub(crate) fn execute(
 
     let exit = if leader_exited {
         let status = child.wait().map(Exit::from_status).ok();
-        shared.lock().leaders.remove(&pid);
+        crate::runner::leaders().remove(&pid);
         status
     } else {
         None

@@ -1,10 +1,10 @@
 //! The runner: configuration, admission (one live instance per probe id, a global cap), the
 //! bookkeeping of stuck instances, and running many probes at once on threads.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
 use std::process::Child;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -19,6 +19,20 @@ use crate::spec::ProbeSpec;
 /// The environment variable every probe (and so every descendant that keeps its environment)
 /// carries, with a value unique to the run; it attributes orphans to their probe.
 pub const TOKEN_VAR: &str = "HOSTREADY_PROBE_TOKEN";
+
+/// Main processes of every runner in this process, spawned and not yet reaped by their run.
+///
+/// Process-wide, not per runner: the subreaper property is process-wide, so a sweep must never
+/// mistake the main process of *any* runner for an orphan (and reap it under its run's feet).
+/// Spawning registers under this lock, and sweeps decide and reap under it.
+pub(crate) static LEADERS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// Probes running now, in all runners of this process (for attributing token-less orphans).
+pub(crate) static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+pub(crate) fn leaders() -> MutexGuard<'static, BTreeSet<i32>> {
+    LEADERS.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// How the runner bounds its probes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,7 +149,7 @@ impl Runner {
     /// A probe waits for a free slot for at most its own timeout, then is reported as
     /// [`Outcome::Busy`], so the whole call is bounded by the specs' budgets.
     pub fn run_many(&self, specs: &[ProbeSpec]) -> Vec<ProbeResult> {
-        let next = std::sync::atomic::AtomicUsize::new(0);
+        let next = AtomicUsize::new(0);
         let results: Vec<Mutex<Option<ProbeResult>>> =
             specs.iter().map(|_| Mutex::new(None)).collect();
         let workers = self.shared.cfg.max_concurrent.clamp(1, specs.len().max(1));
@@ -243,6 +257,7 @@ impl Runner {
                 .0;
         }
         state.active += 1;
+        ACTIVE.fetch_add(1, Ordering::SeqCst);
         state.live.insert(
             spec.id.clone(),
             Live::Running {
@@ -274,6 +289,7 @@ impl Drop for Slot<'_> {
     fn drop(&mut self) {
         let mut state = self.shared.lock();
         state.active -= 1;
+        ACTIVE.fetch_sub(1, Ordering::SeqCst);
         match self.stuck.take() {
             Some(inst) => {
                 state.live.insert(self.id.to_string(), Live::Stuck(inst));
@@ -320,8 +336,6 @@ impl Shared {
 pub(crate) struct State {
     /// Probes running now.
     pub active: usize,
-    /// Main processes spawned and not yet reaped by their run.
-    pub leaders: HashSet<i32>,
     /// Probe ids with a live instance.
     live: HashMap<String, Live>,
 }
@@ -358,6 +372,7 @@ impl StuckInstance {
         if let Some(child) = &mut self.leader {
             let _ = child.kill();
             if let Ok(Some(_)) = child.try_wait() {
+                leaders().remove(&(child.id() as i32));
                 self.leader = None;
             }
         }

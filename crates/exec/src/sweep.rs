@@ -71,8 +71,8 @@ impl<'a> Tree<'a> {
         let me = self.shared.me;
         // The lock makes "is this a probe's main process?" and the reaping of zombie orphans
         // atomic with respect to spawns, which register their main process under it.
-        let state = self.shared.lock();
-        let sole = state.active <= 1;
+        let leaders = crate::runner::leaders();
+        let sole = crate::runner::ACTIVE.load(std::sync::atomic::Ordering::SeqCst) <= 1;
         let mut members: HashSet<i32> = HashSet::from([self.leader]);
         let mut is_member = vec![false; stats.len()];
         let mut tokens: HashMap<i32, Token> = HashMap::new();
@@ -85,7 +85,7 @@ impl<'a> Tree<'a> {
                 let member = s.pgrp == self.leader
                     || members.contains(&s.ppid)
                     || (s.ppid == me
-                        && !state.leaders.contains(&s.pid)
+                        && !leaders.contains(&s.pid)
                         && match *tokens.entry(s.pid).or_insert_with(|| {
                             procfs::token_of(s.pid, crate::runner::TOKEN_VAR, self.token)
                         }) {
@@ -110,7 +110,7 @@ impl<'a> Tree<'a> {
                 continue;
             }
             if s.state == 'Z' || s.state == 'X' {
-                if s.ppid == me && !state.leaders.contains(&s.pid) {
+                if s.ppid == me && !leaders.contains(&s.pid) {
                     if let Some(pid) = Pid::from_raw(s.pid) {
                         let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
                     }

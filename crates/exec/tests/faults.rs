@@ -282,3 +282,29 @@ fn unkillable_process_is_reported_and_never_duplicated() {
         base.check(&s, round);
     }
 }
+
+#[test]
+fn concurrent_escapees_are_attributed_to_their_own_probe() {
+    let _g = serial();
+    let r = runner();
+    let base = Baseline::take();
+    for round in 0..4 {
+        let s = Scratch::new("concurrent");
+        let sl = s.sleep();
+        // Each probe leaves a session-escaped orphan and then keeps running a little, so the
+        // four sweeps overlap; each must kill exactly its own escapee (found by its token).
+        let specs: Vec<ProbeSpec> = (0..4)
+            .map(|i| {
+                let sc = s.script(&format!("e{i}.sh"), &format!("/usr/bin/setsid -f {sl} 30 </dev/null >/dev/null 2>&1\n{sl} 0.{i}\necho {i}"));
+                spec(&s, &format!("escape{i}"), &sc, &[], Duration::from_secs(10))
+            })
+            .collect();
+        let results = r.run_many(&specs);
+        for (i, res) in results.iter().enumerate() {
+            assert_eq!(res.outcome.exit(), Some(Exit::Code(0)), "{res:?}");
+            assert_eq!(res.stdout.text(), format!("{i}\n"));
+            assert_eq!(res.cleaned_up.len(), 1, "probe {i}: {:?}", res.cleaned_up);
+        }
+        base.check(&s, round);
+    }
+}
