@@ -37,14 +37,28 @@
 //! # The subreaper, and processes of this process
 //! [`Runner::new`] makes the whole process a child subreaper (`PR_SET_CHILD_SUBREAPER`), so any
 //! orphaned grandchild of *any* child of this process is re-parented here and reaped by the
-//! runner's sweeps. Processes that embed the runner should start children only through it.
+//! runner's sweeps. A zombie child of this process that is not a runner's main process is taken
+//! for such an orphan and reaped, so processes that embed the runner should start children only
+//! through it (a `std::process::Child` spawned elsewhere could find its exit status taken).
+//! Several runners in one process are safe with each other (the registry of main processes is
+//! process-wide), but each has its own cap and its own record of live instances: use one.
+//!
+//! # How a probe's processes are identified
+//! By process group, by parent chain, and — for orphans re-parented to this process — by the
+//! per-run value of [`TOKEN_VAR`] in their environment; only processes created after the
+//! probe's main process are considered (pids are allocated cyclically; `sweep.rs` and
+//! `procfs.rs` explain the window), and each is signalled through a pidfd opened against its
+//! `(pid, starttime)`, so a recycled pid is never signalled.
 //!
 //! # Known limits
 //! - A descendant that both clears its environment *and* is orphaned while another probe is
 //!   running cannot be attributed, and is left alone (never killed by the wrong probe).
-//! - No cgroup is used: on hosts where the runner may create a cgroup v2 sub-group, that would
-//!   be a stronger container for the tree; the `/proc` tracking works everywhere (including
-//!   read-only cgroup mounts in a DaemonSet).
+//! - Kernels without `pidfd_open` (before 5.3): the main process is polled every 10 ms and other
+//!   processes are signalled with `kill(2)` right after re-checking their start time (a window
+//!   of microseconds instead of none). Not exercised by the tests, which run on 6.x.
+//! - No cgroup is used. Where the runner may create a cgroup v2 sub-group (not in a DaemonSet
+//!   with the usual read-only cgroup mount) that would contain the tree even against
+//!   environment clearing; the `/proc` tracking works everywhere.
 
 mod npd;
 mod outcome;

@@ -12,7 +12,7 @@ pub struct ProbeSpec {
     pub id: String,
     /// Absolute path of the program; relative paths are refused (no PATH search).
     pub program: PathBuf,
-    /// Arguments after argv[0].
+    /// Arguments after `argv[0]`.
     pub args: Vec<OsString>,
     /// Deadline, counted from the spawn.
     pub timeout: Duration,
@@ -55,7 +55,7 @@ impl ProbeSpec {
 pub struct CommandLine {
     /// The absolute program path.
     pub program: PathBuf,
-    /// The arguments after argv[0].
+    /// The arguments after `argv[0]`.
     pub args: Vec<OsString>,
 }
 
