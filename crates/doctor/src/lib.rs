@@ -23,6 +23,10 @@ use serde::Serialize;
 pub use finding::{Finding, Status};
 pub use pileup::Thresholds;
 
+/// Piles up to this size get exact private memory from `smaps_rollup`; larger ones the
+/// cheaper `statm` estimate.
+pub const EXACT_MEMORY_MAX: usize = 256;
+
 /// What [`diagnose`] is asked to do.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -102,7 +106,24 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
         .as_deref()
         .map(locks::parse_locks)
         .unwrap_or_default();
-    let files = locks::analyse(&entries, &snap, dir.as_ref(), Some(proc));
+    let mut groups = pileup::group(&snap, t);
+    // Descriptors are read only where a waiter or holder can be: processes in the lock table,
+    // members of groups big enough to be a pile (whatever their age), and package managers.
+    // Reading every descriptor of every process would double the cost of a run.
+    let mut scan: HashSet<u32> = entries.iter().filter_map(|e| e.pid).collect();
+    scan.extend(
+        groups
+            .iter()
+            .filter(|g| g.count >= t.min_count)
+            .flat_map(|g| g.pids.iter().copied()),
+    );
+    scan.extend(
+        snap.procs
+            .values()
+            .filter(|p| pkgdb::is_rpm_user(p) || is_dpkg_user(p))
+            .map(|p| p.pid),
+    );
+    let files = locks::analyse(&entries, &snap, dir.as_ref(), Some(proc), Some(&scan));
     let waiting: HashSet<u32> = files.iter().flat_map(|f| f.waiters()).collect();
 
     let meminfo = proc
@@ -111,17 +132,26 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
         .unwrap_or_default();
     let mem_total = meminfo.get("MemTotal").copied();
 
-    let mut groups = pileup::group(&snap, t);
     let mut flagged_kb = 0;
     for g in groups.iter_mut().filter(|g| g.flagged) {
         g.waiting_on_lock = g.pids.iter().filter(|p| waiting.contains(p)).count();
         if !g.is_zombies() {
+            // Exact (smaps_rollup) for ordinary piles; O(1) per process (statm) for huge ones,
+            // where walking every mapping of thousands of processes would cost seconds.
+            let exact = g.count <= EXACT_MEMORY_MAX;
             let kb: u64 = g
                 .pids
                 .iter()
-                .filter_map(|p| proc::private_kb(proc, *p))
+                .filter_map(|p| {
+                    if exact {
+                        proc::private_kb(proc, *p)
+                    } else {
+                        proc::statm_anon_kb(proc, *p)
+                    }
+                })
                 .sum();
             g.private_kb = Some(kb);
+            g.memory_source = if exact { "smaps_rollup" } else { "statm" };
             flagged_kb += kb;
         }
     }
@@ -152,4 +182,12 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
     report.pileups = groups.into_iter().filter(|g| g.flagged).collect();
     report.locked_files = files;
     report
+}
+
+/// Returns true if and only if `p` is an apt or dpkg process (a possible dpkg-lock waiter).
+fn is_dpkg_user(p: &proc::Proc) -> bool {
+    matches!(
+        p.comm.as_str(),
+        "dpkg" | "apt" | "apt-get" | "aptitude" | "unattended-upgr" | "dpkg-query"
+    )
 }

@@ -221,14 +221,15 @@ impl LockedFile {
 /// A file as the lock table names it: (device major, minor) and inode.
 type FileKey = ((u32, u32), u64);
 
-/// Matches the lock table to files and processes. Descriptors are read for every process only
-/// when the table is not empty; `proc` supplies `fdinfo`, which tells a process that shares a
+/// Matches the lock table to files and processes. Descriptors are read (of the processes in
+/// `only`, or of all) only when the table is not empty; `proc` supplies `fdinfo`, which tells a process that shares a
 /// holder's open file (and so its lock) from one that waits.
 pub fn analyse(
     entries: &[LockEntry],
     snap: &Snapshot,
     dir: Option<&ProcDir>,
     proc: Option<&Root>,
+    only: Option<&HashSet<u32>>,
 ) -> Vec<LockedFile> {
     let mut files: BTreeMap<FileKey, LockedFile> = BTreeMap::new();
     let mut by_owner: BTreeMap<(FileKey, Option<u32>, String), Vec<&LockEntry>> = BTreeMap::new();
@@ -272,7 +273,7 @@ pub fn analyse(
         let mut pids: Vec<u32> = snap
             .procs
             .values()
-            .filter(|p| p.state != 'Z')
+            .filter(|p| p.state != 'Z' && only.is_none_or(|o| o.contains(&p.pid)))
             .map(|p| p.pid)
             .collect();
         pids.sort_unstable();
@@ -573,7 +574,7 @@ junk\n";
 
     #[test]
     fn analysis_without_fds_keeps_holders_and_blocked() {
-        let files = analyse(&parse_locks(SAMPLE), &Snapshot::default(), None, None);
+        let files = analyse(&parse_locks(SAMPLE), &Snapshot::default(), None, None, None);
         assert_eq!(files.len(), 4);
         let rpmdb = files.iter().find(|f| f.ino == 9_978_253).unwrap();
         assert_eq!(rpmdb.holders.len(), 1);

@@ -54,8 +54,11 @@ pub struct Group {
     pub parents: usize,
     /// Summed resident memory (shared pages counted per process; an upper bound).
     pub rss_kb: u64,
-    /// Summed private memory (`smaps_rollup`/`RssAnon`), filled in for flagged groups.
+    /// Summed private memory, filled in for flagged groups.
     pub private_kb: Option<u64>,
+    /// Where `private_kb` comes from: `smaps_rollup` (exact, `RssAnon` where unreadable) or
+    /// `statm` (anonymous resident, for piles too big to walk every mapping of).
+    pub memory_source: &'static str,
     /// True when the group meets the pile-up thresholds.
     pub flagged: bool,
     /// Members waiting on a file lock (filled in from the lock analysis).
@@ -152,6 +155,7 @@ pub fn group(snap: &Snapshot, t: Thresholds) -> Vec<Group> {
                 parents: parents.len(),
                 rss_kb: members.iter().map(|m| m.rss_kb).sum(),
                 private_kb: None,
+                memory_source: "",
                 flagged: false,
                 waiting_on_lock: 0,
             };
@@ -314,8 +318,9 @@ fn finding(
     }
     if let (Some(p), Some(total)) = (g.private_kb, mem_total_kb) {
         f = f.evidence(format!(
-            "private memory {} = {:.1}% of MemTotal",
+            "private memory {} (from {}) = {:.1}% of MemTotal",
             mib(p),
+            g.memory_source,
             p as f64 * 100.0 / total.max(1) as f64
         ));
     }

@@ -173,10 +173,8 @@ pub fn scan(proc: &Root, dir: Option<&ProcDir>) -> Result<Snapshot, hostready_ho
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        let Some(st) = proc
-            .read_to_string(format!("/{pid}/stat"))
-            .ok()
-            .and_then(|t| parse_stat(&t))
+        let Some(st) = read_small(proc, &format!("/{pid}/stat"), 1024)
+            .and_then(|b| parse_stat(&String::from_utf8_lossy(&b)))
         else {
             continue;
         };
@@ -184,8 +182,7 @@ pub fn scan(proc: &Root, dir: Option<&ProcDir>) -> Result<Snapshot, hostready_ho
             snap.kernel_threads += 1;
             continue;
         }
-        let argv = proc
-            .read(format!("/{pid}/cmdline"))
+        let argv = read_small(proc, &format!("/{pid}/cmdline"), CMDLINE_BYTES)
             .map(|b| parse_cmdline(&b))
             .unwrap_or_default();
         let exe = if st.state == 'Z' {
@@ -210,6 +207,33 @@ pub fn scan(proc: &Root, dir: Option<&ProcDir>) -> Result<Snapshot, hostready_ho
         );
     }
     Ok(snap)
+}
+
+/// How much of a command line a scan reads: grouping uses the first 16 arguments only.
+const CMDLINE_BYTES: usize = 4096;
+
+/// Reads the first `cap` bytes of a procfs file in one `read(2)`. procfs regenerates a file on
+/// every read, and `read_to_end` would issue three or four; with thousands of processes the
+/// syscalls are the cost. A read shorter than the buffer is the whole file (seq_file); a
+/// command line longer than `cap` is cut, which grouping tolerates.
+fn read_small(proc: &Root, path: &str, cap: usize) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut f = proc.open_file(path).ok()?;
+    let mut buf = vec![0u8; cap];
+    let n = f.read(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// Returns anonymous resident memory of `pid` in kB from `statm` (resident − shared pages):
+/// O(1) in the kernel, unlike `smaps_rollup`, which walks every mapping. It counts
+/// copy-on-write pages shared after `fork` once per process, so it errs high.
+pub fn statm_anon_kb(proc: &Root, pid: u32) -> Option<u64> {
+    let b = read_small(proc, &format!("/{pid}/statm"), 256)?;
+    let t = String::from_utf8_lossy(&b);
+    let mut f = t.split_whitespace().skip(1).map(|n| n.parse::<u64>().ok());
+    let (resident, shared) = (f.next()??, f.next()??);
+    Some(resident.saturating_sub(shared) * (rustix::param::page_size() as u64 / 1024))
 }
 
 /// Returns the private memory of `pid` in kB: `smaps_rollup` where readable, else `RssAnon`.
