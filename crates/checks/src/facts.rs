@@ -132,6 +132,11 @@ impl<'h> Facts<'h> {
             .map_err(String::as_str)
     }
 
+    /// Returns the state letter of a host process, or `None` if it is gone or there is no procfs.
+    pub fn process_state(&self, pid: u32) -> Option<char> {
+        procfs::process_state(self.proc().ok()?, pid)
+    }
+
     /// Returns the listening Unix sockets of the host's network namespace and the file read.
     pub fn unix_listeners(&self) -> Result<(&[UnixListener], &str), &str> {
         self.listeners

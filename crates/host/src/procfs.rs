@@ -143,8 +143,6 @@ pub struct Process {
     pub pid: u32,
     /// `/proc/<pid>/comm`: the executable name, cut to 15 bytes by the kernel.
     pub comm: String,
-    /// The one-letter state from `/proc/<pid>/stat` (`R`, `S`, `D`, `Z`, ...).
-    pub state: char,
 }
 
 /// Parses the state letter out of `/proc/<pid>/stat`; the command name in parentheses may itself
@@ -154,7 +152,8 @@ pub fn parse_stat_state(text: &str) -> Option<char> {
     after.split_whitespace().next()?.chars().next()
 }
 
-/// Lists the processes of the procfs at `proc`; processes that exit while being read are skipped.
+/// Lists the processes of the procfs at `proc` with their names, one read per process (hosts
+/// in trouble have thousands); processes that exit while being read are skipped.
 pub fn processes(proc: &Root) -> Result<Vec<Process>, FsError> {
     let mut out = Vec::new();
     for name in proc.read_dir("/")? {
@@ -164,19 +163,20 @@ pub fn processes(proc: &Root) -> Result<Vec<Process>, FsError> {
         let Ok(comm) = proc.read_to_string(format!("/{pid}/comm")) else {
             continue;
         };
-        let state = proc
-            .read_to_string(format!("/{pid}/stat"))
-            .ok()
-            .and_then(|s| parse_stat_state(&s))
-            .unwrap_or('?');
         out.push(Process {
             pid,
             comm: comm.trim_end_matches('\n').to_string(),
-            state,
         });
     }
     out.sort_by_key(|p| p.pid);
     Ok(out)
+}
+
+/// Returns the state letter of process `pid` (`R`, `S`, `D`, `Z`, ...), or `None` if it is gone.
+pub fn process_state(proc: &Root, pid: u32) -> Option<char> {
+    proc.read_to_string(format!("/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat_state(&s))
 }
 
 /// Reads a file of the host-wide view (pid 1's), falling back to the procfs's own (`/proc/net`

@@ -13,10 +13,11 @@ pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
         Ok(p) => p,
         Err(why) => return Outcome::unknown(format!("cannot see the host's processes: {why}"), ev),
     };
-    let Some(p) = procs
+    let live = procs
         .iter()
-        .find(|p| p.comm == "multipathd" && p.state != 'Z')
-    else {
+        .filter(|p| p.comm == "multipathd")
+        .find(|p| facts.process_state(p.pid).is_some_and(|s| s != 'Z'));
+    let Some(p) = live else {
         ev.add("processes", "no multipathd");
         return Outcome::pass("multipathd is not running", ev);
     };

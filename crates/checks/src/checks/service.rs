@@ -22,13 +22,16 @@ pub fn check(name: &str, process: &str, socket: Option<&str>, facts: &Facts<'_>)
         Ok(p) => p,
         Err(why) => return Outcome::unknown(format!("cannot see the host's processes: {why}"), ev),
     };
-    let running: Vec<_> = procs
-        .iter()
-        .filter(|p| p.comm == process && p.state != 'Z')
-        .collect();
-    if let Some(p) = running.first() {
+    // A zombie is not a running daemon; states are read only for the few name matches.
+    let live = procs.iter().filter(|p| p.comm == process).find_map(|p| {
+        facts
+            .process_state(p.pid)
+            .filter(|s| *s != 'Z')
+            .map(|s| (p, s))
+    });
+    if let Some((p, state)) = live {
         ev.add("pid", p.pid.to_string());
-        ev.add("state", p.state.to_string());
+        ev.add("state", state.to_string());
         return Outcome::pass(format!("{name} is running (pid {})", p.pid), ev);
     }
     ev.add(
