@@ -6,6 +6,7 @@ pub mod checks;
 mod explain;
 pub mod facts;
 pub mod finding;
+pub mod probes;
 pub mod profile;
 pub mod remedy;
 mod report;
@@ -14,5 +15,6 @@ pub use facts::Facts;
 pub use finding::{
     Evidence, Finding, Level, Outcome, Remediation, Status, Summary, all_required_met,
 };
+pub use probes::Probing;
 pub use profile::{Check, DEFAULT_PROFILE, Profile, ProfileError, Requirement};
 pub use report::{HostInfo, Report, evaluate};

@@ -113,6 +113,39 @@ pub enum Check {
     KernelVersion { min: String, known_bad: Vec<String> },
     /// The mount holding `path` propagates mounts (`shared:` in mountinfo).
     MountPropagation { path: String },
+    /// A program run under the bounded runner, read with node-problem-detector's plugin
+    /// convention: exit 0 pass, 1 fail, anything else unknown; stdout is the message.
+    Command(CommandCheck),
+}
+
+/// A command check: what to run and how to read a timeout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandCheck {
+    /// Absolute program path, then its arguments; never given to a shell. The path is on the
+    /// machine hostready runs on (in a DaemonSet: the agent's container; the host's files are
+    /// under `--root`, e.g. `/host/usr/local/bin/...`).
+    pub argv: Vec<String>,
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: std::time::Duration,
+    /// The status of a run that hit its deadline: `unknown` (default) or `fail`.
+    pub on_timeout: crate::finding::Status,
+    /// Extra environment variables, on top of the runner's allow-list.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The default command deadline, node-problem-detector's.
+pub const DEFAULT_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The longest deadline a profile may give a command: a check is not a batch job.
+pub const MAX_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+mod humantime_serde_compat {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
 }
 
 fn default_multipath_devices() -> Vec<String> {
@@ -139,6 +172,10 @@ impl Check {
             Check::CpuFlags(_) => "cpu.flags".into(),
             Check::KernelVersion { .. } => "kernel.version".into(),
             Check::MountPropagation { .. } => "mount.propagation".into(),
+            Check::Command(c) => {
+                let program = c.argv.first().map(String::as_str).unwrap_or("command");
+                format!("cmd.{}", program.rsplit('/').next().unwrap_or(program))
+            }
         }
     }
 }
@@ -183,6 +220,13 @@ struct RawRequirementFields {
     cpu_flags: Option<BTreeMap<String, Vec<String>>>,
     kernel_version: Option<KernelVersionFields>,
     mount_propagation: Option<MountFields>,
+    command: Option<Vec<String>>,
+    /// Only with `command`: its deadline, such as `5s` or `500ms`.
+    timeout: Option<String>,
+    /// Only with `command`: `unknown` (default) or `fail`.
+    on_timeout: Option<crate::finding::Status>,
+    /// Only with `command`: extra environment variables.
+    env: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -232,7 +276,7 @@ struct MountFields {
     path: String,
 }
 
-const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_default_version, hugepages, cpu_flags, kernel_version, mount_propagation";
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_default_version, hugepages, cpu_flags, kernel_version, mount_propagation, command";
 
 impl TryFrom<RawRequirementFields> for RawRequirement {
     type Error = String;
@@ -302,6 +346,16 @@ impl TryFrom<RawRequirementFields> for RawRequirement {
             }
             kinds.push(Check::MountPropagation { path: m.path });
         }
+        if let Some(argv) = r.command {
+            kinds.push(Check::Command(command_check(
+                argv,
+                r.timeout,
+                r.on_timeout,
+                r.env.unwrap_or_default(),
+            )?));
+        } else if r.timeout.is_some() || r.on_timeout.is_some() || r.env.is_some() {
+            return Err("`timeout`, `on_timeout` and `env` only go with `command`".into());
+        }
         let check =
             match kinds.len() {
                 1 => kinds.remove(0),
@@ -323,6 +377,47 @@ impl TryFrom<RawRequirementFields> for RawRequirement {
             check,
         }))
     }
+}
+
+fn command_check(
+    argv: Vec<String>,
+    timeout: Option<String>,
+    on_timeout: Option<crate::finding::Status>,
+    env: BTreeMap<String, String>,
+) -> Result<CommandCheck, String> {
+    use crate::finding::Status;
+    match argv.first() {
+        None => return Err("command needs at least a program".into()),
+        Some(p) if !p.starts_with('/') => {
+            return Err(format!(
+                "command program {p:?} must be an absolute path (no PATH search, no shell)"
+            ));
+        }
+        Some(_) => {}
+    }
+    if argv.iter().any(|a| a.contains('\0')) {
+        return Err("command arguments cannot contain NUL".into());
+    }
+    let timeout = match timeout {
+        None => DEFAULT_COMMAND_TIMEOUT,
+        Some(t) => humantime::parse_duration(&t).map_err(|e| format!("timeout {t:?}: {e}"))?,
+    };
+    if timeout.is_zero() || timeout > MAX_COMMAND_TIMEOUT {
+        return Err(format!(
+            "timeout must be between 1ms and {}",
+            humantime::format_duration(MAX_COMMAND_TIMEOUT)
+        ));
+    }
+    let on_timeout = on_timeout.unwrap_or(Status::Unknown);
+    if !matches!(on_timeout, Status::Unknown | Status::Fail) {
+        return Err("on_timeout is `unknown` or `fail`".into());
+    }
+    Ok(CommandCheck {
+        argv,
+        timeout,
+        on_timeout,
+        env,
+    })
 }
 
 /// Returns the names of the built-in profiles.
@@ -497,6 +592,29 @@ mod tests {
         assert!(e.starts_with("my.yaml:"), "{e}");
         let e = parse_err("name: x\nrequirements:\n  - executable: a\n  - executable: a\n");
         assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn command_checks_parse_and_validate() {
+        let p = parse(
+            "name: x\nrequirements:\n  - id: custom.disk-alive\n    command: [\"/usr/local/bin/check-disk\", \"--dev\", \"sdb\"]\n    timeout: 5s\n",
+            "my.yaml",
+        )
+        .unwrap();
+        let Check::Command(c) = &p.requirements[0].0.check else {
+            panic!()
+        };
+        assert_eq!(c.argv, ["/usr/local/bin/check-disk", "--dev", "sdb"]);
+        assert_eq!(c.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(p.requirements[0].0.id, "custom.disk-alive");
+        let e = parse_err("name: x\nrequirements:\n  - command: [check-disk]\n");
+        assert!(e.contains("absolute"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - command: [/bin/x]\n    timeout: soon\n");
+        assert!(e.starts_with("my.yaml:3:") && e.contains("soon"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: x\n    timeout: 5s\n");
+        assert!(e.contains("only go with `command`"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - command: [/bin/x]\n    on_timeout: pass\n");
+        assert!(e.contains("on_timeout"), "{e}");
     }
 
     #[test]

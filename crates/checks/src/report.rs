@@ -5,7 +5,10 @@ use serde::Serialize;
 use crate::checks;
 use crate::facts::Facts;
 use crate::finding::{Finding, Level, Status, Summary, all_required_met};
-use crate::profile::Profile;
+use crate::probes::{self, Probing};
+use crate::profile::{Check, Profile, Requirement};
+use hostready_exec::{ProbeResult, ProbeSpec};
+use std::collections::HashMap;
 
 /// Schema version of the JSON/YAML report; bumped on incompatible changes.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -36,20 +39,44 @@ pub struct HostInfo {
 }
 
 /// Checks every requirement of `profiles` (in order; an id already checked for an earlier
-/// profile is not checked again) and builds the report.
-pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>) -> Report {
-    let mut findings: Vec<Finding> = Vec::new();
+/// profile is not checked again) and builds the report. With `probing`, command checks (and,
+/// if asked, executable verification) run under its runner; without, they are `unknown` and
+/// no process is started.
+pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probing<'_>>) -> Report {
+    let mut chosen: Vec<(&Profile, &Requirement)> = Vec::new();
     for profile in profiles {
         for req in &profile.requirements {
-            if findings.iter().any(|f| f.id == req.id) {
-                continue;
+            if !chosen.iter().any(|(_, r)| r.id == req.id) {
+                chosen.push((profile, req));
             }
-            let outcome = checks::run(req, facts);
+        }
+    }
+    // Every command probe at once, concurrently under the runner's cap and deadlines.
+    let specs: Vec<ProbeSpec> = chosen
+        .iter()
+        .filter_map(|(_, r)| match &r.check {
+            Check::Command(c) => Some(checks::command::spec(&r.id, c)),
+            _ => None,
+        })
+        .collect();
+    let mut results: HashMap<String, ProbeResult> = match probing {
+        Some(p) if !specs.is_empty() => p
+            .runner
+            .run_many(&specs)
+            .into_iter()
+            .map(|r| (r.id.clone(), r))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    let mut findings: Vec<Finding> = chosen
+        .iter()
+        .map(|(profile, req)| {
+            let outcome = checks::run(req, facts, results.remove(&req.id).as_ref());
             let status = match (outcome.status, req.level) {
                 (Status::Fail, Level::Recommended) => Status::Warn,
                 (s, _) => s,
             };
-            findings.push(Finding {
+            Finding {
                 id: req.id.clone(),
                 profile: profile.name.clone(),
                 level: req.level,
@@ -57,8 +84,11 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>) -> Report {
                 message: outcome.message,
                 evidence: outcome.evidence,
                 remediation: outcome.remediation,
-            });
-        }
+            }
+        })
+        .collect();
+    if let Some(p) = probing.filter(|p| p.verify_executables) {
+        verify(&mut findings, p);
     }
     let os = facts.os();
     let host = HostInfo {
@@ -81,5 +111,20 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>) -> Report {
         ok: all_required_met(&findings),
         summary: Summary::of(&findings),
         findings,
+    }
+}
+
+/// Runs the version probe of every passing executable and amends its finding.
+fn verify(findings: &mut [Finding], probing: &Probing<'_>) {
+    let specs: Vec<(usize, ProbeSpec)> = findings
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| probes::verify_spec(f, probing).map(|s| (i, s)))
+        .collect();
+    let results = probing
+        .runner
+        .run_many(&specs.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+    for ((i, _), r) in specs.iter().zip(results) {
+        probes::apply_verification(&mut findings[*i], &r);
     }
 }

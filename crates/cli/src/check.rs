@@ -1,14 +1,20 @@
 //! `hostready check` and `hostready profiles`: load profiles, open the host, evaluate, print.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hostready_checks::{DEFAULT_PROFILE, Facts, Finding, Profile, Report, Status, profile};
+use hostready_checks::{
+    Check, DEFAULT_PROFILE, Facts, Finding, Probing, Profile, Report, Status, profile,
+};
+use hostready_exec::{Runner, RunnerConfig};
 use hostready_host::{Host, ProcSource, exe::DEFAULT_PATH};
 
 use crate::output::{self, Format};
+
+/// Enters a non-`/` root for `--verify-runs`, so a host binary runs with the host's libraries.
+const CHROOT: &str = "/usr/sbin/chroot";
 
 /// Where the host is: its filesystem root and its procfs.
 #[derive(Debug, clap::Args)]
@@ -47,6 +53,10 @@ pub struct CheckArgs {
     pub search_path: String,
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub output: Format,
+    /// Also run each found executable once (`iscsiadm --version`, ...) under the bounded runner,
+    /// to show that it really starts. Off by default: built-in checks start no process.
+    #[arg(long)]
+    pub verify_runs: bool,
     /// Show passing findings' evidence too (table output).
     #[arg(long, short = 'v')]
     pub verbose: bool,
@@ -66,7 +76,21 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .collect::<Result<Vec<Profile>, _>>()?;
     let host = args.host.open()?;
     let facts = Facts::new(&host, &args.search_path);
-    let report = hostready_checks::evaluate(&profiles, &facts);
+    let has_commands = profiles
+        .iter()
+        .flat_map(|p| &p.requirements)
+        .any(|r| matches!(r.check, Check::Command(_)));
+    // A runner (and with it the subreaper setting) only when something must start a process.
+    let runner = (has_commands || args.verify_runs).then(|| Runner::new(RunnerConfig::default()));
+    let chroot = Path::new(CHROOT);
+    let root = std::path::absolute(&args.host.root)?;
+    let probing = runner.as_ref().map(|runner| Probing {
+        runner,
+        verify_executables: args.verify_runs,
+        root: (root != Path::new("/")).then_some(root.as_path()),
+        chroot_program: chroot.exists().then_some(chroot),
+    });
+    let report = hostready_checks::evaluate(&profiles, &facts, probing.as_ref());
     match args.output {
         Format::Table => print_table(&report, args.verbose)?,
         f => output::print_data(f, &report)?,

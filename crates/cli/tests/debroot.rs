@@ -212,3 +212,47 @@ fn missing_dynamic_loader_and_execute_bit_are_reported() {
         );
     }
 }
+
+#[test]
+fn verify_runs_starts_each_executable_inside_the_root() {
+    let c = Copy::new();
+    // GNU false exits 1 even for --version: present, runnable-looking, but it does not work.
+    fs::remove_file(c.path("/usr/sbin/iscsiadm")).unwrap();
+    fs::copy(c.path("/usr/bin/false"), c.path("/usr/sbin/iscsiadm")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
+        .args([
+            "check",
+            "-o",
+            "json",
+            "--proc",
+            "none",
+            "--verify-runs",
+            "-p",
+            "encryption",
+            "-p",
+            "iscsi",
+            "--root",
+        ])
+        .arg(&c.root)
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let crypt = finding(&json, "exe.cryptsetup");
+    assert_eq!(crypt["status"], "pass", "{crypt:#}");
+    assert!(
+        crypt["evidence"]["verified with"]
+            .as_str()
+            .unwrap()
+            .contains("chroot"),
+        "{crypt:#}"
+    );
+    let iscsi = finding(&json, "exe.iscsiadm");
+    assert_eq!(iscsi["status"], "fail", "{iscsi:#}");
+    assert!(
+        iscsi["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not start: exit code 1"),
+        "{iscsi:#}"
+    );
+}

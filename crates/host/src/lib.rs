@@ -89,6 +89,8 @@ fn open_proc(root: &Path, source: ProcSource) -> Result<Root, NoProc> {
 }
 
 /// Returns true if and only if `dir` is the mount point of a procfs.
+// `f_type`'s integer type differs between architectures; the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
 fn is_procfs(dir: &Path) -> bool {
     rustix::fs::statfs(dir).is_ok_and(|s| s.f_type as i64 == rustix::fs::PROC_SUPER_MAGIC as i64)
 }

@@ -1,5 +1,6 @@
 //! One file per check family; [`run`] dispatches a requirement to its family.
 
+pub mod command;
 pub mod cpu;
 pub mod exe;
 pub mod hugepages;
@@ -15,8 +16,14 @@ use crate::finding::Outcome;
 use crate::profile::{Check, Requirement};
 
 /// Checks one requirement against the host. Never fails: trouble reading becomes `unknown`.
-pub fn run(req: &Requirement, facts: &Facts<'_>) -> Outcome {
+/// `probe` is the runner's result for a command check (`None`: commands are not run).
+pub fn run(
+    req: &Requirement,
+    facts: &Facts<'_>,
+    probe: Option<&hostready_exec::ProbeResult>,
+) -> Outcome {
     match &req.check {
+        Check::Command(c) => command::outcome(c, probe),
         Check::Executable(name) => exe::check(name, req, facts),
         Check::KernelModule { name, config } => kmod::check(name, config.as_deref(), facts),
         Check::Service {

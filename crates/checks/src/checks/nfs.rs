@@ -108,7 +108,7 @@ pub fn default_version(allowed: &[String], facts: &Facts<'_>) -> Outcome {
         );
     };
     ev.add(format!("{file} {key}"), &value);
-    if allowed.iter().any(|a| *a == value) {
+    if allowed.contains(&value) {
         return Outcome::pass(format!("{key}={value} in {file}"), ev);
     }
     Outcome::fail(
