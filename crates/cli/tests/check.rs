@@ -550,3 +550,20 @@ fn table_output_names_what_fails_and_the_fix() {
     assert!(text.contains("NOT READY"), "{text}");
     assert!(!text.contains('\x1b'), "no colour when not a terminal");
 }
+
+#[test]
+fn module_files_are_found_without_modules_dep() {
+    let h = TestHost::debian();
+    fs::remove_file(h.root.join("lib/modules/6.1.0-18-amd64/modules.dep")).unwrap();
+    h.file(
+        "/lib/modules/6.1.0-18-amd64/kernel/drivers/scsi/iscsi_tcp.ko.zst",
+        "",
+    );
+    let f = h.finding("iscsi", "kmod.iscsi_tcp");
+    assert_eq!(status(&f), "fail", "{f:#}");
+    assert_eq!(
+        f["evidence"]["module file"],
+        "/lib/modules/6.1.0-18-amd64/kernel/drivers/scsi/iscsi_tcp.ko.zst"
+    );
+    assert_eq!(f["remediation"]["commands"][0], "modprobe iscsi_tcp");
+}

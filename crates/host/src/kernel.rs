@@ -203,16 +203,24 @@ impl Modules {
                 ))
             })
             .ok();
-        let loadable = fs
-            .read_to_string(format!("{modules_dir}/modules.dep"))
-            .map(|t| parse_modules_dep(&t))
-            .map_err(|e| {
+        let loadable = match fs.read_to_string(format!("{modules_dir}/modules.dep")) {
+            Ok(t) => Some(parse_modules_dep(&t)),
+            // No modules.dep (depmod never ran): find the module files themselves.
+            Err(e) if fs.stat(&modules_dir).is_ok() => {
+                gaps.push(format!(
+                    "cannot read {modules_dir}/modules.dep ({}); listed module files instead",
+                    e.source
+                ));
+                Some(find_module_files(fs, &modules_dir))
+            }
+            Err(e) => {
                 gaps.push(format!(
                     "cannot read {modules_dir}/modules.dep: {}",
                     e.source
-                ))
-            })
-            .ok();
+                ));
+                None
+            }
+        };
         Modules {
             loaded,
             builtin,
@@ -245,6 +253,45 @@ impl Modules {
         (self.loaded.is_some() && self.builtin.is_some() && self.loadable.is_some())
             .then_some(ModuleState::Absent)
     }
+}
+
+/// The most directory entries [`find_module_files`] visits: a kernel has a few thousand
+/// modules, and a hostile tree must not make the walk endless.
+const MAX_MODULE_WALK: usize = 200_000;
+
+/// Finds `*.ko[.gz|.xz|.zst|.bz2]` files below `dir` (symlinks are not followed), as a map from
+/// module name to path relative to `dir`.
+pub fn find_module_files(fs: &Root, dir: &str) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![String::new()];
+    let mut visited = 0;
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = fs.read_dir_entries(format!("{dir}/{rel}")) else {
+            continue;
+        };
+        for (name, kind) in entries {
+            visited += 1;
+            if visited > MAX_MODULE_WALK {
+                return out;
+            }
+            let Some(name) = name.to_str() else { continue };
+            let child = if rel.is_empty() {
+                name.to_string()
+            } else {
+                format!("{rel}/{name}")
+            };
+            match kind {
+                crate::FileKind::Dir => stack.push(child),
+                crate::FileKind::File => {
+                    if let Some(m) = module_name_of_path(&child) {
+                        out.entry(m).or_insert(child);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 /// A kernel release split into numbers for comparison: `5.15.0-94-generic` is `(5, 15, 0)`.

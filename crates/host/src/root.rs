@@ -207,18 +207,43 @@ impl Root {
 
     /// Lists the names in a directory inside the root (without `.` and `..`), unsorted.
     pub fn read_dir(&self, path: impl AsRef<Path>) -> Result<Vec<OsString>, FsError> {
+        self.read_dir_entries(path)
+            .map(|v| v.into_iter().map(|(n, _)| n).collect())
+    }
+
+    /// Lists a directory with each entry's kind (not following symlinks), unsorted. Where the
+    /// filesystem does not report kinds in the listing, the entry is examined one by one.
+    pub fn read_dir_entries(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<Vec<(OsString, FileKind)>, FsError> {
         let path = path.as_ref();
-        let list = || -> io::Result<Vec<OsString>> {
+        let list = || -> io::Result<Vec<(OsString, FileKind)>> {
             let fd = self.open_flags(path, OFlags::RDONLY | OFlags::DIRECTORY)?;
-            let mut names = Vec::new();
+            let mut out = Vec::new();
             for entry in rustix::fs::Dir::read_from(&fd)? {
                 let entry = entry?;
                 let name = entry.file_name().to_bytes();
-                if name != b"." && name != b".." {
-                    names.push(OsStr::from_bytes(name).to_os_string());
+                if name == b"." || name == b".." {
+                    continue;
                 }
+                let kind = match entry.file_type() {
+                    rustix::fs::FileType::RegularFile => FileKind::File,
+                    rustix::fs::FileType::Directory => FileKind::Dir,
+                    rustix::fs::FileType::Symlink => FileKind::Symlink,
+                    rustix::fs::FileType::Unknown => {
+                        let st = rustix::fs::statat(
+                            &fd,
+                            entry.file_name(),
+                            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                        )?;
+                        kind_of(rustix::fs::FileType::from_raw_mode(st.st_mode))
+                    }
+                    _ => FileKind::Other,
+                };
+                out.push((OsStr::from_bytes(name).to_os_string(), kind));
             }
-            Ok(names)
+            Ok(out)
         };
         list().map_err(|e| self.error(path, e))
     }
@@ -352,19 +377,21 @@ fn relative(path: &Path) -> &Path {
 
 fn stat_fd(fd: &OwnedFd) -> io::Result<Stat> {
     let st = rustix::fs::fstat(fd)?;
-    let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
-    let kind = match ft {
-        rustix::fs::FileType::RegularFile => FileKind::File,
-        rustix::fs::FileType::Directory => FileKind::Dir,
-        rustix::fs::FileType::Symlink => FileKind::Symlink,
-        _ => FileKind::Other,
-    };
     Ok(Stat {
-        kind,
+        kind: kind_of(rustix::fs::FileType::from_raw_mode(st.st_mode)),
         mode: st.st_mode & 0o7777,
         uid: st.st_uid,
         size: st.st_size as u64,
     })
+}
+
+fn kind_of(ft: rustix::fs::FileType) -> FileKind {
+    match ft {
+        rustix::fs::FileType::RegularFile => FileKind::File,
+        rustix::fs::FileType::Directory => FileKind::Dir,
+        rustix::fs::FileType::Symlink => FileKind::Symlink,
+        _ => FileKind::Other,
+    }
 }
 
 /// Returns true if and only if `openat2(RESOLVE_IN_ROOT)` works here; old kernels say `ENOSYS`
