@@ -26,9 +26,12 @@ echo "bench: baseline, $base pids (threads and kernel threads included)" >&2
 hyperfine -N -i --warmup 3 --runs "$RUNS" --export-markdown "$out/base.md" \
   "$bin doctor --pile-min-age 0 -o json" >&2
 
-# The sleepers: one process group led by a setsid'd bash, so one kill takes them all.
-setsid bash -c "for i in \$(seq $N); do sleep 3600 & done; wait" </dev/null >/dev/null 2>&1 &
+# The sleepers: one process group (job control gives a background job its own), so one kill
+# takes them all.
+set -m
+bash -c "for i in \$(seq $N); do sleep 3600 & done; wait" </dev/null >/dev/null 2>&1 &
 pgid=$!
+set +m
 for _ in $(seq 600); do
   [ "$(pgrep -c -g "$pgid" sleep || true)" -ge "$N" ] && break
   sleep 0.1
@@ -43,10 +46,17 @@ hyperfine -N -i --warmup 3 --runs "$RUNS" --export-markdown "$out/flagged.md" \
 hyperfine -N -i --warmup 3 --runs "$RUNS" --export-markdown "$out/plain.md" \
   "$bin doctor --pile-min-age 1h -o json" >&2
 
-# What doctor does to the host: no process, no lock (strace counts).
+# What doctor does to the host: no process started, no lock taken (the one execve is
+# strace starting doctor; fcntl calls other than F_SETLK*/F_OFD_SETLK* are F_GETFL).
 if command -v strace >/dev/null; then
-  strace -f -qq -c -e trace=execve,clone,clone3,fork,vfork,flock,fcntl \
-    "$bin" doctor --pile-min-age 0 -o json >/dev/null 2>"$out/strace.txt" || true
+  strace -f -qq -o "$out/trace" -e trace=execve,clone,clone3,fork,vfork,flock,fcntl \
+    "$bin" doctor --pile-min-age 0 -o json >/dev/null || true
+  {
+    echo "execve: $(grep -c 'execve(' "$out/trace")"
+    echo "clone/fork: $(grep -cE '(clone3?|v?fork)\(' "$out/trace")"
+    echo "flock: $(grep -c 'flock(' "$out/trace")"
+    echo "fcntl lock commands: $(grep -cE 'F_(OFD_)?SETLKW?' "$out/trace")"
+  } >"$out/strace.txt"
 fi
 maxrss=$( { /usr/bin/time -f '%M' "$bin" doctor --pile-min-age 0 -o json >/dev/null; } 2>&1 | tail -1 || true)
 

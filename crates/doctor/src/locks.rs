@@ -269,36 +269,70 @@ pub fn analyse(
             f.holders.push(holder);
         }
     }
-    if let Some(dir) = dir.filter(|_| !files.is_empty()) {
-        let mut pids: Vec<u32> = snap
+    let Some(dir) = dir.filter(|_| !files.is_empty()) else {
+        return files.into_values().collect();
+    };
+    // First the processes named in the lock table: that names the locked files. Only when one
+    // of them is write-locked in a way pollers wait on (a package database, or SQLite's
+    // PENDING/EXCLUSIVE) are the other candidates' descriptors read to find polling waiters.
+    let mut first: Vec<u32> = entries.iter().filter_map(|e| e.pid).collect();
+    first.sort_unstable();
+    first.dedup();
+    let mut done: HashSet<u32> = HashSet::new();
+    scan_fds(&first, snap, dir, proc, &mut files, &mut done);
+    let pollable = files.values().any(|f| {
+        f.write_held()
+            && (f.path.as_deref().and_then(package_db_kind).is_some()
+                || f.holders
+                    .iter()
+                    .any(|h| h.sqlite >= Some(SqliteLock::Pending)))
+    });
+    if pollable {
+        let mut rest: Vec<u32> = snap
             .procs
             .values()
-            .filter(|p| p.state != 'Z' && only.is_none_or(|o| o.contains(&p.pid)))
+            .filter(|p| only.is_none_or(|o| o.contains(&p.pid)))
             .map(|p| p.pid)
             .collect();
-        pids.sort_unstable();
-        for pid in pids {
-            let mut seen = HashSet::new();
-            for t in dir.fd_targets(pid) {
-                let Some(f) = files.get_mut(&(t.dev, t.ino)) else {
-                    continue;
-                };
-                if f.path.is_none() {
-                    f.path = Some(t.path.clone());
-                }
-                let holds = f.holders.iter().any(|h| h.pid == Some(pid));
-                if holds || f.blocked.contains(&pid) || !seen.insert((t.dev, t.ino)) {
-                    continue;
-                }
-                if proc.is_some_and(|p| fd_has_lock(p, pid, t.fd)) {
-                    f.sharing.push(pid);
-                } else {
-                    f.openers.push(pid);
-                }
+        rest.sort_unstable();
+        scan_fds(&rest, snap, dir, proc, &mut files, &mut done);
+    }
+    files.into_values().collect()
+}
+
+/// Reads the descriptors of `pids` (skipping zombies and those in `done`) and records who has
+/// each locked file open.
+fn scan_fds(
+    pids: &[u32],
+    snap: &Snapshot,
+    dir: &ProcDir,
+    proc: Option<&Root>,
+    files: &mut BTreeMap<FileKey, LockedFile>,
+    done: &mut HashSet<u32>,
+) {
+    for &pid in pids {
+        if snap.procs.get(&pid).is_some_and(|p| p.state == 'Z') || !done.insert(pid) {
+            continue;
+        }
+        let mut seen = HashSet::new();
+        for t in dir.fd_targets(pid) {
+            let Some(f) = files.get_mut(&(t.dev, t.ino)) else {
+                continue;
+            };
+            if f.path.is_none() {
+                f.path = Some(t.path.clone());
+            }
+            let holds = f.holders.iter().any(|h| h.pid == Some(pid));
+            if holds || f.blocked.contains(&pid) || !seen.insert((t.dev, t.ino)) {
+                continue;
+            }
+            if proc.is_some_and(|p| fd_has_lock(p, pid, t.fd)) {
+                f.sharing.push(pid);
+            } else {
+                f.openers.push(pid);
             }
         }
     }
-    files.into_values().collect()
 }
 
 /// Returns true if and only if `/proc/<pid>/fdinfo/<fd>` lists a lock held (not waited for)
