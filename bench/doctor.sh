@@ -64,7 +64,7 @@ echo
 echo "## $(date -u +%F) — $(nproc) cores, kernel $(uname -r), $N sleepers"
 echo
 echo "baseline ($base pids):"; cat "$out/base.md"; echo
-echo "$now pids, sleepers flagged as a pile-up (smaps_rollup read for each):"; cat "$out/flagged.md"; echo
+echo "$now pids, sleepers flagged as a pile-up (statm read for each: piles above 256 members):"; cat "$out/flagged.md"; echo
 echo "$now pids, nothing flagged:"; cat "$out/plain.md"; echo
 echo "max RSS of one run with $now pids: ${maxrss} kB"
 [ -s "$out/strace.txt" ] && { echo; echo '```'; cat "$out/strace.txt"; echo '```'; }
