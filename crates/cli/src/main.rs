@@ -1,7 +1,9 @@
 //! The `hostready` binary: parses flags, wires the library crates together, prints, and picks
 //! the exit code (0 all required items met, 1 a requirement failed, 2 hostready itself failed).
 
+mod agent;
 mod check;
+mod cluster;
 mod doctor;
 mod output;
 mod pkg;
@@ -28,6 +30,10 @@ enum Command {
     Pkg(pkg::PkgArgs),
     /// Diagnose process pile-ups, package-database locks and corruption, memory pressure.
     Doctor(doctor::DoctorArgs),
+    /// Run as the DaemonSet agent: periodic checks, node conditions, events, metrics.
+    Agent(agent::AgentArgs),
+    /// Show nodes × profiles from the conditions the agents published.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +43,8 @@ fn main() -> ExitCode {
         Command::Profiles(args) => check::profiles(args),
         Command::Pkg(args) => pkg::run(args),
         Command::Doctor(args) => doctor::run(args),
+        Command::Agent(args) => agent::run(args),
+        Command::Cluster(args) => cluster::run(args),
     };
     match result {
         Ok(code) => code,

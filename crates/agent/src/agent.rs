@@ -1,0 +1,516 @@
+//! The agent's main loop: check on a jittered period, turn findings into conditions, publish
+//! them (on change, and on the heartbeat) with events for every transition, reload the config
+//! when it changes, and retry the API with capped backoff while checks go on.
+//!
+//! Memory stays bounded whatever the API does: only the latest conditions are kept (a write
+//! sends the newest state, never a backlog), and at most [`MAX_PENDING_EVENTS`] events wait.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hostready_checks::{Facts, Finding, Probing, evaluate};
+use hostready_exec::{Runner, RunnerConfig};
+use hostready_host::{Host, ProcSource};
+use k8s_openapi::chrono::Utc;
+use tokio::time::sleep_until;
+
+use crate::backoff::{Backoff, Jitter};
+use crate::condition::{CondStatus, ConditionSet, Desired, condition_type};
+use crate::config::{ConfigError, Defaults, Settings, Stamp};
+use crate::log;
+use crate::metrics::Metrics;
+use crate::publish::{ApiError, EventSpec, Kube};
+use crate::server::Health;
+
+/// Events waiting for the API beyond this are dropped, oldest first (and counted).
+pub const MAX_PENDING_EVENTS: usize = 32;
+
+/// `--once` gives up after this many failed publish attempts (about 7 s of backoff).
+const ONCE_ATTEMPTS: u32 = 4;
+
+/// Everything the agent needs to run, parsed from flags.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub node_name: String,
+    pub root: PathBuf,
+    pub proc: ProcSource,
+    pub search_path: String,
+    pub config: Option<PathBuf>,
+    pub defaults: Defaults,
+    pub once: bool,
+    pub metrics_addr: Option<SocketAddr>,
+    pub kubeconfig: Option<PathBuf>,
+    pub events_namespace: String,
+    /// Stop after this many cycles (soak tests and benchmarks).
+    pub max_cycles: Option<u64>,
+    pub backoff_cap: Duration,
+    pub reload_poll: Duration,
+    pub probe_kill_grace: Duration,
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot find the cluster (in-cluster config or KUBECONFIG)")]
+    KubeConfig(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot serve metrics on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// How the agent ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// `--once`: the conditions were published.
+    Published,
+    /// `--once`: they could not be published.
+    NotPublished,
+    /// SIGTERM/SIGINT, or `--max-cycles` reached.
+    Stopped,
+}
+
+/// A cycle's output: every finding, and each profile's condition.
+struct CycleResult {
+    findings: Vec<Finding>,
+    desired: Vec<Desired>,
+    stats: ProbeStats,
+    duration: Duration,
+}
+
+/// Runs the agent until `shutdown` resolves (or `--once` / `--max-cycles` ends it).
+pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Exit, AgentError> {
+    let mut settings = Arc::new(match &opts.config {
+        Some(p) => Settings::load(p, &opts.defaults)?,
+        None => Settings::from_defaults(&opts.defaults)?,
+    });
+    let mut config_stamp: Option<Stamp> = opts.config.as_deref().and_then(crate::config::stamp);
+    let client = make_client(&opts).await?;
+    let kube = Kube::new(client, &opts.node_name, &opts.events_namespace);
+    let metrics = Arc::new(Metrics::new());
+    metrics.config_valid.set(1);
+    let health = Arc::new(Health::new(opts.reload_poll * 6 + Duration::from_secs(60)));
+    let _server = match opts.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Listen { addr, source })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            log::info(&format!("metrics and health on http://{bound}"));
+            Some(AbortOnDrop(tokio::spawn(crate::server::serve(
+                listener,
+                metrics.clone(),
+                health.clone(),
+            ))))
+        }
+        None => None,
+    };
+    // A runner (and with it the subreaper setting) only once a profile has a command check:
+    // the built-in checks start no process.
+    let mut runner: Option<Runner> = None;
+    let mut jitter = Jitter::from_entropy();
+    let mut state = State {
+        kube,
+        node: opts.node_name.clone(),
+        metrics: metrics.clone(),
+        conditions: ConditionSet::default(),
+        pending: VecDeque::new(),
+        uid: None,
+        last_write: None,
+        backoff: Backoff::new(
+            Duration::from_millis(500),
+            opts.backoff_cap,
+            Jitter::from_entropy(),
+        ),
+        retry_at: None,
+    };
+    log::info(&format!(
+        "agent for node {} on root {}: profiles {}, interval {}, heartbeat {}",
+        opts.node_name,
+        opts.root.display(),
+        names(&settings),
+        crate::duration::format(settings.interval),
+        crate::duration::format(settings.heartbeat),
+    ));
+
+    tokio::pin!(shutdown);
+    // A DaemonSet rollout starts every agent at once: spread the first checks.
+    let splay = if opts.once {
+        Duration::ZERO
+    } else {
+        jitter.upto((settings.interval / 10).min(Duration::from_secs(30)))
+    };
+    let mut next_check = Instant::now() + splay;
+    let mut cycles: u64 = 0;
+    let mut attempts: u32 = 0;
+    loop {
+        let now = Instant::now();
+        let mut wake = next_check.min(now + opts.reload_poll);
+        if cycles > 0 {
+            wake = wake.min(state.publish_due(settings.heartbeat).max(now));
+        }
+        tokio::select! {
+            biased;
+            () = &mut shutdown => return Ok(Exit::Stopped),
+            () = sleep_until(wake.into()) => {}
+        }
+        health.tick();
+
+        if let Some(path) = &opts.config {
+            let stamp = crate::config::stamp(path);
+            if stamp != config_stamp {
+                config_stamp = stamp;
+                match Settings::load(path, &opts.defaults) {
+                    Ok(s) => {
+                        log::info(&format!("config reloaded: profiles {}", names(&s)));
+                        settings = Arc::new(s);
+                        metrics.config_valid.set(1);
+                        next_check = Instant::now();
+                    }
+                    Err(e) => {
+                        let text = DisplayChain(&e).to_string();
+                        log::warn(&format!(
+                            "config refused, keeping the last good one: {text}"
+                        ));
+                        metrics.config_errors.inc();
+                        metrics.config_valid.set(0);
+                        state.push_event(None, EventSpec::config_refused(&text, Utc::now()));
+                    }
+                }
+            }
+        }
+
+        if Instant::now() >= next_check {
+            if runner.is_none() && settings.has_commands() {
+                runner = Some(Runner::new(RunnerConfig {
+                    kill_grace: opts.probe_kill_grace,
+                    ..RunnerConfig::default()
+                }));
+            }
+            let task = {
+                let (settings, runner) = (settings.clone(), runner.clone());
+                let (root, proc, path) = (
+                    opts.root.clone(),
+                    opts.proc.clone(),
+                    opts.search_path.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    check(&root, proc, &path, &settings, runner.as_ref())
+                })
+            };
+            let result = tokio::select! {
+                biased;
+                () = &mut shutdown => return Ok(Exit::Stopped),
+                r = task => r,
+            };
+            let Ok(result) = result else {
+                log::warn("check cycle panicked; trying again next period");
+                next_check = Instant::now() + jitter.spread(settings.interval, 0.1);
+                continue;
+            };
+            state.record(result);
+            health.checked();
+            cycles += 1;
+            next_check = Instant::now() + jitter.spread(settings.interval, 0.1);
+        }
+
+        if cycles > 0 && Instant::now() >= state.publish_due(settings.heartbeat) {
+            attempts += 1;
+            match state.publish(settings.heartbeat).await {
+                Ok(()) => {
+                    if opts.once {
+                        return Ok(Exit::Published);
+                    }
+                }
+                Err(e) => {
+                    let delay = state.backoff.next_delay();
+                    log::warn(&format!(
+                        "publishing failed ({}); retry in {:?} (attempt {})",
+                        DisplayChain(&e),
+                        delay,
+                        state.backoff.failures()
+                    ));
+                    state.retry_at = Some(Instant::now() + delay);
+                    if opts.once && attempts >= ONCE_ATTEMPTS {
+                        return Ok(Exit::NotPublished);
+                    }
+                }
+            }
+        }
+        if opts.max_cycles.is_some_and(|m| cycles >= m) {
+            return Ok(Exit::Stopped);
+        }
+    }
+}
+
+/// What the loop keeps between cycles.
+struct State {
+    kube: Kube,
+    node: String,
+    metrics: Arc<Metrics>,
+    conditions: ConditionSet,
+    /// Events not yet created; `Some(type)` marks a condition's first appearance, which is
+    /// dropped if the Node already showed that status (the agent restarted).
+    pending: VecDeque<(Option<String>, EventSpec)>,
+    uid: Option<String>,
+    last_write: Option<Instant>,
+    backoff: Backoff,
+    retry_at: Option<Instant>,
+}
+
+impl State {
+    fn record(&mut self, r: CycleResult) {
+        self.metrics.cycles.inc();
+        self.metrics
+            .check_duration
+            .observe(r.duration.as_secs_f64());
+        for id in &r.stats.timeouts {
+            self.metrics
+                .probe_timeouts
+                .get_or_create(&crate::metrics::ProbeLabels { probe: id.clone() })
+                .inc();
+        }
+        self.metrics.stuck_probes.set(r.stats.stuck as i64);
+        self.metrics.set_findings(&r.findings);
+        let now = Utc::now();
+        for t in self.conditions.update(r.desired, now) {
+            log::info(&format!(
+                "{} {} -> {} ({}) {}",
+                t.type_,
+                t.from.map_or("(none)", CondStatus::as_str),
+                t.to.as_str(),
+                t.reason,
+                t.failing.join(", ")
+            ));
+            let appeared = t.from.is_none().then(|| t.type_.clone());
+            self.push_event(appeared, EventSpec::transition(&t, now));
+        }
+        self.metrics.set_conditions(&self.conditions.statuses());
+    }
+
+    fn push_event(&mut self, appeared: Option<String>, e: EventSpec) {
+        if self.pending.len() >= MAX_PENDING_EVENTS {
+            self.pending.pop_front();
+            self.metrics.events_dropped.inc();
+        }
+        self.pending.push_back((appeared, e));
+    }
+
+    /// Returns when the next publish is due: now if something changed or waits (but not
+    /// before a backoff runs out), else at the heartbeat.
+    fn publish_due(&self, heartbeat: Duration) -> Instant {
+        let now = Instant::now();
+        let wanted = self.uid.is_none()
+            || self.conditions.changed()
+            || !self.pending.is_empty()
+            || self.last_write.is_none();
+        let due = if wanted {
+            now
+        } else {
+            self.last_write.map_or(now, |w| w + heartbeat)
+        };
+        match self.retry_at {
+            Some(r) if r > due => r,
+            _ => due,
+        }
+    }
+
+    async fn publish(&mut self, heartbeat: Duration) -> Result<(), ApiError> {
+        let result = self.publish_inner(heartbeat).await;
+        match &result {
+            Ok(()) => {
+                self.backoff.reset();
+                self.retry_at = None;
+            }
+            Err(e) => {
+                self.metrics.api_error(e.op(), &e.code());
+                // The Node may have been deleted and created again: read it afresh.
+                if e.status() == Some(404) {
+                    self.uid = None;
+                }
+            }
+        }
+        result
+    }
+
+    async fn publish_inner(&mut self, heartbeat: Duration) -> Result<(), ApiError> {
+        if self.uid.is_none() {
+            let node = self.kube.get_node().await?;
+            self.uid = node.metadata.uid.clone();
+            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
+            let adopted = self.conditions.adopt(&existing);
+            self.pending
+                .retain(|(appeared, _)| appeared.as_ref().is_none_or(|t| !adopted.contains(t)));
+        }
+        let heartbeat_due = self.last_write.is_none_or(|w| w.elapsed() >= heartbeat);
+        if self.conditions.changed() || heartbeat_due {
+            let body = self.conditions.apply_body(&self.node, Utc::now());
+            self.kube.apply_conditions(&body).await?;
+            self.conditions.mark_written();
+            self.last_write = Some(Instant::now());
+            self.metrics.api_write("apply_conditions");
+            self.metrics
+                .last_publish
+                .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
+        while let Some((_, e)) = self.pending.front() {
+            let event = e.to_event(&self.node, self.uid.as_deref());
+            match self.kube.create_event(&event).await {
+                Ok(()) => self.metrics.api_write("create_event"),
+                // Refused for good (RBAC, validation): retrying cannot help, drop it.
+                Err(err) if matches!(err.status(), Some(400 | 403 | 422)) => {
+                    self.metrics.api_error(err.op(), &err.code());
+                    self.metrics.events_dropped.inc();
+                    log::warn(&format!("event dropped: {}", DisplayChain(&err)));
+                }
+                Err(err) => return Err(err),
+            }
+            self.pending.pop_front();
+        }
+        Ok(())
+    }
+}
+
+/// What command checks did in one cycle, beyond their findings.
+#[derive(Debug, Default)]
+struct ProbeStats {
+    /// Ids of command checks that hit their deadline.
+    timeouts: Vec<String>,
+    /// Command checks with a process that could not be killed, now.
+    stuck: usize,
+}
+
+/// One check cycle, on a blocking thread: every enabled profile (command checks under the
+/// runner, if any), then each profile's condition.
+fn check(
+    root: &std::path::Path,
+    proc: ProcSource,
+    search_path: &str,
+    settings: &Settings,
+    runner: Option<&Runner>,
+) -> CycleResult {
+    let started = Instant::now();
+    let probing = runner.map(|runner| Probing {
+        runner,
+        verify_executables: false,
+        root: None,
+        chroot_program: None,
+    });
+    let (findings, host_error) = match Host::open(root, proc) {
+        Ok(host) => {
+            let facts = Facts::new(&host, search_path);
+            let report = evaluate(&settings.profiles, &facts, probing.as_ref());
+            (report.findings, None)
+        }
+        Err(e) => (
+            Vec::new(),
+            Some(format!("cannot open host root {}: {e}", root.display())),
+        ),
+    };
+    let mut stats = ProbeStats::default();
+    if let Some(runner) = runner {
+        // A command finding's `exit` evidence says "timed out; ..." (hostready-checks' command.rs).
+        stats.timeouts = findings
+            .iter()
+            .filter(|f| {
+                f.evidence
+                    .get("exit")
+                    .is_some_and(|e| e.starts_with("timed out"))
+            })
+            .map(|f| f.id.clone())
+            .collect();
+        runner.reap();
+        stats.stuck = runner.stuck().len();
+    }
+    let desired = settings
+        .profiles
+        .iter()
+        .map(|p| {
+            let ty = condition_type(p);
+            if let Some(why) = &host_error {
+                return Desired {
+                    type_: ty,
+                    profile: p.name.clone(),
+                    status: CondStatus::Unknown,
+                    reason: "HostUnreadable".into(),
+                    message: why.clone(),
+                    failing: Vec::new(),
+                };
+            }
+            // By requirement id: an id shared by two profiles is checked once, for the first.
+            let mine: Vec<&Finding> = findings
+                .iter()
+                .filter(|f| p.requirements.iter().any(|r| r.id == f.id))
+                .collect();
+            crate::condition::desired(&p.name, &ty, &mine)
+        })
+        .collect();
+    CycleResult {
+        findings,
+        desired,
+        stats,
+        duration: started.elapsed(),
+    }
+}
+
+async fn make_client(opts: &Options) -> Result<kube::Client, AgentError> {
+    let boxed = |e: Box<dyn std::error::Error + Send + Sync>| AgentError::KubeConfig(e);
+    let mut cfg = match &opts.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| boxed(Box::new(e)))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| boxed(Box::new(e)))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| boxed(Box::new(e)))?,
+    };
+    // A slow API server must not hold a cycle for long: bounded connect and reads.
+    cfg.connect_timeout = Some(Duration::from_secs(5));
+    cfg.read_timeout = Some(Duration::from_secs(15));
+    cfg.write_timeout = Some(Duration::from_secs(15));
+    kube::Client::try_from(cfg).map_err(|e| boxed(Box::new(e)))
+}
+
+fn names(s: &Settings) -> String {
+    s.profiles
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Displays an error and its sources, `: `-separated.
+struct DisplayChain<'a>(&'a dyn std::error::Error);
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut src = self.0.source();
+        while let Some(s) = src {
+            write!(f, ": {s}")?;
+            src = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// Aborts a spawned task when dropped (the metrics server ends with the loop).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

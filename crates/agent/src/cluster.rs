@@ -1,0 +1,197 @@
+//! The cluster-wide view behind `hostready cluster`: every Node and the conditions the agents
+//! published on it. A condition counts as the agent's when server-side apply records it as
+//! owned by the agent's field manager (`managedFields`), so the kubelet's `Ready` and other
+//! controllers' conditions are never mistaken for hostready's, whatever their names.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, ListParams};
+use serde::Serialize;
+
+use crate::condition::FIELD_MANAGER;
+
+/// Why the cluster could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot find the cluster (KUBECONFIG, ~/.kube/config or in-cluster config)")]
+    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot list nodes")]
+    List(#[source] kube::Error),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+}
+
+/// One published condition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cell {
+    pub status: String,
+    pub reason: String,
+    pub message: String,
+    #[serde(rename = "lastTransitionTime")]
+    pub last_transition: Option<String>,
+    #[serde(rename = "lastHeartbeatTime")]
+    pub last_heartbeat: Option<String>,
+}
+
+/// One node and its hostready conditions, by type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeRow {
+    pub name: String,
+    pub conditions: BTreeMap<String, Cell>,
+}
+
+/// Every node, and the union of the condition types published anywhere (the table's columns).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClusterView {
+    pub types: Vec<String>,
+    pub nodes: Vec<NodeRow>,
+}
+
+impl ClusterView {
+    /// Returns true if and only if every node publishes every type, all `True`.
+    pub fn all_ready(&self) -> bool {
+        self.nodes.iter().all(|n| {
+            self.types
+                .iter()
+                .all(|t| n.conditions.get(t).is_some_and(|c| c.status == "True"))
+        })
+    }
+}
+
+/// Returns the condition types that `field_manager` owns on `node`, from its managedFields
+/// (`f:status` → `f:conditions` → `k:{"type":"X"}`).
+pub fn owned_condition_types(node: &Node, field_manager: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for mf in node.metadata.managed_fields.iter().flatten() {
+        if mf.manager.as_deref() != Some(field_manager) {
+            continue;
+        }
+        let Some(fields) = &mf.fields_v1 else {
+            continue;
+        };
+        let Some(conds) = fields.0.pointer("/f:status/f:conditions") else {
+            continue;
+        };
+        for key in conds.as_object().into_iter().flat_map(|o| o.keys()) {
+            let Some(json) = key.strip_prefix("k:") else {
+                continue;
+            };
+            let v = serde_json::from_str::<serde_json::Value>(json).ok();
+            if let Some(t) = v.as_ref().and_then(|v| v.get("type")?.as_str()) {
+                out.insert(t.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Builds the view from a list of nodes.
+pub fn view(nodes: &[Node]) -> ClusterView {
+    let mut types = BTreeSet::new();
+    let mut rows = Vec::new();
+    for n in nodes {
+        let owned = owned_condition_types(n, FIELD_MANAGER);
+        let mut conditions = BTreeMap::new();
+        for c in n
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if !owned.contains(&c.type_) {
+                continue;
+            }
+            types.insert(c.type_.clone());
+            conditions.insert(
+                c.type_.clone(),
+                Cell {
+                    status: c.status.clone(),
+                    reason: c.reason.clone().unwrap_or_default(),
+                    message: c.message.clone().unwrap_or_default(),
+                    last_transition: c
+                        .last_transition_time
+                        .as_ref()
+                        .map(|t| crate::condition::rfc3339(t.0)),
+                    last_heartbeat: c
+                        .last_heartbeat_time
+                        .as_ref()
+                        .map(|t| crate::condition::rfc3339(t.0)),
+                },
+            );
+        }
+        rows.push(NodeRow {
+            name: n.metadata.name.clone().unwrap_or_default(),
+            conditions,
+        });
+    }
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    ClusterView {
+        types: types.into_iter().collect(),
+        nodes: rows,
+    }
+}
+
+/// Lists the nodes of the cluster in `kubeconfig` (or the usual places) and builds the view.
+pub fn fetch(kubeconfig: Option<&Path>) -> Result<ClusterView, ClusterError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ClusterError::Runtime)?;
+    rt.block_on(async {
+        let boxed = |e: Box<dyn std::error::Error + Send + Sync>| ClusterError::Config(e);
+        let cfg = match kubeconfig {
+            Some(path) => {
+                let kc =
+                    kube::config::Kubeconfig::read_from(path).map_err(|e| boxed(Box::new(e)))?;
+                kube::Config::from_custom_kubeconfig(
+                    kc,
+                    &kube::config::KubeConfigOptions::default(),
+                )
+                .await
+                .map_err(|e| boxed(Box::new(e)))?
+            }
+            None => kube::Config::infer()
+                .await
+                .map_err(|e| boxed(Box::new(e)))?,
+        };
+        let client = kube::Client::try_from(cfg).map_err(|e| boxed(Box::new(e)))?;
+        let nodes: Api<Node> = Api::all(client);
+        let list = nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(ClusterError::List)?;
+        Ok(view(&list.items))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_conditions_owned_by_the_agent_count() {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "n1", "managedFields": [
+                {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {}}}}},
+                {"manager": "hostready-agent", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                 "fieldsV1": {"f:status": {"f:conditions": {"k:{\"type\":\"LonghornReady\"}": {".": {}, "f:status": {}}}}}}
+            ]},
+            "status": {"conditions": [
+                {"type": "Ready", "status": "True"},
+                {"type": "LonghornReady", "status": "False", "reason": "ExecutableMissing", "message": "exe.iscsiadm fail"}
+            ]}
+        }))
+        .unwrap();
+        let v = view(&[node]);
+        assert_eq!(v.types, ["LonghornReady"]);
+        assert_eq!(
+            v.nodes[0].conditions["LonghornReady"].reason,
+            "ExecutableMissing"
+        );
+        assert!(!v.all_ready());
+    }
+}

@@ -1,0 +1,232 @@
+//! The agent's configuration file (a ConfigMap in the DaemonSet): which profiles to publish,
+//! the check interval and the heartbeat. It is validated completely — every profile loaded,
+//! with its includes — before it replaces the configuration in force, so a bad edit never
+//! takes effect (the caller keeps the last good one and reports the error).
+//!
+//! ```yaml
+//! profiles: [longhorn, ./site-checks.yaml]   # built-in names or files (relative to this file)
+//! interval: 30m
+//! heartbeat: 5m
+//! ```
+//!
+//! Command checks (node-problem-detector plugin convention) are requirements of a profile
+//! file (`command: [/abs/program, args...]`); they run under the bounded runner.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use hostready_checks::{Profile, profile};
+use serde::Deserialize;
+
+use crate::duration;
+
+/// An error in the configuration file; the configuration in force stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("config {}: profile {spec:?}", path.display())]
+    Profile {
+        path: PathBuf,
+        spec: String,
+        #[source]
+        source: hostready_checks::ProfileError,
+    },
+}
+
+/// The file as written; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    profiles: Option<Vec<String>>,
+    interval: Option<String>,
+    heartbeat: Option<String>,
+}
+
+/// Defaults that apply when the file (or no file) leaves a setting out: the command line's.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub profiles: Vec<String>,
+    pub interval: Duration,
+    pub heartbeat: Duration,
+}
+
+/// A validated configuration, ready to run.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub profiles: Vec<Profile>,
+    pub interval: Duration,
+    pub heartbeat: Duration,
+}
+
+impl Settings {
+    /// Returns true if and only if some enabled profile has a command check.
+    pub fn has_commands(&self) -> bool {
+        self.profiles
+            .iter()
+            .flat_map(|p| &p.requirements)
+            .any(|r| matches!(r.check, hostready_checks::Check::Command(_)))
+    }
+}
+
+impl Settings {
+    /// Builds settings from the defaults alone (no config file).
+    pub fn from_defaults(d: &Defaults) -> Result<Settings, ConfigError> {
+        build(FileConfig::default(), d, Path::new("<command line>"), None)
+    }
+
+    /// Reads, parses and validates `path` on top of the defaults.
+    pub fn load(path: &Path, d: &Defaults) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: FileConfig = if text.trim().is_empty() {
+            FileConfig::default()
+        } else {
+            serde_yaml_ng::from_str(&text).map_err(|e| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?
+        };
+        build(file, d, path, path.parent())
+    }
+}
+
+fn build(
+    file: FileConfig,
+    d: &Defaults,
+    path: &Path,
+    base: Option<&Path>,
+) -> Result<Settings, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        message,
+    };
+    let parse_duration = |key: &str, v: &Option<String>, default: Duration| match v {
+        None => Ok(default),
+        Some(s) => duration::parse(s).map_err(|e| invalid(format!("{key}: {e}"))),
+    };
+    let interval = parse_duration("interval", &file.interval, d.interval)?;
+    let heartbeat = parse_duration("heartbeat", &file.heartbeat, d.heartbeat)?;
+    if interval.is_zero() || heartbeat.is_zero() {
+        return Err(invalid(
+            "interval and heartbeat must be more than zero".into(),
+        ));
+    }
+    let specs = file.profiles.unwrap_or_else(|| d.profiles.clone());
+    let mut profiles: Vec<Profile> = Vec::new();
+    for spec in &specs {
+        // A file name is relative to the config file (a ConfigMap mounts them side by side).
+        let resolved = match base {
+            Some(dir) if spec.contains('/') && !Path::new(spec).is_absolute() => {
+                dir.join(spec).display().to_string()
+            }
+            _ => spec.clone(),
+        };
+        let p = profile::load(&resolved).map_err(|source| ConfigError::Profile {
+            path: path.to_path_buf(),
+            spec: spec.clone(),
+            source,
+        })?;
+        let ty = crate::condition::condition_type(&p);
+        if profiles
+            .iter()
+            .any(|q| crate::condition::condition_type(q) == ty)
+        {
+            return Err(invalid(format!(
+                "two profiles publish the condition {ty} ({spec} and an earlier one)"
+            )));
+        }
+        profiles.push(p);
+    }
+    Ok(Settings {
+        profiles,
+        interval,
+        heartbeat,
+    })
+}
+
+/// What identifies one version of a file: a ConfigMap update swaps a symlink, which changes
+/// the inode; an in-place edit changes the mtime or size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    ino: u64,
+    dev: u64,
+    len: u64,
+    mtime: Option<SystemTime>,
+}
+
+/// Returns the stamp of `path` (following symlinks), or `None` if it cannot be read.
+pub fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(Stamp {
+        ino: m.ino(),
+        dev: m.dev(),
+        len: m.len(),
+        mtime: m.modified().ok(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults {
+            profiles: vec!["longhorn".into()],
+            interval: Duration::from_secs(1800),
+            heartbeat: Duration::from_secs(300),
+        }
+    }
+
+    fn load(text: &str) -> Result<Settings, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("agent.yaml");
+        std::fs::write(&p, text).unwrap();
+        std::fs::write(
+            dir.path().join("site.yaml"),
+            "name: site\nrequirements:\n  - executable: zfs\n",
+        )
+        .unwrap();
+        Settings::load(&p, &defaults())
+    }
+
+    #[test]
+    fn empty_file_means_defaults() {
+        let s = load("").unwrap();
+        assert_eq!(s.profiles[0].name, "longhorn");
+        assert_eq!(s.interval, Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn full_file_with_relative_custom_profile() {
+        let s = load("profiles: [iscsi, ./site.yaml]\ninterval: 10m\nheartbeat: 1m\n").unwrap();
+        let names: Vec<&str> = s.profiles.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["iscsi", "site"]);
+        assert_eq!(s.interval, Duration::from_secs(600));
+        assert_eq!(s.heartbeat, Duration::from_secs(60));
+        assert!(!s.has_commands());
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_what_is_wrong() {
+        for (text, needle) in [
+            ("interval: 30\n", "missing unit"),
+            ("profiles: [nope]\n", "nope"),
+            ("colour: blue\n", "unknown field"),
+            ("profiles: [iscsi, iscsi]\n", "two profiles"),
+        ] {
+            let e = load(text).unwrap_err();
+            let chain = format!("{e} {:?}", std::error::Error::source(&e));
+            assert!(chain.contains(needle), "{text:?}: {chain}");
+        }
+    }
+}

@@ -1,0 +1,72 @@
+//! Stopping cleanly: SIGTERM or SIGINT ends the loop, and every process the agent started is
+//! killed before it exits, so a pod that is deleted mid-probe leaves nothing behind.
+//!
+//! The bounded runner kills a probe at its deadline, but a cycle abandoned at SIGTERM may still
+//! have one running. Each probe leads its own process group and is a child of this process
+//! (which is also a child subreaper, so escaped descendants are children too): killing the
+//! group of every child that leads one, and every other child, covers them all.
+
+/// Resolves at SIGTERM or SIGINT.
+pub async fn signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        // Without signal handlers the default action (exit) applies anyway.
+        _ => std::future::pending().await,
+    }
+}
+
+/// Sends SIGKILL to every child of this process, and to the process group of each child that
+/// leads one. Children are found in `/proc` (this process's own, not the host's).
+pub fn kill_children() -> usize {
+    use rustix::process::{Pid, Signal, kill_process, kill_process_group};
+    let me = std::process::id();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the parenthesised comm: state ppid pgrp ...
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let (Some(ppid), Some(pgrp)) = (
+            fields.get(1).and_then(|s| s.parse::<u32>().ok()),
+            fields.get(2).and_then(|s| s.parse::<i32>().ok()),
+        ) else {
+            continue;
+        };
+        if ppid != me {
+            continue;
+        }
+        // An unreaped child's pid cannot be reused, so signalling it by pid is safe.
+        let Some(p) = Pid::from_raw(pid) else {
+            continue;
+        };
+        if pgrp == pid {
+            let _ = kill_process_group(p, Signal::KILL);
+        }
+        let _ = kill_process(p, Signal::KILL);
+        killed += 1;
+    }
+    killed
+}

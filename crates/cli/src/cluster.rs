@@ -1,0 +1,111 @@
+//! `hostready cluster`: a table of nodes × profiles from the conditions the agents published
+//! (only conditions owned by the agent's field manager), with what fails where.
+//! Exit codes: 0 every node ready for every profile, 1 some are not, 2 the cluster is unreadable.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use hostready_agent::cluster::{self, ClusterView};
+
+use crate::output::{self, Format};
+
+/// Arguments of `hostready cluster`.
+#[derive(Debug, clap::Args)]
+pub struct ClusterArgs {
+    /// A kubeconfig file. Default: KUBECONFIG, ~/.kube/config, or in-cluster config.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+/// Runs `hostready cluster`.
+pub fn run(args: &ClusterArgs) -> anyhow::Result<ExitCode> {
+    let view = cluster::fetch(args.kubeconfig.as_deref())?;
+    match args.output {
+        Format::Table => print_table(&view)?,
+        f => output::print_data(f, &view)?,
+    }
+    Ok(if view.all_ready() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_table(view: &ClusterView) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if view.types.is_empty() {
+        writeln!(
+            out,
+            "no hostready conditions published on any of {} nodes (is the agent deployed?)",
+            view.nodes.len()
+        )?;
+        return Ok(());
+    }
+    let name_w = view
+        .nodes
+        .iter()
+        .map(|n| n.name.len())
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    let cell = |n: &hostready_agent::cluster::NodeRow, t: &str| match n.conditions.get(t) {
+        None => "-".to_string(),
+        Some(c) if c.status == "True" => "True".to_string(),
+        Some(c) => format!("{} ({})", c.status, c.reason),
+    };
+    let widths: Vec<usize> = view
+        .types
+        .iter()
+        .map(|t| {
+            view.nodes
+                .iter()
+                .map(|n| cell(n, t).len())
+                .chain([t.len()])
+                .max()
+                .unwrap_or(t.len())
+        })
+        .collect();
+    write!(out, "{:name_w$}", "NODE")?;
+    for (t, w) in view.types.iter().zip(&widths) {
+        write!(out, "  {t:w$}")?;
+    }
+    writeln!(out)?;
+    for n in &view.nodes {
+        write!(out, "{:name_w$}", n.name)?;
+        for (t, w) in view.types.iter().zip(&widths) {
+            write!(out, "  {:w$}", cell(n, t))?;
+        }
+        writeln!(out)?;
+    }
+    let mut first = true;
+    for n in &view.nodes {
+        for (t, c) in &n.conditions {
+            if c.status == "True" {
+                continue;
+            }
+            if first {
+                writeln!(out)?;
+                first = false;
+            }
+            writeln!(
+                out,
+                "{} {t}={} {}: {}",
+                n.name, c.status, c.reason, c.message
+            )?;
+        }
+    }
+    let ready = view
+        .nodes
+        .iter()
+        .filter(|n| {
+            view.types
+                .iter()
+                .all(|t| n.conditions.get(t).is_some_and(|c| c.status == "True"))
+        })
+        .count();
+    writeln!(out, "\n{ready} of {} nodes ready", view.nodes.len())?;
+    Ok(())
+}
