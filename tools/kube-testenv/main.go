@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	_ "time/tzdata"
@@ -42,6 +43,7 @@ func main() {
 	dir := flag.String("dir", "", "state directory (certificates, etcd data, kubeconfig)")
 	port := flag.Int("port", 0, "kube-apiserver secure port on 127.0.0.1 (0: reuse the saved one, or pick a free one)")
 	verbosity := flag.Int("v", 0, "kube-apiserver log verbosity")
+	parent := flag.Int("parent-pid", 0, "exit when this process is gone (a test that crashed cannot leak the control plane)")
 	flag.Parse()
 	if *dir == "" {
 		fatal(fmt.Errorf("--dir is required"))
@@ -72,12 +74,17 @@ func main() {
 	defer etcd.Close()
 
 	go waitReadyAndWriteKubeconfig(*dir, apiPort, token)
+	if *parent > 0 {
+		go watchParent(*parent)
+	}
 
 	cmd := app.NewAPIServerCommand()
 	cmd.SetArgs([]string{
 		"--etcd-servers=" + fmt.Sprintf("http://127.0.0.1:%d", etcdPort),
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// The default reconciler refuses a loopback address; there is one server anyway.
+		"--endpoint-reconciler-type=none",
 		"--secure-port=" + strconv.Itoa(apiPort),
 		"--tls-cert-file=" + filepath.Join(*dir, "serving.crt"),
 		"--tls-private-key-file=" + filepath.Join(*dir, "serving.key"),
@@ -301,4 +308,18 @@ current-context: kube-testenv
 		fatal(err)
 	}
 	fmt.Fprintf(os.Stderr, "kube-testenv: ready at %s\n", server)
+}
+
+// watchParent ends this process (SIGTERM to itself, so the API server shuts down as usual)
+// once pid is gone.
+func watchParent(pid int) {
+	for {
+		time.Sleep(time.Second)
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			fmt.Fprintf(os.Stderr, "kube-testenv: parent %d is gone, stopping\n", pid)
+			_ = syscall.Kill(os.Getpid(), syscall.SIGTERM)
+			time.Sleep(15 * time.Second)
+			os.Exit(1)
+		}
+	}
 }

@@ -143,6 +143,21 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
         crate::duration::format(settings.heartbeat),
     ));
 
+    // Best effort: start from what the Node shows, so a restarted agent reports real flips
+    // only and keeps transition times. If the API is unreachable now, publishing adopts later.
+    match state.kube.get_node().await {
+        Ok(node) => {
+            state.uid = node.metadata.uid.clone();
+            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
+            let types: Vec<String> = settings.profiles.iter().map(condition_type).collect();
+            state.conditions.seed(&existing, &types);
+        }
+        Err(e) => {
+            metrics.api_error(e.op(), &e.code());
+            log::warn(&format!("cannot read the Node yet ({}); checking anyway", e.describe()));
+        }
+    }
+
     tokio::pin!(shutdown);
     // A DaemonSet rollout starts every agent at once: spread the first checks.
     let splay = if opts.once {
@@ -157,7 +172,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
         let now = Instant::now();
         let mut wake = next_check.min(now + opts.reload_poll);
         if cycles > 0 {
-            wake = wake.min(state.publish_due(settings.heartbeat).max(now));
+            wake = wake.min(state.publish_due(settings.heartbeat, now).max(now));
         }
         tokio::select! {
             biased;
@@ -224,7 +239,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
             next_check = Instant::now() + jitter.spread(settings.interval, 0.1);
         }
 
-        if cycles > 0 && Instant::now() >= state.publish_due(settings.heartbeat) {
+        let now = Instant::now();
+        if cycles > 0 && now >= state.publish_due(settings.heartbeat, now) {
             attempts += 1;
             match state.publish(settings.heartbeat).await {
                 Ok(()) => {
@@ -236,7 +252,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
                     let delay = state.backoff.next_delay();
                     log::warn(&format!(
                         "publishing failed ({}); retry in {:?} (attempt {})",
-                        DisplayChain(&e),
+                        e.describe(),
                         delay,
                         state.backoff.failures()
                     ));
@@ -308,8 +324,7 @@ impl State {
 
     /// Returns when the next publish is due: now if something changed or waits (but not
     /// before a backoff runs out), else at the heartbeat.
-    fn publish_due(&self, heartbeat: Duration) -> Instant {
-        let now = Instant::now();
+    fn publish_due(&self, heartbeat: Duration, now: Instant) -> Instant {
         let wanted = self.uid.is_none()
             || self.conditions.changed()
             || !self.pending.is_empty()
@@ -371,7 +386,7 @@ impl State {
                 Err(err) if matches!(err.status(), Some(400 | 403 | 422)) => {
                     self.metrics.api_error(err.op(), &err.code());
                     self.metrics.events_dropped.inc();
-                    log::warn(&format!("event dropped: {}", DisplayChain(&err)));
+                    log::warn(&format!("event dropped: {}", err.describe()));
                 }
                 Err(err) => return Err(err),
             }

@@ -299,6 +299,29 @@ impl ConditionSet {
         adopted
     }
 
+    /// Starts from the conditions of `types` the Node already shows (read at startup), so the
+    /// first cycle after a restart keeps their transition times and reports real flips only.
+    pub fn seed(&mut self, existing: &[NodeCondition], types: &[String]) {
+        for c in existing.iter().filter(|c| types.contains(&c.type_)) {
+            let (Some(status), Some(ltt)) =
+                (CondStatus::parse(&c.status), c.last_transition_time.as_ref())
+            else {
+                continue;
+            };
+            self.tracked.push(Tracked {
+                desired: Desired {
+                    type_: c.type_.clone(),
+                    profile: String::new(),
+                    status,
+                    reason: c.reason.clone().unwrap_or_default(),
+                    message: c.message.clone().unwrap_or_default(),
+                    failing: Vec::new(),
+                },
+                last_transition: ltt.0,
+            });
+        }
+    }
+
     /// Returns true if and only if the conditions differ from what was last written.
     pub fn changed(&self) -> bool {
         self.changed

@@ -25,7 +25,7 @@ const MAX_NOTE: usize = 1024;
 /// A failed API call.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{op}: {source}")]
+    #[error("{op} failed")]
     Kube {
         op: &'static str,
         #[source]
@@ -52,6 +52,27 @@ impl ApiError {
                 kube::Error::HyperError(_) | kube::Error::Service(_) => "connect".into(),
                 _ => "other".into(),
             },
+        }
+    }
+
+    /// Returns one line for logs: the operation, then the server's status and message, or
+    /// the client error's chain (kube's own `Display` of an API error repeats itself).
+    pub fn describe(&self) -> String {
+        match self {
+            ApiError::Timeout { .. } => self.to_string(),
+            ApiError::Kube {
+                op,
+                source: kube::Error::Api(s),
+            } => format!("{op}: HTTP {} {}: {}", s.code, s.reason, s.message),
+            ApiError::Kube { op, source } => {
+                let mut out = format!("{op}: {source}");
+                let mut cur = std::error::Error::source(source);
+                while let Some(c) = cur {
+                    out.push_str(&format!(": {c}"));
+                    cur = c.source();
+                }
+                out
+            }
         }
     }
 
@@ -179,7 +200,7 @@ impl EventSpec {
     pub fn to_event(&self, node: &str, uid: Option<&str>) -> Event {
         Event {
             metadata: ObjectMeta {
-                generate_name: Some(format!("{node}.hostready.")),
+                generate_name: Some(format!("{node}.hostready-")),
                 ..ObjectMeta::default()
             },
             event_time: Some(MicroTime(self.time)),
