@@ -154,7 +154,10 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
         }
         Err(e) => {
             metrics.api_error(e.op(), &e.code());
-            log::warn(&format!("cannot read the Node yet ({}); checking anyway", e.describe()));
+            log::warn(&format!(
+                "cannot read the Node yet ({}); checking anyway",
+                e.describe()
+            ));
         }
     }
 

@@ -303,9 +303,10 @@ impl ConditionSet {
     /// first cycle after a restart keeps their transition times and reports real flips only.
     pub fn seed(&mut self, existing: &[NodeCondition], types: &[String]) {
         for c in existing.iter().filter(|c| types.contains(&c.type_)) {
-            let (Some(status), Some(ltt)) =
-                (CondStatus::parse(&c.status), c.last_transition_time.as_ref())
-            else {
+            let (Some(status), Some(ltt)) = (
+                CondStatus::parse(&c.status),
+                c.last_transition_time.as_ref(),
+            ) else {
                 continue;
             };
             self.tracked.push(Tracked {

@@ -1,0 +1,391 @@
+//! Shared parts of the agent's end-to-end tests: a real control plane (`scripts/kube-testenv`,
+//! etcd + kube-apiserver on loopback), real agent processes, and host roots made from the
+//! cached debootstrap Debian root (`scripts/debroot`) with a procfs tree beside each.
+//!
+//! Every process a test starts is owned by a guard whose `Drop` stops it; the control plane is
+//! also told the test's pid, and stops by itself if the test dies without cleaning up.
+
+#![allow(dead_code)]
+
+use std::fs;
+use std::future::Future;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+
+pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
+/// Returns true (and says so loudly) when HOSTREADY_SKIP_KUBE=1 asks to skip the tests that
+/// need a real API server. Without it they always run.
+pub fn skip() -> bool {
+    if std::env::var("HOSTREADY_SKIP_KUBE").as_deref() == Ok("1") {
+        eprintln!(
+            "\n*** SKIPPED: HOSTREADY_SKIP_KUBE=1 — the agent's end-to-end tests against a real kube-apiserver did NOT run ***\n"
+        );
+        return true;
+    }
+    false
+}
+
+/// Runs a future to completion on the test's one runtime (kube clients keep a worker task on
+/// the runtime that made them, so all calls share it).
+pub fn block<F: Future>(f: F) -> F::Output {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+    .block_on(f)
+}
+
+/// Polls `f` every 200 ms until it returns `Some`, or panics after `limit` with `what`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A control plane of its own, in a temp dir; stopped and deleted on drop.
+pub struct KubeEnv {
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+}
+
+impl KubeEnv {
+    /// Builds kube-testenv if needed (minutes, once) and starts it.
+    pub fn start() -> KubeEnv {
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = up(dir.path());
+        KubeEnv { dir, kubeconfig }
+    }
+
+    /// Stops the API server, keeping its state (etcd data, certificates, port).
+    pub fn stop(&self) {
+        script(&["stop", "--dir"], self.dir.path());
+    }
+
+    /// Starts it again on the same port with the same state.
+    pub fn restart(&self) {
+        let kc = up(self.dir.path());
+        assert_eq!(kc, self.kubeconfig);
+    }
+
+    /// Returns an admin client.
+    pub fn client(&self) -> kube::Client {
+        client_for(&self.kubeconfig)
+    }
+}
+
+impl Drop for KubeEnv {
+    fn drop(&mut self) {
+        let _ = Command::new(format!("{WORKSPACE}/scripts/kube-testenv"))
+            .args(["down", "--dir"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn up(dir: &Path) -> PathBuf {
+    let out = Command::new(format!("{WORKSPACE}/scripts/kube-testenv"))
+        .args(["up", "--dir"])
+        .arg(dir)
+        .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/kube-testenv");
+    assert!(out.status.success(), "scripts/kube-testenv up failed");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let last = stdout.lines().last().unwrap_or("");
+    PathBuf::from(
+        last.strip_prefix("KUBECONFIG=")
+            .unwrap_or_else(|| panic!("last line is not KUBECONFIG=: {stdout}")),
+    )
+}
+
+fn script(args: &[&str], dir: &Path) {
+    let st = Command::new(format!("{WORKSPACE}/scripts/kube-testenv"))
+        .args(args)
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Returns a client for a kubeconfig file.
+pub fn client_for(kubeconfig: &Path) -> kube::Client {
+    block(async {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        kube::Client::try_from(cfg).unwrap()
+    })
+}
+
+/// Creates a Node with the conditions a kubelet sets, written by the field manager `kubelet`.
+pub fn create_node_with_kubelet_conditions(client: &kube::Client, name: &str) -> Node {
+    let nodes: Api<Node> = Api::all(client.clone());
+    block(async {
+        let node: Node = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name}
+        }))
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+        let now = "2026-01-01T00:00:00Z";
+        let status = serde_json::json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "status": {"conditions": [
+                {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory",
+                 "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure",
+                 "message": "kubelet has no disk pressure", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                {"type": "Ready", "status": "True", "reason": "KubeletReady",
+                 "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now}
+            ]}
+        });
+        nodes
+            .patch_status(
+                name,
+                &PatchParams::apply("kubelet").force(),
+                &Patch::Apply(&status),
+            )
+            .await
+            .unwrap()
+    })
+}
+
+/// Reads a Node.
+pub fn get_node(client: &kube::Client, name: &str) -> Node {
+    let nodes: Api<Node> = Api::all(client.clone());
+    block(async { nodes.get(name).await.unwrap() })
+}
+
+/// Returns the Node's condition of `type_` as (status, reason, message, lastTransitionTime).
+pub fn condition(
+    client: &kube::Client,
+    node: &str,
+    type_: &str,
+) -> Option<(String, String, String, String)> {
+    let n = get_node(client, node);
+    n.status?
+        .conditions?
+        .into_iter()
+        .find(|c| c.type_ == type_)
+        .map(|c| {
+            (
+                c.status,
+                c.reason.unwrap_or_default(),
+                c.message.unwrap_or_default(),
+                c.last_transition_time
+                    .map(|t| t.0.to_rfc3339())
+                    .unwrap_or_default(),
+            )
+        })
+}
+
+/// Returns the cached Debian root, building it on first use.
+pub fn debroot() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let out = Command::new(format!("{WORKSPACE}/scripts/debroot"))
+            .output()
+            .expect("run scripts/debroot");
+        assert!(
+            out.status.success(),
+            "scripts/debroot failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+}
+
+/// A host: a hard-link copy of the Debian root (`cp -al`: a second, not 300 MB) and a procfs
+/// tree describing a kernel with iscsi_tcp and nfs loaded and iscsid running.
+pub struct TestHost {
+    _dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub proc: PathBuf,
+}
+
+impl TestHost {
+    pub fn debian_with_longhorn_packages() -> TestHost {
+        let base = debroot();
+        let dir = tempfile::tempdir_in(base.parent().unwrap()).unwrap();
+        let root = dir.path().join("root");
+        let st = Command::new("cp")
+            .arg("-al")
+            .arg(base)
+            .arg(&root)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let proc = dir.path().join("proc");
+        let h = TestHost {
+            _dir: dir,
+            root,
+            proc,
+        };
+        h.proc_file("sys/kernel/osrelease", "6.1.0-18-amd64\n");
+        h.proc_file(
+            "modules",
+            "iscsi_tcp 24576 0 - Live 0x0\nlibiscsi_tcp 32768 1 iscsi_tcp, Live 0x0\nnfs 425984 0 - Live 0x0\nnfsv4 1052672 0 - Live 0x0\n",
+        );
+        h.proc_file(
+            "filesystems",
+            "nodev\tsysfs\nnodev\tnfs\nnodev\tnfs4\n\text4\n",
+        );
+        h.proc_file("meminfo", "MemTotal: 1000 kB\n");
+        h.proc_file("1/comm", "systemd\n");
+        h.proc_file("1/stat", "1 (systemd) S 0 1 1\n");
+        h.proc_file(
+            "1/mountinfo",
+            "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
+        );
+        h.proc_file("700/comm", "iscsid\n");
+        h.proc_file("700/stat", "700 (iscsid) S 1 700 700\n");
+        h
+    }
+
+    pub fn proc_file(&self, path: &str, text: &str) {
+        let p = self.proc.join(path);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, text).unwrap();
+    }
+
+    /// Removes a file from this copy only (unlinks the hard link).
+    pub fn remove(&self, path: &str) {
+        fs::remove_file(self.root.join(path.trim_start_matches('/'))).unwrap();
+    }
+
+    /// Puts a file back from the cached root.
+    pub fn restore(&self, path: &str) {
+        let rel = path.trim_start_matches('/');
+        fs::hard_link(debroot().join(rel), self.root.join(rel)).unwrap();
+    }
+}
+
+/// A running agent process; SIGTERM then SIGKILL on drop. Its stderr goes to a file.
+pub struct Agent {
+    pub child: Child,
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Agent {
+    /// Starts `hostready-agent` with `args` (plus a temp log).
+    pub fn start(kubeconfig: &Path, args: &[&str]) -> Agent {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("agent.log");
+        let child = Command::new(env!("CARGO_BIN_EXE_hostready-agent"))
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        Agent {
+            child,
+            log,
+            _dir: dir,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = fs::File::open(&self.log) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// Returns the metrics address the agent logged (`--metrics-addr 127.0.0.1:0`).
+    pub fn metrics_addr(&self) -> String {
+        wait_for(
+            "the metrics address in the log",
+            Duration::from_secs(30),
+            || {
+                let text = self.log_text();
+                let i = text.find("on http://")?;
+                Some(text[i + 10..].lines().next()?.trim().to_string())
+            },
+        )
+    }
+
+    /// Sends SIGTERM and returns the exit code and how long the exit took.
+    pub fn terminate(&mut self) -> (Option<i32>, Duration) {
+        let start = Instant::now();
+        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let st = wait_for("the agent to exit", Duration::from_secs(30), || {
+            self.child.try_wait().unwrap()
+        });
+        (st.code(), start.elapsed())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if self.child.try_wait().ok().flatten().is_some() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs `hostready-agent --once` to its end and returns its exit code and log.
+pub fn run_once(kubeconfig: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_hostready-agent"))
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["--once", "--metrics-addr", "none"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Fetches a URL over plain HTTP/1.0 from 127.0.0.1 (the agent's metrics).
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).unwrap();
+    let code = buf
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (code, body)
+}
