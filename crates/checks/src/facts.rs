@@ -140,12 +140,7 @@ impl<'h> Facts<'h> {
     /// Returns the listening Unix sockets of the host's network namespace and the file read.
     pub fn unix_listeners(&self) -> Result<(&[UnixListener], &str), &str> {
         self.listeners
-            .get_or_init(|| {
-                let proc = self.proc()?;
-                procfs::read_host_wide(proc, "net/unix")
-                    .map(|(t, src)| (procfs::parse_unix_listeners(&t), format!("/proc{src}")))
-                    .map_err(|e| format!("cannot read {}: {}", e, e.source))
-            })
+            .get_or_init(|| read_host_wide(self, "net/unix", procfs::parse_unix_listeners))
             .as_ref()
             .map(|(l, s)| (l.as_slice(), s.as_str()))
             .map_err(String::as_str)
@@ -157,19 +152,43 @@ impl<'h> Facts<'h> {
             .get_or_init(|| hostready_pkgdb::open_with_proc(self.host.fs(), self.host.proc().ok()))
     }
 
+    /// Returns a main configuration file followed by the `*.conf` files of its drop-in
+    /// directory in name order — the order in which nfs-utils and multipath-tools read them.
+    pub fn config_with_dropins(&self, main: &str, dropin_dir: &str) -> Vec<String> {
+        let mut files = vec![main.to_string()];
+        if let Ok(mut names) = self.fs().read_dir(dropin_dir) {
+            names.sort();
+            files.extend(
+                names
+                    .iter()
+                    .filter_map(|n| n.to_str())
+                    .filter(|n| n.ends_with(".conf"))
+                    .map(|n| format!("{dropin_dir}/{n}")),
+            );
+        }
+        files
+    }
+
     /// Returns the host's mounts (pid 1's mount namespace) and the file read.
     pub fn mounts(&self) -> Result<(&[Mount], &str), &str> {
         self.mounts
-            .get_or_init(|| {
-                let proc = self.proc()?;
-                procfs::read_host_wide(proc, "mountinfo")
-                    .map(|(t, src)| (procfs::parse_mountinfo(&t), format!("/proc{src}")))
-                    .map_err(|e| format!("cannot read {}: {}", e, e.source))
-            })
+            .get_or_init(|| read_host_wide(self, "mountinfo", procfs::parse_mountinfo))
             .as_ref()
             .map(|(m, s)| (m.as_slice(), s.as_str()))
             .map_err(String::as_str)
     }
+}
+
+/// Reads a host-wide procfs file (pid 1's view) and parses it; the path read goes with it.
+fn read_host_wide<T>(
+    facts: &Facts<'_>,
+    rel: &str,
+    parse: fn(&str) -> Vec<T>,
+) -> Result<(Vec<T>, String), String> {
+    let proc = facts.proc()?;
+    procfs::read_host_wide(proc, rel)
+        .map(|(t, src)| (parse(&t), format!("/proc{src}")))
+        .map_err(|e| format!("cannot read {}: {}", e, e.source))
 }
 
 fn read_proc(facts: &Facts<'_>, path: &str) -> Result<String, String> {

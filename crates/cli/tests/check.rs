@@ -4,9 +4,11 @@
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
+use util::{finding, hostready, run_json};
+
+mod util;
 
 /// A host root plus a fake procfs, built file by file.
 struct TestHost {
@@ -98,30 +100,19 @@ impl TestHost {
     }
 
     fn check(&self, profile: &str) -> (i32, Value) {
-        let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
-            .args(["check", "--root"])
-            .arg(&self.root)
-            .arg("--proc")
-            .arg(&self.proc)
-            .args(["--output", "json", "--profile", profile])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let json =
-            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: stderr {stderr}"));
-        (out.status.code().unwrap(), json)
+        run_json(
+            hostready()
+                .args(["check", "--output", "json", "--profile", profile, "--root"])
+                .arg(&self.root)
+                .arg("--proc")
+                .arg(&self.proc),
+        )
     }
 
     /// Checks `profile` and returns the finding `id`.
     fn finding(&self, profile: &str, id: &str) -> Value {
         let (_, json) = self.check(profile);
-        json["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|f| f["id"] == id)
-            .unwrap_or_else(|| panic!("no {id} in {json:#}"))
-            .clone()
+        finding(&json, id).clone()
     }
 }
 
@@ -154,17 +145,16 @@ fn executable_found_through_symlinks_passes_with_link_chain() {
     // /usr/local/sbin comes first in PATH, then /usr/sbin: found there directly.
     assert_eq!(f["evidence"]["path"], "/usr/sbin/iscsiadm");
     // Remove /usr/sbin from the search path: found through the /sbin -> usr/sbin link.
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .args([
-            "check", "-o", "json", "-p", "iscsi", "--path", "/sbin", "--root",
-        ])
-        .arg(&h.root)
-        .arg("--proc")
-        .arg(&h.proc)
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let f = &json["findings"][0];
+    let (_, json) = run_json(
+        hostready()
+            .args([
+                "check", "-o", "json", "-p", "iscsi", "--path", "/sbin", "--root",
+            ])
+            .arg(&h.root)
+            .arg("--proc")
+            .arg(&h.proc),
+    );
+    let f = finding(&json, "exe.iscsiadm");
     assert_eq!(f["evidence"]["resolved"], "/usr/sbin/iscsiadm", "{f:#}");
     assert_eq!(f["evidence"]["links"], "/sbin -> usr/sbin");
 }
@@ -345,23 +335,17 @@ fn iscsid_running_socket_activated_or_not() {
 #[test]
 fn without_procfs_process_facts_are_unknown() {
     let h = TestHost::debian();
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .args([
-            "check", "-o", "json", "-p", "iscsi", "--proc", "none", "--root",
-        ])
-        .arg(&h.root)
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let svc = json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == "svc.iscsid")
-        .unwrap();
+    let (code, json) = run_json(
+        hostready()
+            .args([
+                "check", "-o", "json", "-p", "iscsi", "--proc", "none", "--root",
+            ])
+            .arg(&h.root),
+    );
+    let svc = finding(&json, "svc.iscsid");
     assert_eq!(status(svc), "unknown");
     // A required unknown is not a pass: exit 1.
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(code, 1);
 }
 
 #[test]
@@ -488,7 +472,7 @@ fn exit_codes_and_profile_errors() {
         "name: mine\nrequirements:\n  - executable: iscsiadm\n    levle: required\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
+    let out = hostready()
         .args(["check", "-p"])
         .arg(&bad)
         .output()
@@ -499,7 +483,7 @@ fn exit_codes_and_profile_errors() {
     assert!(out.stdout.is_empty());
 
     // An unreadable root: exit 2.
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
+    let out = hostready()
         .args(["check", "--root", "/nonexistent/root"])
         .output()
         .unwrap();
@@ -533,7 +517,7 @@ fn immutable_host_gets_fitting_advice() {
 #[test]
 fn table_output_names_what_fails_and_the_fix() {
     let h = TestHost::debian();
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
+    let out = hostready()
         .args(["check", "-p", "iscsi", "--root"])
         .arg(&h.root)
         .arg("--proc")

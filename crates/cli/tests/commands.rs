@@ -4,10 +4,12 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use util::{finding, hostready, run_json};
+
+mod util;
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
@@ -18,24 +20,12 @@ fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 fn run_profile(profile: &Path) -> (i32, Value, Duration) {
     let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .args(["check", "--output", "json", "--profile"])
-        .arg(profile)
-        .output()
-        .unwrap();
-    let took = start.elapsed();
-    let json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), json, took)
-}
-
-fn finding<'a>(json: &'a Value, id: &str) -> &'a Value {
-    json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no {id}: {json:#}"))
+    let (code, json) = run_json(
+        hostready()
+            .args(["check", "--output", "json", "--profile"])
+            .arg(profile),
+    );
+    (code, json, start.elapsed())
 }
 
 /// Returns the pids of live processes whose command line contains `marker`.
@@ -149,18 +139,14 @@ fn built_in_checks_start_no_runner_but_verify_runs_does() {
             .get("verified with")
             .is_none()
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .args([
-            "check",
-            "-o",
-            "json",
-            "--verify-runs",
-            "-p",
-            "longhorn-utils",
-        ])
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, json) = run_json(hostready().args([
+        "check",
+        "-o",
+        "json",
+        "--verify-runs",
+        "-p",
+        "longhorn-utils",
+    ]));
     let grep = finding(&json, "exe.grep");
     assert_eq!(grep["status"], "pass", "{grep:#}");
     assert!(

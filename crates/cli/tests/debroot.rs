@@ -11,6 +11,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use serde_json::Value;
+use util::{finding, hostready, run_json};
+
+mod util;
 
 const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
 
@@ -68,25 +71,13 @@ impl Copy {
 }
 
 fn check(root: &Path, profiles: &[&str]) -> (i32, Value) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready"));
+    let mut cmd = hostready();
     cmd.args(["check", "--output", "json", "--proc", "none", "--root"])
         .arg(root);
     for p in profiles {
         cmd.args(["--profile", p]);
     }
-    let out = cmd.output().unwrap();
-    let json = serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), json)
-}
-
-fn finding<'a>(json: &'a Value, id: &str) -> &'a Value {
-    json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no {id}"))
+    run_json(&mut cmd)
 }
 
 const EXES: [&str; 4] = [
@@ -219,24 +210,21 @@ fn verify_runs_starts_each_executable_inside_the_root() {
     // GNU false exits 1 even for --version: present, runnable-looking, but it does not work.
     fs::remove_file(c.path("/usr/sbin/iscsiadm")).unwrap();
     fs::copy(c.path("/usr/bin/false"), c.path("/usr/sbin/iscsiadm")).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .args([
-            "check",
-            "-o",
-            "json",
-            "--proc",
-            "none",
-            "--verify-runs",
-            "-p",
-            "encryption",
-            "-p",
-            "iscsi",
-            "--root",
-        ])
-        .arg(&c.root)
-        .output()
-        .unwrap();
-    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (_, json) = run_json(
+        hostready()
+            .args([
+                "check",
+                "-o",
+                "json",
+                "--proc",
+                "none",
+                "--verify-runs",
+                "-p",
+                "encryption",
+            ])
+            .args(["-p", "iscsi", "--root"])
+            .arg(&c.root),
+    );
     let crypt = finding(&json, "exe.cryptsetup");
     assert_eq!(crypt["status"], "pass", "{crypt:#}");
     assert!(

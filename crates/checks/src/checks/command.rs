@@ -73,7 +73,10 @@ pub fn describe(r: &ProbeResult, ev: &mut Evidence) {
             "exit",
             format!("not started: {max_concurrent} probes running"),
         ),
-        RunOutcome::NotStarted(e) => ev.add("exit", format!("not started: {}", error_chain(e))),
+        RunOutcome::NotStarted(e) => ev.add(
+            "exit",
+            format!("not started: {}", hostready_pkgdb::error_chain(e)),
+        ),
     };
     if r.stderr.total_bytes > 0 {
         let head = r.stderr.text();
@@ -113,15 +116,4 @@ fn default_message(r: &ProbeResult, status: Status) -> String {
         (RunOutcome::Exited(e), _) => format!("{} failed: {e}", r.command),
         _ => r.npd_verdict(MAX_MESSAGE).message,
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }

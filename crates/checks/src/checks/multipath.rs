@@ -23,17 +23,7 @@ pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
     };
     ev.add("pid", p.pid.to_string());
     let mut patterns = Vec::new();
-    let mut files = vec!["/etc/multipath.conf".to_string()];
-    if let Ok(mut names) = facts.fs().read_dir("/etc/multipath/conf.d") {
-        names.sort();
-        files.extend(
-            names
-                .iter()
-                .filter_map(|n| n.to_str())
-                .filter(|n| n.ends_with(".conf"))
-                .map(|n| format!("/etc/multipath/conf.d/{n}")),
-        );
-    }
+    let files = facts.config_with_dropins("/etc/multipath.conf", "/etc/multipath/conf.d");
     for f in &files {
         if let Ok(text) = facts.fs().read_to_string(f) {
             ev.add("config", f);

@@ -76,17 +76,7 @@ pub fn client(facts: &Facts<'_>) -> Outcome {
 /// Checks that `Defaultvers` (and `Nfsvers`), when set globally in `nfsmount.conf`, is allowed.
 pub fn default_version(allowed: &[String], facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
-    let mut files = vec!["/etc/nfsmount.conf".to_string()];
-    if let Ok(mut names) = facts.fs().read_dir("/etc/nfsmount.conf.d") {
-        names.sort();
-        files.extend(
-            names
-                .iter()
-                .filter_map(|n| n.to_str())
-                .filter(|n| n.ends_with(".conf"))
-                .map(|n| format!("/etc/nfsmount.conf.d/{n}")),
-        );
-    }
+    let files = facts.config_with_dropins("/etc/nfsmount.conf", "/etc/nfsmount.conf.d");
     // Later files override earlier ones, as nfs-utils reads them.
     let mut setting: Option<(String, String, String)> = None;
     for f in &files {
