@@ -560,7 +560,10 @@ mod tests {
             last_transition_time: Some(Time(t("2025-12-01T00:00:00Z"))),
             ..NodeCondition::default()
         };
-        assert_eq!(set.adopt(&[existing.clone()]), ["LonghornReady"]);
+        assert_eq!(
+            set.adopt(std::slice::from_ref(&existing)),
+            ["LonghornReady"]
+        );
         let body = set.apply_body("n1", t("2026-01-02T00:00:00Z"));
         assert_eq!(
             body["status"]["conditions"][0]["lastTransitionTime"],
