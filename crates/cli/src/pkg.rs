@@ -3,6 +3,9 @@
 //! Exit codes (scripts rely on them): `query` 0 installed, 1 not installed, 2 the databases
 //! cannot answer (corrupt, unreadable, locked mid-write, none found); `owner` 0 owned, 1 owned
 //! by no package, 2 cannot answer; `list` 0, or 2 when some database could not be read.
+//!
+//! `query` and `owner` read only what their answer needs (rpm's index tables, a byte search of
+//! dpkg's files; see `hostready_pkgdb::query_host`), `list` reads everything.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use hostready_host::{Host, ProcSource};
-use hostready_pkgdb::{Databases, Lookup, Package, error_chain};
+use hostready_pkgdb::{Database, Lookup, Package, Scope, error_chain};
 use serde::Serialize;
 
 use crate::output::{Format, print_data};
@@ -86,7 +89,12 @@ struct DbSummary {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
-    packages: usize,
+    /// How many packages the database holds; absent when the lookup read only candidates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    packages: Option<usize>,
+    /// What was read: `all`, `scan` (every record checked), `index` (rpm's index table),
+    /// `search` (a byte search of dpkg's files).
+    read: &'static str,
     lock_holders: Vec<i64>,
 }
 
@@ -104,17 +112,29 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
     };
     let host = Host::open(&common.root, proc)
         .with_context(|| format!("cannot open root {}", common.root.display()))?;
-    let dbs = hostready_pkgdb::open_host(&host);
-    let (command, subject, lookup) = match &args.command {
-        PkgCommand::List { .. } => ("list", None, dbs.list()),
-        PkgCommand::Query { name, .. } => ("query", Some(name.clone()), dbs.query(name)),
+    let (command, subject, answer) = match &args.command {
+        PkgCommand::List { .. } => {
+            let dbs = hostready_pkgdb::open_host(&host);
+            let lookup = dbs.list();
+            let answer = hostready_pkgdb::Answer {
+                lookup,
+                dbs: dbs.dbs,
+            };
+            ("list", None, answer)
+        }
+        PkgCommand::Query { name, .. } => (
+            "query",
+            Some(name.clone()),
+            hostready_pkgdb::query_host(&host, name),
+        ),
         PkgCommand::Owner { path, .. } => (
             "owner",
             Some(path.display().to_string()),
-            dbs.owner_of(path),
+            hostready_pkgdb::owner_host(&host, path),
         ),
     };
-    let none_found = dbs.dbs.is_empty();
+    let (lookup, dbs) = (answer.lookup, answer.dbs);
+    let none_found = dbs.is_empty();
     let (answer, code) = match command {
         "list" if lookup.unreadable.is_empty() && !none_found => ("listed", 0),
         "list" => ("unknown", 2),
@@ -142,9 +162,8 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-fn summaries(dbs: &Databases) -> Vec<DbSummary> {
-    dbs.dbs
-        .iter()
+fn summaries(dbs: &[Database]) -> Vec<DbSummary> {
+    dbs.iter()
         .map(|d| DbSummary {
             kind: d.kind.as_str(),
             path: d.path.clone(),
@@ -154,7 +173,13 @@ fn summaries(dbs: &Databases) -> Vec<DbSummary> {
                 Err(_) => "unreadable",
             },
             error: d.contents.as_ref().err().map(|e| error_chain(e)),
-            packages: d.contents.as_ref().map_or(0, Vec::len),
+            packages: d.scope.records(&d.contents),
+            read: match d.scope {
+                Scope::All => "all",
+                Scope::Scan { .. } => "scan",
+                Scope::Index => "index",
+                Scope::Search => "search",
+            },
             lock_holders: d.lock_holders.iter().map(|h| h.pid).collect(),
         })
         .collect()
@@ -207,7 +232,7 @@ fn print_table(r: &Report) -> anyhow::Result<()> {
 }
 
 /// Everything a person must know about the answer's reliability goes to stderr.
-fn print_problems(dbs: &Databases, lookup: &Lookup, none_found: bool, root: &std::path::Path) {
+fn print_problems(dbs: &[Database], lookup: &Lookup, none_found: bool, root: &std::path::Path) {
     if none_found {
         eprintln!(
             "hostready: no dpkg or rpm database under {} (looked in /var/lib/dpkg and {})",
@@ -215,7 +240,7 @@ fn print_problems(dbs: &Databases, lookup: &Lookup, none_found: bool, root: &std
             hostready_pkgdb::RPM_DIRS.join(", ")
         );
     }
-    for d in &dbs.dbs {
+    for d in dbs {
         if let Err(e) = &d.contents {
             eprintln!("hostready: {}: {}", d.kind.as_str(), error_chain(e));
         }

@@ -4,16 +4,30 @@
 //! dpkg replaces `status` atomically (write `status-new`, rename), so reading it needs no lock;
 //! dpkg's own lock (`lock-frontend`, `lock`) guards writers against each other, not readers.
 
+//!
+//! One lookup reads less than a listing: a query parses only the stanzas whose `Package:` line
+//! a byte search finds (all of them: a multi-arch package has one per architecture), and when
+//! the search finds none that answers, every stanza is checked (without building records) so
+//! that a damaged file is still "corrupt", never "not installed". An owner lookup searches each
+//! `info/*.list` for the path's bytes before looking at lines, and parses only the stanzas of
+//! the packages whose lists name it.
+
+use std::io::Read;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use hostready_host::{FileKind, Root};
+use memchr::memmem;
 
-use crate::{Database, DbError, DbKind, Note, Package, ParseError};
+use crate::{Database, DbError, DbKind, Note, Package, ParseError, Scope, Want};
 
 const DPKG_DIR: &str = "/var/lib/dpkg";
 
-/// Finds the dpkg database under the root; `None` when there is none.
-pub(crate) fn open(root: &Root) -> Option<Database> {
+/// Largest `info/*.list` read (the biggest real ones are a few MiB).
+const MAX_LIST_BYTES: u64 = 64 << 20;
+
+/// Finds the dpkg database under the root and reads what `want` needs; `None` when there is none.
+pub(crate) fn open(root: &Root, want: Want) -> Option<Database> {
     let dir = root.resolve(DPKG_DIR).ok()?.path;
     let status = dir.join("status");
     let status_d = dir.join("status.d");
@@ -28,36 +42,45 @@ pub(crate) fn open(root: &Root) -> Option<Database> {
         status_d.clone()
     };
     let mut notes = Vec::new();
+    let mut scope = Scope::All;
     let contents = (|| -> Result<Vec<Package>, DbError> {
-        let mut pkgs = Vec::new();
-        if has_status {
-            let bytes = root.read(&status).map_err(|source| DbError::Read {
-                path: status.clone(),
-                source,
-            })?;
-            pkgs.extend(parse(&bytes, &status, true)?);
-        }
-        if has_d {
-            let mut names = root.read_dir(&status_d).map_err(|source| DbError::Read {
-                path: status_d.clone(),
-                source,
-            })?;
-            names.sort();
-            for name in names {
-                let p = status_d.join(&name);
-                if name.to_string_lossy().ends_with(".md5sums")
-                    || root.stat(&p).is_ok_and(|s| s.kind != FileKind::File)
-                {
-                    continue;
+        let files = read_status_files(
+            root,
+            has_status.then_some(&status),
+            has_d.then_some(&status_d),
+        )?;
+        match want {
+            Want::All => {
+                let mut pkgs = Vec::new();
+                for (p, bytes, need) in &files {
+                    pkgs.extend(parse(bytes, p, *need)?);
                 }
-                let bytes = root.read(&p).map_err(|source| DbError::Read {
-                    path: p.clone(),
-                    source,
-                })?;
-                pkgs.extend(parse(&bytes, &p, false)?);
+                Ok(pkgs)
+            }
+            Want::Name { keys, query } => {
+                let mut pkgs = Vec::new();
+                for (p, bytes, need) in &files {
+                    for span in stanzas_named(bytes, keys) {
+                        pkgs.extend(parse_span(bytes, span, p, *need)?);
+                    }
+                }
+                if pkgs.iter().any(|p| crate::name_matches(query, p)) {
+                    scope = Scope::Search;
+                    return Ok(pkgs);
+                }
+                // Nothing found that answers: only a check of every stanza can say "absent".
+                let (pkgs, records) = parse_matching(&files, |n| keys.contains(&n))?;
+                scope = Scope::Scan { records };
+                Ok(pkgs)
+            }
+            Want::Paths(wanted) => {
+                let lists = search_lists(root, &dir, wanted)?;
+                let (pkgs, records) =
+                    parse_matching(&files, |n| lists.hits.iter().any(|h| h.package() == n))?;
+                scope = Scope::Scan { records };
+                Ok(owners_from(&lists, &pkgs))
             }
         }
-        Ok(pkgs)
     })();
     if contents.as_ref().is_err_and(|e| e.is_corrupt()) {
         notes.push(Note {
@@ -65,6 +88,7 @@ pub(crate) fn open(root: &Root) -> Option<Database> {
             message: crate::CORRUPT_ADVICE.into(),
             unreliable: true,
         });
+        scope = Scope::All;
     }
     Some(Database {
         kind: DbKind::Dpkg,
@@ -72,6 +96,81 @@ pub(crate) fn open(root: &Root) -> Option<Database> {
         contents,
         notes,
         lock_holders: Vec::new(),
+        scope,
+    })
+}
+
+/// Reads `status` and every `status.d/*` (sorted, without `.md5sums`): (path, bytes, whether
+/// stanzas need a `Status` field).
+fn read_status_files(
+    root: &Root,
+    status: Option<&PathBuf>,
+    status_d: Option<&PathBuf>,
+) -> Result<Vec<(PathBuf, Vec<u8>, bool)>, DbError> {
+    let read = |p: &Path| {
+        root.read(p).map_err(|source| DbError::Read {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let mut files = Vec::new();
+    if let Some(status) = status {
+        files.push((status.clone(), read(status)?, true));
+    }
+    if let Some(status_d) = status_d {
+        let mut names = root.read_dir(status_d).map_err(|source| DbError::Read {
+            path: status_d.clone(),
+            source,
+        })?;
+        names.sort();
+        for name in names {
+            let p = status_d.join(&name);
+            if name.to_string_lossy().ends_with(".md5sums")
+                || root.stat(&p).is_ok_and(|s| s.kind != FileKind::File)
+            {
+                continue;
+            }
+            let bytes = read(&p)?;
+            files.push((p, bytes, false));
+        }
+    }
+    Ok(files)
+}
+
+/// Parses the stanzas whose package name `keep` accepts, after checking every stanza of every
+/// file as [`parse_status`] would; returns them and how many stanzas there are in all.
+fn parse_matching(
+    files: &[(PathBuf, Vec<u8>, bool)],
+    keep: impl Fn(&str) -> bool,
+) -> Result<(Vec<Package>, usize), DbError> {
+    let mut pkgs = Vec::new();
+    let mut records = 0;
+    for (p, bytes, need) in files {
+        let (spans, n) = check_status(bytes, *need, &keep).map_err(|e| DbError::Corrupt {
+            what: e.what,
+            file: p.clone(),
+            offset: Some(e.offset),
+        })?;
+        records += n;
+        for span in spans {
+            pkgs.extend(parse_span(bytes, span, p, *need)?);
+        }
+    }
+    Ok((pkgs, records))
+}
+
+/// Parses one stanza, with error offsets counted from the start of the file.
+fn parse_span(
+    bytes: &[u8],
+    span: Range<usize>,
+    file: &Path,
+    need_status: bool,
+) -> Result<Vec<Package>, DbError> {
+    let start = span.start as u64;
+    parse_status(&bytes[span], file, need_status).map_err(|e| DbError::Corrupt {
+        what: e.what,
+        file: file.to_path_buf(),
+        offset: Some(e.offset + start),
     })
 }
 
@@ -209,35 +308,298 @@ pub(crate) fn owners(
     let Ok(dir) = root.resolve(DPKG_DIR) else {
         return Ok(Vec::new());
     };
-    let info = dir.path.join("info");
-    let mut out = Vec::new();
-    for p in pkgs.iter().filter(|p| !p.state.ends_with("not-installed")) {
-        let candidates = [
-            info.join(format!("{}:{}.list", p.name, p.arch)),
-            info.join(format!("{}.list", p.name)),
-        ];
-        for list in candidates {
-            match root.read(&list) {
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    let hits: Vec<String> = text
-                        .lines()
-                        .filter(|l| wanted.iter().any(|w| w == l))
-                        .map(str::to_string)
-                        .collect();
-                    if !hits.is_empty() {
-                        let mut q = p.clone();
-                        q.files = hits;
-                        out.push(q);
-                    }
-                    break;
-                }
-                Err(e) if e.is_not_found() => continue,
-                Err(source) => return Err(DbError::Read { path: list, source }),
-            }
+    let lists = search_lists(root, &dir.path, wanted)?;
+    Ok(owners_from(&lists, pkgs))
+}
+
+/// What a search of every `info/*.list` found.
+#[derive(Debug, Default)]
+struct Lists {
+    /// Every list's name without `.list`: `pkg` or `pkg:arch`.
+    names: std::collections::HashSet<String>,
+    /// The lists naming a wanted path.
+    hits: Vec<ListHit>,
+}
+
+#[derive(Debug)]
+struct ListHit {
+    /// `pkg` or `pkg:arch`.
+    stem: String,
+    /// The wanted paths it names.
+    files: Vec<String>,
+}
+
+impl ListHit {
+    fn package(&self) -> &str {
+        self.stem.split(':').next().unwrap_or_default()
+    }
+}
+
+/// Searches every `info/*.list` for the bytes of each wanted path, and looks at line
+/// boundaries only where they occur: no line splitting, no allocation per list.
+fn search_lists(root: &Root, dir: &Path, wanted: &[String]) -> Result<Lists, DbError> {
+    let info = dir.join("info");
+    let entries = match root.read_dir_entries(&info) {
+        Ok(e) => e,
+        Err(e) if e.is_not_found() => return Ok(Lists::default()),
+        Err(source) => {
+            return Err(DbError::Read { path: info, source });
+        }
+    };
+    let finders: Vec<(memmem::Finder, &String)> = wanted
+        .iter()
+        .map(|w| (memmem::Finder::new(w.as_bytes()), w))
+        .collect();
+    let mut out = Lists::default();
+    let mut buf = Vec::with_capacity(64 << 10);
+    for (name, kind) in entries {
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".list")) else {
+            continue;
+        };
+        if !matches!(kind, FileKind::File | FileKind::Symlink) {
+            continue;
+        }
+        out.names.insert(stem.to_string());
+        let path = info.join(&name);
+        let file = match root.open_file(&path) {
+            Ok(f) => f,
+            Err(e) if e.is_not_found() => continue,
+            Err(source) => return Err(DbError::Read { path, source }),
+        };
+        buf.clear();
+        if let Err(e) = file.take(MAX_LIST_BYTES).read_to_end(&mut buf) {
+            return Err(DbError::Read {
+                source: hostready_host::FsError {
+                    path: path.clone(),
+                    root: root.location().to_path_buf(),
+                    source: e,
+                },
+                path,
+            });
+        }
+        let files: Vec<String> = finders
+            .iter()
+            .filter(|(f, w)| f.find_iter(&buf).any(|at| is_line(&buf, at, w.len())))
+            .map(|(_, w)| (*w).clone())
+            .collect();
+        if !files.is_empty() {
+            out.hits.push(ListHit {
+                stem: stem.to_string(),
+                files,
+            });
         }
     }
     Ok(out)
+}
+
+/// Returns true if and only if `len` bytes at `at` are a whole line (`\r\n` endings allowed).
+fn is_line(buf: &[u8], at: usize, len: usize) -> bool {
+    let end = at + len;
+    (at == 0 || buf[at - 1] == b'\n')
+        && match buf.get(end) {
+            None | Some(b'\n') => true,
+            Some(b'\r') => matches!(buf.get(end + 1), None | Some(b'\n')),
+            Some(_) => false,
+        }
+}
+
+/// Pairs each package (not "not-installed") with its list, `pkg:arch.list` before `pkg.list`
+/// as dpkg names them, and returns those whose list names a wanted path.
+fn owners_from(lists: &Lists, pkgs: &[Package]) -> Vec<Package> {
+    let mut out = Vec::new();
+    for p in pkgs.iter().filter(|p| !p.state.ends_with("not-installed")) {
+        let multi = format!("{}:{}", p.name, p.arch);
+        let stem = if lists.names.contains(&multi) {
+            multi
+        } else if lists.names.contains(&p.name) {
+            p.name.clone()
+        } else {
+            continue;
+        };
+        if let Some(hit) = lists.hits.iter().find(|h| h.stem == stem) {
+            let mut q = p.clone();
+            q.files = hit.files.clone();
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// True for a line of whitespace only (a paragraph separator), as `str::trim` sees it.
+fn is_blank(line: &[u8]) -> bool {
+    if line.is_ascii() {
+        line.iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+    } else {
+        String::from_utf8_lossy(line).trim().is_empty()
+    }
+}
+
+/// Returns the line `[start, end)` beginning at `start` and where the next one begins.
+fn line_at(bytes: &[u8], start: usize) -> (Range<usize>, usize) {
+    match memchr::memchr(b'\n', &bytes[start..]) {
+        Some(i) => (start..start + i, start + i + 1),
+        None => (start..bytes.len(), bytes.len()),
+    }
+}
+
+/// Finds every stanza whose `Package:` line names one of `keys`, by searching for the name's
+/// bytes and looking at the line around each occurrence; returns the stanzas' byte ranges.
+fn stanzas_named(bytes: &[u8], keys: &[&str]) -> Vec<Range<usize>> {
+    let mut out: Vec<Range<usize>> = Vec::new();
+    for key in keys.iter().filter(|k| !k.is_empty()) {
+        for at in memmem::find_iter(bytes, key.as_bytes()) {
+            let ls = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
+            let field = bytes[ls..at].trim_ascii_end();
+            if !field.eq_ignore_ascii_case(b"package:") {
+                continue;
+            }
+            let (line, mut next) = line_at(bytes, ls);
+            if !bytes[at + key.len()..line.end].trim_ascii().is_empty() {
+                continue;
+            }
+            // Back to the line after the previous blank one, forward to the next blank one.
+            let mut start = ls;
+            while start > 0 {
+                let prev = memchr::memrchr(b'\n', &bytes[..start - 1]).map_or(0, |i| i + 1);
+                if is_blank(&bytes[prev..start - 1]) {
+                    break;
+                }
+                start = prev;
+            }
+            let mut end = next;
+            while next < bytes.len() {
+                let (l, n) = line_at(bytes, next);
+                if is_blank(&bytes[l.clone()]) {
+                    break;
+                }
+                end = n;
+                next = n;
+            }
+            if !out.iter().any(|r| r.start == start) {
+                out.push(start..end);
+            }
+        }
+    }
+    out
+}
+
+/// Checks every stanza as [`parse_status`] would, building nothing; returns the byte ranges of
+/// the stanzas whose package name `keep` accepts, and how many stanzas there are.
+fn check_status(
+    bytes: &[u8],
+    need_status: bool,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(Vec<Range<usize>>, usize), ParseError> {
+    let err = |what: String, offset: usize| ParseError {
+        what,
+        offset: offset as u64,
+    };
+    if let Some(i) = memchr::memchr(0, bytes) {
+        return Err(err(
+            "NUL byte in a text database (zeroed or overwritten)".into(),
+            i,
+        ));
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum Last {
+        Package,
+        Status,
+        Other,
+    }
+    let mut spans = Vec::new();
+    let mut count = 0;
+    let mut para_start = 0;
+    let mut in_para = false;
+    let mut package: Option<Range<usize>> = None;
+    let mut status: Option<Range<usize>> = None;
+    let mut last = Last::Other;
+    let mut finish = |package: &mut Option<Range<usize>>,
+                      status: &mut Option<Range<usize>>,
+                      start: usize,
+                      end: usize|
+     -> Result<(), ParseError> {
+        let text = |r: &Range<usize>| String::from_utf8_lossy(&bytes[r.clone()]);
+        let name = package
+            .take()
+            .map(|r| text(&r))
+            .filter(|n| !n.trim().is_empty())
+            .ok_or_else(|| err("paragraph without a Package field".into(), start))?;
+        let name = name.trim();
+        match status.take() {
+            Some(r) => {
+                let state = text(&r);
+                if state.split_whitespace().count() != 3 {
+                    return Err(err(
+                        format!("package {name} has malformed Status {:?}", state.trim()),
+                        start,
+                    ));
+                }
+            }
+            None if !need_status => {}
+            None => return Err(err(format!("package {name} has no Status field"), start)),
+        }
+        count += 1;
+        if keep(name) {
+            spans.push(start..end);
+        }
+        Ok(())
+    };
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let (line, next) = line_at(bytes, pos);
+        let mut l = &bytes[line.clone()];
+        while let [rest @ .., b'\r'] = l {
+            l = rest;
+        }
+        if is_blank(l) {
+            if in_para {
+                finish(&mut package, &mut status, para_start, pos)?;
+                in_para = false;
+            }
+            para_start = next;
+        } else if l[0] == b' ' || l[0] == b'\t' {
+            if !in_para {
+                return Err(err("continuation line outside a field".into(), pos));
+            }
+            let extend = match last {
+                Last::Package => package.as_mut(),
+                Last::Status => status.as_mut(),
+                Last::Other => None,
+            };
+            if let Some(r) = extend {
+                r.end = pos + l.len();
+            }
+        } else {
+            match memchr::memchr(b':', l) {
+                Some(c) if c > 0 && !l[..c].contains(&b' ') => {
+                    in_para = true;
+                    let key = &l[..c];
+                    let value = pos + c + 1..pos + l.len();
+                    // The first of a repeated field counts, as in `parse_status`.
+                    last = Last::Other;
+                    if key.eq_ignore_ascii_case(b"package") && package.is_none() {
+                        last = Last::Package;
+                        package = Some(value);
+                    } else if key.eq_ignore_ascii_case(b"status") && status.is_none() {
+                        last = Last::Status;
+                        status = Some(value);
+                    }
+                }
+                _ => {
+                    return Err(err(
+                        format!("line is not a field: {:.40?}", String::from_utf8_lossy(l)),
+                        pos,
+                    ));
+                }
+            }
+        }
+        pos = next;
+    }
+    if in_para {
+        finish(&mut package, &mut status, para_start, bytes.len())?;
+    }
+    Ok((spans, count))
 }
 
 #[cfg(test)]

@@ -242,6 +242,90 @@ impl<'a> Header<'a> {
         Ok(out)
     }
 
+    /// Returns the strings of a string-typed entry as raw bytes, without allocating.
+    /// `check_entry` proved that every one of them is terminated inside the data store.
+    fn raw_strings(&self, e: &Entry) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+        let n = if e.kind == T_STRING { 1 } else { e.count };
+        let data: &'a [u8] = self.data;
+        let mut rest = &data[e.offset..];
+        (0..n).map_while(move |_| {
+            let len = rest.iter().position(|&b| b == 0)?;
+            let s = &rest[..len];
+            rest = &rest[len + 1..];
+            Some(s)
+        })
+    }
+
+    /// Returns the entry of a string-typed `tag`, an error if it has another type.
+    fn string_entry(&self, tag: u32) -> Result<Option<&Entry>, HeaderError> {
+        match self.find(tag) {
+            Some(e) if !matches!(e.kind, T_STRING | T_STRING_ARRAY | T_I18NSTRING) => Err(bad(
+                format!("tag {tag} has type {} instead of a string array", e.kind),
+                e.at,
+            )),
+            found => Ok(found),
+        }
+    }
+
+    /// Returns true if and only if the header's name is one of `names`, reading nothing else.
+    pub fn name_is_one_of(&self, names: &[&str]) -> Result<bool, HeaderError> {
+        let own = self
+            .string_entry(tag::NAME)?
+            .and_then(|e| self.raw_strings(e).next())
+            .ok_or_else(|| bad("no NAME tag", 0))?;
+        Ok(names.iter().any(|n| n.as_bytes() == own))
+    }
+
+    /// Returns true if and only if the file list names one of `wanted` (absolute paths),
+    /// without building the list: basenames are compared first, a directory only on a match.
+    /// The checks [`Header::info`] makes on the file-list tags apply wherever they matter.
+    pub fn owns_any(&self, wanted: &[String]) -> Result<bool, HeaderError> {
+        let Some(bases) = self.string_entry(tag::BASENAMES)? else {
+            // rpm < 4 headers list whole paths.
+            return Ok(match self.string_entry(tag::OLDFILENAMES)? {
+                Some(e) => self
+                    .raw_strings(e)
+                    .any(|f| wanted.iter().any(|w| w.as_bytes() == f)),
+                None => false,
+            });
+        };
+        let dirindexes = self.u32s(tag::DIRINDEXES)?;
+        let at = self.find(tag::DIRINDEXES).map_or(0, |e| e.at);
+        let n = if bases.kind == T_STRING {
+            1
+        } else {
+            bases.count
+        };
+        if dirindexes.len() != n {
+            return Err(bad(
+                format!("{} dir indexes for {n} basenames", dirindexes.len()),
+                at,
+            ));
+        }
+        fn split(w: &String) -> (&[u8], &[u8]) {
+            let cut = w.rfind('/').map_or(0, |i| i + 1);
+            w.as_bytes().split_at(cut)
+        }
+        let dirs = self.string_entry(tag::DIRNAMES)?;
+        for (b, &i) in self.raw_strings(bases).zip(&dirindexes) {
+            for (dir, base) in wanted.iter().map(split) {
+                if b != base {
+                    continue;
+                }
+                let d = dirs.and_then(|e| self.raw_strings(e).nth(i as usize));
+                match d {
+                    Some(d) if d == dir => return Ok(true),
+                    Some(_) => {}
+                    None => {
+                        let count = dirs.map_or(0, |e| e.count);
+                        return Err(bad(format!("dir index {i} beyond {count} dirnames"), at));
+                    }
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Extracts the facts hostready needs, checking the file-list tags against each other.
     pub fn info(&self) -> Result<RpmInfo, HeaderError> {
         let name = self

@@ -15,6 +15,10 @@
 //! - [`Databases::owner_of`]`(path)`: every package owning a path (the path as given and as
 //!   resolved inside the root).
 //! - [`Databases::list`]: every package of every readable database.
+//! - [`query_host`]`(&Host, name)` and [`owner_host`]`(&Host, path)` (or [`query_with_proc`],
+//!   [`owner_with_proc`]): the same answers as [`Databases::query`] and [`Databases::owner_of`],
+//!   reading only what one lookup needs (rpm's SQLite index tables, a byte search of dpkg's
+//!   files), with a full read of any database whose index cannot be trusted for the answer.
 //!
 //! A [`Lookup`] that is not complete means some database could not be read reliably (corrupt,
 //! unreadable, locked mid-write): "not found" is then *not* "not installed".
@@ -167,6 +171,59 @@ pub struct Database {
     pub notes: Vec<Note>,
     /// Processes holding a lock on the database file, from the host's `/proc/locks`.
     pub lock_holders: Vec<LockHolder>,
+    /// How much of the database `contents` covers.
+    pub scope: Scope,
+}
+
+/// How much of a database was read: all of it, or only what one lookup needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// `contents` holds every record.
+    All,
+    /// Every record was checked against the lookup; `contents` holds the matches only.
+    Scan {
+        /// How many records the database holds.
+        records: usize,
+    },
+    /// rpm's own index table named the candidates; `contents` holds the ones that, parsed,
+    /// really match.
+    Index,
+    /// A byte search found the candidates (dpkg stanzas, file lists); `contents` holds the
+    /// ones that, parsed, really match.
+    Search,
+}
+
+impl Scope {
+    /// Returns how many records the database holds, when this read learned it.
+    pub fn records(self, contents: &Result<Vec<Package>, DbError>) -> Option<usize> {
+        match (self, contents) {
+            (Scope::All, Ok(p)) => Some(p.len()),
+            (Scope::Scan { records }, Ok(_)) => Some(records),
+            _ => None,
+        }
+    }
+}
+
+/// What one lookup reads: everything, one package name, or the owners of some paths.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Want<'a> {
+    All,
+    /// Every name a query could mean (see [`name_keys`]) and the query itself.
+    Name {
+        keys: &'a [&'a str],
+        query: &'a str,
+    },
+    /// Absolute paths, as package databases spell them.
+    Paths(&'a [String]),
+}
+
+/// The answer to one lookup together with the databases consulted for it.
+#[derive(Debug)]
+pub struct Answer {
+    pub lookup: Lookup,
+    /// Every database found; `contents` holds what this lookup read (see [`Database::scope`]).
+    pub dbs: Vec<Database>,
 }
 
 impl Database {
@@ -215,16 +272,126 @@ pub fn open_host(host: &Host) -> Databases<'_> {
 
 /// Finds and reads every database under `root`; `proc` (if any) supplies `/proc/locks`.
 pub fn open_with_proc<'r>(root: &'r Root, proc: Option<&Root>) -> Databases<'r> {
+    Databases {
+        root,
+        dbs: open_for(root, proc, Want::All),
+    }
+}
+
+/// Answers [`Databases::query`] for `name`, reading only what it needs from each database.
+pub fn query_host(host: &Host, name: &str) -> Answer {
+    query_with_proc(host.fs(), host.proc().ok(), name)
+}
+
+/// Answers [`Databases::owner_of`] for `path`, reading only what it needs from each database.
+pub fn owner_host(host: &Host, path: impl AsRef<Path>) -> Answer {
+    owner_with_proc(host.fs(), host.proc().ok(), path)
+}
+
+/// Like [`query_host`], with the host as a root and an optional procfs for lock holders.
+///
+/// Every database found is consulted. An rpm SQLite database answers from its `Name` index
+/// when the index is consistent with `Packages` (every candidate verified by parsing its
+/// header); a dpkg database from the stanzas a byte search finds. When either finds nothing,
+/// or the index disagrees with the data, the whole database is read, so a damaged index never
+/// turns into "not installed".
+pub fn query_with_proc(root: &Root, proc: Option<&Root>, name: &str) -> Answer {
+    let keys = name_keys(name);
+    let dbs = open_for(
+        root,
+        proc,
+        Want::Name {
+            keys: &keys,
+            query: name,
+        },
+    );
+    let lookup = lookup(&dbs, |_, p| name_matches(name, p));
+    Answer { lookup, dbs }
+}
+
+/// Like [`owner_host`], with the host as a root and an optional procfs for lock holders.
+///
+/// An rpm SQLite database answers from its `Basenames` index (every candidate verified against
+/// its header's file list), falling back to every header when the index names no owner or
+/// disagrees with the data; dpkg's file lists are searched bytewise, and only the packages
+/// owning the path are parsed from `status`.
+pub fn owner_with_proc(root: &Root, proc: Option<&Root>, path: impl AsRef<Path>) -> Answer {
+    let wanted = wanted_paths(root, path.as_ref());
+    let dbs = open_for(root, proc, Want::Paths(&wanted));
+    // Every record in `contents` was already matched against the file lists.
+    let lookup = lookup(&dbs, |_, _| true);
+    Answer { lookup, dbs }
+}
+
+fn open_for(root: &Root, proc: Option<&Root>, want: Want) -> Vec<Database> {
     let locks = proc
         .and_then(|p| p.read_to_string("locks").ok())
         .map(|t| parse_proc_locks(&t))
         .unwrap_or_default();
     let mut dbs = Vec::new();
-    if let Some(db) = dpkg::open(root) {
+    if let Some(db) = dpkg::open(root, want) {
         dbs.push(db);
     }
-    dbs.extend(rpm::open_all(root, &locks));
-    Databases { root, dbs }
+    dbs.extend(rpm::open_all(root, &locks, want));
+    dbs
+}
+
+/// Returns every package name a query could mean: itself, and itself without a trailing
+/// `.arch` (rpm) or `:arch` (dpkg) at any dot or colon (arches contain neither).
+pub(crate) fn name_keys(query: &str) -> Vec<&str> {
+    let mut keys = vec![query];
+    keys.extend(
+        query
+            .char_indices()
+            .filter(|&(i, c)| (c == '.' || c == ':') && i > 0)
+            .map(|(i, _)| &query[..i]),
+    );
+    keys
+}
+
+/// Returns true if and only if `query` names `p`: `name`, `name.arch` or `name:arch`.
+pub(crate) fn name_matches(query: &str, p: &Package) -> bool {
+    p.name == query
+        || (!p.arch.is_empty()
+            && query
+                .strip_prefix(p.name.as_str())
+                .and_then(|r| r.strip_prefix('.').or_else(|| r.strip_prefix(':')))
+                == Some(p.arch.as_str()))
+}
+
+/// The path as given and as resolved inside the root, spelled as package databases do.
+fn wanted_paths(root: &Root, path: &Path) -> Vec<String> {
+    let mut wanted = vec![normalize(path)];
+    if let Some(real) = resolve_in_root(root, path).filter(|r| !wanted.contains(r)) {
+        wanted.push(real);
+    }
+    wanted
+}
+
+/// Collects matching records, caveats and unreadable databases into one answer.
+fn lookup(dbs: &[Database], keep: impl Fn(&Database, &Package) -> bool) -> Lookup {
+    let mut out = Lookup {
+        complete: !dbs.is_empty(),
+        ..Lookup::default()
+    };
+    for db in dbs {
+        out.notes.extend(db.notes.iter().cloned());
+        if !db.reliable() {
+            out.complete = false;
+        }
+        match &db.contents {
+            Ok(pkgs) => out
+                .packages
+                .extend(pkgs.iter().filter(|p| keep(db, p)).cloned()),
+            Err(e) => out.unreadable.push(format!(
+                "{} {}: {}",
+                db.kind.as_str(),
+                db.path.display(),
+                error_chain(e)
+            )),
+        }
+    }
+    out
 }
 
 impl<'r> Databases<'r> {
@@ -243,21 +410,12 @@ impl<'r> Databases<'r> {
 
     /// Returns every record named `name` (also accepted: `name.arch` for rpm, `name:arch` for dpkg).
     pub fn query(&self, name: &str) -> Lookup {
-        self.lookup(|_, p| {
-            p.name == name
-                || (!p.arch.is_empty()
-                    && (name == format!("{}.{}", p.name, p.arch)
-                        || name == format!("{}:{}", p.name, p.arch)))
-        })
+        self.lookup(|_, p| name_matches(name, p))
     }
 
     /// Returns every package that owns `path`, matched as given and as resolved in the root.
     pub fn owner_of(&self, path: impl AsRef<Path>) -> Lookup {
-        let path = path.as_ref();
-        let mut wanted = vec![normalize(path)];
-        if let Some(real) = resolve_in_root(self.root, path).filter(|r| !wanted.contains(r)) {
-            wanted.push(real);
-        }
+        let wanted = wanted_paths(self.root, path.as_ref());
         let mut out = self.lookup(|db, p| match db.kind {
             DbKind::Dpkg => false,
             _ => p.files.iter().any(|f| wanted.iter().any(|w| w == f)),
@@ -277,28 +435,7 @@ impl<'r> Databases<'r> {
     }
 
     fn lookup(&self, keep: impl Fn(&Database, &Package) -> bool) -> Lookup {
-        let mut out = Lookup {
-            complete: !self.dbs.is_empty(),
-            ..Lookup::default()
-        };
-        for db in &self.dbs {
-            out.notes.extend(db.notes.iter().cloned());
-            if !db.reliable() {
-                out.complete = false;
-            }
-            match &db.contents {
-                Ok(pkgs) => out
-                    .packages
-                    .extend(pkgs.iter().filter(|p| keep(db, p)).cloned()),
-                Err(e) => out.unreadable.push(format!(
-                    "{} {}: {}",
-                    db.kind.as_str(),
-                    db.path.display(),
-                    error_chain(e)
-                )),
-            }
-        }
-        out
+        lookup(&self.dbs, keep)
     }
 }
 
@@ -352,5 +489,16 @@ mod tests {
     fn normalize_spells_paths_as_databases_do() {
         assert_eq!(normalize(Path::new("usr/./bin/../sbin/x")), "/usr/sbin/x");
         assert_eq!(normalize(Path::new("/")), "/");
+    }
+
+    #[test]
+    fn name_keys_cover_every_arch_suffix() {
+        assert_eq!(name_keys("curl"), ["curl"]);
+        assert_eq!(
+            name_keys("python3.11.x86_64"),
+            ["python3.11.x86_64", "python3", "python3.11"]
+        );
+        assert_eq!(name_keys("libc6:amd64"), ["libc6:amd64", "libc6"]);
+        assert_eq!(name_keys(".x"), [".x"]);
     }
 }

@@ -3,6 +3,11 @@
 //! Distros keep the database in `/var/lib/rpm` (RHEL, CentOS, Fedora < 36 and, as a symlink,
 //! newer ones), `/usr/lib/sysimage/rpm` (SUSE, Fedora >= 36) or `/usr/share/rpm` (some
 //! immutable hosts); each is resolved inside the root, so a symlink between them is one place.
+//!
+//! A lookup of one name or path ([`Want`]) reads a SQLite database through rpm's own index
+//! tables and verifies every candidate against its header; it reads every header when the
+//! index names nothing or disagrees with `Packages` (BDB and NDB are always read whole: their
+//! indexes are separate files, and only a full read is known to be fast enough there).
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -11,9 +16,10 @@ use std::path::{Path, PathBuf};
 
 use hostready_host::{FileKind, Root};
 
-use crate::header::Header;
+use crate::header::{Header, HeaderError};
 use crate::locks::{LockHolder, held_on};
-use crate::{Database, DbError, DbKind, Note, Package, bdb, ndb, sqlite};
+use crate::sqlite::{Candidates, Opened};
+use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, bdb, ndb, sqlite};
 
 /// Where distros keep the rpm database.
 pub const RPM_DIRS: [&str; 3] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"];
@@ -29,7 +35,7 @@ const FILES: [(&str, DbKind); 3] = [
 const MAX_DB_BYTES: u64 = 2 << 30;
 
 /// Opens every rpm database found under the root.
-pub(crate) fn open_all(root: &Root, locks: &[LockHolder]) -> Vec<Database> {
+pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Database> {
     let mut seen = HashSet::new();
     let mut dbs = Vec::new();
     for dir in RPM_DIRS {
@@ -42,7 +48,7 @@ pub(crate) fn open_all(root: &Root, locks: &[LockHolder]) -> Vec<Database> {
         for (name, kind) in FILES {
             let path = resolved.path.join(name);
             if root.stat(&path).is_ok_and(|s| s.kind == FileKind::File) {
-                dbs.push(open_one(root, &path, kind, locks));
+                dbs.push(open_one_for(root, &path, kind, locks, want));
             }
         }
     }
@@ -51,10 +57,28 @@ pub(crate) fn open_all(root: &Root, locks: &[LockHolder]) -> Vec<Database> {
 
 /// Reads one rpm database file of a known kind.
 pub fn open_one(root: &Root, path: &Path, kind: DbKind, locks: &[LockHolder]) -> Database {
-    let (records, mut notes, holders) = match kind {
+    open_one_for(root, path, kind, locks, Want::All)
+}
+
+fn open_one_for(
+    root: &Root,
+    path: &Path,
+    kind: DbKind,
+    locks: &[LockHolder],
+    want: Want,
+) -> Database {
+    let (records, notes, holders) = match kind {
         DbKind::RpmSqlite => {
-            let r = sqlite::read(root, path, locks);
-            (r.records, r.notes, r.holders)
+            let r = sqlite::open_db(root, path, locks);
+            let mut notes = r.notes;
+            let (contents, scope) = match r.db {
+                Ok(db) => {
+                    let (contents, scope) = sqlite_lookup(&db, path, want, &mut notes);
+                    (db.finish().and(contents), scope)
+                }
+                Err(e) => (Err(e), Scope::All),
+            };
+            return finish(kind, path, contents, scope, notes, r.holders);
         }
         _ => {
             let mut holders = Vec::new();
@@ -91,11 +115,21 @@ pub fn open_one(root: &Root, path: &Path, kind: DbKind, locks: &[LockHolder]) ->
             (records, notes, holders)
         }
     };
-    let contents = records.and_then(|recs| {
-        recs.iter()
-            .map(|(offset, blob)| to_package(blob, *offset, kind, path))
-            .collect::<Result<Vec<_>, _>>()
-    });
+    let (contents, scope) = match records {
+        Ok(recs) => scan(&recs, kind, path, want),
+        Err(e) => (Err(e), Scope::All),
+    };
+    finish(kind, path, contents, scope, notes, holders)
+}
+
+fn finish(
+    kind: DbKind,
+    path: &Path,
+    contents: Result<Vec<Package>, DbError>,
+    scope: Scope,
+    mut notes: Vec<Note>,
+    holders: Vec<LockHolder>,
+) -> Database {
     if contents.as_ref().is_err_and(|e| e.is_corrupt()) {
         notes.push(Note {
             file: path.to_path_buf(),
@@ -109,7 +143,164 @@ pub fn open_one(root: &Root, path: &Path, kind: DbKind, locks: &[LockHolder]) ->
         contents,
         notes,
         lock_holders: holders,
+        scope,
     }
+}
+
+/// Answers `want` from one SQLite rpmdb: through the index table when it is consistent with
+/// `Packages`, else from every record (with a note saying why, when the index is at fault).
+fn sqlite_lookup(
+    db: &Opened,
+    path: &Path,
+    want: Want,
+    notes: &mut Vec<Note>,
+) -> (Result<Vec<Package>, DbError>, Scope) {
+    let kind = DbKind::RpmSqlite;
+    let basenames: Vec<&str>;
+    let (table, keys): (&str, &[&str]) = match want {
+        Want::All => {
+            return match db.all() {
+                Ok(recs) => scan(&recs, kind, path, want),
+                Err(e) => (Err(e), Scope::All),
+            };
+        }
+        Want::Name { keys, .. } => ("Name", keys),
+        Want::Paths(wanted) => {
+            let mut b: Vec<&str> = wanted
+                .iter()
+                .map(|w| w.rsplit_once('/').map_or(w.as_str(), |(_, b)| b))
+                .collect();
+            b.dedup();
+            basenames = b;
+            ("Basenames", &basenames)
+        }
+    };
+    match indexed(db, table, keys, kind, path, want) {
+        Ok(Some(found)) => return (Ok(found), Scope::Index),
+        Ok(None) => {}
+        Err(IndexTrouble::Corrupt(e)) => return (Err(e), Scope::Index),
+        Err(IndexTrouble::Inconsistent(why)) => notes.push(Note {
+            file: path.to_path_buf(),
+            message: format!(
+                "rpm's {table} index {why}; answered from every package header instead \
+                 (`rpm --rebuilddb` rebuilds the indexes: back up the directory first)"
+            ),
+            unreliable: false,
+        }),
+    }
+    match db.all() {
+        Ok(recs) => scan(&recs, kind, path, want),
+        Err(e) => (Err(e), Scope::All),
+    }
+}
+
+/// Why an index answer was not used.
+enum IndexTrouble {
+    /// A record the index led to is corrupt: that is the answer, as a full read would find it.
+    Corrupt(DbError),
+    /// The index cannot be read or disagrees with `Packages`: read every record instead.
+    Inconsistent(String),
+}
+
+/// Returns the verified matches the index leads to; `None` when it leads to none (then only a
+/// full read can say "not there").
+fn indexed(
+    db: &Opened,
+    table: &str,
+    keys: &[&str],
+    kind: DbKind,
+    path: &Path,
+    want: Want,
+) -> Result<Option<Vec<Package>>, IndexTrouble> {
+    let unreadable =
+        |e: rusqlite::Error| IndexTrouble::Inconsistent(format!("cannot be read ({e})"));
+    let found = match db.candidates(table, keys).map_err(unreadable)? {
+        Candidates::Nothing => return Ok(None),
+        Candidates::Found(found) => found,
+    };
+    let mut out = Vec::new();
+    for (hnum, blob) in found {
+        let Some(blob) = blob else {
+            return Err(IndexTrouble::Inconsistent(format!(
+                "names hnum {hnum}, which is not in Packages"
+            )));
+        };
+        let header = Header::parse(&blob)
+            .map_err(|e| IndexTrouble::Corrupt(header_error(e, hnum, kind, path)))?;
+        match matches(&header, want) {
+            Ok(true) => {
+                out.push(to_package(&blob, hnum, kind, path).map_err(IndexTrouble::Corrupt)?)
+            }
+            // The Name index is keyed by the exact name: a record of another name is a fault.
+            // Basenames share keys across directories, so a miss there is normal.
+            Ok(false) if matches!(want, Want::Name { .. }) => {
+                return Err(IndexTrouble::Inconsistent(format!(
+                    "names hnum {hnum}, whose header has another name"
+                )));
+            }
+            Ok(false) => {}
+            Err(e) => return Err(IndexTrouble::Corrupt(header_error(e, hnum, kind, path))),
+        }
+    }
+    if out.is_empty() {
+        return Ok(None);
+    }
+    if table == "Name" {
+        // One Name row per package: unequal counts mean rows were lost, and a lost row could
+        // be a second installed version of this very package.
+        let (rows, records) = db.counts(table).map_err(unreadable)?;
+        if rows != records {
+            return Err(IndexTrouble::Inconsistent(format!(
+                "has {rows} rows for {records} packages"
+            )));
+        }
+    }
+    Ok(Some(out))
+}
+
+/// Returns true if and only if the header can be what `want` looks for.
+fn matches(h: &Header, want: Want) -> Result<bool, HeaderError> {
+    match want {
+        Want::All => Ok(true),
+        Want::Name { keys, .. } => h.name_is_one_of(keys),
+        Want::Paths(wanted) => h.owns_any(wanted),
+    }
+}
+
+/// Parses every record, turning only those `want` matches into packages.
+fn scan(
+    recs: &[(u64, Vec<u8>)],
+    kind: DbKind,
+    path: &Path,
+    want: Want,
+) -> (Result<Vec<Package>, DbError>, Scope) {
+    if let Want::All = want {
+        let all = recs
+            .iter()
+            .map(|(offset, blob)| to_package(blob, *offset, kind, path))
+            .collect();
+        return (all, Scope::All);
+    }
+    let mut out = Vec::new();
+    for (offset, blob) in recs {
+        let hit = Header::parse(blob)
+            .and_then(|h| matches(&h, want))
+            .map_err(|e| header_error(e, *offset, kind, path));
+        match hit {
+            Ok(true) => match to_package(blob, *offset, kind, path) {
+                Ok(p) => out.push(p),
+                Err(e) => return (Err(e), Scope::All),
+            },
+            Ok(false) => {}
+            Err(e) => return (Err(e), Scope::All),
+        }
+    }
+    (
+        Ok(out),
+        Scope::Scan {
+            records: recs.len(),
+        },
+    )
 }
 
 fn read_file(
@@ -172,21 +363,9 @@ pub(crate) fn describe_holders(holders: &[LockHolder]) -> String {
 
 /// Turns one header blob into a package record; `offset` says where the record lives.
 fn to_package(blob: &[u8], offset: u64, kind: DbKind, path: &Path) -> Result<Package, DbError> {
-    let info = Header::parse(blob).and_then(|h| h.info()).map_err(|e| {
-        let (record, offset) = if kind == DbKind::RpmSqlite {
-            (format!("row hnum={offset}"), None)
-        } else {
-            (format!("record at byte {offset}"), Some(offset))
-        };
-        DbError::Corrupt {
-            what: format!(
-                "package header of {record}: {} (header byte {})",
-                e.what, e.offset
-            ),
-            file: path.to_path_buf(),
-            offset,
-        }
-    })?;
+    let info = Header::parse(blob)
+        .and_then(|h| h.info())
+        .map_err(|e| header_error(e, offset, kind, path))?;
     let evr = match info.epoch {
         Some(e) => format!("{e}:{}-{}", info.version, info.release),
         None => format!("{}-{}", info.version, info.release),
@@ -205,4 +384,21 @@ fn to_package(blob: &[u8], offset: u64, kind: DbKind, path: &Path) -> Result<Pac
         files: info.files,
         provides: info.provides,
     })
+}
+
+/// A corrupt header, located by SQLite row or byte offset.
+fn header_error(e: HeaderError, offset: u64, kind: DbKind, path: &Path) -> DbError {
+    let (record, offset) = if kind == DbKind::RpmSqlite {
+        (format!("row hnum={offset}"), None)
+    } else {
+        (format!("record at byte {offset}"), Some(offset))
+    };
+    DbError::Corrupt {
+        what: format!(
+            "package header of {record}: {} (header byte {})",
+            e.what, e.offset
+        ),
+        file: path.to_path_buf(),
+        offset,
+    }
 }

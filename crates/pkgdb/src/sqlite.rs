@@ -29,12 +29,34 @@ use crate::{DbError, Note};
 /// First bytes of every rollback journal with a valid header (a hot journal).
 const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
-/// The records of one SQLite rpmdb and what we learned about its state.
+/// One SQLite rpmdb opened for reading, and what we learned about its state on the way.
 #[derive(Debug)]
 pub(crate) struct SqliteRead {
-    pub records: Result<Vec<(u64, Vec<u8>)>, DbError>,
+    pub db: Result<Opened, DbError>,
     pub notes: Vec<Note>,
     pub holders: Vec<LockHolder>,
+}
+
+/// An open, immutable, read-only connection to an rpmdb, and the file it must stay.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    conn: Connection,
+    /// Inside the root, for messages.
+    path: PathBuf,
+    /// On this machine, for SQLite.
+    outside: PathBuf,
+    dev: u64,
+    ino: u64,
+    locked: bool,
+}
+
+/// What an index table says about some keys.
+#[derive(Debug)]
+pub(crate) enum Candidates {
+    /// `(hnum, blob)` of every record the index names; `None` where `Packages` has no such hnum.
+    Found(Vec<(u64, Option<Vec<u8>>)>),
+    /// The index has no row for any key.
+    Nothing,
 }
 
 pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
@@ -44,11 +66,12 @@ pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
     )
 }
 
-/// Reads every `(hnum, blob)` of the rpmdb at `path` (inside the root, symlinks resolved).
-pub(crate) fn read(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead {
+/// Opens the rpmdb at `path` (inside the root, symlinks resolved) after checking its header,
+/// its journal and WAL and its lock holders; reads no record yet.
+pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead {
     let mut notes = Vec::new();
     let mut holders = Vec::new();
-    let records = (|| {
+    let db = (|| {
         let mut file = root.open_file(path).map_err(|source| DbError::Read {
             path: path.to_path_buf(),
             source,
@@ -71,33 +94,107 @@ pub(crate) fn read(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead
             });
         }
         let outside = root.location().join(path.strip_prefix("/").unwrap_or(path));
-        let rows = query(&outside).map_err(|source| {
-            if is_corrupt(&source) {
-                DbError::Corrupt {
-                    what: format!("SQLite: {source}{}", integrity_detail(&outside)),
-                    file: path.to_path_buf(),
-                    offset: None,
-                }
-            } else {
-                DbError::Sqlite {
-                    path: path.to_path_buf(),
-                    locked: !holders.is_empty(),
-                    source,
+        let locked = !holders.is_empty();
+        let conn = open(&outside).map_err(|e| sqlite_error(path, &outside, locked, e))?;
+        Ok(Opened {
+            conn,
+            path: path.to_path_buf(),
+            outside,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            locked,
+        })
+    })();
+    SqliteRead { db, notes, holders }
+}
+
+impl Opened {
+    /// Returns every `(hnum, blob)` of `Packages`.
+    pub(crate) fn all(&self) -> Result<Vec<(u64, Vec<u8>)>, DbError> {
+        let run = || -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
+            rows.collect()
+        };
+        run().map_err(|e| self.error(e))
+    }
+
+    /// Looks `keys` up in rpm's index table `table` (`Name`, `Basenames`, ...: rows of
+    /// `key, hnum, idx`) and fetches the records it names. An error means the index (or
+    /// `Packages`) cannot be read; the caller then reads every record instead.
+    pub(crate) fn candidates(&self, table: &str, keys: &[&str]) -> rusqlite::Result<Candidates> {
+        let mut hnums = Vec::new();
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT DISTINCT hnum FROM '{table}' WHERE key = ?1"
+        ))?;
+        for key in keys {
+            for h in stmt.query_map([key], |r| r.get::<_, i64>(0))? {
+                let h = h? as u64;
+                if !hnums.contains(&h) {
+                    hnums.push(h);
                 }
             }
-        })?;
-        // The file SQLite read must be the inode we opened inside the root.
-        match std::fs::metadata(&outside) {
-            Ok(m) if m.dev() == meta.dev() && m.ino() == meta.ino() => Ok(rows),
-            _ => Err(DbError::Replaced {
-                path: path.to_path_buf(),
-            }),
         }
-    })();
-    SqliteRead {
-        records,
-        notes,
-        holders,
+        if hnums.is_empty() {
+            return Ok(Candidates::Nothing);
+        }
+        hnums.sort_unstable();
+        let mut blob = self
+            .conn
+            .prepare("SELECT blob FROM Packages WHERE hnum = ?1")?;
+        let mut out = Vec::with_capacity(hnums.len());
+        for h in hnums {
+            let b = blob
+                .query_row([h as i64], |r| r.get::<_, Vec<u8>>(0))
+                .map(Some)
+                .or_else(|e| match e {
+                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                    e => Err(e),
+                })?;
+            out.push((h, b));
+        }
+        Ok(Candidates::Found(out))
+    }
+
+    /// Returns `(rows of table, rows of Packages)`: rpm writes exactly one `Name` row per
+    /// package, so unequal counts mean the index lost (or gained) entries.
+    pub(crate) fn counts(&self, table: &str) -> rusqlite::Result<(u64, u64)> {
+        let count = |sql: &str| self.conn.query_row(sql, [], |r| r.get::<_, i64>(0));
+        Ok((
+            count(&format!("SELECT count(*) FROM '{table}'"))? as u64,
+            count("SELECT count(*) FROM Packages")? as u64,
+        ))
+    }
+
+    /// Checks that the file SQLite read is the inode opened inside the root, and closes it.
+    pub(crate) fn finish(self) -> Result<(), DbError> {
+        match std::fs::metadata(&self.outside) {
+            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => Ok(()),
+            _ => Err(DbError::Replaced { path: self.path }),
+        }
+    }
+
+    fn error(&self, source: rusqlite::Error) -> DbError {
+        sqlite_error(&self.path, &self.outside, self.locked, source)
+    }
+}
+
+/// Corruption (with SQLite's own account of where) or another SQLite failure.
+fn sqlite_error(path: &Path, outside: &Path, locked: bool, source: rusqlite::Error) -> DbError {
+    if is_corrupt(&source) {
+        DbError::Corrupt {
+            what: format!("SQLite: {source}{}", integrity_detail(outside)),
+            file: path.to_path_buf(),
+            offset: None,
+        }
+    } else {
+        DbError::Sqlite {
+            path: path.to_path_buf(),
+            locked,
+            source,
+        }
     }
 }
 
@@ -202,14 +299,6 @@ fn side_files(root: &Root, path: &Path, locked: bool) -> Vec<Note> {
         });
     }
     notes
-}
-
-/// Opens `outside` read-only and immutable, never waiting, and returns every package blob.
-fn query(outside: &Path) -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
-    let conn = open(outside)?;
-    let mut stmt = conn.prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-    rows.collect()
 }
 
 /// Asks SQLite where the damage is (`PRAGMA quick_check`), for the error message only.
