@@ -313,23 +313,29 @@ fn iscsid_running_socket_activated_or_not() {
         f["remediation"]["commands"][0],
         "systemctl enable --now iscsid"
     );
+    // Running but not listening in the host's network namespace: unreachable for iscsiadm.
+    h.process(812, "iscsid", 'S');
+    let f = h.finding("iscsi", "svc.iscsid");
+    assert_eq!(status(&f), "warn", "{f:#}");
+    assert_eq!(f["evidence"]["pid"], "812");
+    // A zombie iscsid does not count.
+    h.process(812, "iscsid", 'Z');
+    assert_eq!(status(&h.finding("iscsi", "svc.iscsid")), "fail");
+    // The socket is listening (iscsid itself or systemd's iscsid.socket): reachable.
     h.proc_file(
         "/1/net/unix",
         "Num       RefCount Protocol Flags    Type St Inode Path\n0000000000000000: 00000002 00000000 00010000 0001 01 20512 @ISCSIADM_ABSTRACT_NAMESPACE\n",
     );
     let f = h.finding("iscsi", "svc.iscsid");
     assert_eq!(status(&f), "pass", "{f:#}");
-    assert!(f["message"].as_str().unwrap().contains("socket-activated"));
+    assert!(f["message"].as_str().unwrap().contains("reachable"));
+    // Without a net/unix to read, a running process decides.
+    fs::remove_file(h.proc.join("1/net/unix")).unwrap();
+    fs::remove_dir_all(h.proc.join("self")).ok();
     h.process(812, "iscsid", 'S');
     let f = h.finding("iscsi", "svc.iscsid");
+    assert_eq!(status(&f), "pass", "{f:#}");
     assert_eq!(f["evidence"]["pid"], "812");
-    // A zombie iscsid does not count.
-    h.proc_file(
-        "/1/net/unix",
-        "Num       RefCount Protocol Flags    Type St Inode Path\n",
-    );
-    h.process(812, "iscsid", 'Z');
-    assert_eq!(status(&h.finding("iscsi", "svc.iscsid")), "fail");
 }
 
 #[test]
@@ -460,6 +466,10 @@ fn exit_codes_and_profile_errors() {
     let h = TestHost::debian();
     h.elf("/usr/sbin/iscsiadm");
     h.process(812, "iscsid", 'S');
+    h.proc_file(
+        "/1/net/unix",
+        "Num RefCount Protocol Flags Type St Inode Path\n0: 00000002 00000000 00010000 0001 01 1 @ISCSIADM_ABSTRACT_NAMESPACE\n",
+    );
     h.proc_file("/modules", "iscsi_tcp 1 0 - Live 0x0\n");
     let (code, json) = h.check("iscsi");
     assert_eq!(code, 0, "{json:#}");

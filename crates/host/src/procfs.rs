@@ -160,9 +160,11 @@ pub fn processes(proc: &Root) -> Result<Vec<Process>, FsError> {
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(comm) = proc.read_to_string(format!("/{pid}/comm")) else {
+        // comm is at most 16 bytes with its newline (TASK_COMM_LEN).
+        let Ok(comm) = proc.read_head(format!("/{pid}/comm"), 64) else {
             continue;
         };
+        let comm = String::from_utf8_lossy(&comm);
         out.push(Process {
             pid,
             comm: comm.trim_end_matches('\n').to_string(),

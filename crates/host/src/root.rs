@@ -176,6 +176,18 @@ impl Root {
         Ok(out)
     }
 
+    /// Reads at most `max` bytes from the start of a file with a single `read(2)`: for small
+    /// procfs files (`comm`, `stat`) one call returns everything, and scanning thousands of
+    /// processes is dominated by syscalls.
+    pub fn read_head(&self, path: impl AsRef<Path>, max: usize) -> Result<Vec<u8>, FsError> {
+        let path = path.as_ref();
+        let mut file = self.open_file(path)?;
+        let mut buf = vec![0; max];
+        let n = file.read(&mut buf).map_err(|e| self.error(path, e))?;
+        buf.truncate(n);
+        Ok(buf)
+    }
+
     /// Reads a whole file as text; invalid UTF-8 is replaced, since host text files are not ours.
     pub fn read_to_string(&self, path: impl AsRef<Path>) -> Result<String, FsError> {
         self.read(path).map(|b| {
