@@ -31,7 +31,8 @@ enum Command {
     /// Diagnose process pile-ups, package-database locks and corruption, memory pressure.
     Doctor(doctor::DoctorArgs),
     /// Run as the DaemonSet agent: periodic checks, node conditions, events, metrics.
-    Agent(agent::AgentArgs),
+    // Boxed: the agent has many flags, and every other variant would pay for its size.
+    Agent(Box<agent::AgentArgs>),
     /// Show nodes × profiles from the conditions the agents published.
     Cluster(cluster::ClusterArgs),
 }
