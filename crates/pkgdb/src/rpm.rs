@@ -18,7 +18,7 @@ use hostready_host::{FileKind, Root};
 
 use crate::header::{Header, HeaderError};
 use crate::locks::{LockHolder, held_on};
-use crate::sqlite::{Candidates, Opened};
+use crate::sqlite::Opened;
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, bdb, ndb, sqlite};
 
 /// Where distros keep the rpm database.
@@ -202,8 +202,12 @@ enum IndexTrouble {
     Inconsistent(String),
 }
 
-/// Returns the verified matches the index leads to; `None` when it leads to none (then only a
-/// full read can say "not there").
+/// Returns the verified matches the index leads to; `None` when it leads to none that answers
+/// the lookup (then only a full read can say "not there").
+///
+/// A name is looked up in `Name` and in `Providename` (rpm gives every package a provide of its
+/// own name), so one lost index row cannot hide a package: a record of that name found through
+/// one table and not the other means the indexes are damaged, and every header is read.
 fn indexed(
     db: &Opened,
     table: &str,
@@ -214,48 +218,55 @@ fn indexed(
 ) -> Result<Option<Vec<Package>>, IndexTrouble> {
     let unreadable =
         |e: rusqlite::Error| IndexTrouble::Inconsistent(format!("cannot be read ({e})"));
-    let found = match db.candidates(table, keys).map_err(unreadable)? {
-        Candidates::Nothing => return Ok(None),
-        Candidates::Found(found) => found,
+    let primary = db.index(table, keys).map_err(unreadable)?;
+    let provides = match want {
+        Want::Name { .. } => db.index("Providename", keys).map_err(unreadable)?,
+        _ => Vec::new(),
     };
+    let mut hnums = primary.clone();
+    hnums.extend(&provides);
+    hnums.sort_unstable();
+    hnums.dedup();
+    if hnums.is_empty() {
+        return Ok(None);
+    }
+    let blobs = db.blobs(&hnums).map_err(unreadable)?;
+    if let Some((hnum, _)) = blobs.iter().find(|(_, b)| b.is_none()) {
+        return Err(IndexTrouble::Inconsistent(format!(
+            "names hnum {hnum}, which is not in Packages"
+        )));
+    }
     let mut out = Vec::new();
-    for (hnum, blob) in found {
-        let Some(blob) = blob else {
-            return Err(IndexTrouble::Inconsistent(format!(
-                "names hnum {hnum}, which is not in Packages"
-            )));
-        };
+    for (hnum, blob) in blobs {
+        let Some(blob) = blob else { continue };
         let header = Header::parse(&blob)
             .map_err(|e| IndexTrouble::Corrupt(header_error(e, hnum, kind, path)))?;
-        match matches(&header, want) {
-            Ok(true) => {
-                out.push(to_package(&blob, hnum, kind, path).map_err(IndexTrouble::Corrupt)?)
-            }
-            // The Name index is keyed by the exact name: a record of another name is a fault.
-            // Basenames share keys across directories, so a miss there is normal.
-            Ok(false) if matches!(want, Want::Name { .. }) => {
+        let hit = matches(&header, want)
+            .map_err(|e| IndexTrouble::Corrupt(header_error(e, hnum, kind, path)))?;
+        let listed = primary.binary_search(&hnum).is_ok();
+        if let Want::Name { .. } = want {
+            // Name is keyed by the exact name: it must list exactly the records of that name.
+            // (Basenames share keys across directories, so a miss there is normal.)
+            if listed && !hit {
                 return Err(IndexTrouble::Inconsistent(format!(
                     "names hnum {hnum}, whose header has another name"
                 )));
             }
-            Ok(false) => {}
-            Err(e) => return Err(IndexTrouble::Corrupt(header_error(e, hnum, kind, path))),
+            if hit && !listed {
+                return Err(IndexTrouble::Inconsistent(format!(
+                    "lacks hnum {hnum}, whose header has this name (Providename lists it)"
+                )));
+            }
+        }
+        if hit {
+            out.push(to_package(&blob, hnum, kind, path).map_err(IndexTrouble::Corrupt)?);
         }
     }
-    if out.is_empty() {
-        return Ok(None);
-    }
-    if table == "Name" {
-        // One Name row per package: unequal counts mean rows were lost, and a lost row could
-        // be a second installed version of this very package.
-        let (rows, records) = db.counts(table).map_err(unreadable)?;
-        if rows != records {
-            return Err(IndexTrouble::Inconsistent(format!(
-                "has {rows} rows for {records} packages"
-            )));
-        }
-    }
-    Ok(Some(out))
+    let answers = match want {
+        Want::Name { query, .. } => out.iter().any(|p| crate::name_matches(query, p)),
+        _ => !out.is_empty(),
+    };
+    Ok(answers.then_some(out))
 }
 
 /// Returns true if and only if the header can be what `want` looks for.

@@ -1,4 +1,6 @@
-//! rpm's SQLite backend (`rpmdb.sqlite`, rpm >= 4.16): table `Packages(hnum, blob)`.
+//! rpm's SQLite backend (`rpmdb.sqlite`, rpm >= 4.16): table `Packages(hnum, blob)`, and the
+//! index tables rpm keeps beside it (`Name`, `Basenames`, `Providename`, ...: `key, hnum, idx`,
+//! each with an index on `key`), which a lookup of one name or path reads first.
 //!
 //! Opened through a real SQLite (rusqlite, bundled) as a read-only, *immutable* URI
 //! (`mode=ro&immutable=1`): SQLite then takes no file lock, never waits on one, and never
@@ -48,15 +50,6 @@ pub(crate) struct Opened {
     dev: u64,
     ino: u64,
     locked: bool,
-}
-
-/// What an index table says about some keys.
-#[derive(Debug)]
-pub(crate) enum Candidates {
-    /// `(hnum, blob)` of every record the index names; `None` where `Packages` has no such hnum.
-    Found(Vec<(u64, Option<Vec<u8>>)>),
-    /// The index has no row for any key.
-    Nothing,
 }
 
 pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
@@ -121,51 +114,41 @@ impl Opened {
         run().map_err(|e| self.error(e))
     }
 
-    /// Looks `keys` up in rpm's index table `table` (`Name`, `Basenames`, ...: rows of
-    /// `key, hnum, idx`) and fetches the records it names. An error means the index (or
-    /// `Packages`) cannot be read; the caller then reads every record instead.
-    pub(crate) fn candidates(&self, table: &str, keys: &[&str]) -> rusqlite::Result<Candidates> {
+    /// Returns the `hnum`s rpm's index table `table` (`Name`, `Basenames`, ...: rows of
+    /// `key, hnum, idx`) lists under any of `keys`, in order, without duplicates.
+    pub(crate) fn index(&self, table: &str, keys: &[&str]) -> rusqlite::Result<Vec<u64>> {
         let mut hnums = Vec::new();
         let mut stmt = self.conn.prepare(&format!(
             "SELECT DISTINCT hnum FROM '{table}' WHERE key = ?1"
         ))?;
         for key in keys {
             for h in stmt.query_map([key], |r| r.get::<_, i64>(0))? {
-                let h = h? as u64;
-                if !hnums.contains(&h) {
-                    hnums.push(h);
-                }
+                hnums.push(h? as u64);
             }
         }
-        if hnums.is_empty() {
-            return Ok(Candidates::Nothing);
-        }
         hnums.sort_unstable();
-        let mut blob = self
-            .conn
-            .prepare("SELECT blob FROM Packages WHERE hnum = ?1")?;
-        let mut out = Vec::with_capacity(hnums.len());
-        for h in hnums {
-            let b = blob
-                .query_row([h as i64], |r| r.get::<_, Vec<u8>>(0))
-                .map(Some)
-                .or_else(|e| match e {
-                    rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                    e => Err(e),
-                })?;
-            out.push((h, b));
-        }
-        Ok(Candidates::Found(out))
+        hnums.dedup();
+        Ok(hnums)
     }
 
-    /// Returns `(rows of table, rows of Packages)`: rpm writes exactly one `Name` row per
-    /// package, so unequal counts mean the index lost (or gained) entries.
-    pub(crate) fn counts(&self, table: &str) -> rusqlite::Result<(u64, u64)> {
-        let count = |sql: &str| self.conn.query_row(sql, [], |r| r.get::<_, i64>(0));
-        Ok((
-            count(&format!("SELECT count(*) FROM '{table}'"))? as u64,
-            count("SELECT count(*) FROM Packages")? as u64,
-        ))
+    /// Returns the blob of each `hnum`, `None` where `Packages` has no such record.
+    pub(crate) fn blobs(&self, hnums: &[u64]) -> rusqlite::Result<Vec<(u64, Option<Vec<u8>>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT blob FROM Packages WHERE hnum = ?1")?;
+        hnums
+            .iter()
+            .map(|&h| {
+                let blob = stmt
+                    .query_row([h as i64], |r| r.get::<_, Vec<u8>>(0))
+                    .map(Some)
+                    .or_else(|e| match e {
+                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                        e => Err(e),
+                    })?;
+                Ok((h, blob))
+            })
+            .collect()
     }
 
     /// Checks that the file SQLite read is the inode opened inside the root, and closes it.

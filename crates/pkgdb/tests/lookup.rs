@@ -1,0 +1,443 @@
+//! Lookups that read only what they need (`query_with_proc`, `owner_with_proc`) give the same
+//! answers as a full read: through rpm's SQLite index tables when they are consistent, through
+//! a full scan when an index is emptied, wrong or names nothing, and through byte searches of
+//! dpkg's status and file lists (multi-arch stanzas, `status.d`, damage elsewhere in the file).
+
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use hostready_host::Root;
+use hostready_pkgdb::{
+    Answer, DbKind, Lookup, Package, Scope, open_host_databases, owner_with_proc, query_with_proc,
+};
+
+const MARINER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/rpmdb/cbl-mariner-2.0-sqlite/rpmdb.sqlite"
+);
+
+/// A root holding a copy of the CBL-Mariner rpmdb (the fixture itself is never written).
+fn mariner_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("var/lib/rpm");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::copy(MARINER, db.join("rpmdb.sqlite")).unwrap();
+    dir
+}
+
+/// Runs SQL on the copy with the real sqlite3 CLI, damaging its index tables.
+fn sqlite3(root: &Path, sql: &str) {
+    let out = Command::new("sqlite3")
+        .arg(root.join("var/lib/rpm/rpmdb.sqlite"))
+        .arg(sql)
+        .output()
+        .expect("sqlite3 CLI (scripts/setup installs it)");
+    assert!(
+        out.status.success(),
+        "sqlite3 {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Everything a caller sees of a record, files included, in a stable order.
+fn view(pkgs: &[Package]) -> Vec<String> {
+    let mut v: Vec<String> = pkgs
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {:?} {} {} {} {} {:?} {} {:?}",
+                p.name,
+                p.epoch,
+                p.evr,
+                p.arch,
+                p.state,
+                p.installed,
+                p.db,
+                p.db_path.display(),
+                p.files
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn same(fast: &Lookup, full: &Lookup, what: &str) {
+    assert_eq!(view(&fast.packages), view(&full.packages), "{what}");
+    assert_eq!(fast.complete, full.complete, "{what}");
+    assert_eq!(fast.unreadable, full.unreadable, "{what}");
+}
+
+fn scope(a: &Answer, kind: DbKind) -> Scope {
+    a.dbs.iter().find(|d| d.kind == kind).unwrap().scope
+}
+
+fn notes(a: &Answer) -> String {
+    a.lookup
+        .notes
+        .iter()
+        .map(|n| n.message.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn rpm_index_hits_equal_the_full_read_for_every_package_and_file() {
+    let dir = mariner_root();
+    let root = Root::open(dir.path()).unwrap();
+    let full = open_host_databases(&root);
+    let all = full.list().packages;
+    assert_eq!(all.len(), 129);
+    for p in &all {
+        for name in [p.name.clone(), format!("{}.{}", p.name, p.arch)] {
+            let fast = query_with_proc(&root, None, &name);
+            same(&fast.lookup, &full.query(&name), &name);
+            assert!(fast.lookup.installed(), "{name}");
+            assert_eq!(scope(&fast, DbKind::RpmSqlite), Scope::Index, "{name}");
+        }
+        for file in [p.files.first(), p.files.last()].into_iter().flatten() {
+            let fast = owner_with_proc(&root, None, file);
+            same(&fast.lookup, &full.owner_of(file), file);
+            assert!(!fast.lookup.packages.is_empty(), "{file}");
+            assert_eq!(scope(&fast, DbKind::RpmSqlite), Scope::Index, "{file}");
+        }
+    }
+}
+
+#[test]
+fn rpm_index_miss_is_confirmed_by_a_full_scan() {
+    let dir = mariner_root();
+    let root = Root::open(dir.path()).unwrap();
+    let full = open_host_databases(&root);
+    for name in ["no-such-package", "curl.aarch64", "curl:aarch64"] {
+        let fast = query_with_proc(&root, None, name);
+        same(&fast.lookup, &full.query(name), name);
+        assert!(fast.lookup.complete);
+        assert_eq!(
+            scope(&fast, DbKind::RpmSqlite),
+            Scope::Scan { records: 129 },
+            "{name}"
+        );
+    }
+    // The name exists under another directory: Basenames has candidates, none of them owns it.
+    for path in ["/usr/bin/no-such-file", "/tmp/curl", "/usr/sbin/curl"] {
+        let fast = owner_with_proc(&root, None, path);
+        same(&fast.lookup, &full.owner_of(path), path);
+        assert!(
+            fast.lookup.packages.is_empty() && fast.lookup.complete,
+            "{path}"
+        );
+        assert_eq!(
+            scope(&fast, DbKind::RpmSqlite),
+            Scope::Scan { records: 129 },
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn emptied_index_tables_fall_back_to_the_full_scan() {
+    let dir = mariner_root();
+    sqlite3(
+        dir.path(),
+        "DELETE FROM Name; DELETE FROM Providename; DELETE FROM Basenames;",
+    );
+    let root = Root::open(dir.path()).unwrap();
+    let full = open_host_databases(&root);
+    let fast = query_with_proc(&root, None, "curl");
+    same(&fast.lookup, &full.query("curl"), "curl");
+    assert!(fast.lookup.installed() && fast.lookup.complete);
+    assert_eq!(
+        scope(&fast, DbKind::RpmSqlite),
+        Scope::Scan { records: 129 }
+    );
+    let fast = owner_with_proc(&root, None, "/usr/bin/curl");
+    same(&fast.lookup, &full.owner_of("/usr/bin/curl"), "owner");
+    assert_eq!(fast.lookup.packages.len(), 1);
+    assert_eq!(fast.lookup.packages[0].name, "curl");
+}
+
+#[test]
+fn name_index_emptied_alone_is_caught_through_providename() {
+    let dir = mariner_root();
+    sqlite3(dir.path(), "DELETE FROM Name;");
+    let root = Root::open(dir.path()).unwrap();
+    let fast = query_with_proc(&root, None, "curl");
+    assert!(fast.lookup.installed() && fast.lookup.complete);
+    assert_eq!(
+        scope(&fast, DbKind::RpmSqlite),
+        Scope::Scan { records: 129 }
+    );
+    assert!(
+        notes(&fast).contains("rpm's Name index lacks hnum"),
+        "{}",
+        notes(&fast)
+    );
+    assert!(notes(&fast).contains("rpm --rebuilddb"), "{}", notes(&fast));
+}
+
+#[test]
+fn wrong_index_rows_fall_back_with_a_note() {
+    let cases = [
+        (
+            "UPDATE Name SET hnum = 999999 WHERE key = 'curl';",
+            "curl",
+            "names hnum 999999, which is not in Packages",
+        ),
+        (
+            "UPDATE Name SET key = 'curl' WHERE key = 'bash';",
+            "curl",
+            "whose header has another name",
+        ),
+        (
+            "UPDATE Name SET key = 'curl' WHERE key = 'bash';",
+            "bash",
+            "lacks hnum",
+        ),
+        (
+            "UPDATE Basenames SET hnum = 999999 WHERE key = 'curl';",
+            "/usr/bin/curl",
+            "rpm's Basenames index names hnum 999999",
+        ),
+    ];
+    for (sql, subject, why) in cases {
+        let dir = mariner_root();
+        sqlite3(dir.path(), sql);
+        let root = Root::open(dir.path()).unwrap();
+        let full = open_host_databases(&root);
+        let (fast, expected) = if subject.starts_with('/') {
+            (
+                owner_with_proc(&root, None, subject),
+                full.owner_of(subject),
+            )
+        } else {
+            (query_with_proc(&root, None, subject), full.query(subject))
+        };
+        same(&fast.lookup, &expected, sql);
+        assert!(!fast.lookup.packages.is_empty(), "{sql}");
+        assert!(fast.lookup.complete, "{sql}");
+        assert_eq!(
+            scope(&fast, DbKind::RpmSqlite),
+            Scope::Scan { records: 129 },
+            "{sql}"
+        );
+        assert!(notes(&fast).contains(why), "{sql}: {}", notes(&fast));
+    }
+}
+
+#[test]
+fn real_rpm_database_answers_through_its_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    util::install(dir.path(), &util::built_rpms(3));
+    let root = Root::open(dir.path()).unwrap();
+    let full = open_host_databases(&root);
+    let fast = query_with_proc(&root, None, "hrbeta");
+    same(&fast.lookup, &full.query("hrbeta"), "hrbeta");
+    assert_eq!(fast.lookup.packages[0].epoch, Some(2));
+    assert_eq!(scope(&fast, DbKind::RpmSqlite), Scope::Index);
+    // One file, two owners: both come through the Basenames index.
+    let fast = owner_with_proc(&root, None, "/usr/share/hrshared/README");
+    same(
+        &fast.lookup,
+        &full.owner_of("/usr/share/hrshared/README"),
+        "README",
+    );
+    let mut names: Vec<&str> = fast
+        .lookup
+        .packages
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["hralpha", "hrbeta"]);
+    assert_eq!(scope(&fast, DbKind::RpmSqlite), Scope::Index);
+}
+
+const STATUS: &str = "Package: libfoo\nStatus: install ok installed\nArchitecture: amd64\n\
+Multi-Arch: same\nVersion: 1.0-1\nDepends: libbar, libfoo-data\nDescription: foo\n \
+Package: libfoo\n\n\
+Package: libfoo-data\nStatus: install ok installed\nArchitecture: all\nVersion: 1.0-1\n\n\
+package:   libfoo  \nStatus: install ok unpacked\nArchitecture: i386\nMulti-Arch: same\n\
+Version: 1.0-1\n\n\
+Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 2\n";
+
+/// A dpkg root: `status` as given, one `status.d` package, and file lists.
+fn dpkg_root(status: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("var/lib/dpkg");
+    std::fs::create_dir_all(d.join("info")).unwrap();
+    std::fs::create_dir_all(d.join("status.d")).unwrap();
+    std::fs::write(d.join("status"), status).unwrap();
+    std::fs::write(
+        d.join("status.d/distroless"),
+        "Package: distroless\nArchitecture: amd64\nVersion: 3\n",
+    )
+    .unwrap();
+    let lists: [(&str, &str); 5] = [
+        (
+            "libfoo:amd64",
+            "/.\n/usr/lib/x86_64/libfoo.so.1\n/usr/share/doc/libfoo/README\n",
+        ),
+        (
+            "libfoo:i386",
+            "/.\n/usr/lib/i386/libfoo.so.1\n/usr/share/doc/libfoo/README\n",
+        ),
+        (
+            "libfoo-data",
+            "/.\n/usr/share/doc/libfoo/README.more\n/usr/share/foo",
+        ),
+        ("gone", "/etc/gone.conf\n"),
+        ("orphan", "/usr/bin/orphan\n"),
+    ];
+    for (name, body) in lists {
+        std::fs::write(d.join(format!("info/{name}.list")), body).unwrap();
+    }
+    dir
+}
+
+fn dpkg_scope(a: &Answer) -> Scope {
+    scope(a, DbKind::Dpkg)
+}
+
+#[test]
+fn dpkg_query_finds_every_stanza_of_a_name() {
+    let dir = dpkg_root(STATUS);
+    let root = Root::open(dir.path()).unwrap();
+    let full = open_host_databases(&root);
+    for name in [
+        "libfoo",
+        "libfoo:i386",
+        "libfoo:amd64",
+        "libfoo-data",
+        "gone",
+        "distroless",
+    ] {
+        let fast = query_with_proc(&root, None, name);
+        same(&fast.lookup, &full.query(name), name);
+        assert_eq!(dpkg_scope(&fast), Scope::Search, "{name}");
+    }
+    let fast = query_with_proc(&root, None, "libfoo");
+    let mut arches: Vec<&str> = fast
+        .lookup
+        .packages
+        .iter()
+        .map(|p| p.arch.as_str())
+        .collect();
+    arches.sort();
+    assert_eq!(arches, ["amd64", "i386"]);
+    // Not there (or there in another arch only): every stanza is checked before saying so.
+    for name in ["libbar", "libfoo:arm64", "libfo", "ibfoo"] {
+        let fast = query_with_proc(&root, None, name);
+        same(&fast.lookup, &full.query(name), name);
+        assert_eq!(dpkg_scope(&fast), Scope::Scan { records: 5 }, "{name}");
+    }
+}
+
+#[test]
+fn dpkg_damage_elsewhere_never_becomes_not_installed() {
+    let damaged = STATUS.replace("Version: 2\n", "Version: 2\n\0\0\0\0");
+    let dir = dpkg_root(&damaged);
+    let root = Root::open(dir.path()).unwrap();
+    // The stanza asked about is intact: it answers.
+    let fast = query_with_proc(&root, None, "libfoo-data");
+    assert!(fast.lookup.installed());
+    // Not found: only a check of every stanza could say so, and it finds the damage.
+    let fast = query_with_proc(&root, None, "libbar");
+    assert!(!fast.lookup.complete);
+    assert!(
+        fast.lookup.unreadable[0].contains("corrupt: NUL byte"),
+        "{:?}",
+        fast.lookup
+    );
+    let fast = owner_with_proc(&root, None, "/usr/bin/nobody");
+    assert!(!fast.lookup.complete);
+    // A damaged stanza of the very package asked about is corrupt, not absent.
+    let cut = STATUS.replace(
+        "Status: install ok installed\nArchitecture: all",
+        "Status: install",
+    );
+    let dir = dpkg_root(&cut);
+    let root = Root::open(dir.path()).unwrap();
+    let fast = query_with_proc(&root, None, "libfoo-data");
+    assert!(!fast.lookup.complete && fast.lookup.packages.is_empty());
+    assert!(
+        fast.lookup.unreadable[0].contains("malformed Status"),
+        "{:?}",
+        fast.lookup
+    );
+}
+
+#[test]
+fn dpkg_owner_searches_the_lists_and_parses_only_owners() {
+    let dir = dpkg_root(STATUS);
+    let root = Root::open(dir.path()).unwrap();
+    let full = open_host_databases(&root);
+    let cases: [(&str, &[&str]); 7] = [
+        (
+            "/usr/share/doc/libfoo/README",
+            &["libfoo amd64", "libfoo i386"],
+        ),
+        ("/usr/lib/i386/libfoo.so.1", &["libfoo i386"]),
+        ("/usr/share/foo", &["libfoo-data all"]),
+        ("/etc/gone.conf", &["gone amd64"]),
+        // A prefix of a listed path, a list without a status entry: no owner.
+        ("/usr/share/doc/libfoo/READ", &[]),
+        ("/usr/bin/orphan", &[]),
+        ("/usr/lib/x86_64/libfoo.so", &[]),
+    ];
+    for (path, owners) in cases {
+        let fast = owner_with_proc(&root, None, path);
+        same(&fast.lookup, &full.owner_of(path), path);
+        let mut got: Vec<String> = fast
+            .lookup
+            .packages
+            .iter()
+            .map(|p| format!("{} {}", p.name, p.arch))
+            .collect();
+        got.sort();
+        assert_eq!(got, owners, "{path}");
+        assert!(fast.lookup.complete, "{path}");
+    }
+}
+
+/// Paths of this machine's own dpkg file lists, a few from each of a spread of packages.
+fn host_sample_paths() -> Vec<PathBuf> {
+    let info = Path::new("/var/lib/dpkg/info");
+    let mut lists: Vec<PathBuf> = std::fs::read_dir(info)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "list"))
+        .collect();
+    lists.sort();
+    let mut out = Vec::new();
+    for list in lists.iter().step_by(25) {
+        let text = std::fs::read_to_string(list).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        for l in [lines.get(1), lines.last()].into_iter().flatten() {
+            out.push(PathBuf::from(l));
+        }
+    }
+    out.push(PathBuf::from("/usr/bin/dpkg"));
+    out.push(PathBuf::from("/usr/bin/no-such-file-here"));
+    out
+}
+
+#[test]
+fn host_dpkg_lookups_equal_the_full_read() {
+    let root = Root::open("/").unwrap();
+    let full = open_host_databases(&root);
+    let all = full.list().packages;
+    assert!(all.len() > 50);
+    for p in &all {
+        for name in [p.name.clone(), format!("{}:{}", p.name, p.arch)] {
+            let fast = query_with_proc(&root, None, &name);
+            same(&fast.lookup, &full.query(&name), &name);
+        }
+    }
+    for path in host_sample_paths() {
+        let fast = owner_with_proc(&root, None, &path);
+        same(&fast.lookup, &full.owner_of(&path), &path.to_string_lossy());
+    }
+}
