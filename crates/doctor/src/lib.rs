@@ -23,8 +23,8 @@ use serde::Serialize;
 pub use finding::{Finding, Status};
 pub use pileup::Thresholds;
 
-/// Piles up to this size get exact private memory from `smaps_rollup`; larger ones the
-/// cheaper `statm` estimate.
+/// Piles up to this size get exact private memory from `smaps_rollup`; larger ones an estimate
+/// from the `statm` of this many members, evenly spread by age.
 pub const EXACT_MEMORY_MAX: usize = 256;
 
 /// What [`diagnose`] is asked to do.
@@ -87,7 +87,7 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
     };
     // Magic links (exe, fd) need the procfs opened directly; see magic.rs for why.
     let dir = magic::ProcDir::open(proc.location()).ok();
-    let snap = match proc::scan(proc, dir.as_ref()) {
+    let mut snap = match proc::scan(proc, dir.as_ref(), t.min_count) {
         Ok(s) => s,
         Err(e) => {
             let why = format!("cannot list processes: {e}");
@@ -125,6 +125,24 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
     );
     let files = locks::analyse(&entries, &snap, dir.as_ref(), Some(proc), Some(&scan));
     let waiting: HashSet<u32> = files.iter().flat_map(|f| f.waiters()).collect();
+    // The lock findings name holders, waiters and the waiters' parents by command line.
+    let named: Vec<u32> = files
+        .iter()
+        .flat_map(|f| {
+            f.holders.iter().filter_map(|h| h.pid).chain(
+                f.blocked
+                    .iter()
+                    .chain(&f.openers)
+                    .chain(&f.sharing)
+                    .copied(),
+            )
+        })
+        .collect();
+    let parents: Vec<u32> = waiting
+        .iter()
+        .filter_map(|p| snap.procs.get(p).map(|p| p.ppid))
+        .collect();
+    snap.fill(proc, dir.as_ref(), named.into_iter().chain(parents));
 
     let meminfo = proc
         .read_to_string("/meminfo")
@@ -135,25 +153,22 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
     let mut flagged_kb = 0;
     for g in groups.iter_mut().filter(|g| g.flagged) {
         g.waiting_on_lock = g.pids.iter().filter(|p| waiting.contains(p)).count();
-        if !g.is_zombies() {
-            // Exact (smaps_rollup) for ordinary piles; O(1) per process (statm) for huge ones,
-            // where walking every mapping of thousands of processes would cost seconds.
-            let exact = g.count <= EXACT_MEMORY_MAX;
-            let kb: u64 = g
-                .pids
-                .iter()
-                .filter_map(|p| {
-                    if exact {
-                        proc::private_kb(proc, *p)
-                    } else {
-                        proc::statm_anon_kb(proc, *p)
-                    }
-                })
-                .sum();
-            g.private_kb = Some(kb);
-            g.memory_source = if exact { "smaps_rollup" } else { "statm" };
-            flagged_kb += kb;
+        if g.is_zombies() {
+            continue;
         }
+        // The executable: of the oldest member (the scan reads executables only on demand).
+        if let Some(exe) = snap
+            .procs
+            .get(&g.pids[0])
+            .filter(|p| p.exe.is_none())
+            .and_then(|_| dir.as_ref()?.exe(g.pids[0]))
+        {
+            g.exe = exe;
+        }
+        let (kb, source) = pile_memory(proc, dir.as_ref(), &g.pids);
+        g.private_kb = Some(kb);
+        g.memory_source = source;
+        flagged_kb += kb;
     }
     report
         .findings
@@ -182,6 +197,39 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
     report.pileups = groups.into_iter().filter(|g| g.flagged).collect();
     report.locked_files = files;
     report
+}
+
+/// Returns the summed private memory of a pile in kB and where it comes from. Exact
+/// (`smaps_rollup`) up to [`EXACT_MEMORY_MAX`] members. Above, walking every mapping of
+/// thousands of processes would cost seconds, and even `statm` (O(1) in the kernel) costs an
+/// open, read and close per member: so `statm` is read for [`EXACT_MEMORY_MAX`] members spread
+/// evenly by age and the mean scaled to the pile. Members of a pile run the same command, so
+/// their memory differs little. (The resident size in `stat`, which the scan has for every
+/// member, is no substitute: kernels with per-CPU memory counters report it approximately, and
+/// for small processes it misses about their whole anonymous memory.)
+fn pile_memory(
+    proc: &hostready_host::Root,
+    dir: Option<&magic::ProcDir>,
+    pids: &[u32],
+) -> (u64, String) {
+    let n = pids.len();
+    if n <= EXACT_MEMORY_MAX {
+        let kb = pids.iter().filter_map(|p| proc::private_kb(proc, *p)).sum();
+        return (kb, "smaps_rollup".into());
+    }
+    let (mut anon_kb, mut read) = (0, 0);
+    for i in 0..EXACT_MEMORY_MAX {
+        if let Some((resident, shared)) = proc::statm_kb(proc, dir, pids[i * n / EXACT_MEMORY_MAX])
+        {
+            anon_kb += resident.saturating_sub(shared);
+            read += 1;
+        }
+    }
+    let kb = (anon_kb * n as u64).checked_div(read).unwrap_or(0);
+    (
+        kb,
+        format!("statm (resident − shared) of {read} of {n} members, scaled to all"),
+    )
 }
 
 /// Returns true if and only if `p` is an apt or dpkg process (a possible dpkg-lock waiter).

@@ -44,6 +44,11 @@ impl ProcDir {
         Ok(ProcDir { dir })
     }
 
+    /// Returns the directory descriptor, for opening files relative to it.
+    pub fn fd(&self) -> &OwnedFd {
+        &self.dir
+    }
+
     /// Returns the executable path of `pid`, without a ` (deleted)` suffix; `None` for kernel
     /// threads, zombies, or processes we may not inspect.
     pub fn exe(&self, pid: u32) -> Option<String> {

@@ -1,12 +1,13 @@
 //! Pile-ups: many identical processes that live long and wait — the shape of the incident,
 //! thousands of `rpm -q` started by `longhorn-manager` behind a locked rpmdb.
 //!
-//! Processes are grouped by executable and normalised argv (numbers that differ per copy, such
-//! as pids in `/proc/1234/ns/mnt` or `sleep 30`, become `N`). A group is a pile-up when it has at
+//! Processes are grouped by name (`comm`) and normalised argv (numbers that differ per copy,
+//! such as pids in `/proc/1234/ns/mnt` or `sleep 30`, become `N`); a group's executable is that
+//! of its oldest member. A group is a pile-up when it has at
 //! least `min_count` members, its oldest is at least `min_age` old, and most members are not
 //! running. Zombies cannot be grouped by command (the kernel dropped it), so they group by name.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -56,9 +57,9 @@ pub struct Group {
     pub rss_kb: u64,
     /// Summed private memory, filled in for flagged groups.
     pub private_kb: Option<u64>,
-    /// Where `private_kb` comes from: `smaps_rollup` (exact, `RssAnon` where unreadable) or
-    /// `statm` (anonymous resident, for piles too big to walk every mapping of).
-    pub memory_source: &'static str,
+    /// Where `private_kb` comes from: `smaps_rollup` (exact, `RssAnon` where unreadable) or,
+    /// for piles too big to walk every mapping of, `statm` (anonymous resident) of a sample.
+    pub memory_source: String,
     /// True when the group meets the pile-up thresholds.
     pub flagged: bool,
     /// Members waiting on a file lock (filled in from the lock analysis).
@@ -106,37 +107,54 @@ fn flush_digits(out: &mut String, digits: &mut String) {
     digits.clear();
 }
 
-/// Returns the grouping key and display command of a process.
+/// Returns the grouping key and display command of a process. Processes group by name and
+/// normalised command line; a zombie, or a process whose command line is empty or was not read,
+/// by its name alone (`[comm]`).
 pub fn key_of(p: &Proc) -> (String, String) {
-    if p.argv.is_empty() || p.state == 'Z' {
+    if p.argv.is_empty() || p.state == 'Z' || !p.cmdline_read {
         let name = format!("[{}]", p.comm);
         return (name.clone(), name);
     }
-    let norm: Vec<String> = p.argv.iter().take(16).map(|a| normalise_arg(a)).collect();
-    let exe = p.exe.clone().unwrap_or_else(|| p.argv[0].clone());
-    let mut display = basename(&norm[0]).to_string();
-    for a in &norm[1..] {
-        display.push(' ');
-        display.push_str(a);
+    let mut key = p.comm.clone();
+    let mut display = String::new();
+    for (i, a) in p.argv.iter().take(16).enumerate() {
+        let n = normalise_arg(a);
+        key.push('\0');
+        key.push_str(&n);
+        if i == 0 {
+            display.push_str(basename(&n));
+        } else {
+            display.push(' ');
+            display.push_str(&n);
+        }
     }
-    (exe, truncate(&display, 100))
+    (key, truncate(&display, 100))
 }
 
 /// Groups every process of the snapshot; the largest groups come first.
 pub fn group(snap: &Snapshot, t: Thresholds) -> Vec<Group> {
-    let mut by_key: BTreeMap<(String, String), Vec<&Proc>> = BTreeMap::new();
+    let mut by_key: HashMap<(String, String), Vec<&Proc>> = HashMap::new();
     for p in snap.procs.values() {
         by_key.entry(key_of(p)).or_default().push(p);
     }
     let mut groups: Vec<Group> = by_key
         .into_iter()
-        .map(|((exe, command), mut members)| {
+        .map(|((key, command), mut members)| {
             members.sort_by(|a, b| b.age_secs.cmp(&a.age_secs).then(a.pid.cmp(&b.pid)));
             let mut states = BTreeMap::new();
             for m in &members {
                 *states.entry(m.state).or_default() += 1;
             }
             let parents: HashSet<u32> = members.iter().map(|m| m.ppid).collect();
+            // The oldest member's executable (read for flagged groups), else its argv[0].
+            let exe = if key.starts_with('[') {
+                key
+            } else {
+                members[0]
+                    .exe
+                    .clone()
+                    .unwrap_or_else(|| members[0].argv[0].clone())
+            };
             let mut g = Group {
                 exe,
                 command,
@@ -155,18 +173,26 @@ pub fn group(snap: &Snapshot, t: Thresholds) -> Vec<Group> {
                 parents: parents.len(),
                 rss_kb: members.iter().map(|m| m.rss_kb).sum(),
                 private_kb: None,
-                memory_source: "",
+                memory_source: String::new(),
                 flagged: false,
                 waiting_on_lock: 0,
             };
             g.flagged = g.count >= t.min_count
                 && g.oldest_age_secs >= t.min_age_secs
                 && g.waiting() * 2 >= g.count;
-            g.parent_chain = chain(&members, snap, &g.command);
+            // Only flagged groups are reported with their source.
+            if g.flagged {
+                g.parent_chain = chain(&members, snap, &g.command);
+            }
             g
         })
         .collect();
-    groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
+    groups.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.command.cmp(&b.command))
+            .then_with(|| a.exe.cmp(&b.exe))
+    });
     groups
 }
 
@@ -389,6 +415,7 @@ mod tests {
             state,
             exe: argv.first().map(|s| s.to_string()),
             argv: argv.iter().map(|s| s.to_string()).collect(),
+            cmdline_read: true,
             age_secs: age,
             started_at: None,
             rss_kb: 2000,
@@ -465,6 +492,19 @@ mod tests {
         let f = findings(&groups, &snap, Thresholds::default(), None);
         assert_eq!(f[0].id, "doctor.pileup");
         assert_eq!(f[0].status, Status::Pass);
+    }
+
+    #[test]
+    fn processes_whose_command_line_was_not_read_group_by_name() {
+        let mut a = p(10, 1, 'S', 100, &["/bin/bash", "-l"]);
+        a.cmdline_read = false;
+        a.argv.clear();
+        assert_eq!(key_of(&a), ("[bash]".into(), "[bash]".into()));
+        // Same command, different names (`exec -a`, prctl): different groups.
+        let b = p(11, 1, 'S', 100, &["/bin/x", "N"]);
+        let mut c = b.clone();
+        c.comm = "y".into();
+        assert_ne!(key_of(&b), key_of(&c));
     }
 
     #[test]

@@ -136,9 +136,21 @@ pub fn file_health(format: Format, head: &[u8], size: u64) -> Result<String, Str
     }
 }
 
-/// Names of processes that open the rpm database.
+/// Returns true if and only if `p` is a process that opens the rpm database, known by its name
+/// (`comm`) or executable: a python script's executable is the interpreter, and a
+/// process's name may be cut to 15 bytes or renamed.
 pub fn is_rpm_user(p: &crate::proc::Proc) -> bool {
-    let name = p.exe.as_deref().map(basename).unwrap_or(&p.comm);
+    is_rpm_name(&p.comm)
+        || p.exe.as_deref().map(basename).is_some_and(is_rpm_name)
+        || (p.comm.starts_with("python")
+            && p.argv
+                .iter()
+                .skip(1)
+                .take(2)
+                .any(|a| matches!(basename(a), "yum" | "dnf" | "rpm")))
+}
+
+fn is_rpm_name(name: &str) -> bool {
     matches!(
         name,
         "rpm"
@@ -154,12 +166,7 @@ pub fn is_rpm_user(p: &crate::proc::Proc) -> bool {
             | "microdnf"
             | "packagekitd"
             | "tdnf"
-    ) || (p.comm.starts_with("python")
-        && p.argv
-            .iter()
-            .skip(1)
-            .take(2)
-            .any(|a| matches!(basename(a), "yum" | "dnf" | "rpm")))
+    )
 }
 
 /// Checks every rpm and dpkg database under `root`. `snap` (when procfs is available) says
