@@ -1,0 +1,437 @@
+//! `hostready doctor` through the real binary: exit codes, the JSON report's shape, `--explain`
+//! on log files and stdin, `--proc none`, a fake procfs with a pile-up in it, and a pile-up of
+//! real processes (killed and reaped by a drop guard, also when an assertion fails).
+
+mod util;
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use util::{finding, hostready, run_json};
+
+/// Log lines in the shapes longhorn-manager and rpm print them (longhorn/longhorn#10019).
+const LOG: &str = "\
+time=\"2024-12-18T09:00:00Z\" level=info msg=\"Starting longhorn-manager\"
+time=\"2024-12-18T09:01:02Z\" level=error msg=\"Failed to check package installed\" error=\"timeout executing: nsenter [--mount=/host/proc/1/ns/mnt rpm -q iscsi-initiator-utils], output , stderr , : context deadline exceeded\"
+time=\"2024-12-18T09:01:03Z\" level=info msg=\"nothing to see\"
+error: rpmdb: BDB0113 Thread/process 4711/140245 failed: BDB1507 Thread died in Berkeley DB library
+error: db5 error(-30973) from dbenv->failchk: BDB0087 DB_RUNRECOVERY: Fatal error, run database recovery
+time=\"2024-12-18T09:02:03Z\" level=error msg=\"Failed to check package installed\" error=\"timeout executing: nsenter [--mount=/host/proc/1/ns/mnt rpm -q nfs-utils]\"
+";
+
+#[test]
+fn explain_file_names_known_problems_with_their_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("manager.log");
+    std::fs::write(&log, LOG).unwrap();
+    let (code, json) = run_json(
+        hostready()
+            .args(["doctor", "-o", "json", "--explain"])
+            .arg(&log),
+    );
+    assert_eq!(code, 1, "known problems found: exit 1; {json:#}");
+    assert_eq!(json["source"], log.display().to_string());
+    let lines = |id: &str| -> Vec<u64> {
+        json["matches"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .unwrap_or_else(|| panic!("no match {id}: {json:#}"))["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l.as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(lines("nsenter-timeout"), [2, 6]);
+    assert_eq!(lines("bdb-thread-died"), [4]);
+    assert_eq!(lines("bdb-runrecovery"), [5]);
+    let f = finding(&json, "doctor.signature.nsenter-timeout");
+    assert!(
+        f["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e.as_str().unwrap().contains("line(s) 2, 6")),
+        "{f:#}"
+    );
+    assert!(!f["remediation"].as_array().unwrap().is_empty());
+
+    // The table names the same problems.
+    let out = hostready()
+        .args(["doctor", "--explain"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("doctor.signature.bdb-thread-died"),
+        "{table}"
+    );
+    assert!(table.contains("line 4:"), "{table}");
+}
+
+#[test]
+fn explain_stdin_and_a_clean_log() {
+    let run = |input: &str| {
+        let mut child = hostready()
+            .args(["doctor", "-o", "json", "--explain", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code().unwrap(), json)
+    };
+    let (code, json) = run("ok\nError: database disk image is malformed\n");
+    assert_eq!(code, 1);
+    assert_eq!(json["source"], "stdin");
+    assert_eq!(json["matches"][0]["id"], "sqlite-malformed");
+    assert_eq!(json["matches"][0]["lines"], serde_json::json!([2]));
+    let (code, json) = run("all fine\nnothing here\n");
+    assert_eq!(code, 0, "no known problem: exit 0; {json:#}");
+    assert_eq!(json["matches"], serde_json::json!([]));
+}
+
+#[test]
+fn explain_of_a_missing_file_is_exit_2() {
+    let out = hostready()
+        .args(["doctor", "--explain", "/nonexistent/hostready-test.log"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
+}
+
+#[test]
+fn without_procfs_process_findings_are_unknown_and_exit_is_2() {
+    let root = tempfile::tempdir().unwrap();
+    let (code, json) = run_json(
+        hostready()
+            .args(["doctor", "-o", "json", "--proc", "none", "--root"])
+            .arg(root.path()),
+    );
+    assert_eq!(code, 2, "{json:#}");
+    assert!(json["no_proc"].as_str().unwrap().contains("--proc none"));
+    for id in ["doctor.pileup", "doctor.locks", "doctor.memory"] {
+        assert_eq!(finding(&json, id)["status"], "unknown");
+    }
+    assert_eq!(finding(&json, "doctor.pkgdb")["status"], "pass");
+    assert_json_shape(&json);
+}
+
+#[test]
+fn healthy_fake_procfs_is_exit_0() {
+    let root = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new();
+    proc.process(1, 0, "systemd", 'S', &["/sbin/init"], 100);
+    for pid in 100..105 {
+        proc.process(pid, 1, "bash", 'S', &["-bash"], 500);
+    }
+    let (code, json) = run_json(
+        hostready()
+            .args(["doctor", "-o", "json", "--root"])
+            .arg(root.path())
+            .arg("--proc")
+            .arg(proc.path()),
+    );
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["processes"], 6);
+    assert_eq!(json["no_proc"], Value::Null);
+    assert_eq!(json["pileups"], serde_json::json!([]));
+    let pile = finding(&json, "doctor.pileup");
+    assert_eq!(pile["status"], "pass");
+    assert!(
+        pile["message"].as_str().unwrap().contains("5 × -bash"),
+        "{pile:#}"
+    );
+    assert_eq!(finding(&json, "doctor.memory")["status"], "pass");
+    assert_json_shape(&json);
+}
+
+#[test]
+fn pile_in_a_fake_procfs_is_exit_1_with_its_source() {
+    let root = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new();
+    proc.process(1, 0, "systemd", 'S', &["/sbin/init"], 100);
+    proc.process(
+        40,
+        1,
+        "longhorn-manage",
+        'S',
+        &["longhorn-manager", "daemon"],
+        900,
+    );
+    for pid in 100..124 {
+        let state = if pid < 110 { 'D' } else { 'S' };
+        proc.process(
+            pid,
+            40,
+            "rpm",
+            state,
+            &["rpm", "-q", "iscsi-initiator-utils"],
+            600 - u64::from(pid - 100),
+        );
+    }
+    let (code, json) = run_json(
+        hostready()
+            .args(["doctor", "-o", "json", "--root"])
+            .arg(root.path())
+            .arg("--proc")
+            .arg(proc.path()),
+    );
+    assert_eq!(code, 1, "{json:#}");
+    let f = finding(&json, "doctor.pileup.rpm");
+    // 10 in D state (>= --pile-min-count): fail.
+    assert_eq!(f["status"], "fail", "{f:#}");
+    let msg = f["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with("24 identical processes `rpm -q iscsi-initiator-utils`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("init(1) → longhorn-manager(40) → rpm -q"),
+        "{msg}"
+    );
+    let pile = &json["pileups"][0];
+    assert_eq!(pile["count"], 24);
+    assert_eq!(pile["states"]["D"], 10);
+    assert_eq!(pile["oldest_age_secs"], 600);
+    assert!(
+        f["remediation"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("#10019"))
+    );
+    // Thresholds are flags: 25 members are needed now, so nothing is flagged.
+    let (code, json) = run_json(
+        hostready()
+            .args(["doctor", "-o", "json", "--pile-min-count", "25", "--root"])
+            .arg(root.path())
+            .arg("--proc")
+            .arg(proc.path()),
+    );
+    assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["pileups"], serde_json::json!([]));
+}
+
+#[test]
+fn pile_of_real_sleepers_is_found_with_its_parent() {
+    let name = marker("hrclisleep");
+    let parent = marker("hrcliparent");
+    let group = Pgroup::spawn(
+        Command::new("/bin/bash")
+            .arg0(&parent)
+            .arg("-c")
+            .arg(format!(
+                "for i in $(seq 15); do (exec -a {name} sleep 1000) & done; wait"
+            )),
+    );
+    assert!(
+        wait_for(|| count_argv0(&name) == 15),
+        "sleepers did not start"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let (code, json) = run_json(
+        hostready()
+            .args([
+                "doctor",
+                "-o",
+                "json",
+                "--pile-min-count",
+                "15",
+                "--pile-min-age",
+                "0",
+                "--proc",
+                "/proc",
+                "--root",
+            ])
+            .arg(root.path()),
+    );
+    assert_eq!(code, 1, "a pile-up: exit 1");
+    let pile = json["pileups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["command"].as_str().unwrap().starts_with(&name))
+        .unwrap_or_else(|| panic!("no pile for {name}: {:#}", json["findings"]));
+    assert_eq!(pile["count"], 15);
+    assert_eq!(pile["states"]["S"], 15);
+    assert_eq!(pile["exe"], "/usr/bin/sleep");
+    assert!(pile["private_kb"].as_u64().unwrap() > 0);
+    assert!(
+        pile["parent_chain"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{parent}({})", group.pid())),
+        "{pile:#}"
+    );
+    drop(group);
+    assert!(wait_for(|| count_argv0(&name) == 0), "sleepers left behind");
+}
+
+/// Checks what every doctor report has: findings with id, status, message, evidence and
+/// remediation, and the lists of piles and locked files.
+fn assert_json_shape(json: &Value) {
+    let findings = json["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty());
+    for f in findings {
+        assert!(f["id"].as_str().unwrap().starts_with("doctor."), "{f:#}");
+        assert!(
+            ["pass", "warn", "fail", "unknown"].contains(&f["status"].as_str().unwrap()),
+            "{f:#}"
+        );
+        assert!(f["message"].is_string(), "{f:#}");
+        assert!(f["evidence"].is_array(), "{f:#}");
+        assert!(f["remediation"].is_array(), "{f:#}");
+    }
+    assert!(json["pileups"].is_array());
+    assert!(json["locked_files"].is_array());
+    assert!(json["processes"].is_u64());
+}
+
+/// A directory laid out like a procfs: the files doctor reads, and one directory per process.
+struct FakeProc {
+    dir: tempfile::TempDir,
+}
+
+impl FakeProc {
+    fn new() -> FakeProc {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("uptime"), "1000.00 1800.00\n").unwrap();
+        std::fs::write(
+            p.join("stat"),
+            "cpu  1 0 1 100 0 0 0 0 0 0\nbtime 1764380000\n",
+        )
+        .unwrap();
+        std::fs::write(
+            p.join("meminfo"),
+            "MemTotal:       16000000 kB\nMemFree:         8000000 kB\nMemAvailable:   12000000 kB\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("locks"), "").unwrap();
+        std::fs::create_dir(p.join("pressure")).unwrap();
+        std::fs::write(
+            p.join("pressure/memory"),
+            "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        )
+        .unwrap();
+        FakeProc { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Adds a process that started `age` seconds before the fake uptime (1000 s, 100 Hz).
+    fn process(&self, pid: u32, ppid: u32, comm: &str, state: char, argv: &[&str], age: u64) {
+        let d = self.dir.path().join(pid.to_string());
+        std::fs::create_dir(&d).unwrap();
+        // Start times count clock ticks: USER_HZ, 100 on every architecture Linux runs on.
+        let start = (1000 - age) * 100;
+        std::fs::write(
+            d.join("stat"),
+            format!(
+                "{pid} ({comm}) {state} {ppid} {pid} {pid} 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 {start} 12537856 600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+            ),
+        )
+        .unwrap();
+        let mut cmdline = argv.join("\0");
+        cmdline.push('\0');
+        std::fs::write(d.join("cmdline"), cmdline).unwrap();
+        std::fs::write(d.join("statm"), "730 439 412 5 0 89 0\n").unwrap();
+        std::fs::write(
+            d.join("smaps_rollup"),
+            "Rss: 1756 kB\nPrivate_Clean: 40 kB\nPrivate_Dirty: 636 kB\n",
+        )
+        .unwrap();
+    }
+}
+
+/// A child in its own process group; dropping it kills the group and reaps the child, so a
+/// failing assertion leaves no sleeper behind.
+struct Pgroup {
+    child: Child,
+}
+
+impl Pgroup {
+    fn spawn(cmd: &mut Command) -> Pgroup {
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .expect("spawn");
+        Pgroup { child }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Pgroup {
+    fn drop(&mut self) {
+        // `kill -KILL -- -PGID`: the whole group, the sleepers included.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Returns a lowercase marker unique to this test process and call (letters only: digits would
+/// be normalised away in a group's command).
+fn marker(prefix: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut v = (u64::from(std::process::id()) << 16) | n;
+    let mut s = String::from(prefix);
+    for _ in 0..8 {
+        s.push((b'a' + (v % 26) as u8) as char);
+        v /= 26;
+    }
+    s
+}
+
+/// Polls `cond` every 50 ms for up to 30 s.
+fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Counts live processes whose argv[0] is `name`.
+fn count_argv0(name: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).next() == Some(name.as_bytes()))
+        })
+        .count()
+}
