@@ -121,3 +121,43 @@ fn rpm_sqlite_root() {
     let v: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     assert_eq!(v["packages"].as_array().unwrap().len(), 129);
 }
+
+#[test]
+fn rpm_sqlite_index_and_its_fallback() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("var/lib/rpm");
+    std::fs::create_dir_all(&db).unwrap();
+    std::fs::copy(MARINER, db.join("rpmdb.sqlite")).unwrap();
+    let json = |args: &[&str]| -> (Option<i32>, serde_json::Value, String) {
+        let out = hostready(dir.path(), args);
+        let v = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            out.status.code(),
+            v,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, v, _) = json(&["query", "curl", "--output", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["databases"][0]["read"], "index");
+    // A miss is confirmed by checking every header, which also counts them.
+    let (code, v, _) = json(&["query", "no-such-package", "--output", "json"]);
+    assert_eq!(code, Some(1));
+    assert_eq!(v["databases"][0]["read"], "scan");
+    assert_eq!(v["databases"][0]["packages"], 129);
+    // An index that lost the row: still installed, from every header, with a note.
+    let out = std::process::Command::new("sqlite3")
+        .arg(db.join("rpmdb.sqlite"))
+        .arg("DELETE FROM Name WHERE key = 'curl';")
+        .output()
+        .expect("sqlite3 CLI");
+    assert!(out.status.success());
+    let (code, v, err) = json(&["query", "curl", "--output", "json"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(v["databases"][0]["read"], "scan");
+    assert_eq!(v["packages"][0]["name"], "curl");
+    assert!(err.contains("rpm's Name index lacks hnum"), "{err}");
+    let (code, v, _) = json(&["owner", "/usr/bin/curl", "--output", "json"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(v["databases"][0]["read"], "index");
+}
