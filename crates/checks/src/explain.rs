@@ -3,7 +3,7 @@
 //! verdict as it was and says so.
 
 use hostready_host::os_release::Family;
-use hostready_pkgdb::Databases;
+use hostready_pkgdb::Database;
 
 use crate::facts::Facts;
 use crate::finding::{Evidence, Remediation};
@@ -17,13 +17,14 @@ pub fn missing_executable(
     ev: &mut Evidence,
     fix: &mut Remediation,
 ) {
-    let dbs = facts.packages();
-    if dbs.dbs.is_empty() {
+    // Only this package's records are read (rpm's Name index, dpkg's matching stanzas).
+    let answer = hostready_pkgdb::query_host(facts.host, package);
+    if answer.dbs.is_empty() {
         ev.add("package database", "none found");
         return;
     }
-    let lookup = dbs.query(package);
-    let kinds = kinds(dbs);
+    let lookup = answer.lookup;
+    let kinds = kinds(&answer.dbs);
     if let Some(p) = lookup.packages.iter().find(|p| p.installed) {
         ev.add(
             "package database",
@@ -58,8 +59,7 @@ pub fn found_executable(path: &std::path::Path, facts: &Facts<'_>, ev: &mut Evid
     if facts.os().and_then(|o| o.immutable).is_none() {
         return;
     }
-    let dbs = facts.packages();
-    let owners = dbs.owner_of(path);
+    let owners = hostready_pkgdb::owner_host(facts.host, path).lookup;
     match owners.packages.first() {
         Some(p) => ev.add("package", format!("{} ({})", p.name, p.db.as_str())),
         None => ev.add(
@@ -69,12 +69,10 @@ pub fn found_executable(path: &std::path::Path, facts: &Facts<'_>, ev: &mut Evid
     };
 }
 
-fn kinds(dbs: &Databases<'_>) -> String {
-    dbs.kinds()
-        .iter()
-        .map(|k| k.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+fn kinds(dbs: &[Database]) -> String {
+    let mut kinds: Vec<&str> = dbs.iter().map(|d| d.kind.as_str()).collect();
+    kinds.dedup();
+    kinds.join(", ")
 }
 
 fn reinstall(package: &str, facts: &Facts<'_>) -> Vec<String> {

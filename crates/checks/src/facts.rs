@@ -25,7 +25,6 @@ pub struct Facts<'h> {
     processes: OnceCell<Result<Vec<Process>, String>>,
     listeners: OnceCell<Result<(Vec<UnixListener>, String), String>>,
     mounts: OnceCell<Result<(Vec<Mount>, String), String>>,
-    packages: OnceCell<hostready_pkgdb::Databases<'h>>,
 }
 
 impl<'h> Facts<'h> {
@@ -44,7 +43,6 @@ impl<'h> Facts<'h> {
             processes: OnceCell::new(),
             listeners: OnceCell::new(),
             mounts: OnceCell::new(),
-            packages: OnceCell::new(),
         }
     }
 
@@ -144,12 +142,6 @@ impl<'h> Facts<'h> {
             .as_ref()
             .map(|(l, s)| (l.as_slice(), s.as_str()))
             .map_err(String::as_str)
-    }
-
-    /// Returns the host's package databases, read on first use (only to explain a finding).
-    pub fn packages(&self) -> &hostready_pkgdb::Databases<'h> {
-        self.packages
-            .get_or_init(|| hostready_pkgdb::open_with_proc(self.host.fs(), self.host.proc().ok()))
     }
 
     /// Returns a main configuration file followed by the `*.conf` files of its drop-in
