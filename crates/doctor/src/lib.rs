@@ -2,7 +2,7 @@
 //! exists for — thousands of stuck `rpm -q`, a locked or damaged package database, memory at
 //! 100% — by reading procfs and the package databases. It starts no process and takes no lock.
 //!
-//! [`diagnose`] is the whole diagnosis: one pass over procfs ([`proc::scan`]), the kernel's lock
+//! [`diagnose`] is the whole diagnosis: a scan of procfs ([`proc::scan`]), the kernel's lock
 //! table matched to files ([`locks`]), pile-ups ([`pileup`]), package-database health
 //! ([`pkgdb`]) and memory pressure ([`memory`]). [`signatures::explain`] reads logs instead.
 

@@ -177,7 +177,7 @@ impl Proc {
     }
 }
 
-/// Everything one pass over procfs found.
+/// Everything a scan of procfs found.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     /// User-space processes by pid (kernel threads are left out).
