@@ -105,7 +105,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
     let color = std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let h = &report.host;
     writeln!(
         out,
@@ -151,6 +151,7 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
         s.fail,
         s.unknown
     )?;
+    out.flush()?;
     Ok(())
 }
 
@@ -208,7 +209,7 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
         output::print_data(args.output, &loaded)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     if args.name.is_none() {
         for p in &loaded {
             let default = if p.name == DEFAULT_PROFILE {
@@ -224,6 +225,7 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
                 p.description.trim()
             )?;
         }
+        out.flush()?;
         return Ok(ExitCode::SUCCESS);
     }
     for p in &loaded {
@@ -241,5 +243,6 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
             )?;
         }
     }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }

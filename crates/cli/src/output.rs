@@ -18,7 +18,8 @@ pub enum Format {
 
 /// Writes `value` as JSON or YAML to stdout; tables are each subcommand's own business.
 pub fn print_data<T: Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Buffered: stdout's line buffering would make one write(2) per line of a report.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     match format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, value)?;
@@ -27,5 +28,6 @@ pub fn print_data<T: Serialize>(format: Format, value: &T) -> anyhow::Result<()>
         Format::Yaml => serde_yaml_ng::to_writer(&mut out, value)?,
         Format::Table => unreachable!("tables are printed by each subcommand"),
     }
+    out.flush()?;
     Ok(())
 }

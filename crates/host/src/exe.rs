@@ -70,6 +70,10 @@ pub fn find(root: &Root, name: &str, dirs: &[PathBuf], native_machines: &[u16]) 
         dirs.iter().map(|d| d.join(name)).collect()
     };
     for candidate in candidates {
+        // Most candidates do not exist: one openat2 says so before the link-recording walk.
+        if root.stat(&candidate).is_err_and(|e| e.is_not_found()) {
+            continue;
+        }
         let resolved = match root.resolve(&candidate) {
             Ok(r) => r,
             Err(e) if e.is_not_found() => continue,

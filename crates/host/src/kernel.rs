@@ -61,29 +61,14 @@ pub enum ConfigValue {
     Other(String),
 }
 
-/// Parses a kernel `.config`.
-pub fn parse_kernel_config(text: &str) -> BTreeMap<String, ConfigValue> {
-    let mut out = BTreeMap::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(rest) = line.strip_prefix("# ") {
-            if let Some(name) = rest.strip_suffix(" is not set") {
-                out.insert(name.to_string(), ConfigValue::NotSet);
-            }
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let value = match v {
-            "y" => ConfigValue::Yes,
-            "m" => ConfigValue::Module,
-            "n" => ConfigValue::NotSet,
-            other => ConfigValue::Other(other.trim_matches('"').to_string()),
-        };
-        out.insert(k.to_string(), value);
+/// Parses one value as it appears after `CONFIG_X=`.
+fn parse_value(v: &str) -> ConfigValue {
+    match v {
+        "y" => ConfigValue::Yes,
+        "m" => ConfigValue::Module,
+        "n" => ConfigValue::NotSet,
+        other => ConfigValue::Other(other.trim_matches('"').to_string()),
     }
-    out
 }
 
 impl std::fmt::Display for ConfigValue {
@@ -98,10 +83,46 @@ impl std::fmt::Display for ConfigValue {
 }
 
 /// The kernel configuration and where it was found.
+///
+/// Kept as text and searched per option: a distro config has ~10,000 lines and a check asks
+/// for a handful, so building a map of every line would cost more than all the checks together.
 #[derive(Debug, Clone)]
 pub struct KernelConfig {
     pub source: String,
-    pub values: BTreeMap<String, ConfigValue>,
+    text: String,
+}
+
+impl KernelConfig {
+    /// Wraps the text of a `.config` read from `source`.
+    pub fn new(source: impl Into<String>, text: String) -> KernelConfig {
+        KernelConfig {
+            source: source.into(),
+            text,
+        }
+    }
+
+    /// Returns the value of `option` (e.g. `CONFIG_NFS_V4`); absent options are not set, as
+    /// `make` treats them. The last assignment wins, as in Kconfig.
+    pub fn get(&self, option: &str) -> ConfigValue {
+        let mut value = ConfigValue::NotSet;
+        let assign = format!("{option}=");
+        let unset = format!("# {option} is not set");
+        let bytes = self.text.as_bytes();
+        for at in memchr::memmem::find_iter(bytes, option.as_bytes()) {
+            // Only whole lines: the option at a line start, or in a "# ... is not set" comment.
+            let line_start = self.text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let line_end = self.text[at..]
+                .find('\n')
+                .map_or(self.text.len(), |i| at + i);
+            let line = self.text[line_start..line_end].trim_end();
+            if let Some(v) = line.strip_prefix(assign.as_str()) {
+                value = parse_value(v);
+            } else if line == unset {
+                value = ConfigValue::NotSet;
+            }
+        }
+        value
+    }
 }
 
 /// Reads the kernel release from the procfs (`sys/kernel/osrelease`).
@@ -110,14 +131,25 @@ pub fn release(proc: &Root) -> Result<String, FsError> {
         .map(|s| s.trim().to_string())
 }
 
-/// Reads the kernel configuration from, in order, `/proc/config.gz`, `/boot/config-<release>`
-/// and `/lib/modules/<release>/config`; returns the places tried when none is readable.
+/// Reads the kernel configuration from, in order, `/boot/config-<release>`,
+/// `/lib/modules/<release>/config` and `/proc/config.gz`; returns the places tried when none is
+/// readable. The plain files, named after the running release, say the same as the kernel's
+/// own copy and cost no decompression, so they come first.
 pub fn read_config(
     fs: &Root,
     proc: Option<&Root>,
     release: &str,
 ) -> Result<KernelConfig, Vec<String>> {
     let mut tried = Vec::new();
+    for path in [
+        format!("/boot/config-{release}"),
+        format!("/lib/modules/{release}/config"),
+    ] {
+        match fs.read_to_string(&path) {
+            Ok(text) => return Ok(KernelConfig::new(path, text)),
+            Err(_) => tried.push(path),
+        }
+    }
     if let Some(proc) = proc {
         match proc.open_file("/config.gz") {
             Ok(f) => {
@@ -128,28 +160,11 @@ pub fn read_config(
                     .read_to_string(&mut text)
                     .is_ok()
                 {
-                    return Ok(KernelConfig {
-                        source: "/proc/config.gz".into(),
-                        values: parse_kernel_config(&text),
-                    });
+                    return Ok(KernelConfig::new("/proc/config.gz", text));
                 }
                 tried.push("/proc/config.gz (unreadable gzip)".into());
             }
             Err(_) => tried.push("/proc/config.gz".into()),
-        }
-    }
-    for path in [
-        format!("/boot/config-{release}"),
-        format!("/lib/modules/{release}/config"),
-    ] {
-        match fs.read_to_string(&path) {
-            Ok(text) => {
-                return Ok(KernelConfig {
-                    source: path,
-                    values: parse_kernel_config(&text),
-                });
-            }
-            Err(_) => tried.push(path),
         }
     }
     Err(tried)
@@ -348,12 +363,27 @@ mod tests {
 
     #[test]
     fn kernel_config() {
-        let t = "CONFIG_NFS_V4=m\n# CONFIG_NFS_V4_2 is not set\nCONFIG_NFS_V4_1=y\nCONFIG_LOCALVERSION=\"-x\"\n";
-        let c = parse_kernel_config(t);
-        assert_eq!(c["CONFIG_NFS_V4"], ConfigValue::Module);
-        assert_eq!(c["CONFIG_NFS_V4_2"], ConfigValue::NotSet);
-        assert_eq!(c["CONFIG_NFS_V4_1"], ConfigValue::Yes);
-        assert_eq!(c["CONFIG_LOCALVERSION"], ConfigValue::Other("-x".into()));
+        let t = "CONFIG_NFS_V4=m\n# CONFIG_NFS_V4_2 is not set\nCONFIG_NFS_V4_1=y\nCONFIG_LOCALVERSION=\"-x\"\nCONFIG_NFS_V4_1_X=m\n# comment CONFIG_A=y\nCONFIG_B=y\nCONFIG_B=m";
+        let c = KernelConfig::new("t", t.to_string());
+        assert_eq!(c.get("CONFIG_NFS_V4"), ConfigValue::Module);
+        assert_eq!(c.get("CONFIG_NFS_V4_2"), ConfigValue::NotSet);
+        assert_eq!(c.get("CONFIG_NFS_V4_1"), ConfigValue::Yes);
+        assert_eq!(
+            c.get("CONFIG_LOCALVERSION"),
+            ConfigValue::Other("-x".into())
+        );
+        assert_eq!(
+            c.get("CONFIG_NFS"),
+            ConfigValue::NotSet,
+            "a prefix of other options"
+        );
+        assert_eq!(c.get("CONFIG_A"), ConfigValue::NotSet, "inside a comment");
+        assert_eq!(
+            c.get("CONFIG_B"),
+            ConfigValue::Module,
+            "last assignment wins, no newline at end"
+        );
+        assert_eq!(c.get("CONFIG_MISSING"), ConfigValue::NotSet);
     }
 
     #[test]

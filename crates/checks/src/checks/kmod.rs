@@ -17,11 +17,9 @@ pub fn check(name: &str, config: Option<&str>, facts: &Facts<'_>) -> Outcome {
     ev.add("kernel", &release);
     let modules = facts.modules();
     let no_module_support = modules.loaded.is_none()
-        && facts.kernel_config().is_ok_and(|c| {
-            c.values
-                .get("CONFIG_MODULES")
-                .is_none_or(|v| *v != ConfigValue::Yes)
-        });
+        && facts
+            .kernel_config()
+            .is_ok_and(|c| c.get("CONFIG_MODULES") != ConfigValue::Yes);
     if no_module_support {
         ev.add(
             "modules",
@@ -56,7 +54,7 @@ pub fn check(name: &str, config: Option<&str>, facts: &Facts<'_>) -> Outcome {
     let cfg = config.and_then(|opt| facts.kernel_config().ok().map(|c| (opt, c)));
     if let Some((opt, cfg)) = cfg {
         ev.add("config source", &cfg.source);
-        let value = cfg.values.get(opt).cloned().unwrap_or(ConfigValue::NotSet);
+        let value = cfg.get(opt);
         ev.add(opt, value.to_string());
         match value {
             ConfigValue::Yes => {

@@ -39,15 +39,7 @@ pub fn client(facts: &Facts<'_>) -> Outcome {
         }
     };
     ev.add("config source", &cfg.source);
-    let values: Vec<(&str, ConfigValue)> = NFS4_OPTIONS
-        .iter()
-        .map(|o| {
-            (
-                *o,
-                cfg.values.get(*o).cloned().unwrap_or(ConfigValue::NotSet),
-            )
-        })
-        .collect();
+    let values: Vec<(&str, ConfigValue)> = NFS4_OPTIONS.iter().map(|o| (*o, cfg.get(o))).collect();
     for (o, v) in &values {
         ev.add(*o, v.to_string());
     }
