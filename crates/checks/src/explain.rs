@@ -6,50 +6,52 @@ use hostready_host::os_release::Family;
 use hostready_pkgdb::Database;
 
 use crate::facts::Facts;
-use crate::finding::{Evidence, Remediation};
+use crate::finding::{Evidence, Finding, Status};
 
-/// Adds what the package databases know about `package` to a failed executable check: recorded
-/// as installed while the file is gone turns "install" into "reinstall".
-pub fn missing_executable(
-    exe: &str,
-    package: &str,
-    facts: &Facts<'_>,
-    ev: &mut Evidence,
-    fix: &mut Remediation,
-) {
-    // Only this package's records are read (rpm's Name index, dpkg's matching stanzas).
-    let answer = hostready_pkgdb::query_host(facts.host, package);
-    if answer.dbs.is_empty() {
-        ev.add("package database", "none found");
+/// Adds what the package databases know to every failed executable finding that names a
+/// package: recorded as installed while the file is gone turns "install" into "reinstall".
+/// Each package is looked up on its own: pkgdb then reads only that package's records (rpm's
+/// Name index, dpkg's matching stanzas), which costs less than one full read of a large dpkg
+/// database even for several packages.
+pub fn missing_executables(findings: &mut [Finding], facts: &Facts<'_>) {
+    let wanted: Vec<(usize, String)> = findings
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| {
+            f.id.starts_with("exe.") && matches!(f.status, Status::Fail | Status::Warn)
+        })
+        .filter(|(_, f)| f.evidence.get("path").is_none())
+        .filter_map(|(i, f)| Some((i, f.remediation.as_ref()?.package.clone()?)))
+        .collect();
+    if wanted.is_empty() {
         return;
     }
-    let lookup = answer.lookup;
-    let kinds = kinds(&answer.dbs);
-    if let Some(p) = lookup.packages.iter().find(|p| p.installed) {
-        ev.add(
-            "package database",
-            format!("{package} {} is recorded as installed ({kinds})", p.evr),
-        );
-        fix.summary = format!("{package} is recorded as installed but {exe} is gone: reinstall it");
-        fix.commands = reinstall(package, facts);
-    } else if let Some(p) = lookup.packages.first() {
-        ev.add(
-            "package database",
-            format!("{package} is in state {:?} ({kinds})", p.state),
-        );
-    } else if lookup.complete {
-        ev.add(
-            "package database",
-            format!("{package} is not installed ({kinds})"),
-        );
-    } else {
-        ev.add(
-            "package database",
+    for (i, package) in &wanted {
+        let hostready_pkgdb::Answer { lookup, dbs } =
+            hostready_pkgdb::query_host(facts.host, package);
+        let kinds = kinds(&dbs);
+        let f = &mut findings[*i];
+        let exe = f.id.trim_start_matches("exe.").to_string();
+        let said = if dbs.is_empty() {
+            "none found".to_string()
+        } else if let Some(p) = lookup.packages.iter().find(|p| p.installed) {
+            if let Some(fix) = f.remediation.as_mut() {
+                fix.summary =
+                    format!("{package} is recorded as installed but {exe} is gone: reinstall it");
+                fix.commands = reinstall(package, facts);
+            }
+            format!("{package} {} is recorded as installed ({kinds})", p.evr)
+        } else if let Some(p) = lookup.packages.first() {
+            format!("{package} is in state {:?} ({kinds})", p.state)
+        } else if lookup.complete {
+            format!("{package} is not installed ({kinds})")
+        } else {
             format!(
                 "cannot tell whether {package} is installed: {}",
                 lookup.unreadable.join("; ")
-            ),
-        );
+            )
+        };
+        f.evidence.add("package database", said);
     }
 }
 

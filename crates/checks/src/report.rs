@@ -87,6 +87,7 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probin
             }
         })
         .collect();
+    crate::explain::missing_executables(&mut findings, facts);
     if let Some(p) = probing.filter(|p| p.verify_executables) {
         verify(&mut findings, p);
     }

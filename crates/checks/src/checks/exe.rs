@@ -26,10 +26,9 @@ pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(":"),
         );
-        let mut fix = remedy::missing_executable(name, facts.os(), &req.packages);
-        if let Some(package) = fix.package.clone() {
-            explain::missing_executable(name, &package, facts, &mut ev, &mut fix);
-        }
+        // What the package databases say is added afterwards, for all such findings at once
+        // (see `explain::missing_executables`).
+        let fix = remedy::missing_executable(name, facts.os(), &req.packages);
         return Outcome::fail(format!("{name} is not on PATH"), ev, fix);
     };
     ev.add("path", found.path.display().to_string());
