@@ -1,6 +1,7 @@
 //! The API server stopped and started again under a running agent: the agent keeps checking,
 //! counts the API errors, backs off, stays healthy, and publishes the latest state once the
-//! server is back. Its own control plane, since this test stops it.
+//! server is back. Its own control plane, since this test stops it. Then SIGTERM while a
+//! command check is running: the agent exits at once and the probe dies with it.
 //! Set HOSTREADY_SKIP_KUBE=1 to skip it (it says so loudly); otherwise it runs.
 
 mod common;
@@ -93,4 +94,58 @@ fn agent_recovers_when_the_api_server_restarts() {
         "{}",
         agent.log_text()
     );
+
+    drop(agent);
+
+    // SIGTERM in the middle of a long command check: no waiting for its deadline, and
+    // nothing left behind.
+    let dir = tempfile::tempdir().unwrap();
+    let marker = format!("hostready-e2e-{}", std::process::id());
+    let profile = dir.path().join("slow.yaml");
+    std::fs::write(
+        &profile,
+        format!(
+            "name: slow\nrequirements:\n  - id: probe.slow\n    command: [\"/bin/sh\", \"-c\", \"sleep 300; : {marker}\"]\n    timeout: 120s\n"
+        ),
+    )
+    .unwrap();
+    let mut agent = Agent::start(
+        &env.kubeconfig,
+        &[
+            "--node-name",
+            "node-r",
+            "--root",
+            host.root.to_str().unwrap(),
+            "--proc",
+            host.proc.to_str().unwrap(),
+            "-p",
+            profile.to_str().unwrap(),
+            "--interval",
+            "1s",
+            "--metrics-addr",
+            "none",
+        ],
+    );
+    let probe_pids = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+                String::from_utf8_lossy(&cmd)
+                    .contains(&marker)
+                    .then_some(pid)
+            })
+            .collect()
+    };
+    wait_for("the slow probe to start", Duration::from_secs(30), || {
+        (!probe_pids().is_empty()).then_some(())
+    });
+    let (code, took) = agent.terminate();
+    assert_eq!(code, Some(0), "{}", agent.log_text());
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+    wait_for("the probe to be gone", Duration::from_secs(5), || {
+        probe_pids().is_empty().then_some(())
+    });
 }
