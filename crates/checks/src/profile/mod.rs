@@ -1,0 +1,322 @@
+//! Profiles: named lists of requirements, written in YAML. The built-ins are embedded in the
+//! binary; a user's file is validated completely — unknown keys, missing or conflicting kinds,
+//! include cycles — before anything runs, and every mistake names the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::finding::Level;
+
+/// The built-in profiles, embedded at build time, in the order `hostready profiles` lists them.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("longhorn", include_str!("../../profiles/longhorn.yaml")),
+    (
+        "longhorn-v2",
+        include_str!("../../profiles/longhorn-v2.yaml"),
+    ),
+    ("iscsi", include_str!("../../profiles/iscsi.yaml")),
+    ("nfs-client", include_str!("../../profiles/nfs-client.yaml")),
+    ("encryption", include_str!("../../profiles/encryption.yaml")),
+    ("multipath", include_str!("../../profiles/multipath.yaml")),
+    ("kernel", include_str!("../../profiles/kernel.yaml")),
+    (
+        "mount-propagation",
+        include_str!("../../profiles/mount-propagation.yaml"),
+    ),
+    (
+        "longhorn-utils",
+        include_str!("../../profiles/longhorn-utils.yaml"),
+    ),
+];
+
+/// The profile `hostready check` runs when none is named.
+pub const DEFAULT_PROFILE: &str = "longhorn";
+
+/// An error loading a profile.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file}: {message}")]
+    InvalidNoLocation { file: String, message: String },
+    #[error("cannot read profile {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no built-in profile or file named {name:?} (built-ins: {})", builtin_names().join(", "))]
+    NotFound { name: String },
+    #[error("profile {name:?} includes itself (through {chain})")]
+    IncludeCycle { name: String, chain: String },
+}
+
+/// A profile with its includes expanded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// Where it came from: `builtin` or a file path.
+    pub source: String,
+    /// The Kubernetes node condition type the agent publishes for it.
+    pub condition: Option<String>,
+    pub includes: Vec<String>,
+    pub requirements: Vec<Requirement>,
+}
+
+/// One requirement: what to check and how much it matters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Requirement {
+    pub id: String,
+    pub level: Level,
+    pub description: Option<String>,
+    /// Packages that provide it, by distro family (`debian`, `rhel`, `suse`, ...), overriding
+    /// the built-in table.
+    pub packages: BTreeMap<String, String>,
+    pub check: Check,
+}
+
+/// What a requirement checks. Each variant is one key in the YAML.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    /// An executable on the host's PATH (`command -v` semantics), and that it can run.
+    Executable(String),
+    /// A kernel module loaded or built in; `config` names the `CONFIG_` option that builds it.
+    KernelModule {
+        name: String,
+        config: Option<String>,
+    },
+    /// A daemon running (a process whose `comm` is `process`), or socket-activated with a
+    /// listener on `socket` (abstract names start with `@`).
+    Service {
+        name: String,
+        process: Option<String>,
+        socket: Option<String>,
+    },
+    /// multipathd should not run unless its configuration blacklists these device names.
+    Multipathd { devices: Vec<String> },
+    /// NFSv4 client support in the running kernel.
+    NfsClient {},
+    /// `Defaultvers` in `nfsmount.conf`, when set, must be one of these.
+    NfsDefaultVersion { allowed: Vec<String> },
+    /// At least `min_pages` huge pages of `page_size_kib`.
+    Hugepages { page_size_kib: u64, min_pages: u64 },
+    /// CPU flags required per machine (`x86_64`, `aarch64`, ...).
+    CpuFlags(BTreeMap<String, Vec<String>>),
+    /// The running kernel at least `min`, and not one of `known_bad` (exact releases, or
+    /// `A..B` ranges of one base version's ABI numbers such as `5.15.0-94..5.15.0-99`).
+    KernelVersion { min: String, known_bad: Vec<String> },
+    /// The mount holding `path` propagates mounts (`shared:` in mountinfo).
+    MountPropagation { path: String },
+    /// A program run under the bounded runner, read with node-problem-detector's plugin
+    /// convention: exit 0 pass, 1 fail, anything else unknown; stdout is the message.
+    Command(CommandCheck),
+}
+
+/// A command check: what to run and how to read a timeout.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CommandCheck {
+    /// Absolute program path, then its arguments; never given to a shell. The path is on the
+    /// machine hostready runs on (in a DaemonSet: the agent's container; the host's files are
+    /// under `--root`, e.g. `/host/usr/local/bin/...`).
+    pub argv: Vec<String>,
+    #[serde(with = "humantime_serde_compat")]
+    pub timeout: std::time::Duration,
+    /// The status of a run that hit its deadline: `unknown` (default) or `fail`.
+    pub on_timeout: crate::finding::Status,
+    /// Extra environment variables, on top of the runner's allow-list.
+    pub env: BTreeMap<String, String>,
+}
+
+/// The default command deadline, node-problem-detector's.
+pub const DEFAULT_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The longest deadline a profile may give a command: a check is not a batch job.
+pub const MAX_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+mod humantime_serde_compat {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+impl Check {
+    /// Returns the id a requirement of this kind gets when the profile names none.
+    pub fn default_id(&self) -> String {
+        match self {
+            Check::Executable(name) => format!("exe.{name}"),
+            Check::KernelModule { name, .. } => {
+                format!("kmod.{}", hostready_host::kernel::normalize_module(name))
+            }
+            Check::Service { name, .. } => format!("svc.{name}"),
+            Check::Multipathd { .. } => "svc.multipathd".into(),
+            Check::NfsClient {} => "nfs.client".into(),
+            Check::NfsDefaultVersion { .. } => "nfs.defaultvers".into(),
+            Check::Hugepages { page_size_kib, .. } => format!("hugepages.{page_size_kib}kib"),
+            Check::CpuFlags(_) => "cpu.flags".into(),
+            Check::KernelVersion { .. } => "kernel.version".into(),
+            Check::MountPropagation { .. } => "mount.propagation".into(),
+            Check::Command(c) => {
+                let program = c.argv.first().map(String::as_str).unwrap_or("command");
+                format!("cmd.{}", program.rsplit('/').next().unwrap_or(program))
+            }
+        }
+    }
+}
+
+mod yaml;
+
+/// Returns the names of the built-in profiles.
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// Loads a profile by built-in name or file path, expanding includes.
+pub fn load(spec: &str) -> Result<Profile, ProfileError> {
+    load_inner(spec, None, &mut Vec::new())
+}
+
+fn load_inner(
+    spec: &str,
+    base: Option<&Path>,
+    chain: &mut Vec<String>,
+) -> Result<Profile, ProfileError> {
+    let (text, source, dir) = if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == spec) {
+        (text.to_string(), "builtin".to_string(), None)
+    } else {
+        let path = match base {
+            Some(dir) if !Path::new(spec).is_absolute() => dir.join(spec),
+            _ => PathBuf::from(spec),
+        };
+        if !path.exists()
+            && !spec.contains('/')
+            && !spec.ends_with(".yaml")
+            && !spec.ends_with(".yml")
+        {
+            return Err(ProfileError::NotFound {
+                name: spec.to_string(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let dir = path.parent().map(Path::to_path_buf);
+        (text, path.display().to_string(), dir)
+    };
+    let raw = yaml::parse(&text, &source_label(spec, &source))?;
+    if chain.contains(&raw.name) {
+        chain.push(raw.name.clone());
+        return Err(ProfileError::IncludeCycle {
+            name: raw.name,
+            chain: chain.join(" -> "),
+        });
+    }
+    chain.push(raw.name.clone());
+    let mut requirements = Vec::new();
+    for inc in &raw.include {
+        let included = load_inner(inc, dir.as_deref(), chain)?;
+        requirements.extend(included.requirements);
+    }
+    chain.pop();
+    requirements.extend(raw.requirements.into_iter().map(|r| r.0));
+    // A later definition of the same id (the including profile's own) replaces an earlier one.
+    let mut deduped: Vec<Requirement> = Vec::new();
+    for r in requirements {
+        match deduped.iter_mut().find(|d| d.id == r.id) {
+            Some(d) => *d = r,
+            None => deduped.push(r),
+        }
+    }
+    Ok(Profile {
+        name: raw.name,
+        description: raw.description,
+        source,
+        condition: raw.condition,
+        includes: raw.include,
+        requirements: deduped,
+    })
+}
+
+fn source_label(spec: &str, source: &str) -> String {
+    if source == "builtin" {
+        format!("<builtin profile {spec}>")
+    } else {
+        source.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_loads() {
+        for name in builtin_names() {
+            let p = load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(p.name, name);
+            assert!(!p.requirements.is_empty(), "{name}");
+        }
+    }
+
+    #[test]
+    fn longhorn_has_the_four_required_executables() {
+        let p = load("longhorn").unwrap();
+        for exe in ["iscsiadm", "mount.nfs", "cryptsetup", "dmsetup"] {
+            let r = p
+                .requirements
+                .iter()
+                .find(|r| r.id == format!("exe.{exe}"))
+                .expect(exe);
+            assert_eq!(r.level, Level::Required);
+        }
+        assert!(p.condition.is_some());
+    }
+
+    #[test]
+    fn include_cycles_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), "name: a\ninclude: [b.yaml]\n").unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "name: b\ninclude: [a.yaml]\n").unwrap();
+        let e = load(dir.path().join("a.yaml").to_str().unwrap()).unwrap_err();
+        assert!(matches!(e, ProfileError::IncludeCycle { .. }), "{e}");
+    }
+
+    #[test]
+    fn user_profile_includes_builtin_and_overrides_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("mine.yaml");
+        std::fs::write(&f, "name: mine\ninclude: [iscsi]\nrequirements:\n  - executable: iscsiadm\n    level: recommended\n").unwrap();
+        let p = load(f.to_str().unwrap()).unwrap();
+        let r = p
+            .requirements
+            .iter()
+            .find(|r| r.id == "exe.iscsiadm")
+            .unwrap();
+        assert_eq!(r.level, Level::Recommended);
+        assert_eq!(
+            p.requirements
+                .iter()
+                .filter(|r| r.id == "exe.iscsiadm")
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn unknown_name_lists_builtins() {
+        let e = load("longhron").unwrap_err().to_string();
+        assert!(e.contains("longhorn-v2"), "{e}");
+    }
+}

@@ -1,0 +1,356 @@
+//! The YAML shapes of profile files and their validation: every mistake becomes an error
+//! carrying the file, line and column, and a requirement is turned into a [`Check`] only when
+//! it has exactly one kind key and valid values.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use super::{
+    Check, CommandCheck, DEFAULT_COMMAND_TIMEOUT, MAX_COMMAND_TIMEOUT, ProfileError, Requirement,
+};
+use crate::finding::Level;
+
+fn default_multipath_devices() -> Vec<String> {
+    vec!["sda".into(), "sdb".into(), "sdz".into()]
+}
+
+fn default_nfs_versions() -> Vec<String> {
+    ["4", "4.0", "4.1", "4.2"].map(String::from).to_vec()
+}
+
+/// The YAML shape of a profile file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProfile {
+    pub(super) name: String,
+    #[serde(default)]
+    pub(super) description: String,
+    pub(super) condition: Option<String>,
+    #[serde(default)]
+    pub(super) include: Vec<String>,
+    #[serde(default)]
+    pub(super) requirements: Vec<RawRequirement>,
+}
+
+/// The YAML shape of a requirement: common keys plus exactly one kind key.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawRequirementFields")]
+pub(super) struct RawRequirement(pub(super) Requirement);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequirementFields {
+    id: Option<String>,
+    #[serde(default)]
+    level: Level,
+    description: Option<String>,
+    #[serde(default)]
+    packages: BTreeMap<String, String>,
+    executable: Option<String>,
+    kernel_module: Option<String>,
+    /// Only with `kernel_module`: the `CONFIG_` option that builds it.
+    config: Option<String>,
+    service: Option<ServiceFields>,
+    multipathd: Option<MultipathFields>,
+    nfs_client: Option<Empty>,
+    nfs_default_version: Option<NfsVersionFields>,
+    hugepages: Option<HugepageFields>,
+    cpu_flags: Option<BTreeMap<String, Vec<String>>>,
+    kernel_version: Option<KernelVersionFields>,
+    mount_propagation: Option<MountFields>,
+    command: Option<Vec<String>>,
+    /// Only with `command`: its deadline, such as `5s` or `500ms`.
+    timeout: Option<String>,
+    /// Only with `command`: `unknown` (default) or `fail`.
+    on_timeout: Option<crate::finding::Status>,
+    /// Only with `command`: extra environment variables.
+    env: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServiceFields {
+    name: String,
+    process: Option<String>,
+    socket: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MultipathFields {
+    #[serde(default = "default_multipath_devices")]
+    devices: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NfsVersionFields {
+    #[serde(default = "default_nfs_versions")]
+    allowed: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HugepageFields {
+    page_size_kib: u64,
+    min_pages: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KernelVersionFields {
+    min: String,
+    #[serde(default)]
+    known_bad: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MountFields {
+    path: String,
+}
+
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_default_version, hugepages, cpu_flags, kernel_version, mount_propagation, command";
+
+impl TryFrom<RawRequirementFields> for RawRequirement {
+    type Error = String;
+
+    fn try_from(r: RawRequirementFields) -> Result<Self, String> {
+        let mut kinds: Vec<Check> = Vec::new();
+        if let Some(name) = r.executable {
+            if name.is_empty() || name.contains('\0') {
+                return Err("executable must be a non-empty name or absolute path".into());
+            }
+            kinds.push(Check::Executable(name));
+        }
+        if let Some(name) = r.kernel_module {
+            kinds.push(Check::KernelModule {
+                name,
+                config: r.config.clone(),
+            });
+        } else if r.config.is_some() {
+            return Err("`config` only goes with `kernel_module`".into());
+        }
+        if let Some(s) = r.service {
+            kinds.push(Check::Service {
+                name: s.name,
+                process: s.process,
+                socket: s.socket,
+            });
+        }
+        if let Some(m) = r.multipathd {
+            kinds.push(Check::Multipathd { devices: m.devices });
+        }
+        if r.nfs_client.is_some() {
+            kinds.push(Check::NfsClient {});
+        }
+        if let Some(n) = r.nfs_default_version {
+            kinds.push(Check::NfsDefaultVersion { allowed: n.allowed });
+        }
+        if let Some(h) = r.hugepages {
+            kinds.push(Check::Hugepages {
+                page_size_kib: h.page_size_kib,
+                min_pages: h.min_pages,
+            });
+        }
+        if let Some(c) = r.cpu_flags {
+            kinds.push(Check::CpuFlags(c));
+        }
+        if let Some(k) = r.kernel_version {
+            if hostready_host::kernel::version_triple(&k.min).is_none() {
+                return Err(format!(
+                    "kernel_version.min {:?} is not a version like 5.8",
+                    k.min
+                ));
+            }
+            for bad in &k.known_bad {
+                crate::checks::kernel::parse_known_bad(bad)?;
+            }
+            kinds.push(Check::KernelVersion {
+                min: k.min,
+                known_bad: k.known_bad,
+            });
+        }
+        if let Some(m) = r.mount_propagation {
+            if !m.path.starts_with('/') {
+                return Err(format!(
+                    "mount_propagation.path {:?} must be absolute",
+                    m.path
+                ));
+            }
+            kinds.push(Check::MountPropagation { path: m.path });
+        }
+        if let Some(argv) = r.command {
+            kinds.push(Check::Command(command_check(
+                argv,
+                r.timeout,
+                r.on_timeout,
+                r.env.unwrap_or_default(),
+            )?));
+        } else if r.timeout.is_some() || r.on_timeout.is_some() || r.env.is_some() {
+            return Err("`timeout`, `on_timeout` and `env` only go with `command`".into());
+        }
+        let check =
+            match kinds.len() {
+                1 => kinds.remove(0),
+                0 => return Err(format!("a requirement needs one of: {KIND_KEYS}")),
+                _ => return Err(
+                    "a requirement has exactly one kind key; split it into several requirements"
+                        .into(),
+                ),
+            };
+        let id = r.id.unwrap_or_else(|| check.default_id());
+        if id.is_empty() || id.chars().any(|c| c.is_whitespace()) {
+            return Err(format!("id {id:?} must be non-empty with no spaces"));
+        }
+        Ok(RawRequirement(Requirement {
+            id,
+            level: r.level,
+            description: r.description,
+            packages: r.packages,
+            check,
+        }))
+    }
+}
+
+fn command_check(
+    argv: Vec<String>,
+    timeout: Option<String>,
+    on_timeout: Option<crate::finding::Status>,
+    env: BTreeMap<String, String>,
+) -> Result<CommandCheck, String> {
+    use crate::finding::Status;
+    match argv.first() {
+        None => return Err("command needs at least a program".into()),
+        Some(p) if !p.starts_with('/') => {
+            return Err(format!(
+                "command program {p:?} must be an absolute path (no PATH search, no shell)"
+            ));
+        }
+        Some(_) => {}
+    }
+    if argv.iter().any(|a| a.contains('\0')) {
+        return Err("command arguments cannot contain NUL".into());
+    }
+    let timeout = match timeout {
+        None => DEFAULT_COMMAND_TIMEOUT,
+        Some(t) => humantime::parse_duration(&t).map_err(|e| format!("timeout {t:?}: {e}"))?,
+    };
+    if timeout.is_zero() || timeout > MAX_COMMAND_TIMEOUT {
+        return Err(format!(
+            "timeout must be between 1ms and {}",
+            humantime::format_duration(MAX_COMMAND_TIMEOUT)
+        ));
+    }
+    let on_timeout = on_timeout.unwrap_or(Status::Unknown);
+    if !matches!(on_timeout, Status::Unknown | Status::Fail) {
+        return Err("on_timeout is `unknown` or `fail`".into());
+    }
+    Ok(CommandCheck {
+        argv,
+        timeout,
+        on_timeout,
+        env,
+    })
+}
+
+/// Parses one profile's YAML without expanding its includes.
+pub(super) fn parse(text: &str, file: &str) -> Result<RawProfile, ProfileError> {
+    let raw: RawProfile = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
+        Some(loc) => ProfileError::Invalid {
+            file: file.to_string(),
+            line: loc.line(),
+            column: loc.column(),
+            message: strip_location(&e.to_string()),
+        },
+        None => ProfileError::InvalidNoLocation {
+            file: file.to_string(),
+            message: e.to_string(),
+        },
+    })?;
+    if raw.name.is_empty() {
+        return Err(ProfileError::InvalidNoLocation {
+            file: file.to_string(),
+            message: "`name` is empty".into(),
+        });
+    }
+    let mut seen = BTreeSet::new();
+    for r in &raw.requirements {
+        if !seen.insert(&r.0.id) {
+            return Err(ProfileError::InvalidNoLocation {
+                file: file.to_string(),
+                message: format!("requirement id {:?} appears twice", r.0.id),
+            });
+        }
+    }
+    Ok(raw)
+}
+
+/// serde_yaml puts " at line L column C" in its message; we print the location ourselves.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Check;
+
+    fn parse_err(text: &str) -> String {
+        match parse(text, "my.yaml") {
+            Err(e) => e.to_string(),
+            Ok(p) => panic!("parsed: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn mistakes_name_file_line_and_column() {
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n    levle: required\n");
+        assert!(e.starts_with("my.yaml:4:"), "{e}");
+        assert!(e.contains("levle"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - id: a\n");
+        assert!(e.starts_with("my.yaml:3:"), "{e}");
+        assert!(e.contains("needs one of"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n    kernel_module: b\n");
+        assert!(e.contains("exactly one kind"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n    level: mandatory\n");
+        assert!(e.starts_with("my.yaml:4:"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - kernel_version: {min: five}\n");
+        assert!(e.contains("five"), "{e}");
+        let e = parse_err("name: x\nrequirements: [\n");
+        assert!(e.starts_with("my.yaml:"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: a\n  - executable: a\n");
+        assert!(e.contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn command_checks_parse_and_validate() {
+        let p = parse(
+            "name: x\nrequirements:\n  - id: custom.disk-alive\n    command: [\"/usr/local/bin/check-disk\", \"--dev\", \"sdb\"]\n    timeout: 5s\n",
+            "my.yaml",
+        )
+        .unwrap();
+        let Check::Command(c) = &p.requirements[0].0.check else {
+            panic!()
+        };
+        assert_eq!(c.argv, ["/usr/local/bin/check-disk", "--dev", "sdb"]);
+        assert_eq!(c.timeout, std::time::Duration::from_secs(5));
+        assert_eq!(p.requirements[0].0.id, "custom.disk-alive");
+        let e = parse_err("name: x\nrequirements:\n  - command: [check-disk]\n");
+        assert!(e.contains("absolute"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - command: [/bin/x]\n    timeout: soon\n");
+        assert!(e.starts_with("my.yaml:3:") && e.contains("soon"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - executable: x\n    timeout: 5s\n");
+        assert!(e.contains("only go with `command`"), "{e}");
+        let e = parse_err("name: x\nrequirements:\n  - command: [/bin/x]\n    on_timeout: pass\n");
+        assert!(e.contains("on_timeout"), "{e}");
+    }
+}
