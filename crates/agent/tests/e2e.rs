@@ -279,11 +279,17 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     rbac_as_shipped(&env, &full);
 }
 
-/// Applies deploy/manifests/{namespace,rbac}.yaml, gets a token for the ServiceAccount with
-/// the TokenRequest API, and runs the agent with it: it works, and anything else is refused.
+/// Applies every file of deploy/manifests/ (the API server validates the DaemonSet and the
+/// rest), gets a token for the ServiceAccount with the TokenRequest API, and runs the agent
+/// with it: it works, and anything else is refused.
 fn rbac_as_shipped(env: &KubeEnv, host: &TestHost) {
     let client = env.client();
-    for file in ["namespace.yaml", "rbac.yaml"] {
+    for file in [
+        "namespace.yaml",
+        "rbac.yaml",
+        "configmap.yaml",
+        "daemonset.yaml",
+    ] {
         let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
