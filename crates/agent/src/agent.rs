@@ -226,10 +226,15 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
                     check(&root, proc, &path, &settings, runner.as_ref())
                 })
             };
-            let result = tokio::select! {
-                biased;
-                () = &mut shutdown => return Ok(Exit::Stopped),
-                r = task => r,
+            tokio::pin!(task);
+            // A long command check is not a stalled loop: keep /healthz fresh while waiting.
+            let result = loop {
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => return Ok(Exit::Stopped),
+                    r = &mut task => break r,
+                    () = tokio::time::sleep(opts.reload_poll) => health.tick(),
+                }
             };
             let Ok(result) = result else {
                 log::warn("check cycle panicked; trying again next period");
