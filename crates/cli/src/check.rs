@@ -1,17 +1,16 @@
 //! `hostready check` and `hostready profiles`: load profiles, open the host, evaluate, print.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use hostready_checks::{
-    Check, DEFAULT_PROFILE, Facts, Finding, Probing, Profile, Report, Status, profile,
-};
+use hostready_checks::{Check, DEFAULT_PROFILE, Facts, Probing, Profile, Report, profile};
 use hostready_exec::{Runner, RunnerConfig};
 use hostready_host::{Host, ProcSource, exe::DEFAULT_PATH};
 
 use crate::output::{self, Format};
+use crate::table;
 
 /// Enters a non-`/` root for `--verify-runs`, so a host binary runs with the host's libraries.
 const CHROOT: &str = "/usr/sbin/chroot";
@@ -103,88 +102,20 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
-    let color = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let h = &report.host;
-    writeln!(
-        out,
-        "host {}  {}  kernel {}  ({})",
-        h.root,
-        h.os.as_deref().unwrap_or("unknown OS"),
-        h.kernel.as_deref().unwrap_or("unknown"),
-        report.profiles.join(", ")
-    )?;
-    if h.proc.is_none() {
+    table::print_host(&mut out, &report.host, &report.profiles.join(", "))?;
+    if report.host.proc.is_none() {
         writeln!(
             out,
             "note: no procfs for this root; process, module and kernel facts are unknown (see --proc)"
         )?;
     }
     writeln!(out)?;
-    let width = report
-        .findings
-        .iter()
-        .map(|f| f.id.len())
-        .max()
-        .unwrap_or(10);
-    for f in &report.findings {
-        writeln!(
-            out,
-            "{} {:width$}  {}",
-            badge(f.status, color),
-            f.id,
-            f.message
-        )?;
-        if verbose || f.status != Status::Pass {
-            print_details(&mut out, f, width)?;
-        }
-    }
-    let s = &report.summary;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "{}: {} passed, {} warnings, {} failed, {} unknown",
-        if report.ok { "READY" } else { "NOT READY" },
-        s.pass,
-        s.warn,
-        s.fail,
-        s.unknown
-    )?;
+    table::print_findings(&mut out, &report.findings, verbose, table::color())?;
+    let verdict = if report.ok { "READY" } else { "NOT READY" };
+    table::print_summary(&mut out, verdict, &report.summary)?;
     out.flush()?;
     Ok(())
-}
-
-fn print_details(out: &mut impl Write, f: &Finding, width: usize) -> std::io::Result<()> {
-    let pad = " ".repeat(7 + width);
-    for (k, v) in &f.evidence.0 {
-        writeln!(out, "{pad}{k}: {v}")?;
-    }
-    if let Some(r) = &f.remediation {
-        writeln!(out, "{pad}fix: {}", r.summary)?;
-        for c in &r.commands {
-            writeln!(out, "{pad}  $ {c}")?;
-        }
-        for n in &r.notes {
-            writeln!(out, "{pad}  note: {n}")?;
-        }
-    }
-    Ok(())
-}
-
-fn badge(status: Status, color: bool) -> String {
-    let word = format!("{:<4}", status.as_str().to_uppercase());
-    let word = &word[..4];
-    if !color {
-        return word.to_string();
-    }
-    let code = match status {
-        Status::Pass => "32",
-        Status::Warn => "33",
-        Status::Fail => "31",
-        Status::Unknown => "35",
-    };
-    format!("\x1b[{code}m{word}\x1b[0m")
 }
 
 /// Arguments of `hostready profiles`.

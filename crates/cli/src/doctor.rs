@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use hostready_doctor::{Finding, Options, Status, Thresholds, signatures};
+use hostready_doctor::{Options, Report, Thresholds, signatures};
 use hostready_host::{Host, ProcSource};
 
 use crate::output::Format;
+use crate::table;
 
 /// Arguments of `hostready doctor`.
 #[derive(Debug, clap::Args)]
@@ -37,6 +38,9 @@ pub struct DoctorArgs {
     /// diagnosing the host.
     #[arg(long, value_name = "FILE|-")]
     explain: Option<PathBuf>,
+    /// Show passing findings' evidence too (table output).
+    #[arg(long, short = 'v')]
+    verbose: bool,
 }
 
 /// Runs `hostready doctor`.
@@ -59,17 +63,21 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     };
     let report = hostready_doctor::diagnose(&host, &opts);
     match args.output {
-        Format::Table => print_table(&report.findings)?,
+        Format::Table => print_table(&report, args.verbose)?,
         f => print_buffered(f, &report)?,
     }
-    Ok(exit_code(report.worst(), report.no_proc.is_some()))
+    Ok(exit_code(report.ok, report.no_proc.is_some()))
 }
 
-fn exit_code(worst: Status, could_not_work: bool) -> ExitCode {
-    match worst {
-        Status::Fail | Status::Warn => ExitCode::from(1),
-        _ if could_not_work => ExitCode::from(2),
-        _ => ExitCode::SUCCESS,
+/// 1 when something needs attention (a `fail` or `warn` finding), else 2 when doctor could not
+/// read processes, else 0.
+fn exit_code(ok: bool, could_not_work: bool) -> ExitCode {
+    if !ok {
+        ExitCode::from(1)
+    } else if could_not_work {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -86,16 +94,29 @@ fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
         file.display().to_string()
     };
     let text = String::from_utf8_lossy(&bytes);
-    let matches = signatures::explain(&text);
-    let findings = signatures::findings(&matches, &source);
+    let explanation = signatures::explanation(&text, &source);
     match args.output {
-        Format::Table => print_table(&findings)?,
-        f => print_buffered(
-            f,
-            &serde_json::json!({ "source": source, "matches": matches, "findings": findings }),
-        )?,
+        Format::Table => {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            writeln!(out, "log {source}  (doctor --explain)")?;
+            writeln!(out)?;
+            table::print_findings(
+                &mut out,
+                &explanation.findings,
+                args.verbose,
+                table::color(),
+            )?;
+            let verdict = if explanation.ok {
+                "NO KNOWN PROBLEM"
+            } else {
+                "KNOWN PROBLEMS"
+            };
+            table::print_summary(&mut out, verdict, &explanation.summary)?;
+            out.flush()?;
+        }
+        f => print_buffered(f, &explanation)?,
     }
-    Ok(if matches.is_empty() {
+    Ok(if explanation.ok {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -119,36 +140,25 @@ fn print_buffered<T: serde::Serialize>(format: Format, value: &T) -> anyhow::Res
     Ok(())
 }
 
-fn print_table(findings: &[Finding]) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    let width = findings.iter().map(|f| f.id.len()).max().unwrap_or(0);
-    for f in findings {
-        writeln!(
+fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    table::print_host(&mut out, &report.host, "doctor")?;
+    match &report.no_proc {
+        Some(why) => writeln!(
             out,
-            "{:<7} {:<width$}  {}",
-            f.status.as_str().to_uppercase(),
-            f.id,
-            f.message
-        )?;
-        if f.status == Status::Pass {
-            continue;
-        }
-        for e in &f.evidence {
-            writeln!(out, "        {:width$}  · {e}", "")?;
-        }
-        for r in &f.remediation {
-            writeln!(out, "        {:width$}  → {r}", "")?;
-        }
+            "note: no procfs ({why}); pile-up, lock and memory findings are unknown (see --proc)"
+        )?,
+        None => writeln!(out, "{} processes read", report.processes)?,
     }
-    let count = |s| findings.iter().filter(|f| f.status == s).count();
-    writeln!(
-        out,
-        "\n{} fail, {} warn, {} unknown, {} pass",
-        count(Status::Fail),
-        count(Status::Warn),
-        count(Status::Unknown),
-        count(Status::Pass)
-    )?;
+    writeln!(out)?;
+    table::print_findings(&mut out, &report.findings, verbose, table::color())?;
+    let verdict = match (report.ok, &report.no_proc) {
+        (false, _) => "NEEDS ATTENTION",
+        (true, Some(_)) => "INCOMPLETE",
+        (true, None) => "HEALTHY",
+    };
+    table::print_summary(&mut out, verdict, &report.summary)?;
+    out.flush()?;
     Ok(())
 }
 

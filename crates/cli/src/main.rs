@@ -7,6 +7,7 @@ mod cluster;
 mod doctor;
 mod output;
 mod pkg;
+mod table;
 
 use std::process::ExitCode;
 

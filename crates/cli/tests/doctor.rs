@@ -51,16 +51,33 @@ fn explain_file_names_known_problems_with_their_lines() {
     assert_eq!(lines("nsenter-timeout"), [2, 6]);
     assert_eq!(lines("bdb-thread-died"), [4]);
     assert_eq!(lines("bdb-runrecovery"), [5]);
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["summary"]["fail"], 3, "{json:#}");
     let f = finding(&json, "doctor.signature.nsenter-timeout");
+    assert_eq!(f["profile"], "doctor");
+    assert_eq!(f["level"], "required");
+    assert_eq!(f["evidence"]["source"], log.display().to_string(), "{f:#}");
+    assert_eq!(f["evidence"]["lines"], "2, 6", "{f:#}");
     assert!(
-        f["evidence"]
+        f["evidence"]["first match"]
+            .as_str()
+            .unwrap()
+            .starts_with("line 2: "),
+        "{f:#}"
+    );
+    assert!(
+        !f["remediation"]["summary"].as_str().unwrap().is_empty(),
+        "{f:#}"
+    );
+    assert!(
+        f["remediation"]["notes"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e.as_str().unwrap().contains("line(s) 2, 6")),
+            .any(|n| n.as_str().unwrap().contains("issues/10019")),
         "{f:#}"
     );
-    assert!(!f["remediation"].as_array().unwrap().is_empty());
 
     // The table names the same problems.
     let out = hostready()
@@ -75,6 +92,19 @@ fn explain_file_names_known_problems_with_their_lines() {
         "{table}"
     );
     assert!(table.contains("line 4:"), "{table}");
+    // In check's shape: evidence as `key: value`, the fix, its commands, its notes.
+    assert!(
+        table.contains("FAIL doctor.signature.bdb-thread-died"),
+        "{table}"
+    );
+    assert!(table.contains("lines: 4"), "{table}");
+    assert!(table.contains("fix: Make sure no rpm"), "{table}");
+    assert!(table.contains("$ rm -f /var/lib/rpm/__db.*"), "{table}");
+    assert!(table.contains("note: upstream: https://"), "{table}");
+    assert!(
+        table.contains("KNOWN PROBLEMS: 0 passed, 0 warnings, 3 failed, 0 unknown"),
+        "{table}"
+    );
 }
 
 #[test]
@@ -105,6 +135,8 @@ fn explain_stdin_and_a_clean_log() {
     let (code, json) = run("all fine\nnothing here\n");
     assert_eq!(code, 0, "no known problem: exit 0; {json:#}");
     assert_eq!(json["matches"], serde_json::json!([]));
+    assert_eq!(json["ok"], true);
+    assert_eq!(finding(&json, "doctor.signature")["status"], "pass");
 }
 
 #[test]
@@ -127,6 +159,9 @@ fn without_procfs_process_findings_are_unknown_and_exit_is_2() {
     );
     assert_eq!(code, 2, "{json:#}");
     assert!(json["no_proc"].as_str().unwrap().contains("--proc none"));
+    assert_eq!(json["ok"], true, "nothing found to need attention");
+    assert_eq!(json["host"]["proc"], Value::Null);
+    assert_eq!(json["summary"]["unknown"], 3, "{json:#}");
     for id in ["doctor.pileup", "doctor.locks", "doctor.memory"] {
         assert_eq!(finding(&json, id)["status"], "unknown");
     }
@@ -150,6 +185,8 @@ fn healthy_fake_procfs_is_exit_0() {
             .arg(proc.path()),
     );
     assert_eq!(code, 0, "{json:#}");
+    assert_eq!(json["ok"], true);
+    assert_eq!(json["host"]["proc"], proc.path().display().to_string());
     assert_eq!(json["processes"], 6);
     assert_eq!(json["no_proc"], Value::Null);
     assert_eq!(json["pileups"], serde_json::json!([]));
@@ -159,8 +196,39 @@ fn healthy_fake_procfs_is_exit_0() {
         pile["message"].as_str().unwrap().contains("5 × -bash"),
         "{pile:#}"
     );
-    assert_eq!(finding(&json, "doctor.memory")["status"], "pass");
+    let mem = finding(&json, "doctor.memory");
+    assert_eq!(mem["status"], "pass");
+    assert_eq!(mem["evidence"]["total"], "16000000 kB", "{mem:#}");
+    assert_eq!(mem["evidence"]["available"], "12000000 kB", "{mem:#}");
+    assert_eq!(
+        mem["evidence"]["psi some"], "avg10=0.00 avg60=0.00",
+        "{mem:#}"
+    );
+    assert!(mem.get("remediation").is_none(), "{mem:#}");
     assert_json_shape(&json);
+
+    // The table: check's shape, passing details hidden unless -v.
+    let table = |verbose: bool| {
+        let mut cmd = hostready();
+        cmd.args(["doctor", "--root"])
+            .arg(root.path())
+            .arg("--proc")
+            .arg(proc.path());
+        if verbose {
+            cmd.arg("-v");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let quiet = table(false);
+    assert!(quiet.contains("(doctor)"), "{quiet}");
+    assert!(quiet.contains("6 processes read"), "{quiet}");
+    assert!(quiet.contains("PASS doctor.memory"), "{quiet}");
+    assert!(!quiet.contains("total: 16000000 kB"), "{quiet}");
+    assert!(quiet.contains("HEALTHY: "), "{quiet}");
+    let verbose = table(true);
+    assert!(verbose.contains("total: 16000000 kB"), "{verbose}");
 }
 
 #[test]
@@ -207,17 +275,49 @@ fn pile_in_a_fake_procfs_is_exit_1_with_its_source() {
         msg.contains("init(1) → longhorn-manager(40) → rpm -q"),
         "{msg}"
     );
+    assert_eq!(json["ok"], false);
+    assert_eq!(json["summary"]["fail"], 1, "{json:#}");
+    let e = &f["evidence"];
+    assert_eq!(e["count"], "24", "{f:#}");
+    assert_eq!(e["oldest"], "10m00s", "{f:#}");
+    assert_eq!(e["in d state"], "10", "{f:#}");
+    assert_eq!(e["states"], "D:10 S:14", "{f:#}");
+    assert!(
+        e["parent chain"]
+            .as_str()
+            .unwrap()
+            .contains("init(1) → longhorn-manager(40) → rpm -q"),
+        "{f:#}"
+    );
+    assert_eq!(f["remediation"]["commands"][0], "kill 100 101 102 103 104");
     let pile = &json["pileups"][0];
     assert_eq!(pile["count"], 24);
     assert_eq!(pile["states"]["D"], 10);
     assert_eq!(pile["oldest_age_secs"], 600);
     assert!(
-        f["remediation"]
+        f["remediation"]["notes"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r.as_str().unwrap().contains("#10019"))
+            .any(|r| r.as_str().unwrap().contains("#10019")),
+        "{f:#}"
     );
+
+    // The table shows the same finding in check's shape.
+    let out = hostready()
+        .args(["doctor", "--root"])
+        .arg(root.path())
+        .arg("--proc")
+        .arg(proc.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("FAIL doctor.pileup.rpm"), "{table}");
+    assert!(table.contains("count: 24"), "{table}");
+    assert!(table.contains("fix: Stop the source first"), "{table}");
+    assert!(table.contains("$ kill 100 101 102 103 104"), "{table}");
+    assert!(table.contains("NEEDS ATTENTION"), "{table}");
     // Thresholds are flags: 25 members are needed now, so nothing is flagged.
     let (code, json) = run_json(
         hostready()
@@ -285,20 +385,40 @@ fn pile_of_real_sleepers_is_found_with_its_parent() {
     assert!(wait_for(|| count_argv0(&name) == 0), "sleepers left behind");
 }
 
-/// Checks what every doctor report has: findings with id, status, message, evidence and
-/// remediation, and the lists of piles and locked files.
+/// Checks what every doctor report has: check's top level (schema, host, ok, summary that
+/// counts the findings) and finding shape (id, profile, level, status, message, evidence as
+/// an object of strings, remediation absent or with a summary), and the lists of piles and
+/// locked files.
 fn assert_json_shape(json: &Value) {
+    assert_eq!(json["schema"], 1);
+    assert!(json["host"]["root"].is_string(), "{json:#}");
+    assert!(json["host"]["machine"].is_string(), "{json:#}");
+    assert!(json["ok"].is_boolean());
     let findings = json["findings"].as_array().expect("findings");
     assert!(!findings.is_empty());
+    let count = |s: &str| findings.iter().filter(|f| f["status"] == s).count();
+    for s in ["pass", "warn", "fail", "unknown"] {
+        assert_eq!(json["summary"][s], count(s), "{s}: {json:#}");
+    }
+    assert_eq!(json["ok"], count("fail") + count("warn") == 0);
     for f in findings {
         assert!(f["id"].as_str().unwrap().starts_with("doctor."), "{f:#}");
+        assert_eq!(f["profile"], "doctor", "{f:#}");
+        assert_eq!(f["level"], "required", "{f:#}");
         assert!(
             ["pass", "warn", "fail", "unknown"].contains(&f["status"].as_str().unwrap()),
             "{f:#}"
         );
         assert!(f["message"].is_string(), "{f:#}");
-        assert!(f["evidence"].is_array(), "{f:#}");
-        assert!(f["remediation"].is_array(), "{f:#}");
+        let evidence = f["evidence"].as_object().expect("evidence is an object");
+        for (k, v) in evidence {
+            assert_eq!(k, &k.to_lowercase(), "{f:#}");
+            assert!(v.is_string(), "{f:#}");
+        }
+        match f.get("remediation") {
+            None => {}
+            Some(r) => assert!(r["summary"].is_string(), "{f:#}"),
+        }
     }
     assert!(json["pileups"].is_array());
     assert!(json["locked_files"].is_array());

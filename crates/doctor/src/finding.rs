@@ -1,69 +1,104 @@
-//! What doctor reports: findings with a stable id, a status, evidence and a fix, as `check` does.
+//! What doctor reports: the findings of `hostready check` (`hostready_checks::Finding`, one
+//! shape for every surface), built with [`new`] and [`Build`], plus doctor's formatting helpers.
 
-use serde::Serialize;
+pub use hostready_checks::{Evidence, Finding, Level, Remediation, Status, Summary};
 
-/// How a finding came out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Looked, and nothing is wrong.
-    Pass,
-    /// Could not tell (the reason is in the message).
-    Unknown,
-    /// Something is off and worth a look, but not (yet) hurting the host.
-    Warn,
-    /// Something is wrong and needs fixing.
-    Fail,
+/// The `profile` every doctor finding carries: doctor is not driven by a profile, but its
+/// findings have the shape of `hostready check`'s so every surface prints one shape.
+pub const PROFILE: &str = "doctor";
+
+/// Builds a doctor finding (profile `doctor`, level `required`) without evidence or remediation.
+pub fn new(id: impl Into<String>, status: Status, message: impl Into<String>) -> Finding {
+    Finding {
+        id: id.into(),
+        profile: PROFILE.into(),
+        level: Level::Required,
+        status,
+        message: message.into(),
+        evidence: Evidence::default(),
+        remediation: None,
+    }
 }
 
-impl Status {
-    /// Returns the lowercase name used in every output format.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "pass",
-            Status::Unknown => "unknown",
-            Status::Warn => "warn",
-            Status::Fail => "fail",
+/// Chained building of a [`Finding`]: evidence as key → value, and a remediation made of a
+/// one-sentence summary, shell commands in order, and notes (caveats, conditions, links).
+pub trait Build {
+    /// Adds one fact: `key` is lowercase words (`lock holder`, `full read`).
+    fn with(self, key: impl Into<String>, value: impl Into<String>) -> Self;
+    /// Sets the remediation's summary, one sentence of prose.
+    fn fix(self, summary: impl Into<String>) -> Self;
+    /// Adds a command to run on the host, after the ones already there.
+    fn command(self, command: impl Into<String>) -> Self;
+    /// Adds a caveat or a conditional step.
+    fn note(self, note: impl Into<String>) -> Self;
+}
+
+impl Build for Finding {
+    fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Finding {
+        self.evidence.add(key, value);
+        self
+    }
+
+    fn fix(mut self, summary: impl Into<String>) -> Finding {
+        self.remediation
+            .get_or_insert_with(Remediation::default)
+            .summary = summary.into();
+        self
+    }
+
+    fn command(mut self, command: impl Into<String>) -> Finding {
+        self.remediation
+            .get_or_insert_with(Remediation::default)
+            .commands
+            .push(command.into());
+        self
+    }
+
+    fn note(mut self, note: impl Into<String>) -> Finding {
+        self.remediation
+            .get_or_insert_with(Remediation::default)
+            .notes
+            .push(note.into());
+        self
+    }
+}
+
+/// Returns `key` for the first of several facts of one kind and `key N` (N = 2, 3, ...) for
+/// the later ones, so the first is always found under the plain key.
+pub fn nth_key(key: &str, index: usize) -> String {
+    if index == 0 {
+        key.to_string()
+    } else {
+        format!("{key} {}", index + 1)
+    }
+}
+
+/// Adds `value` under `key`, or under `key 2`, `key 3`, ... when `key` is taken.
+pub fn add_numbered(evidence: &mut Evidence, key: &str, value: impl Into<String>) {
+    let n = (0..)
+        .find(|i| evidence.get(&nth_key(key, *i)).is_none())
+        .unwrap_or(0);
+    evidence.add(nth_key(key, n), value);
+}
+
+/// Replaces the value recorded under `key`, or adds it.
+pub fn set(evidence: &mut Evidence, key: &str, value: impl Into<String>) {
+    match evidence.0.iter_mut().find(|(k, _)| k == key) {
+        Some((_, v)) => *v = value.into(),
+        None => {
+            evidence.add(key, value);
         }
     }
 }
 
-/// One diagnosis: what was looked at, how it came out, why, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Finding {
-    /// Stable identifier, e.g. `doctor.pileup.rpm`, `doctor.lock.rpmdb.sqlite`.
-    pub id: String,
-    pub status: Status,
-    /// One sentence for people.
-    pub message: String,
-    /// The facts the status rests on: files read, pids, lock-table lines.
-    pub evidence: Vec<String>,
-    /// What to do, in order; empty when nothing needs doing.
-    pub remediation: Vec<String>,
-}
-
-impl Finding {
-    /// Builds a finding without evidence or remediation.
-    pub fn new(id: impl Into<String>, status: Status, message: impl Into<String>) -> Finding {
-        Finding {
-            id: id.into(),
-            status,
-            message: message.into(),
-            evidence: Vec::new(),
-            remediation: Vec::new(),
-        }
-    }
-
-    /// Adds a line of evidence.
-    pub fn evidence(mut self, line: impl Into<String>) -> Finding {
-        self.evidence.push(line.into());
-        self
-    }
-
-    /// Adds a remediation step.
-    pub fn fix(mut self, step: impl Into<String>) -> Finding {
-        self.remediation.push(step.into());
-        self
+/// Returns how bad a status is for a doctor: pass, unknown, warn, fail. (The derived order of
+/// [`Status`] puts `unknown` last, as check sorts it.)
+pub fn severity(s: Status) -> u8 {
+    match s {
+        Status::Pass => 0,
+        Status::Unknown => 1,
+        Status::Warn => 2,
+        Status::Fail => 3,
     }
 }
 
@@ -112,5 +147,33 @@ mod tests {
         assert_eq!(age(312), "5m12s");
         assert_eq!(age(3 * 3600 + 240), "3h04m");
         assert_eq!(age(2 * 86400 + 3 * 3600), "2d03h");
+    }
+
+    #[test]
+    fn builds_check_shaped_findings() {
+        let mut f = new("doctor.x", Status::Warn, "m")
+            .with("file", "/a")
+            .fix("Do it.")
+            .command("true")
+            .note("Carefully.");
+        assert_eq!(f.profile, "doctor");
+        assert_eq!(f.level, Level::Required);
+        add_numbered(&mut f.evidence, "note", "one");
+        add_numbered(&mut f.evidence, "note", "two");
+        set(&mut f.evidence, "file", "/b");
+        assert_eq!(f.evidence.get("file"), Some("/b"));
+        assert_eq!(f.evidence.get("note"), Some("one"));
+        assert_eq!(f.evidence.get("note 2"), Some("two"));
+        let r = f.remediation.unwrap();
+        assert_eq!(
+            (r.summary.as_str(), r.commands, r.notes),
+            (
+                "Do it.",
+                vec!["true".to_string()],
+                vec!["Carefully.".to_string()]
+            )
+        );
+        assert!(severity(Status::Fail) > severity(Status::Warn));
+        assert!(severity(Status::Warn) > severity(Status::Unknown));
     }
 }

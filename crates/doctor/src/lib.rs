@@ -17,11 +17,16 @@ pub mod signatures;
 
 use std::collections::HashSet;
 
+use hostready_checks::{Facts, HostInfo};
 use hostready_host::Host;
 use serde::Serialize;
 
-pub use finding::{Finding, Status};
+pub use finding::Build;
+pub use finding::{Evidence, Finding, Level, Remediation, Status, Summary};
 pub use pileup::Thresholds;
+
+/// Schema version of doctor's JSON/YAML report; bumped on incompatible changes.
+pub const SCHEMA: u32 = 1;
 
 /// Piles up to this size get exact private memory from `smaps_rollup`; larger ones an estimate
 /// from the `statm` of this many members, evenly spread by age.
@@ -33,9 +38,16 @@ pub struct Options {
     pub thresholds: Thresholds,
 }
 
-/// Everything one diagnosis found.
+/// Everything one diagnosis found. The first five fields are those of `hostready check`'s
+/// report (less its profiles); the rest are doctor's own.
 #[derive(Debug, Serialize)]
 pub struct Report {
+    pub schema: u32,
+    /// The host as doctor saw it, as `hostready check` reports it.
+    pub host: HostInfo,
+    /// True if and only if no finding is `fail` or `warn`: nothing needs attention.
+    pub ok: bool,
+    pub summary: Summary,
     /// Findings in a stable order: pile-ups, locks, package databases, memory.
     pub findings: Vec<Finding>,
     /// The groups flagged as pile-ups, largest first.
@@ -50,39 +62,78 @@ pub struct Report {
 }
 
 impl Report {
-    /// Returns the worst status among the findings (`Pass` when there are none).
+    /// Returns the worst status among the findings, worst meaning fail, then warn, then
+    /// unknown (`Pass` when there are none).
     pub fn worst(&self) -> Status {
         self.findings
             .iter()
             .map(|f| f.status)
-            .max()
+            .max_by_key(|s| finding::severity(*s))
             .unwrap_or(Status::Pass)
+    }
+}
+
+/// Returns true if and only if no finding needs attention (none is `fail` or `warn`).
+pub fn all_ok(findings: &[Finding]) -> bool {
+    !findings
+        .iter()
+        .any(|f| matches!(f.status, Status::Fail | Status::Warn))
+}
+
+/// Returns the host as `hostready check` reports it: root, procfs, os-release, kernel, machine.
+pub fn host_info(host: &Host) -> HostInfo {
+    // No executable is looked up: the PATH is irrelevant.
+    let facts = Facts::new(host, "");
+    let os = facts.os();
+    HostInfo {
+        root: facts.fs().location().display().to_string(),
+        proc: facts
+            .proc()
+            .ok()
+            .map(|p| p.location().display().to_string()),
+        os: os.map(|o| o.display_name()),
+        os_id: os.map(|o| o.id.clone()),
+        family: os.map(|o| format!("{:?}", o.family).to_lowercase()),
+        immutable: os.and_then(|o| o.immutable).map(|i| format!("{i:?}")),
+        kernel: facts.release().ok().map(str::to_string),
+        machine: facts.machine().to_string(),
     }
 }
 
 /// Diagnoses `host`. Never fails: what cannot be read becomes an `unknown` finding.
 pub fn diagnose(host: &Host, opts: &Options) -> Report {
-    let t = opts.thresholds;
     let mut report = Report {
+        schema: SCHEMA,
+        host: host_info(host),
+        ok: true,
+        summary: Summary::default(),
         findings: Vec::new(),
         pileups: Vec::new(),
         locked_files: Vec::new(),
         processes: 0,
         no_proc: None,
     };
+    diagnose_into(host, opts, &mut report);
+    report.ok = all_ok(&report.findings);
+    report.summary = Summary::of(&report.findings);
+    report
+}
+
+fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
+    let t = opts.thresholds;
     let proc = match host.proc() {
         Ok(p) => p,
         Err(why) => {
             report.no_proc = Some(why.0.clone());
             for id in ["doctor.pileup", "doctor.locks", "doctor.memory"] {
-                report.findings.push(Finding::new(
+                report.findings.push(finding::new(
                     id,
                     Status::Unknown,
                     format!("no procfs: {}", why.0),
                 ));
             }
             report.findings.extend(pkgdb::findings(host.fs(), None));
-            return report;
+            return;
         }
     };
     // Magic links (exe, fd) need the procfs opened directly; see magic.rs for why.
@@ -94,9 +145,9 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
             report.no_proc = Some(why.clone());
             report
                 .findings
-                .push(Finding::new("doctor.pileup", Status::Unknown, why));
+                .push(finding::new("doctor.pileup", Status::Unknown, why));
             report.findings.extend(pkgdb::findings(host.fs(), None));
-            return report;
+            return;
         }
     };
     report.processes = snap.procs.len();
@@ -177,7 +228,7 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
         Ok(_) => report
             .findings
             .extend(locks::findings(&files, &snap, t.min_age_secs)),
-        Err(e) => report.findings.push(Finding::new(
+        Err(e) => report.findings.push(finding::new(
             "doctor.locks",
             Status::Unknown,
             format!("cannot read the lock table: {e}"),
@@ -196,7 +247,6 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
 
     report.pileups = groups.into_iter().filter(|g| g.flagged).collect();
     report.locked_files = files;
-    report
 }
 
 /// Returns the summed private memory of a pile in kB and where it comes from. Exact

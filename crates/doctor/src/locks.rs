@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use hostready_host::Root;
 
-use crate::finding::{Finding, Status, age, id_segment};
+use crate::finding::{self, Build, Finding, Status, age, id_segment, nth_key};
 use crate::magic::ProcDir;
 use crate::proc::{Snapshot, basename};
 
@@ -395,10 +395,11 @@ pub fn findings(files: &[LockedFile], snap: &Snapshot, min_age: u64) -> Vec<Find
                 None => "an open file description (OFD lock, owner unknown)".into(),
             },
         };
-        let main = f
-            .holders
-            .iter()
-            .max_by_key(|h| (h.sqlite, h.access == "WRITE"))
+        // The strongest holder first: it is the one the message names, and `lock holder`.
+        let mut holders: Vec<&Holder> = f.holders.iter().collect();
+        holders.sort_by_key(|h| std::cmp::Reverse((h.sqlite, h.access == "WRITE")));
+        let main = holders
+            .first()
             .map(|h| match h.sqlite {
                 Some(l) => format!("SQLite {} lock held by {}", l.name(), who(h.pid)),
                 None => format!(
@@ -416,40 +417,34 @@ pub fn findings(files: &[LockedFile], snap: &Snapshot, min_age: u64) -> Vec<Find
                 message.push_str(&format!(" ({cmd})"));
             }
         }
-        let mut finding = Finding::new(id, status, message).evidence(format!(
-            "/proc/locks: file {:02x}:{:02x}:{} = {path}",
-            f.dev.0, f.dev.1, f.ino
-        ));
-        for h in &f.holders {
-            finding = finding.evidence(format!(
-                "holder: {} {} {} bytes {}{}",
-                who(h.pid),
-                h.kind,
-                h.access,
-                h.ranges.join(", "),
-                h.sqlite
-                    .map(|l| format!(" = SQLite {}", l.name()))
-                    .unwrap_or_default()
-            ));
+        let mut finding = finding::new(id, status, message)
+            .with("file", path.as_str())
+            .with(
+                "inode",
+                format!("{:02x}:{:02x}:{}", f.dev.0, f.dev.1, f.ino),
+            );
+        for (i, h) in holders.iter().enumerate() {
+            finding = finding.with(nth_key("lock holder", i), who(h.pid)).with(
+                nth_key("lock", i),
+                format!("{} {} bytes {}", h.kind, h.access, h.ranges.join(", ")),
+            );
+            if let Some(l) = h.sqlite {
+                finding = finding.with(nth_key("sqlite lock", i), l.name());
+            }
         }
         if !f.blocked.is_empty() {
-            finding = finding.evidence(format!(
-                "blocked in the kernel (->): {}",
-                pid_list(&f.blocked)
-            ));
+            finding = finding.with("blocked in the kernel", pid_list(&f.blocked));
         }
         if !f.sharing.is_empty() {
-            finding = finding.evidence(format!(
-                "sharing the holder's lock (inherited descriptor): {}",
-                pid_list(&f.sharing)
-            ));
+            finding = finding.with("sharing the holder's lock", pid_list(&f.sharing));
         }
         if !f.openers.is_empty() {
-            finding = finding.evidence(format!(
-                "open without a lock{}: {}",
-                if f.write_held() { " (polling)" } else { "" },
-                pid_list(&f.openers)
-            ));
+            let key = if f.write_held() {
+                "polling"
+            } else {
+                "open without a lock"
+            };
+            finding = finding.with(key, pid_list(&f.openers));
         }
         if status != Status::Pass {
             finding = remediate(finding, pkg, f, snap);
@@ -457,7 +452,7 @@ pub fn findings(files: &[LockedFile], snap: &Snapshot, min_age: u64) -> Vec<Find
         out.push(finding);
     }
     if out.is_empty() {
-        out.push(Finding::new(
+        out.push(finding::new(
             "doctor.locks",
             Status::Pass,
             format!(
@@ -470,35 +465,51 @@ pub fn findings(files: &[LockedFile], snap: &Snapshot, min_age: u64) -> Vec<Find
 }
 
 fn remediate(f: Finding, pkg: Option<&str>, file: &LockedFile, snap: &Snapshot) -> Finding {
-    let holders: Vec<String> = file
+    let pids: Vec<String> = file
         .holders
         .iter()
         .filter_map(|h| h.pid)
         .map(|p| p.to_string())
         .collect();
-    let holders = holders.join(" ");
-    let f = f.fix(format!(
-        "Find out why pid {holders} holds the lock: `cat /proc/<pid>/stack`, `ls -l /proc/<pid>/fd`, and its parent (`ps -o pid,ppid,etime,args -p {holders}`)."
-    ));
-    let f = match pkg {
-        Some("rpm") => f
-            .fix(format!(
-                "If it is stuck rather than working, stop it: `kill {holders}` (then `kill -9` if it ignores SIGTERM). Waiting `rpm -q` processes then finish or can be killed: read-only queries hold no write lock."
-            ))
-            .fix("Afterwards verify the database: `rpm -qa >/dev/null`; if that reports corruption, back up the directory (`cp -a /var/lib/rpm /var/lib/rpm.bak`) and run `rpm --rebuilddb`."),
-        Some("dpkg" | "apt") => f
-            .fix(format!(
-                "If apt/dpkg pid {holders} is hung, stop it (`kill {holders}`), then run `dpkg --configure -a` to finish interrupted work."
-            )),
-        _ => f.fix(format!(
-            "If pid {holders} is stuck, stopping it releases the lock; the waiters continue."
-        )),
+    let holders = pids.join(" ");
+    let mut f = if pids.is_empty() {
+        f.fix("Find out who holds the lock: the lock table does not name its owner (an OFD lock), so look for the processes that have the file open.")
+    } else {
+        let mut f = f.fix(format!(
+            "Find out why pid {holders} holds the lock (its kernel stack, its open files, its parent), and stop it only if it is stuck rather than working."
+        ));
+        for p in &pids {
+            f = f
+                .command(format!("cat /proc/{p}/stack"))
+                .command(format!("ls -l /proc/{p}/fd"));
+        }
+        f.command(format!("ps -o pid,ppid,etime,args -p {}", pids.join(",")))
     };
-    let f = f.fix("Never delete a lock file to \"free\" it: that releases nothing and lets a second writer in.");
+    if !pids.is_empty() {
+        f = match pkg {
+            Some("rpm") => f
+                .command(format!("kill {holders}"))
+                .command("rpm -qa >/dev/null")
+                .note(format!(
+                    "`kill {holders}` only if it is stuck rather than working (then `kill -9` if it ignores SIGTERM). Waiting `rpm -q` processes then finish or can be killed: read-only queries hold no write lock."
+                ))
+                .note("Afterwards `rpm -qa >/dev/null` verifies the database; if that reports corruption, back up the directory (`cp -a /var/lib/rpm /var/lib/rpm.bak`) and run `rpm --rebuilddb`."),
+            Some("dpkg" | "apt") => f
+                .command(format!("kill {holders}"))
+                .command("dpkg --configure -a")
+                .note(format!(
+                    "Only if apt/dpkg pid {holders} is hung: stop it (`kill {holders}`), then run `dpkg --configure -a` to finish interrupted work."
+                )),
+            _ => f.command(format!("kill {holders}")).note(format!(
+                "If pid {holders} is stuck, stopping it (`kill {holders}`) releases the lock; the waiters continue."
+            )),
+        };
+    }
+    let f = f.note("Never delete a lock file to \"free\" it: that releases nothing and lets a second writer in.");
     if file.waiters().len() >= 2 {
         let parents = parents_of(&file.waiters(), snap);
         if !parents.is_empty() {
-            return f.fix(format!(
+            return f.note(format!(
                 "Stop whatever keeps starting the waiters first (their parent: {parents}); otherwise the pile grows back."
             ));
         }
@@ -620,6 +631,30 @@ junk\n";
         assert!(
             f.iter()
                 .any(|f| f.status == Status::Fail && f.message.contains("2 process"))
+        );
+        let fl = f
+            .iter()
+            .find(|f| f.evidence.get("inode") == Some("00:2e:55"))
+            .unwrap();
+        assert_eq!(fl.evidence.get("file"), Some("inode 55 on device 0:2e"));
+        assert_eq!(fl.evidence.get("lock holder"), Some("pid 700"));
+        assert_eq!(fl.evidence.get("lock"), Some("FLOCK WRITE bytes 0-EOF"));
+        assert_eq!(fl.evidence.get("blocked in the kernel"), Some("701 702"));
+        let fix = fl.remediation.as_ref().unwrap();
+        assert!(fix.summary.contains("pid 700"), "{fix:?}");
+        assert_eq!(
+            fix.commands,
+            [
+                "cat /proc/700/stack",
+                "ls -l /proc/700/fd",
+                "ps -o pid,ppid,etime,args -p 700",
+                "kill 700"
+            ]
+        );
+        assert!(
+            fix.notes
+                .iter()
+                .any(|n| n.starts_with("Never delete a lock file"))
         );
     }
 }

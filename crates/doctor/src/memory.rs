@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::finding::{Finding, Status, mib};
+use crate::finding::{self, Build, Finding, Status, mib};
 
 /// One line of a PSI file: `some` or `full`, with its 10 s and 60 s averages (percent).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -48,7 +48,7 @@ pub fn finding(
 ) -> Finding {
     let (Some(&total), Some(&avail)) = (meminfo.get("MemTotal"), meminfo.get("MemAvailable"))
     else {
-        return Finding::new(
+        return finding::new(
             "doctor.memory",
             Status::Unknown,
             "no MemTotal/MemAvailable in /proc/meminfo",
@@ -84,27 +84,35 @@ pub fn finding(
             mib(flagged_kb)
         ));
     }
-    let mut f = Finding::new("doctor.memory", status, msg).evidence(format!(
-        "/proc/meminfo: MemTotal {total} kB, MemAvailable {avail} kB, used {used} kB"
-    ));
+    let mut f = finding::new("doctor.memory", status, msg)
+        .with("total", format!("{total} kB"))
+        .with("available", format!("{avail} kB"))
+        .with("used", format!("{used} kB"));
     match psi {
         Some(p) => {
             for (k, v) in p {
-                f = f.evidence(format!(
-                    "/proc/pressure/memory: {k} avg10={:.2} avg60={:.2}",
-                    v.avg10, v.avg60
-                ));
+                f = f.with(
+                    format!("psi {k}"),
+                    format!("avg10={:.2} avg60={:.2}", v.avg10, v.avg60),
+                );
             }
         }
-        None => f = f.evidence("/proc/pressure/memory: not available (kernel without PSI)"),
+        None => f = f.with("psi", "not available (kernel without PSI)"),
+    }
+    if flagged_kb > 0 {
+        f = f.with(
+            "held by pile-ups",
+            format!("{} = {share:.1}% of used", mib(flagged_kb)),
+        );
     }
     if status != Status::Pass {
         f = if flagged_kb > 0 && share >= 20.0 {
             f.fix("The flagged pile-ups are a large part of the used memory: stop their source and kill them (see doctor.pileup.*).")
         } else {
-            f.fix("Find the biggest users: `ps -eo pid,rss,args --sort=-rss | head`.")
+            f.fix("Find the biggest users of memory.")
+                .command("ps -eo pid,rss,args --sort=-rss | head")
         };
-        f = f.fix("Give long-lived pods memory limits so one of them cannot take the node down.");
+        f = f.note("Give long-lived pods memory limits so one of them cannot take the node down.");
     }
     f
 }
@@ -130,12 +138,31 @@ mod tests {
         let f = finding(&m, None, 600_000);
         assert_eq!(f.status, Status::Fail);
         assert!(f.message.contains("61.9% of used"), "{}", f.message);
+        assert_eq!(f.evidence.get("total"), Some("1000000 kB"));
+        assert_eq!(f.evidence.get("used"), Some("970000 kB"));
+        assert_eq!(
+            f.evidence.get("psi"),
+            Some("not available (kernel without PSI)")
+        );
+        assert_eq!(
+            f.evidence.get("held by pile-ups"),
+            Some("585.9 MiB = 61.9% of used")
+        );
+        let fix = f.remediation.as_ref().unwrap();
+        assert!(fix.summary.contains("stop their source"), "{fix:?}");
+        assert!(fix.notes[0].contains("memory limits"), "{fix:?}");
         m.insert("MemAvailable".to_string(), 500_000);
         assert_eq!(finding(&m, None, 0).status, Status::Pass);
         let psi = parse_psi(
             "some avg10=20.00 avg60=1 avg300=0 total=1\nfull avg10=0.00 avg60=0 avg300=0 total=0\n",
         );
-        assert_eq!(finding(&m, Some(&psi), 0).status, Status::Warn);
+        let f = finding(&m, Some(&psi), 0);
+        assert_eq!(f.status, Status::Warn);
+        assert_eq!(f.evidence.get("psi some"), Some("avg10=20.00 avg60=1.00"));
+        assert_eq!(
+            f.remediation.unwrap().commands,
+            ["ps -eo pid,rss,args --sort=-rss | head"]
+        );
         assert_eq!(finding(&BTreeMap::new(), None, 0).status, Status::Unknown);
     }
 }

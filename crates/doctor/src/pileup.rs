@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
-use crate::finding::{Finding, Status, age, id_segment, mib};
+use crate::finding::{self, Build, Finding, Status, age, id_segment, mib};
 use crate::proc::{Proc, Snapshot, basename, truncate};
 
 /// When a group counts as a pile-up.
@@ -270,7 +270,7 @@ pub fn findings(
             .next()
             .map(|g| format!("; largest group: {} × {}", g.count, g.command))
             .unwrap_or_default();
-        out.push(Finding::new(
+        out.push(finding::new(
             "doctor.pileup",
             Status::Pass,
             format!(
@@ -328,37 +328,61 @@ fn finding(
     if g.waiting_on_lock > 0 {
         msg.push_str(&format!("; {} wait on a file lock", g.waiting_on_lock));
     }
-    let mut f = Finding::new(id, status, msg)
-        .evidence(format!("executable: {}", g.exe))
-        .evidence(format!("states: {}", states.join(" ")))
-        .evidence(format!(
-            "pids (oldest first): {}",
-            crate::locks::pid_list(&g.pids)
-        ))
-        .evidence(format!(
-            "distinct parents: {}; orphans (parent gone, reparented): {}; zombies: {}",
-            g.parents, g.orphans, g.zombies
-        ));
-    if let Some(at) = g.oldest_started_at {
-        f = f.evidence(format!("oldest started at {at} (seconds since the epoch)"));
-    }
-    if let (Some(p), Some(total)) = (g.private_kb, mem_total_kb) {
-        f = f.evidence(format!(
-            "private memory {} (from {}) = {:.1}% of MemTotal",
-            mib(p),
-            g.memory_source,
-            p as f64 * 100.0 / total.max(1) as f64
-        ));
+    let mut f = finding::new(id, status, msg)
+        .with("command", g.command.as_str())
+        .with("executable", g.exe.as_str())
+        .with("count", g.count.to_string())
+        .with("oldest", age(g.oldest_age_secs))
+        .with("newest", age(g.newest_age_secs))
+        .with("parent chain", g.parent_chain.as_str())
+        .with("states", states.join(" "))
+        .with("pids", crate::locks::pid_list(&g.pids))
+        .with("parents", g.parents.to_string())
+        .with("orphans", g.orphans.to_string())
+        .with("zombies", g.zombies.to_string());
+    if g.waiting_on_lock > 0 {
+        f = f.with("waiting on a lock", g.waiting_on_lock.to_string());
     }
     if d_state > 0 {
-        f = f.evidence(format!(
-            "{d_state} in D state (uninterruptible: stuck in the kernel, unkillable until the I/O returns)"
-        ));
+        f = f.with("in d state", d_state.to_string());
     }
-    remediate(f, g, snap)
+    if let Some(at) = g.oldest_started_at {
+        f = f.with("oldest started at", at.to_string());
+    }
+    match g.private_kb {
+        Some(p) => {
+            f = f
+                .with("private memory", mib(p))
+                .with("memory source", g.memory_source.as_str());
+            if let Some(total) = mem_total_kb {
+                f = f.with(
+                    "of total memory",
+                    format!("{:.1}%", p as f64 * 100.0 / total.max(1) as f64),
+                );
+            }
+        }
+        None => f = f.with("resident memory", mib(g.rss_kb)),
+    }
+    remediate(f, g, snap, d_state)
 }
 
-fn remediate(f: Finding, g: &Group, snap: &Snapshot) -> Finding {
+/// Package managers whose piles come from a locked or damaged package database.
+const PACKAGE_MANAGERS: [&str; 9] = [
+    "rpm",
+    "rpmdb",
+    "yum",
+    "dnf",
+    "zypper",
+    "dpkg",
+    "dpkg-query",
+    "apt",
+    "apt-get",
+];
+
+/// How many pids the `kill` command of a remediation names.
+const KILL_SHOWN: usize = 5;
+
+fn remediate(f: Finding, g: &Group, snap: &Snapshot, d_state: usize) -> Finding {
     let name = basename(&g.exe);
     let parent = g
         .pids
@@ -367,37 +391,51 @@ fn remediate(f: Finding, g: &Group, snap: &Snapshot) -> Finding {
         .map(|p| p.ppid)
         .unwrap_or(0);
     if g.is_zombies() {
-        return f.fix(format!(
-            "Zombies hold no memory but use pids; their parent (pid {parent}) does not reap them. Restart or fix the parent; when it exits, init reaps them."
-        ));
+        return f
+            .fix(format!(
+                "Restart or fix the parent (pid {parent}), which does not reap them; when it exits, init reaps them."
+            ))
+            .note("Zombies hold no memory but use pids.");
     }
     let mut f = f.fix(format!(
         "Stop the source first — it is the parent chain `{}`; killing the pile alone lets it grow back.",
         g.parent_chain
     ));
-    if matches!(
-        name,
-        "rpm" | "rpmdb" | "yum" | "dnf" | "zypper" | "dpkg" | "dpkg-query" | "apt" | "apt-get"
-    ) || g.command.contains("nsenter")
-    {
+    if PACKAGE_MANAGERS.contains(&name) || g.command.contains("nsenter") {
+        let shown: Vec<String> = g.pids.iter().take(KILL_SHOWN).map(u32::to_string).collect();
+        let which = if g.pids.len() > KILL_SHOWN {
+            format!(
+                "it names the oldest {KILL_SHOWN} of {} (`pids` above; every pid is in the report's `pileups`)",
+                g.pids.len()
+            )
+        } else {
+            "it names them all".to_string()
+        };
         f = f
-            .fix("Package-manager queries pile up when the package database is locked or damaged (see the doctor.lock.* and doctor.pkgdb.* findings; rpm-software-management/rpm#602). Fix that first.")
-            .fix(format!(
-                "Then kill the waiting queries — read-only, they hold no write lock: `kill {}` (they are listed above; use `kill -9` for the ones left).",
-                g.pids.iter().take(5).map(u32::to_string).collect::<Vec<_>>().join(" ")
-                    + if g.pids.len() > 5 { " …" } else { "" }
+            .command(format!("kill {}", shown.join(" ")))
+            .note("Package-manager queries pile up when the package database is locked or damaged (see the doctor.lock.* and doctor.pkgdb.* findings; rpm-software-management/rpm#602). Fix that first.")
+            .note(format!(
+                "Then kill the waiting queries — read-only, they hold no write lock — with `kill`: {which}; use `kill -9` for the ones left."
             ))
-            .fix("If the source is longhorn-manager v1.7.0-v1.7.2: upgrade to v1.7.3+ / v1.8.0+, which checks executables instead of running the package manager (longhorn/longhorn#10019, longhorn-manager PR #3406).");
+            .note("If the source is longhorn-manager v1.7.0-v1.7.2: upgrade to v1.7.3+ / v1.8.0+, which checks executables instead of running the package manager (longhorn/longhorn#10019, longhorn-manager PR #3406).");
     } else {
-        f = f.fix(format!(
-            "Look at what the oldest member waits for: `cat /proc/{}/wchan /proc/{}/stack`, `ls -l /proc/{}/fd`.",
-            g.pids[0], g.pids[0], g.pids[0]
-        ));
+        let oldest = g.pids[0];
+        f = f
+            .command(format!("cat /proc/{oldest}/wchan /proc/{oldest}/stack"))
+            .command(format!("ls -l /proc/{oldest}/fd"))
+            .note(format!(
+                "The commands show what the oldest member, pid {oldest}, waits for."
+            ));
     }
     if g.orphans > 0 {
-        f = f.fix(format!(
+        f = f.note(format!(
             "{} member(s) are orphans: whoever started them is gone and nothing will stop them; kill them once the source is fixed.",
             g.orphans
+        ));
+    }
+    if d_state > 0 {
+        f = f.note(format!(
+            "{d_state} member(s) are in D state (uninterruptible: stuck in the kernel, unkillable until the I/O returns)."
         ));
     }
     f
@@ -475,7 +513,28 @@ mod tests {
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].id, "doctor.pileup.rpm");
         assert_eq!(f[0].status, Status::Warn);
-        assert!(f[0].remediation.iter().any(|r| r.contains("#10019")));
+        let e = &f[0].evidence;
+        assert_eq!(e.get("count"), Some("24"));
+        assert_eq!(e.get("oldest"), Some("10m00s"));
+        assert_eq!(e.get("newest"), Some("9m37s"));
+        assert_eq!(e.get("executable"), Some("/usr/bin/rpm"));
+        assert_eq!(e.get("states"), Some("S:24"));
+        assert_eq!(e.get("orphans"), Some("4"));
+        assert_eq!(e.get("parents"), Some("2"));
+        assert_eq!(
+            e.get("parent chain"),
+            Some("init(1) → longhorn-manager(100) → rpm -q open-iscsi")
+        );
+        let fix = f[0].remediation.as_ref().unwrap();
+        assert!(fix.summary.starts_with("Stop the source first"), "{fix:?}");
+        assert_eq!(fix.commands, ["kill 200 201 202 203 204"]);
+        assert!(fix.notes.iter().any(|r| r.contains("#10019")));
+        assert!(fix.notes.iter().any(|r| r.contains("oldest 5 of 24")));
+        assert!(
+            fix.notes
+                .iter()
+                .any(|r| r.contains("4 member(s) are orphans"))
+        );
     }
 
     #[test]
@@ -519,5 +578,11 @@ mod tests {
         assert!(groups[0].is_zombies() && groups[0].flagged);
         let f = findings(&groups, &snap, Thresholds::default(), None);
         assert_eq!(f[0].id, "doctor.zombies.sleep");
+        assert_eq!(f[0].evidence.get("zombies"), Some("12"));
+        assert!(
+            f[0].remediation
+                .as_ref()
+                .is_some_and(|r| r.summary.contains("pid 5"))
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use hostready_host::{FileKind, Root};
 
-use crate::finding::{Finding, Status};
+use crate::finding::{self, Build, Finding, Status, add_numbered, set};
 use crate::proc::{Snapshot, basename};
 
 /// Where distros keep the rpm database.
@@ -203,7 +203,7 @@ pub fn findings(root: &Root, snap: Option<&Snapshot>) -> Vec<Finding> {
     dpkg(root, &mut out);
     merge_full_read(&hostready_pkgdb::open_host_databases(root), &mut out);
     if out.is_empty() {
-        out.push(Finding::new(
+        out.push(finding::new(
             "doctor.pkgdb",
             Status::Pass,
             "no rpm or dpkg database under the root",
@@ -249,25 +249,26 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
         let Ok(st) = root.stat(&path) else { continue };
         let Some(head) = head_of(root, &path) else {
             out.push(
-                Finding::new(
+                finding::new(
                     id,
                     Status::Unknown,
                     format!("{}: cannot read", path.display()),
                 )
-                .evidence(path.display().to_string()),
+                .with("file", path.display().to_string()),
             );
             continue;
         };
         match file_health(format, &head, st.size) {
             Ok(desc) => out.push(
-                Finding::new(
+                finding::new(
                     id,
                     Status::Pass,
                     format!("{}: header intact ({desc})", path.display()),
                 )
-                .evidence(format!("{} bytes", st.size)),
+                .with("file", path.display().to_string())
+                .with("size", format!("{} bytes", st.size)),
             ),
-            Err(why) => out.push(corrupt(id, &path, st.size, &why)),
+            Err(why) => out.push(corrupt(id, &path, Some(st.size), &why)),
         }
     }
     let env: Vec<&String> = names.iter().filter(|n| n.starts_with("__db.")).collect();
@@ -279,8 +280,9 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
             .map(|s| s.as_str())
             .collect::<Vec<_>>()
             .join(" ");
+        let dir_shown = dir.display().to_string();
         let f = if !have_proc {
-            Finding::new(
+            finding::new(
                 "doctor.pkgdb.bdb-environment",
                 Status::Unknown,
                 format!(
@@ -289,15 +291,19 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
                 ),
             )
         } else if users.is_empty() {
-            Finding::new(
+            finding::new(
                 "doctor.pkgdb.bdb-environment",
                 Status::Warn,
-                format!("{}: Berkeley DB environment ({list}) left behind while no rpm/yum/dnf process runs; if it registers a process that died, every rpm open fails with `BDB0113 … Thread died` / `DB_RUNRECOVERY` or hangs", dir.display()),
+                format!("{dir_shown}: Berkeley DB environment ({list}) left behind while no rpm/yum/dnf process runs; if it registers a process that died, every rpm open fails with `BDB0113 … Thread died` / `DB_RUNRECOVERY` or hangs"),
             )
-            .fix(format!("If `rpm -qa >/dev/null` reports BDB0113/DB_RUNRECOVERY (or hangs): back up the directory (`cp -a {0} {0}.bak`), remove the stale environment (`rm -f {0}/__db.*`) and run `rpm --rebuilddb`.", dir.display()))
-            .fix("Remove `__db.*` only while no rpm, yum, dnf or PackageKit process runs: a live one keeps using the shared regions and would corrupt the database.")
+            .fix("If `rpm -qa >/dev/null` reports BDB0113/DB_RUNRECOVERY (or hangs): back up the directory, remove the stale environment and rebuild the database.")
+            .command("rpm -qa >/dev/null")
+            .command(format!("cp -a {dir_shown} {dir_shown}.bak"))
+            .command(format!("rm -f {dir_shown}/__db.*"))
+            .command("rpm --rebuilddb")
+            .note("Remove `__db.*` only while no rpm, yum, dnf or PackageKit process runs: a live one keeps using the shared regions and would corrupt the database.")
         } else {
-            Finding::new(
+            finding::new(
                 "doctor.pkgdb.bdb-environment",
                 Status::Pass,
                 format!(
@@ -306,9 +312,12 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
                     users.len()
                 ),
             )
-            .evidence(format!("rpm users: {}", crate::locks::pid_list(users)))
+            .with("rpm users", crate::locks::pid_list(users))
         };
-        out.push(f.evidence(format!("{}: {list}", dir.display())));
+        out.push(
+            f.with("directory", dir_shown)
+                .with("environment files", list),
+        );
     }
     let journal = dir.join("rpmdb.sqlite-journal");
     if let Ok(st) = root.stat(&journal)
@@ -317,12 +326,17 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
         && have_proc
     {
         out.push(
-            Finding::new(
+            finding::new(
                 "doctor.pkgdb.rpm-sqlite-journal",
                 Status::Warn,
                 format!("{}: a hot rollback journal ({} bytes) while no rpm runs: a transaction was cut off", journal.display(), st.size),
             )
-            .fix("The next `rpm` that writes rolls it back; run `rpm -qa >/dev/null` as root, or back up the directory and `rpm --rebuilddb`. Do not delete the journal: that leaves a half-written database."),
+            .with("file", journal.display().to_string())
+            .with("size", format!("{} bytes", st.size))
+            .fix("Let rpm roll the cut-off transaction back: the next `rpm` that writes does, or run `rpm -qa >/dev/null` as root.")
+            .command("rpm -qa >/dev/null")
+            .note(format!("Or back up the directory (`cp -a {0} {0}.bak`) and `rpm --rebuilddb`.", dir.display()))
+            .note("Do not delete the journal: that leaves a half-written database."),
         );
     }
 }
@@ -339,59 +353,68 @@ fn merge_full_read(dbs: &hostready_pkgdb::Databases<'_>, out: &mut [Finding]) {
             DbKind::RpmNdb => "doctor.pkgdb.rpm-ndb",
         };
         let shown = db.path.display().to_string();
-        let Some(f) = out
-            .iter_mut()
-            .find(|f| f.id == id && (db.kind == DbKind::Dpkg || f.message.starts_with(&shown)))
-        else {
+        let Some(f) = out.iter_mut().find(|f| {
+            f.id == id && (db.kind == DbKind::Dpkg || f.evidence.get("file") == Some(&shown))
+        }) else {
             continue;
         };
         match &db.contents {
-            Ok(pkgs) => f
-                .evidence
-                .push(format!("full read: {} package records", pkgs.len())),
+            Ok(pkgs) => {
+                f.evidence
+                    .add("full read", format!("{} package records", pkgs.len()));
+            }
             Err(e) if e.is_corrupt() => {
                 let why = hostready_pkgdb::error_chain(e);
                 if f.status != Status::Fail {
-                    let size = f.evidence.first().cloned().unwrap_or_default();
-                    *f = corrupt(id.to_string(), &db.path, 0, &why);
-                    f.evidence[0] = size;
+                    let size = f.evidence.get("size").map(str::to_string);
+                    *f = corrupt(id.to_string(), &db.path, None, &why);
+                    if let Some(size) = size {
+                        set(&mut f.evidence, "size", size);
+                    }
                 }
-                f.evidence.push(format!("full read: {why}"));
+                f.evidence.add("full read", why);
             }
-            Err(e) => f
-                .evidence
-                .push(format!("full read: {}", hostready_pkgdb::error_chain(e))),
+            Err(e) => {
+                f.evidence.add("full read", hostready_pkgdb::error_chain(e));
+            }
         }
         for n in db
             .notes
             .iter()
             .filter(|n| n.message != hostready_pkgdb::CORRUPT_ADVICE)
         {
-            f.evidence.push(format!("note: {}", n.message));
+            add_numbered(&mut f.evidence, "reader note", n.message.as_str());
         }
     }
 }
 
-fn corrupt(id: String, path: &Path, size: u64, why: &str) -> Finding {
+/// Builds the finding for a damaged database; `size` in bytes when known.
+fn corrupt(id: String, path: &Path, size: Option<u64>, why: &str) -> Finding {
     let dir = path
         .parent()
         .unwrap_or(Path::new("/"))
         .display()
         .to_string();
-    let f = Finding::new(
+    let mut f = finding::new(
         id.clone(),
         Status::Fail,
         format!("{}: damaged — {why}", path.display()),
     )
-    .evidence(format!("{size} bytes"))
-    .fix(format!(
-        "Back up the whole directory first: `cp -a {dir} {dir}.bak`."
-    ));
-    if id.ends_with("dpkg") {
-        return f.fix("Restore `status` from the newest good `/var/backups/dpkg.status.*`, then `dpkg --audit`.");
+    .with("file", path.display().to_string());
+    if let Some(size) = size {
+        f = f.with("size", format!("{size} bytes"));
     }
-    f.fix("Then `rpm --rebuilddb`: it rebuilds from the records it can still read and may drop packages, so compare `rpm -qa` before and after; reinstall what is missing.")
-        .fix("Do this only while no rpm, yum, dnf or zypper process runs.")
+    let f = f.command(format!("cp -a {dir} {dir}.bak"));
+    if id.ends_with("dpkg") {
+        return f
+            .fix("Back up the whole directory first, then restore `status` from the newest good `/var/backups/dpkg.status.*` and check with `dpkg --audit`.")
+            .command("dpkg --audit")
+            .note("Between the two commands, restore `status` from the newest good `/var/backups/dpkg.status.*`.");
+    }
+    f.fix("Back up the whole directory first, then rebuild the database with `rpm --rebuilddb`.")
+        .command("rpm --rebuilddb")
+        .note("`rpm --rebuilddb` rebuilds from the records it can still read and may drop packages, so compare `rpm -qa` before and after; reinstall what is missing.")
+        .note("Do this only while no rpm, yum, dnf or zypper process runs.")
 }
 
 fn dpkg(root: &Root, out: &mut Vec<Finding>) {
@@ -403,12 +426,15 @@ fn dpkg(root: &Root, out: &mut Vec<Finding>) {
     }
     match root.stat("/var/lib/dpkg/status") {
         Ok(s) if s.size > 0 => out.push(
-            Finding::new("doctor.pkgdb.dpkg", Status::Pass, "/var/lib/dpkg/status present")
-                .evidence(format!("{} bytes", s.size)),
+            finding::new("doctor.pkgdb.dpkg", Status::Pass, "/var/lib/dpkg/status present")
+                .with("file", "/var/lib/dpkg/status")
+                .with("size", format!("{} bytes", s.size)),
         ),
         _ => out.push(
-            Finding::new("doctor.pkgdb.dpkg", Status::Fail, "/var/lib/dpkg/status is missing or empty")
-                .fix("Restore it from the newest `/var/backups/dpkg.status.*` (back up the directory first)."),
+            finding::new("doctor.pkgdb.dpkg", Status::Fail, "/var/lib/dpkg/status is missing or empty")
+                .with("file", "/var/lib/dpkg/status")
+                .fix("Restore it from the newest `/var/backups/dpkg.status.*` (back up the directory first).")
+                .command("cp -a /var/lib/dpkg /var/lib/dpkg.bak"),
         ),
     }
     let pending = root
@@ -417,12 +443,15 @@ fn dpkg(root: &Root, out: &mut Vec<Finding>) {
         .unwrap_or(0);
     if pending > 0 {
         out.push(
-            Finding::new(
+            finding::new(
                 "doctor.pkgdb.dpkg-interrupted",
                 Status::Warn,
                 format!("/var/lib/dpkg/updates holds {pending} pending record(s): a dpkg run was interrupted"),
             )
-            .fix("Run `dpkg --configure -a` when no apt/dpkg process runs."),
+            .with("directory", "/var/lib/dpkg/updates")
+            .with("pending records", pending.to_string())
+            .fix("Finish the interrupted run when no apt/dpkg process runs.")
+            .command("dpkg --configure -a"),
         );
     }
 }

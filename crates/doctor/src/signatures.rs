@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::finding::{Finding, Status};
+use crate::finding::{self, Build, Finding, Status, Summary};
 
 /// One known problem.
 #[derive(Debug)]
@@ -19,7 +19,12 @@ pub struct Signature {
     /// A regular expression matched against each line.
     pub pattern: &'static str,
     pub cause: &'static str,
+    /// What to do, one sentence: the finding's remediation summary.
     pub fix: &'static str,
+    /// Commands to run, in order (the remediation's `commands`).
+    pub commands: &'static [&'static str],
+    /// Conditions and caveats (the remediation's `notes`, before the upstream link).
+    pub notes: &'static [&'static str],
     pub link: &'static str,
 }
 
@@ -30,7 +35,14 @@ pub const CATALOGUE: &[Signature] = &[
         title: "Berkeley DB rpmdb: a process died inside the database",
         pattern: r"BDB0113|Thread died in Berkeley DB library|rpmdb: .*Thread died",
         cause: "An rpm (or yum/dnf) process was killed while it had the Berkeley DB environment open; its entry in the `__db.*` environment files now names a dead process, and every later open needs recovery. Until then queries fail or hang, and probes that retry them pile up.",
-        fix: "Make sure no rpm, yum or dnf process runs (`hostready doctor`), back up the directory (`cp -a /var/lib/rpm /var/lib/rpm.bak`), remove the stale environment (`rm -f /var/lib/rpm/__db.*`), then `rpm --rebuilddb`.",
+        fix: "Make sure no rpm, yum or dnf process runs (`hostready doctor`), back up the directory, remove the stale environment, then rebuild the database.",
+        commands: &[
+            "hostready doctor",
+            "cp -a /var/lib/rpm /var/lib/rpm.bak",
+            "rm -f /var/lib/rpm/__db.*",
+            "rpm --rebuilddb",
+        ],
+        notes: &[],
         link: "https://github.com/longhorn/longhorn/issues/10019",
     },
     Signature {
@@ -38,7 +50,13 @@ pub const CATALOGUE: &[Signature] = &[
         title: "Berkeley DB rpmdb needs recovery",
         pattern: r"DB_RUNRECOVERY|BDB0087|[Ff]atal error, run database recovery|db\d error\(-30973\)",
         cause: "The Berkeley DB environment of the rpmdb is in a state that needs recovery (usually after a killed rpm, see BDB0113).",
-        fix: "With no rpm process running: back up /var/lib/rpm, `rm -f /var/lib/rpm/__db.*`, `rpm --rebuilddb`.",
+        fix: "With no rpm process running: back up /var/lib/rpm, remove the stale environment and rebuild the database.",
+        commands: &[
+            "cp -a /var/lib/rpm /var/lib/rpm.bak",
+            "rm -f /var/lib/rpm/__db.*",
+            "rpm --rebuilddb",
+        ],
+        notes: &[],
         link: "https://github.com/longhorn/longhorn/issues/10019",
     },
     Signature {
@@ -46,7 +64,11 @@ pub const CATALOGUE: &[Signature] = &[
         title: "rpm cannot open its database",
         pattern: r"error: rpmdb open failed|cannot open Packages (database|index)|error: cannot open Packages",
         cause: "The rpm database is corrupt, locked, or its environment is stale; a package query in this state says nothing about whether a package is installed.",
-        fix: "Run `hostready doctor` to see whether the database is locked (and by whom) or damaged; if damaged, back up the directory and `rpm --rebuilddb`.",
+        fix: "See whether the database is locked (and by whom) or damaged.",
+        commands: &["hostready doctor"],
+        notes: &[
+            "If damaged, back up the directory (`cp -a /var/lib/rpm /var/lib/rpm.bak`) and `rpm --rebuilddb`.",
+        ],
         link: "https://github.com/rpm-software-management/rpm/issues/602",
     },
     Signature {
@@ -54,7 +76,11 @@ pub const CATALOGUE: &[Signature] = &[
         title: "SQLite rpmdb is damaged",
         pattern: r"database disk image is malformed|SQLITE_CORRUPT|file is not a database",
         cause: "rpmdb.sqlite is corrupt (truncated, overwritten, or torn by a crash on a filesystem that lost writes).",
-        fix: "Back up the directory (`cp -a /var/lib/rpm /var/lib/rpm.bak`), then `rpm --rebuilddb`; if that fails too, `sqlite3 rpmdb.sqlite .recover` into a new file and rebuild from it.",
+        fix: "Back up the directory, then rebuild the database.",
+        commands: &["cp -a /var/lib/rpm /var/lib/rpm.bak", "rpm --rebuilddb"],
+        notes: &[
+            "If `rpm --rebuilddb` fails too, `sqlite3 rpmdb.sqlite .recover` into a new file and rebuild from it.",
+        ],
         link: "https://github.com/rpm-software-management/rpm/issues/1428",
     },
     Signature {
@@ -62,7 +88,9 @@ pub const CATALOGUE: &[Signature] = &[
         title: "SQLite database is locked",
         pattern: r"database is locked|SQLITE_BUSY",
         cause: "Another process holds the database's SQLite lock; rpm retries SQLITE_BUSY without end, so its queries wait for as long as the holder keeps it.",
-        fix: "`hostready doctor` names the holder (pid and command) and the waiters; stop the holder if it is stuck.",
+        fix: "Find the holder (`hostready doctor` names its pid and command, and the waiters); stop the holder if it is stuck.",
+        commands: &["hostready doctor"],
+        notes: &[],
         link: "https://github.com/rpm-software-management/rpm/issues/602",
     },
     Signature {
@@ -70,7 +98,9 @@ pub const CATALOGUE: &[Signature] = &[
         title: "rpm waits for its transaction lock",
         pattern: r"waiting for (exclusive|shared) lock on|can't create transaction lock on",
         cause: "Another rpm transaction holds `.rpm.lock` in the database directory.",
-        fix: "`hostready doctor` names the holder; let it finish, or stop it if it is hung.",
+        fix: "Find the holder (`hostready doctor` names it); let it finish, or stop it if it is hung.",
+        commands: &["hostready doctor"],
+        notes: &[],
         link: "https://github.com/rpm-software-management/rpm/issues/602",
     },
     Signature {
@@ -78,7 +108,11 @@ pub const CATALOGUE: &[Signature] = &[
         title: "Longhorn's namespace executor timed out",
         pattern: r"timeout executing: nsenter|failed to execute: nsenter|NamespaceExecutorErr",
         cause: "longhorn-manager ran a host command (`rpm -q`, `dpkg -l`, ...) through nsenter; it timed out, and before longhorn/longhorn#13619 the child was not killed, so each sync left another one behind.",
-        fix: "Upgrade Longhorn to v1.7.3+/v1.8.0+ (executable checks instead of package queries, longhorn-manager PR #3406); fix the package database it was querying; then kill the leftover processes.",
+        fix: "Upgrade Longhorn to v1.7.3+/v1.8.0+ (executable checks instead of package queries, longhorn-manager PR #3406).",
+        commands: &[],
+        notes: &[
+            "Fix the package database it was querying (`hostready doctor`); then kill the leftover processes.",
+        ],
         link: "https://github.com/longhorn/longhorn/issues/10019",
     },
     Signature {
@@ -87,6 +121,8 @@ pub const CATALOGUE: &[Signature] = &[
         pattern: r"PackagesNotInstalled|[Mm]issing packages?:? \[",
         cause: "Longhorn decided from the package database that a package is missing; on a host whose database is locked or damaged, or on an immutable host, this can be wrong.",
         fix: "Check the capability instead: `hostready check` looks for the executables themselves.",
+        commands: &["hostready check"],
+        notes: &[],
         link: "https://github.com/longhorn/longhorn/issues/13949",
     },
     Signature {
@@ -94,7 +130,9 @@ pub const CATALOGUE: &[Signature] = &[
         title: "dpkg/apt lock is held",
         pattern: r"Could not get lock /var/lib/dpkg/lock|Unable to acquire the dpkg frontend lock|Waiting for cache lock",
         cause: "Another apt or dpkg process holds the dpkg lock.",
-        fix: "`hostready doctor` names the holder; let it finish, or stop it if it is hung and run `dpkg --configure -a`. Never delete the lock files.",
+        fix: "Find the holder (`hostready doctor` names it); let it finish, or stop it if it is hung and run `dpkg --configure -a`.",
+        commands: &["hostready doctor"],
+        notes: &["Never delete the lock files."],
         link: "https://manpages.debian.org/dpkg",
     },
     Signature {
@@ -102,7 +140,9 @@ pub const CATALOGUE: &[Signature] = &[
         title: "dpkg was interrupted",
         pattern: r"dpkg was interrupted, you must manually run",
         cause: "A dpkg run was killed half-way; the package state has unfinished work in /var/lib/dpkg/updates.",
-        fix: "`dpkg --configure -a`.",
+        fix: "Finish the interrupted run.",
+        commands: &["dpkg --configure -a"],
+        notes: &[],
         link: "https://manpages.debian.org/dpkg",
     },
     Signature {
@@ -110,7 +150,9 @@ pub const CATALOGUE: &[Signature] = &[
         title: "The kernel's OOM killer struck",
         pattern: r"Out of memory: Kill(ed)? process|oom-kill:|OOMKilled|invoked oom-killer",
         cause: "Memory ran out; a pile-up of stuck processes (hundreds of `rpm -q` at ~0.6 MiB each) is one way to get there.",
-        fix: "Run `hostready doctor` for pile-ups; give long-lived pods memory limits.",
+        fix: "Look for pile-ups (`hostready doctor`); give long-lived pods memory limits.",
+        commands: &["hostready doctor"],
+        notes: &[],
         link: "https://github.com/longhorn/longhorn/issues/10019",
     },
 ];
@@ -122,6 +164,8 @@ pub struct Match {
     pub title: &'static str,
     pub cause: &'static str,
     pub fix: &'static str,
+    pub commands: &'static [&'static str],
+    pub notes: &'static [&'static str],
     pub link: &'static str,
     /// 1-based line numbers where it shows.
     pub lines: Vec<usize>,
@@ -155,6 +199,8 @@ pub fn explain(text: &str) -> Vec<Match> {
                     title: s.title,
                     cause: s.cause,
                     fix: s.fix,
+                    commands: s.commands,
+                    notes: s.notes,
                     link: s.link,
                     lines: Vec::new(),
                     first: crate::proc::truncate(line.trim(), 200),
@@ -166,14 +212,48 @@ pub fn explain(text: &str) -> Vec<Match> {
     found.into_iter().flatten().collect()
 }
 
+/// Schema version of the `--explain` report, which follows `doctor`'s.
+pub const SCHEMA: u32 = crate::SCHEMA;
+
+/// What `hostready doctor --explain` reports: the log it read, whether it is free of known
+/// problems, counts, the findings, and the matches with every line they show on.
+#[derive(Debug, Serialize)]
+pub struct Explanation {
+    pub schema: u32,
+    /// The log: a file name, or `stdin`.
+    pub source: String,
+    /// True if and only if the log shows no known problem.
+    pub ok: bool,
+    pub summary: Summary,
+    pub findings: Vec<Finding>,
+    pub matches: Vec<Match>,
+}
+
+/// Reads `text` (from `source`) and builds the whole explanation.
+pub fn explanation(text: &str, source: &str) -> Explanation {
+    let matches = explain(text);
+    let findings = findings(&matches, source);
+    Explanation {
+        schema: SCHEMA,
+        source: source.to_string(),
+        ok: matches.is_empty(),
+        summary: Summary::of(&findings),
+        findings,
+        matches,
+    }
+}
+
 /// Turns matches into findings (`doctor.signature.<id>`, status fail), or one pass finding.
 pub fn findings(matches: &[Match], source: &str) -> Vec<Finding> {
     if matches.is_empty() {
-        return vec![Finding::new(
-            "doctor.signature",
-            Status::Pass,
-            format!("{source}: no known problem signature"),
-        )];
+        return vec![
+            finding::new(
+                "doctor.signature",
+                Status::Pass,
+                format!("{source}: no known problem signature"),
+            )
+            .with("source", source),
+        ];
     }
     matches
         .iter()
@@ -184,15 +264,22 @@ pub fn findings(matches: &[Match], source: &str) -> Vec<Finding> {
             } else {
                 String::new()
             };
-            Finding::new(
+            let mut f = finding::new(
                 format!("doctor.signature.{}", m.id),
                 Status::Fail,
                 format!("{}: {}", m.title, m.cause),
             )
-            .evidence(format!("{source} line(s) {}{more}", lines.join(", ")))
-            .evidence(format!("line {}: {}", m.lines[0], m.first))
-            .fix(m.fix)
-            .fix(format!("upstream: {}", m.link))
+            .with("source", source)
+            .with("lines", format!("{}{more}", lines.join(", ")))
+            .with("first match", format!("line {}: {}", m.lines[0], m.first))
+            .fix(m.fix);
+            for c in m.commands {
+                f = f.command(*c);
+            }
+            for n in m.notes {
+                f = f.note(*n);
+            }
+            f.note(format!("upstream: {}", m.link))
         })
         .collect()
 }
@@ -229,7 +316,22 @@ error: rpmdb: BDB0113 Thread/process 2618/1 failed: BDB1507 Thread died in Berke
         assert_eq!(m[3].lines, [1]);
         let f = findings(&m, "log");
         assert_eq!(f[0].id, "doctor.signature.bdb-thread-died");
-        assert!(f[0].evidence[0].contains("2, 7"));
+        assert_eq!(f[0].evidence.get("source"), Some("log"));
+        assert_eq!(f[0].evidence.get("lines"), Some("2, 7"));
+        assert!(
+            f[0].evidence
+                .get("first match")
+                .is_some_and(|l| l.starts_with("line 2: error: rpmdb: BDB0113"))
+        );
+        let fix = f[0].remediation.as_ref().unwrap();
+        assert!(
+            fix.commands
+                .contains(&"rm -f /var/lib/rpm/__db.*".to_string())
+        );
+        assert_eq!(
+            fix.notes.last().map(String::as_str),
+            Some("upstream: https://github.com/longhorn/longhorn/issues/10019")
+        );
     }
 
     #[test]
@@ -238,5 +340,22 @@ error: rpmdb: BDB0113 Thread/process 2618/1 failed: BDB1507 Thread died in Berke
         assert_eq!(m[0].id, "sqlite-malformed");
         assert!(explain("all good\n").is_empty());
         assert_eq!(findings(&[], "x")[0].status, Status::Pass);
+        let e = explanation("all good\n", "x");
+        assert!(e.ok);
+        assert_eq!(e.summary.pass, 1);
+        let e = explanation(LOG, "log");
+        assert!(!e.ok);
+        assert_eq!(e.summary.fail, 4);
+    }
+
+    #[test]
+    fn every_signature_has_a_one_sentence_fix_and_clean_commands() {
+        for s in CATALOGUE {
+            assert!(s.fix.ends_with('.'), "{}", s.id);
+            assert!(!s.fix.is_empty(), "{}", s.id);
+            for c in s.commands {
+                assert!(!c.contains('`'), "{}: {c}", s.id);
+            }
+        }
     }
 }

@@ -49,7 +49,9 @@ fn intact_databases_pass() {
         let f = finding_for(&root, fmt);
         assert_eq!(f.status, Status::Pass, "{rel}: {f:#?}");
         assert!(
-            f.evidence.iter().any(|e| e.contains("package records")),
+            f.evidence
+                .get("full read")
+                .is_some_and(|e| e.contains("package records")),
             "{f:#?}"
         );
     }
@@ -63,8 +65,18 @@ fn truncated_databases_are_corrupt() {
         let f = finding_for(&root, fmt);
         assert_eq!(f.status, Status::Fail, "{rel}: {f:#?}");
         assert!(f.message.contains("damaged"), "{}", f.message);
-        assert!(f.remediation.iter().any(|r| r.contains("cp -a")));
-        assert!(f.remediation.iter().any(|r| r.contains("rpm --rebuilddb")));
+        let fix = f.remediation.as_ref().expect("a remediation");
+        assert!(fix.commands.iter().any(|r| r.contains("cp -a")), "{fix:?}");
+        assert!(
+            fix.commands.iter().any(|r| r.contains("rpm --rebuilddb")),
+            "{fix:?}"
+        );
+        assert!(
+            f.evidence
+                .get("size")
+                .is_some_and(|s| s == format!("{} bytes", b.len() / 2 + 7)),
+            "{f:#?}"
+        );
     }
 }
 
@@ -90,10 +102,7 @@ fn damage_past_the_header_is_found_by_the_full_read() {
     let (_d, root) = host_with("rpmdb.sqlite", &b);
     let f = finding_for(&root, "sqlite");
     assert_eq!(f.status, Status::Fail, "{f:#?}");
-    assert!(
-        f.evidence.iter().any(|e| e.starts_with("full read:")),
-        "{f:#?}"
-    );
+    assert!(f.evidence.get("full read").is_some(), "{f:#?}");
 }
 
 #[test]
@@ -111,15 +120,20 @@ fn berkeley_db_environment_without_rpm_is_stale() {
         .unwrap();
     assert_eq!(env.status, Status::Warn);
     assert!(env.message.contains("BDB0113"));
+    let fix = env.remediation.as_ref().expect("a remediation");
     assert!(
-        env.remediation
+        fix.commands
             .iter()
-            .any(|r| r.contains("rm -f /var/lib/rpm/__db.*"))
+            .any(|r| r.contains("rm -f /var/lib/rpm/__db.*")),
+        "{fix:?}"
     );
     assert!(
-        env.remediation
-            .iter()
-            .any(|r| r.contains("only while no rpm"))
+        fix.notes.iter().any(|r| r.contains("only while no rpm")),
+        "{fix:?}"
+    );
+    assert_eq!(
+        env.evidence.get("environment files"),
+        Some("__db.001 __db.002 __db.003")
     );
     // Without procfs doctor cannot tell.
     let f = pkgdb::findings(&r, None);

@@ -95,7 +95,13 @@ fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
         "{}",
         f.message
     );
-    assert!(f.remediation.iter().any(|r| r.contains("#10019")));
+    assert!(
+        f.remediation
+            .as_ref()
+            .is_some_and(|r| r.notes.iter().any(|n| n.contains("#10019")))
+    );
+    assert_eq!(f.evidence.get("count"), Some("24"));
+    assert_eq!(f.evidence.get("waiting on a lock"), Some("24"));
 
     // The lock: holder pid, file, and the fix.
     let lock = report
@@ -117,16 +123,25 @@ fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
         "{}",
         lock.message
     );
+    let fix = lock.remediation.as_ref().expect("a remediation");
     assert!(
-        lock.remediation
+        fix.commands
             .iter()
-            .any(|r| r.contains(&format!("kill {hp}")))
+            .any(|r| r.contains(&format!("kill {hp}"))),
+        "{fix:?}"
     );
     assert!(
-        lock.remediation
-            .iter()
-            .any(|r| r.contains("rpm --rebuilddb"))
+        fix.notes.iter().any(|r| r.contains("rpm --rebuilddb")),
+        "{fix:?}"
     );
+    assert_eq!(lock.evidence.get("file"), db.to_str());
+    assert!(
+        lock.evidence
+            .get("lock holder")
+            .is_some_and(|h| h.starts_with(&format!("pid {hp} (sqlite3"))),
+        "{lock:#?}"
+    );
+    assert_eq!(lock.evidence.get("sqlite lock"), Some("exclusive"));
 
     // Memory accounts for the pile.
     let mem = report

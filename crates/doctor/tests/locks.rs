@@ -135,6 +135,6 @@ fn sqlite_exclusive_holder_and_polling_waiters() {
         f.message
     );
     assert!(f.message.contains("2 process(es) wait"), "{}", f.message);
-    assert!(f.evidence.iter().any(|e| e.contains("= SQLite exclusive")));
+    assert_eq!(f.evidence.get("sqlite lock"), Some("exclusive"), "{f:#?}");
     drop(stdin);
 }

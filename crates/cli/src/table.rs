@@ -1,0 +1,91 @@
+//! The table every findings report prints (`hostready check`, `hostready doctor`): a header
+//! line for the host, one row per finding — badge, id, message — with its evidence as
+//! `key: value`, its fix, `$ command` lines and `note:` lines underneath, then a verdict with
+//! the counts. One shape for people, as the JSON is one shape for programs.
+
+use std::io::{IsTerminal, Write};
+
+use hostready_checks::{Finding, HostInfo, Status, Summary};
+
+/// Returns true if and only if stdout is a terminal and `NO_COLOR` is unset or empty.
+pub fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Writes `host <root>  <os>  kernel <release>  (<what>)`.
+pub fn print_host(out: &mut impl Write, h: &HostInfo, what: &str) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "host {}  {}  kernel {}  ({what})",
+        h.root,
+        h.os.as_deref().unwrap_or("unknown OS"),
+        h.kernel.as_deref().unwrap_or("unknown"),
+    )
+}
+
+/// Writes one row per finding; the details of those that did not pass (of all with `verbose`).
+pub fn print_findings(
+    out: &mut impl Write,
+    findings: &[Finding],
+    verbose: bool,
+    color: bool,
+) -> std::io::Result<()> {
+    let width = findings.iter().map(|f| f.id.len()).max().unwrap_or(10);
+    for f in findings {
+        writeln!(
+            out,
+            "{} {:width$}  {}",
+            badge(f.status, color),
+            f.id,
+            f.message
+        )?;
+        if verbose || f.status != Status::Pass {
+            print_details(out, f, width)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a blank line and `<verdict>: N passed, N warnings, N failed, N unknown`.
+pub fn print_summary(out: &mut impl Write, verdict: &str, s: &Summary) -> std::io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{verdict}: {} passed, {} warnings, {} failed, {} unknown",
+        s.pass, s.warn, s.fail, s.unknown
+    )
+}
+
+/// Writes a finding's evidence, fix, commands and notes, indented under its message.
+fn print_details(out: &mut impl Write, f: &Finding, width: usize) -> std::io::Result<()> {
+    let pad = " ".repeat(7 + width);
+    for (k, v) in &f.evidence.0 {
+        writeln!(out, "{pad}{k}: {v}")?;
+    }
+    if let Some(r) = &f.remediation {
+        writeln!(out, "{pad}fix: {}", r.summary)?;
+        for c in &r.commands {
+            writeln!(out, "{pad}  $ {c}")?;
+        }
+        for n in &r.notes {
+            writeln!(out, "{pad}  note: {n}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Returns the four-letter status word, coloured when `color`.
+fn badge(status: Status, color: bool) -> String {
+    let word = format!("{:<4}", status.as_str().to_uppercase());
+    let word = &word[..4];
+    if !color {
+        return word.to_string();
+    }
+    let code = match status {
+        Status::Pass => "32",
+        Status::Warn => "33",
+        Status::Fail => "31",
+        Status::Unknown => "35",
+    };
+    format!("\x1b[{code}m{word}\x1b[0m")
+}
