@@ -38,6 +38,26 @@ pub struct HostInfo {
     pub machine: String,
 }
 
+impl HostInfo {
+    /// Describes the host behind `facts` (reads os-release and the kernel release if needed).
+    pub fn of(facts: &Facts<'_>) -> HostInfo {
+        let os = facts.os();
+        HostInfo {
+            root: facts.fs().location().display().to_string(),
+            proc: facts
+                .proc()
+                .ok()
+                .map(|p| p.location().display().to_string()),
+            os: os.map(|o| o.display_name()),
+            os_id: os.map(|o| o.id.clone()),
+            family: os.map(|o| format!("{:?}", o.family).to_lowercase()),
+            immutable: os.and_then(|o| o.immutable).map(|i| format!("{i:?}")),
+            kernel: facts.release().ok().map(str::to_string),
+            machine: facts.machine().to_string(),
+        }
+    }
+}
+
 /// Checks every requirement of `profiles` (in order; an id already checked for an earlier
 /// profile is not checked again) and builds the report. With `probing`, command checks (and,
 /// if asked, executable verification) run under its runner; without, they are `unknown` and
@@ -91,20 +111,7 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probin
     if let Some(p) = probing.filter(|p| p.verify_executables) {
         verify(&mut findings, p);
     }
-    let os = facts.os();
-    let host = HostInfo {
-        root: facts.fs().location().display().to_string(),
-        proc: facts
-            .proc()
-            .ok()
-            .map(|p| p.location().display().to_string()),
-        os: os.map(|o| o.display_name()),
-        os_id: os.map(|o| o.id.clone()),
-        family: os.map(|o| format!("{:?}", o.family).to_lowercase()),
-        immutable: os.and_then(|o| o.immutable).map(|i| format!("{i:?}")),
-        kernel: facts.release().ok().map(str::to_string),
-        machine: facts.machine().to_string(),
-    };
+    let host = HostInfo::of(facts);
     Report {
         schema: REPORT_SCHEMA,
         host,

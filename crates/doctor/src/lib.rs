@@ -83,21 +83,7 @@ pub fn all_ok(findings: &[Finding]) -> bool {
 /// Returns the host as `hostready check` reports it: root, procfs, os-release, kernel, machine.
 pub fn host_info(host: &Host) -> HostInfo {
     // No executable is looked up: the PATH is irrelevant.
-    let facts = Facts::new(host, "");
-    let os = facts.os();
-    HostInfo {
-        root: facts.fs().location().display().to_string(),
-        proc: facts
-            .proc()
-            .ok()
-            .map(|p| p.location().display().to_string()),
-        os: os.map(|o| o.display_name()),
-        os_id: os.map(|o| o.id.clone()),
-        family: os.map(|o| format!("{:?}", o.family).to_lowercase()),
-        immutable: os.and_then(|o| o.immutable).map(|i| format!("{i:?}")),
-        kernel: facts.release().ok().map(str::to_string),
-        machine: facts.machine().to_string(),
-    }
+    HostInfo::of(&Facts::new(host, ""))
 }
 
 /// Diagnoses `host`. Never fails: what cannot be read becomes an `unknown` finding.
