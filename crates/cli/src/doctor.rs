@@ -34,6 +34,11 @@ pub struct DoctorArgs {
     /// ... when its oldest member is at least this old (`90s`, `5m`, `1h`, `0`).
     #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "AGE")]
     pile_min_age: Duration,
+    /// A process name that normally runs as many long-lived copies, never a pile-up (repeatable;
+    /// added to the defaults: pause, containerd-shim, conmon, crun, nginx, httpd, apache2,
+    /// php-fpm*, postgres, sshd, agetty). A trailing `*` matches any suffix.
+    #[arg(long = "pile-expect", value_name = "NAME")]
+    pile_expect: Vec<String>,
     /// Read logs from FILE (`-` for stdin) and say which known problems they show, instead of
     /// diagnosing the host.
     #[arg(long, value_name = "FILE|-")]
@@ -56,9 +61,14 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     let host = Host::open(&args.root, proc)
         .with_context(|| format!("cannot open the host root {}", args.root.display()))?;
     let opts = Options {
-        thresholds: Thresholds {
-            min_count: args.pile_min_count,
-            min_age_secs: args.pile_min_age.as_secs(),
+        thresholds: {
+            let mut t = Thresholds {
+                min_count: args.pile_min_count,
+                min_age_secs: args.pile_min_age.as_secs(),
+                ..Thresholds::default()
+            };
+            t.expected.extend(args.pile_expect.iter().cloned());
+            t
         },
     };
     let report = hostready_doctor::diagnose(&host, &opts);

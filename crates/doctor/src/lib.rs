@@ -33,7 +33,7 @@ pub const SCHEMA: u32 = 1;
 pub const EXACT_MEMORY_MAX: usize = 256;
 
 /// What [`diagnose`] is asked to do.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     pub thresholds: Thresholds,
 }
@@ -106,7 +106,7 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
 }
 
 fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
-    let t = opts.thresholds;
+    let t = &opts.thresholds;
     let proc = match host.proc() {
         Ok(p) => p,
         Err(why) => {

@@ -14,11 +14,31 @@ use serde::Serialize;
 use crate::finding::{self, Build, Finding, Status, age, id_segment, mib};
 use crate::proc::{Proc, Snapshot, basename, truncate};
 
+/// Process names that normally run as many long-lived identical copies and are never a
+/// pile-up by themselves: every pod has a `pause` container (and a shim), web and database
+/// servers keep worker pools. Without this, `doctor` would flag every busy Kubernetes node.
+/// A trailing `*` matches any suffix (`php-fpm8.2`).
+pub const EXPECTED_CROWDS: &[&str] = &[
+    "pause",
+    "containerd-shim",
+    "conmon",
+    "crun",
+    "nginx",
+    "httpd",
+    "apache2",
+    "php-fpm*",
+    "postgres",
+    "sshd",
+    "agetty",
+];
+
 /// When a group counts as a pile-up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Thresholds {
     pub min_count: usize,
     pub min_age_secs: u64,
+    /// Process names (as in `/proc/<pid>/comm`) never flagged; see [`EXPECTED_CROWDS`].
+    pub expected: Vec<String>,
 }
 
 impl Default for Thresholds {
@@ -26,7 +46,18 @@ impl Default for Thresholds {
         Thresholds {
             min_count: 10,
             min_age_secs: 60,
+            expected: EXPECTED_CROWDS.iter().map(|s| s.to_string()).collect(),
         }
+    }
+}
+
+impl Thresholds {
+    /// Returns true if and only if processes named `comm` are expected to crowd.
+    pub fn is_expected(&self, comm: &str) -> bool {
+        self.expected.iter().any(|e| match e.strip_suffix('*') {
+            Some(prefix) => comm.starts_with(prefix),
+            None => comm == e,
+        })
     }
 }
 
@@ -132,7 +163,7 @@ pub fn key_of(p: &Proc) -> (String, String) {
 }
 
 /// Groups every process of the snapshot; the largest groups come first.
-pub fn group(snap: &Snapshot, t: Thresholds) -> Vec<Group> {
+pub fn group(snap: &Snapshot, t: &Thresholds) -> Vec<Group> {
     let mut by_key: HashMap<(String, String), Vec<&Proc>> = HashMap::new();
     for p in snap.procs.values() {
         by_key.entry(key_of(p)).or_default().push(p);
@@ -179,7 +210,8 @@ pub fn group(snap: &Snapshot, t: Thresholds) -> Vec<Group> {
             };
             g.flagged = g.count >= t.min_count
                 && g.oldest_age_secs >= t.min_age_secs
-                && g.waiting() * 2 >= g.count;
+                && g.waiting() * 2 >= g.count
+                && !t.is_expected(&members[0].comm);
             // Only flagged groups are reported with their source.
             if g.flagged {
                 g.parent_chain = chain(&members, snap, &g.command);
@@ -242,7 +274,7 @@ fn chain(members: &[&Proc], snap: &Snapshot, command: &str) -> String {
 pub fn findings(
     groups: &[Group],
     snap: &Snapshot,
-    t: Thresholds,
+    t: &Thresholds,
     mem_total_kb: Option<u64>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -290,7 +322,7 @@ fn finding(
     id: String,
     g: &Group,
     snap: &Snapshot,
-    t: Thresholds,
+    t: &Thresholds,
     mem_total_kb: Option<u64>,
 ) -> Finding {
     let d_state = g.states.get(&'D').copied().unwrap_or(0);
@@ -473,6 +505,35 @@ mod tests {
     }
 
     #[test]
+    fn expected_crowds_are_not_pileups() {
+        let mut snap = Snapshot::default();
+        snap.procs.insert(1, p(1, 0, 'S', 1000, &["/sbin/init"]));
+        for i in 0..30 {
+            // One pause container per pod, each under its own shim.
+            snap.procs
+                .insert(100 + i, p(100 + i, 1, 'S', 900, &["/pause"]));
+            snap.procs
+                .insert(200 + i, p(200 + i, 1, 'S', 900, &["/usr/sbin/php-fpm8.2"]));
+            snap.procs.insert(
+                300 + i,
+                p(300 + i, 1, 'S', 900, &["/usr/bin/rpm", "-q", "x"]),
+            );
+        }
+        let groups = group(&snap, &Thresholds::default());
+        let flagged: Vec<&str> = groups
+            .iter()
+            .filter(|g| g.flagged)
+            .map(|g| g.command.as_str())
+            .collect();
+        assert_eq!(flagged, ["rpm -q x"]);
+        let none = Thresholds {
+            expected: vec![],
+            ..Thresholds::default()
+        };
+        assert_eq!(group(&snap, &none).iter().filter(|g| g.flagged).count(), 3);
+    }
+
+    #[test]
     fn groups_incident_shape() {
         let mut snap = Snapshot::default();
         snap.procs.insert(1, p(1, 0, 'S', 1000, &["/sbin/init"]));
@@ -496,7 +557,7 @@ mod tests {
         }
         snap.procs.insert(300, p(300, 100, 'Z', 5, &[]));
         let t = Thresholds::default();
-        let groups = group(&snap, t);
+        let groups = group(&snap, &t);
         let g = &groups[0];
         assert_eq!(g.count, 24);
         assert!(g.flagged);
@@ -509,7 +570,7 @@ mod tests {
             g.parent_chain,
             "init(1) → longhorn-manager(100) → rpm -q open-iscsi"
         );
-        let f = findings(&groups, &snap, t, Some(1 << 20));
+        let f = findings(&groups, &snap, &t, Some(1 << 20));
         assert_eq!(f.len(), 1);
         assert_eq!(f[0].id, "doctor.pileup.rpm");
         assert_eq!(f[0].status, Status::Warn);
@@ -546,9 +607,9 @@ mod tests {
             snap.procs
                 .insert(50 + i, p(50 + i, 1, 'R', 500, &["/bin/yes"]));
         }
-        let groups = group(&snap, Thresholds::default());
+        let groups = group(&snap, &Thresholds::default());
         assert!(groups.iter().all(|g| !g.flagged));
-        let f = findings(&groups, &snap, Thresholds::default(), None);
+        let f = findings(&groups, &snap, &Thresholds::default(), None);
         assert_eq!(f[0].id, "doctor.pileup");
         assert_eq!(f[0].status, Status::Pass);
     }
@@ -574,9 +635,9 @@ mod tests {
             z.comm = "sleep".into();
             snap.procs.insert(10 + i, z);
         }
-        let groups = group(&snap, Thresholds::default());
+        let groups = group(&snap, &Thresholds::default());
         assert!(groups[0].is_zombies() && groups[0].flagged);
-        let f = findings(&groups, &snap, Thresholds::default(), None);
+        let f = findings(&groups, &snap, &Thresholds::default(), None);
         assert_eq!(f[0].id, "doctor.zombies.sleep");
         assert_eq!(f[0].evidence.get("zombies"), Some("12"));
         assert!(

@@ -101,6 +101,7 @@ pub fn diagnose_here(count: usize) -> Report {
             thresholds: Thresholds {
                 min_count: count,
                 min_age_secs: 0,
+                ..Thresholds::default()
             },
         },
     )
