@@ -150,9 +150,10 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
             };
             writeln!(
                 out,
-                "{:<18} {:>2} requirements  {}{default}",
+                "{:<18} {:>2} requirement{}  {}{default}",
                 p.name,
                 p.requirements.len(),
+                if p.requirements.len() == 1 { " " } else { "s" },
                 p.description.trim()
             )?;
         }
@@ -170,7 +171,10 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
                 "  {:<22} {:<11} {}",
                 r.id,
                 format!("{:?}", r.level).to_lowercase(),
-                r.description.as_deref().unwrap_or("").trim()
+                r.description
+                    .as_deref()
+                    .map(str::trim)
+                    .map_or_else(|| r.check.summary(), str::to_string)
             )?;
         }
     }

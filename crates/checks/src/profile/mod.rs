@@ -152,6 +152,43 @@ mod humantime_serde_compat {
 }
 
 impl Check {
+    /// Returns one line saying what this check wants, for listings.
+    pub fn summary(&self) -> String {
+        match self {
+            Check::Executable(name) => format!("{name} on PATH, and able to start"),
+            Check::KernelModule { name, .. } => format!("kernel module {name} loaded or built in"),
+            Check::Service { name, .. } => format!("{name} running or socket-activated"),
+            Check::Multipathd { .. } => {
+                "multipathd stopped, or blacklisting Longhorn's disks".into()
+            }
+            Check::NfsClient {} => "NFSv4 client in the running kernel".into(),
+            Check::NfsDefaultVersion { allowed } => {
+                format!(
+                    "nfsmount.conf Defaultvers unset or one of {}",
+                    allowed.join(", ")
+                )
+            }
+            Check::Hugepages {
+                page_size_kib,
+                min_pages,
+            } => {
+                format!("at least {min_pages} huge pages of {page_size_kib} kB")
+            }
+            Check::CpuFlags(m) => {
+                let per: Vec<String> = m
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", v.join(" ")))
+                    .collect();
+                format!("CPU flags ({})", per.join("; "))
+            }
+            Check::KernelVersion { min, .. } => {
+                format!("kernel {min} or newer, not a known-bad release")
+            }
+            Check::MountPropagation { path } => format!("the mount holding {path} is shared"),
+            Check::Command(c) => format!("`{}` exits 0", c.argv.join(" ")),
+        }
+    }
+
     /// Returns the id a requirement of this kind gets when the profile names none.
     pub fn default_id(&self) -> String {
         match self {
