@@ -156,10 +156,19 @@ impl Root {
             .map_err(|e| self.error(path, e))
     }
 
-    /// Reads a whole file inside the root, refusing anything larger than [`MAX_READ_BYTES`].
+    /// Reads a whole regular file inside the root, refusing anything larger than
+    /// [`MAX_READ_BYTES`] and anything that is not a regular file: a host file swapped for a
+    /// link to a device (`/dev/zero`) or a FIFO must not stream into memory or block.
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, FsError> {
         let path = path.as_ref();
         let file = self.open_file(path)?;
+        let kind = stat_fd(&file).map_err(|e| self.error(path, e))?.kind;
+        if kind != FileKind::File {
+            return Err(self.error(
+                path,
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
         let mut out = Vec::new();
         file.take(MAX_READ_BYTES + 1)
             .read_to_end(&mut out)
@@ -387,7 +396,7 @@ fn relative(path: &Path) -> &Path {
     }
 }
 
-fn stat_fd(fd: &OwnedFd) -> io::Result<Stat> {
+fn stat_fd(fd: impl rustix::fd::AsFd) -> io::Result<Stat> {
     let st = rustix::fs::fstat(fd)?;
     Ok(Stat {
         kind: kind_of(rustix::fs::FileType::from_raw_mode(st.st_mode)),

@@ -1,0 +1,27 @@
+//! The procfs parsers: `meminfo`, `cpuinfo` flags, `mountinfo` (and the mount holding a path),
+//! `net/unix` listeners and the state letter of `<pid>/stat`. The input is split at the first
+//! NUL: procfs text before, the path given to `mount_containing` after.
+#![no_main]
+use hostready_host::procfs;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let (text, path) = match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &b"/var/lib/longhorn"[..]),
+    };
+    let text = String::from_utf8_lossy(text);
+    let path = String::from_utf8_lossy(path);
+    let _ = procfs::parse_meminfo(&text);
+    let _ = procfs::parse_cpu_flags(&text);
+    let mounts = procfs::parse_mountinfo(&text);
+    for m in &mounts {
+        let _ = m.is_shared();
+    }
+    if let Some(m) = procfs::mount_containing(&mounts, &path) {
+        assert!(mounts.iter().any(|x| std::ptr::eq(x, m)));
+        let _ = m.is_shared();
+    }
+    let _ = procfs::mount_containing(&mounts, "/");
+    let _ = procfs::parse_unix_listeners(&text);
+    let _ = procfs::parse_stat_state(&text);
+});
