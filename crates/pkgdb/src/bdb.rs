@@ -26,10 +26,7 @@ const H_KEYDATA: u8 = 1;
 const H_OFFPAGE: u8 = 3;
 
 fn err(what: impl Into<String>, offset: usize) -> ParseError {
-    ParseError {
-        what: what.into(),
-        offset: offset as u64,
-    }
+    ParseError::at(what, offset)
 }
 
 struct File<'a> {

@@ -121,6 +121,16 @@ pub struct ParseError {
     pub offset: u64,
 }
 
+impl ParseError {
+    /// Says what is wrong at byte `offset`.
+    pub(crate) fn at(what: impl Into<String>, offset: usize) -> ParseError {
+        ParseError {
+            what: what.into(),
+            offset: offset as u64,
+        }
+    }
+}
+
 /// One package record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Package {

@@ -22,10 +22,7 @@ const BLK: usize = 16;
 const MAX_SLOT_PAGES: usize = 2048;
 
 fn err(what: impl Into<String>, offset: usize) -> ParseError {
-    ParseError {
-        what: what.into(),
-        offset: offset as u64,
-    }
+    ParseError::at(what, offset)
 }
 
 fn le32(b: &[u8], at: usize) -> Result<u32, ParseError> {
