@@ -6,10 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")"
 mkdir -p corpus/os_release corpus/procfs corpus/kernel corpus/elf corpus/root
 for f in /etc/os-release /usr/lib/os-release; do
-  [ -r "$f" ] && cp "$f" "corpus/os_release/$(echo "$f" | tr / _)"
+  if [ -r "$f" ]; then cp "$f" "corpus/os_release/$(echo "$f" | tr / _)"; fi
 done
 printf 'ID=sle-micro\nID_LIKE="suse opensuse"\nVARIANT_ID=\x27Micro\x27\nPRETTY_NAME="SUSE Linux \\"Micro\\" 6.0"\n# comment\n' >corpus/os_release/quoted
-cp /proc/meminfo corpus/procfs/meminfo
+cat /proc/meminfo >corpus/procfs/meminfo
 awk 'NF==0{exit} {print}' /proc/cpuinfo >corpus/procfs/cpuinfo
 { cat /proc/self/mountinfo; printf '\0/var/lib/longhorn'; } >corpus/procfs/mountinfo
 printf '36 35 98:0 /mnt1 /mnt/my\\040disk rw,noatime master:1 shared:7 - ext3 /dev/root rw\n\0/mnt/my disk/x' >corpus/procfs/mountinfo_escaped
@@ -17,20 +17,20 @@ head -c 16384 /proc/net/unix >corpus/procfs/unix
 cat /proc/self/stat >corpus/procfs/stat
 printf '42 (a) b) c) S 1 42 42 0 -1 4194560\n' >corpus/procfs/stat_parens
 R=$(uname -r)
-[ -r /proc/modules ] && head -c 16384 /proc/modules >corpus/kernel/proc_modules
+if [ -r /proc/modules ]; then head -c 16384 /proc/modules >corpus/kernel/proc_modules; fi
 for f in modules.builtin modules.dep; do
-  [ -r "/lib/modules/$R/$f" ] && head -c 16384 "/lib/modules/$R/$f" >"corpus/kernel/$f"
+  if [ -r "/lib/modules/$R/$f" ]; then head -c 16384 "/lib/modules/$R/$f" >"corpus/kernel/$f"; fi
 done
 printf 'kernel/drivers/scsi/iscsi_tcp.ko.zst: kernel/drivers/scsi/libiscsi_tcp.ko.zst\nkernel/fs/nfs/nfsv4.ko.xz:\n' >corpus/kernel/modules_dep_sample
 if [ -r "/boot/config-$R" ]; then
   { head -c 16384 "/boot/config-$R"; printf '\0CONFIG_MODULES'; } >corpus/kernel/config
 elif [ -r /proc/config.gz ]; then
-  { zcat /proc/config.gz | head -c 16384; printf '\0CONFIG_MODULES'; } >corpus/kernel/config
+  { (zcat /proc/config.gz || true) | head -c 16384; printf '\0CONFIG_MODULES'; } >corpus/kernel/config
 fi
 printf 'CONFIG_NFS_V4=m\n# CONFIG_NFS_V2 is not set\nCONFIG_LOCALVERSION="-\xc3\xa9"\nCONFIG_NFS_V4=y\n\0CONFIG_NFS_V4' >corpus/kernel/config_sample
 printf '%s\n5.15.0-94-generic\n6.8.0\n' "$R" >corpus/kernel/releases
 for b in /bin/true /bin/sh /usr/bin/env /sbin/ldconfig /usr/lib/x86_64-linux-gnu/libc.so.6; do
-  [ -r "$b" ] && head -c 4096 "$(readlink -f "$b")" >"corpus/elf/$(basename "$b")"
+  if [ -r "$b" ]; then head -c 4096 "$(readlink -f "$b")" >"corpus/elf/$(basename "$b")"; fi
 done
 printf '#!/usr/bin/env python3\nprint(1)\n' >corpus/elf/script
 printf '#!/bin/sh -e\n' >corpus/elf/script_arg

@@ -105,6 +105,11 @@ impl KernelConfig {
     /// `make` treats them. The last assignment wins, as in Kconfig.
     pub fn get(&self, option: &str) -> ConfigValue {
         let mut value = ConfigValue::NotSet;
+        // An empty name (a profile's `config: ""`) would match at every byte offset, including
+        // inside multi-byte characters, where slicing the text panics; it names no option.
+        if option.is_empty() {
+            return value;
+        }
         let assign = format!("{option}=");
         let unset = format!("# {option} is not set");
         let bytes = self.text.as_bytes();
@@ -384,6 +389,21 @@ mod tests {
             "last assignment wins, no newline at end"
         );
         assert_eq!(c.get("CONFIG_MISSING"), ConfigValue::NotSet);
+    }
+
+    #[test]
+    fn empty_config_option_is_not_set_and_does_not_panic_on_multibyte_text() {
+        // Found by the `kernel` fuzz target: `get("")` matched inside '\u{fffd}' (what a lossy
+        // read makes of a stray byte) and sliced the text off a char boundary.
+        let c = KernelConfig::new(
+            "t",
+            "6\u{fffd}.18\n=y\nCONFIG_LOCALVERSION=\"-\u{e9}\"\n".into(),
+        );
+        assert_eq!(c.get(""), ConfigValue::NotSet);
+        assert_eq!(
+            c.get("CONFIG_LOCALVERSION"),
+            ConfigValue::Other("-\u{e9}".into())
+        );
     }
 
     #[test]

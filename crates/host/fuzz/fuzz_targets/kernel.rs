@@ -14,7 +14,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = kernel::parse_proc_modules(&text);
     let _ = kernel::parse_modules_builtin(&text);
     for (name, path) in kernel::parse_modules_dep(&text) {
-        assert_eq!(kernel::module_name_of_path(&path).as_deref(), Some(name.as_str()));
+        assert_eq!(
+            kernel::module_name_of_path(&path).as_deref(),
+            Some(name.as_str())
+        );
     }
     for line in text.lines().take(64) {
         let _ = kernel::module_name_of_path(line);
