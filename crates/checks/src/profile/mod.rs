@@ -245,7 +245,7 @@ fn load_inner(
                 name: spec.to_string(),
             });
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Read {
+        let text = read_profile_file(&path).map_err(|source| ProfileError::Read {
             path: path.clone(),
             source,
         })?;
@@ -286,6 +286,29 @@ fn load_inner(
     })
 }
 
+/// The largest profile file accepted; real ones are a few kilobytes.
+const MAX_PROFILE_BYTES: u64 = 1 << 20;
+
+/// Reads a profile file: a regular file (checked before opening, since opening a FIFO blocks)
+/// of at most [`MAX_PROFILE_BYTES`], so `include: [/dev/zero]` is an error, not a hang.
+fn read_profile_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_PROFILE_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_PROFILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::FileTooLarge,
+            format!("larger than {MAX_PROFILE_BYTES} bytes"),
+        ));
+    }
+    Ok(text)
+}
+
 fn source_label(spec: &str, source: &str) -> String {
     if source == "builtin" {
         format!("<builtin profile {spec}>")
@@ -319,6 +342,33 @@ mod tests {
             assert_eq!(r.level, Level::Required);
         }
         assert!(p.condition.is_some());
+    }
+
+    #[test]
+    fn devices_and_oversized_files_are_refused() {
+        let e = load("/dev/zero").unwrap_err();
+        assert!(e.to_string().contains("/dev/zero"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let inc = dir.path().join("inc.yaml");
+        std::fs::write(&inc, "name: inc\ninclude: [/dev/zero]\n").unwrap();
+        assert!(matches!(
+            load(inc.to_str().unwrap()),
+            Err(ProfileError::Read { .. })
+        ));
+        let big = dir.path().join("big.yaml");
+        std::fs::write(
+            &big,
+            format!("name: big\ndescription: {}\n", "x".repeat(2 << 20)),
+        )
+        .unwrap();
+        let e = load(big.to_str().unwrap()).unwrap_err();
+        assert!(
+            std::error::Error::source(&e)
+                .unwrap()
+                .to_string()
+                .contains("larger"),
+            "{e}"
+        );
     }
 
     #[test]
