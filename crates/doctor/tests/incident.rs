@@ -4,12 +4,11 @@
 
 mod util;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hostready_doctor::Status;
-use util::{Group, count_argv0, diagnose_here, have, marker, wait_for};
+use util::{Group, count_argv0, diagnose_here, have, hold_sqlite_exclusive, marker, wait_for};
 
 #[test]
 fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
@@ -27,22 +26,8 @@ fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
     let db = root.path().join("var/lib/rpm/rpmdb.sqlite");
     assert!(db.exists());
 
-    let mut cmd = Command::new("sqlite3");
-    cmd.arg(&db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut holder = Group::spawn(cmd);
-    let mut stdin = holder.child.stdin.take().unwrap();
-    stdin
-        .write_all(
-            b"PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; SELECT count(*) FROM Packages;\n",
-        )
-        .unwrap();
+    let holder = hold_sqlite_exclusive(&db, "SELECT count(*) FROM Packages;");
     let hp = holder.pid();
-    assert!(wait_for(|| std::fs::read_to_string("/proc/locks")
-        .unwrap()
-        .contains(&format!("WRITE {hp} "))));
 
     // The stand-in for longhorn-manager: starts 24 queries and never reaps or kills them.
     let manager = marker("longhorn-manager-");
@@ -158,5 +143,4 @@ fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
         "doctor took {took:?}; pile: {}; lock: {}",
         f.message, lock.message
     );
-    drop(stdin);
 }

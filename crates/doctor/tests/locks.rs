@@ -3,18 +3,10 @@
 
 mod util;
 
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 use hostready_doctor::Status;
-use util::{Group, diagnose_here, have, marker, wait_for};
-
-fn lock_table_has_pid(pid: u32) -> bool {
-    std::fs::read_to_string("/proc/locks")
-        .unwrap()
-        .lines()
-        .any(|l| l.split_whitespace().any(|t| t == pid.to_string()))
-}
+use util::{Group, diagnose_here, have, hold_sqlite_exclusive, marker, wait_for};
 
 fn blocked_waiters(ino: u64) -> usize {
     std::fs::read_to_string("/proc/locks")
@@ -88,18 +80,8 @@ fn sqlite_exclusive_holder_and_polling_waiters() {
         .unwrap();
     assert!(ok.success());
 
-    let mut cmd = Command::new("sqlite3");
-    cmd.arg(&db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut holder = Group::spawn(cmd);
-    let mut stdin = holder.child.stdin.take().unwrap();
-    stdin
-        .write_all(b"PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; SELECT 1;\n")
-        .unwrap();
+    let holder = hold_sqlite_exclusive(&db, "SELECT 1;");
     let hp = holder.pid();
-    assert!(wait_for(|| lock_table_has_pid(hp)), "no lock taken");
 
     // Two readers that retry SQLITE_BUSY for ten minutes: they poll, never block in the kernel.
     // Descriptors are read for groups of pile-up size, so the pile-up size here is 2.
@@ -136,5 +118,4 @@ fn sqlite_exclusive_holder_and_polling_waiters() {
     );
     assert!(f.message.contains("2 process(es) wait"), "{}", f.message);
     assert_eq!(f.evidence.get("sqlite lock"), Some("exclusive"), "{f:#?}");
-    drop(stdin);
 }

@@ -111,3 +111,33 @@ pub fn diagnose_here(count: usize) -> Report {
 pub fn have(path: &str) -> bool {
     Path::new(path).exists()
 }
+
+/// Starts `sqlite3 DB` holding an exclusive lock (`PRAGMA locking_mode=EXCLUSIVE; BEGIN
+/// EXCLUSIVE;` then `then`) until the returned group is dropped, and waits until the kernel's
+/// lock table shows its write lock.
+pub fn hold_sqlite_exclusive(db: &std::path::Path, then: &str) -> Group {
+    use std::io::Write;
+    let mut cmd = Command::new("sqlite3");
+    cmd.arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut holder = Group::spawn(cmd);
+    // stdin stays open inside the child handle: closing it would end sqlite3 and its lock.
+    holder
+        .child
+        .stdin
+        .as_mut()
+        .expect("piped stdin")
+        .write_all(format!("PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE; {then}\n").as_bytes())
+        .expect("write to sqlite3");
+    let pid = holder.pid();
+    assert!(
+        wait_for(|| std::fs::read_to_string("/proc/locks")
+            .unwrap()
+            .contains(&format!("WRITE {pid} "))),
+        "sqlite3 took no lock on {}",
+        db.display()
+    );
+    holder
+}
