@@ -57,8 +57,8 @@ pub struct Options {
 pub enum AgentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot find the cluster (in-cluster config or KUBECONFIG)")]
-    KubeConfig(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    KubeConfig(crate::client::ClientError),
     #[error("cannot serve metrics on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -486,24 +486,21 @@ fn check(
     }
 }
 
+/// The largest API response the agent accepts. It only ever reads one Node (and gets one back
+/// from each apply); etcd refuses objects over 1.5 MiB, so anything larger is not a Node.
+pub const MAX_RESPONSE_BYTES: usize = 2 << 20;
+
 async fn make_client(opts: &Options) -> Result<kube::Client, AgentError> {
-    let boxed = |e: Box<dyn std::error::Error + Send + Sync>| AgentError::KubeConfig(e);
-    let mut cfg = match &opts.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| boxed(Box::new(e)))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| boxed(Box::new(e)))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| boxed(Box::new(e)))?,
+    // A slow API server must not hold a cycle for long: bounded connect and reads, and a
+    // bounded body.
+    let limits = crate::client::Limits {
+        connect: Duration::from_secs(5),
+        read: Duration::from_secs(15),
+        max_body: MAX_RESPONSE_BYTES,
     };
-    // A slow API server must not hold a cycle for long: bounded connect and reads.
-    cfg.connect_timeout = Some(Duration::from_secs(5));
-    cfg.read_timeout = Some(Duration::from_secs(15));
-    cfg.write_timeout = Some(Duration::from_secs(15));
-    kube::Client::try_from(cfg).map_err(|e| boxed(Box::new(e)))
+    crate::client::build(opts.kubeconfig.as_deref(), limits)
+        .await
+        .map_err(AgentError::KubeConfig)
 }
 
 fn names(s: &Settings) -> String {

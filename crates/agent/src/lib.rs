@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod backoff;
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod condition;
 pub mod config;

@@ -49,6 +49,7 @@ impl ApiError {
             ApiError::Timeout { .. } => "timeout".into(),
             ApiError::Kube { source, .. } => match source {
                 kube::Error::Api(s) => s.code.to_string(),
+                e if crate::client::is_too_large(e) => "too_large".into(),
                 kube::Error::HyperError(_) | kube::Error::Service(_) => "connect".into(),
                 _ => "other".into(),
             },

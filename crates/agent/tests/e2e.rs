@@ -264,7 +264,7 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     }
 
     // Step 8: the cluster view reads back what was published.
-    let view = hostready_agent::cluster::fetch(Some(kc)).unwrap();
+    let view = hostready_agent::cluster::fetch(Some(kc), Duration::from_secs(30)).unwrap();
     assert_eq!(view.types, ["IscsiReady", "NfsClientReady"]);
     let row = |n: &str| view.nodes.iter().find(|r| r.name == n).unwrap();
     assert_eq!(row("node-a").conditions["IscsiReady"].status, "True");
