@@ -9,8 +9,9 @@
 //! trickle a header byte at a time ("slowloris") cannot hold the slots: each new connection —
 //! the probe's too — is served within milliseconds of its accept, long before
 //! [`MAX_CONNECTIONS`] newer ones could push it out (measured: 64 slow clients reconnecting
-//! as soon as they are cut off make ~50 connections a second; `tests/health_slowloris.rs`). Memory stays bounded: at most
-//! [`MAX_CONNECTIONS`] connections with buffers of [`MAX_BUF`] bytes.
+//! as soon as they are cut off make ~50 connections a second; `tests/health_slowloris.rs`).
+//! Memory stays bounded: at most [`MAX_CONNECTIONS`] connections with buffers of [`MAX_BUF`]
+//! bytes.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
