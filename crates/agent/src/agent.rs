@@ -67,6 +67,21 @@ pub enum AgentError {
     },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
+    #[error(
+        "refusing to write to node {node}: {}; a profile may only publish a condition no one else owns (nothing was written)",
+        list(conflicts)
+    )]
+    ConditionOwned {
+        node: String,
+        conflicts: Vec<crate::ownership::Conflict>,
+    },
+}
+
+fn list(c: &[crate::ownership::Conflict]) -> String {
+    c.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// How the agent ended.
@@ -133,6 +148,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
             Jitter::from_entropy(),
         ),
         retry_at: None,
+        verified: false,
+        withheld: Vec::new(),
     };
     log::info(&format!(
         "agent for node {} on root {}: profiles {}, interval {}, heartbeat {}",
@@ -147,9 +164,26 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
     // only and keeps transition times. If the API is unreachable now, publishing adopts later.
     match state.kube.get_node().await {
         Ok(node) => {
-            state.uid = node.metadata.uid.clone();
-            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
             let types: Vec<String> = settings.profiles.iter().map(condition_type).collect();
+            // Before the first apply: a condition someone else owns is never taken over.
+            let conflicts = crate::ownership::conflicts(&node, &types);
+            if !conflicts.is_empty() {
+                let e = AgentError::ConditionOwned {
+                    node: opts.node_name.clone(),
+                    conflicts,
+                };
+                let text = e.to_string();
+                log::warn(&text);
+                state.uid = node.metadata.uid.clone();
+                // Best effort, so `kubectl describe node` shows why the agent is not running.
+                let ev = EventSpec::condition_owned(&text, Utc::now())
+                    .to_event(&opts.node_name, state.uid.as_deref());
+                let _ = state.kube.create_event(&ev).await;
+                return Err(e);
+            }
+            state.uid = node.metadata.uid.clone();
+            state.verified = true;
+            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
             state.conditions.seed(&existing, &types);
         }
         Err(e) => {
@@ -188,15 +222,18 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
             let stamp = crate::config::stamp(path);
             if stamp != config_stamp {
                 config_stamp = stamp;
-                match Settings::load(path, &opts.defaults) {
+                let loaded = match Settings::load(path, &opts.defaults) {
+                    Ok(s) => state.check_ownership(&s).await.map(|()| s),
+                    Err(e) => Err(DisplayChain(&e).to_string()),
+                };
+                match loaded {
                     Ok(s) => {
                         log::info(&format!("config reloaded: profiles {}", names(&s)));
                         settings = Arc::new(s);
                         metrics.config_valid.set(1);
                         next_check = Instant::now();
                     }
-                    Err(e) => {
-                        let text = DisplayChain(&e).to_string();
+                    Err(text) => {
                         log::warn(&format!(
                             "config refused, keeping the last good one: {text}"
                         ));
@@ -290,9 +327,74 @@ struct State {
     last_write: Option<Instant>,
     backoff: Backoff,
     retry_at: Option<Instant>,
+    /// The conditions to publish were checked against the Node's managedFields.
+    verified: bool,
+    /// Condition types withheld because another field manager owns them (found when the
+    /// Node could first be read, after the config was accepted).
+    withheld: Vec<String>,
 }
 
 impl State {
+    /// Checks a newly loaded config's conditions against the Node's owners: `Err` with why
+    /// if another field manager owns one (the config is refused, the last good one stays).
+    /// If the Node cannot be read now, the check is left to the next read before an apply.
+    async fn check_ownership(&mut self, s: &Settings) -> Result<(), String> {
+        let types: Vec<String> = s.profiles.iter().map(condition_type).collect();
+        match self.kube.get_node().await {
+            Ok(node) => {
+                let conflicts = crate::ownership::conflicts(&node, &types);
+                if !conflicts.is_empty() {
+                    return Err(format!(
+                        "{}; a profile may only publish a condition no one else owns",
+                        list(&conflicts)
+                    ));
+                }
+                self.verified = true;
+            }
+            Err(e) => {
+                self.metrics.api_error(e.op(), &e.code());
+                self.verified = false;
+            }
+        }
+        self.withheld.clear();
+        self.report_withheld();
+        Ok(())
+    }
+
+    /// Withholds the conditions another field manager owns on `node` (the config was
+    /// accepted while the Node could not be read), and reports each newly withheld one.
+    fn withhold_foreign(&mut self, node: &k8s_openapi::api::core::v1::Node) {
+        let types: Vec<String> = self
+            .conditions
+            .statuses()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        for c in crate::ownership::conflicts(node, &types) {
+            let text = format!(
+                "{c}; not writing it (a profile may only publish a condition no one else owns)"
+            );
+            log::warn(&text);
+            self.push_event(None, EventSpec::condition_owned(&text, Utc::now()));
+            self.withheld.push(c.type_);
+        }
+        self.conditions.forget(&self.withheld);
+        self.verified = true;
+        self.report_withheld();
+    }
+
+    fn report_withheld(&self) {
+        self.metrics.conditions_withheld.clear();
+        for t in &self.withheld {
+            self.metrics
+                .conditions_withheld
+                .get_or_create(&crate::metrics::ConditionTypeLabels {
+                    condition: t.clone(),
+                })
+                .set(1);
+        }
+    }
+
     fn record(&mut self, r: CycleResult) {
         self.metrics.cycles.inc();
         self.metrics
@@ -307,7 +409,9 @@ impl State {
         self.metrics.stuck_probes.set(r.stats.stuck as i64);
         self.metrics.set_findings(&r.findings);
         let now = Utc::now();
-        for t in self.conditions.update(r.desired, now) {
+        let mut desired = r.desired;
+        desired.retain(|d| !self.withheld.contains(&d.type_));
+        for t in self.conditions.update(desired, now) {
             log::info(&format!(
                 "{} {} -> {} ({}) {}",
                 t.type_,
@@ -367,8 +471,11 @@ impl State {
     }
 
     async fn publish_inner(&mut self, heartbeat: Duration) -> Result<(), ApiError> {
-        if self.uid.is_none() {
+        if self.uid.is_none() || !self.verified {
             let node = self.kube.get_node().await?;
+            if !self.verified {
+                self.withhold_foreign(&node);
+            }
             self.uid = node.metadata.uid.clone();
             let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
             let adopted = self.conditions.adopt(&existing);
@@ -468,14 +575,26 @@ fn check(
                     reason: "HostUnreadable".into(),
                     message: why.clone(),
                     failing: Vec::new(),
+                    detail: why.clone(),
                 };
             }
             // By requirement id: an id shared by two profiles is checked once, for the first.
-            let mine: Vec<&Finding> = findings
+            let mine: Vec<(&Finding, &hostready_checks::Check)> = findings
                 .iter()
-                .filter(|f| p.requirements.iter().any(|r| r.id == f.id))
+                .filter_map(|f| {
+                    let r = p.requirements.iter().find(|r| r.id == f.id)?;
+                    Some((f, &r.check))
+                })
                 .collect();
-            crate::condition::desired(&p.name, &ty, &mine)
+            // The condition gets stable words only; the event gets the findings' own.
+            let stable: Vec<Finding> = mine
+                .iter()
+                .map(|(f, c)| crate::condition::stable_finding(f, c))
+                .collect();
+            let raw: Vec<&Finding> = mine.iter().map(|(f, _)| *f).collect();
+            let mut d = crate::condition::desired(&p.name, &ty, &stable.iter().collect::<Vec<_>>());
+            d.detail = crate::condition::desired(&p.name, &ty, &raw).message;
+            d
         })
         .collect();
     CycleResult {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod duration;
 mod log;
 pub mod metrics;
+pub mod ownership;
 pub mod publish;
 mod server;
 pub mod shutdown;

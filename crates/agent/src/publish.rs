@@ -197,6 +197,18 @@ impl EventSpec {
         }
     }
 
+    /// The event for a condition the agent refuses to write because another field manager
+    /// owns it.
+    pub fn condition_owned(message: &str, time: DateTime<Utc>) -> EventSpec {
+        EventSpec {
+            warning: true,
+            reason: "ConditionOwnedElsewhere".into(),
+            action: "PublishConditions",
+            note: cap(message.to_string()),
+            time,
+        }
+    }
+
     /// Returns the events.k8s.io/v1 object about `node` (uid if known).
     pub fn to_event(&self, node: &str, uid: Option<&str>) -> Event {
         Event {
@@ -291,6 +303,7 @@ mod tests {
                 reason: "ExecutableMissing".into(),
                 message: "exe.iscsiadm fail".into(),
                 failing: vec!["exe.iscsiadm".into()],
+                detail: String::new(),
             }],
             ts(),
         );
