@@ -65,6 +65,10 @@ impl ApiError {
                 op,
                 source: kube::Error::Api(s),
             } => format!("{op}: HTTP {} {}: {}", s.code, s.reason, s.message),
+            ApiError::Kube { op, source } if crate::client::is_too_large(source) => format!(
+                "{op}: the response is larger than {} bytes (refused at the cap)",
+                crate::agent::MAX_RESPONSE_BYTES
+            ),
             ApiError::Kube { op, source } => {
                 let mut out = format!("{op}: {source}");
                 let mut cur = std::error::Error::source(source);
