@@ -75,28 +75,11 @@ impl ClusterView {
 /// Returns the condition types that `field_manager` owns on `node`, from its managedFields
 /// (`f:status` → `f:conditions` → `k:{"type":"X"}`).
 pub fn owned_condition_types(node: &Node, field_manager: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for mf in node.metadata.managed_fields.iter().flatten() {
-        if mf.manager.as_deref() != Some(field_manager) {
-            continue;
-        }
-        let Some(fields) = &mf.fields_v1 else {
-            continue;
-        };
-        let Some(conds) = fields.0.pointer("/f:status/f:conditions") else {
-            continue;
-        };
-        for key in conds.as_object().into_iter().flat_map(|o| o.keys()) {
-            let Some(json) = key.strip_prefix("k:") else {
-                continue;
-            };
-            let v = serde_json::from_str::<serde_json::Value>(json).ok();
-            if let Some(t) = v.as_ref().and_then(|v| v.get("type")?.as_str()) {
-                out.insert(t.to_string());
-            }
-        }
-    }
-    out
+    crate::ownership::condition_owners(node)
+        .into_iter()
+        .filter(|(_, managers)| managers.contains(field_manager))
+        .map(|(t, _)| t)
+        .collect()
 }
 
 /// Builds the view from a list of nodes.

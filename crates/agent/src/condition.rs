@@ -534,6 +534,48 @@ mod tests {
         );
     }
 
+    /// A command finding's condition words name the deadline, never the measured time or a
+    /// pid; other findings keep theirs.
+    #[test]
+    fn command_findings_get_stable_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        std::fs::write(
+            &path,
+            "name: p\nrequirements:\n  - id: probe.disk\n    command: [/usr/bin/disk-probe, --all]\n    timeout: 2s\n  - executable: zfs\n",
+        )
+        .unwrap();
+        let profile = hostready_checks::profile::load(path.to_str().unwrap()).unwrap();
+        let check = |id: &str| {
+            &profile
+                .requirements
+                .iter()
+                .find(|r| r.id == id)
+                .unwrap()
+                .check
+        };
+        let mut f = finding("probe.disk", Status::Unknown, Level::Required);
+        f.message = "timed out after 2.0312s: /usr/bin/disk-probe --all".into();
+        f.evidence
+            .add("exit", "timed out; SIGTERM, then killed by SIGTERM");
+        f.evidence.add("duration", "2.0312s");
+        let s = stable_finding(&f, check("probe.disk"));
+        assert_eq!(s.message, "/usr/bin/disk-probe timed out (deadline 2s)");
+        let mut stuck = finding("probe.disk", Status::Unknown, Level::Required);
+        stuck.message = "not started again: previous run stuck since 2026-01-01T00:00:00Z, pid 4711 (disk-probe), state D".into();
+        stuck.evidence.add(
+            "exit",
+            "not started: previous run stuck since ..., pid 4711",
+        );
+        let s = stable_finding(&stuck, check("probe.disk"));
+        assert_eq!(
+            s.message,
+            "/usr/bin/disk-probe not started: its previous run is still alive"
+        );
+        let exe = finding("exe.zfs", Status::Fail, Level::Required);
+        assert_eq!(stable_finding(&exe, check("exe.zfs")).message, exe.message);
+    }
+
     #[test]
     fn reasons_by_family() {
         assert_eq!(reason_for("kmod.nfs"), "ModuleNotLoaded");
