@@ -13,6 +13,7 @@ pub mod client;
 pub mod cluster;
 pub mod condition;
 pub mod config;
+mod cycle;
 pub mod duration;
 mod log;
 pub mod metrics;
