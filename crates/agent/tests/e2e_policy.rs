@@ -7,8 +7,9 @@
 //!    capacity is denied, and so is any change with a token bound to no pod; the agent's
 //!    own writes with that token succeed;
 //! 2. ownership at run time: a profile whose condition another field manager owns is refused
-//!    before the first apply (exit 2, an event, nothing written), and a reload bringing one is
-//!    refused while the last good config goes on;
+//!    before the first apply (exit 2, an event, nothing written) — the incident's
+//!    `condition: Ready` included — and a reload bringing one is refused while the last good
+//!    config goes on;
 //! 3. the write budget: a command probe that times out every cycle, 10 cycles, heartbeat
 //!    1 h ⇒ at most one apply after the first.
 //!
@@ -368,6 +369,26 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
             .iter()
             .any(|e| e.reason.as_deref() == Some("ConditionOwnedElsewhere")),
         "no ConditionOwnedElsewhere event"
+    );
+
+    // The incident's profile (`condition: Ready`) is refused too: by the profile loader, or,
+    // failing that, here because the kubelet owns Ready. Either way exit 2 and Ready untouched.
+    let hijack = dir.path().join("hijack.yaml");
+    fs::write(
+        &hijack,
+        "name: hijack\ncondition: Ready\nrequirements:\n  - executable: no-such-tool\n",
+    )
+    .unwrap();
+    let (code, log) = run_once(
+        &env.kubeconfig,
+        &host_args("node-a", &host, &["-p", hijack.to_str().unwrap()]),
+    );
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("Ready"), "{log}");
+    let ready = condition(&admin, "node-a", "Ready").unwrap();
+    assert_eq!(
+        (ready.0.as_str(), ready.1.as_str()),
+        ("True", "KubeletReady")
     );
 
     // ... and a reload that brings such a profile is refused; the last good config stays.
