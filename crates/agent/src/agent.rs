@@ -551,3 +551,124 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    fn desired(type_: &str) -> crate::condition::Desired {
+        crate::condition::Desired {
+            type_: type_.into(),
+            profile: "p".into(),
+            status: CondStatus::False,
+            reason: "ExecutableMissing".into(),
+            message: "exe.x fail".into(),
+            failing: vec!["exe.x".into()],
+            detail: "exe.x fail".into(),
+        }
+    }
+
+    /// The API was away at start, so ownership could not be checked then: at the first Node
+    /// read before an apply, a condition the kubelet owns is withheld (never in the apply),
+    /// reported by an event and the metric, and the others are published.
+    #[tokio::test]
+    async fn a_condition_found_owned_by_another_manager_later_is_withheld() {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let metrics = Arc::new(Metrics::new());
+        let mut state = State {
+            kube: Kube::new(kube::Client::new(svc, "default"), "n1", "default"),
+            node: "n1".into(),
+            metrics: metrics.clone(),
+            conditions: ConditionSet::default(),
+            pending: VecDeque::new(),
+            uid: None,
+            last_write: None,
+            backoff: Backoff::new(
+                Duration::from_millis(1),
+                Duration::from_millis(1),
+                Jitter::seeded(1),
+            ),
+            retry_at: None,
+            verified: false,
+            withheld: Vec::new(),
+        };
+        state
+            .conditions
+            .update(vec![desired("Ready"), desired("IscsiReady")], Utc::now());
+        let server = tokio::spawn(async move {
+            let (req, send) = handle.next_request().await.expect("get node");
+            assert_eq!(req.method(), http::Method::GET);
+            let node = serde_json::json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "n1", "uid": "u1", "managedFields": [
+                    {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}}}}}}]}});
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&node).unwrap()))
+                    .unwrap(),
+            );
+            let (req, send) = handle.next_request().await.expect("apply");
+            assert_eq!(req.method(), http::Method::PATCH);
+            let bytes = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let sent: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let types: Vec<&str> = sent["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["type"].as_str().unwrap())
+                .collect();
+            assert_eq!(types, ["IscsiReady"]);
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(bytes.to_vec()))
+                    .unwrap(),
+            );
+            let (req, send) = handle.next_request().await.expect("event");
+            let bytes = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let ev: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(ev["reason"], "ConditionOwnedElsewhere");
+            assert!(
+                ev["note"]
+                    .as_str()
+                    .unwrap()
+                    .contains("condition Ready is owned by field manager kubelet"),
+                "{ev}"
+            );
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(bytes.to_vec()))
+                    .unwrap(),
+            );
+        });
+        state.publish(Duration::from_secs(3600)).await.unwrap();
+        server.await.unwrap();
+        assert_eq!(state.withheld, ["Ready"]);
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"hostready_conditions_withheld{condition="Ready"} 1"#)
+        );
+        // Later cycles leave it out too.
+        state.record(CycleResult {
+            findings: Vec::new(),
+            desired: vec![desired("Ready"), desired("IscsiReady")],
+            stats: Default::default(),
+            duration: Duration::ZERO,
+        });
+        let types: Vec<String> = state
+            .conditions
+            .statuses()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(types, ["IscsiReady"]);
+    }
+}
