@@ -12,15 +12,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostready_checks::{Facts, Finding, Probing, evaluate};
 use hostready_exec::{Runner, RunnerConfig};
-use hostready_host::{Host, ProcSource};
+use hostready_host::ProcSource;
 use k8s_openapi::chrono::Utc;
 use tokio::time::sleep_until;
 
 use crate::backoff::{Backoff, Jitter};
-use crate::condition::{CondStatus, ConditionSet, Desired, condition_type};
+use crate::condition::{CondStatus, ConditionSet, condition_type};
 use crate::config::{ConfigError, Defaults, Settings, Stamp};
+use crate::cycle::{CycleResult, check};
 use crate::log;
 use crate::metrics::Metrics;
 use crate::publish::{ApiError, EventSpec, Kube};
@@ -57,8 +57,8 @@ pub struct Options {
 pub enum AgentError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("cannot find the cluster (in-cluster config or KUBECONFIG)")]
-    KubeConfig(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    KubeConfig(crate::client::ClientError),
     #[error("cannot serve metrics on {addr}")]
     Listen {
         addr: SocketAddr,
@@ -67,6 +67,21 @@ pub enum AgentError {
     },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
+    #[error(
+        "refusing to write to node {node}: {}; a profile may only publish a condition no one else owns (nothing was written)",
+        list(conflicts)
+    )]
+    ConditionOwned {
+        node: String,
+        conflicts: Vec<crate::ownership::Conflict>,
+    },
+}
+
+fn list(c: &[crate::ownership::Conflict]) -> String {
+    c.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// How the agent ended.
@@ -78,14 +93,6 @@ pub enum Exit {
     NotPublished,
     /// SIGTERM/SIGINT, or `--max-cycles` reached.
     Stopped,
-}
-
-/// A cycle's output: every finding, and each profile's condition.
-struct CycleResult {
-    findings: Vec<Finding>,
-    desired: Vec<Desired>,
-    stats: ProbeStats,
-    duration: Duration,
 }
 
 /// Runs the agent until `shutdown` resolves (or `--once` / `--max-cycles` ends it).
@@ -133,6 +140,8 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
             Jitter::from_entropy(),
         ),
         retry_at: None,
+        verified: false,
+        withheld: Vec::new(),
     };
     log::info(&format!(
         "agent for node {} on root {}: profiles {}, interval {}, heartbeat {}",
@@ -147,9 +156,26 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
     // only and keeps transition times. If the API is unreachable now, publishing adopts later.
     match state.kube.get_node().await {
         Ok(node) => {
-            state.uid = node.metadata.uid.clone();
-            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
             let types: Vec<String> = settings.profiles.iter().map(condition_type).collect();
+            // Before the first apply: a condition someone else owns is never taken over.
+            let conflicts = crate::ownership::conflicts(&node, &types);
+            if !conflicts.is_empty() {
+                let e = AgentError::ConditionOwned {
+                    node: opts.node_name.clone(),
+                    conflicts,
+                };
+                let text = e.to_string();
+                log::warn(&text);
+                state.uid = node.metadata.uid.clone();
+                // Best effort, so `kubectl describe node` shows why the agent is not running.
+                let ev = EventSpec::condition_owned(&text, Utc::now())
+                    .to_event(&opts.node_name, state.uid.as_deref());
+                let _ = state.kube.create_event(&ev).await;
+                return Err(e);
+            }
+            state.uid = node.metadata.uid.clone();
+            state.verified = true;
+            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
             state.conditions.seed(&existing, &types);
         }
         Err(e) => {
@@ -188,15 +214,18 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
             let stamp = crate::config::stamp(path);
             if stamp != config_stamp {
                 config_stamp = stamp;
-                match Settings::load(path, &opts.defaults) {
+                let loaded = match Settings::load(path, &opts.defaults) {
+                    Ok(s) => state.check_ownership(&s).await.map(|()| s),
+                    Err(e) => Err(DisplayChain(&e).to_string()),
+                };
+                match loaded {
                     Ok(s) => {
                         log::info(&format!("config reloaded: profiles {}", names(&s)));
                         settings = Arc::new(s);
                         metrics.config_valid.set(1);
                         next_check = Instant::now();
                     }
-                    Err(e) => {
-                        let text = DisplayChain(&e).to_string();
+                    Err(text) => {
                         log::warn(&format!(
                             "config refused, keeping the last good one: {text}"
                         ));
@@ -290,9 +319,74 @@ struct State {
     last_write: Option<Instant>,
     backoff: Backoff,
     retry_at: Option<Instant>,
+    /// The conditions to publish were checked against the Node's managedFields.
+    verified: bool,
+    /// Condition types withheld because another field manager owns them (found when the
+    /// Node could first be read, after the config was accepted).
+    withheld: Vec<String>,
 }
 
 impl State {
+    /// Checks a newly loaded config's conditions against the Node's owners: `Err` with why
+    /// if another field manager owns one (the config is refused, the last good one stays).
+    /// If the Node cannot be read now, the check is left to the next read before an apply.
+    async fn check_ownership(&mut self, s: &Settings) -> Result<(), String> {
+        let types: Vec<String> = s.profiles.iter().map(condition_type).collect();
+        match self.kube.get_node().await {
+            Ok(node) => {
+                let conflicts = crate::ownership::conflicts(&node, &types);
+                if !conflicts.is_empty() {
+                    return Err(format!(
+                        "{}; a profile may only publish a condition no one else owns",
+                        list(&conflicts)
+                    ));
+                }
+                self.verified = true;
+            }
+            Err(e) => {
+                self.metrics.api_error(e.op(), &e.code());
+                self.verified = false;
+            }
+        }
+        self.withheld.clear();
+        self.report_withheld();
+        Ok(())
+    }
+
+    /// Withholds the conditions another field manager owns on `node` (the config was
+    /// accepted while the Node could not be read), and reports each newly withheld one.
+    fn withhold_foreign(&mut self, node: &k8s_openapi::api::core::v1::Node) {
+        let types: Vec<String> = self
+            .conditions
+            .statuses()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        for c in crate::ownership::conflicts(node, &types) {
+            let text = format!(
+                "{c}; not writing it (a profile may only publish a condition no one else owns)"
+            );
+            log::warn(&text);
+            self.push_event(None, EventSpec::condition_owned(&text, Utc::now()));
+            self.withheld.push(c.type_);
+        }
+        self.conditions.forget(&self.withheld);
+        self.verified = true;
+        self.report_withheld();
+    }
+
+    fn report_withheld(&self) {
+        self.metrics.conditions_withheld.clear();
+        for t in &self.withheld {
+            self.metrics
+                .conditions_withheld
+                .get_or_create(&crate::metrics::ConditionTypeLabels {
+                    condition: t.clone(),
+                })
+                .set(1);
+        }
+    }
+
     fn record(&mut self, r: CycleResult) {
         self.metrics.cycles.inc();
         self.metrics
@@ -307,7 +401,9 @@ impl State {
         self.metrics.stuck_probes.set(r.stats.stuck as i64);
         self.metrics.set_findings(&r.findings);
         let now = Utc::now();
-        for t in self.conditions.update(r.desired, now) {
+        let mut desired = r.desired;
+        desired.retain(|d| !self.withheld.contains(&d.type_));
+        for t in self.conditions.update(desired, now) {
             log::info(&format!(
                 "{} {} -> {} ({}) {}",
                 t.type_,
@@ -367,8 +463,11 @@ impl State {
     }
 
     async fn publish_inner(&mut self, heartbeat: Duration) -> Result<(), ApiError> {
-        if self.uid.is_none() {
+        if self.uid.is_none() || !self.verified {
             let node = self.kube.get_node().await?;
+            if !self.verified {
+                self.withhold_foreign(&node);
+            }
             self.uid = node.metadata.uid.clone();
             let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
             let adopted = self.conditions.adopt(&existing);
@@ -404,106 +503,21 @@ impl State {
     }
 }
 
-/// What command checks did in one cycle, beyond their findings.
-#[derive(Debug, Default)]
-struct ProbeStats {
-    /// Ids of command checks that hit their deadline.
-    timeouts: Vec<String>,
-    /// Command checks with a process that could not be killed, now.
-    stuck: usize,
-}
-
-/// One check cycle, on a blocking thread: every enabled profile (command checks under the
-/// runner, if any), then each profile's condition.
-fn check(
-    root: &std::path::Path,
-    proc: ProcSource,
-    search_path: &str,
-    settings: &Settings,
-    runner: Option<&Runner>,
-) -> CycleResult {
-    let started = Instant::now();
-    let probing = runner.map(|runner| Probing {
-        runner,
-        verify_executables: false,
-        root: None,
-        chroot_program: None,
-    });
-    let (findings, host_error) = match Host::open(root, proc) {
-        Ok(host) => {
-            let facts = Facts::new(&host, search_path);
-            let report = evaluate(&settings.profiles, &facts, probing.as_ref());
-            (report.findings, None)
-        }
-        Err(e) => (
-            Vec::new(),
-            Some(format!("cannot open host root {}: {e}", root.display())),
-        ),
-    };
-    let mut stats = ProbeStats::default();
-    if let Some(runner) = runner {
-        // A command finding's `exit` evidence says "timed out; ..." (hostready-checks' command.rs).
-        stats.timeouts = findings
-            .iter()
-            .filter(|f| {
-                f.evidence
-                    .get("exit")
-                    .is_some_and(|e| e.starts_with("timed out"))
-            })
-            .map(|f| f.id.clone())
-            .collect();
-        runner.reap();
-        stats.stuck = runner.stuck().len();
-    }
-    let desired = settings
-        .profiles
-        .iter()
-        .map(|p| {
-            let ty = condition_type(p);
-            if let Some(why) = &host_error {
-                return Desired {
-                    type_: ty,
-                    profile: p.name.clone(),
-                    status: CondStatus::Unknown,
-                    reason: "HostUnreadable".into(),
-                    message: why.clone(),
-                    failing: Vec::new(),
-                };
-            }
-            // By requirement id: an id shared by two profiles is checked once, for the first.
-            let mine: Vec<&Finding> = findings
-                .iter()
-                .filter(|f| p.requirements.iter().any(|r| r.id == f.id))
-                .collect();
-            crate::condition::desired(&p.name, &ty, &mine)
-        })
-        .collect();
-    CycleResult {
-        findings,
-        desired,
-        stats,
-        duration: started.elapsed(),
-    }
-}
+/// The largest API response the agent accepts. It only ever reads one Node (and gets one back
+/// from each apply); etcd refuses objects over 1.5 MiB, so anything larger is not a Node.
+pub const MAX_RESPONSE_BYTES: usize = 2 << 20;
 
 async fn make_client(opts: &Options) -> Result<kube::Client, AgentError> {
-    let boxed = |e: Box<dyn std::error::Error + Send + Sync>| AgentError::KubeConfig(e);
-    let mut cfg = match &opts.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| boxed(Box::new(e)))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| boxed(Box::new(e)))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| boxed(Box::new(e)))?,
+    // A slow API server must not hold a cycle for long: bounded connect and reads, and a
+    // bounded body.
+    let limits = crate::client::Limits {
+        connect: Duration::from_secs(5),
+        read: Duration::from_secs(15),
+        max_body: MAX_RESPONSE_BYTES,
     };
-    // A slow API server must not hold a cycle for long: bounded connect and reads.
-    cfg.connect_timeout = Some(Duration::from_secs(5));
-    cfg.read_timeout = Some(Duration::from_secs(15));
-    cfg.write_timeout = Some(Duration::from_secs(15));
-    kube::Client::try_from(cfg).map_err(|e| boxed(Box::new(e)))
+    crate::client::build(opts.kubeconfig.as_deref(), limits)
+        .await
+        .map_err(AgentError::KubeConfig)
 }
 
 fn names(s: &Settings) -> String {
@@ -535,5 +549,126 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+
+    fn desired(type_: &str) -> crate::condition::Desired {
+        crate::condition::Desired {
+            type_: type_.into(),
+            profile: "p".into(),
+            status: CondStatus::False,
+            reason: "ExecutableMissing".into(),
+            message: "exe.x fail".into(),
+            failing: vec!["exe.x".into()],
+            detail: "exe.x fail".into(),
+        }
+    }
+
+    /// The API was away at start, so ownership could not be checked then: at the first Node
+    /// read before an apply, a condition the kubelet owns is withheld (never in the apply),
+    /// reported by an event and the metric, and the others are published.
+    #[tokio::test]
+    async fn a_condition_found_owned_by_another_manager_later_is_withheld() {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let metrics = Arc::new(Metrics::new());
+        let mut state = State {
+            kube: Kube::new(kube::Client::new(svc, "default"), "n1", "default"),
+            node: "n1".into(),
+            metrics: metrics.clone(),
+            conditions: ConditionSet::default(),
+            pending: VecDeque::new(),
+            uid: None,
+            last_write: None,
+            backoff: Backoff::new(
+                Duration::from_millis(1),
+                Duration::from_millis(1),
+                Jitter::seeded(1),
+            ),
+            retry_at: None,
+            verified: false,
+            withheld: Vec::new(),
+        };
+        state
+            .conditions
+            .update(vec![desired("Ready"), desired("IscsiReady")], Utc::now());
+        let server = tokio::spawn(async move {
+            let (req, send) = handle.next_request().await.expect("get node");
+            assert_eq!(req.method(), http::Method::GET);
+            let node = serde_json::json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": "n1", "uid": "u1", "managedFields": [
+                    {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}}}}}}]}});
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(serde_json::to_vec(&node).unwrap()))
+                    .unwrap(),
+            );
+            let (req, send) = handle.next_request().await.expect("apply");
+            assert_eq!(req.method(), http::Method::PATCH);
+            let bytes = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let sent: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            let types: Vec<&str> = sent["status"]["conditions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["type"].as_str().unwrap())
+                .collect();
+            assert_eq!(types, ["IscsiReady"]);
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(bytes.to_vec()))
+                    .unwrap(),
+            );
+            let (req, send) = handle.next_request().await.expect("event");
+            let bytes = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let ev: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(ev["reason"], "ConditionOwnedElsewhere");
+            assert!(
+                ev["note"]
+                    .as_str()
+                    .unwrap()
+                    .contains("condition Ready is owned by field manager kubelet"),
+                "{ev}"
+            );
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(bytes.to_vec()))
+                    .unwrap(),
+            );
+        });
+        state.publish(Duration::from_secs(3600)).await.unwrap();
+        server.await.unwrap();
+        assert_eq!(state.withheld, ["Ready"]);
+        assert!(
+            metrics
+                .encode()
+                .contains(r#"hostready_conditions_withheld{condition="Ready"} 1"#)
+        );
+        // Later cycles leave it out too.
+        state.record(CycleResult {
+            findings: Vec::new(),
+            desired: vec![desired("Ready"), desired("IscsiReady")],
+            stats: Default::default(),
+            duration: Duration::ZERO,
+        });
+        let types: Vec<String> = state
+            .conditions
+            .statuses()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(types, ["IscsiReady"]);
     }
 }

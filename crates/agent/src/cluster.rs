@@ -5,20 +5,32 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
+use crate::client::Limits;
 use crate::condition::FIELD_MANAGER;
 
 /// Why the cluster could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("cannot find the cluster (KUBECONFIG, ~/.kube/config or in-cluster config)")]
-    Config(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error(transparent)]
+    Client(crate::client::ClientError),
     #[error("cannot list nodes")]
     List(#[source] kube::Error),
+    #[error("cannot list nodes: no complete answer within {timeout:?}")]
+    Timeout { timeout: Duration },
+    #[error("cannot list nodes: more than {pages} pages of {PAGE_SIZE}")]
+    TooManyPages { pages: usize },
+    #[error("cannot list nodes: a page of the answer is larger than {max} bytes")]
+    TooLarge {
+        max: usize,
+        #[source]
+        source: kube::Error,
+    },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
 }
@@ -63,28 +75,11 @@ impl ClusterView {
 /// Returns the condition types that `field_manager` owns on `node`, from its managedFields
 /// (`f:status` → `f:conditions` → `k:{"type":"X"}`).
 pub fn owned_condition_types(node: &Node, field_manager: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for mf in node.metadata.managed_fields.iter().flatten() {
-        if mf.manager.as_deref() != Some(field_manager) {
-            continue;
-        }
-        let Some(fields) = &mf.fields_v1 else {
-            continue;
-        };
-        let Some(conds) = fields.0.pointer("/f:status/f:conditions") else {
-            continue;
-        };
-        for key in conds.as_object().into_iter().flat_map(|o| o.keys()) {
-            let Some(json) = key.strip_prefix("k:") else {
-                continue;
-            };
-            let v = serde_json::from_str::<serde_json::Value>(json).ok();
-            if let Some(t) = v.as_ref().and_then(|v| v.get("type")?.as_str()) {
-                out.insert(t.to_string());
-            }
-        }
-    }
-    out
+    crate::ownership::condition_owners(node)
+        .into_iter()
+        .filter(|(_, managers)| managers.contains(field_manager))
+        .map(|(t, _)| t)
+        .collect()
 }
 
 /// Builds the view from a list of nodes.
@@ -134,36 +129,74 @@ pub fn view(nodes: &[Node]) -> ClusterView {
     }
 }
 
+/// Nodes asked for per request: a page stays a few megabytes even with large Node objects.
+pub const PAGE_SIZE: u32 = 100;
+
+/// The largest response accepted per page. etcd refuses objects over 1.5 MiB, so a page of
+/// [`PAGE_SIZE`] real Nodes is far below this; a body past it is refused, not buffered.
+pub const MAX_PAGE_BYTES: usize = 16 << 20;
+
+/// More pages than this is not a real cluster (5,000 nodes is Kubernetes' tested limit): an
+/// API that keeps answering with a `continue` token is refused.
+pub const MAX_PAGES: usize = 1000;
+
 /// Lists the nodes of the cluster in `kubeconfig` (or the usual places) and builds the view.
-pub fn fetch(kubeconfig: Option<&Path>) -> Result<ClusterView, ClusterError> {
+/// Each request (connect, answer, whole body) must finish within `timeout`; the list is read
+/// in pages of [`PAGE_SIZE`], each at most [`MAX_PAGE_BYTES`].
+pub fn fetch(kubeconfig: Option<&Path>, timeout: Duration) -> Result<ClusterView, ClusterError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ClusterError::Runtime)?;
     rt.block_on(async {
-        let boxed = |e: Box<dyn std::error::Error + Send + Sync>| ClusterError::Config(e);
-        let cfg = match kubeconfig {
-            Some(path) => {
-                let kc =
-                    kube::config::Kubeconfig::read_from(path).map_err(|e| boxed(Box::new(e)))?;
-                kube::Config::from_custom_kubeconfig(
-                    kc,
-                    &kube::config::KubeConfigOptions::default(),
-                )
-                .await
-                .map_err(|e| boxed(Box::new(e)))?
-            }
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| boxed(Box::new(e)))?,
+        // The overall deadline below is what fires; the client's own timeouts are a backstop
+        // just behind it, so the error is always the same clear one.
+        let limits = Limits {
+            connect: timeout + Duration::from_secs(1),
+            read: timeout + Duration::from_secs(1),
+            max_body: MAX_PAGE_BYTES,
         };
-        let client = kube::Client::try_from(cfg).map_err(|e| boxed(Box::new(e)))?;
-        let nodes: Api<Node> = Api::all(client);
-        let list = nodes
-            .list(&ListParams::default())
+        let client = crate::client::build(kubeconfig, limits)
             .await
-            .map_err(ClusterError::List)?;
-        Ok(view(&list.items))
+            .map_err(ClusterError::Client)?;
+        let api: Api<Node> = Api::all(client);
+        // Rows, not Node objects, are kept between pages: memory is one page plus a small row
+        // per node.
+        let mut types = BTreeSet::new();
+        let mut rows = Vec::new();
+        let mut token: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let lp = ListParams {
+                limit: Some(PAGE_SIZE),
+                continue_token: token.take(),
+                ..ListParams::default()
+            };
+            let page = match tokio::time::timeout(timeout, api.list(&lp)).await {
+                Err(_) => return Err(ClusterError::Timeout { timeout }),
+                Ok(Err(e)) if crate::client::is_too_large(&e) => {
+                    return Err(ClusterError::TooLarge {
+                        max: MAX_PAGE_BYTES,
+                        source: e,
+                    });
+                }
+                Ok(Err(e)) => return Err(ClusterError::List(e)),
+                Ok(Ok(page)) => page,
+            };
+            let part = view(&page.items);
+            types.extend(part.types);
+            rows.extend(part.nodes);
+            match page.metadata.continue_ {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => {
+                    rows.sort_by(|a, b| a.name.cmp(&b.name));
+                    return Ok(ClusterView {
+                        types: types.into_iter().collect(),
+                        nodes: rows,
+                    });
+                }
+            }
+        }
+        Err(ClusterError::TooManyPages { pages: MAX_PAGES })
     })
 }
 

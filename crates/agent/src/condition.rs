@@ -8,6 +8,13 @@
 //! selector that meets it. `Unknown` means hostready could not decide (no procfs, unreadable
 //! files), never "fine".
 //!
+//! **Write budget.** A condition's message holds stable facts only (finding ids, statuses,
+//! fixes, a command's deadline — never a measured duration, a pid or a counter): volatile
+//! details go to the transition's event ([`Desired::detail`]) and to metrics. And a change of
+//! the message alone (same status, reason and failing ids) is not written at once: it rides
+//! the next heartbeat write. So a node's conditions are written once per heartbeat plus once
+//! per real change (status, reason or the set of failing ids), whatever a check prints.
+//!
 //! Kubernetes' rules for the times (`k8s.io/api/core/v1` `NodeCondition`): `lastTransitionTime`
 //! changes only when `status` flips; `lastHeartbeatTime` is the last time the agent confirmed
 //! the condition, which is each write.
@@ -56,8 +63,9 @@ impl CondStatus {
     }
 }
 
-/// What one profile's findings say, before times are attached.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What one profile's findings say, before times are attached. Equality ignores
+/// [`Desired::detail`].
+#[derive(Debug, Clone, Eq)]
 pub struct Desired {
     /// The condition type (`LonghornReady`).
     pub type_: String,
@@ -69,6 +77,32 @@ pub struct Desired {
     pub message: String,
     /// Ids of the required findings that failed or are unknown, in profile order.
     pub failing: Vec<String>,
+    /// The message with each finding's own words, volatile details included (a probe's
+    /// measured run time, a stuck pid): for the transition's event, never written to the Node.
+    pub detail: String,
+}
+
+impl PartialEq for Desired {
+    fn eq(&self, o: &Desired) -> bool {
+        (
+            &self.type_,
+            &self.profile,
+            self.status,
+            &self.reason,
+            &self.message,
+            &self.failing,
+        ) == (
+            &o.type_, &o.profile, o.status, &o.reason, &o.message, &o.failing,
+        )
+    }
+}
+
+impl Desired {
+    /// Returns true if and only if `o` differs in what must be written at once: status,
+    /// reason or the failing ids (not the message alone).
+    fn differs_urgently(&self, o: &Desired) -> bool {
+        (self.status, &self.reason, &self.failing) != (o.status, &o.reason, &o.failing)
+    }
 }
 
 /// Returns the condition type a profile publishes: its `condition:`, or its name in
@@ -160,17 +194,50 @@ pub fn desired(profile: &str, type_: &str, findings: &[&Finding]) -> Desired {
     for f in failed.iter().chain(&unknown).chain(&warned) {
         parts.push(describe(f));
     }
+    let message = join_capped(&parts, MAX_MESSAGE);
     Desired {
         type_: type_.to_string(),
         profile: profile.to_string(),
         status,
         reason: reason.to_string(),
-        message: join_capped(&parts, MAX_MESSAGE),
+        detail: message.clone(),
+        message,
         failing: failed
             .iter()
             .chain(&unknown)
             .map(|f| f.id.clone())
             .collect(),
+    }
+}
+
+/// Returns `f` with a message fit for a condition: for a command check, how its last run ended
+/// in stable words (its deadline, not the time it ran; "still alive", not a pid), since the
+/// runner's own words carry the measured run time and pids, which move every cycle. Other
+/// findings are returned as they are. The original words go to the event
+/// ([`Desired::detail`]).
+pub fn stable_finding(f: &Finding, check: &hostready_checks::Check) -> Finding {
+    let hostready_checks::Check::Command(c) = check else {
+        return f.clone();
+    };
+    let program = c.argv.first().map_or("", String::as_str);
+    let exit = f.evidence.get("exit").unwrap_or("");
+    let message = if exit.starts_with("timed out") {
+        format!(
+            "{program} timed out (deadline {})",
+            crate::duration::format(c.timeout)
+        )
+    } else if exit.starts_with("not started: previous run") {
+        format!("{program} not started: its previous run is still alive")
+    } else if exit.starts_with("not started:") && exit.ends_with("probes running") {
+        format!("{program} not started: too many probes running")
+    } else {
+        // It ran and exited: the message is its own stdout (node-problem-detector's
+        // convention) or its exit status, both the probe's to keep stable.
+        return f.clone();
+    };
+    Finding {
+        message,
+        ..f.clone()
     }
 }
 
@@ -214,6 +281,7 @@ pub struct Transition {
     pub to: CondStatus,
     pub reason: String,
     pub failing: Vec<String>,
+    /// The detailed message ([`Desired::detail`]), volatile details included.
     pub message: String,
 }
 
@@ -224,7 +292,7 @@ struct Tracked {
 }
 
 /// The conditions this agent owns, with their transition times, and whether they changed
-/// since the last successful write.
+/// since the last successful write in a way that must be written at once.
 #[derive(Debug, Default)]
 pub struct ConditionSet {
     tracked: Vec<Tracked>,
@@ -248,7 +316,7 @@ impl ConditionSet {
             let prev = old.remove(&d.type_);
             if let Some(p) = &prev {
                 kept += 1;
-                if p.desired != d {
+                if p.desired.differs_urgently(&d) {
                     self.changed = true;
                 }
             } else {
@@ -263,7 +331,7 @@ impl ConditionSet {
                         to: d.status,
                         reason: d.reason.clone(),
                         failing: d.failing.clone(),
-                        message: d.message.clone(),
+                        message: d.detail.clone(),
                     });
                     now
                 }
@@ -317,13 +385,16 @@ impl ConditionSet {
                     reason: c.reason.clone().unwrap_or_default(),
                     message: c.message.clone().unwrap_or_default(),
                     failing: Vec::new(),
+                    detail: String::new(),
                 },
                 last_transition: ltt.0,
             });
         }
     }
 
-    /// Returns true if and only if the conditions differ from what was last written.
+    /// Returns true if and only if the conditions differ from what was last written in
+    /// status, reason or failing ids, or a condition appeared or went away. A change of a
+    /// message alone does not count: the next heartbeat write carries it.
     pub fn changed(&self) -> bool {
         self.changed
     }
@@ -331,6 +402,14 @@ impl ConditionSet {
     /// Records a successful write of the current conditions.
     pub fn mark_written(&mut self) {
         self.changed = false;
+    }
+
+    /// Forgets the conditions of `types` (they will not be written); returns true if any was
+    /// tracked.
+    pub fn forget(&mut self, types: &[String]) -> bool {
+        let before = self.tracked.len();
+        self.tracked.retain(|t| !types.contains(&t.desired.type_));
+        before != self.tracked.len()
     }
 
     /// Returns the current conditions' types and statuses.
@@ -455,6 +534,48 @@ mod tests {
         );
     }
 
+    /// A command finding's condition words name the deadline, never the measured time or a
+    /// pid; other findings keep theirs.
+    #[test]
+    fn command_findings_get_stable_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.yaml");
+        std::fs::write(
+            &path,
+            "name: p\nrequirements:\n  - id: probe.disk\n    command: [/usr/bin/disk-probe, --all]\n    timeout: 2s\n  - executable: zfs\n",
+        )
+        .unwrap();
+        let profile = hostready_checks::profile::load(path.to_str().unwrap()).unwrap();
+        let check = |id: &str| {
+            &profile
+                .requirements
+                .iter()
+                .find(|r| r.id == id)
+                .unwrap()
+                .check
+        };
+        let mut f = finding("probe.disk", Status::Unknown, Level::Required);
+        f.message = "timed out after 2.0312s: /usr/bin/disk-probe --all".into();
+        f.evidence
+            .add("exit", "timed out; SIGTERM, then killed by SIGTERM");
+        f.evidence.add("duration", "2.0312s");
+        let s = stable_finding(&f, check("probe.disk"));
+        assert_eq!(s.message, "/usr/bin/disk-probe timed out (deadline 2s)");
+        let mut stuck = finding("probe.disk", Status::Unknown, Level::Required);
+        stuck.message = "not started again: previous run stuck since 2026-01-01T00:00:00Z, pid 4711 (disk-probe), state D".into();
+        stuck.evidence.add(
+            "exit",
+            "not started: previous run stuck since ..., pid 4711",
+        );
+        let s = stable_finding(&stuck, check("probe.disk"));
+        assert_eq!(
+            s.message,
+            "/usr/bin/disk-probe not started: its previous run is still alive"
+        );
+        let exe = finding("exe.zfs", Status::Fail, Level::Required);
+        assert_eq!(stable_finding(&exe, check("exe.zfs")).message, exe.message);
+    }
+
     #[test]
     fn reasons_by_family() {
         assert_eq!(reason_for("kmod.nfs"), "ModuleNotLoaded");
@@ -525,6 +646,34 @@ mod tests {
             body["status"]["conditions"][0]["lastTransitionTime"],
             "2026-01-01T11:30:00Z"
         );
+    }
+
+    /// A message-only change (same status, reason, failing ids) waits for the heartbeat:
+    /// not "changed", but the next write carries the newest message; the event detail keeps
+    /// the volatile words.
+    #[test]
+    fn a_message_alone_is_not_an_urgent_change() {
+        let mut set = ConditionSet::default();
+        let mut a = d(&[finding("probe.x", Status::Unknown, Level::Required)]);
+        set.update(vec![a.clone()], t("2026-01-01T10:00:00Z"));
+        set.mark_written();
+        a.message.push_str(" (reworded)");
+        a.detail = "timed out after 5.0123s".into();
+        assert!(set.update(vec![a], t("2026-01-01T10:01:00Z")).is_empty());
+        assert!(!set.changed());
+        let body = set.apply_body("n1", t("2026-01-01T10:05:00Z"));
+        let msg = body["status"]["conditions"][0]["message"].as_str().unwrap();
+        assert!(msg.ends_with("(reworded)"), "{msg}");
+        assert!(!body.to_string().contains("5.0123"), "{body}");
+        // A changed set of failing ids is written at once.
+        set.update(
+            vec![d(&[
+                finding("probe.x", Status::Unknown, Level::Required),
+                finding("exe.y", Status::Fail, Level::Required),
+            ])],
+            t("2026-01-01T10:02:00Z"),
+        );
+        assert!(set.changed());
     }
 
     #[test]

@@ -83,7 +83,7 @@ impl Settings {
 
     /// Reads, parses and validates `path` on top of the defaults.
     pub fn load(path: &Path, d: &Defaults) -> Result<Settings, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = read_bounded(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
         })?;
@@ -153,6 +153,59 @@ fn build(
     })
 }
 
+/// The largest config file accepted; a real one is a few hundred bytes.
+pub const MAX_CONFIG_BYTES: u64 = 64 << 10;
+
+/// Reads the config file: a regular file (symlinks followed, as a ConfigMap volume needs) of
+/// at most [`MAX_CONFIG_BYTES`].
+///
+/// The type is checked on an `O_PATH` descriptor, which opens nothing: a FIFO's open would
+/// block and a device's would run its driver (a tape rewinds, a watchdog arms). Only a regular
+/// file is then opened for reading, through `/proc/self/fd/N` of that same descriptor, so a
+/// file swapped in between cannot be the one read; the identity is checked again after.
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use rustix::fs::{FileType, Mode, OFlags};
+    use std::io::{Error, ErrorKind, Read};
+    let pathfd = rustix::fs::open(path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())?;
+    let st = rustix::fs::fstat(&pathfd)?;
+    let kind = FileType::from_raw_mode(st.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("not a regular file ({kind:?}); nothing was opened"),
+        ));
+    }
+    if st.st_size as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::FileTooLarge,
+            format!(
+                "{} bytes, more than the {MAX_CONFIG_BYTES} allowed",
+                st.st_size
+            ),
+        ));
+    }
+    let fd = rustix::fs::open(
+        format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&pathfd)),
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NONBLOCK,
+        Mode::empty(),
+    )?;
+    let again = rustix::fs::fstat(&fd)?;
+    if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
+        return Err(Error::other("the file changed while it was opened"));
+    }
+    let mut text = String::new();
+    std::fs::File::from(fd)
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(Error::new(
+            ErrorKind::FileTooLarge,
+            format!("more than the {MAX_CONFIG_BYTES} bytes allowed"),
+        ));
+    }
+    Ok(text)
+}
+
 /// What identifies one version of a file: a ConfigMap update swaps a symlink, which changes
 /// the inode; an in-place edit changes the mtime or size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +267,95 @@ mod tests {
         assert_eq!(s.interval, Duration::from_secs(600));
         assert_eq!(s.heartbeat, Duration::from_secs(60));
         assert!(!s.has_commands());
+    }
+
+    /// A FIFO would block the open forever and a device's open has effects: both are refused
+    /// from their type alone, never opened; an oversized file is refused, not read whole.
+    #[test]
+    fn only_a_small_regular_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.yaml");
+        rustix::fs::mkfifoat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+        )
+        .unwrap();
+        // No writer ever opens it: an open for reading without O_NONBLOCK would block here.
+        let e = Settings::load(&fifo, &defaults()).unwrap_err();
+        let chain = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+        assert!(chain.contains("not a regular file"), "{chain}");
+        assert!(chain.contains("fifo.yaml"), "{chain}");
+
+        // A char device with /dev/null's numbers (harmless to open, unlike a tape or a
+        // watchdog), reached through a symlink; inotify tells whether it was ever opened.
+        let dev = dir.path().join("null");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &dev,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            rustix::fs::makedev(1, 3),
+        )
+        .unwrap();
+        let link = dir.path().join("dev.yaml");
+        std::os::unix::fs::symlink(&dev, &link).unwrap();
+        let opens = OpenWatch::new(&dev);
+        let e = Settings::load(&link, &defaults()).unwrap_err();
+        assert!(
+            std::error::Error::source(&e)
+                .unwrap()
+                .to_string()
+                .contains("not a regular file"),
+            "{e}"
+        );
+        assert!(!opens.opened(), "the device was opened");
+        // The watch does see a real open (so the assertion above can fail).
+        drop(std::fs::File::open(&dev).unwrap());
+        assert!(opens.opened(), "inotify missed an open");
+
+        let big = dir.path().join("big.yaml");
+        std::fs::write(&big, format!("# {}\n", "x".repeat(1 << 20))).unwrap();
+        let e = Settings::load(&big, &defaults()).unwrap_err();
+        assert!(
+            std::error::Error::source(&e)
+                .unwrap()
+                .to_string()
+                .contains("more than the 65536"),
+            "{e}"
+        );
+        // Through a symlink (as a ConfigMap volume mounts it), a real config still loads.
+        let real = dir.path().join("real.yaml");
+        std::fs::write(&real, "profiles: [iscsi]\n").unwrap();
+        let link = dir.path().join("link.yaml");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert_eq!(
+            Settings::load(&link, &defaults()).unwrap().profiles[0].name,
+            "iscsi"
+        );
+    }
+
+    /// An inotify watch for opens of one file (an `O_PATH` descriptor is not an open).
+    struct OpenWatch(std::os::fd::OwnedFd);
+
+    impl OpenWatch {
+        fn new(path: &Path) -> OpenWatch {
+            use rustix::fs::inotify;
+            let fd = inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC)
+                .unwrap();
+            inotify::add_watch(&fd, path, inotify::WatchFlags::OPEN).unwrap();
+            OpenWatch(fd)
+        }
+
+        fn opened(&self) -> bool {
+            let mut buf = [std::mem::MaybeUninit::uninit(); 1024];
+            let mut r = rustix::fs::inotify::Reader::new(&self.0, &mut buf);
+            let mut seen = false;
+            while let Ok(ev) = r.next() {
+                seen |= ev.events().contains(rustix::fs::inotify::ReadFlags::OPEN);
+            }
+            seen
+        }
     }
 
     #[test]

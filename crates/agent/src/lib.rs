@@ -9,12 +9,15 @@
 pub mod agent;
 pub mod backoff;
 pub mod cli;
+pub mod client;
 pub mod cluster;
 pub mod condition;
 pub mod config;
+mod cycle;
 pub mod duration;
 mod log;
 pub mod metrics;
+pub mod ownership;
 pub mod publish;
 mod server;
 pub mod shutdown;

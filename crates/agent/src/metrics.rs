@@ -28,6 +28,11 @@ pub struct ConditionLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionTypeLabels {
+    pub condition: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProbeLabels {
     pub probe: String,
 }
@@ -60,6 +65,7 @@ pub struct Metrics {
     pub events_dropped: Counter,
     pub config_errors: Counter,
     pub config_valid: Gauge,
+    pub conditions_withheld: Family<ConditionTypeLabels, Gauge>,
     pub last_publish: Gauge<f64, AtomicU64>,
     pub rss: Gauge,
 }
@@ -89,6 +95,7 @@ impl Metrics {
             events_dropped: Counter::default(),
             config_errors: Counter::default(),
             config_valid: Gauge::default(),
+            conditions_withheld: Family::default(),
             last_publish: Gauge::default(),
             rss: Gauge::default(),
             registry: Registry::default(),
@@ -143,6 +150,11 @@ impl Metrics {
             "config_valid",
             "1 if the config file in place is the one in force, 0 if it was refused",
             m.config_valid.clone(),
+        );
+        registry.register(
+            "conditions_withheld",
+            "1 for each enabled condition not written because another field manager owns it",
+            m.conditions_withheld.clone(),
         );
         registry.register(
             "last_publish_timestamp_seconds",

@@ -49,6 +49,7 @@ impl ApiError {
             ApiError::Timeout { .. } => "timeout".into(),
             ApiError::Kube { source, .. } => match source {
                 kube::Error::Api(s) => s.code.to_string(),
+                e if crate::client::is_too_large(e) => "too_large".into(),
                 kube::Error::HyperError(_) | kube::Error::Service(_) => "connect".into(),
                 _ => "other".into(),
             },
@@ -64,6 +65,10 @@ impl ApiError {
                 op,
                 source: kube::Error::Api(s),
             } => format!("{op}: HTTP {} {}: {}", s.code, s.reason, s.message),
+            ApiError::Kube { op, source } if crate::client::is_too_large(source) => format!(
+                "{op}: the response is larger than {} bytes (refused at the cap)",
+                crate::agent::MAX_RESPONSE_BYTES
+            ),
             ApiError::Kube { op, source } => {
                 let mut out = format!("{op}: {source}");
                 let mut cur = std::error::Error::source(source);
@@ -196,6 +201,18 @@ impl EventSpec {
         }
     }
 
+    /// The event for a condition the agent refuses to write because another field manager
+    /// owns it.
+    pub fn condition_owned(message: &str, time: DateTime<Utc>) -> EventSpec {
+        EventSpec {
+            warning: true,
+            reason: "ConditionOwnedElsewhere".into(),
+            action: "PublishConditions",
+            note: cap(message.to_string()),
+            time,
+        }
+    }
+
     /// Returns the events.k8s.io/v1 object about `node` (uid if known).
     pub fn to_event(&self, node: &str, uid: Option<&str>) -> Event {
         Event {
@@ -290,6 +307,7 @@ mod tests {
                 reason: "ExecutableMissing".into(),
                 message: "exe.iscsiadm fail".into(),
                 failing: vec!["exe.iscsiadm".into()],
+                detail: String::new(),
             }],
             ts(),
         );

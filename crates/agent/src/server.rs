@@ -1,9 +1,19 @@
 //! The metrics and health endpoint: `/metrics` (Prometheus text), `/healthz` (the main loop is
 //! turning) and `/readyz` (a first check cycle has completed under a valid config).
 //!
-//! HTTP/1 only, a header-read deadline and a cap on open connections, so a slow or hostile
-//! scraper cannot grow the agent's memory.
+//! Any pod can reach this port, and the kubelet's liveness probe must get an answer whatever
+//! other clients do. HTTP/1 only, no keep-alive, at most [`MAX_CONNECTIONS`] connections, each
+//! with a short deadline for its request head ([`HEADER_TIMEOUT`]: a probe or a scraper sends
+//! its head at once) and for its whole life ([`CONNECTION_LIFETIME`]). When every slot is
+//! taken, the **oldest** connection is shed to make room for the new one, so clients that
+//! trickle a header byte at a time ("slowloris") cannot hold the slots: each new connection —
+//! the probe's too — is served within milliseconds of its accept, long before
+//! [`MAX_CONNECTIONS`] newer ones could push it out (measured: 64 slow clients reconnecting
+//! as soon as they are cut off make ~50 connections a second; `tests/health_slowloris.rs`).
+//! Memory stays bounded: at most [`MAX_CONNECTIONS`] connections with buffers of [`MAX_BUF`]
+//! bytes.
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,12 +24,21 @@ use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
 
-/// At most this many scrapes are served at once; more connections are closed at once.
-const MAX_CONNECTIONS: usize = 8;
+/// Connections open at once; a new one beyond this sheds the oldest.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Time a client has to send its whole request head.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The longest any connection lives (a reader that never reads its response).
+pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(10);
+
+/// hyper's read buffer per connection (its floor is 8 KiB; a request head is a few hundred
+/// bytes).
+const MAX_BUF: usize = 8192;
 
 /// What the health endpoints report, updated by the main loop.
 #[derive(Debug, Default)]
@@ -66,31 +85,38 @@ fn unix_now() -> u64 {
 
 /// Serves until the task is dropped.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Health>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // Open connections, oldest first.
+    let mut open: VecDeque<tokio::task::AbortHandle> = VecDeque::new();
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // EMFILE and friends: back off briefly rather than spin.
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
+        open.retain(|h| !h.is_finished());
+        if open.len() >= MAX_CONNECTIONS {
+            if let Some(oldest) = open.pop_front() {
+                oldest.abort();
+            }
+        }
         let (metrics, health) = (metrics.clone(), health.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let service = hyper::service::service_fn(move |req| {
                 let r = respond(&req, &metrics, &health);
                 async move { Ok::<_, Infallible>(r) }
             });
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(5))
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_BUF)
                 .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
-            drop(permit);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, conn).await;
         });
+        open.push_back(task.abort_handle());
+        // Let the new connection read its request before accepting the next one: a burst of
+        // connects cannot starve it on this single-threaded runtime.
+        tokio::task::yield_now().await;
     }
 }
 

@@ -264,7 +264,7 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     }
 
     // Step 8: the cluster view reads back what was published.
-    let view = hostready_agent::cluster::fetch(Some(kc)).unwrap();
+    let view = hostready_agent::cluster::fetch(Some(kc), Duration::from_secs(30)).unwrap();
     assert_eq!(view.types, ["IscsiReady", "NfsClientReady"]);
     let row = |n: &str| view.nodes.iter().find(|r| r.name == n).unwrap();
     assert_eq!(row("node-a").conditions["IscsiReady"].status, "True");
@@ -279,9 +279,11 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     rbac_as_shipped(&env, &full);
 }
 
-/// Applies every file of deploy/manifests/ (the API server validates the DaemonSet and the
-/// rest), gets a token for the ServiceAccount with the TokenRequest API, and runs the agent
-/// with it: it works, and anything else is refused.
+/// Applies the RBAC, namespace, config and DaemonSet of deploy/manifests/ (the API server
+/// validates them), gets a token for the ServiceAccount with the TokenRequest API, and runs
+/// the agent with it: it works, and anything else is refused. RBAC alone here: the admission
+/// policy (policy.yaml), which needs a pod-bound token, is applied and tested with every other
+/// file in tests/e2e_policy.rs.
 fn rbac_as_shipped(env: &KubeEnv, host: &TestHost) {
     let client = env.client();
     for file in [

@@ -1,10 +1,13 @@
 //! `hostready cluster`: a table of nodes × profiles from the conditions the agents published
 //! (only conditions owned by the agent's field manager), with what fails where.
-//! Exit codes: 0 every node ready for every profile, 1 some are not, 2 the cluster is unreadable.
+//! Exit codes: 0 every node ready for every profile, 1 some are not, 2 the cluster is unreadable
+//! (including an API that does not answer within `--request-timeout`, or answers with more
+//! than hostready-agent's `cluster::MAX_PAGE_BYTES` per page).
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use hostready_agent::cluster::{self, ClusterView};
 
@@ -18,11 +21,22 @@ pub struct ClusterArgs {
     pub kubeconfig: Option<PathBuf>,
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub output: Format,
+    /// Give up on a request (connect, answer and whole body, per page of 100 nodes) after this.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = timeout)]
+    pub request_timeout: Duration,
+}
+
+fn timeout(s: &str) -> Result<Duration, String> {
+    match hostready_agent::duration::parse(s) {
+        Ok(d) if d.is_zero() => Err("must be more than zero".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Runs `hostready cluster`.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<ExitCode> {
-    let view = cluster::fetch(args.kubeconfig.as_deref())?;
+    let view = cluster::fetch(args.kubeconfig.as_deref(), args.request_timeout)?;
     match args.output {
         Format::Table => print_table(&view)?,
         f => output::print_data(f, &view)?,

@@ -1,0 +1,101 @@
+//! The agent against an API address that streams an endless Node: every response body is
+//! capped (`MAX_RESPONSE_BYTES`), so `--once` gives up with exit 1 and a clear log line, inside
+//! a real memory cgroup with the DaemonSet's own limit (48 MiB), instead of growing until the
+//! kernel kills it. No API server is needed: the server is a loopback thread of this test.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hostready_testkit::memcg::MemCgroup;
+
+/// Answers every request with a 200 and a Node object whose labels never end.
+fn endless_node(mut s: TcpStream, stop: &AtomicBool) {
+    let mut head = [0u8; 8192];
+    let _ = s.read(&mut head);
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut out =
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+    let open = br#"{"kind":"Node","apiVersion":"v1","metadata":{"name":"n1","uid":"u","labels":{"#;
+    out.extend_from_slice(format!("{:x}\r\n", open.len()).as_bytes());
+    out.extend_from_slice(open);
+    out.extend_from_slice(b"\r\n");
+    if s.write_all(&out).is_err() {
+        return;
+    }
+    let mut labels = Vec::new();
+    for i in 0..2000 {
+        labels.extend_from_slice(format!(r#""l{i:05}":"vvvvvvvvvvvvvvvv","#).as_bytes());
+    }
+    let mut chunk = format!("{:x}\r\n", labels.len()).into_bytes();
+    chunk.extend_from_slice(&labels);
+    chunk.extend_from_slice(b"\r\n");
+    // Bounded: even a client that reads forever ends this after 60 s.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+        if s.write_all(&chunk).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn an_endless_api_response_is_refused_within_the_daemonsets_memory_limit() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let server = std::thread::spawn(move || {
+        let mut handlers = Vec::new();
+        while !flag.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    s.set_nonblocking(false).unwrap();
+                    let f = flag.clone();
+                    handlers.push(std::thread::spawn(move || endless_node(s, &f)));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        for h in handlers {
+            let _ = h.join();
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{addr}\n\
+             users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+             current-context: x\n"
+        ),
+    )
+    .unwrap();
+    let root = dir.path().join("root");
+    std::fs::create_dir(&root).unwrap();
+    let cg = MemCgroup::new(48 << 20);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready-agent"));
+    cmd.arg("--kubeconfig")
+        .arg(&kc)
+        .args(["--node-name", "n1", "--proc", "none", "-p", "iscsi"])
+        .args(["--once", "--metrics-addr", "none", "--root"])
+        .arg(&root);
+    let m = cg.run_command(&mut cmd);
+    stop.store(true, Ordering::Relaxed);
+    server.join().unwrap();
+    let log = String::from_utf8_lossy(&m.output.stderr);
+    eprintln!("{log}\npeak RSS {:.1} MiB", m.max_rss_mib());
+    assert_eq!(m.oom_kills, 0, "killed by the 48 MiB limit: {log}");
+    assert_eq!(m.exit_code, Some(1), "{log}");
+    assert!(
+        log.contains("get_node: the response is larger than 2097152 bytes"),
+        "{log}"
+    );
+    assert!(m.max_rss_kib < 32 << 10, "peak RSS {} KiB", m.max_rss_kib);
+}

@@ -1,0 +1,524 @@
+//! The agent can touch only its own node and its own conditions, and writes only when
+//! something changed — against a real kube-apiserver (`scripts/kube-testenv`, 1.37) with
+//! every file of `deploy/manifests/` applied, the ValidatingAdmissionPolicy included:
+//!
+//! 1. the policy: with the agent ServiceAccount's token bound to a pod on node A, changing
+//!    node B's conditions, node A's `Ready`, another controller's condition or node A's
+//!    capacity is denied, and so is any change with a token bound to no pod; the agent's
+//!    own writes with that token succeed;
+//! 2. ownership at run time: a profile whose condition another field manager owns is refused
+//!    before the first apply (exit 2, an event, nothing written) — the incident's
+//!    `condition: Ready` included — and a reload bringing one is refused while the last good
+//!    config goes on;
+//! 3. the write budget: a command probe that times out every cycle, 10 cycles, heartbeat
+//!    1 h ⇒ at most one apply after the first.
+//!
+//! One control plane, one test with named steps. Set HOSTREADY_SKIP_KUBE=1 to skip it (it says
+//! so loudly); otherwise it runs.
+
+mod common;
+
+use std::fs;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::*;
+use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
+use serde_json::json;
+
+const NS: &str = "hostready-system";
+const SA: &str = "hostready-agent";
+
+/// Applies every file of deploy/manifests/ (namespace first), failing if one is left out.
+fn apply_manifests(client: &kube::Client) {
+    let order = [
+        "namespace.yaml",
+        "rbac.yaml",
+        "configmap.yaml",
+        "daemonset.yaml",
+        "policy.yaml",
+    ];
+    let mut present: Vec<String> = fs::read_dir(format!("{WORKSPACE}/deploy/manifests"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    present.sort();
+    let mut want: Vec<String> = order.iter().map(|s| s.to_string()).collect();
+    want.sort();
+    assert_eq!(present, want, "a manifest is not applied by this test");
+    for file in order {
+        let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
+            let tm = obj.types.clone().unwrap();
+            let (group, version) = tm
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &tm.api_version));
+            let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
+            let lower = tm.kind.to_lowercase();
+            let plural = match lower.strip_suffix('y') {
+                Some(stem) => format!("{stem}ies"),
+                None => format!("{lower}s"),
+            };
+            let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            let name = obj.metadata.name.clone().unwrap();
+            block(api.patch(
+                &name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&obj),
+            ))
+            .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
+        }
+    }
+}
+
+/// Creates a pod of the agent's ServiceAccount bound to `node` (no kubelet runs it; it only
+/// anchors the token) and returns a token bound to it.
+fn pod_bound_token(client: &kube::Client, pod_name: &str, node: &str) -> String {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod_name, "namespace": NS},
+        "spec": {"nodeName": node, "serviceAccountName": SA,
+                 "containers": [{"name": "agent", "image": "hostready:0.1.0"}]}
+    }))
+    .unwrap();
+    let pod = block(pods.create(&PostParams::default(), &pod)).unwrap();
+    token(
+        client,
+        json!({"apiVersion": "v1", "kind": "Pod", "name": pod_name,
+               "uid": pod.metadata.uid.unwrap()}),
+    )
+}
+
+/// Requests a ServiceAccount token, bound to `bound` (or to nothing if null).
+fn token(client: &kube::Client, bound: serde_json::Value) -> String {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
+    let mut spec = json!({"expirationSeconds": 3600});
+    if !bound.is_null() {
+        spec["boundObjectRef"] = bound;
+    }
+    let req =
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
+    let tr: serde_json::Value = block(sas.create_subresource(
+        "token",
+        SA,
+        &PostParams::default(),
+        serde_json::to_vec(&req).unwrap(),
+    ))
+    .unwrap();
+    tr["status"]["token"].as_str().unwrap().to_string()
+}
+
+/// Writes a kubeconfig like the admin's, with `token` instead.
+fn kubeconfig_with(env: &KubeEnv, name: &str, token: &str) -> PathBuf {
+    let admin = fs::read_to_string(&env.kubeconfig).unwrap();
+    let replaced: String = admin
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("token:") {
+                format!("    token: {token}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let p = env.dir.path().join(name);
+    fs::write(&p, replaced + "\n").unwrap();
+    p
+}
+
+/// The token's user info as the API server sees it (SelfSubjectReview).
+fn whoami(client: &kube::Client) -> serde_json::Value {
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("Content-Type", "application/json")
+        .body(
+            serde_json::to_vec(
+                &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    let text = block(client.request_text(req)).unwrap();
+    serde_json::from_str::<serde_json::Value>(&text).unwrap()["status"]["userInfo"].clone()
+}
+
+/// A server-side apply of one condition to `node`'s status, as field manager hostready-agent.
+fn apply_condition(
+    client: &kube::Client,
+    node: &str,
+    type_: &str,
+    status: &str,
+) -> kube::Result<Node> {
+    apply_condition_with(client, node, type_, status, false)
+}
+
+/// The same, optionally as a dry run (admission runs, nothing is stored).
+fn apply_condition_with(
+    client: &kube::Client,
+    node: &str,
+    type_: &str,
+    status: &str,
+    dry_run: bool,
+) -> kube::Result<Node> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let body = json!({
+        "apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
+        "status": {"conditions": [{"type": type_, "status": status, "reason": "Test",
+            "message": "raw request", "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+            "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+    });
+    let mut pp = PatchParams::apply("hostready-agent").force();
+    pp.dry_run = dry_run;
+    block(nodes.patch_status(node, &pp, &Patch::Apply(&body)))
+}
+
+/// Panics unless `r` is a 403 whose message contains `needle`.
+fn denied<T: std::fmt::Debug>(r: kube::Result<T>, needle: &str, what: &str) {
+    match r {
+        Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains(needle) => {
+            eprintln!("{what}: denied: {}", s.message);
+        }
+        other => panic!("{what}: expected 403 containing {needle:?}, got {other:?}"),
+    }
+}
+
+fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    block(api.list(&ListParams::default()))
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
+        .collect()
+}
+
+/// Sums `apiserver_request_total` for server-side applies on nodes/status.
+fn status_applies(client: &kube::Client) -> f64 {
+    let text = block(async {
+        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+        client.request_text(req).await.unwrap()
+    });
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| {
+            l.contains("resource=\"nodes\"")
+                && l.contains("subresource=\"status\"")
+                && l.contains("verb=\"APPLY\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+fn host_args<'a>(node: &'a str, host: &'a TestHost, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec![
+        "--node-name",
+        node,
+        "--root",
+        host.root.to_str().unwrap(),
+        "--proc",
+        host.proc.to_str().unwrap(),
+    ];
+    a.extend_from_slice(extra);
+    a
+}
+
+#[test]
+fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
+    if skip() {
+        return;
+    }
+    let env = KubeEnv::start();
+    let admin = env.client();
+    for n in ["node-a", "node-b", "node-c"] {
+        create_node_with_kubelet_conditions(&admin, n);
+    }
+    apply_manifests(&admin);
+    let host = TestHost::debian_with_longhorn_packages();
+
+    // Step 1: the policy, with a token bound to a pod on node-a.
+    let tok = pod_bound_token(&admin, "agent-on-node-a", "node-a");
+    let sa_kc = kubeconfig_with(&env, "sa-a.kubeconfig", &tok);
+    let sa = client_for(&sa_kc);
+    let me = whoami(&sa);
+    assert_eq!(
+        me["username"],
+        format!("system:serviceaccount:{NS}:{SA}"),
+        "{me}"
+    );
+    assert_eq!(
+        me["extra"]["authentication.kubernetes.io/node-name"],
+        json!(["node-a"]),
+        "the API server does not bind the node name into the token: {me}"
+    );
+    // The policy takes effect once the API server has loaded it.
+    wait_for(
+        "the policy to deny",
+        Duration::from_secs(60),
+        || match apply_condition(&sa, "node-b", "IscsiReady", "True") {
+            Err(kube::Error::Api(s))
+                if s.code == 403 && s.message.contains("ValidatingAdmissionPolicy") =>
+            {
+                Some(())
+            }
+            _ => None,
+        },
+    );
+    denied(
+        apply_condition(&sa, "node-b", "IscsiReady", "True"),
+        "on node node-a may only change its own Node, not node-b",
+        "node-a's token changing node-b's conditions",
+    );
+    denied(
+        apply_condition(&sa, "node-a", "Ready", "False"),
+        "may not change the kubelet's conditions: Ready",
+        "node-a's token setting node-a Ready=False",
+    );
+    denied(
+        apply_condition(&sa, "node-a", "SomeoneElsesCondition", "True"),
+        "may only change its own condition types, not: SomeoneElsesCondition",
+        "a condition type hostready does not publish",
+    );
+    let nodes: Api<Node> = Api::all(sa.clone());
+    denied(
+        block(nodes.patch_status(
+            "node-a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"capacity": {"pods": "0"}}})),
+        )),
+        "may only change node conditions",
+        "node-a's token zeroing node-a's pod capacity",
+    );
+    // A token bound to no pod carries no node name: nothing is allowed with it.
+    let unbound = client_for(&kubeconfig_with(
+        &env,
+        "sa-unbound.kubeconfig",
+        &token(&admin, serde_json::Value::Null),
+    ));
+    denied(
+        apply_condition(&unbound, "node-a", "IscsiReady", "True"),
+        "must use its pod-bound token",
+        "a token bound to no pod",
+    );
+    // Nothing of the above reached node-b or the kubelet's Ready.
+    assert!(condition(&admin, "node-b", "IscsiReady").is_none());
+    assert_eq!(condition(&admin, "node-a", "Ready").unwrap().0, "True");
+
+    // The agent's own writes with that token go through.
+    let (code, log) = run_once(
+        &sa_kc,
+        &host_args("node-a", &host, &["-p", "iscsi", "-p", "nfs-client"]),
+    );
+    assert_eq!(code, 0, "{log}");
+    assert!(!log.contains("event dropped"), "{log}");
+    assert!(!log.contains("publishing failed"), "{log}");
+    assert_eq!(condition(&admin, "node-a", "IscsiReady").unwrap().0, "True");
+    assert_eq!(
+        condition(&admin, "node-a", "NfsClientReady").unwrap().0,
+        "True"
+    );
+    assert_eq!(condition(&admin, "node-a", "Ready").unwrap().0, "True");
+
+    // Step 2: a condition another field manager owns is never taken over.
+    let nodes: Api<Node> = Api::all(admin.clone());
+    block(nodes.patch_status(
+        "node-a",
+        &PatchParams::apply("site-controller").force(),
+        &Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
+            "status": {"conditions": [{"type": "SiteStorageReady", "status": "True",
+                "reason": "SiteCheck", "message": "set by the site controller",
+                "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        })),
+    ))
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("site.yaml");
+    fs::write(
+        &site,
+        "name: site\ncondition: SiteStorageReady\nrequirements:\n  - executable: sh\n",
+    )
+    .unwrap();
+    let (code, log) = run_once(
+        &env.kubeconfig,
+        &host_args(
+            "node-a",
+            &host,
+            &["-p", "iscsi", "-p", site.to_str().unwrap()],
+        ),
+    );
+    assert_eq!(code, 2, "{log}");
+    assert!(
+        log.contains("condition SiteStorageReady is owned by field manager site-controller"),
+        "{log}"
+    );
+    assert!(log.contains("nothing was written"), "{log}");
+    let c = condition(&admin, "node-a", "SiteStorageReady").unwrap();
+    assert_eq!(c.2, "set by the site controller");
+    assert!(
+        events_about(&admin, "node-a")
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("ConditionOwnedElsewhere")),
+        "no ConditionOwnedElsewhere event"
+    );
+
+    // The incident's profile (`condition: Ready`) is refused too: by the profile loader, or,
+    // failing that, here because the kubelet owns Ready. Either way exit 2 and Ready untouched.
+    let hijack = dir.path().join("hijack.yaml");
+    fs::write(
+        &hijack,
+        "name: hijack\ncondition: Ready\nrequirements:\n  - executable: no-such-tool\n",
+    )
+    .unwrap();
+    let (code, log) = run_once(
+        &env.kubeconfig,
+        &host_args("node-a", &host, &["-p", hijack.to_str().unwrap()]),
+    );
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("Ready"), "{log}");
+    let ready = condition(&admin, "node-a", "Ready").unwrap();
+    assert_eq!(
+        (ready.0.as_str(), ready.1.as_str()),
+        ("True", "KubeletReady")
+    );
+
+    // ... and a reload that brings such a profile is refused; the last good config stays.
+    let cfg = dir.path().join("agent.yaml");
+    fs::write(&cfg, "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\n").unwrap();
+    let agent = Agent::start(
+        &env.kubeconfig,
+        &host_args(
+            "node-a",
+            &host,
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--reload-poll",
+                "200ms",
+            ],
+        ),
+    );
+    let metrics = agent.metrics_addr();
+    wait_for("readyz", Duration::from_secs(30), || {
+        (http_get(&metrics, "/readyz").0 == 200).then_some(())
+    });
+    fs::write(
+        &cfg,
+        "profiles: [iscsi, ./site.yaml]\ninterval: 1s\nheartbeat: 2s\n",
+    )
+    .unwrap();
+    wait_for("config_valid 0", Duration::from_secs(30), || {
+        http_get(&metrics, "/metrics")
+            .1
+            .contains("hostready_config_valid 0")
+            .then_some(())
+    });
+    let refused = wait_for("a ConfigInvalid event", Duration::from_secs(30), || {
+        events_about(&admin, "node-a")
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("ConfigInvalid"))
+    });
+    let note = refused.note.unwrap_or_default();
+    assert!(
+        note.contains("condition SiteStorageReady is owned by field manager site-controller"),
+        "{note}"
+    );
+    assert!(
+        agent.log_text().contains("keeping the last good one"),
+        "{}",
+        agent.log_text()
+    );
+    // The last good config goes on publishing (heartbeats), the site's condition untouched.
+    let hb = |client: &kube::Client| {
+        get_node(client, "node-a")
+            .status
+            .unwrap()
+            .conditions
+            .unwrap()
+            .into_iter()
+            .find(|c| c.type_ == "IscsiReady")
+            .and_then(|c| c.last_heartbeat_time)
+            .map(|t| t.0)
+    };
+    let hb0 = hb(&admin);
+    wait_for(
+        "a heartbeat under the old config",
+        Duration::from_secs(30),
+        || (hb(&admin) > hb0).then_some(()),
+    );
+    assert_eq!(
+        condition(&admin, "node-a", "SiteStorageReady").unwrap().2,
+        "set by the site controller"
+    );
+    drop(agent);
+
+    // Step 3: the write budget. A probe that times out every cycle; 10 cycles, heartbeat 1h.
+    let probe = dir.path().join("slow.yaml");
+    fs::write(
+        &probe,
+        "name: slow\ncondition: IscsiReady\nrequirements:\n  - id: probe.slow\n    command: [\"/bin/sleep\", \"30\"]\n    timeout: 100ms\n",
+    )
+    .unwrap();
+    let before = status_applies(&admin);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostready-agent"))
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(host_args(
+            "node-c",
+            &host,
+            &[
+                "-p",
+                probe.to_str().unwrap(),
+                "--interval",
+                "1s",
+                "--heartbeat",
+                "1h",
+                "--max-cycles",
+                "10",
+                "--metrics-addr",
+                "none",
+            ],
+        ))
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    let writes = status_applies(&admin) - before;
+    eprintln!("write budget: {writes} applies in 10 cycles of a probe that times out each time");
+    assert!(writes >= 1.0, "the first write is missing: {log}");
+    assert!(
+        writes <= 2.0,
+        "{writes} applies for 10 unchanged cycles: {log}"
+    );
+    let c = condition(&admin, "node-c", "IscsiReady").unwrap();
+    assert_eq!(
+        (c.0.as_str(), c.1.as_str()),
+        ("Unknown", "CheckUnknown"),
+        "{c:?}"
+    );
+    assert!(
+        c.2.contains("/bin/sleep timed out (deadline 100ms)"),
+        "{}",
+        c.2
+    );
+    // The measured time is in the event, not on the Node.
+    let ev = events_about(&admin, "node-c");
+    assert!(
+        ev.iter().any(|e| e
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("timed out after"))),
+        "{ev:?}"
+    );
+}
