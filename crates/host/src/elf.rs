@@ -1,13 +1,28 @@
 //! What a file needs in order to run: an ELF's machine and program interpreter (`PT_INTERP`),
-//! or a script's `#!` line. Only the headers are read (through `object`'s lazy reader), never
-//! the whole binary.
+//! or a script's `#!` line.
+//!
+//! Memory bound: at most 256 bytes of head, one program-header table of at most
+//! [`MAX_PHDR_TABLE_BYTES`] and one interpreter path of at most [`MAX_INTERP_BYTES`], each read
+//! with a positioned read — whatever sizes the file declares. (`object`'s lazy reader caches
+//! every range it is asked for, so a file whose `PT_INTERP` headers each claim 512 MiB made it
+//! allocate gigabytes; `object` still lays out the headers, only the reads are ours.) The
+//! limits are the kernel's own (`fs/binfmt_elf.c`): a larger table or interpreter path is a
+//! binary the kernel refuses to run.
 
 use std::fs::File;
-use std::io::Read;
+use std::io;
+use std::os::unix::fs::FileExt;
 
 use object::Endianness;
 use object::read::elf::{FileHeader, ProgramHeader};
 use serde::Serialize;
+
+/// The largest interpreter path read: `PATH_MAX`, beyond which `binfmt_elf` refuses to exec.
+pub const MAX_INTERP_BYTES: u64 = 4096;
+
+/// The largest program-header table read: `binfmt_elf`'s `load_elf_phdrs` refuses more than
+/// 64 KiB (and more than a page) of program headers.
+pub const MAX_PHDR_TABLE_BYTES: usize = 64 << 10;
 
 /// What kind of executable a file is, and what it asks of the host to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,14 +38,18 @@ pub enum ExecFormat {
         interpreter: String,
         arg: Option<String>,
     },
+    /// An ELF file the kernel would refuse to run (`ENOEXEC`), and why.
+    BadElf { why: String },
     /// Neither: the kernel will refuse it (`ENOEXEC`) unless a binfmt_misc handler exists.
     Unknown,
 }
 
 /// Reads the headers of `file` and returns its format.
-pub fn exec_format(mut file: File) -> std::io::Result<ExecFormat> {
-    let mut head = [0u8; 256];
-    let n = read_up_to(&mut file, &mut head)?;
+pub fn exec_format(file: File) -> io::Result<ExecFormat> {
+    // u64 words: `object`'s header types are 8-byte aligned.
+    let mut words = [0u64; 32];
+    let head = object::pod::bytes_of_slice_mut(&mut words);
+    let n = read_full_at(&file, head, 0)?;
     let head = &head[..n];
     if let Some(rest) = head.strip_prefix(b"#!") {
         return Ok(parse_shebang(rest));
@@ -38,46 +57,91 @@ pub fn exec_format(mut file: File) -> std::io::Result<ExecFormat> {
     if !head.starts_with(b"\x7fELF") {
         return Ok(ExecFormat::Unknown);
     }
-    let cache = object::ReadCache::new(file);
-    let parsed = match head.get(4) {
-        Some(1) => elf_facts::<object::elf::FileHeader32<Endianness>>(&cache),
-        Some(2) => elf_facts::<object::elf::FileHeader64<Endianness>>(&cache),
-        _ => None,
-    };
-    Ok(
-        parsed.map_or(ExecFormat::Unknown, |(machine, interpreter)| {
-            ExecFormat::Elf {
-                machine,
-                interpreter,
-            }
-        }),
-    )
+    match head.get(4) {
+        Some(1) => elf_facts::<object::elf::FileHeader32<Endianness>>(&file, head),
+        Some(2) => elf_facts::<object::elf::FileHeader64<Endianness>>(&file, head),
+        _ => Ok(bad("an unknown ELF class")),
+    }
 }
 
-fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn bad(why: impl Into<String>) -> ExecFormat {
+    ExecFormat::BadElf { why: why.into() }
+}
+
+/// Reads into `buf` from `offset` until it is full or the file ends; returns the bytes read.
+fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
-        match file.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
+        match file.read_at(&mut buf[n..], offset + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(n)
 }
 
 fn elf_facts<Elf: FileHeader<Endian = Endianness>>(
-    data: &object::ReadCache<File>,
-) -> Option<(u16, Option<String>)> {
-    let header = Elf::parse(data).ok()?;
-    let endian = header.endian().ok()?;
+    file: &File,
+    head: &[u8],
+) -> io::Result<ExecFormat> {
+    let Ok(header) = Elf::parse(head) else {
+        return Ok(bad("a truncated or malformed ELF header"));
+    };
+    let Ok(endian) = header.endian() else {
+        return Ok(bad("an unknown ELF byte order"));
+    };
     let machine = header.e_machine(endian);
-    let mut interpreter = None;
-    for ph in header.program_headers(endian, data).ok()? {
-        if let Ok(Some(bytes)) = ph.interpreter(endian, data) {
-            interpreter = Some(String::from_utf8_lossy(bytes).into_owned());
-        }
+    let count = usize::from(header.e_phnum(endian));
+    let entsize = usize::from(header.e_phentsize(endian));
+    if entsize != size_of::<Elf::ProgramHeader>() {
+        return Ok(bad(format!("program headers of {entsize} bytes")));
     }
-    Some((machine, interpreter))
+    let size = count * entsize;
+    if size == 0 || size > MAX_PHDR_TABLE_BYTES {
+        return Ok(bad(format!(
+            "{count} program headers (the kernel runs 1 to {} of them)",
+            MAX_PHDR_TABLE_BYTES / entsize
+        )));
+    }
+    let mut words = vec![0u64; size.div_ceil(8)];
+    let table = &mut object::pod::bytes_of_slice_mut(&mut words)[..size];
+    let phoff: u64 = header.e_phoff(endian).into();
+    if read_full_at(file, table, phoff)? < size {
+        return Ok(bad("a program-header table past the end of the file"));
+    }
+    let Ok((phdrs, _)) = object::pod::slice_from_bytes::<Elf::ProgramHeader>(table, count) else {
+        return Ok(bad("an unreadable program-header table"));
+    };
+    // The kernel uses the first PT_INTERP and ignores any later one.
+    let Some(interp) = phdrs
+        .iter()
+        .find(|ph| ph.p_type(endian) == object::elf::PT_INTERP)
+    else {
+        return Ok(ExecFormat::Elf {
+            machine,
+            interpreter: None,
+        });
+    };
+    let len: u64 = interp.p_filesz(endian).into();
+    if !(2..=MAX_INTERP_BYTES).contains(&len) {
+        return Ok(bad(format!(
+            "an interpreter path of {len} bytes (the kernel takes 2 to {MAX_INTERP_BYTES})"
+        )));
+    }
+    let mut path = vec![0u8; len as usize];
+    if read_full_at(file, &mut path, interp.p_offset(endian).into())? < path.len() {
+        return Ok(bad("an interpreter path past the end of the file"));
+    }
+    if path.last() != Some(&0) {
+        return Ok(bad("an interpreter path that is not NUL-terminated"));
+    }
+    let end = path.iter().position(|&b| b == 0).unwrap_or(path.len());
+    Ok(ExecFormat::Elf {
+        machine,
+        interpreter: Some(String::from_utf8_lossy(&path[..end]).into_owned()),
+    })
 }
 
 /// Parses what follows `#!`: the interpreter path and at most one argument (as Linux does).

@@ -120,13 +120,28 @@ pub struct Root {
 }
 
 impl Root {
-    /// Opens `location` as a root, using `openat2` if this kernel offers it.
+    /// Opens `location` as a root, using `openat2` if this kernel offers it; a directory this
+    /// process may not search is refused (`EACCES`), since nothing inside could be read.
     pub fn open(location: impl Into<PathBuf>) -> Result<Root, FsError> {
         let location = location.into();
         let dir = rustix::fs::open(
             &location,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
+        )
+        .map_err(|e| FsError {
+            path: PathBuf::from("/"),
+            root: location.clone(),
+            source: e.into(),
+        })?;
+        // An O_PATH descriptor opens even a directory we may not search; without search
+        // permission every path inside would fail one by one, and the reasons (permission
+        // denied) would be lost among per-check unknowns. Say it once, here.
+        rustix::fs::accessat(
+            &dir,
+            ".",
+            rustix::fs::Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
         )
         .map_err(|e| FsError {
             path: PathBuf::from("/"),
