@@ -196,6 +196,7 @@ pub fn machine_name(machine: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
 
     #[test]
     fn shebangs() {
@@ -214,6 +215,93 @@ mod tests {
             }
         );
         assert_eq!(parse_shebang(b"\n"), ExecFormat::Unknown);
+    }
+
+    /// Builds a little-endian x86_64 ELF64 whose program headers are `phdrs` (type, offset,
+    /// file size), with `blobs` written at their offsets and the file extended to `len`.
+    fn elf64(phdrs: &[(u32, u64, u64)], blobs: &[(u64, &[u8])], len: u64) -> File {
+        let mut b = vec![0u8; 64];
+        b[..8].copy_from_slice(b"\x7fELF\x02\x01\x01\x00");
+        b[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+        b[18..20].copy_from_slice(&object::elf::EM_X86_64.to_le_bytes());
+        b[20..24].copy_from_slice(&1u32.to_le_bytes());
+        b[32..40].copy_from_slice(&64u64.to_le_bytes()); // e_phoff
+        b[52..54].copy_from_slice(&64u16.to_le_bytes());
+        b[54..56].copy_from_slice(&56u16.to_le_bytes());
+        b[56..58].copy_from_slice(&(phdrs.len() as u16).to_le_bytes());
+        b[58..60].copy_from_slice(&64u16.to_le_bytes());
+        for (ty, off, size) in phdrs {
+            let mut ph = [0u8; 56];
+            ph[..4].copy_from_slice(&ty.to_le_bytes());
+            ph[8..16].copy_from_slice(&off.to_le_bytes());
+            ph[32..40].copy_from_slice(&size.to_le_bytes());
+            ph[40..48].copy_from_slice(&size.to_le_bytes());
+            b.extend_from_slice(&ph);
+        }
+        let f = tempfile::tempfile().unwrap();
+        f.write_all_at(&b, 0).unwrap();
+        for (off, data) in blobs {
+            f.write_all_at(data, *off).unwrap();
+        }
+        f.set_len(len.max(b.len() as u64)).unwrap();
+        f
+    }
+
+    use object::elf::{PT_INTERP, PT_LOAD};
+
+    #[test]
+    fn first_pt_interp_is_the_interpreter_as_for_the_kernel() {
+        let f = elf64(
+            &[
+                (PT_LOAD, 0, 4096),
+                (PT_INTERP, 4096, 11),
+                (PT_INTERP, 8192, 9),
+            ],
+            &[(4096, b"/lib/ld.so\0"), (8192, b"/bin/no\0\0")],
+            16384,
+        );
+        assert_eq!(
+            exec_format(f).unwrap(),
+            ExecFormat::Elf {
+                machine: object::elf::EM_X86_64,
+                interpreter: Some("/lib/ld.so".into())
+            }
+        );
+        let f = elf64(&[(PT_LOAD, 0, 4096)], &[], 4096);
+        assert!(matches!(
+            exec_format(f).unwrap(),
+            ExecFormat::Elf {
+                interpreter: None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn what_the_kernel_refuses_is_a_bad_elf_not_an_allocation() {
+        let bad = |f: File| match exec_format(f).unwrap() {
+            ExecFormat::BadElf { why } => why,
+            other => panic!("accepted: {other:?}"),
+        };
+        // An interpreter path claiming 512 MiB of a sparse file.
+        let huge = 512 << 20;
+        let why = bad(elf64(&[(PT_INTERP, 4096, huge)], &[], huge + 4096));
+        assert!(why.contains("interpreter path of 536870912 bytes"), "{why}");
+        // Not NUL-terminated, past the end, too short.
+        assert!(bad(elf64(&[(PT_INTERP, 4096, 4)], &[(4096, b"/abc")], 8192)).contains("NUL"));
+        assert!(bad(elf64(&[(PT_INTERP, 4096, 100)], &[], 4100)).contains("past the end"));
+        assert!(bad(elf64(&[(PT_INTERP, 4096, 1)], &[], 8192)).contains("1 bytes"));
+        // More program headers than the kernel reads, and none at all.
+        let many: Vec<_> = (0..1200).map(|_| (PT_LOAD, 0, 0)).collect();
+        assert!(bad(elf64(&many, &[], 0)).contains("1200 program headers"));
+        assert!(bad(elf64(&[], &[], 0)).contains("0 program headers"));
+        // A table that points past the end of the file.
+        let mut f = elf64(&[(PT_LOAD, 0, 0)], &[], 0);
+        f.write_all_at(&(1u64 << 40).to_le_bytes(), 32).unwrap();
+        assert!(bad(f).contains("past the end"));
+        f = tempfile::tempfile().unwrap();
+        f.write_all_at(b"\x7fELF\x03", 0).unwrap();
+        assert!(bad(f).contains("class"));
     }
 
     #[test]
