@@ -3,7 +3,7 @@
 //!
 //! Memory bound: at most 256 bytes of head, one program-header table of at most
 //! [`MAX_PHDR_TABLE_BYTES`] and one interpreter path of at most [`MAX_INTERP_BYTES`], each read
-//! with a positioned read — whatever sizes the file declares. (`object`'s lazy reader caches
+//! with a positioned read and never larger than the file — whatever sizes the file declares. (`object`'s lazy reader caches
 //! every range it is asked for, so a file whose `PT_INTERP` headers each claim 512 MiB made it
 //! allocate gigabytes; `object` still lays out the headers, only the reads are ours.) The
 //! limits are the kernel's own (`fs/binfmt_elf.c`): a larger table or interpreter path is a
@@ -105,9 +105,15 @@ fn elf_facts<Elf: FileHeader<Endian = Endianness>>(
             MAX_PHDR_TABLE_BYTES / entsize
         )));
     }
+    // Nothing is allocated for bytes the file does not have: memory stays within the file's
+    // size as well as within the kernel's limits.
+    let file_len = file.metadata()?.len();
+    let phoff: u64 = header.e_phoff(endian).into();
+    if phoff.checked_add(size as u64).is_none_or(|end| end > file_len) {
+        return Ok(bad("a program-header table past the end of the file"));
+    }
     let mut words = vec![0u64; size.div_ceil(8)];
     let table = &mut object::pod::bytes_of_slice_mut(&mut words)[..size];
-    let phoff: u64 = header.e_phoff(endian).into();
     if read_full_at(file, table, phoff)? < size {
         return Ok(bad("a program-header table past the end of the file"));
     }
@@ -130,8 +136,12 @@ fn elf_facts<Elf: FileHeader<Endian = Endianness>>(
             "an interpreter path of {len} bytes (the kernel takes 2 to {MAX_INTERP_BYTES})"
         )));
     }
+    let offset: u64 = interp.p_offset(endian).into();
+    if offset.checked_add(len).is_none_or(|end| end > file_len) {
+        return Ok(bad("an interpreter path past the end of the file"));
+    }
     let mut path = vec![0u8; len as usize];
-    if read_full_at(file, &mut path, interp.p_offset(endian).into())? < path.len() {
+    if read_full_at(file, &mut path, offset)? < path.len() {
         return Ok(bad("an interpreter path past the end of the file"));
     }
     if path.last() != Some(&0) {
@@ -196,7 +206,6 @@ pub fn machine_name(machine: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     #[test]
     fn shebangs() {
