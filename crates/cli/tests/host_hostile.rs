@@ -469,3 +469,56 @@ fn proc_symlink_out_of_the_root_gives_no_procfs() {
         assert!(text(f).contains("symbolic links"), "{target}: {f:#}");
     }
 }
+
+#[test]
+fn process_list_refused_is_unknown_not_not_running() {
+    let h = Host::new();
+    h.proc_file("/sys/kernel/osrelease", b"6.1.0-18-amd64\n", 0o644);
+    h.proc_file("/1/stat", b"1 (systemd) S 0 1 1\n", 0o644);
+    h.proc_file("/1/comm", b"systemd\n", 0o644);
+    h.proc_file("/4711/stat", b"4711 (iscsid) S 1 4711 4711\n", 0o644);
+    // What a procfs mounted with hidepid= shows a process that may not look: the pid, and
+    // refusal to read it.
+    h.proc_file("/4711/comm", b"iscsid\n", 0o600);
+    let profile =
+        h.profile("name: svc\nrequirements:\n  - service: {name: iscsid, process: iscsid}\n");
+    let (_, json, err) = h.check(&profile, true);
+    assert_eq!(
+        status(finding(&json, "svc.iscsid")),
+        "pass",
+        "{json:#} {err}"
+    );
+    let (_, json, _) = h.check_unprivileged(&profile, true);
+    let f = finding(&json, "svc.iscsid");
+    assert_eq!(status(f), "unknown", "{f:#}");
+    assert!(text(f).contains("/4711/comm"), "{f:#}");
+    assert!(text(f).contains("Permission denied"), "{f:#}");
+}
+
+#[test]
+fn unlistable_drop_in_directory_is_unknown_not_default() {
+    let h = Host::new();
+    h.file(
+        "/etc/nfsmount.conf",
+        "[ NFSMount_Global_Options ]\n# Defaultvers=4\n",
+        0o644,
+    );
+    // A drop-in that forces NFSv3, in a directory the unprivileged run may not list.
+    h.file(
+        "/etc/nfsmount.conf.d/10-v3.conf",
+        "[ NFSMount_Global_Options ]\nDefaultvers=3\n",
+        0o644,
+    );
+    h.chmod("/etc/nfsmount.conf.d", 0o700);
+    let (_, json, err) = h.check(Path::new("nfs-client"), false);
+    assert_eq!(
+        status(finding(&json, "nfs.defaultvers")),
+        "fail",
+        "{json:#} {err}"
+    );
+    let (_, json, _) = h.check_unprivileged(Path::new("nfs-client"), false);
+    let f = finding(&json, "nfs.defaultvers");
+    assert_eq!(status(f), "unknown", "{f:#}");
+    assert!(text(f).contains("/etc/nfsmount.conf.d"), "{f:#}");
+    assert!(text(f).contains("Permission denied"), "{f:#}");
+}

@@ -109,7 +109,10 @@ fn elf_facts<Elf: FileHeader<Endian = Endianness>>(
     // size as well as within the kernel's limits.
     let file_len = file.metadata()?.len();
     let phoff: u64 = header.e_phoff(endian).into();
-    if phoff.checked_add(size as u64).is_none_or(|end| end > file_len) {
+    if phoff
+        .checked_add(size as u64)
+        .is_none_or(|end| end > file_len)
+    {
         return Ok(bad("a program-header table past the end of the file"));
     }
     let mut words = vec![0u64; size.div_ceil(8)];

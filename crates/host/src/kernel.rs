@@ -151,7 +151,8 @@ pub const MAX_MODULES_DEP_BYTES: u64 = 4 << 20;
 
 /// Reads the kernel release from the procfs (`sys/kernel/osrelease`).
 pub fn release(proc: &Root) -> Result<String, FsError> {
-    proc.read_to_string("/sys/kernel/osrelease")
+    // A release string is at most 64 bytes (`__NEW_UTS_LEN`).
+    proc.read_to_string_bounded("/sys/kernel/osrelease", 4096)
         .map(|s| s.trim().to_string())
 }
 

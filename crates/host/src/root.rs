@@ -31,6 +31,13 @@ pub const MAX_SYMLINKS: usize = 40;
 /// device) must not make the checker allocate without bound.
 pub const MAX_READ_BYTES: u64 = 64 << 20;
 
+/// How a verified regular file is opened: `NONBLOCK` and `NOCTTY` are belt and braces, in case
+/// anything but a regular file ever got this far.
+const READ: OFlags = OFlags::RDONLY
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
+
 /// An error about one path inside a root; the path is the one inside the root.
 #[derive(Debug, thiserror::Error)]
 #[error("{path} (under {root})")]
@@ -344,10 +351,6 @@ impl Root {
     /// Opens the regular file `path` names, checking its type through an `O_PATH` descriptor
     /// before any open that could run a driver or block, and returns it with its `fstat`.
     fn open_regular(&self, path: &Path) -> io::Result<(File, rustix::fs::Stat)> {
-        const READ: OFlags = OFlags::RDONLY
-            .union(OFlags::NOCTTY)
-            .union(OFlags::NONBLOCK)
-            .union(OFlags::CLOEXEC);
         if let Some(fd_dir) = self_fd_dir() {
             let opath = self.open_flags(path, OFlags::PATH)?;
             let st = rustix::fs::fstat(&opath)?;
@@ -359,10 +362,14 @@ impl Root {
             let fd = rustix::fs::openat(fd_dir, name.as_str(), READ, Mode::empty())?;
             return Ok((File::from(fd), st));
         }
-        // No procfs for this process: open the name in its parent without following a link,
-        // then make sure the object opened is the one examined. A swap in between is still
-        // refused, though the swapped-in object's open() has run; only this fallback has that
-        // window.
+        self.open_regular_by_parent(path)
+    }
+
+    /// The fallback of [`Root::open_regular`] for a process without a procfs: open the name in
+    /// its parent without following a link, then make sure the object opened is the one
+    /// examined. A swap in between is still refused, though the swapped-in object's open() has
+    /// run; only this fallback has that window.
+    fn open_regular_by_parent(&self, path: &Path) -> io::Result<(File, rustix::fs::Stat)> {
         let walk = self.walk(path, true)?;
         let Some((object, name)) = walk.dirs.last() else {
             return Err(not_regular(rustix::fs::FileType::Directory));
@@ -604,4 +611,43 @@ fn self_fd_dir() -> Option<&'static OwnedFd> {
         on_procfs.then_some(fd)
     })
     .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fallback opener (no procfs for this process) refuses what the main one refuses and
+    /// reads what it reads; devices and FIFOs are examined through `O_PATH` before any open.
+    #[test]
+    fn fallback_opener_without_proc_self_fd() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/file"), "text").unwrap();
+        std::os::unix::fs::symlink("/etc/file", dir.path().join("link")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("etc/fifo"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        for p in ["/etc/file", "/link"] {
+            let (mut f, st) = root.open_regular_by_parent(Path::new(p)).unwrap();
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+            assert_eq!((s.as_str(), st.st_size), ("text", 4));
+        }
+        for p in ["/etc/fifo", "/etc", "/"] {
+            let e = root.open_regular_by_parent(Path::new(p)).unwrap_err();
+            assert!(
+                e.get_ref().is_some_and(|e| e.is::<NotRegular>()),
+                "{p}: {e}"
+            );
+        }
+        let e = root.open_regular_by_parent(Path::new("/nope")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
 }
