@@ -237,7 +237,7 @@ fn config_gz_over_the_cap_is_unknown_not_a_prefix() {
 #[test]
 fn gzip_bomb_config_is_refused_within_the_memory_bound() {
     let h = Host::new();
-    // 256 MiB of zeros in ~250 KiB of gzip: 64 times the config cap.
+    // 256 MiB of zeros in ~250 KiB of gzip: 128 times the config cap.
     let bomb = gzip(Command::new("head").args(["-c", "268435456", "/dev/zero"]));
     assert!(bomb.len() < 2 << 20);
     config_only_proc(&h, &bomb);

@@ -137,8 +137,9 @@ impl KernelConfig {
     }
 }
 
-/// The largest kernel config read (plain or decompressed): distro configs are ~300 KiB.
-pub const MAX_CONFIG_BYTES: u64 = 4 << 20;
+/// The largest kernel config read (plain or decompressed): distro configs are ~300 KiB, and
+/// even `allyesconfig` stays under 1 MiB.
+pub const MAX_CONFIG_BYTES: u64 = 2 << 20;
 
 /// The largest `/proc/modules` read: ~60 bytes per loaded module.
 pub const MAX_PROC_MODULES_BYTES: u64 = 1 << 20;
@@ -193,7 +194,9 @@ pub fn read_config(
 /// Decompresses a gzip stream of at most `max` bytes of text, without ever holding more than
 /// `max` bytes and the decoder's window; a longer stream (or a gzip bomb) is an error.
 pub fn gunzip_bounded(input: impl Read, max: u64) -> Result<String, String> {
-    let mut out = Vec::new();
+    // Reserved once (pages are only touched as text arrives): growing by doubling would copy,
+    // and hold old and new buffers at once, right at the cap.
+    let mut out = Vec::with_capacity(usize::try_from(max).unwrap_or(usize::MAX).saturating_add(1));
     flate2::read::GzDecoder::new(std::io::BufReader::new(input))
         .take(max + 1)
         .read_to_end(&mut out)

@@ -16,9 +16,10 @@ use serde::Serialize;
 
 use crate::{FsError, Root};
 
-/// The most read of a host-wide procfs table (`mountinfo`, `net/unix`, `cpuinfo`, `modules`):
-/// 16 MiB holds ~100,000 mounts or sockets, far more than a healthy node has.
-pub const MAX_PROC_FILE_BYTES: u64 = 16 << 20;
+/// The most read of a host-wide procfs table (`mountinfo`, `net/unix`, `cpuinfo`,
+/// `filesystems`): 4 MiB holds ~30,000 mounts or ~40,000 sockets, far more than a healthy node
+/// has, and keeps text plus parse well inside the agent's 48 MiB limit.
+pub const MAX_PROC_FILE_BYTES: u64 = 4 << 20;
 
 /// The most read of a small procfs file (`meminfo`, `pressure/*`, `<pid>/stat`): a few KiB
 /// on any kernel.
