@@ -17,7 +17,6 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
-
 use std::sync::OnceLock;
 
 use rustix::fd::{AsRawFd, OwnedFd};
@@ -59,9 +58,8 @@ impl FsError {
     /// Returns true if and only if access was refused (`EACCES` or `EPERM`): the object may well
     /// exist, so this is never a sign of absence.
     pub fn is_permission_denied(&self) -> bool {
+        // std maps both EACCES and EPERM to this kind.
         self.source.kind() == io::ErrorKind::PermissionDenied
-            || self.source.raw_os_error() == Some(Errno::ACCESS.raw_os_error())
-            || self.source.raw_os_error() == Some(Errno::PERM.raw_os_error())
     }
 
     /// Returns true if and only if the file was larger than the reader's bound.
