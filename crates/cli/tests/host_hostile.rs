@@ -522,3 +522,65 @@ fn unlistable_drop_in_directory_is_unknown_not_default() {
     assert!(text(f).contains("/etc/nfsmount.conf.d"), "{f:#}");
     assert!(text(f).contains("Permission denied"), "{f:#}");
 }
+
+/// A mount that is lazily unmounted when the test ends, whatever happens.
+struct Mounted(PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A child that is killed and reaped when the test ends.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn procfs_hiding_other_users_processes_is_unknown_not_not_running() {
+    let h = Host::new();
+    let proc = h.root.join("proc");
+    fs::create_dir_all(&proc).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "proc", "-o", "hidepid=invisible", "proc"])
+        .arg(&proc)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount a hidepid procfs (needs root)");
+    let _m = Mounted(proc);
+    // A root-owned process the unprivileged run cannot see through hidepid=invisible.
+    let name = "hr-hidden-svc";
+    let exe = h.dir.path().join(name);
+    fs::copy("/usr/bin/sleep", &exe).unwrap();
+    let _sleeper = Reaped(Command::new(&exe).arg("120").spawn().unwrap());
+    let profile = h.profile(&format!(
+        "name: svc\nrequirements:\n  - service: {{name: {name}, process: {name}}}\n"
+    ));
+    let args = |c: &mut Command| {
+        c.args(["check", "-o", "json", "-p"])
+            .arg(&profile)
+            .arg("--root")
+            .arg(&h.root);
+    };
+    let mut c = hostready();
+    args(&mut c);
+    let (_, json, err) = report(&mut c);
+    assert_eq!(
+        status(finding(&json, &format!("svc.{name}"))),
+        "pass",
+        "{json:#} {err}"
+    );
+    let mut c = unprivileged();
+    args(&mut c);
+    let (_, json, err) = report(&mut c);
+    let f = finding(&json, &format!("svc.{name}"));
+    assert_eq!(status(f), "unknown", "{f:#} {err}");
+    assert!(text(f).contains("hidepid=invisible"), "{f:#}");
+}

@@ -308,6 +308,13 @@ pub fn parse_stat_state(text: &str) -> Option<char> {
 /// Lists the processes of the procfs at `proc` with their names, one read per process (hosts
 /// in trouble have thousands); processes that exit while being read are skipped.
 pub fn processes(proc: &Root) -> Result<Vec<Process>, FsError> {
+    if let Some(why) = hidden_processes(proc) {
+        return Err(FsError {
+            path: "/".into(),
+            root: proc.location().to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::PermissionDenied, why),
+        });
+    }
     let mut out = Vec::new();
     for name in proc.read_dir("/")? {
         let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
@@ -330,6 +337,67 @@ pub fn processes(proc: &Root) -> Result<Vec<Process>, FsError> {
     }
     out.sort_by_key(|p| p.pid);
     Ok(out)
+}
+
+/// `CAP_SYS_PTRACE`'s bit in `CapEff` (`include/uapi/linux/capability.h`).
+const CAP_SYS_PTRACE: u32 = 19;
+
+/// Says why the listing of a real procfs would silently miss processes: it is mounted with
+/// `hidepid=` (`invisible`/`2` hides other users' processes from the listing, `noaccess`/`1`
+/// their files), and this process may not see through it (no `CAP_SYS_PTRACE`, not in the
+/// mount's `gid=`). `None` when nothing is hidden or it cannot be told (a fake procfs tree,
+/// another pid namespace's procfs, where `self` is not us).
+pub fn hidden_processes(proc: &Root) -> Option<String> {
+    if !proc.is_procfs_root() {
+        return None;
+    }
+    let (major, minor) = proc.device().ok()?;
+    let mountinfo = proc
+        .read_to_string_bounded("/self/mountinfo", MAX_PROC_FILE_BYTES)
+        .ok()?;
+    let dev = format!("{major}:{minor}");
+    // Super options follow the source after " - ": `rw,nosuid,hidepid=invisible,gid=27`.
+    let options = mountinfo.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (left.split(' ').nth(2) == Some(dev.as_str()))
+            .then(|| right.split(' ').nth(2).unwrap_or("").to_string())
+    })?;
+    let mut hidepid = None;
+    let mut gid = None;
+    for o in options.split(',') {
+        if let Some(v) = o.strip_prefix("hidepid=") {
+            hidepid = Some(v.to_string());
+        } else if let Some(v) = o.strip_prefix("gid=") {
+            gid = v.parse::<u32>().ok();
+        }
+    }
+    let hidepid = hidepid.filter(|v| !matches!(v.as_str(), "0" | "off"))?;
+    let status = proc
+        .read_to_string_bounded("/self/status", MAX_SMALL_PROC_FILE_BYTES)
+        .ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+    };
+    let cap_eff = u64::from_str_radix(field("CapEff:")?, 16).ok()?;
+    if cap_eff & (1 << CAP_SYS_PTRACE) != 0 {
+        return None;
+    }
+    // `Groups:` lists supplementary groups; `Gid:` real, effective, saved, fs.
+    let in_gid = gid.is_some_and(|g| {
+        let mut groups = field("Groups:").unwrap_or("").split_whitespace();
+        let mut ids = field("Gid:").unwrap_or("").split_whitespace();
+        ids.nth(1).and_then(|e| e.parse::<u32>().ok()) == Some(g)
+            || groups.any(|x| x.parse::<u32>().ok() == Some(g))
+    });
+    if in_gid {
+        return None;
+    }
+    Some(format!(
+        "the procfs is mounted with hidepid={hidepid} and hostready lacks CAP_SYS_PTRACE: other users' processes are hidden from it"
+    ))
 }
 
 /// Returns the state letter of process `pid` (`R`, `S`, `D`, `Z`, ...), or `None` if it is gone.

@@ -270,6 +270,13 @@ impl Root {
         })
     }
 
+    /// Returns the device (major, minor) of the filesystem this root's directory is on, as
+    /// `mountinfo` spells it.
+    pub(crate) fn device(&self) -> io::Result<(u32, u32)> {
+        let st = rustix::fs::fstat(&self.dir)?;
+        Ok((rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev)))
+    }
+
     /// Returns true if and only if this root's directory is the root of a mounted procfs (its
     /// filesystem is procfs and its inode is procfs's root inode, not a directory inside one).
     // `f_type`'s integer type differs between architectures; the casts are not no-ops everywhere.
