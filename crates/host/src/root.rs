@@ -122,6 +122,8 @@ pub struct Root {
     dir: OwnedFd,
     location: PathBuf,
     use_openat2: bool,
+    /// The directory is a procfs's root (see [`Root::is_procfs_root`]), decided once.
+    procfs: bool,
 }
 
 impl Root {
@@ -154,10 +156,12 @@ impl Root {
             source: e.into(),
         })?;
         let use_openat2 = openat2_works(&dir);
+        let procfs = procfs_root(&dir);
         Ok(Root {
             dir,
             location,
             use_openat2,
+            procfs,
         })
     }
 
@@ -263,10 +267,12 @@ impl Root {
         let dir = self
             .open_flags(path, OFlags::PATH | OFlags::DIRECTORY)
             .map_err(|e| self.error(path, e))?;
+        let procfs = procfs_root(&dir);
         Ok(Root {
             dir,
             location: self.location.join(relative(path)),
             use_openat2: self.use_openat2,
+            procfs,
         })
     }
 
@@ -279,14 +285,8 @@ impl Root {
 
     /// Returns true if and only if this root's directory is the root of a mounted procfs (its
     /// filesystem is procfs and its inode is procfs's root inode, not a directory inside one).
-    // `f_type`'s integer type differs between architectures; the casts are not no-ops everywhere.
-    #[allow(clippy::unnecessary_cast)]
     pub fn is_procfs_root(&self) -> bool {
-        /// `PROC_ROOT_INO` in the kernel's `fs/proc/root.c`.
-        const PROC_ROOT_INO: u64 = 1;
-        rustix::fs::fstatfs(&self.dir)
-            .is_ok_and(|s| s.f_type as i64 == rustix::fs::PROC_SUPER_MAGIC as i64)
-            && rustix::fs::fstat(&self.dir).is_ok_and(|s| s.st_ino as u64 == PROC_ROOT_INO)
+        self.procfs
     }
 
     /// Returns facts about the file `path` names, following symlinks inside the root.
@@ -356,6 +356,28 @@ impl Root {
     /// Opens the regular file `path` names, checking its type through an `O_PATH` descriptor
     /// before any open that could run a driver or block, and returns it with its `fstat`.
     fn open_regular(&self, path: &Path) -> io::Result<(File, rustix::fs::Stat)> {
+        // Inside a procfs, without crossing a mount, there are only regular files, directories
+        // and symlinks (magic ones refused): one open is as safe as the checked two, and
+        // scans of thousands of `<pid>/comm` stay one syscall each. A mount on the way (where
+        // a device could be bound, as runtimes mask `/proc/kcore` with `/dev/null`) says
+        // EXDEV and takes the checked path.
+        if self.procfs && self.use_openat2 {
+            match rustix::fs::openat2(
+                &self.dir,
+                relative(path),
+                READ,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
+            ) {
+                Ok(fd) => {
+                    let st = rustix::fs::fstat(&fd)?;
+                    require_regular(&st)?;
+                    return Ok((File::from(fd), st));
+                }
+                Err(Errno::XDEV) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
         if let Some(fd_dir) = self_fd_dir() {
             let opath = self.open_flags(path, OFlags::PATH)?;
             let st = rustix::fs::fstat(&opath)?;
@@ -542,6 +564,16 @@ fn kind_of(ft: rustix::fs::FileType) -> FileKind {
         rustix::fs::FileType::Symlink => FileKind::Symlink,
         _ => FileKind::Other,
     }
+}
+
+/// Returns true if and only if `dir` is the root of a procfs: its filesystem is procfs and its
+/// inode is `PROC_ROOT_INO` (the kernel's `fs/proc/root.c`), not a directory inside one.
+// `f_type`'s integer type differs between architectures; the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
+fn procfs_root(dir: &OwnedFd) -> bool {
+    const PROC_ROOT_INO: u64 = 1;
+    rustix::fs::fstatfs(dir).is_ok_and(|s| s.f_type as i64 == rustix::fs::PROC_SUPER_MAGIC as i64)
+        && rustix::fs::fstat(dir).is_ok_and(|s| s.st_ino as u64 == PROC_ROOT_INO)
 }
 
 /// Returns true if and only if `openat2(RESOLVE_IN_ROOT)` works here; old kernels say `ENOSYS`

@@ -63,7 +63,9 @@ struct Mount(PathBuf);
 
 impl Mount {
     fn new(args: &[&str], at: &Path) -> Mount {
-        fs::create_dir_all(at).unwrap();
+        if !at.exists() {
+            fs::create_dir_all(at).unwrap();
+        }
         let ok = Command::new("mount")
             .args(args)
             .arg(at)
@@ -120,4 +122,42 @@ fn the_machine_root_still_gets_its_procfs() {
     let proc = host.proc().unwrap();
     assert_eq!(proc.location(), Path::new("/proc"));
     assert!(proc.read_to_string("/meminfo").is_ok());
+}
+
+#[test]
+fn a_device_bound_over_a_procfs_file_is_refused_without_being_opened() {
+    use rustix::fs::inotify;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let _proc = Mount::new(&["-t", "proc", "proc"], &root.join("proc"));
+    // What container runtimes do to mask /proc/kcore (here over /proc/version, which every
+    // kernel has), with a node of our own so that opens of it can be watched without seeing
+    // the machine's other /dev/null users.
+    let node = dir.path().join("null");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &node,
+        rustix::fs::FileType::CharacterDevice,
+        rustix::fs::Mode::from_raw_mode(0o666),
+        rustix::fs::makedev(1, 3),
+    )
+    .unwrap();
+    let _mask = Mount::new(
+        &["--bind", node.to_str().unwrap()],
+        &root.join("proc/version"),
+    );
+    let watch =
+        inotify::init(inotify::CreateFlags::NONBLOCK | inotify::CreateFlags::CLOEXEC).unwrap();
+    inotify::add_watch(&watch, &node, inotify::WatchFlags::OPEN).unwrap();
+    let host = Host::open(&root, ProcSource::Auto).unwrap();
+    let proc = host.proc().unwrap();
+    let e = proc.read_head("/version", 16).unwrap_err();
+    assert!(e.is_not_regular(), "{e:?}");
+    let e = proc.read("/version").unwrap_err();
+    assert!(e.is_not_regular(), "{e:?}");
+    // Other files of that procfs still read (the one-open path).
+    assert!(proc.read_head("/self/comm", 64).is_ok());
+    let mut buf = [std::mem::MaybeUninit::uninit(); 1024];
+    let mut events = inotify::Reader::new(&watch, &mut buf);
+    assert!(events.next().is_err(), "the device was opened");
 }
