@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use hostready_host::kernel::{self, KernelConfig, Modules};
 use hostready_host::os_release::OsRelease;
-use hostready_host::procfs::{self, Mount, Process, UnixListener};
+use hostready_host::procfs::{
+    self, MAX_PROC_FILE_BYTES, MAX_SMALL_PROC_FILE_BYTES, Meminfo, Mount, Process, UnixListener,
+};
 use hostready_host::{Host, Root, exe};
 
 /// Lazily read facts about one host.
@@ -15,12 +17,12 @@ pub struct Facts<'h> {
     pub host: &'h Host,
     /// The PATH searched for executables.
     pub path_dirs: Vec<PathBuf>,
-    os: OnceCell<Option<OsRelease>>,
+    os: OnceCell<Result<Option<OsRelease>, String>>,
     release: OnceCell<Result<String, String>>,
     machine: OnceCell<String>,
     modules: OnceCell<Modules>,
     config: OnceCell<Result<KernelConfig, String>>,
-    meminfo: OnceCell<Result<std::collections::BTreeMap<String, u64>, String>>,
+    meminfo: OnceCell<Result<Meminfo, String>>,
     cpuinfo: OnceCell<Result<Vec<String>, String>>,
     processes: OnceCell<Result<Vec<Process>, String>>,
     listeners: OnceCell<Result<(Vec<UnixListener>, String), String>>,
@@ -58,7 +60,19 @@ impl<'h> Facts<'h> {
 
     /// Returns the host's os-release, if readable.
     pub fn os(&self) -> Option<&OsRelease> {
-        self.os.get_or_init(|| OsRelease::read(self.fs())).as_ref()
+        self.os_read().as_ref().ok().and_then(Option::as_ref)
+    }
+
+    /// Returns why the host's os-release exists but could not be read (permission denied, not
+    /// a regular file, ...); `None` when it was read or is absent.
+    pub fn os_error(&self) -> Option<&str> {
+        self.os_read().as_ref().err().map(String::as_str)
+    }
+
+    fn os_read(&self) -> &Result<Option<OsRelease>, String> {
+        self.os.get_or_init(|| {
+            OsRelease::try_read(self.fs()).map_err(|e| format!("cannot read {e}: {}", e.source))
+        })
     }
 
     /// Returns the running kernel's release.
@@ -103,10 +117,13 @@ impl<'h> Facts<'h> {
             .map_err(String::as_str)
     }
 
-    /// Returns `/proc/meminfo`.
-    pub fn meminfo(&self) -> Result<&std::collections::BTreeMap<String, u64>, &str> {
+    /// Returns `/proc/meminfo`, checked: impossible figures are an error, never a fact.
+    pub fn meminfo(&self) -> Result<&Meminfo, &str> {
         self.meminfo
-            .get_or_init(|| read_proc(self, "/meminfo").map(|t| procfs::parse_meminfo(&t)))
+            .get_or_init(|| {
+                let text = read_proc(self, "/meminfo", MAX_SMALL_PROC_FILE_BYTES)?;
+                Meminfo::parse(&text).map_err(|e| format!("/proc/{e}"))
+            })
             .as_ref()
             .map_err(String::as_str)
     }
@@ -114,7 +131,10 @@ impl<'h> Facts<'h> {
     /// Returns the CPU flags from `/proc/cpuinfo`.
     pub fn cpu_flags(&self) -> Result<&[String], &str> {
         self.cpuinfo
-            .get_or_init(|| read_proc(self, "/cpuinfo").map(|t| procfs::parse_cpu_flags(&t)))
+            .get_or_init(|| {
+                read_proc(self, "/cpuinfo", MAX_PROC_FILE_BYTES)
+                    .map(|t| procfs::parse_cpu_flags(&t))
+            })
             .as_deref()
             .map_err(String::as_str)
     }
@@ -146,19 +166,25 @@ impl<'h> Facts<'h> {
 
     /// Returns a main configuration file followed by the `*.conf` files of its drop-in
     /// directory in name order — the order in which nfs-utils and multipath-tools read them.
-    pub fn config_with_dropins(&self, main: &str, dropin_dir: &str) -> Vec<String> {
+    /// A drop-in directory that exists but cannot be listed is an error: a setting in it
+    /// would be missed.
+    pub fn config_with_dropins(&self, main: &str, dropin_dir: &str) -> Result<Vec<String>, String> {
         let mut files = vec![main.to_string()];
-        if let Ok(mut names) = self.fs().read_dir(dropin_dir) {
-            names.sort();
-            files.extend(
-                names
-                    .iter()
-                    .filter_map(|n| n.to_str())
-                    .filter(|n| n.ends_with(".conf"))
-                    .map(|n| format!("{dropin_dir}/{n}")),
-            );
+        match self.fs().read_dir(dropin_dir) {
+            Ok(mut names) => {
+                names.sort();
+                files.extend(
+                    names
+                        .iter()
+                        .filter_map(|n| n.to_str())
+                        .filter(|n| n.ends_with(".conf"))
+                        .map(|n| format!("{dropin_dir}/{n}")),
+                );
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(format!("cannot list {e}: {}", e.source)),
         }
-        files
+        Ok(files)
     }
 
     /// Returns the host's mounts (pid 1's mount namespace) and the file read.
@@ -183,8 +209,8 @@ fn read_host_wide<T>(
         .map_err(|e| format!("cannot read {}: {}", e, e.source))
 }
 
-fn read_proc(facts: &Facts<'_>, path: &str) -> Result<String, String> {
+fn read_proc(facts: &Facts<'_>, path: &str, max: u64) -> Result<String, String> {
     let proc = facts.proc()?;
-    proc.read_to_string(path)
+    proc.read_to_string_bounded(path, max)
         .map_err(|e| format!("cannot read /proc{path}: {}", e.source))
 }

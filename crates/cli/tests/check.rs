@@ -410,7 +410,10 @@ fn v2_engine_hugepages_cpu_and_kernel() {
     let h = TestHost::debian();
     let f = h.finding("longhorn-v2", "hugepages.2048kib");
     assert_eq!(status(&f), "fail");
-    h.proc_file("/meminfo", "HugePages_Total: 1024\nHugepagesize: 2048 kB\n");
+    h.proc_file(
+        "/meminfo",
+        "MemTotal: 1000 kB\nHugePages_Total: 1024\nHugepagesize: 2048 kB\n",
+    );
     assert_eq!(
         status(&h.finding("longhorn-v2", "hugepages.2048kib")),
         "pass"

@@ -2,6 +2,11 @@
 //! regular file with an execute bit, through symlinks — inside a [`Root`], and then asking
 //! whether it could actually run there: its ELF interpreter or `#!` program must be present in
 //! the same root, and its machine one the kernel runs.
+//!
+//! Access refused (`EACCES`/`EPERM`, e.g. hostready running without `CAP_DAC_OVERRIDE`) is
+//! never read as absence: a PATH entry that cannot be searched makes the lookup incomplete
+//! ([`Lookup::denied`]), and a file that cannot be examined makes its runnability
+//! [`Runnability::Denied`].
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +26,10 @@ pub struct Lookup {
     pub found: Option<Executable>,
     /// Candidates passed over, with why (not executable, a directory, a symlink loop, ...).
     pub passed_over: Vec<PassedOver>,
+    /// Candidates before the one found (all of them when none was) that could not be examined
+    /// because access was refused: `command -v` run with the host's privileges might have
+    /// picked one of them, so "not on PATH" (or "this one") is not known.
+    pub denied: Vec<PassedOver>,
 }
 
 /// A candidate that `command -v` would also have skipped.
@@ -46,9 +55,19 @@ pub struct Executable {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "verdict")]
 pub enum Runnability {
-    Yes { how: String },
-    No { why: String },
-    Unknown { why: String },
+    Yes {
+        how: String,
+    },
+    No {
+        why: String,
+    },
+    Unknown {
+        why: String,
+    },
+    /// Access was refused while examining it (the file or its interpreter): cannot tell.
+    Denied {
+        why: String,
+    },
 }
 
 /// Splits a PATH value into directories, dropping empty and relative entries (a relative entry
@@ -64,6 +83,7 @@ pub fn split_path(path: &str) -> Vec<PathBuf> {
 /// machines the kernel runs (see [`elf::runnable_machines`]).
 pub fn find(root: &Root, name: &str, dirs: &[PathBuf], native_machines: &[u16]) -> Lookup {
     let mut passed_over = Vec::new();
+    let mut denied = Vec::new();
     let candidates: Vec<PathBuf> = if name.contains('/') {
         vec![PathBuf::from(name)]
     } else {
@@ -71,8 +91,16 @@ pub fn find(root: &Root, name: &str, dirs: &[PathBuf], native_machines: &[u16]) 
     };
     for candidate in candidates {
         // Most candidates do not exist: one openat2 says so before the link-recording walk.
-        if root.stat(&candidate).is_err_and(|e| e.is_not_found()) {
-            continue;
+        match root.stat(&candidate) {
+            Err(e) if e.is_not_found() => continue,
+            Err(e) if e.is_permission_denied() => {
+                denied.push(PassedOver {
+                    path: candidate,
+                    reason: format!("cannot be examined: {}", e.source),
+                });
+                continue;
+            }
+            _ => {}
         }
         let resolved = match root.resolve(&candidate) {
             Ok(r) => r,
@@ -83,7 +111,12 @@ pub fn find(root: &Root, name: &str, dirs: &[PathBuf], native_machines: &[u16]) 
                 } else {
                     e.source.to_string()
                 };
-                passed_over.push(PassedOver {
+                let list = if e.is_permission_denied() {
+                    &mut denied
+                } else {
+                    &mut passed_over
+                };
+                list.push(PassedOver {
                     path: candidate,
                     reason,
                 });
@@ -93,7 +126,12 @@ pub fn find(root: &Root, name: &str, dirs: &[PathBuf], native_machines: &[u16]) 
         let stat = match root.stat(&resolved.path) {
             Ok(s) => s,
             Err(e) => {
-                passed_over.push(PassedOver {
+                let list = if e.is_permission_denied() {
+                    &mut denied
+                } else {
+                    &mut passed_over
+                };
+                list.push(PassedOver {
                     path: candidate,
                     reason: e.source.to_string(),
                 });
@@ -125,12 +163,14 @@ pub fn find(root: &Root, name: &str, dirs: &[PathBuf], native_machines: &[u16]) 
                 runs,
             }),
             passed_over,
+            denied,
         };
     }
     Lookup {
         name: name.to_string(),
         found: None,
         passed_over,
+        denied,
     }
 }
 
@@ -145,6 +185,11 @@ fn runnability(
 ) -> Runnability {
     let file = match root.open_file(path) {
         Ok(f) => f,
+        Err(e) if e.is_permission_denied() => {
+            return Runnability::Denied {
+                why: format!("cannot open {}: {}", path.display(), e.source),
+            };
+        }
         Err(e) => {
             return Runnability::Unknown {
                 why: format!("cannot open {}: {}", path.display(), e.source),
@@ -177,13 +222,16 @@ fn runnability(
                     how: format!("static {} ELF", elf::machine_name(machine)),
                 },
                 Some(interp) => match present_executable(root, Path::new(&interp)) {
-                    Ok(()) => Runnability::Yes {
+                    Presence::Yes => Runnability::Yes {
                         how: format!(
                             "{} ELF, interpreter {interp} present",
                             elf::machine_name(machine)
                         ),
                     },
-                    Err(why) => Runnability::No {
+                    Presence::No(why) => Runnability::No {
+                        why: format!("its ELF interpreter {interp} {why}"),
+                    },
+                    Presence::Denied(why) => Runnability::Denied {
                         why: format!("its ELF interpreter {interp} {why}"),
                     },
                 },
@@ -202,15 +250,33 @@ fn runnability(
             } else {
                 None
             };
-            if let Err(why) = present_executable(root, Path::new(&interpreter)) {
-                return Runnability::No {
-                    why: format!("its #! interpreter {interpreter} {why}"),
-                };
+            match present_executable(root, Path::new(&interpreter)) {
+                Presence::Yes => {}
+                Presence::No(why) => {
+                    return Runnability::No {
+                        why: format!("its #! interpreter {interpreter} {why}"),
+                    };
+                }
+                Presence::Denied(why) => {
+                    return Runnability::Denied {
+                        why: format!("its #! interpreter {interpreter} {why}"),
+                    };
+                }
             }
             let target = match program {
-                Some(prog) => match find(root, prog, dirs, machines).found {
-                    Some(exe) => exe.resolved,
-                    None => {
+                Some(prog) => match find(root, prog, dirs, machines) {
+                    Lookup {
+                        found: Some(exe), ..
+                    } => exe.resolved,
+                    Lookup { denied, .. } if !denied.is_empty() => {
+                        return Runnability::Denied {
+                            why: format!(
+                                "its #! program {prog} (via env) is not found, and {} cannot be examined",
+                                denied[0].path.display()
+                            ),
+                        };
+                    }
+                    Lookup { .. } => {
                         return Runnability::No {
                             why: format!("its #! program {prog} (via env) is not on PATH"),
                         };
@@ -231,18 +297,32 @@ fn runnability(
                 unknown => unknown,
             }
         }
+        ExecFormat::BadElf { why } => Runnability::No {
+            why: format!("the kernel refuses to run this ELF: it has {why}"),
+        },
         ExecFormat::Unknown => Runnability::Unknown {
             why: "neither ELF nor a #! script (binfmt_misc may still run it)".into(),
         },
     }
 }
 
-fn present_executable(root: &Root, path: &Path) -> Result<(), String> {
+/// Whether an interpreter is there to run.
+enum Presence {
+    Yes,
+    No(String),
+    /// Access was refused: it may well be there.
+    Denied(String),
+}
+
+fn present_executable(root: &Root, path: &Path) -> Presence {
     match root.stat(path) {
-        Ok(s) if s.kind == FileKind::File && s.mode & 0o111 != 0 => Ok(()),
-        Ok(s) if s.kind == FileKind::File => Err("is not executable".into()),
-        Ok(_) => Err("is not a regular file".into()),
-        Err(e) if e.is_not_found() => Err("is missing".into()),
-        Err(e) => Err(format!("cannot be read: {}", e.source)),
+        Ok(s) if s.kind == FileKind::File && s.mode & 0o111 != 0 => Presence::Yes,
+        Ok(s) if s.kind == FileKind::File => Presence::No("is not executable".into()),
+        Ok(_) => Presence::No("is not a regular file".into()),
+        Err(e) if e.is_not_found() => Presence::No("is missing".into()),
+        Err(e) if e.is_permission_denied() => {
+            Presence::Denied(format!("cannot be examined: {}", e.source))
+        }
+        Err(e) => Presence::No(format!("cannot be read: {}", e.source)),
     }
 }

@@ -1,5 +1,12 @@
 //! The running kernel: its release, which modules are loaded, built in or loadable, and its
 //! build configuration — read the way node-feature-discovery does, with no `modprobe` or `kmod`.
+//!
+//! Memory bounds: each list is read with a cap ([`MAX_PROC_MODULES_BYTES`],
+//! [`MAX_MODULES_BUILTIN_BYTES`], [`MAX_MODULES_DEP_BYTES`]) and parsed into a set no larger
+//! than the text; the kernel config is at most [`MAX_CONFIG_BYTES`] of text, `/proc/config.gz`
+//! decompressed as a stream (32 KiB window) that stops at the cap. A source over its cap is an
+//! error ("too large"), never a prefix taken for the whole: options past a cut would read as
+//! "not set".
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -130,16 +137,31 @@ impl KernelConfig {
     }
 }
 
+/// The largest kernel config read (plain or decompressed): distro configs are ~300 KiB, and
+/// even `allyesconfig` stays under 1 MiB.
+pub const MAX_CONFIG_BYTES: u64 = 2 << 20;
+
+/// The largest `/proc/modules` read: ~60 bytes per loaded module.
+pub const MAX_PROC_MODULES_BYTES: u64 = 1 << 20;
+
+/// The largest `modules.builtin` read: ~50 bytes per built-in module.
+pub const MAX_MODULES_BUILTIN_BYTES: u64 = 2 << 20;
+
+/// The largest `modules.dep` read: distro kernels ship ~1 MiB.
+pub const MAX_MODULES_DEP_BYTES: u64 = 4 << 20;
+
 /// Reads the kernel release from the procfs (`sys/kernel/osrelease`).
 pub fn release(proc: &Root) -> Result<String, FsError> {
-    proc.read_to_string("/sys/kernel/osrelease")
+    // A release string is at most 64 bytes (`__NEW_UTS_LEN`).
+    proc.read_to_string_bounded("/sys/kernel/osrelease", 4096)
         .map(|s| s.trim().to_string())
 }
 
 /// Reads the kernel configuration from, in order, `/boot/config-<release>`,
-/// `/lib/modules/<release>/config` and `/proc/config.gz`; returns the places tried when none is
-/// readable. The plain files, named after the running release, say the same as the kernel's
-/// own copy and cost no decompression, so they come first.
+/// `/lib/modules/<release>/config` and `/proc/config.gz`; returns the places tried, each with
+/// why it was not used, when none is readable. The plain files, named after the running
+/// release, say the same as the kernel's own copy and cost no decompression, so they come
+/// first. Called once per run (the checks' facts keep the result).
 pub fn read_config(
     fs: &Root,
     proc: Option<&Root>,
@@ -150,29 +172,42 @@ pub fn read_config(
         format!("/boot/config-{release}"),
         format!("/lib/modules/{release}/config"),
     ] {
-        match fs.read_to_string(&path) {
+        match fs.read_to_string_bounded(&path, MAX_CONFIG_BYTES) {
             Ok(text) => return Ok(KernelConfig::new(path, text)),
-            Err(_) => tried.push(path),
+            Err(e) if e.is_not_found() => tried.push(path),
+            Err(e) => tried.push(format!("{path} ({})", e.source)),
         }
     }
     if let Some(proc) = proc {
         match proc.open_file("/config.gz") {
-            Ok(f) => {
-                let mut text = String::new();
-                let limit = crate::MAX_READ_BYTES;
-                if flate2::read::GzDecoder::new(f)
-                    .take(limit)
-                    .read_to_string(&mut text)
-                    .is_ok()
-                {
-                    return Ok(KernelConfig::new("/proc/config.gz", text));
-                }
-                tried.push("/proc/config.gz (unreadable gzip)".into());
-            }
-            Err(_) => tried.push("/proc/config.gz".into()),
+            Ok(f) => match gunzip_bounded(f, MAX_CONFIG_BYTES) {
+                Ok(text) => return Ok(KernelConfig::new("/proc/config.gz", text)),
+                Err(why) => tried.push(format!("/proc/config.gz ({why})")),
+            },
+            Err(e) if e.is_not_found() => tried.push("/proc/config.gz".into()),
+            Err(e) => tried.push(format!("/proc/config.gz ({})", e.source)),
         }
     }
     Err(tried)
+}
+
+/// Decompresses a gzip stream of at most `max` bytes of text, without ever holding more than
+/// `max` bytes and the decoder's window; a longer stream (or a gzip bomb) is an error.
+pub fn gunzip_bounded(input: impl Read, max: u64) -> Result<String, String> {
+    // Reserved once (pages are only touched as text arrives): growing by doubling would copy,
+    // and hold old and new buffers at once, right at the cap.
+    let mut out = Vec::with_capacity(usize::try_from(max).unwrap_or(usize::MAX).saturating_add(1));
+    flate2::read::GzDecoder::new(std::io::BufReader::new(input))
+        .take(max + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("unreadable gzip: {e}"))?;
+    if out.len() as u64 > max {
+        return Err(format!(
+            "too large: more than {max} bytes decompressed; options past that would be unknown"
+        ));
+    }
+    Ok(String::from_utf8(out)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
 /// Where a module stands on this host.
@@ -196,6 +231,9 @@ pub struct Modules {
     /// Loadable modules from `modules.dep`, name to path inside the root.
     pub loadable: Option<BTreeMap<String, String>>,
     pub modules_dir: String,
+    /// False when `loadable` may miss modules (module files were listed instead of read from
+    /// `modules.dep`, and some directory could not be listed): then "absent" is not a verdict.
+    pub loadable_complete: bool,
     /// Reasons for the parts that could not be read.
     pub gaps: Vec<String>,
 }
@@ -205,16 +243,21 @@ impl Modules {
     pub fn read(fs: &Root, proc: Option<&Root>, release: &str) -> Modules {
         let modules_dir = format!("/lib/modules/{release}");
         let mut gaps = Vec::new();
-        let loaded = match proc.map(|p| p.read_to_string("/modules")) {
-            Some(Ok(t)) => Some(parse_proc_modules(&t)),
-            Some(Err(e)) => {
-                gaps.push(format!("cannot read /proc/modules: {}", e.source));
-                None
-            }
-            None => None,
-        };
+        let mut loadable_complete = true;
+        let loaded =
+            match proc.map(|p| p.read_to_string_bounded("/modules", MAX_PROC_MODULES_BYTES)) {
+                Some(Ok(t)) => Some(parse_proc_modules(&t)),
+                Some(Err(e)) => {
+                    gaps.push(format!("cannot read /proc/modules: {}", e.source));
+                    None
+                }
+                None => None,
+            };
         let builtin = fs
-            .read_to_string(format!("{modules_dir}/modules.builtin"))
+            .read_to_string_bounded(
+                format!("{modules_dir}/modules.builtin"),
+                MAX_MODULES_BUILTIN_BYTES,
+            )
             .map(|t| parse_modules_builtin(&t))
             .map_err(|e| {
                 gaps.push(format!(
@@ -223,7 +266,8 @@ impl Modules {
                 ))
             })
             .ok();
-        let loadable = match fs.read_to_string(format!("{modules_dir}/modules.dep")) {
+        let dep = format!("{modules_dir}/modules.dep");
+        let loadable = match fs.read_to_string_bounded(&dep, MAX_MODULES_DEP_BYTES) {
             Ok(t) => Some(parse_modules_dep(&t)),
             // No modules.dep (depmod never ran): find the module files themselves.
             Err(e) if fs.stat(&modules_dir).is_ok() => {
@@ -231,7 +275,12 @@ impl Modules {
                     "cannot read {modules_dir}/modules.dep ({}); listed module files instead",
                     e.source
                 ));
-                Some(find_module_files(fs, &modules_dir))
+                let (found, unlisted) = find_module_files_checked(fs, &modules_dir);
+                if let Some(why) = unlisted {
+                    gaps.push(why);
+                    loadable_complete = false;
+                }
+                Some(found)
             }
             Err(e) => {
                 gaps.push(format!(
@@ -246,6 +295,7 @@ impl Modules {
             builtin,
             loadable,
             modules_dir,
+            loadable_complete,
             gaps,
         }
     }
@@ -262,15 +312,21 @@ impl Modules {
         }
         if let Some(rel) = self.loadable.as_ref().and_then(|l| l.get(&name)) {
             let path = format!("{}/{}", self.modules_dir, rel);
-            if fs
-                .stat(&path)
-                .is_ok_and(|s| s.kind == crate::FileKind::File)
-            {
-                return Some(ModuleState::Loadable { path });
+            match fs.stat(&path) {
+                Ok(s) if s.kind == crate::FileKind::File => {
+                    return Some(ModuleState::Loadable { path });
+                }
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {}
+                // Listed, and there may well be a file we may not look at: cannot tell.
+                Err(_) => return None,
             }
         }
-        // "Absent" is only a verdict when every source was read.
-        (self.loaded.is_some() && self.builtin.is_some() && self.loadable.is_some())
+        // "Absent" is only a verdict when every source was read, completely.
+        (self.loaded.is_some()
+            && self.builtin.is_some()
+            && self.loadable.is_some()
+            && self.loadable_complete)
             .then_some(ModuleState::Absent)
     }
 }
@@ -282,17 +338,32 @@ const MAX_MODULE_WALK: usize = 200_000;
 /// Finds `*.ko[.gz|.xz|.zst|.bz2]` files below `dir` (symlinks are not followed), as a map from
 /// module name to path relative to `dir`.
 pub fn find_module_files(fs: &Root, dir: &str) -> BTreeMap<String, String> {
+    find_module_files_checked(fs, dir).0
+}
+
+/// Like [`find_module_files`], and says why the result may be incomplete: a directory that
+/// could not be listed (permission denied, ...) or a tree larger than the walk's bound.
+pub fn find_module_files_checked(
+    fs: &Root,
+    dir: &str,
+) -> (BTreeMap<String, String>, Option<String>) {
     let mut out = BTreeMap::new();
     let mut stack = vec![String::new()];
     let mut visited = 0;
+    let mut unlisted = None;
     while let Some(rel) = stack.pop() {
-        let Ok(entries) = fs.read_dir_entries(format!("{dir}/{rel}")) else {
-            continue;
+        let entries = match fs.read_dir_entries(format!("{dir}/{rel}")) {
+            Ok(e) => e,
+            Err(e) => {
+                unlisted.get_or_insert_with(|| format!("cannot list {e}: {}", e.source));
+                continue;
+            }
         };
         for (name, kind) in entries {
             visited += 1;
             if visited > MAX_MODULE_WALK {
-                return out;
+                let why = format!("{dir} has more than {MAX_MODULE_WALK} entries; stopped listing");
+                return (out, Some(why));
             }
             let Some(name) = name.to_str() else { continue };
             let child = if rel.is_empty() {
@@ -311,7 +382,7 @@ pub fn find_module_files(fs: &Root, dir: &str) -> BTreeMap<String, String> {
             }
         }
     }
-    out
+    (out, unlisted)
 }
 
 /// A kernel release split into numbers for comparison: `5.15.0-94-generic` is `(5, 15, 0)`.

@@ -12,7 +12,7 @@ pub mod os_release;
 pub mod procfs;
 mod root;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub use root::{FileKind, FsError, Link, MAX_READ_BYTES, MAX_SYMLINKS, Resolved, Root, Stat};
 
@@ -43,7 +43,7 @@ impl Host {
     /// Opens the host whose filesystem is at `root`; fails only if `root` cannot be opened.
     pub fn open(root: impl Into<PathBuf>, proc: ProcSource) -> Result<Host, FsError> {
         let fs = Root::open(root)?;
-        let proc = open_proc(fs.location(), proc);
+        let proc = open_proc(&fs, proc);
         Ok(Host { fs, proc })
     }
 
@@ -63,7 +63,7 @@ impl Host {
     }
 }
 
-fn open_proc(root: &Path, source: ProcSource) -> Result<Root, NoProc> {
+fn open_proc(fs: &Root, source: ProcSource) -> Result<Root, NoProc> {
     match source {
         ProcSource::Disabled => Err(NoProc("procfs disabled (--proc none)".into())),
         ProcSource::At(dir) => Root::open(&dir).map_err(|e| {
@@ -73,24 +73,30 @@ fn open_proc(root: &Path, source: ProcSource) -> Result<Root, NoProc> {
                 e.source
             ))
         }),
+        // `proc` is resolved inside the root like every other path: a root whose `proc` is a
+        // symlink to `/proc` or `../../../proc` must not get this machine's procfs. The
+        // descriptor checked is the one used, so nothing can be swapped in between.
         ProcSource::Auto => {
-            let dir = root.join("proc");
-            if is_procfs(&dir) {
-                Root::open(&dir)
-                    .map_err(|e| NoProc(format!("cannot open {}: {}", dir.display(), e.source)))
+            let shown = fs.location().join("proc");
+            let proc = fs.subroot("/proc").map_err(|e| {
+                let why = if e.is_loop() {
+                    "too many levels of symbolic links".to_string()
+                } else {
+                    e.source.to_string()
+                };
+                NoProc(format!(
+                    "cannot open {} inside the root: {why} (pass --proc /proc to use this machine's)",
+                    shown.display()
+                ))
+            })?;
+            if proc.is_procfs_root() {
+                Ok(proc)
             } else {
                 Err(NoProc(format!(
                     "{} is not a mounted procfs (pass --proc /proc to use this machine's)",
-                    dir.display()
+                    shown.display()
                 )))
             }
         }
     }
-}
-
-/// Returns true if and only if `dir` is the mount point of a procfs.
-// `f_type`'s integer type differs between architectures; the casts are not no-ops everywhere.
-#[allow(clippy::unnecessary_cast)]
-fn is_procfs(dir: &Path) -> bool {
-    rustix::fs::statfs(dir).is_ok_and(|s| s.f_type as i64 == rustix::fs::PROC_SUPER_MAGIC as i64)
 }

@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::Root;
+use crate::{FsError, Root};
+
+/// The most of an `os-release` file read; real ones are under 1 KiB.
+pub const MAX_OS_RELEASE_BYTES: u64 = 64 << 10;
 
 /// Where `os-release` may live, in the order `os-release(5)` says to try.
 pub const OS_RELEASE_PATHS: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
@@ -87,9 +90,23 @@ impl OsRelease {
 
     /// Reads the host's `os-release`; `None` when neither file exists or is readable.
     pub fn read(root: &Root) -> Option<OsRelease> {
-        OS_RELEASE_PATHS
-            .iter()
-            .find_map(|p| root.read_to_string(p).ok().map(|t| OsRelease::parse(&t, p)))
+        Self::try_read(root).ok().flatten()
+    }
+
+    /// Reads the host's `os-release`: `Ok(None)` when neither file exists, an error when one
+    /// exists but cannot be read (permission denied, not a regular file, over
+    /// [`MAX_OS_RELEASE_BYTES`]). `/etc/os-release` that exists but is unreadable is not
+    /// skipped for `/usr/lib/os-release`: os-release(5) says the first one wins, and an older
+    /// copy could name another distribution.
+    pub fn try_read(root: &Root) -> Result<Option<OsRelease>, FsError> {
+        for p in OS_RELEASE_PATHS {
+            match root.read_to_string_bounded(p, MAX_OS_RELEASE_BYTES) {
+                Ok(t) => return Ok(Some(OsRelease::parse(&t, p))),
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
     }
 
     /// Returns a short human name: `PRETTY_NAME`, else `NAME VERSION_ID`, else `ID`.

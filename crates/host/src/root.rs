@@ -17,8 +17,9 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::OnceLock;
 
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
@@ -28,6 +29,13 @@ pub const MAX_SYMLINKS: usize = 40;
 /// Largest file [`Root::read`] accepts; host text files are far smaller, and a huge one (or a
 /// device) must not make the checker allocate without bound.
 pub const MAX_READ_BYTES: u64 = 64 << 20;
+
+/// How a verified regular file is opened: `NONBLOCK` and `NOCTTY` are belt and braces, in case
+/// anything but a regular file ever got this far.
+const READ: OFlags = OFlags::RDONLY
+    .union(OFlags::NOCTTY)
+    .union(OFlags::NONBLOCK)
+    .union(OFlags::CLOEXEC);
 
 /// An error about one path inside a root; the path is the one inside the root.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +53,24 @@ impl FsError {
     /// Returns true if and only if the path (or a directory on the way) does not exist.
     pub fn is_not_found(&self) -> bool {
         self.source.kind() == io::ErrorKind::NotFound
+    }
+
+    /// Returns true if and only if access was refused (`EACCES` or `EPERM`): the object may well
+    /// exist, so this is never a sign of absence.
+    pub fn is_permission_denied(&self) -> bool {
+        // std maps both EACCES and EPERM to this kind.
+        self.source.kind() == io::ErrorKind::PermissionDenied
+    }
+
+    /// Returns true if and only if the file was larger than the reader's bound.
+    pub fn is_too_large(&self) -> bool {
+        self.source.kind() == io::ErrorKind::FileTooLarge
+    }
+
+    /// Returns true if and only if the path names something other than a regular file (a
+    /// device, FIFO, socket or directory) where a regular file was needed.
+    pub fn is_not_regular(&self) -> bool {
+        self.source.get_ref().is_some_and(|e| e.is::<NotRegular>())
     }
 
     /// Returns true if and only if resolution gave up because of too many symlinks (a loop).
@@ -96,10 +122,13 @@ pub struct Root {
     dir: OwnedFd,
     location: PathBuf,
     use_openat2: bool,
+    /// The directory is a procfs's root (see [`Root::is_procfs_root`]), decided once.
+    procfs: bool,
 }
 
 impl Root {
-    /// Opens `location` as a root, using `openat2` if this kernel offers it.
+    /// Opens `location` as a root, using `openat2` if this kernel offers it; a directory this
+    /// process may not search is refused (`EACCES`), since nothing inside could be read.
     pub fn open(location: impl Into<PathBuf>) -> Result<Root, FsError> {
         let location = location.into();
         let dir = rustix::fs::open(
@@ -112,11 +141,27 @@ impl Root {
             root: location.clone(),
             source: e.into(),
         })?;
+        // An O_PATH descriptor opens even a directory we may not search; without search
+        // permission every path inside would fail one by one, and the reasons (permission
+        // denied) would be lost among per-check unknowns. Say it once, here.
+        rustix::fs::accessat(
+            &dir,
+            ".",
+            rustix::fs::Access::EXEC_OK,
+            rustix::fs::AtFlags::EACCESS,
+        )
+        .map_err(|e| FsError {
+            path: PathBuf::from("/"),
+            root: location.clone(),
+            source: e.into(),
+        })?;
         let use_openat2 = openat2_works(&dir);
+        let procfs = procfs_root(&dir);
         Ok(Root {
             dir,
             location,
             use_openat2,
+            procfs,
         })
     }
 
@@ -148,49 +193,53 @@ impl Root {
             .map_err(|e| self.error(path, e))
     }
 
-    /// Opens a file for reading, resolving `path` inside the root.
+    /// Opens a regular file for reading, resolving `path` inside the root.
+    ///
+    /// The object is examined through an `O_PATH` descriptor first (which runs no driver code
+    /// and cannot block), and only a regular file is then opened for reading — the very inode
+    /// that was examined, so a device node or FIFO swapped in meanwhile is never opened. A
+    /// device's `open()` has effects of its own (`/dev/watchdog` arms the watchdog, `/dev/ptmx`
+    /// allocates a terminal, a tape rewinds), so checking after opening would be too late.
     pub fn open_file(&self, path: impl AsRef<Path>) -> Result<File, FsError> {
         let path = path.as_ref();
-        self.open_flags(path, OFlags::RDONLY | OFlags::NOCTTY | OFlags::NONBLOCK)
-            .map(File::from)
+        self.open_regular(path)
+            .map(|(file, _)| file)
             .map_err(|e| self.error(path, e))
     }
 
     /// Reads a whole regular file inside the root, refusing anything larger than
     /// [`MAX_READ_BYTES`] and anything that is not a regular file: a host file swapped for a
-    /// link to a device (`/dev/zero`) or a FIFO must not stream into memory or block.
+    /// link to a device (`/dev/zero`) or a FIFO must not stream into memory, block, or even be
+    /// opened (see [`Root::open_file`]).
     pub fn read(&self, path: impl AsRef<Path>) -> Result<Vec<u8>, FsError> {
+        self.read_bounded(path, MAX_READ_BYTES)
+    }
+
+    /// Reads a whole regular file of at most `max` bytes; a longer one is an error
+    /// ([`FsError::is_too_large`]), never a silent prefix. Memory: at most `max + 1` bytes.
+    pub fn read_bounded(&self, path: impl AsRef<Path>, max: u64) -> Result<Vec<u8>, FsError> {
         let path = path.as_ref();
-        let file = self.open_file(path)?;
-        let kind = stat_fd(&file).map_err(|e| self.error(path, e))?.kind;
-        if kind != FileKind::File {
-            return Err(self.error(
-                path,
-                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            ));
+        let (file, st) = self.open_regular(path).map_err(|e| self.error(path, e))?;
+        if st.st_size as u64 > max {
+            return Err(self.error(path, too_large(max)));
         }
-        let mut out = Vec::new();
-        file.take(MAX_READ_BYTES + 1)
+        // procfs and sysfs files say size 0: the size is only a hint, the cap is the bound.
+        let mut out = Vec::with_capacity((st.st_size as u64).min(max) as usize);
+        file.take(max + 1)
             .read_to_end(&mut out)
             .map_err(|e| self.error(path, e))?;
-        if out.len() as u64 > MAX_READ_BYTES {
-            return Err(self.error(
-                path,
-                io::Error::new(
-                    io::ErrorKind::FileTooLarge,
-                    format!("larger than {MAX_READ_BYTES} bytes"),
-                ),
-            ));
+        if out.len() as u64 > max {
+            return Err(self.error(path, too_large(max)));
         }
         Ok(out)
     }
 
-    /// Reads at most `max` bytes from the start of a file with a single `read(2)`: for small
-    /// procfs files (`comm`, `stat`) one call returns everything, and scanning thousands of
-    /// processes is dominated by syscalls.
+    /// Reads at most `max` bytes from the start of a regular file with a single `read(2)`: for
+    /// small procfs files (`comm`, `stat`) one call returns everything, and scanning thousands
+    /// of processes is dominated by syscalls.
     pub fn read_head(&self, path: impl AsRef<Path>, max: usize) -> Result<Vec<u8>, FsError> {
         let path = path.as_ref();
-        let mut file = self.open_file(path)?;
+        let (mut file, _) = self.open_regular(path).map_err(|e| self.error(path, e))?;
         let mut buf = vec![0; max];
         let n = file.read(&mut buf).map_err(|e| self.error(path, e))?;
         buf.truncate(n);
@@ -199,10 +248,45 @@ impl Root {
 
     /// Reads a whole file as text; invalid UTF-8 is replaced, since host text files are not ours.
     pub fn read_to_string(&self, path: impl AsRef<Path>) -> Result<String, FsError> {
-        self.read(path).map(|b| {
-            String::from_utf8(b)
-                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+        self.read(path).map(lossy)
+    }
+
+    /// Reads a whole file of at most `max` bytes as text (see [`Root::read_bounded`]).
+    pub fn read_to_string_bounded(
+        &self,
+        path: impl AsRef<Path>,
+        max: u64,
+    ) -> Result<String, FsError> {
+        self.read_bounded(path, max).map(lossy)
+    }
+
+    /// Opens the directory `path` inside this root as a root of its own (resolved inside this
+    /// one like any other path, so a `proc` that is a symlink out of the root stays inside).
+    pub fn subroot(&self, path: impl AsRef<Path>) -> Result<Root, FsError> {
+        let path = path.as_ref();
+        let dir = self
+            .open_flags(path, OFlags::PATH | OFlags::DIRECTORY)
+            .map_err(|e| self.error(path, e))?;
+        let procfs = procfs_root(&dir);
+        Ok(Root {
+            dir,
+            location: self.location.join(relative(path)),
+            use_openat2: self.use_openat2,
+            procfs,
         })
+    }
+
+    /// Returns the device (major, minor) of the filesystem this root's directory is on, as
+    /// `mountinfo` spells it.
+    pub(crate) fn device(&self) -> io::Result<(u32, u32)> {
+        let st = rustix::fs::fstat(&self.dir)?;
+        Ok((rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev)))
+    }
+
+    /// Returns true if and only if this root's directory is the root of a mounted procfs (its
+    /// filesystem is procfs and its inode is procfs's root inode, not a directory inside one).
+    pub fn is_procfs_root(&self) -> bool {
+        self.procfs
     }
 
     /// Returns facts about the file `path` names, following symlinks inside the root.
@@ -267,6 +351,73 @@ impl Root {
             Ok(out)
         };
         list().map_err(|e| self.error(path, e))
+    }
+
+    /// Opens the regular file `path` names, checking its type through an `O_PATH` descriptor
+    /// before any open that could run a driver or block, and returns it with its `fstat`.
+    fn open_regular(&self, path: &Path) -> io::Result<(File, rustix::fs::Stat)> {
+        // Inside a procfs, without crossing a mount, there are only regular files, directories
+        // and symlinks (magic ones refused): one open is as safe as the checked two, and
+        // scans of thousands of `<pid>/comm` stay one syscall each. A mount on the way (where
+        // a device could be bound, as runtimes mask `/proc/kcore` with `/dev/null`) says
+        // EXDEV and takes the checked path.
+        if self.procfs && self.use_openat2 {
+            match rustix::fs::openat2(
+                &self.dir,
+                relative(path),
+                READ,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS | ResolveFlags::NO_XDEV,
+            ) {
+                Ok(fd) => {
+                    let st = rustix::fs::fstat(&fd)?;
+                    require_regular(&st)?;
+                    return Ok((File::from(fd), st));
+                }
+                Err(Errno::XDEV) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(fd_dir) = self_fd_dir() {
+            let opath = self.open_flags(path, OFlags::PATH)?;
+            let st = rustix::fs::fstat(&opath)?;
+            require_regular(&st)?;
+            // Reopening the `O_PATH` descriptor through its `/proc/self/fd` entry opens the
+            // inode it holds, not whatever the path names now: no swap can get in between.
+            // The kernel checks read permission on that inode as for any open.
+            let name = opath.as_raw_fd().to_string();
+            let fd = rustix::fs::openat(fd_dir, name.as_str(), READ, Mode::empty())?;
+            return Ok((File::from(fd), st));
+        }
+        self.open_regular_by_parent(path)
+    }
+
+    /// The fallback of [`Root::open_regular`] for a process without a procfs: open the name in
+    /// its parent without following a link, then make sure the object opened is the one
+    /// examined. A swap in between is still refused, though the swapped-in object's open() has
+    /// run; only this fallback has that window.
+    fn open_regular_by_parent(&self, path: &Path) -> io::Result<(File, rustix::fs::Stat)> {
+        let walk = self.walk(path, true)?;
+        let Some((object, name)) = walk.dirs.last() else {
+            return Err(not_regular(rustix::fs::FileType::Directory));
+        };
+        let st = rustix::fs::fstat(object)?;
+        require_regular(&st)?;
+        let parent = match walk.dirs.len() {
+            1 => &self.dir,
+            n => &walk.dirs[n - 2].0,
+        };
+        let fd = rustix::fs::openat(
+            parent,
+            name.as_os_str(),
+            READ | OFlags::NOFOLLOW,
+            Mode::empty(),
+        )?;
+        let now = rustix::fs::fstat(&fd)?;
+        if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) {
+            return Err(io::Error::other("replaced while being opened"));
+        }
+        Ok((File::from(fd), st))
     }
 
     fn error(&self, path: &Path, source: impl Into<io::Error>) -> FsError {
@@ -415,6 +566,16 @@ fn kind_of(ft: rustix::fs::FileType) -> FileKind {
     }
 }
 
+/// Returns true if and only if `dir` is the root of a procfs: its filesystem is procfs and its
+/// inode is `PROC_ROOT_INO` (the kernel's `fs/proc/root.c`), not a directory inside one.
+// `f_type`'s integer type differs between architectures; the casts are not no-ops everywhere.
+#[allow(clippy::unnecessary_cast)]
+fn procfs_root(dir: &OwnedFd) -> bool {
+    const PROC_ROOT_INO: u64 = 1;
+    rustix::fs::fstatfs(dir).is_ok_and(|s| s.f_type as i64 == rustix::fs::PROC_SUPER_MAGIC as i64)
+        && rustix::fs::fstat(dir).is_ok_and(|s| s.st_ino as u64 == PROC_ROOT_INO)
+}
+
 /// Returns true if and only if `openat2(RESOLVE_IN_ROOT)` works here; old kernels say `ENOSYS`
 /// and some container seccomp profiles say `EPERM`.
 fn openat2_works(dir: &OwnedFd) -> bool {
@@ -426,4 +587,104 @@ fn openat2_works(dir: &OwnedFd) -> bool {
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     )
     .is_ok()
+}
+
+/// The error for an object that is not a regular file, naming what it is.
+#[derive(Debug, thiserror::Error)]
+#[error("not a regular file ({0})")]
+struct NotRegular(&'static str);
+
+fn not_regular(ft: rustix::fs::FileType) -> io::Error {
+    use rustix::fs::FileType as T;
+    let what = match ft {
+        T::Directory => "a directory",
+        T::CharacterDevice => "a character device",
+        T::BlockDevice => "a block device",
+        T::Fifo => "a FIFO",
+        T::Socket => "a socket",
+        T::Symlink => "a symlink",
+        _ => "of unknown type",
+    };
+    io::Error::new(io::ErrorKind::InvalidInput, NotRegular(what))
+}
+
+fn require_regular(st: &rustix::fs::Stat) -> io::Result<()> {
+    let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    if ft == rustix::fs::FileType::RegularFile {
+        Ok(())
+    } else {
+        Err(not_regular(ft))
+    }
+}
+
+fn too_large(max: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!("larger than {max} bytes"),
+    )
+}
+
+fn lossy(b: Vec<u8>) -> String {
+    String::from_utf8(b).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Returns this process's `/proc/self/fd` directory, opened once, when it is on a real procfs
+/// (a directory mounted over `/proc` by someone else must not decide what we reopen).
+///
+/// `self` is resolved when the directory is opened; a forked child that never `exec`s would see
+/// its parent's table, and hostready reads no host file in such a child.
+fn self_fd_dir() -> Option<&'static OwnedFd> {
+    static DIR: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let fd = rustix::fs::open(
+            "/proc/self/fd",
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        #[allow(clippy::unnecessary_cast)]
+        let on_procfs = rustix::fs::fstatfs(&fd)
+            .is_ok_and(|s| s.f_type as i64 == rustix::fs::PROC_SUPER_MAGIC as i64);
+        on_procfs.then_some(fd)
+    })
+    .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fallback opener (no procfs for this process) refuses what the main one refuses and
+    /// reads what it reads; devices and FIFOs are examined through `O_PATH` before any open.
+    #[test]
+    fn fallback_opener_without_proc_self_fd() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/file"), "text").unwrap();
+        std::os::unix::fs::symlink("/etc/file", dir.path().join("link")).unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            dir.path().join("etc/fifo"),
+            rustix::fs::FileType::Fifo,
+            Mode::from_raw_mode(0o644),
+            0,
+        )
+        .unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        for p in ["/etc/file", "/link"] {
+            let (mut f, st) = root.open_regular_by_parent(Path::new(p)).unwrap();
+            let mut s = String::new();
+            f.read_to_string(&mut s).unwrap();
+            assert_eq!((s.as_str(), st.st_size), ("text", 4));
+        }
+        for p in ["/etc/fifo", "/etc", "/"] {
+            let e = root.open_regular_by_parent(Path::new(p)).unwrap_err();
+            assert!(
+                e.get_ref().is_some_and(|e| e.is::<NotRegular>()),
+                "{p}: {e}"
+            );
+        }
+        let e = root.open_regular_by_parent(Path::new("/nope")).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
 }

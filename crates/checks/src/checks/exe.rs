@@ -16,6 +16,30 @@ pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
     for p in &lookup.passed_over {
         ev.add("passed over", format!("{}: {}", p.path.display(), p.reason));
     }
+    for p in &lookup.denied {
+        ev.add(
+            "not examined",
+            format!("{}: {}", p.path.display(), p.reason),
+        );
+    }
+    // Access refused on the way is never absence: the host's own `command -v` (with the
+    // privileges hostready lacks) may find it there, or pick that one before this one.
+    if let Some(first) = lookup.denied.first() {
+        let msg = match &lookup.found {
+            None => format!(
+                "cannot tell whether {name} is on PATH: {} cannot be examined ({})",
+                first.path.display(),
+                first.reason
+            ),
+            Some(found) => format!(
+                "{name} found at {}, but {} earlier on PATH cannot be examined ({}), so which one runs is unknown",
+                found.path.display(),
+                first.path.display(),
+                first.reason
+            ),
+        };
+        return Outcome::unknown(msg, ev);
+    }
     let Some(found) = lookup.found else {
         ev.add(
             "searched",
@@ -26,6 +50,12 @@ pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
                 .collect::<Vec<_>>()
                 .join(":"),
         );
+        if let Some(why) = facts.os_error() {
+            ev.add(
+                "os-release",
+                format!("{why}; the fix below is not distribution-specific"),
+            );
+        }
         // What the package databases say is added afterwards, for all such findings at once
         // (see `explain::missing_executables`).
         let fix = remedy::missing_executable(name, facts.os(), &req.packages);
@@ -61,6 +91,16 @@ pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
                 ),
                 ev,
                 Some(fix),
+            )
+        }
+        Runnability::Denied { why } => {
+            ev.add("runs", format!("cannot tell: {why}"));
+            Outcome::unknown(
+                format!(
+                    "{name} found at {}, but whether it can run cannot be told: {why}",
+                    found.path.display()
+                ),
+                ev,
             )
         }
         Runnability::Unknown { why } => {

@@ -9,23 +9,35 @@ pub fn check(size_kib: u64, min_pages: u64, facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
     // The per-size count lives in sysfs; /proc/meminfo only shows the default size.
     let sysfs = format!("/sys/kernel/mm/hugepages/hugepages-{size_kib}kB/nr_hugepages");
-    let from_sysfs = facts
-        .fs()
-        .read_to_string(&sysfs)
-        .ok()
-        .and_then(|t| t.trim().parse::<u64>().ok());
+    let from_sysfs = match facts.fs().read_to_string_bounded(&sysfs, 64) {
+        Ok(t) => t.trim().parse::<u64>().ok(),
+        Err(e) => {
+            if !e.is_not_found() {
+                ev.add(&sysfs, format!("unreadable: {}", e.source));
+            }
+            None
+        }
+    };
     let pages = match from_sysfs {
         Some(n) => {
             ev.add("source", &sysfs);
             n
         }
         None => match facts.meminfo() {
-            Ok(m) if m.get("Hugepagesize") == Some(&size_kib) => {
+            Ok(m) if m.fields.get("Hugepagesize") == Some(&size_kib) => {
                 ev.add("source", "/proc/meminfo");
-                m.get("HugePages_Total").copied().unwrap_or(0)
+                match m.fields.get("HugePages_Total") {
+                    Some(n) => *n,
+                    None => {
+                        return Outcome::unknown(
+                            "/proc/meminfo has a Hugepagesize but no HugePages_Total",
+                            ev,
+                        );
+                    }
+                }
             }
             Ok(m) => {
-                let default = m.get("Hugepagesize").copied().unwrap_or(0);
+                let default = m.fields.get("Hugepagesize").copied().unwrap_or(0);
                 ev.add("Hugepagesize", format!("{default} kB"));
                 return Outcome::unknown(
                     format!(
@@ -41,7 +53,7 @@ pub fn check(size_kib: u64, min_pages: u64, facts: &Facts<'_>) -> Outcome {
     };
     ev.add("pages", pages.to_string());
     ev.add("needed", min_pages.to_string());
-    let mib = size_kib * min_pages / 1024;
+    let mib = size_kib.saturating_mul(min_pages) / 1024;
     if pages >= min_pages {
         return Outcome::pass(
             format!("{pages} huge pages of {size_kib} kB reserved (at least {min_pages} needed)"),

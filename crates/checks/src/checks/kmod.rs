@@ -51,6 +51,11 @@ pub fn check(name: &str, config: Option<&str>, facts: &Facts<'_>) -> Outcome {
         None => {}
     }
     // The module lists did not find it (or could not be read): ask the kernel config.
+    if config.is_some() {
+        if let Err(why) = facts.kernel_config() {
+            ev.add("kernel config", why);
+        }
+    }
     let cfg = config.and_then(|opt| facts.kernel_config().ok().map(|c| (opt, c)));
     if let Some((opt, cfg)) = cfg {
         ev.add("config source", &cfg.source);

@@ -23,11 +23,35 @@ pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
     };
     ev.add("pid", p.pid.to_string());
     let mut patterns = Vec::new();
-    let files = facts.config_with_dropins("/etc/multipath.conf", "/etc/multipath/conf.d");
+    let files = match facts.config_with_dropins("/etc/multipath.conf", "/etc/multipath/conf.d") {
+        Ok(f) => f,
+        Err(why) => {
+            return Outcome::unknown(
+                format!(
+                    "multipathd is running (pid {}) and its configuration is unknown: {why}",
+                    p.pid
+                ),
+                ev,
+            );
+        }
+    };
     for f in &files {
-        if let Ok(text) = facts.fs().read_to_string(f) {
-            ev.add("config", f);
-            patterns.extend(blacklisted_devnodes(&text));
+        match facts.fs().read_to_string(f) {
+            Ok(text) => {
+                ev.add("config", f);
+                patterns.extend(blacklisted_devnodes(&text));
+            }
+            Err(e) if e.is_not_found() => {}
+            // An unreadable file may hold the blacklist: not knowing is not "none".
+            Err(e) => {
+                return Outcome::unknown(
+                    format!(
+                        "multipathd is running (pid {}) and {f} cannot be read: {}",
+                        p.pid, e.source
+                    ),
+                    ev,
+                );
+            }
         }
     }
     let unmatched: Vec<&String> = devices

@@ -15,18 +15,25 @@ const NFS4_OPTIONS: [&str; 3] = ["CONFIG_NFS_V4_2", "CONFIG_NFS_V4_1", "CONFIG_N
 pub fn client(facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
     if let Ok(proc) = facts.proc() {
-        if let Ok(fs) = proc.read_to_string("/filesystems") {
-            if fs
-                .lines()
-                .any(|l| l.split_whitespace().last() == Some("nfs4"))
-            {
-                ev.add("source", "/proc/filesystems");
-                return Outcome::pass(
-                    "the kernel has NFSv4 registered (nfs4 in /proc/filesystems)",
-                    ev,
-                );
+        match proc
+            .read_to_string_bounded("/filesystems", hostready_host::procfs::MAX_PROC_FILE_BYTES)
+        {
+            Ok(fs) => {
+                if fs
+                    .lines()
+                    .any(|l| l.split_whitespace().last() == Some("nfs4"))
+                {
+                    ev.add("source", "/proc/filesystems");
+                    return Outcome::pass(
+                        "the kernel has NFSv4 registered (nfs4 in /proc/filesystems)",
+                        ev,
+                    );
+                }
+                ev.add("/proc/filesystems", "no nfs4");
             }
-            ev.add("/proc/filesystems", "no nfs4");
+            Err(e) => {
+                ev.add("/proc/filesystems", format!("unreadable: {}", e.source));
+            }
         }
     }
     let cfg = match facts.kernel_config() {
@@ -47,9 +54,19 @@ pub fn client(facts: &Facts<'_>) -> Outcome {
         return Outcome::pass(format!("NFSv4 client built into the kernel ({o}=y)"), ev);
     }
     if values.iter().any(|(_, v)| *v == ConfigValue::Module) {
-        let state = facts.modules().state(facts.fs(), "nfsv4");
+        let modules = facts.modules();
+        let state = modules.state(facts.fs(), "nfsv4");
         if state == Some(ModuleState::Loaded) {
             return Outcome::pass("NFSv4 client module nfsv4 is loaded", ev);
+        }
+        if modules.loaded.is_none() {
+            for gap in &modules.gaps {
+                ev.add("not read", gap);
+            }
+            return Outcome::unknown(
+                "NFSv4 client is built as a module (nfsv4), and whether it is loaded is unknown",
+                ev,
+            );
         }
         return Outcome::fail(
             "NFSv4 client is built as a module (nfsv4) that is not loaded",
@@ -68,7 +85,12 @@ pub fn client(facts: &Facts<'_>) -> Outcome {
 /// Checks that `Defaultvers` (and `Nfsvers`), when set globally in `nfsmount.conf`, is allowed.
 pub fn default_version(allowed: &[String], facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
-    let files = facts.config_with_dropins("/etc/nfsmount.conf", "/etc/nfsmount.conf.d");
+    let files = match facts.config_with_dropins("/etc/nfsmount.conf", "/etc/nfsmount.conf.d") {
+        Ok(f) => f,
+        Err(why) => {
+            return Outcome::unknown(format!("cannot tell the default NFS version: {why}"), ev);
+        }
+    };
     // Later files override earlier ones, as nfs-utils reads them.
     let mut setting: Option<(String, String, String)> = None;
     for f in &files {

@@ -1,11 +1,54 @@
-//! What a file needs to run: `exec_format` on a file holding the input (ELF headers through
-//! `object`, or a `#!` line), and `parse_shebang` on the input itself. Hostile binaries on a
-//! host must give a format or an I/O error, never a panic, a hang or a huge allocation.
+//! What a file needs to run: `exec_format` on a file holding the input (ELF headers, or a `#!`
+//! line), and `parse_shebang` on the input itself. Hostile binaries on a host must give a
+//! format or an I/O error, never a panic or a hang — and never allocate more than a small
+//! multiple of the file: a counting allocator measures the peak bytes live during each call
+//! (the case: `PT_INTERP` headers claiming 512 MiB each made `check` allocate ~1.5 GB).
 #![no_main]
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hostready_host::elf::{self, ExecFormat};
+
+/// The system allocator, counting live bytes and their peak. `unsafe` because `GlobalAlloc`
+/// is an unsafe trait; each method only forwards to `System` with the caller's own arguments.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(layout) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) };
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Runs `f` and returns its result with the most bytes it had allocated at once.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
+}
+
+/// Allowed: twice the input, plus a constant for error strings and the file handle.
+fn bound(input: usize) -> usize {
+    2 * input + (16 << 10)
+}
 
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
@@ -16,14 +59,30 @@ fn scratch() -> &'static PathBuf {
 }
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let _ = elf::parse_shebang(data);
+    let (_, peak) = peak_of(|| elf::parse_shebang(data));
+    assert!(peak <= bound(data.len()), "parse_shebang: {peak} bytes");
     let path = scratch();
     std::fs::write(path, data).expect("write scratch file");
     let file = std::fs::File::open(path).expect("open scratch file");
-    match elf::exec_format(file).expect("reading a regular file") {
-        ExecFormat::Elf { machine, .. } => {
+    let (format, peak) = peak_of(|| elf::exec_format(file).expect("reading a regular file"));
+    assert!(
+        peak <= bound(data.len()),
+        "exec_format: {peak} bytes for {} of input",
+        data.len()
+    );
+    match format {
+        ExecFormat::Elf {
+            machine,
+            interpreter,
+        } => {
             assert!(data.starts_with(b"\x7fELF"));
             let _ = elf::machine_name(machine);
+            if let Some(i) = interpreter {
+                assert!(i.len() as u64 <= elf::MAX_INTERP_BYTES * 3);
+            }
+        }
+        ExecFormat::BadElf { why } => {
+            assert!(data.starts_with(b"\x7fELF") && !why.is_empty());
         }
         ExecFormat::Script { interpreter, .. } => {
             assert!(data.starts_with(b"#!") && !interpreter.is_empty());

@@ -1,5 +1,6 @@
 //! The kernel parsers: `/proc/modules`, `modules.builtin`, `modules.dep`, module names of
-//! paths, release triples, and option lookup in a kernel `.config`. The input is split at the
+//! paths, release triples, option lookup in a kernel `.config`, and the bounded gunzip of
+//! `/proc/config.gz`. The input is split at the
 //! first NUL: file text before, the `CONFIG_` option to look up after.
 #![no_main]
 use hostready_host::kernel::{self, KernelConfig};
@@ -9,6 +10,10 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &b"CONFIG_MODULES"[..]),
     };
+    // The input as a compressed config: a bounded gunzip never returns more than its cap.
+    if let Ok(t) = kernel::gunzip_bounded(text, 1 << 16) {
+        assert!(t.len() <= 3 << 16);
+    }
     let text = String::from_utf8_lossy(text).into_owned();
     let option = String::from_utf8_lossy(option);
     let _ = kernel::parse_proc_modules(&text);

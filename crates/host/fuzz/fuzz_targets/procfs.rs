@@ -1,4 +1,4 @@
-//! The procfs parsers: `meminfo`, `cpuinfo` flags, `mountinfo` (and the mount holding a path),
+//! The procfs parsers: `meminfo` (raw and checked), PSI `pressure` files, `cpuinfo` flags, `mountinfo` (and the mount holding a path),
 //! `net/unix` listeners and the state letter of `<pid>/stat`. The input is split at the first
 //! NUL: procfs text before, the path given to `mount_containing` after.
 #![no_main]
@@ -12,6 +12,18 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(text);
     let path = String::from_utf8_lossy(path);
     let _ = procfs::parse_meminfo(&text);
+    // What the checked parsers accept is possible for a real kernel.
+    if let Ok(m) = procfs::Meminfo::parse(&text) {
+        assert!(m.total_kib > 0 && m.total_kib <= procfs::Meminfo::MAX_KIB);
+        assert!(m.available_kib.is_none_or(|a| a <= m.total_kib));
+    }
+    if let Ok(p) = procfs::Pressure::parse(&text) {
+        for l in std::iter::once(p.some).chain(p.full) {
+            for v in [l.avg10, l.avg60, l.avg300] {
+                assert!(v.is_finite() && (0.0..=100.0).contains(&v), "{v}");
+            }
+        }
+    }
     let _ = procfs::parse_cpu_flags(&text);
     let mounts = procfs::parse_mountinfo(&text);
     for m in &mounts {
