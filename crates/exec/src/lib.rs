@@ -60,6 +60,9 @@
 //!   with the usual read-only cgroup mount) that would contain the tree even against
 //!   environment clearing; the `/proc` tracking works everywhere.
 
+mod cgroup;
+mod confine;
+mod members;
 mod npd;
 mod outcome;
 mod probe;
@@ -68,7 +71,8 @@ mod runner;
 mod spec;
 mod sweep;
 
+pub use cgroup::{CgroupPolicy, Containment};
 pub use npd::{NPD_MAX_OUTPUT, NpdVerdict, Verdict, npd_verdict};
 pub use outcome::{Captured, Exit, Killed, Outcome, ProbeResult, StartError, StuckProcess, Utc};
 pub use runner::{ProbeHandle, Runner, RunnerConfig, TOKEN_VAR};
-pub use spec::{CommandLine, ProbeSpec};
+pub use spec::{CommandLine, ProbeSpec, Sandbox};

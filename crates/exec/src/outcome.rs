@@ -74,6 +74,10 @@ pub enum StartError {
     /// The runner only executes absolute paths, never a PATH search or a shell string.
     #[error("program {0:?} is not an absolute path")]
     RelativeProgram(PathBuf),
+    /// The probe's sandbox cannot be set up here (it would run as root, or hostready lacks the
+    /// capabilities to drop them); nothing was started.
+    #[error("cannot confine the probe: {0}")]
+    Confine(String),
     /// fork/exec failed (missing file, no execute bit, bad interpreter, ...).
     #[error("cannot start {command}")]
     Spawn {

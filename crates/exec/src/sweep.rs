@@ -35,6 +35,8 @@ pub(crate) struct Tree<'a> {
     token: &'a str,
     tracked: HashMap<i32, Tracked>,
     sent: HashSet<(i32, i32)>,
+    /// The last scan saw no member at all, alive, dying or dead (see [`Tree::settled`]).
+    settled: bool,
     /// Everything signalled, in the order first seen.
     pub killed: Vec<Killed>,
 }
@@ -53,25 +55,28 @@ impl<'a> Tree<'a> {
             token,
             tracked: HashMap::new(),
             sent: HashSet::new(),
+            settled: false,
             killed: Vec::new(),
         }
     }
 
     /// Returns the probe's live processes other than its main process, reaping zombie orphans.
     pub(crate) fn scan(&mut self) -> Vec<ProcStat> {
+        // The lock makes "is this a probe's main process?" and the reaping of zombie orphans
+        // atomic with respect to spawns, which register their main process under it, and keeps
+        // every other sweep from reaping while this one looks (see `settled`).
+        let leaders = crate::runner::leaders();
         let stats: Vec<ProcStat> = procfs::pids_since(self.leader)
             .into_iter()
             .filter(|&p| p != self.leader)
             .filter_map(procfs::read_stat)
             .filter(|s| s.starttime >= self.leader_start)
             .collect();
+        self.settled = true;
         if stats.is_empty() {
             return Vec::new();
         }
         let me = self.shared.me;
-        // The lock makes "is this a probe's main process?" and the reaping of zombie orphans
-        // atomic with respect to spawns, which register their main process under it.
-        let leaders = crate::runner::leaders();
         let sole = crate::runner::ACTIVE.load(std::sync::atomic::Ordering::SeqCst) <= 1;
         let mut members: HashSet<i32> = HashSet::from([self.leader]);
         let mut is_member = vec![false; stats.len()];
@@ -104,6 +109,10 @@ impl<'a> Tree<'a> {
                 break;
             }
         }
+        // Any member seen — alive, a zombie, or one that dies before its pidfd opens — may have
+        // forked a child after the pid window was read; only a scan that sees no member at all
+        // proves the run has none left (a fork-and-exit chain otherwise slips through).
+        self.settled = !is_member.iter().any(|&m| m);
         let mut live = Vec::new();
         for (i, s) in stats.into_iter().enumerate() {
             if !is_member[i] {
@@ -130,9 +139,17 @@ impl<'a> Tree<'a> {
         live
     }
 
-    /// Sends `sig` to the main process's group and to every process in `live`, once each.
+    /// Returns true if and only if the last scan saw no member at all: then, and only then, an
+    /// empty scan means the run has nothing left (see the comment in `scan`).
+    pub(crate) fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// Sends `sig` to the main process's group and to every process in `live`, once each; the
+    /// group gets `SIGKILL` on every call (a group kill is atomic with respect to fork, so a
+    /// chain that stays in the group is ended by it, whatever the scans missed).
     pub(crate) fn signal(&mut self, live: &[ProcStat], sig: Signal) {
-        if self.sent.insert((-self.leader, sig.as_raw())) {
+        if self.sent.insert((-self.leader, sig.as_raw())) || sig == Signal::KILL {
             if let Some(pg) = Pid::from_raw(self.leader) {
                 // The whole group at once, including members forked since the last scan (later
                 // members are found by the scan and signalled one by one below).
