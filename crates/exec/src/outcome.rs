@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::spec::CommandLine;
+use crate::spec::{CommandLine, Sandbox};
 
 /// The record of one attempt to run a probe. Every variant carries the command line, the wall
 /// clock start and the duration, so a report can always say what was (or was not) run.
@@ -16,6 +16,8 @@ pub struct ProbeResult {
     pub id: String,
     /// The program and argv, exactly as executed (no shell involved).
     pub command: CommandLine,
+    /// The sandbox it ran in, if the spec asked for one (a program of an untrusted root).
+    pub sandbox: Option<Sandbox>,
     /// When the attempt started (wall clock).
     pub started: SystemTime,
     /// How long the attempt took, including killing and reaping.

@@ -48,6 +48,7 @@ pub(crate) fn execute(
     let mut result = ProbeResult {
         id: spec.id.clone(),
         command,
+        sandbox: spec.sandbox.clone(),
         started,
         duration: Duration::ZERO,
         outcome: Outcome::Busy { max_concurrent: 0 },

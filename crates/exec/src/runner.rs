@@ -222,6 +222,7 @@ impl Runner {
         let not_run = |outcome| ProbeResult {
             id: spec.id.clone(),
             command: spec.command_line(),
+            sandbox: spec.sandbox.clone(),
             started,
             duration: Duration::ZERO,
             outcome,
