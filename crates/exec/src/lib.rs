@@ -73,6 +73,8 @@ mod sweep;
 
 pub use cgroup::{CgroupPolicy, Containment};
 pub use npd::{NPD_MAX_OUTPUT, NpdVerdict, Verdict, npd_verdict};
-pub use outcome::{Captured, Exit, Killed, Outcome, ProbeResult, StartError, StuckProcess, Utc};
+pub use outcome::{
+    Captured, Exit, Killed, NAMED_KILLED, Outcome, ProbeResult, StartError, StuckProcess, Utc,
+};
 pub use runner::{ProbeHandle, Runner, RunnerConfig, TOKEN_VAR};
 pub use spec::{CommandLine, ProbeSpec, Sandbox};

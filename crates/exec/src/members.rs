@@ -4,11 +4,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fs;
+use std::os::fd::OwnedFd;
 
-use rustix::process::{Pid, Signal, WaitOptions};
+use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 
 use crate::cgroup::ProbeCgroup;
-use crate::outcome::Killed;
+use crate::outcome::KillLog;
 use crate::procfs::{self, ProcStat, Tracked};
 use crate::sweep::Tree;
 
@@ -56,16 +57,13 @@ impl Members<'_> {
     /// Hands over the identity of each process in `live`, for later re-checks.
     pub(crate) fn take_tracked(&mut self, live: &[ProcStat]) -> Vec<Tracked> {
         match self {
-            Members::Cgroup(c) => live
-                .iter()
-                .filter_map(|s| c.tracked.remove(&s.pid).map(|(_, t)| t))
-                .collect(),
+            Members::Cgroup(c) => c.take_tracked(live),
             Members::Sweep(t) => t.take_tracked(live),
         }
     }
 
     /// Returns everything signalled, in the order first seen.
-    pub(crate) fn take_killed(&mut self) -> Vec<Killed> {
+    pub(crate) fn take_killed(&mut self) -> KillLog {
         match self {
             Members::Cgroup(c) => std::mem::take(&mut c.killed),
             Members::Sweep(t) => std::mem::take(&mut t.killed),
@@ -82,17 +80,20 @@ impl Members<'_> {
 }
 
 /// The members of a probe's cgroup. A scan reads `cgroup.procs` (the probe's own processes
-/// only) and the `stat` of members not seen before; its cost never depends on what else runs.
+/// only) and opens a pidfd for each member not seen before; it reads no per-process `/proc`
+/// file (those cost most under load), so the [`ProcStat`]s it returns carry only the pid and
+/// the main process as group: `comm` and `state` are read when they are reported.
 #[derive(Debug)]
 pub(crate) struct CgroupTree {
     cg: ProbeCgroup,
     leader: i32,
     me: i32,
-    tracked: HashMap<i32, (ProcStat, Tracked)>,
+    /// A pidfd per member seen, opened while it was listed and checked still listed after.
+    tracked: HashMap<i32, OwnedFd>,
     sent: HashSet<(i32, i32)>,
     sent_group_term: bool,
     empty: bool,
-    killed: Vec<Killed>,
+    killed: KillLog,
 }
 
 impl CgroupTree {
@@ -105,7 +106,7 @@ impl CgroupTree {
             sent: HashSet::new(),
             sent_group_term: false,
             empty: false,
-            killed: Vec::new(),
+            killed: KillLog::default(),
         }
     }
 
@@ -124,25 +125,34 @@ impl CgroupTree {
             if self.tracked.contains_key(&p) {
                 continue;
             }
-            // Gone or a zombie: still listed means not settled (checked again next scan).
-            let Some(st) = procfs::read_stat(p).filter(|s| s.state != 'Z' && s.state != 'X') else {
-                continue;
-            };
-            if let Some(t) = Tracked::open(&st) {
-                fresh.push((st, t));
+            if let Some(fd) = Pid::from_raw(p)
+                .and_then(|pid| rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok())
+            {
+                fresh.push((p, fd));
             }
         }
         if !fresh.is_empty() {
             // Listed again after the pidfd was opened: the pidfd is of a member (a pid freed
             // and reused between the two reads would belong to a process outside).
             let again: HashSet<i32> = self.cg.pids().into_iter().collect();
-            for (st, t) in fresh {
-                if again.contains(&st.pid) {
-                    self.tracked.insert(st.pid, (st, t));
+            for (p, fd) in fresh {
+                if again.contains(&p) {
+                    self.tracked.insert(p, fd);
                 }
             }
         }
-        let mut live: Vec<ProcStat> = self.tracked.values().map(|(s, _)| s.clone()).collect();
+        let mut live: Vec<ProcStat> = self
+            .tracked
+            .keys()
+            .map(|&pid| ProcStat {
+                pid,
+                comm: String::new(),
+                state: '?',
+                ppid: 0,
+                pgrp: 0,
+                starttime: 0,
+            })
+            .collect();
         live.sort_by_key(|s| s.pid);
         live
     }
@@ -168,24 +178,31 @@ impl CgroupTree {
             if !self.sent.insert((s.pid, sig.as_raw())) {
                 continue;
             }
-            if let Some((_, t)) = self.tracked.get(&s.pid) {
-                t.signal(sig);
-                if !self.killed.iter().any(|k| k.pid == s.pid) {
-                    self.killed.push(Killed {
-                        pid: s.pid,
-                        comm: s.comm.clone(),
-                    });
-                }
+            if let Some(fd) = self.tracked.get(&s.pid) {
+                let _ = rustix::process::pidfd_send_signal(fd, sig);
+                self.killed.record(s.pid, || procfs::read_comm(s.pid));
             }
         }
+    }
+
+    /// Hands over an identity for each member in `live` that is still there (read now: they
+    /// are few, the ones that outlived the bounded wait).
+    fn take_tracked(&mut self, live: &[ProcStat]) -> Vec<Tracked> {
+        live.iter()
+            .filter_map(|s| {
+                self.tracked.remove(&s.pid)?;
+                Tracked::open(&procfs::read_stat(s.pid)?)
+            })
+            .collect()
     }
 }
 
 /// Reaps zombie children of this process that are no probe's main process: orphans of probes,
 /// re-parented here because this process is a child subreaper (or pid 1 of a container). Reads
-/// `/proc/self/task/*/children` (this process's direct children only), under the lock that
-/// spawns register their main processes under.
-pub(crate) fn reap_orphans(me: i32) {
+/// `/proc/self/task/*/children` (this process's direct children only) and makes one
+/// non-blocking `waitpid` per child, under the lock that spawns register their main processes
+/// under (so a main process is never reaped here).
+pub(crate) fn reap_orphans(_me: i32) {
     let leaders = crate::runner::leaders();
     let Ok(tasks) = fs::read_dir("/proc/self/task") else {
         return;
@@ -201,11 +218,8 @@ pub(crate) fn reap_orphans(me: i32) {
             if leaders.contains(&p) {
                 continue;
             }
-            let zombie = procfs::read_stat(p).is_some_and(|s| s.state == 'Z' && s.ppid == me);
-            if zombie {
-                if let Some(pid) = Pid::from_raw(p) {
-                    let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
-                }
+            if let Some(pid) = Pid::from_raw(p) {
+                let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
             }
         }
     }

@@ -55,6 +55,7 @@ pub(crate) fn execute(
         stdout: Captured::default(),
         stderr: Captured::default(),
         cleaned_up: Vec::new(),
+        cleaned_up_total: 0,
         leftovers: Vec::new(),
     };
     if !spec.program.is_absolute() {
@@ -236,16 +237,24 @@ pub(crate) fn execute(
     } else {
         None
     };
-    result.cleaned_up = tree.take_killed();
+    let killed = tree.take_killed();
+    result.cleaned_up = killed.named;
+    result.cleaned_up_total = killed.total;
     let mut stuck_procs: Vec<Tracked> = tree.take_tracked(&live);
     let cgroup = tree.into_cgroup();
     result.leftovers = live
         .iter()
-        .map(|s| StuckProcess {
-            pid: s.pid,
-            comm: s.comm.clone(),
-            state: s.state,
-            since: started,
+        .map(|s| {
+            // Read now: a cgroup scan does not read per-process files, and the state matters.
+            let now = procfs::read_stat(s.pid);
+            StuckProcess {
+                pid: s.pid,
+                comm: now
+                    .as_ref()
+                    .map_or_else(|| s.comm.clone(), |n| n.comm.clone()),
+                state: now.map_or(s.state, |n| n.state),
+                since: started,
+            }
         })
         .collect();
     let mut stuck_leader = None;

@@ -55,6 +55,13 @@ pub(crate) fn read_stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&text)
 }
 
+/// Returns `/proc/<pid>/comm` without its newline, or an empty string when the process is gone.
+pub(crate) fn read_comm(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end_matches('\n').to_string())
+        .unwrap_or_default()
+}
+
 /// Returns every pid that may have been allocated at or after `first`, in allocation order.
 ///
 /// Linux hands out pids cyclically (`idr_alloc_cyclic`), so a descendant of a process created

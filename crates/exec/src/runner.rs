@@ -229,6 +229,7 @@ impl Runner {
             stdout: Captured::default(),
             stderr: Captured::default(),
             cleaned_up: Vec::new(),
+            cleaned_up_total: 0,
             leftovers: Vec::new(),
         };
         let max = self.shared.cfg.max_concurrent;

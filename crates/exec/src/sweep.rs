@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use rustix::process::{Pid, Signal, WaitOptions};
 
-use crate::outcome::Killed;
+use crate::outcome::KillLog;
 use crate::procfs::{self, ProcStat, Token, Tracked};
 use crate::runner::Shared;
 
@@ -38,7 +38,7 @@ pub(crate) struct Tree<'a> {
     /// The last scan saw no member at all, alive, dying or dead (see [`Tree::settled`]).
     settled: bool,
     /// Everything signalled, in the order first seen.
-    pub killed: Vec<Killed>,
+    pub(crate) killed: KillLog,
 }
 
 impl<'a> Tree<'a> {
@@ -56,7 +56,7 @@ impl<'a> Tree<'a> {
             tracked: HashMap::new(),
             sent: HashSet::new(),
             settled: false,
-            killed: Vec::new(),
+            killed: KillLog::default(),
         }
     }
 
@@ -162,12 +162,7 @@ impl<'a> Tree<'a> {
             }
             if let Some(t) = self.tracked.get(&s.pid) {
                 t.signal(sig);
-                if !self.killed.iter().any(|k| k.pid == s.pid) {
-                    self.killed.push(Killed {
-                        pid: s.pid,
-                        comm: s.comm.clone(),
-                    });
-                }
+                self.killed.record(s.pid, || s.comm.clone());
             }
         }
     }

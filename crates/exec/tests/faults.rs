@@ -222,9 +222,15 @@ fn burst_of_children_is_killed_whole() {
         assert!(matches!(res.outcome, Outcome::TimedOut { .. }), "{res:?}");
         assert!(res.leftovers.is_empty(), "{:?}", res.leftovers);
         assert!(
-            res.cleaned_up.len() >= 50,
+            res.cleaned_up_total >= 50,
             "only {} killed",
-            res.cleaned_up.len()
+            res.cleaned_up_total
+        );
+        assert_eq!(
+            res.cleaned_up.len(),
+            hostready_exec::NAMED_KILLED,
+            "{:?}",
+            res.cleaned_up
         );
         base.check(&s, round);
     }
