@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::os::fd::OwnedFd;
 
+use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::process::{Pid, PidfdFlags, Signal, WaitOptions};
 
 use crate::cgroup::ProbeCgroup;
@@ -90,6 +91,10 @@ pub(crate) struct CgroupTree {
     me: i32,
     /// A pidfd per member seen, opened while it was listed and checked still listed after.
     tracked: HashMap<i32, OwnedFd>,
+    /// Pidfds of members no longer listed that have not yet been seen to exit: the kernel
+    /// takes a task off `cgroup.procs` a moment before it becomes a zombie and re-parents its
+    /// children, so an empty listing only settles the run once each of these has exited.
+    leaving: Vec<OwnedFd>,
     sent: HashSet<(i32, i32)>,
     sent_group_term: bool,
     empty: bool,
@@ -103,6 +108,7 @@ impl CgroupTree {
             leader,
             me,
             tracked: HashMap::new(),
+            leaving: Vec::new(),
             sent: HashSet::new(),
             sent_group_term: false,
             empty: false,
@@ -111,15 +117,32 @@ impl CgroupTree {
     }
 
     fn scan(&mut self) -> Vec<ProcStat> {
-        reap_orphans(self.me);
         let listed: HashSet<i32> = self
             .cg
             .pids()
             .into_iter()
             .filter(|&p| p != self.leader)
             .collect();
-        self.empty = listed.is_empty();
-        self.tracked.retain(|p, _| listed.contains(p));
+        let gone: Vec<i32> = self
+            .tracked
+            .keys()
+            .copied()
+            .filter(|p| !listed.contains(p))
+            .collect();
+        for p in gone {
+            if let Some(fd) = self.tracked.remove(&p) {
+                self.leaving.push(fd);
+            }
+        }
+        // A pidfd reads as ready once its process has exited (and its children re-parented).
+        self.leaving.retain(|fd| {
+            let mut pfd = [PollFd::new(fd, PollFlags::IN)];
+            let ready = rustix::event::poll(&mut pfd, Some(&Timespec::default())).unwrap_or(1);
+            ready == 0
+        });
+        self.empty = listed.is_empty() && self.leaving.is_empty();
+        // After the listing and the exits: every zombie orphan of what has gone exists by now.
+        reap_orphans(self.me);
         let mut fresh = Vec::new();
         for &p in &listed {
             if self.tracked.contains_key(&p) {

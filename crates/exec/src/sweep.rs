@@ -37,6 +37,14 @@ pub(crate) struct Tree<'a> {
     sent: HashSet<(i32, i32)>,
     /// The last scan saw no member at all, alive, dying or dead (see [`Tree::settled`]).
     settled: bool,
+    /// `ns_last_pid` at the last scan: the next scan reads only the pids allocated since
+    /// (`None`: no scan yet, or unreadable, so the whole window is read).
+    last_pid: Option<i32>,
+    /// Pids whose `stat` is read again by every scan: members and the undecided.
+    pending: HashSet<i32>,
+    /// Pids decided for good not to be this probe's (see `scan`); never read again unless the
+    /// pid is allocated anew.
+    others: HashSet<i32>,
     /// Everything signalled, in the order first seen.
     pub(crate) killed: KillLog,
 }
@@ -56,23 +64,42 @@ impl<'a> Tree<'a> {
             tracked: HashMap::new(),
             sent: HashSet::new(),
             settled: false,
+            last_pid: None,
+            pending: HashSet::new(),
+            others: HashSet::new(),
             killed: KillLog::default(),
         }
     }
 
     /// Returns the probe's live processes other than its main process, reaping zombie orphans.
+    ///
+    /// Scans are incremental (see `candidates`), except that "nothing left" is only ever
+    /// concluded from a scan of the whole window: a pid is allocated a moment before its process
+    /// shows in `/proc`, so an incremental scan can miss a child being created right then.
     pub(crate) fn scan(&mut self) -> Vec<ProcStat> {
+        let incremental = self.last_pid.is_some();
+        let live = self.scan_once();
+        if self.settled && incremental {
+            self.last_pid = None;
+            return self.scan_once();
+        }
+        live
+    }
+
+    fn scan_once(&mut self) -> Vec<ProcStat> {
         // The lock makes "is this a probe's main process?" and the reaping of zombie orphans
         // atomic with respect to spawns, which register their main process under it, and keeps
         // every other sweep from reaping while this one looks (see `settled`).
         let leaders = crate::runner::leaders();
-        let stats: Vec<ProcStat> = procfs::pids_since(self.leader)
+        let stats: Vec<ProcStat> = self
+            .candidates()
             .into_iter()
             .filter(|&p| p != self.leader)
             .filter_map(procfs::read_stat)
             .filter(|s| s.starttime >= self.leader_start)
             .collect();
         self.settled = true;
+        self.pending.clear();
         if stats.is_empty() {
             return Vec::new();
         }
@@ -113,6 +140,7 @@ impl<'a> Tree<'a> {
         // forked a child after the pid window was read; only a scan that sees no member at all
         // proves the run has none left (a fork-and-exit chain otherwise slips through).
         self.settled = !is_member.iter().any(|&m| m);
+        self.sort_out_others(&stats, &is_member, &tokens);
         let mut live = Vec::new();
         for (i, s) in stats.into_iter().enumerate() {
             if !is_member[i] {
@@ -137,6 +165,78 @@ impl<'a> Tree<'a> {
             live.push(s);
         }
         live
+    }
+
+    /// Returns the pids to read: on the first scan the whole window since the main process;
+    /// then only the pids allocated since the last scan plus the pending ones. Pids are
+    /// allocated cyclically, so everything created between two reads of `ns_last_pid` lies
+    /// between the two values; a pid there that was decided "not ours" may be a new process and
+    /// is decided again. This keeps a scan's cost to the probe's own processes and what the
+    /// host created in one tick, instead of everything created since the probe started.
+    fn candidates(&mut self) -> Vec<i32> {
+        let now = procfs::ns_last_pid();
+        let out = match (self.last_pid, now) {
+            (Some(prev), Some(now)) => {
+                let fresh = procfs::pids_allocated_after(prev, now);
+                for p in &fresh {
+                    self.others.remove(p);
+                }
+                let mut c: Vec<i32> = self.pending.iter().copied().collect();
+                c.extend(fresh.into_iter().filter(|p| !self.pending.contains(p)));
+                c
+            }
+            _ => {
+                self.others.clear();
+                procfs::pids_since(self.leader)
+            }
+        };
+        self.last_pid = now;
+        out
+    }
+
+    /// Records what this scan decided: members and undecided processes stay pending; a
+    /// non-member is "not ours" for good when its parent is (or predates the probe), or when it
+    /// is an orphan of ours carrying another probe's token. Anything else (a parent that died
+    /// while we looked, a token-less orphan while other probes run) is read again next scan.
+    fn sort_out_others(
+        &mut self,
+        stats: &[ProcStat],
+        is_member: &[bool],
+        tokens: &HashMap<i32, Token>,
+    ) {
+        let me = self.shared.me;
+        let seen: HashSet<i32> = stats.iter().map(|s| s.pid).collect();
+        let mut other = vec![false; stats.len()];
+        loop {
+            let mut changed = false;
+            for (i, s) in stats.iter().enumerate() {
+                if is_member[i] || other[i] {
+                    continue;
+                }
+                let decided = if s.ppid == me {
+                    tokens.get(&s.pid) == Some(&Token::Other)
+                } else {
+                    self.others.contains(&s.ppid)
+                        || (!seen.contains(&s.ppid)
+                            && !self.pending.contains(&s.ppid)
+                            && !procfs::in_window(s.ppid, self.leader, self.last_pid))
+                };
+                if decided {
+                    other[i] = true;
+                    self.others.insert(s.pid);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for (i, s) in stats.iter().enumerate() {
+            let dead = s.state == 'Z' || s.state == 'X';
+            if !other[i] && !dead {
+                self.pending.insert(s.pid);
+            }
+        }
     }
 
     /// Returns true if and only if the last scan saw no member at all: then, and only then, an
