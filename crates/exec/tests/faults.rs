@@ -460,7 +460,6 @@ fn fork_and_exit_chain_ignoring_term_never_escapes() {
                 // Links still starting when the kill came may be gone already; the check is
                 // that none is left, a few rounds in a row.
                 std::thread::sleep(Duration::from_millis(50));
-                eprintln!("checking {kind} {name} round {round}");
                 base.check(&s, round);
                 no_cgroup_left(&r, kind);
             }
