@@ -109,11 +109,7 @@ pub fn start(
                 .env(POLICY_VAR, policy_name(policy))
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
-                .stderr(if std::env::var_os("HRX_DBG").is_some() {
-                    Stdio::inherit()
-                } else {
-                    Stdio::null()
-                })
+                .stderr(Stdio::null())
                 .spawn()
                 .unwrap()
         })
