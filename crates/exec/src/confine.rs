@@ -34,6 +34,7 @@ use crate::spec::Sandbox;
 #[derive(Debug)]
 pub(crate) struct ChildSetup {
     cgroup_procs: Option<OwnedFd>,
+    nice: i32,
     sandbox: Option<Prepared>,
 }
 
@@ -50,6 +51,7 @@ impl ChildSetup {
     /// the capabilities to set up (it would fail in the child with a bare errno otherwise).
     pub(crate) fn new(
         cgroup_procs: Option<OwnedFd>,
+        nice: i32,
         sandbox: Option<&Sandbox>,
     ) -> Result<ChildSetup, StartError> {
         let sandbox = match sandbox {
@@ -58,6 +60,7 @@ impl ChildSetup {
         };
         Ok(ChildSetup {
             cgroup_procs,
+            nice,
             sandbox,
         })
     }
@@ -69,17 +72,18 @@ impl ChildSetup {
 
     /// Installs the setup as the command's `pre_exec` hook.
     pub(crate) fn install(self, cmd: &mut Command) {
-        if self.cgroup_procs.is_none() && self.sandbox.is_none() {
+        if self.cgroup_procs.is_none() && self.nice == 0 && self.sandbox.is_none() {
             return;
         }
         let ChildSetup {
             cgroup_procs,
+            nice,
             sandbox,
         } = self;
         // SAFETY: the closure only makes async-signal-safe raw syscalls on data prepared before
         // the fork and allocates nothing (see the module docs).
         unsafe {
-            cmd.pre_exec(move || in_child(cgroup_procs.as_ref(), sandbox.as_ref()));
+            cmd.pre_exec(move || in_child(cgroup_procs.as_ref(), nice, sandbox.as_ref()));
         }
     }
 }
@@ -124,10 +128,24 @@ fn prepare(s: &Sandbox) -> Result<Prepared, StartError> {
 }
 
 /// Runs in the child, after fork, before exec. Async-signal-safe only.
-fn in_child(cgroup_procs: Option<&OwnedFd>, sandbox: Option<&Prepared>) -> io::Result<()> {
+fn in_child(
+    cgroup_procs: Option<&OwnedFd>,
+    nice: i32,
+    sandbox: Option<&Prepared>,
+) -> io::Result<()> {
     if let Some(fd) = cgroup_procs {
         // "0" names the writing process: the child moves itself, before any code of the probe.
         rustix::io::write(fd, b"0")?;
+    }
+    if nice != 0 {
+        // Relative to hostready's own priority, like nice(1); raising it needs privilege, so
+        // a failure is not fatal for a lowering request only.
+        let current = rustix::process::getpriority_process(None).unwrap_or(0);
+        match rustix::process::setpriority_process(None, current.saturating_add(nice).min(19)) {
+            Ok(()) => {}
+            Err(_) if nice > 0 => {}
+            Err(e) => return Err(e.into()),
+        }
     }
     let Some(s) = sandbox else { return Ok(()) };
     if let Some(root) = &s.root {

@@ -84,7 +84,8 @@ pub(crate) fn execute(
     if procs_fd.is_none() {
         cgroup = None;
     }
-    let setup = match ChildSetup::new(procs_fd, spec.sandbox.as_ref()) {
+    let nice = shared.cfg.probe_nice;
+    let setup = match ChildSetup::new(procs_fd, nice, spec.sandbox.as_ref()) {
         Ok(s) => s,
         Err(e) => {
             result.outcome = Outcome::NotStarted(e);
@@ -105,7 +106,7 @@ pub(crate) fn execute(
             // a cgroup removed under us): run it once more, tracked by the sweep instead. A
             // failed exec ran nothing, so the retry repeats no effect of the probe.
             cgroup = None;
-            match ChildSetup::new(None, spec.sandbox.as_ref()) {
+            match ChildSetup::new(None, nice, spec.sandbox.as_ref()) {
                 Ok(setup) => spawned = build(setup).spawn(),
                 Err(e) => {
                     drop(leaders);

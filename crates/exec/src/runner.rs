@@ -52,6 +52,10 @@ pub struct RunnerConfig {
     /// Makes this process a child subreaper, so descendants that escape their parent are
     /// re-parented to it and can be found, killed and reaped. On by default; see the crate docs.
     pub subreaper: bool,
+    /// The nice value probes start with (0 keeps the runner's own). 10 by default: the runner
+    /// that must kill a probe at its deadline then keeps the CPU ahead of the probe and of
+    /// everything it forks, however busy they keep the machine.
+    pub probe_nice: i32,
     /// Which cgroups each probe may be put in (its own, below this process's cgroup); see
     /// [`Containment`]. `Auto` by default: v2, else v1 `pids`, else the `/proc` sweep.
     pub cgroup: CgroupPolicy,
@@ -68,6 +72,7 @@ impl Default for RunnerConfig {
             output_cap: 64 * 1024,
             env_allow: ["PATH", "LANG", "LC_ALL", "TZ"].map(String::from).to_vec(),
             subreaper: true,
+            probe_nice: 10,
             cgroup: CgroupPolicy::Auto,
         }
     }
