@@ -53,7 +53,13 @@ pub struct CheckArgs {
     #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
     pub output: Format,
     /// Also run each found executable once (`iscsiadm --version`, ...) under the bounded runner,
-    /// to show that it really starts. Off by default: built-in checks start no process.
+    /// to show that it really starts. Off by default: built-in checks start no process. This
+    /// runs the programs of the checked root — with `--root`, an image you may not trust. They
+    /// never run with hostready's privileges: chrooted into the root, as uid/gid 65534 with no
+    /// groups, no capabilities (bounding set included) and no_new_privs, in their own cgroup
+    /// where one can be made. They can still read what 65534 may read inside the root, use the
+    /// network, and signal other processes of uid 65534; do not use it on a root whose programs
+    /// you would not run as `nobody`.
     #[arg(long)]
     pub verify_runs: bool,
     /// Show passing findings' evidence too (table output).

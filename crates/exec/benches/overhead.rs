@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use hostready_exec::{Exit, Outcome, ProbeSpec, Runner, RunnerConfig};
+use hostready_exec::{CgroupPolicy, Exit, Outcome, ProbeSpec, Runner, RunnerConfig};
 
 fn main() {
     let n: usize = std::env::var("HRX_BENCH_N")
@@ -14,6 +14,11 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let runner = Runner::new(RunnerConfig::default());
+    // The same without a cgroup per probe (the /proc sweep), to show what the cgroup costs.
+    let sweep_runner = Runner::new(RunnerConfig {
+        cgroup: CgroupPolicy::Off,
+        ..RunnerConfig::default()
+    });
     let spec = ProbeSpec::new(
         "bench.true",
         "/bin/true",
@@ -38,13 +43,21 @@ fn main() {
             }),
         ),
         (
-            "Runner::run",
+            "Runner::run (own cgroup)",
             Box::new(|| {
                 let r = runner.run(&spec);
                 assert!(matches!(r.outcome, Outcome::Exited(Exit::Code(0))), "{r:?}");
             }),
         ),
+        (
+            "Runner::run (no cgroup, /proc sweep)",
+            Box::new(|| {
+                let r = sweep_runner.run(&spec);
+                assert!(matches!(r.outcome, Outcome::Exited(Exit::Code(0))), "{r:?}");
+            }),
+        ),
     ];
+    println!("containment: {:?}", runner.containment());
 
     // Warm up, then interleave blocks of each variant so drift (other load on the machine,
     // CPU frequency) hits all of them alike.

@@ -23,10 +23,18 @@
 //! - **Bounded waiting.** After `SIGKILL` the runner waits at most `reap_wait`; a process that
 //!   still lives (uninterruptible sleep, frozen) is reported as a [`StuckProcess`] with its
 //!   pid, `/proc` state and start, never waited on, and its pipes are never read blockingly.
-//! - **Nothing outlives a probe.** Descendants that left the group (`setsid -f`, double fork)
-//!   are found — the process is a child subreaper, and orphans carry the probe's token — and
-//!   killed, also when the main process exits normally. See `sweep.rs` for how processes are
-//!   identified robustly against pid reuse, and its limits.
+//! - **Nothing outlives a probe.** Each probe runs in its own cgroup where one can be created
+//!   (v2 with `cgroup.kill`, else v1 `pids`; entered between fork and exec, removed after the
+//!   run; see `cgroup.rs`), so descendants are found and killed whatever they do to their
+//!   session, group, parent or environment, also when the main process exits normally. Without
+//!   a writable cgroup the `/proc` sweep finds those that left the group (`setsid -f`, double
+//!   fork) — the process is a child subreaper, and orphans carry the probe's token. See
+//!   [`Containment`] and `sweep.rs` for the limits of each.
+//! - **Probes yield the CPU to the runner**: they start at nice 10 (`probe_nice`), so deadlines
+//!   hold on a saturated machine.
+//! - **Untrusted programs run unprivileged** when the spec has a [`Sandbox`]: chroot, uid/gid
+//!   65534, no groups, no capabilities in any set, `no_new_privs` (`confine.rs`, the crate's
+//!   only `unsafe`).
 //! - **One live instance per probe id.** While an earlier instance lives, `run` returns
 //!   [`Outcome::StillRunning`] ("stuck since ..., pid ..., state D") and starts nothing.
 //! - **A global cap** (`max_concurrent`): `run` returns [`Outcome::Busy`], `run_many` queues
@@ -44,22 +52,28 @@
 //! process-wide), but each has its own cap and its own record of live instances: use one.
 //!
 //! # How a probe's processes are identified
-//! By process group, by parent chain, and — for orphans re-parented to this process — by the
-//! per-run value of [`TOKEN_VAR`] in their environment; only processes created after the
-//! probe's main process are considered (pids are allocated cyclically; `sweep.rs` and
-//! `procfs.rs` explain the window), and each is signalled through a pidfd opened against its
-//! `(pid, starttime)`, so a recycled pid is never signalled.
+//! With a cgroup: by membership (`cgroup.procs`), each member signalled through a pidfd that was
+//! opened while it was listed and checked still listed afterwards. Without: by process group,
+//! by parent chain, and — for orphans re-parented to this process — by the per-run value of
+//! [`TOKEN_VAR`] in their environment; only processes created after the probe's main process
+//! are considered (pids are allocated cyclically; `sweep.rs` and `procfs.rs` explain the
+//! window), and each is signalled through a pidfd opened against its `(pid, starttime)`, so a
+//! recycled pid is never signalled.
 //!
 //! # Known limits
-//! - A descendant that both clears its environment *and* is orphaned while another probe is
-//!   running cannot be attributed, and is left alone (never killed by the wrong probe).
+//! - Without a cgroup: a descendant that is orphaned and either forges another token or clears
+//!   its environment while another probe is running cannot be attributed, and is left alone
+//!   (never killed by the wrong probe); and the two whole-window scans of a run cost in
+//!   proportion to what the host created since the probe started (docs/bench-exec.md).
 //! - Kernels without `pidfd_open` (before 5.3): the main process is polled every 10 ms and other
 //!   processes are signalled with `kill(2)` right after re-checking their start time (a window
 //!   of microseconds instead of none). Not exercised by the tests, which run on 6.x.
-//! - No cgroup is used. Where the runner may create a cgroup v2 sub-group (not in a DaemonSet
-//!   with the usual read-only cgroup mount) that would contain the tree even against
-//!   environment clearing; the `/proc` tracking works everywhere.
+//! - A member can leave its cgroup only by writing another cgroup's `cgroup.procs`, which needs
+//!   write access there (a root probe has it); such a process is then out of the runner's reach.
 
+mod cgroup;
+mod confine;
+mod members;
 mod npd;
 mod outcome;
 mod probe;
@@ -68,7 +82,10 @@ mod runner;
 mod spec;
 mod sweep;
 
+pub use cgroup::{CgroupPolicy, Containment};
 pub use npd::{NPD_MAX_OUTPUT, NpdVerdict, Verdict, npd_verdict};
-pub use outcome::{Captured, Exit, Killed, Outcome, ProbeResult, StartError, StuckProcess, Utc};
+pub use outcome::{
+    Captured, Exit, Killed, NAMED_KILLED, Outcome, ProbeResult, StartError, StuckProcess, Utc,
+};
 pub use runner::{ProbeHandle, Runner, RunnerConfig, TOKEN_VAR};
-pub use spec::{CommandLine, ProbeSpec};
+pub use spec::{CommandLine, ProbeSpec, Sandbox};

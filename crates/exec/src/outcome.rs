@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::spec::CommandLine;
+use crate::spec::{CommandLine, Sandbox};
 
 /// The record of one attempt to run a probe. Every variant carries the command line, the wall
 /// clock start and the duration, so a report can always say what was (or was not) run.
@@ -16,6 +16,8 @@ pub struct ProbeResult {
     pub id: String,
     /// The program and argv, exactly as executed (no shell involved).
     pub command: CommandLine,
+    /// The sandbox it ran in, if the spec asked for one (a program of an untrusted root).
+    pub sandbox: Option<Sandbox>,
     /// When the attempt started (wall clock).
     pub started: SystemTime,
     /// How long the attempt took, including killing and reaping.
@@ -27,8 +29,11 @@ pub struct ProbeResult {
     /// The head of standard error, up to the runner's cap, and its total size.
     pub stderr: Captured,
     /// Descendants that were still alive when the probe's main process ended or its deadline
-    /// passed (including ones that left the process group or session), and were killed.
+    /// passed (including ones that left the process group or session), and were killed: the
+    /// first [`NAMED_KILLED`] of them, so a probe that forked thousands costs a bounded record.
     pub cleaned_up: Vec<Killed>,
+    /// How many descendants were killed in all (`cleaned_up` names at most [`NAMED_KILLED`]).
+    pub cleaned_up_total: usize,
     /// Processes of this run that were still alive when the bounded wait after `SIGKILL` ran out
     /// (uninterruptible sleep, frozen). The probe is not started again while any of them lives.
     pub leftovers: Vec<StuckProcess>,
@@ -74,6 +79,10 @@ pub enum StartError {
     /// The runner only executes absolute paths, never a PATH search or a shell string.
     #[error("program {0:?} is not an absolute path")]
     RelativeProgram(PathBuf),
+    /// The probe's sandbox cannot be set up here (it would run as root, or hostready lacks the
+    /// capabilities to drop them); nothing was started.
+    #[error("cannot confine the probe: {0}")]
+    Confine(String),
     /// fork/exec failed (missing file, no execute bit, bad interpreter, ...).
     #[error("cannot start {command}")]
     Spawn {
@@ -178,6 +187,30 @@ impl fmt::Display for StuckProcess {
             self.comm,
             self.state
         )
+    }
+}
+
+/// At most this many killed descendants are named in a [`ProbeResult`]; the rest are counted.
+pub const NAMED_KILLED: usize = 32;
+
+/// The record of what a run killed: the first [`NAMED_KILLED`] by pid and name, all counted.
+#[derive(Debug, Default)]
+pub(crate) struct KillLog {
+    seen: std::collections::HashSet<i32>,
+    pub named: Vec<Killed>,
+    pub total: usize,
+}
+
+impl KillLog {
+    /// Records `pid` once; `comm` is only asked for while names are still kept.
+    pub(crate) fn record(&mut self, pid: i32, comm: impl FnOnce() -> String) {
+        if !self.seen.insert(pid) {
+            return;
+        }
+        self.total += 1;
+        if self.named.len() < NAMED_KILLED {
+            self.named.push(Killed { pid, comm: comm() });
+        }
     }
 }
 

@@ -15,6 +15,9 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fs::OFlags;
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions};
 
+use crate::cgroup::ProbeCgroup;
+use crate::confine::ChildSetup;
+use crate::members::{CgroupTree, Members};
 use crate::outcome::{Captured, Exit, Outcome, ProbeResult, StartError, StuckProcess};
 use crate::procfs::{self, Tracked};
 use crate::runner::{Shared, StuckInstance, TOKEN_VAR};
@@ -45,12 +48,14 @@ pub(crate) fn execute(
     let mut result = ProbeResult {
         id: spec.id.clone(),
         command,
+        sandbox: spec.sandbox.clone(),
         started,
         duration: Duration::ZERO,
         outcome: Outcome::Busy { max_concurrent: 0 },
         stdout: Captured::default(),
         stderr: Captured::default(),
         cleaned_up: Vec::new(),
+        cleaned_up_total: 0,
         leftovers: Vec::new(),
     };
     if !spec.program.is_absolute() {
@@ -58,23 +63,60 @@ pub(crate) fn execute(
         return (result, None);
     }
     let token = shared.next_token();
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .env_clear()
-        .envs(shared.base_env.iter().map(|(k, v)| (k, v)))
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .env(TOKEN_VAR, &token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so the deadline can signal the whole group at once.
-        .process_group(0);
+    let build = |setup: ChildSetup| {
+        let mut cmd = Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .env_clear()
+            .envs(shared.base_env.iter().map(|(k, v)| (k, v)))
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .env(TOKEN_VAR, &token)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group, so the deadline can signal the whole group at once.
+            .process_group(0);
+        setup.install(&mut cmd);
+        cmd
+    };
+    // The run's own cgroup where one can be made; the child moves itself in before exec.
+    let mut cgroup: Option<ProbeCgroup> = shared.containment.create();
+    let procs_fd = cgroup.as_ref().and_then(|c| c.procs_for_child().ok());
+    if procs_fd.is_none() {
+        cgroup = None;
+    }
+    let nice = shared.cfg.probe_nice;
+    let setup = match ChildSetup::new(procs_fd, nice, spec.sandbox.as_ref()) {
+        Ok(s) => s,
+        Err(e) => {
+            result.outcome = Outcome::NotStarted(e);
+            result.duration = t0.elapsed();
+            return (result, None);
+        }
+    };
+    let in_cgroup = setup.uses_cgroup();
+    let mut cmd = build(setup);
 
     let mut child = {
         // Registering the main process under the lock keeps the sweep of a concurrent probe
         // from mistaking it for an orphan (and reaping it).
         let mut leaders = crate::runner::leaders();
-        match cmd.spawn() {
+        let mut spawned = cmd.spawn();
+        if spawned.is_err() && in_cgroup {
+            // The move into the cgroup may be what failed (a v2 parent that gained controllers,
+            // a cgroup removed under us): run it once more, tracked by the sweep instead. A
+            // failed exec ran nothing, so the retry repeats no effect of the probe.
+            cgroup = None;
+            match ChildSetup::new(None, nice, spec.sandbox.as_ref()) {
+                Ok(setup) => spawned = build(setup).spawn(),
+                Err(e) => {
+                    drop(leaders);
+                    result.outcome = Outcome::NotStarted(e);
+                    result.duration = t0.elapsed();
+                    return (result, None);
+                }
+            }
+        }
+        match spawned {
             Ok(c) => {
                 leaders.insert(c.id() as i32);
                 c
@@ -90,6 +132,7 @@ pub(crate) fn execute(
             }
         }
     };
+    drop(cmd);
     let pid = child.id() as i32;
     shared.set_running_pid(&spec.id, pid);
     let deadline = t0 + spec.timeout;
@@ -99,7 +142,10 @@ pub(crate) fn execute(
     let leader_start = procfs::read_stat(pid).map_or(0, |s| s.starttime);
     let mut out = child.stdout.take().map(nonblocking);
     let mut err = child.stderr.take().map(nonblocking);
-    let mut tree = Tree::new(shared, pid, leader_start, &token);
+    let mut tree = match cgroup {
+        Some(cg) => Members::Cgroup(CgroupTree::new(cg, pid, shared.me)),
+        None => Members::Sweep(Tree::new(shared, pid, leader_start, &token)),
+    };
     let mut buf = vec![0u8; 64 * 1024];
     let cap = shared.cfg.output_cap;
 
@@ -118,7 +164,7 @@ pub(crate) fn execute(
         if leader_exited || phase != Phase::Running {
             live = tree.scan();
         }
-        let all_gone = leader_exited && live.is_empty();
+        let all_gone = leader_exited && live.is_empty() && tree.settled();
         if all_gone {
             if out.is_none() && err.is_none() {
                 break;
@@ -192,15 +238,24 @@ pub(crate) fn execute(
     } else {
         None
     };
-    result.cleaned_up = std::mem::take(&mut tree.killed);
+    let killed = tree.take_killed();
+    result.cleaned_up = killed.named;
+    result.cleaned_up_total = killed.total;
     let mut stuck_procs: Vec<Tracked> = tree.take_tracked(&live);
+    let cgroup = tree.into_cgroup();
     result.leftovers = live
         .iter()
-        .map(|s| StuckProcess {
-            pid: s.pid,
-            comm: s.comm.clone(),
-            state: s.state,
-            since: started,
+        .map(|s| {
+            // Read now: a cgroup scan does not read per-process files, and the state matters.
+            let now = procfs::read_stat(s.pid);
+            StuckProcess {
+                pid: s.pid,
+                comm: now
+                    .as_ref()
+                    .map_or_else(|| s.comm.clone(), |n| n.comm.clone()),
+                state: now.map_or(s.state, |n| n.state),
+                since: started,
+            }
         })
         .collect();
     let mut stuck_leader = None;
@@ -226,10 +281,29 @@ pub(crate) fn execute(
         // Not timed out means the main process exited.
         Outcome::Exited(exit.unwrap_or(Exit::Signal(0)))
     };
+    // An empty cgroup is removed now; one with members left goes with the stuck instance.
+    let cgroup = match cgroup {
+        Some(cg) if result.leftovers.is_empty() => match cg.remove() {
+            Ok(()) => None,
+            Err(_) => {
+                // Members nobody could track (they died or appeared as the wait ran out).
+                for st in cg.pids().into_iter().filter_map(procfs::read_stat) {
+                    result.leftovers.push(StuckProcess {
+                        pid: st.pid,
+                        comm: st.comm,
+                        state: st.state,
+                        since: started,
+                    });
+                }
+                Some(cg)
+            }
+        },
+        other => other,
+    };
     result.duration = t0.elapsed();
     let stuck = (!result.leftovers.is_empty()).then(|| {
         stuck_procs.retain(|t| t.pid != pid);
-        StuckInstance::new(stuck_leader, stuck_procs, result.leftovers.clone())
+        StuckInstance::new(stuck_leader, stuck_procs, result.leftovers.clone(), cgroup)
     });
     (result, stuck)
 }

@@ -55,6 +55,13 @@ pub(crate) fn read_stat(pid: i32) -> Option<ProcStat> {
     parse_stat(&text)
 }
 
+/// Returns `/proc/<pid>/comm` without its newline, or an empty string when the process is gone.
+pub(crate) fn read_comm(pid: i32) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|s| s.trim_end_matches('\n').to_string())
+        .unwrap_or_default()
+}
+
 /// Returns every pid that may have been allocated at or after `first`, in allocation order.
 ///
 /// Linux hands out pids cyclically (`idr_alloc_cyclic`), so a descendant of a process created
@@ -87,6 +94,48 @@ pub(crate) fn pids_since(first: i32) -> Vec<i32> {
         .collect();
     pids.sort_unstable();
     pids
+}
+
+/// Returns the pid the kernel allocated last in this pid namespace.
+pub(crate) fn ns_last_pid() -> Option<i32> {
+    fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+}
+
+/// Returns the pids that may exist among those allocated after `prev` up to `now` (cyclic:
+/// after `pid_max` allocation starts again from the bottom). A short interval is probed pid
+/// by pid, a long one (or one that wrapped) by listing `/proc`.
+pub(crate) fn pids_allocated_after(prev: i32, now: i32) -> Vec<i32> {
+    if now == prev {
+        return Vec::new();
+    }
+    if now > prev && now - prev <= 256 {
+        // The caller reads each one's `stat`, which fails for the ones already gone.
+        return (prev + 1..=now).collect();
+    }
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| {
+            if now > prev {
+                p > prev && p <= now
+            } else {
+                p > prev || p <= now
+            }
+        })
+        .collect()
+}
+
+/// Returns true if and only if `pid` may have been allocated at or after `first`, given the
+/// last allocated pid `last` (unknown: assume it may).
+pub(crate) fn in_window(pid: i32, first: i32, last: Option<i32>) -> bool {
+    match last {
+        Some(last) if last >= first => (first..=last).contains(&pid),
+        Some(last) => pid >= first || pid <= last,
+        None => true,
+    }
 }
 
 /// Which probe a process's environment says it belongs to.

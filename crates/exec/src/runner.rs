@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rustix::process::{Pid, Signal, WaitOptions};
 
+use crate::cgroup::{CgroupPolicy, Containment, ProbeCgroup};
 use crate::outcome::{Captured, Outcome, ProbeResult, StuckProcess};
 use crate::probe;
 use crate::procfs::{self, Tracked};
@@ -51,6 +52,13 @@ pub struct RunnerConfig {
     /// Makes this process a child subreaper, so descendants that escape their parent are
     /// re-parented to it and can be found, killed and reaped. On by default; see the crate docs.
     pub subreaper: bool,
+    /// The nice value probes start with (0 keeps the runner's own). 10 by default: the runner
+    /// that must kill a probe at its deadline then keeps the CPU ahead of the probe and of
+    /// everything it forks, however busy they keep the machine.
+    pub probe_nice: i32,
+    /// Which cgroups each probe may be put in (its own, below this process's cgroup); see
+    /// [`Containment`]. `Auto` by default: v2, else v1 `pids`, else the `/proc` sweep.
+    pub cgroup: CgroupPolicy,
 }
 
 impl Default for RunnerConfig {
@@ -64,6 +72,8 @@ impl Default for RunnerConfig {
             output_cap: 64 * 1024,
             env_allow: ["PATH", "LANG", "LC_ALL", "TZ"].map(String::from).to_vec(),
             subreaper: true,
+            probe_nice: 10,
+            cgroup: CgroupPolicy::Auto,
         }
     }
 }
@@ -105,8 +115,15 @@ impl Runner {
             .iter()
             .filter_map(|k| std::env::var_os(k).map(|v| (OsString::from(k), v)))
             .collect();
+        // Without `/proc/<tid>/children` zombie orphans could only be found by the sweep.
+        let containment = if crate::members::children_listed() {
+            Containment::detect(config.cgroup)
+        } else {
+            Containment::ProcScan
+        };
         Runner {
             shared: Arc::new(Shared {
+                containment,
                 me: rustix::process::getpid().as_raw_nonzero().get(),
                 seq: AtomicU64::new(0),
                 base_env,
@@ -121,6 +138,12 @@ impl Runner {
     /// Returns the configuration.
     pub fn config(&self) -> &RunnerConfig {
         &self.shared.cfg
+    }
+
+    /// Returns how probes are contained: each in its own cgroup (which kind, below which
+    /// directory), or tracked by the `/proc` sweep where no cgroup can be created.
+    pub fn containment(&self) -> &Containment {
+        &self.shared.containment
     }
 
     /// Returns true if and only if this process is a child subreaper, so escaped descendants
@@ -204,12 +227,14 @@ impl Runner {
         let not_run = |outcome| ProbeResult {
             id: spec.id.clone(),
             command: spec.command_line(),
+            sandbox: spec.sandbox.clone(),
             started,
             duration: Duration::ZERO,
             outcome,
             stdout: Captured::default(),
             stderr: Captured::default(),
             cleaned_up: Vec::new(),
+            cleaned_up_total: 0,
             leftovers: Vec::new(),
         };
         let max = self.shared.cfg.max_concurrent;
@@ -307,6 +332,7 @@ impl Drop for Slot<'_> {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub cfg: RunnerConfig,
+    pub containment: Containment,
     pub me: i32,
     seq: AtomicU64,
     pub base_env: Vec<(OsString, OsString)>,
@@ -352,6 +378,8 @@ pub(crate) struct StuckInstance {
     leader: Option<Child>,
     procs: Vec<Tracked>,
     reported: Vec<StuckProcess>,
+    /// The run's cgroup, removed once it is empty.
+    cgroup: Option<ProbeCgroup>,
 }
 
 impl StuckInstance {
@@ -359,11 +387,13 @@ impl StuckInstance {
         leader: Option<Child>,
         procs: Vec<Tracked>,
         reported: Vec<StuckProcess>,
+        cgroup: Option<ProbeCgroup>,
     ) -> StuckInstance {
         StuckInstance {
             leader,
             procs,
             reported,
+            cgroup,
         }
     }
 
@@ -398,11 +428,30 @@ impl StuckInstance {
             .into_iter()
             .chain(self.procs.iter().map(|t| t.pid))
             .collect();
-        let first = self.reported.iter().find(|p| alive.contains(&p.pid))?;
-        let st = procfs::read_stat(first.pid);
-        Some(StuckProcess {
-            state: st.map_or(first.state, |s| s.state),
-            ..first.clone()
-        })
+        if let Some(first) = self.reported.iter().find(|p| alive.contains(&p.pid)) {
+            let st = procfs::read_stat(first.pid);
+            return Some(StuckProcess {
+                state: st.map_or(first.state, |s| s.state),
+                ..first.clone()
+            });
+        }
+        // Everything reported is gone; the cgroup may still hold what was never seen.
+        let cg = self.cgroup.as_ref()?;
+        cg.kill_all();
+        crate::members::reap_orphans(me);
+        let since = self.reported.first().map(|p| p.since)?;
+        match cg.pids().into_iter().find_map(procfs::read_stat) {
+            Some(st) => Some(StuckProcess {
+                pid: st.pid,
+                comm: st.comm,
+                state: st.state,
+                since,
+            }),
+            None => {
+                let _ = cg.remove();
+                self.cgroup = None;
+                None
+            }
+        }
     }
 }

@@ -18,6 +18,41 @@ pub struct ProbeSpec {
     pub timeout: Duration,
     /// Variables set on top of the runner's allow-listed environment.
     pub env: Vec<(OsString, OsString)>,
+    /// Runs the program unprivileged (and inside a root) instead of with hostready's own
+    /// privileges: for programs that belong to an untrusted root image. `None`: as hostready.
+    pub sandbox: Option<Sandbox>,
+}
+
+/// How an untrusted program is confined. Set up in the child between fork and exec, in this
+/// order: `chroot(root)` and `chdir("/")`, every capability dropped from the bounding set,
+/// supplementary groups set to none, real/effective/saved gid then uid set to `gid`/`uid`
+/// (which clears the permitted, effective and ambient capability sets), the inheritable set
+/// cleared, and `no_new_privs` set (so no set-uid program or file capability gives anything
+/// back). Without capabilities the program cannot `chroot` again, `mknod`, `chown`, mount,
+/// ptrace or read `/proc/1/root`, so `chdir("..")` and friends stay inside the root; see
+/// `docs/bench-exec.md` ("How probes are confined") for what it still can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sandbox {
+    /// The directory to `chroot` into; the spec's program is then a path inside it.
+    pub root: Option<PathBuf>,
+    /// The uid to run as (never 0).
+    pub uid: u32,
+    /// The gid to run as (never 0).
+    pub gid: u32,
+}
+
+impl Sandbox {
+    /// The conventional unprivileged identity, `nobody`/`nogroup` (65534).
+    pub const NOBODY: u32 = 65534;
+
+    /// Returns a sandbox running as 65534:65534, inside `root` when given.
+    pub fn unprivileged(root: Option<PathBuf>) -> Sandbox {
+        Sandbox {
+            root,
+            uid: Sandbox::NOBODY,
+            gid: Sandbox::NOBODY,
+        }
+    }
 }
 
 impl ProbeSpec {
@@ -38,6 +73,7 @@ impl ProbeSpec {
             args: args.into_iter().map(Into::into).collect(),
             timeout,
             env: Vec::new(),
+            sandbox: None,
         }
     }
 

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use rustix::process::{Pid, Signal, WaitOptions};
 
-use crate::outcome::Killed;
+use crate::outcome::KillLog;
 use crate::procfs::{self, ProcStat, Token, Tracked};
 use crate::runner::Shared;
 
@@ -35,8 +35,18 @@ pub(crate) struct Tree<'a> {
     token: &'a str,
     tracked: HashMap<i32, Tracked>,
     sent: HashSet<(i32, i32)>,
+    /// The last scan saw no member at all, alive, dying or dead (see [`Tree::settled`]).
+    settled: bool,
+    /// `ns_last_pid` at the last scan: the next scan reads only the pids allocated since
+    /// (`None`: no scan yet, or unreadable, so the whole window is read).
+    last_pid: Option<i32>,
+    /// Pids whose `stat` is read again by every scan: members and the undecided.
+    pending: HashSet<i32>,
+    /// Pids decided for good not to be this probe's (see `scan`); never read again unless the
+    /// pid is allocated anew.
+    others: HashSet<i32>,
     /// Everything signalled, in the order first seen.
-    pub killed: Vec<Killed>,
+    pub(crate) killed: KillLog,
 }
 
 impl<'a> Tree<'a> {
@@ -53,25 +63,47 @@ impl<'a> Tree<'a> {
             token,
             tracked: HashMap::new(),
             sent: HashSet::new(),
-            killed: Vec::new(),
+            settled: false,
+            last_pid: None,
+            pending: HashSet::new(),
+            others: HashSet::new(),
+            killed: KillLog::default(),
         }
     }
 
     /// Returns the probe's live processes other than its main process, reaping zombie orphans.
+    ///
+    /// Scans are incremental (see `candidates`), except that "nothing left" is only ever
+    /// concluded from a scan of the whole window: a pid is allocated a moment before its process
+    /// shows in `/proc`, so an incremental scan can miss a child being created right then.
     pub(crate) fn scan(&mut self) -> Vec<ProcStat> {
-        let stats: Vec<ProcStat> = procfs::pids_since(self.leader)
+        let incremental = self.last_pid.is_some();
+        let live = self.scan_once();
+        if self.settled && incremental {
+            self.last_pid = None;
+            return self.scan_once();
+        }
+        live
+    }
+
+    fn scan_once(&mut self) -> Vec<ProcStat> {
+        // The lock makes "is this a probe's main process?" and the reaping of zombie orphans
+        // atomic with respect to spawns, which register their main process under it, and keeps
+        // every other sweep from reaping while this one looks (see `settled`).
+        let leaders = crate::runner::leaders();
+        let stats: Vec<ProcStat> = self
+            .candidates()
             .into_iter()
             .filter(|&p| p != self.leader)
             .filter_map(procfs::read_stat)
             .filter(|s| s.starttime >= self.leader_start)
             .collect();
+        self.settled = true;
+        self.pending.clear();
         if stats.is_empty() {
             return Vec::new();
         }
         let me = self.shared.me;
-        // The lock makes "is this a probe's main process?" and the reaping of zombie orphans
-        // atomic with respect to spawns, which register their main process under it.
-        let leaders = crate::runner::leaders();
         let sole = crate::runner::ACTIVE.load(std::sync::atomic::Ordering::SeqCst) <= 1;
         let mut members: HashSet<i32> = HashSet::from([self.leader]);
         let mut is_member = vec![false; stats.len()];
@@ -104,6 +136,11 @@ impl<'a> Tree<'a> {
                 break;
             }
         }
+        // Any member seen — alive, a zombie, or one that dies before its pidfd opens — may have
+        // forked a child after the pid window was read; only a scan that sees no member at all
+        // proves the run has none left (a fork-and-exit chain otherwise slips through).
+        self.settled = !is_member.iter().any(|&m| m);
+        self.sort_out_others(&stats, &is_member, &tokens);
         let mut live = Vec::new();
         for (i, s) in stats.into_iter().enumerate() {
             if !is_member[i] {
@@ -130,9 +167,89 @@ impl<'a> Tree<'a> {
         live
     }
 
-    /// Sends `sig` to the main process's group and to every process in `live`, once each.
+    /// Returns the pids to read: on the first scan the whole window since the main process;
+    /// then only the pids allocated since the last scan plus the pending ones. Pids are
+    /// allocated cyclically, so everything created between two reads of `ns_last_pid` lies
+    /// between the two values; a pid there that was decided "not ours" may be a new process and
+    /// is decided again. This keeps a scan's cost to the probe's own processes and what the
+    /// host created in one tick, instead of everything created since the probe started.
+    fn candidates(&mut self) -> Vec<i32> {
+        let now = procfs::ns_last_pid();
+        let out = match (self.last_pid, now) {
+            (Some(prev), Some(now)) => {
+                let fresh = procfs::pids_allocated_after(prev, now);
+                for p in &fresh {
+                    self.others.remove(p);
+                }
+                let mut c: Vec<i32> = self.pending.iter().copied().collect();
+                c.extend(fresh.into_iter().filter(|p| !self.pending.contains(p)));
+                c
+            }
+            _ => {
+                self.others.clear();
+                procfs::pids_since(self.leader)
+            }
+        };
+        self.last_pid = now;
+        out
+    }
+
+    /// Records what this scan decided: members and undecided processes stay pending; a
+    /// non-member is "not ours" for good when its parent is (or predates the probe), or when it
+    /// is an orphan of ours carrying another probe's token. Anything else (a parent that died
+    /// while we looked, a token-less orphan while other probes run) is read again next scan.
+    fn sort_out_others(
+        &mut self,
+        stats: &[ProcStat],
+        is_member: &[bool],
+        tokens: &HashMap<i32, Token>,
+    ) {
+        let me = self.shared.me;
+        let seen: HashSet<i32> = stats.iter().map(|s| s.pid).collect();
+        let mut other = vec![false; stats.len()];
+        loop {
+            let mut changed = false;
+            for (i, s) in stats.iter().enumerate() {
+                if is_member[i] || other[i] {
+                    continue;
+                }
+                let decided = if s.ppid == me {
+                    tokens.get(&s.pid) == Some(&Token::Other)
+                } else {
+                    self.others.contains(&s.ppid)
+                        || (!seen.contains(&s.ppid)
+                            && !self.pending.contains(&s.ppid)
+                            && !procfs::in_window(s.ppid, self.leader, self.last_pid))
+                };
+                if decided {
+                    other[i] = true;
+                    self.others.insert(s.pid);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for (i, s) in stats.iter().enumerate() {
+            let dead = s.state == 'Z' || s.state == 'X';
+            if !other[i] && !dead {
+                self.pending.insert(s.pid);
+            }
+        }
+    }
+
+    /// Returns true if and only if the last scan saw no member at all: then, and only then, an
+    /// empty scan means the run has nothing left (see the comment in `scan`).
+    pub(crate) fn settled(&self) -> bool {
+        self.settled
+    }
+
+    /// Sends `sig` to the main process's group and to every process in `live`, once each; the
+    /// group gets `SIGKILL` on every call (a group kill is atomic with respect to fork, so a
+    /// chain that stays in the group is ended by it, whatever the scans missed).
     pub(crate) fn signal(&mut self, live: &[ProcStat], sig: Signal) {
-        if self.sent.insert((-self.leader, sig.as_raw())) {
+        if self.sent.insert((-self.leader, sig.as_raw())) || sig == Signal::KILL {
             if let Some(pg) = Pid::from_raw(self.leader) {
                 // The whole group at once, including members forked since the last scan (later
                 // members are found by the scan and signalled one by one below).
@@ -145,12 +262,7 @@ impl<'a> Tree<'a> {
             }
             if let Some(t) = self.tracked.get(&s.pid) {
                 t.signal(sig);
-                if !self.killed.iter().any(|k| k.pid == s.pid) {
-                    self.killed.push(Killed {
-                        pid: s.pid,
-                        comm: s.comm.clone(),
-                    });
-                }
+                self.killed.record(s.pid, || s.comm.clone());
             }
         }
     }

@@ -201,3 +201,24 @@ fn run_many_queues_under_the_cap_and_is_bounded() {
     );
     assert!(s.procs().is_empty());
 }
+
+#[test]
+fn probes_start_at_nice_10_so_the_runner_keeps_the_cpu() {
+    let _g = serial();
+    let spec = ProbeSpec::new("nice", "/bin/sh", ["-c", "cut -d' ' -f19 /proc/$$/stat"], T);
+    let res = runner(2).run(&spec);
+    assert_eq!(res.outcome.exit(), Some(Exit::Code(0)), "{res:?}");
+    assert_eq!(res.stdout.text().trim(), "10", "{res:?}");
+    let same = Runner::new(RunnerConfig {
+        probe_nice: 0,
+        ..RunnerConfig::default()
+    });
+    let res = same.run(&spec);
+    let own = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let own_nice = own[own.rfind(')').unwrap() + 2..]
+        .split(' ')
+        .nth(16)
+        .unwrap()
+        .to_string();
+    assert_eq!(res.stdout.text().trim(), own_nice, "{res:?}");
+}

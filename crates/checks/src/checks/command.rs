@@ -105,6 +105,17 @@ pub fn describe(r: &ProbeResult, ev: &mut Evidence) {
     for k in &r.cleaned_up {
         ev.add("killed leftover", format!("pid {} ({})", k.pid, k.comm));
     }
+    // The runner names the first few it killed and counts the rest.
+    if r.cleaned_up_total > r.cleaned_up.len() {
+        ev.add(
+            "killed leftovers",
+            format!(
+                "{} in all, the first {} named",
+                r.cleaned_up_total,
+                r.cleaned_up.len()
+            ),
+        );
+    }
     for p in &r.leftovers {
         ev.add("stuck", p.to_string());
     }

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod load;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -206,4 +208,18 @@ pub fn freezer_v1() -> Option<PathBuf> {
     let ok = probe.join("freezer.state").exists();
     let _ = fs::remove_dir(&probe);
     ok.then(|| root.to_path_buf())
+}
+
+/// The probe cgroups of this test process still present below `parent` (`hostready-<pid>-*`).
+pub fn cgroups_left(parent: Option<&Path>) -> Vec<PathBuf> {
+    let Some(parent) = parent else {
+        return Vec::new();
+    };
+    let prefix = format!("hostready-{}-", std::process::id());
+    fs::read_dir(parent)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|e| e.path())
+        .collect()
 }
