@@ -254,7 +254,9 @@ impl<'a> Header<'a> {
                 ));
             }
             let stored = self.raw_strings(e).next().unwrap_or_default();
-            if stored.len() < 40 || stored.len() % 2 != 0 || !stored.iter().all(u8::is_ascii_hexdigit)
+            if stored.len() < 40
+                || stored.len() % 2 != 0
+                || !stored.iter().all(u8::is_ascii_hexdigit)
             {
                 return Err(bad(
                     format!("{name} header digest (tag {t}) is not a hex digest"),

@@ -23,10 +23,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use hostready_host::Root;
+use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::locks::{LockHolder, held_on};
 use crate::{DbError, Note};
+
+/// The largest header rpm reads (`headerMaxbytes` in lib/header.c): a larger blob is corrupt.
+const MAX_HEADER_BYTES: i64 = 256 << 20;
 
 /// First bytes of every rollback journal with a valid header (a hot journal).
 const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
@@ -102,16 +106,75 @@ pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteR
 }
 
 impl Opened {
-    /// Returns every `(hnum, blob)` of `Packages`.
-    pub(crate) fn all(&self) -> Result<Vec<(u64, Vec<u8>)>, DbError> {
-        let run = || -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-            rows.collect()
+    /// Calls `f` with each `(hnum, blob)` of `Packages` in `hnum` order, one blob in memory at a
+    /// time (borrowed from SQLite's row, never all of them), and returns how many there were.
+    /// A blob larger than rpm allows a header to be is corrupt, and is never loaded.
+    pub(crate) fn each(
+        &self,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), DbError>,
+    ) -> Result<usize, DbError> {
+        let mut n = 0;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT hnum, length(blob), CASE WHEN length(blob) <= ?1 THEN blob END \
+                 FROM Packages ORDER BY hnum",
+            )
+            .map_err(|e| self.error(e))?;
+        let mut rows = stmt.query([MAX_HEADER_BYTES]).map_err(|e| self.error(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.error(e))? {
+            let hnum = row.get::<_, i64>(0).map_err(|e| self.error(e))? as u64;
+            let len = row.get::<_, Option<i64>>(1).map_err(|e| self.error(e))?;
+            let blob = row.get_ref(2).map_err(|e| self.error(e))?;
+            f(hnum, self.blob_bytes(hnum, len, blob)?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Returns the blob of row `hnum`, `None` when `Packages` has no such row.
+    pub(crate) fn blob(&self, hnum: u64) -> Result<Option<Vec<u8>>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT length(blob), CASE WHEN length(blob) <= ?2 THEN blob END \
+                 FROM Packages WHERE hnum = ?1",
+            )
+            .map_err(|e| self.error(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params![hnum as i64, MAX_HEADER_BYTES])
+            .map_err(|e| self.error(e))?;
+        let Some(row) = rows.next().map_err(|e| self.error(e))? else {
+            return Ok(None);
         };
-        run().map_err(|e| self.error(e))
+        let len = row.get::<_, Option<i64>>(0).map_err(|e| self.error(e))?;
+        let blob = row.get_ref(1).map_err(|e| self.error(e))?;
+        Ok(Some(self.blob_bytes(hnum, len, blob)?.to_vec()))
+    }
+
+    /// Checks that a `Packages.blob` value is a blob rpm could have written.
+    fn blob_bytes<'v>(
+        &self,
+        hnum: u64,
+        len: Option<i64>,
+        blob: ValueRef<'v>,
+    ) -> Result<&'v [u8], DbError> {
+        let corrupt = |what: String| DbError::Corrupt {
+            what: format!("package header of row hnum={hnum}: {what}"),
+            file: self.path.clone(),
+            offset: None,
+        };
+        match blob {
+            ValueRef::Blob(b) => Ok(b),
+            _ if len.is_some_and(|l| l > MAX_HEADER_BYTES) => Err(corrupt(format!(
+                "{} bytes, more than rpm allows a header ({MAX_HEADER_BYTES})",
+                len.unwrap_or_default()
+            ))),
+            other => Err(corrupt(format!(
+                "a {:?} value where rpm stores a header blob",
+                other.data_type()
+            ))),
+        }
     }
 
     /// Returns the `hnum`s rpm's index table `table` (`Name`, `Basenames`, ...: rows of
@@ -131,26 +194,6 @@ impl Opened {
         Ok(hnums)
     }
 
-    /// Returns the blob of each `hnum`, `None` where `Packages` has no such record.
-    pub(crate) fn blobs(&self, hnums: &[u64]) -> rusqlite::Result<Vec<(u64, Option<Vec<u8>>)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT blob FROM Packages WHERE hnum = ?1")?;
-        hnums
-            .iter()
-            .map(|&h| {
-                let blob = stmt
-                    .query_row([h as i64], |r| r.get::<_, Vec<u8>>(0))
-                    .map(Some)
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })?;
-                Ok((h, blob))
-            })
-            .collect()
-    }
-
     /// Checks that the file SQLite read is the inode opened inside the root, and closes it.
     pub(crate) fn finish(self) -> Result<(), DbError> {
         match std::fs::metadata(&self.outside) {
@@ -159,7 +202,8 @@ impl Opened {
         }
     }
 
-    fn error(&self, source: rusqlite::Error) -> DbError {
+    /// Turns a SQLite error on this database into a [`DbError`] naming it.
+    pub(crate) fn error(&self, source: rusqlite::Error) -> DbError {
         sqlite_error(&self.path, &self.outside, self.locked, source)
     }
 }

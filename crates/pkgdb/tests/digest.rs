@@ -35,7 +35,12 @@ fn only(hay: &[u8], needle: &[u8]) -> usize {
         .filter(|(_, w)| *w == needle)
         .map(|(i, _)| i)
         .collect();
-    assert_eq!(hits.len(), 1, "{:?} found at {hits:?}", String::from_utf8_lossy(needle));
+    assert_eq!(
+        hits.len(),
+        1,
+        "{:?} found at {hits:?}",
+        String::from_utf8_lossy(needle)
+    );
     hits[0]
 }
 
@@ -46,7 +51,10 @@ fn assert_digest_bad(dir: &Path, file: &str, kind: DbKind, name: &str) -> String
     let path = Path::new("/var/lib/rpm").join(file);
     // The full read of the file.
     let d = open_rpm_file(&root, &path, kind, &[]);
-    let err = d.contents.as_ref().expect_err("a full read of a damaged header");
+    let err = d
+        .contents
+        .as_ref()
+        .expect_err("a full read of a damaged header");
     assert!(err.is_corrupt(), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("header digest BAD"), "{msg}");
@@ -54,7 +62,10 @@ fn assert_digest_bad(dir: &Path, file: &str, kind: DbKind, name: &str) -> String
     // The lookup of one name: never "not installed".
     let answer = query_with_proc(&root, None, name);
     assert!(!answer.lookup.installed(), "{name}");
-    assert!(!answer.lookup.complete, "{name}: a damaged header is not absence");
+    assert!(
+        !answer.lookup.complete,
+        "{name}: a damaged header is not absence"
+    );
     let unreadable = answer.lookup.unreadable.join("\n");
     assert!(unreadable.contains("header digest BAD"), "{unreadable}");
     assert!(unreadable.contains("corrupt: "), "{unreadable}");
@@ -99,7 +110,9 @@ fn bdb_header_with_one_byte_changed_is_corrupt_as_rpm_says() {
     assert!(msg.contains("record at byte"), "{msg}");
     let (expected, computed) = rpm_says(&dir.path().join("var/lib/rpm"), "bdb_ro", &["-qa"]);
     assert!(
-        msg.contains(&format!("SHA256 header digest BAD: stored {expected}, computed {computed}")),
+        msg.contains(&format!(
+            "SHA256 header digest BAD: stored {expected}, computed {computed}"
+        )),
         "rpm: expected {expected} != {computed}; hostready: {msg}"
     );
 }
@@ -108,7 +121,12 @@ fn bdb_header_with_one_byte_changed_is_corrupt_as_rpm_says() {
 fn bdb_fixture_digests_verify() {
     // The unmodified fixture carries both digests and they match (rpm agrees: no BAD line).
     let root = Root::open(Path::new(FIXTURES).join("libuuid-bdb").parent().unwrap()).unwrap();
-    let d = open_rpm_file(&root, Path::new("/libuuid-bdb/Packages"), DbKind::RpmBdb, &[]);
+    let d = open_rpm_file(
+        &root,
+        Path::new("/libuuid-bdb/Packages"),
+        DbKind::RpmBdb,
+        &[],
+    );
     let pkgs = d.contents.unwrap();
     assert_eq!(pkgs.len(), 1);
     let out = Command::new("rpm")
@@ -173,7 +191,10 @@ fn sqlite_written_by_rpm_with_one_byte_changed_is_corrupt() {
     let dir = sqlite_with_damaged_name(&good.path().join("var/lib/rpm/rpmdb.sqlite"), "hrbeta");
     let msg = assert_digest_bad(dir.path(), "rpmdb.sqlite", DbKind::RpmSqlite, "hrbeta");
     let (expected, computed) = rpm_says(&dir.path().join("var/lib/rpm"), "sqlite", &["-qa"]);
-    assert!(msg.contains(&format!("stored {expected}, computed {computed}")), "{msg}");
+    assert!(
+        msg.contains(&format!("stored {expected}, computed {computed}")),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -181,7 +202,12 @@ fn ndb_header_with_one_byte_changed_is_corrupt() {
     // Debian's rpm has no NDB backend, so this one is ours alone; the digest is the same code.
     let mut bytes = std::fs::read(Path::new(FIXTURES).join("sle15-bci-ndb/Packages.db")).unwrap();
     let root = Root::open(Path::new(FIXTURES)).unwrap();
-    let good = open_rpm_file(&root, Path::new("/sle15-bci-ndb/Packages.db"), DbKind::RpmNdb, &[]);
+    let good = open_rpm_file(
+        &root,
+        Path::new("/sle15-bci-ndb/Packages.db"),
+        DbKind::RpmNdb,
+        &[],
+    );
     let pkgs = good.contents.unwrap();
     assert!(pkgs.iter().any(|p| p.name == "bash"));
     // bash's NAME, VERSION and RELEASE strings stand together in its header's data.
@@ -242,6 +268,9 @@ fn every_fixture_header_carries_a_digest_that_matches() {
         let mut entry = 273u32.to_be_bytes().to_vec();
         entry.extend(6u32.to_be_bytes());
         let found = bytes.windows(8).filter(|w| *w == entry.as_slice()).count();
-        assert!(found >= n, "{rel}: {found} SHA256HEADER entries for {n} packages");
+        assert!(
+            found >= n,
+            "{rel}: {found} SHA256HEADER entries for {n} packages"
+        );
     }
 }
