@@ -30,6 +30,7 @@ mod locks;
 mod ndb;
 mod rpm;
 mod sqlite;
+mod sqlite_vfs;
 
 use std::path::{Path, PathBuf};
 

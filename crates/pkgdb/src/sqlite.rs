@@ -10,21 +10,22 @@
 //! holders in the host's lock table, a hot rollback journal (the file may hold half a
 //! transaction), a non-empty WAL (committed changes we do not see) — and say so in notes.
 //!
-//! Which path SQLite opens: SQLite needs a file name, and its unix VFS canonicalises names by
-//! following symlinks itself (so `/proc/self/fd/N` of a descriptor opened through the
-//! [`Root`] would just be read back to the outside path). We therefore resolve the path inside
-//! the root with [`Root::resolve`] (no symlink left in it), hand SQLite
-//! `root.location()/<resolved>`, and check afterwards that the file SQLite read is the very
-//! inode we opened through the root (same device and inode, before and after); a swap between
-//! the two is reported as [`DbError::Replaced`], never silently read.
+//! Which file SQLite reads: the one [`Root`] opened, never a path. SQLite's own unix VFS
+//! opens by name and resolves symlinks itself, outside the root (a `rpmdb.sqlite` symlink to
+//! a file outside, or a `var/lib/rpm` swapped for a symlink between our check and SQLite's
+//! open, would make it read a database outside `--root`). [`crate::sqlite_vfs`] gives SQLite
+//! the descriptor we opened inside the root and verified (a regular file, its header, its
+//! locks); SQLite opens no other file, so the journal and WAL are looked at only here, through
+//! the root. After reading, the path is resolved inside the root again and must still lead to
+//! the same inode: a database replaced meanwhile is [`DbError::Replaced`], never answered from.
 
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use hostready_host::Root;
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OpenFlags};
 
 use crate::locks::{LockHolder, held_on};
 use crate::{DbError, Note};
@@ -37,20 +38,21 @@ const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
 /// One SQLite rpmdb opened for reading, and what we learned about its state on the way.
 #[derive(Debug)]
-pub(crate) struct SqliteRead {
-    pub db: Result<Opened, DbError>,
+pub(crate) struct SqliteRead<'r> {
+    pub db: Result<Opened<'r>, DbError>,
     pub notes: Vec<Note>,
     pub holders: Vec<LockHolder>,
 }
 
 /// An open, immutable, read-only connection to an rpmdb, and the file it must stay.
 #[derive(Debug)]
-pub(crate) struct Opened {
+pub(crate) struct Opened<'r> {
     conn: Connection,
+    /// The descriptor SQLite reads (a duplicate of it), opened inside the root.
+    file: std::fs::File,
+    root: &'r Root,
     /// Inside the root, for messages.
     path: PathBuf,
-    /// On this machine, for SQLite.
-    outside: PathBuf,
     dev: u64,
     ino: u64,
     locked: bool,
@@ -65,7 +67,7 @@ pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
 
 /// Opens the rpmdb at `path` (inside the root, symlinks resolved) after checking its header,
 /// its journal and WAL and its lock holders; reads no record yet.
-pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead {
+pub(crate) fn open_db<'r>(root: &'r Root, path: &Path, locks: &[LockHolder]) -> SqliteRead<'r> {
     let mut notes = Vec::new();
     let mut holders = Vec::new();
     let db = (|| {
@@ -90,13 +92,13 @@ pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteR
                 unreliable: false,
             });
         }
-        let outside = root.location().join(path.strip_prefix("/").unwrap_or(path));
         let locked = !holders.is_empty();
-        let conn = open(&outside).map_err(|e| sqlite_error(path, &outside, locked, e))?;
+        let conn = open(&file).map_err(|e| sqlite_error(path, &file, locked, e))?;
         Ok(Opened {
             conn,
+            file,
+            root,
             path: path.to_path_buf(),
-            outside,
             dev: meta.dev(),
             ino: meta.ino(),
             locked,
@@ -105,7 +107,7 @@ pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteR
     SqliteRead { db, notes, holders }
 }
 
-impl Opened {
+impl Opened<'_> {
     /// Calls `f` with each `(hnum, blob)` of `Packages` in `hnum` order, one blob in memory at a
     /// time (borrowed from SQLite's row, never all of them), and returns how many there were.
     /// A blob larger than rpm allows a header to be is corrupt, and is never loaded.
@@ -194,25 +196,36 @@ impl Opened {
         Ok(hnums)
     }
 
-    /// Checks that the file SQLite read is the inode opened inside the root, and closes it.
+    /// Checks that the path still leads, inside the root, to the inode SQLite read, and closes
+    /// the connection: an answer from a database replaced meanwhile is not given.
     pub(crate) fn finish(self) -> Result<(), DbError> {
-        match std::fs::metadata(&self.outside) {
-            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => Ok(()),
+        let now = self
+            .root
+            .open_file(&self.path)
+            .ok()
+            .and_then(|f| f.metadata().ok());
+        match now {
+            Some(m) if m.dev() == self.dev && m.ino() == self.ino => Ok(()),
             _ => Err(DbError::Replaced { path: self.path }),
         }
     }
 
     /// Turns a SQLite error on this database into a [`DbError`] naming it.
     pub(crate) fn error(&self, source: rusqlite::Error) -> DbError {
-        sqlite_error(&self.path, &self.outside, self.locked, source)
+        sqlite_error(&self.path, &self.file, self.locked, source)
     }
 }
 
 /// Corruption (with SQLite's own account of where) or another SQLite failure.
-fn sqlite_error(path: &Path, outside: &Path, locked: bool, source: rusqlite::Error) -> DbError {
+fn sqlite_error(
+    path: &Path,
+    file: &std::fs::File,
+    locked: bool,
+    source: rusqlite::Error,
+) -> DbError {
     if is_corrupt(&source) {
         DbError::Corrupt {
-            what: format!("SQLite: {source}{}", integrity_detail(outside)),
+            what: format!("SQLite: {source}{}", integrity_detail(file)),
             file: path.to_path_buf(),
             offset: None,
         }
@@ -329,9 +342,9 @@ fn side_files(root: &Root, path: &Path, locked: bool) -> Vec<Note> {
 }
 
 /// Asks SQLite where the damage is (`PRAGMA quick_check`), for the error message only.
-fn integrity_detail(outside: &Path) -> String {
+fn integrity_detail(file: &std::fs::File) -> String {
     let run = || -> rusqlite::Result<Vec<String>> {
-        let conn = open(outside)?;
+        let conn = open(file)?;
         let mut stmt = conn.prepare("PRAGMA quick_check(3)")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.collect()
@@ -351,29 +364,10 @@ fn integrity_detail(outside: &Path) -> String {
     }
 }
 
-fn open(outside: &Path) -> rusqlite::Result<Connection> {
-    let uri = format!("file:{}?mode=ro&immutable=1", uri_escape(outside));
-    let conn = Connection::open_with_flags(
-        &uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// Opens an immutable, read-only connection on the descriptor (see [`crate::sqlite_vfs`]).
+fn open(file: &std::fs::File) -> rusqlite::Result<Connection> {
+    let conn = crate::sqlite_vfs::open(file)?;
     // Immutable mode takes no lock, so there is nothing to wait for; zero makes sure.
     conn.busy_timeout(std::time::Duration::ZERO)?;
     Ok(conn)
-}
-
-/// Percent-escapes what SQLite URIs treat specially (RFC 3986 via sqlite.org/uri.html).
-fn uri_escape(p: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut s = String::new();
-    for &b in p.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
 }
