@@ -693,6 +693,90 @@ mod tests {
         }
     }
 
+    /// Builds a header as rpm stores an installed one: an immutable region (region tag first,
+    /// its trailer last in the region's data) holding `entries`, then outside the region the
+    /// SHA256HEADER and SHA1HEADER digests of that region, computed as rpm does.
+    fn signed(entries: &[(u32, u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let ril = entries.len() + 1;
+        let mut region = vec![(tag::HEADER_IMMUTABLE, T_BIN, 16, vec![0u8; 16])];
+        region.extend(entries.iter().cloned());
+        // Lay out the region alone first, to know where its data ends.
+        let plain = build(&region[1..]);
+        let data_len = plain.len() - 8 - (ril - 1) * 16;
+        let rdl = data_len + 16;
+        let mut trailer = tag::HEADER_IMMUTABLE.to_be_bytes().to_vec();
+        trailer.extend(T_BIN.to_be_bytes());
+        trailer.extend((-(ril as i32 * 16)).to_be_bytes());
+        trailer.extend(16u32.to_be_bytes());
+        // Index: region tag (data at data_len), the region's entries as laid out.
+        let mut index = Vec::new();
+        for v in [tag::HEADER_IMMUTABLE, T_BIN, data_len as u32, 16] {
+            index.extend(v.to_be_bytes());
+        }
+        index.extend_from_slice(&plain[8..8 + (ril - 1) * 16]);
+        let mut data = plain[8 + (ril - 1) * 16..].to_vec();
+        data.extend(&trailer);
+        let parts: [&[u8]; 5] = [
+            &HEADER_MAGIC,
+            &(ril as u32).to_be_bytes(),
+            &(rdl as u32).to_be_bytes(),
+            &index,
+            &data,
+        ];
+        for (t, d) in [
+            (tag::SHA1HEADER, hex(&digest::<sha1::Sha1>(&parts))),
+            (tag::SHA256HEADER, hex(&digest::<sha2::Sha256>(&parts))),
+        ] {
+            for v in [t, T_STRING, data.len() as u32, 1] {
+                index.extend(v.to_be_bytes());
+            }
+            data.extend(s(&d));
+        }
+        let mut blob = ((index.len() / 16) as u32).to_be_bytes().to_vec();
+        blob.extend((data.len() as u32).to_be_bytes());
+        blob.extend(index);
+        blob.extend(data);
+        blob
+    }
+
+    #[test]
+    fn digests_cover_every_byte_of_the_region() {
+        let blob = signed(&[
+            (tag::NAME, T_STRING, 1, s("tool")),
+            (tag::VERSION, T_STRING, 1, s("1.0")),
+            (tag::EPOCH, T_INT32, 1, 2u32.to_be_bytes().to_vec()),
+        ]);
+        let h = Header::parse(&blob).unwrap();
+        assert_eq!(h.info().unwrap().name, "tool");
+        let il = 6;
+        let region_index = 8..8 + 4 * 16;
+        let data_start = 8 + il * 16;
+        // The region's data: 4 + 1 + 3 (pad) + 4 bytes + 16-byte trailer.
+        let region_data = data_start..data_start + 4 + 1 + 4 + 3 + 4 + 16;
+        for i in region_index.chain(region_data) {
+            let mut b = blob.clone();
+            b[i] ^= 0x20;
+            let err = Header::parse(&b).map(|_| ()).unwrap_err();
+            // Most flips break the digest; some break the structure first. None passes.
+            assert!(!err.what.is_empty(), "byte {i}");
+        }
+        // A name byte: the structure holds, only the digest can tell.
+        let at = data_start + 1;
+        let mut b = blob.clone();
+        b[at] ^= 0x01;
+        let err = Header::parse(&b).map(|_| ()).unwrap_err();
+        assert!(err.what.contains("SHA256 header digest BAD"), "{err}");
+        // A digest of the wrong case still matches (rpm compares with strcasecmp).
+        let sha256_at = blob.len() - 65;
+        let mut b = blob.clone();
+        b[sha256_at..blob.len() - 1].make_ascii_uppercase();
+        Header::parse(&b).unwrap();
+        // A digest that is not hex is corrupt too.
+        b[sha256_at] = b'g';
+        let err = Header::parse(&b).map(|_| ()).unwrap_err();
+        assert!(err.what.contains("not a hex digest"), "{err}");
+    }
+
     #[test]
     fn dirindex_out_of_range_is_corrupt() {
         let mut idx = 0u32.to_be_bytes().to_vec();

@@ -28,6 +28,7 @@ mod dpkg;
 mod header;
 mod locks;
 mod ndb;
+mod ofd_lock;
 mod rpm;
 mod sqlite;
 mod sqlite_vfs;

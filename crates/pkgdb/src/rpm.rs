@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use hostready_host::{FileKind, Root};
 
 use crate::header::{Header, HeaderError, tag};
-use crate::locks::{LockHolder, held_on};
+use crate::locks::{LockHolder, Probe, held_on, holders_of};
 use crate::sqlite::Opened;
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, bdb, ndb, sqlite};
 
@@ -142,7 +142,8 @@ fn finish(
         path: path.to_path_buf(),
         contents,
         notes,
-        lock_holders: holders,
+        // Each holder once, whichever files and ranges it locks.
+        lock_holders: crate::locks::dedup(holders),
         scope,
     }
 }
@@ -439,31 +440,39 @@ fn read_file(
     Ok(bytes)
 }
 
-/// Holders of rpm's own transaction lock files in the database directory.
+/// Holders of rpm's own transaction lock files in the database directory (`.rpm.lock`, which
+/// every rpm transaction locks whole, and `.dbenv.lock` of the BDB backend): from the host's
+/// lock table, or from `F_OFD_GETLK` on the file when the table has none. Each holder once.
 pub(crate) fn rpm_lock_holders(root: &Root, dir: &Path, locks: &[LockHolder]) -> Vec<LockHolder> {
-    if locks.is_empty() {
-        return Vec::new();
-    }
     let mut out = Vec::new();
     for name in [".rpm.lock", ".dbenv.lock"] {
-        if let Some(m) = root
-            .open_file(dir.join(name))
-            .ok()
-            .and_then(|f| f.metadata().ok())
-        {
-            out.extend(held_on(locks, m.dev(), m.ino()));
+        let Ok(file) = root.open_file(dir.join(name)) else {
+            continue;
+        };
+        // Only a regular file: a lock file swapped for something else is not probed.
+        if let Some(m) = file.metadata().ok().filter(|m| m.is_file()) {
+            out.extend(holders_of(locks, &file, &m, Probe::WholeFile));
         }
     }
-    out
+    crate::locks::dedup(out)
 }
 
-/// "pid 4711 (POSIX WRITE), pid 99 (FLOCK READ)".
+/// "pid 4711 (POSIX WRITE), an OFD lock (READ)", each holder once.
 pub(crate) fn describe_holders(holders: &[LockHolder]) -> String {
-    let mut parts: Vec<String> = holders
-        .iter()
-        .map(|h| format!("pid {} ({} {})", h.pid, h.class, h.mode))
-        .collect();
-    parts.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    for h in crate::locks::dedup(holders.to_vec()) {
+        let who = match h.pid {
+            -1 => format!("an open file description lock ({} {})", h.class, h.mode),
+            0 => format!(
+                "a process outside this PID namespace ({} {})",
+                h.class, h.mode
+            ),
+            pid => format!("pid {pid} ({} {})", h.class, h.mode),
+        };
+        if !parts.contains(&who) {
+            parts.push(who);
+        }
+    }
     parts.join(", ")
 }
 

@@ -7,7 +7,8 @@
 //! creates, reads or deletes `-journal`, `-wal` or `-shm` files. That is exactly what "never
 //! block, never write" needs, and its cost is that SQLite no longer protects us from a writer:
 //! so before trusting the answer we look ourselves for what immutable mode ignores — lock
-//! holders in the host's lock table, a hot rollback journal (the file may hold half a
+//! holders (the host's lock table, or `F_OFD_GETLK` on SQLite's lock bytes without a procfs,
+//! see [`crate::locks`]), a hot rollback journal (the file may hold half a
 //! transaction), a non-empty WAL (committed changes we do not see) — and say so in notes.
 //!
 //! Which file SQLite reads: the one [`Root`] opened, never a path. SQLite's own unix VFS
@@ -27,7 +28,7 @@ use hostready_host::Root;
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
-use crate::locks::{LockHolder, held_on};
+use crate::locks::{LockHolder, Probe, holders_of};
 use crate::{DbError, Note};
 
 /// The largest header rpm reads (`headerMaxbytes` in lib/header.c): a larger blob is corrupt.
@@ -76,10 +77,11 @@ pub(crate) fn open_db<'r>(root: &'r Root, path: &Path, locks: &[LockHolder]) -> 
             source,
         })?;
         let meta = file.metadata().map_err(|e| read_err(root, path, e))?;
-        holders = held_on(locks, meta.dev(), meta.ino());
+        let mut found = holders_of(locks, &file, &meta, Probe::Sqlite);
         if let Some(dir) = path.parent() {
-            holders.extend(crate::rpm::rpm_lock_holders(root, dir, locks));
+            found.extend(crate::rpm::rpm_lock_holders(root, dir, locks));
         }
+        holders = crate::locks::dedup(found);
         check_header(&mut file, meta.len(), path)?;
         notes.extend(side_files(root, path, !holders.is_empty()));
         if !holders.is_empty() {
