@@ -23,6 +23,10 @@
 const TAGS_MAX: u32 = 0xffff;
 const DATA_MAX: u32 = 0x0fff_ffff;
 
+/// The most bytes of file paths [`Header::info`] builds per byte of header, so that its memory
+/// stays a small multiple of the input (see the fuzz target `header`).
+const FILE_LIST_EXPANSION: usize = 16;
+
 /// Tags hostready reads (rpm's `rpmtag.h`).
 pub mod tag {
     pub const HEADER_IMAGE: u32 = 61;
@@ -467,7 +471,10 @@ impl<'a> Header<'a> {
                     at,
                 ));
             }
-            let mut files = Vec::with_capacity(basenames.len());
+            // Each path is a directory (stored once) plus a basename: a header of one long
+            // dirname and many tiny basenames would expand without bound. Real headers store
+            // ~100 bytes of other per-file tags beside each path, so they stay far below this.
+            let mut total = 0usize;
             for (b, &i) in basenames.iter().zip(&dirindexes) {
                 let d = dirnames.get(i as usize).ok_or_else(|| {
                     bad(
@@ -475,7 +482,22 @@ impl<'a> Header<'a> {
                         at,
                     )
                 })?;
-                files.push(format!("{d}{b}"));
+                total += d.len() + b.len();
+            }
+            let blob_len = self.data_start + self.data.len();
+            if total > FILE_LIST_EXPANSION * blob_len {
+                return Err(bad(
+                    format!(
+                        "its file list expands to {total} bytes of paths, more than \
+                         {FILE_LIST_EXPANSION} times the {blob_len}-byte header"
+                    ),
+                    at,
+                ));
+            }
+            let mut files = Vec::with_capacity(basenames.len());
+            for (b, &i) in basenames.iter().zip(&dirindexes) {
+                // In range: checked above.
+                files.push(format!("{}{b}", dirnames[i as usize]));
             }
             files
         };
@@ -775,6 +797,26 @@ mod tests {
         b[sha256_at] = b'g';
         let err = Header::parse(&b).map(|_| ()).unwrap_err();
         assert!(err.what.contains("not a hex digest"), "{err}");
+    }
+
+    #[test]
+    fn a_file_list_that_expands_without_bound_is_corrupt() {
+        // One 2000-byte dirname shared by 2000 one-letter basenames: 4 MB of paths from ~14 KB.
+        let dir = format!("/{}/", "d".repeat(1998));
+        let mut bases = Vec::new();
+        let mut idx = Vec::new();
+        for _ in 0..2000 {
+            bases.extend(s("a"));
+            idx.extend(0u32.to_be_bytes());
+        }
+        let blob = build(&[
+            (tag::NAME, T_STRING, 1, s("x")),
+            (tag::DIRNAMES, T_STRING_ARRAY, 1, s(&dir)),
+            (tag::BASENAMES, T_STRING_ARRAY, 2000, bases),
+            (tag::DIRINDEXES, T_INT32, 2000, idx),
+        ]);
+        let err = Header::parse(&blob).unwrap().info().unwrap_err();
+        assert!(err.what.contains("expands to 4002000 bytes"), "{err}");
     }
 
     #[test]
