@@ -6,8 +6,9 @@
 //!
 //! A lookup of one name or path ([`Want`]) reads a SQLite database through rpm's own index
 //! tables and verifies every candidate against its header; it reads every header when the
-//! index names nothing (one that contradicts `Packages` is corrupt) (BDB and NDB are always read whole: their
-//! indexes are separate files, and only a full read is known to be fast enough there).
+//! index names nothing (one that contradicts `Packages` is corrupt) (BDB and NDB are always
+//! read whole: their indexes are separate files, and only a full read is known to be fast
+//! enough there).
 
 use std::collections::HashSet;
 use std::io::Read;
