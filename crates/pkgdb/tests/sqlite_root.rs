@@ -141,11 +141,9 @@ fn rpm_dir_swapped_for_a_symlink_while_queries_run_never_reads_outside() {
         outside_answers.is_empty(),
         "answers from outside the root: {outside_answers:?}"
     );
-    // The root's own database still answered in between.
-    assert!(
-        inside_answers > 0,
-        "no query ever read the root's own database"
-    );
+    // The root's own database answers once the swapping stops (during it, most answers are
+    // "replaced while being read": the path no longer led to the file read, so unknown).
+    assert!(query_with_proc(&root, None, "hralpha").lookup.installed());
     eprintln!(
         "{swaps} swaps, {inside_answers} of {} inside answers",
         queries / 2
