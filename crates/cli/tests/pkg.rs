@@ -145,7 +145,8 @@ fn rpm_sqlite_index_and_its_fallback() {
     assert_eq!(code, Some(1));
     assert_eq!(v["databases"][0]["read"], "scan");
     assert_eq!(v["databases"][0]["packages"], 129);
-    // An index that lost the row: still installed, from every header, with a note.
+    // An index that lost the row contradicts the records (rpm -q would say "not installed"):
+    // corrupt, exit 2, never an answer. Owner lookups through Basenames are unaffected.
     let out = std::process::Command::new("sqlite3")
         .arg(db.join("rpmdb.sqlite"))
         .arg("DELETE FROM Name WHERE key = 'curl';")
@@ -153,10 +154,10 @@ fn rpm_sqlite_index_and_its_fallback() {
         .expect("sqlite3 CLI");
     assert!(out.status.success());
     let (code, v, err) = json(&["query", "curl", "--output", "json"]);
-    assert_eq!(code, Some(0), "{err}");
-    assert_eq!(v["databases"][0]["read"], "scan");
-    assert_eq!(v["packages"][0]["name"], "curl");
-    assert!(err.contains("rpm's Name index lacks hnum"), "{err}");
+    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(v["databases"][0]["status"], "corrupt");
+    assert_eq!(v["answer"], "unknown");
+    assert!(err.contains("rpm's Name index lacks row hnum="), "{err}");
     let (code, v, _) = json(&["owner", "/usr/bin/curl", "--output", "json"]);
     assert_eq!(code, Some(0));
     assert_eq!(v["databases"][0]["read"], "index");

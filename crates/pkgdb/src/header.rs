@@ -8,16 +8,32 @@
 //!
 //! Everything here is untrusted input: every offset, count and length is checked, and any
 //! inconsistency is a [`HeaderError`] carrying the offset inside the blob, never a panic.
+//!
+//! A parsed header is also a *verified* one, as rpm verifies every header it reads from its
+//! database (`headerCheck` in lib/package.c, reached from `miVerifyHeader` in lib/rpmdb.c):
+//! the `SHA256HEADER` (273) and `SHA1HEADER` (269) digests rpm stores beside the signed region
+//! must match that region. The digested bytes are rpm's `hdrblobDigestUpdate`: the 8-byte
+//! header magic `8e ad e8 01 00 00 00 00`, then `ril` and `rdl` (the region's entry count and
+//! data length, from the region trailer) as big-endian u32, then the region's `ril` index
+//! entries, then its first `rdl` data bytes. A mismatch means the bytes changed after rpm
+//! wrote them (a flipped bit, a scribbled page): the header is corrupt, never "some other
+//! package", so a damaged name can never read as "not installed".
 
 /// rpm's own sanity limits (`HEADER_TAGS_MAX`, `HEADER_DATA_MAX` in lib/header_internal.h).
 const TAGS_MAX: u32 = 0xffff;
 const DATA_MAX: u32 = 0x0fff_ffff;
+
+/// The most bytes of file paths [`Header::info`] builds per byte of header, so that its memory
+/// stays a small multiple of the input (see the fuzz target `header`).
+const FILE_LIST_EXPANSION: usize = 16;
 
 /// Tags hostready reads (rpm's `rpmtag.h`).
 pub mod tag {
     pub const HEADER_IMAGE: u32 = 61;
     pub const HEADER_SIGNATURES: u32 = 62;
     pub const HEADER_IMMUTABLE: u32 = 63;
+    pub const SHA1HEADER: u32 = 269;
+    pub const SHA256HEADER: u32 = 273;
     pub const NAME: u32 = 1000;
     pub const VERSION: u32 = 1001;
     pub const RELEASE: u32 = 1002;
@@ -29,6 +45,12 @@ pub mod tag {
     pub const BASENAMES: u32 = 1117;
     pub const DIRNAMES: u32 = 1118;
 }
+
+/// What rpm prefixes to a header when it digests it (`rpm_header_magic` in lib/header.c).
+const HEADER_MAGIC: [u8; 8] = [0x8e, 0xad, 0xe8, 0x01, 0, 0, 0, 0];
+
+/// The size of a region trailer, which is also the region tag's count (`REGION_TAG_COUNT`).
+const REGION_TAG_COUNT: usize = 16;
 
 // Data types (rpm's `rpmTagType`).
 const T_CHAR: u32 = 1;
@@ -122,6 +144,9 @@ impl<'a> Header<'a> {
         }
         let data = &blob[data_start..];
         let mut entries = Vec::with_capacity(il);
+        // End of the previous entry's data: rpm's hdrblobVerifyInfo demands that entries after
+        // the region tag lie in the data store in index order, none overlapping the one before.
+        let mut prev_end = 0;
         for i in 0..il {
             let at = 8 + i * 16;
             // In bounds: at + 16 <= data_start <= blob.len().
@@ -136,7 +161,19 @@ impl<'a> Header<'a> {
                 count: count as usize,
                 at,
             };
-            check_entry(&e, data, i == 0)?;
+            let end = check_entry(&e, data, i == 0)?;
+            if i > 0 || !is_region_tag(tag) {
+                if e.offset < prev_end {
+                    return Err(bad(
+                        format!(
+                            "tag {tag} data at {} overlaps the previous entry's (ending at {prev_end})",
+                            e.offset
+                        ),
+                        at,
+                    ));
+                }
+                prev_end = end;
+            }
             entries.push(e);
         }
         let h = Header {
@@ -144,37 +181,118 @@ impl<'a> Header<'a> {
             data,
             data_start,
         };
-        h.check_region()?;
+        let region = h.check_region()?;
+        h.check_digests(blob, region)?;
         Ok(h)
     }
 
-    /// Checks the region trailer, when the first entry is a region tag.
-    fn check_region(&self) -> Result<(), HeaderError> {
+    /// Checks the region trailer, when the first entry is a region tag, and returns the region
+    /// as rpm's `hdrblobVerifyRegion` computes it: `(ril, rdl)`, its entry count and data
+    /// length; `(0, 0)` when there is no region, as in rpm.
+    fn check_region(&self) -> Result<(usize, usize), HeaderError> {
         let first = self.entries[0];
-        if !matches!(
-            first.tag,
-            tag::HEADER_IMAGE | tag::HEADER_SIGNATURES | tag::HEADER_IMMUTABLE
-        ) {
-            return Ok(());
+        if !is_region_tag(first.tag) {
+            return Ok((0, 0));
         }
         let at = self.data_start + first.offset;
-        if first.kind != T_BIN || first.count != 16 {
+        if first.kind != T_BIN || first.count != REGION_TAG_COUNT {
             return Err(bad("region tag is not a 16-byte binary entry", first.at));
         }
-        let t = &self.data[first.offset..first.offset + 16];
-        let ttag = be32(t, 0).unwrap_or_default();
+        let t = &self.data[first.offset..first.offset + REGION_TAG_COUNT];
+        let mut ttag = be32(t, 0).unwrap_or_default();
+        let tkind = be32(t, 4).unwrap_or_default();
         let toff = be32(t, 8).unwrap_or_default() as i32;
-        if ttag != first.tag {
+        let tcount = be32(t, 12).unwrap_or_default() as usize;
+        // rpm's own fix-up: some old packages have HEADERIMAGE in the signature trailer.
+        if first.tag == tag::HEADER_SIGNATURES && ttag == tag::HEADER_IMAGE {
+            ttag = tag::HEADER_SIGNATURES;
+        }
+        if ttag != first.tag || tkind != T_BIN || tcount != REGION_TAG_COUNT {
             return Err(bad(
-                format!("region trailer tag {ttag} does not match {}", first.tag),
+                format!(
+                    "region trailer (tag {ttag}, type {tkind}, count {tcount}) does not match \
+                     region tag {}",
+                    first.tag
+                ),
                 at,
             ));
         }
-        let ril = toff.checked_neg().filter(|n| *n > 0 && n % 16 == 0);
-        match ril {
-            Some(n) if (n / 16) as usize <= self.entries.len() => Ok(()),
-            _ => Err(bad(format!("region trailer offset {toff} is invalid"), at)),
+        let rdl = first.offset + REGION_TAG_COUNT;
+        let ril = match toff.checked_neg().filter(|n| *n > 0 && n % 16 == 0) {
+            Some(n) if (n / 16) as usize <= self.entries.len() => (n / 16) as usize,
+            _ => return Err(bad(format!("region trailer offset {toff} is invalid"), at)),
+        };
+        // The region's entries are its data: each lies before the trailer (rpm's
+        // hdrblobVerifyInfo and headerImport), so the digest below covers all of it.
+        for e in &self.entries[1..ril] {
+            let end = entry_end(e, self.data).unwrap_or(usize::MAX);
+            if end > rdl - REGION_TAG_COUNT {
+                return Err(bad(
+                    format!(
+                        "tag {} of the signed region has data outside it (ends at {end}, \
+                         region data ends at {})",
+                        e.tag,
+                        rdl - REGION_TAG_COUNT
+                    ),
+                    e.at,
+                ));
+            }
         }
+        Ok((ril, rdl))
+    }
+
+    /// Verifies the `SHA256HEADER` and `SHA1HEADER` digests present, as rpm's `headerCheck`
+    /// does: a digest tag of the wrong type or count, one that is not hex, or one that does
+    /// not match the region is corrupt. A header with neither (rpm < 4.0 built, or a
+    /// `gpg-pubkey` pseudo-package) has nothing to verify, as in rpm.
+    fn check_digests(&self, blob: &[u8], (ril, rdl): (usize, usize)) -> Result<(), HeaderError> {
+        for (t, name) in [(tag::SHA256HEADER, "SHA256"), (tag::SHA1HEADER, "SHA1")] {
+            let Some(e) = self.find(t) else { continue };
+            if e.kind != T_STRING || e.count != 1 {
+                return Err(bad(
+                    format!(
+                        "{name} header digest (tag {t}) has type {} count {} instead of one string",
+                        e.kind, e.count
+                    ),
+                    e.at,
+                ));
+            }
+            let stored = self.raw_strings(e).next().unwrap_or_default();
+            if stored.len() < 40
+                || stored.len() % 2 != 0
+                || !stored.iter().all(u8::is_ascii_hexdigit)
+            {
+                return Err(bad(
+                    format!("{name} header digest (tag {t}) is not a hex digest"),
+                    self.data_start + e.offset,
+                ));
+            }
+            // In bounds: check_region proved ril <= il and rdl <= dl.
+            let parts: [&[u8]; 5] = [
+                &HEADER_MAGIC,
+                &(ril as u32).to_be_bytes(),
+                &(rdl as u32).to_be_bytes(),
+                &blob[8..8 + ril * 16],
+                &self.data[..rdl],
+            ];
+            let computed = if t == tag::SHA256HEADER {
+                hex(&digest::<sha2::Sha256>(&parts))
+            } else {
+                hex(&digest::<sha1::Sha1>(&parts))
+            };
+            if !stored.eq_ignore_ascii_case(computed.as_bytes()) {
+                return Err(bad(
+                    format!(
+                        "{name} header digest BAD: stored {}, computed {computed} over the \
+                         signed region ({ril} entries, {rdl} bytes): the header changed after \
+                         rpm wrote it",
+                        String::from_utf8_lossy(stored)
+                    ),
+                    self.data_start + e.offset,
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn find(&self, tag: u32) -> Option<&Entry> {
@@ -353,7 +471,10 @@ impl<'a> Header<'a> {
                     at,
                 ));
             }
-            let mut files = Vec::with_capacity(basenames.len());
+            // Each path is a directory (stored once) plus a basename: a header of one long
+            // dirname and many tiny basenames would expand without bound. Real headers store
+            // ~100 bytes of other per-file tags beside each path, so they stay far below this.
+            let mut total = 0usize;
             for (b, &i) in basenames.iter().zip(&dirindexes) {
                 let d = dirnames.get(i as usize).ok_or_else(|| {
                     bad(
@@ -361,7 +482,22 @@ impl<'a> Header<'a> {
                         at,
                     )
                 })?;
-                files.push(format!("{d}{b}"));
+                total += d.len() + b.len();
+            }
+            let blob_len = self.data_start + self.data.len();
+            if total > FILE_LIST_EXPANSION * blob_len {
+                return Err(bad(
+                    format!(
+                        "its file list expands to {total} bytes of paths, more than \
+                         {FILE_LIST_EXPANSION} times the {blob_len}-byte header"
+                    ),
+                    at,
+                ));
+            }
+            let mut files = Vec::with_capacity(basenames.len());
+            for (b, &i) in basenames.iter().zip(&dirindexes) {
+                // In range: checked above.
+                files.push(format!("{}{b}", dirnames[i as usize]));
             }
             files
         };
@@ -378,15 +514,58 @@ impl<'a> Header<'a> {
     }
 }
 
-/// Checks that an entry's data lies inside the data store, aligned, strings terminated.
-fn check_entry(e: &Entry, data: &[u8], first: bool) -> Result<(), HeaderError> {
-    let size = |n: usize| -> Result<(), HeaderError> {
+fn is_region_tag(t: u32) -> bool {
+    matches!(
+        t,
+        tag::HEADER_IMAGE | tag::HEADER_SIGNATURES | tag::HEADER_IMMUTABLE
+    )
+}
+
+fn digest<D: sha2::Digest>(parts: &[&[u8]]) -> Vec<u8> {
+    let mut d = D::new();
+    for p in parts {
+        d.update(p);
+    }
+    d.finalize().to_vec()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Returns where an entry's data ends, for an entry [`check_entry`] accepted.
+fn entry_end(e: &Entry, data: &[u8]) -> Option<usize> {
+    let n = match e.kind {
+        T_INT16 => 2,
+        T_INT32 => 4,
+        T_INT64 => 8,
+        T_STRING | T_STRING_ARRAY | T_I18NSTRING => {
+            let mut pos = e.offset;
+            for _ in 0..e.count {
+                pos += data.get(pos..)?.iter().position(|&b| b == 0)? + 1;
+            }
+            return Some(pos);
+        }
+        0 => return Some(e.offset),
+        _ => 1,
+    };
+    e.offset.checked_add(e.count.checked_mul(n)?)
+}
+
+/// Checks that an entry's data lies inside the data store, aligned, strings terminated, and
+/// returns where it ends.
+fn check_entry(e: &Entry, data: &[u8], first: bool) -> Result<usize, HeaderError> {
+    let size = |n: usize| -> Result<usize, HeaderError> {
         let end = e
             .count
             .checked_mul(n)
             .and_then(|len| e.offset.checked_add(len));
         match end {
-            Some(end) if end <= data.len() && e.offset % n == 0 => Ok(()),
+            Some(end) if end <= data.len() && e.offset % n == 0 => Ok(end),
             _ => Err(bad(
                 format!(
                     "tag {} data (offset {}, count {}) outside the {}-byte data store or misaligned",
@@ -411,11 +590,10 @@ fn check_entry(e: &Entry, data: &[u8], first: bool) -> Result<(), HeaderError> {
     match e.kind {
         T_CHAR | T_INT8 | T_BIN => {
             // Binary entries are unaligned; a region tag's count is 16.
-            let end = e.offset.checked_add(e.count);
-            if end.is_none_or(|end| end > data.len()) {
-                return Err(bad(format!("tag {} data overruns", e.tag), e.at));
+            match e.offset.checked_add(e.count) {
+                Some(end) if end <= data.len() => Ok(end),
+                _ => Err(bad(format!("tag {} data overruns", e.tag), e.at)),
             }
-            Ok(())
         }
         T_INT16 => size(2),
         T_INT32 => size(4),
@@ -441,9 +619,10 @@ fn check_entry(e: &Entry, data: &[u8], first: bool) -> Result<(), HeaderError> {
                     }
                 }
             }
-            Ok(())
+            Ok(pos)
         }
-        0 if !first => Ok(()),
+        // rpm's NULL type holds no data.
+        0 if !first => Ok(e.offset),
         k => Err(bad(format!("tag {} has unknown type {k}", e.tag), e.at)),
     }
 }
@@ -534,6 +713,110 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Builds a header as rpm stores an installed one: an immutable region (region tag first,
+    /// its trailer last in the region's data) holding `entries`, then outside the region the
+    /// SHA256HEADER and SHA1HEADER digests of that region, computed as rpm does.
+    fn signed(entries: &[(u32, u32, u32, Vec<u8>)]) -> Vec<u8> {
+        let ril = entries.len() + 1;
+        let mut region = vec![(tag::HEADER_IMMUTABLE, T_BIN, 16, vec![0u8; 16])];
+        region.extend(entries.iter().cloned());
+        // Lay out the region alone first, to know where its data ends.
+        let plain = build(&region[1..]);
+        let data_len = plain.len() - 8 - (ril - 1) * 16;
+        let rdl = data_len + 16;
+        let mut trailer = tag::HEADER_IMMUTABLE.to_be_bytes().to_vec();
+        trailer.extend(T_BIN.to_be_bytes());
+        trailer.extend((-(ril as i32 * 16)).to_be_bytes());
+        trailer.extend(16u32.to_be_bytes());
+        // Index: region tag (data at data_len), the region's entries as laid out.
+        let mut index = Vec::new();
+        for v in [tag::HEADER_IMMUTABLE, T_BIN, data_len as u32, 16] {
+            index.extend(v.to_be_bytes());
+        }
+        index.extend_from_slice(&plain[8..8 + (ril - 1) * 16]);
+        let mut data = plain[8 + (ril - 1) * 16..].to_vec();
+        data.extend(&trailer);
+        let parts: [&[u8]; 5] = [
+            &HEADER_MAGIC,
+            &(ril as u32).to_be_bytes(),
+            &(rdl as u32).to_be_bytes(),
+            &index,
+            &data,
+        ];
+        for (t, d) in [
+            (tag::SHA1HEADER, hex(&digest::<sha1::Sha1>(&parts))),
+            (tag::SHA256HEADER, hex(&digest::<sha2::Sha256>(&parts))),
+        ] {
+            for v in [t, T_STRING, data.len() as u32, 1] {
+                index.extend(v.to_be_bytes());
+            }
+            data.extend(s(&d));
+        }
+        let mut blob = ((index.len() / 16) as u32).to_be_bytes().to_vec();
+        blob.extend((data.len() as u32).to_be_bytes());
+        blob.extend(index);
+        blob.extend(data);
+        blob
+    }
+
+    #[test]
+    fn digests_cover_every_byte_of_the_region() {
+        let blob = signed(&[
+            (tag::NAME, T_STRING, 1, s("tool")),
+            (tag::VERSION, T_STRING, 1, s("1.0")),
+            (tag::EPOCH, T_INT32, 1, 2u32.to_be_bytes().to_vec()),
+        ]);
+        let h = Header::parse(&blob).unwrap();
+        assert_eq!(h.info().unwrap().name, "tool");
+        let il = 6;
+        let region_index = 8..8 + 4 * 16;
+        let data_start = 8 + il * 16;
+        // The region's data: 4 + 1 + 3 (pad) + 4 bytes + 16-byte trailer.
+        let region_data = data_start..data_start + 4 + 1 + 4 + 3 + 4 + 16;
+        for i in region_index.chain(region_data) {
+            let mut b = blob.clone();
+            b[i] ^= 0x20;
+            let err = Header::parse(&b).map(|_| ()).unwrap_err();
+            // Most flips break the digest; some break the structure first. None passes.
+            assert!(!err.what.is_empty(), "byte {i}");
+        }
+        // A name byte: the structure holds, only the digest can tell.
+        let at = data_start + 1;
+        let mut b = blob.clone();
+        b[at] ^= 0x01;
+        let err = Header::parse(&b).map(|_| ()).unwrap_err();
+        assert!(err.what.contains("SHA256 header digest BAD"), "{err}");
+        // A digest of the wrong case still matches (rpm compares with strcasecmp).
+        let sha256_at = blob.len() - 65;
+        let mut b = blob.clone();
+        b[sha256_at..blob.len() - 1].make_ascii_uppercase();
+        Header::parse(&b).unwrap();
+        // A digest that is not hex is corrupt too.
+        b[sha256_at] = b'g';
+        let err = Header::parse(&b).map(|_| ()).unwrap_err();
+        assert!(err.what.contains("not a hex digest"), "{err}");
+    }
+
+    #[test]
+    fn a_file_list_that_expands_without_bound_is_corrupt() {
+        // One 2000-byte dirname shared by 2000 one-letter basenames: 4 MB of paths from ~14 KB.
+        let dir = format!("/{}/", "d".repeat(1998));
+        let mut bases = Vec::new();
+        let mut idx = Vec::new();
+        for _ in 0..2000 {
+            bases.extend(s("a"));
+            idx.extend(0u32.to_be_bytes());
+        }
+        let blob = build(&[
+            (tag::NAME, T_STRING, 1, s("x")),
+            (tag::DIRNAMES, T_STRING_ARRAY, 1, s(&dir)),
+            (tag::BASENAMES, T_STRING_ARRAY, 2000, bases),
+            (tag::DIRINDEXES, T_INT32, 2000, idx),
+        ]);
+        let err = Header::parse(&blob).unwrap().info().unwrap_err();
+        assert!(err.what.contains("expands to 4002000 bytes"), "{err}");
     }
 
     #[test]

@@ -28,8 +28,10 @@ mod dpkg;
 mod header;
 mod locks;
 mod ndb;
+mod ofd_lock;
 mod rpm;
 mod sqlite;
+mod sqlite_vfs;
 
 use std::path::{Path, PathBuf};
 
@@ -301,10 +303,11 @@ pub fn owner_host(host: &Host, path: impl AsRef<Path>) -> Answer {
 /// Like [`query_host`], with the host as a root and an optional procfs for lock holders.
 ///
 /// Every database found is consulted. An rpm SQLite database answers from its `Name` index
-/// when the index is consistent with `Packages` (every candidate verified by parsing its
-/// header); a dpkg database from the stanzas a byte search finds. When either finds nothing,
-/// or the index disagrees with the data, the whole database is read, so a damaged index never
-/// turns into "not installed".
+/// (every candidate verified by parsing its header, digests included); a dpkg database from
+/// the stanzas a byte search finds. When either finds nothing, the whole database is read.
+/// An rpm index that contradicts the records (a row naming a missing record or one of another
+/// name, a record of that name it does not list) makes the database corrupt, so a damaged
+/// index never turns into "not installed".
 pub fn query_with_proc(root: &Root, proc: Option<&Root>, name: &str) -> Answer {
     let keys = name_keys(name);
     let dbs = open_for(
@@ -322,8 +325,8 @@ pub fn query_with_proc(root: &Root, proc: Option<&Root>, name: &str) -> Answer {
 /// Like [`owner_host`], with the host as a root and an optional procfs for lock holders.
 ///
 /// An rpm SQLite database answers from its `Basenames` index (every candidate verified against
-/// its header's file list), falling back to every header when the index names no owner or
-/// disagrees with the data; dpkg's file lists are searched bytewise, and only the packages
+/// its header's file list), reading every header when the index names no owner (an owner the
+/// index does not list makes the database corrupt); dpkg's file lists are searched bytewise, and only the packages
 /// owning the path are parsed from `status`.
 pub fn owner_with_proc(root: &Root, proc: Option<&Root>, path: impl AsRef<Path>) -> Answer {
     let wanted = wanted_paths(root, path.as_ref());

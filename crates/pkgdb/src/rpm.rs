@@ -6,8 +6,9 @@
 //!
 //! A lookup of one name or path ([`Want`]) reads a SQLite database through rpm's own index
 //! tables and verifies every candidate against its header; it reads every header when the
-//! index names nothing or disagrees with `Packages` (BDB and NDB are always read whole: their
-//! indexes are separate files, and only a full read is known to be fast enough there).
+//! index names nothing (one that contradicts `Packages` is corrupt) (BDB and NDB are always
+//! read whole: their indexes are separate files, and only a full read is known to be fast
+//! enough there).
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -16,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use hostready_host::{FileKind, Root};
 
-use crate::header::{Header, HeaderError};
-use crate::locks::{LockHolder, held_on};
+use crate::header::{Header, HeaderError, tag};
+use crate::locks::{LockHolder, Probe, held_on, holders_of};
 use crate::sqlite::Opened;
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, bdb, ndb, sqlite};
 
@@ -142,28 +143,31 @@ fn finish(
         path: path.to_path_buf(),
         contents,
         notes,
-        lock_holders: holders,
+        // Each holder once, whichever files and ranges it locks.
+        lock_holders: crate::locks::dedup(holders),
         scope,
     }
 }
 
-/// Answers `want` from one SQLite rpmdb: through the index table when it is consistent with
-/// `Packages`, else from every record (with a note saying why, when the index is at fault).
+/// Answers `want` from one SQLite rpmdb: through the index table when it names a record that
+/// answers, else from every record, one at a time.
+///
+/// rpm writes a record and its index rows in one SQLite transaction, so in a sound database
+/// they always agree. Any disagreement — an index row naming a missing record or one of
+/// another name, a record of the wanted name or path that the index does not list — is
+/// corruption (`rpm -q` itself would answer from the bad index, "not installed" included),
+/// reported as such with the row, never papered over by the full read's answer. Only an index
+/// that cannot be read at all (a table missing, not a damaged page) is worked around, with a
+/// note.
 fn sqlite_lookup(
     db: &Opened,
     path: &Path,
     want: Want,
     notes: &mut Vec<Note>,
 ) -> (Result<Vec<Package>, DbError>, Scope) {
-    let kind = DbKind::RpmSqlite;
     let basenames: Vec<&str>;
     let (table, keys): (&str, &[&str]) = match want {
-        Want::All => {
-            return match db.all() {
-                Ok(recs) => scan(&recs, kind, path, want),
-                Err(e) => (Err(e), Scope::All),
-            };
-        }
+        Want::All => return sqlite_scan(db, path, want, None),
         Want::Name { keys, .. } => ("Name", keys),
         Want::Paths(wanted) => {
             let mut b: Vec<&str> = wanted
@@ -175,70 +179,95 @@ fn sqlite_lookup(
             ("Basenames", &basenames)
         }
     };
-    match indexed(db, table, keys, kind, path, want) {
-        Ok(Some(found)) => return (Ok(found), Scope::Index),
-        Ok(None) => {}
-        Err(IndexTrouble::Corrupt(e)) => return (Err(e), Scope::Index),
-        Err(IndexTrouble::Inconsistent(why)) => notes.push(Note {
-            file: path.to_path_buf(),
-            message: format!(
-                "rpm's {table} index {why}; answered from every package header instead \
-                 (`rpm --rebuilddb` rebuilds the indexes: back up the directory first)"
-            ),
-            unreliable: false,
-        }),
+    match indexed(db, table, keys, path, want) {
+        Ok(Indexed::Answer(found)) => (Ok(found), Scope::Index),
+        Ok(Indexed::NoAnswer(listed)) => sqlite_scan(db, path, want, Some((table, &listed))),
+        Err(IndexTrouble::Corrupt(e)) => (Err(e), Scope::Index),
+        Err(IndexTrouble::Unreadable(why)) => {
+            notes.push(Note {
+                file: path.to_path_buf(),
+                message: format!(
+                    "rpm's {table} index cannot be read ({why}); answered from every package \
+                     header instead (`rpm --rebuilddb` rebuilds the indexes: back up the \
+                     directory first)"
+                ),
+                unreliable: false,
+            });
+            sqlite_scan(db, path, want, None)
+        }
     }
-    match db.all() {
-        Ok(recs) => scan(&recs, kind, path, want),
-        Err(e) => (Err(e), Scope::All),
-    }
+}
+
+/// What the index table said.
+enum Indexed {
+    /// Verified records that answer the lookup.
+    Answer(Vec<Package>),
+    /// No record it names answers; these are the `hnum`s it names (sorted), which a full read
+    /// must find to be the only candidates.
+    NoAnswer(Vec<u64>),
 }
 
 /// Why an index answer was not used.
 enum IndexTrouble {
-    /// A record the index led to is corrupt: that is the answer, as a full read would find it.
+    /// A record the index led to is corrupt, or the index contradicts the records.
     Corrupt(DbError),
-    /// The index cannot be read or disagrees with `Packages`: read every record instead.
-    Inconsistent(String),
+    /// The index table cannot be queried (missing, not damaged): read every record instead.
+    Unreadable(String),
 }
 
-/// Returns the verified matches the index leads to; `None` when it leads to none that answers
-/// the lookup (then only a full read can say "not there").
+/// An index/record contradiction in a SQLite rpmdb, located by row.
+fn contradiction(path: &Path, what: String) -> DbError {
+    DbError::Corrupt {
+        what: format!("{what}: rpm's index and its records disagree"),
+        file: path.to_path_buf(),
+        offset: None,
+    }
+}
+
+/// Returns the verified matches the index leads to, or the candidates it named when none of
+/// them answers (then only a full read can say "not there").
 ///
 /// A name is looked up in `Name` and in `Providename` (rpm gives every package a provide of its
-/// own name), so one lost index row cannot hide a package: a record of that name found through
-/// one table and not the other means the indexes are damaged, and every header is read.
+/// own name), so one lost index row is caught without a full read: a record of that name found
+/// through one table and not the other is a contradiction.
 fn indexed(
     db: &Opened,
     table: &str,
     keys: &[&str],
-    kind: DbKind,
     path: &Path,
     want: Want,
-) -> Result<Option<Vec<Package>>, IndexTrouble> {
-    let unreadable =
-        |e: rusqlite::Error| IndexTrouble::Inconsistent(format!("cannot be read ({e})"));
-    let primary = db.index(table, keys).map_err(unreadable)?;
+) -> Result<Indexed, IndexTrouble> {
+    let kind = DbKind::RpmSqlite;
+    let failed = |e: rusqlite::Error| {
+        if sqlite::is_corrupt(&e) {
+            IndexTrouble::Corrupt(db.error(e))
+        } else {
+            IndexTrouble::Unreadable(e.to_string())
+        }
+    };
+    let primary = db.index(table, keys).map_err(failed)?;
     let provides = match want {
-        Want::Name { .. } => db.index("Providename", keys).map_err(unreadable)?,
+        Want::Name { .. } => db.index("Providename", keys).map_err(failed)?,
         _ => Vec::new(),
     };
     let mut hnums = primary.clone();
     hnums.extend(&provides);
     hnums.sort_unstable();
     hnums.dedup();
-    if hnums.is_empty() {
-        return Ok(None);
-    }
-    let blobs = db.blobs(&hnums).map_err(unreadable)?;
-    if let Some((hnum, _)) = blobs.iter().find(|(_, b)| b.is_none()) {
-        return Err(IndexTrouble::Inconsistent(format!(
-            "names hnum {hnum}, which is not in Packages"
-        )));
-    }
     let mut out = Vec::new();
-    for (hnum, blob) in blobs {
-        let Some(blob) = blob else { continue };
+    for hnum in hnums {
+        // One candidate's blob in memory at a time, however many rows the index holds.
+        let Some(blob) = db.blob(hnum).map_err(IndexTrouble::Corrupt)? else {
+            let via = if primary.binary_search(&hnum).is_ok() {
+                table
+            } else {
+                "Providename"
+            };
+            return Err(IndexTrouble::Corrupt(contradiction(
+                path,
+                format!("rpm's {via} index names row hnum={hnum}, which is not in Packages"),
+            )));
+        };
         let header = Header::parse(&blob)
             .map_err(|e| IndexTrouble::Corrupt(header_error(e, hnum, kind, path)))?;
         let hit = matches(&header, want)
@@ -247,14 +276,26 @@ fn indexed(
         if let Want::Name { .. } = want {
             // Name is keyed by the exact name: it must list exactly the records of that name.
             // (Basenames share keys across directories, so a miss there is normal.)
+            let named = || header.string(tag::NAME).ok().flatten().unwrap_or_default();
             if listed && !hit {
-                return Err(IndexTrouble::Inconsistent(format!(
-                    "names hnum {hnum}, whose header has another name"
+                return Err(IndexTrouble::Corrupt(contradiction(
+                    path,
+                    format!(
+                        "rpm's Name index lists row hnum={hnum} under {}, but that header is \
+                         named {:?}",
+                        keys_text(keys),
+                        named()
+                    ),
                 )));
             }
             if hit && !listed {
-                return Err(IndexTrouble::Inconsistent(format!(
-                    "lacks hnum {hnum}, whose header has this name (Providename lists it)"
+                return Err(IndexTrouble::Corrupt(contradiction(
+                    path,
+                    format!(
+                        "rpm's Name index lacks row hnum={hnum}, whose header is named {:?} \
+                         (Providename lists it)",
+                        named()
+                    ),
                 )));
             }
         }
@@ -266,7 +307,63 @@ fn indexed(
         Want::Name { query, .. } => out.iter().any(|p| crate::name_matches(query, p)),
         _ => !out.is_empty(),
     };
-    Ok(answers.then_some(out))
+    Ok(if answers {
+        Indexed::Answer(out)
+    } else {
+        Indexed::NoAnswer(primary)
+    })
+}
+
+/// `"curl"` or `"curl.x86_64" or "curl"`.
+fn keys_text(keys: &[&str]) -> String {
+    keys.iter()
+        .map(|k| format!("{k:?}"))
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+/// Reads every record of a SQLite rpmdb, one blob at a time, keeping what `want` matches.
+/// With `index`, each match must be among the `hnum`s that index table named for the lookup:
+/// one it did not name is a record the index lost.
+fn sqlite_scan(
+    db: &Opened,
+    path: &Path,
+    want: Want,
+    index: Option<(&str, &[u64])>,
+) -> (Result<Vec<Package>, DbError>, Scope) {
+    let kind = DbKind::RpmSqlite;
+    let mut out = Vec::new();
+    let records = db.each(|hnum, blob| {
+        let hit = match want {
+            Want::All => true,
+            _ => Header::parse(blob)
+                .and_then(|h| matches(&h, want))
+                .map_err(|e| header_error(e, hnum, kind, path))?,
+        };
+        if !hit {
+            return Ok(());
+        }
+        if let Some((table, listed)) = index {
+            if listed.binary_search(&hnum).is_err() {
+                let p = to_package(blob, hnum, kind, path)?;
+                let what = match want {
+                    Want::Paths(w) => format!("owns {}", w.join(" or ")),
+                    _ => format!("is named {:?}", p.name),
+                };
+                return Err(contradiction(
+                    path,
+                    format!("rpm's {table} index lacks row hnum={hnum}, whose header {what}"),
+                ));
+            }
+        }
+        out.push(to_package(blob, hnum, kind, path)?);
+        Ok(())
+    });
+    match (records, want) {
+        (Ok(_), Want::All) => (Ok(out), Scope::All),
+        (Ok(records), _) => (Ok(out), Scope::Scan { records }),
+        (Err(e), _) => (Err(e), Scope::All),
+    }
 }
 
 /// Returns true if and only if the header can be what `want` looks for.
@@ -344,31 +441,39 @@ fn read_file(
     Ok(bytes)
 }
 
-/// Holders of rpm's own transaction lock files in the database directory.
+/// Holders of rpm's own transaction lock files in the database directory (`.rpm.lock`, which
+/// every rpm transaction locks whole, and `.dbenv.lock` of the BDB backend): from the host's
+/// lock table, or from `F_OFD_GETLK` on the file when the table has none. Each holder once.
 pub(crate) fn rpm_lock_holders(root: &Root, dir: &Path, locks: &[LockHolder]) -> Vec<LockHolder> {
-    if locks.is_empty() {
-        return Vec::new();
-    }
     let mut out = Vec::new();
     for name in [".rpm.lock", ".dbenv.lock"] {
-        if let Some(m) = root
-            .open_file(dir.join(name))
-            .ok()
-            .and_then(|f| f.metadata().ok())
-        {
-            out.extend(held_on(locks, m.dev(), m.ino()));
+        let Ok(file) = root.open_file(dir.join(name)) else {
+            continue;
+        };
+        // Only a regular file: a lock file swapped for something else is not probed.
+        if let Some(m) = file.metadata().ok().filter(|m| m.is_file()) {
+            out.extend(holders_of(locks, &file, &m, Probe::WholeFile));
         }
     }
-    out
+    crate::locks::dedup(out)
 }
 
-/// "pid 4711 (POSIX WRITE), pid 99 (FLOCK READ)".
+/// "pid 4711 (POSIX WRITE), an OFD lock (READ)", each holder once.
 pub(crate) fn describe_holders(holders: &[LockHolder]) -> String {
-    let mut parts: Vec<String> = holders
-        .iter()
-        .map(|h| format!("pid {} ({} {})", h.pid, h.class, h.mode))
-        .collect();
-    parts.dedup();
+    let mut parts: Vec<String> = Vec::new();
+    for h in crate::locks::dedup(holders.to_vec()) {
+        let who = match h.pid {
+            -1 => format!("an open file description lock ({} {})", h.class, h.mode),
+            0 => format!(
+                "a process outside this PID namespace ({} {})",
+                h.class, h.mode
+            ),
+            pid => format!("pid {pid} ({} {})", h.class, h.mode),
+        };
+        if !parts.contains(&who) {
+            parts.push(who);
+        }
+    }
     parts.join(", ")
 }
 

@@ -7,46 +7,53 @@
 //! creates, reads or deletes `-journal`, `-wal` or `-shm` files. That is exactly what "never
 //! block, never write" needs, and its cost is that SQLite no longer protects us from a writer:
 //! so before trusting the answer we look ourselves for what immutable mode ignores — lock
-//! holders in the host's lock table, a hot rollback journal (the file may hold half a
+//! holders (the host's lock table, or `F_OFD_GETLK` on SQLite's lock bytes without a procfs,
+//! see [`crate::locks`]), a hot rollback journal (the file may hold half a
 //! transaction), a non-empty WAL (committed changes we do not see) — and say so in notes.
 //!
-//! Which path SQLite opens: SQLite needs a file name, and its unix VFS canonicalises names by
-//! following symlinks itself (so `/proc/self/fd/N` of a descriptor opened through the
-//! [`Root`] would just be read back to the outside path). We therefore resolve the path inside
-//! the root with [`Root::resolve`] (no symlink left in it), hand SQLite
-//! `root.location()/<resolved>`, and check afterwards that the file SQLite read is the very
-//! inode we opened through the root (same device and inode, before and after); a swap between
-//! the two is reported as [`DbError::Replaced`], never silently read.
+//! Which file SQLite reads: the one [`Root`] opened, never a path. SQLite's own unix VFS
+//! opens by name and resolves symlinks itself, outside the root (a `rpmdb.sqlite` symlink to
+//! a file outside, or a `var/lib/rpm` swapped for a symlink between our check and SQLite's
+//! open, would make it read a database outside `--root`). [`crate::sqlite_vfs`] gives SQLite
+//! the descriptor we opened inside the root and verified (a regular file, its header, its
+//! locks); SQLite opens no other file, so the journal and WAL are looked at only here, through
+//! the root. After reading, the path is resolved inside the root again and must still lead to
+//! the same inode: a database replaced meanwhile is [`DbError::Replaced`], never answered from.
 
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use hostready_host::Root;
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
+use rusqlite::types::ValueRef;
 
-use crate::locks::{LockHolder, held_on};
+use crate::locks::{LockHolder, Probe, holders_of};
 use crate::{DbError, Note};
+
+/// The largest header rpm reads (`headerMaxbytes` in lib/header.c): a larger blob is corrupt.
+const MAX_HEADER_BYTES: i64 = 256 << 20;
 
 /// First bytes of every rollback journal with a valid header (a hot journal).
 const JOURNAL_MAGIC: [u8; 8] = [0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7];
 
 /// One SQLite rpmdb opened for reading, and what we learned about its state on the way.
 #[derive(Debug)]
-pub(crate) struct SqliteRead {
-    pub db: Result<Opened, DbError>,
+pub(crate) struct SqliteRead<'r> {
+    pub db: Result<Opened<'r>, DbError>,
     pub notes: Vec<Note>,
     pub holders: Vec<LockHolder>,
 }
 
 /// An open, immutable, read-only connection to an rpmdb, and the file it must stay.
 #[derive(Debug)]
-pub(crate) struct Opened {
+pub(crate) struct Opened<'r> {
     conn: Connection,
+    /// The descriptor SQLite reads (a duplicate of it), opened inside the root.
+    file: std::fs::File,
+    root: &'r Root,
     /// Inside the root, for messages.
     path: PathBuf,
-    /// On this machine, for SQLite.
-    outside: PathBuf,
     dev: u64,
     ino: u64,
     locked: bool,
@@ -61,7 +68,7 @@ pub(crate) fn is_corrupt(e: &rusqlite::Error) -> bool {
 
 /// Opens the rpmdb at `path` (inside the root, symlinks resolved) after checking its header,
 /// its journal and WAL and its lock holders; reads no record yet.
-pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteRead {
+pub(crate) fn open_db<'r>(root: &'r Root, path: &Path, locks: &[LockHolder]) -> SqliteRead<'r> {
     let mut notes = Vec::new();
     let mut holders = Vec::new();
     let db = (|| {
@@ -70,10 +77,11 @@ pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteR
             source,
         })?;
         let meta = file.metadata().map_err(|e| read_err(root, path, e))?;
-        holders = held_on(locks, meta.dev(), meta.ino());
+        let mut found = holders_of(locks, &file, &meta, Probe::Sqlite);
         if let Some(dir) = path.parent() {
-            holders.extend(crate::rpm::rpm_lock_holders(root, dir, locks));
+            found.extend(crate::rpm::rpm_lock_holders(root, dir, locks));
         }
+        holders = crate::locks::dedup(found);
         check_header(&mut file, meta.len(), path)?;
         notes.extend(side_files(root, path, !holders.is_empty()));
         if !holders.is_empty() {
@@ -86,13 +94,13 @@ pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteR
                 unreliable: false,
             });
         }
-        let outside = root.location().join(path.strip_prefix("/").unwrap_or(path));
         let locked = !holders.is_empty();
-        let conn = open(&outside).map_err(|e| sqlite_error(path, &outside, locked, e))?;
+        let conn = open(&file).map_err(|e| sqlite_error(path, &file, locked, e))?;
         Ok(Opened {
             conn,
+            file,
+            root,
             path: path.to_path_buf(),
-            outside,
             dev: meta.dev(),
             ino: meta.ino(),
             locked,
@@ -101,17 +109,76 @@ pub(crate) fn open_db(root: &Root, path: &Path, locks: &[LockHolder]) -> SqliteR
     SqliteRead { db, notes, holders }
 }
 
-impl Opened {
-    /// Returns every `(hnum, blob)` of `Packages`.
-    pub(crate) fn all(&self) -> Result<Vec<(u64, Vec<u8>)>, DbError> {
-        let run = || -> rusqlite::Result<Vec<(u64, Vec<u8>)>> {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT hnum, blob FROM Packages ORDER BY hnum")?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?)))?;
-            rows.collect()
+impl Opened<'_> {
+    /// Calls `f` with each `(hnum, blob)` of `Packages` in `hnum` order, one blob in memory at a
+    /// time (borrowed from SQLite's row, never all of them), and returns how many there were.
+    /// A blob larger than rpm allows a header to be is corrupt, and is never loaded.
+    pub(crate) fn each(
+        &self,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), DbError>,
+    ) -> Result<usize, DbError> {
+        let mut n = 0;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT hnum, length(blob), CASE WHEN length(blob) <= ?1 THEN blob END \
+                 FROM Packages ORDER BY hnum",
+            )
+            .map_err(|e| self.error(e))?;
+        let mut rows = stmt.query([MAX_HEADER_BYTES]).map_err(|e| self.error(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.error(e))? {
+            let hnum = row.get::<_, i64>(0).map_err(|e| self.error(e))? as u64;
+            let len = row.get::<_, Option<i64>>(1).map_err(|e| self.error(e))?;
+            let blob = row.get_ref(2).map_err(|e| self.error(e))?;
+            f(hnum, self.blob_bytes(hnum, len, blob)?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Returns the blob of row `hnum`, `None` when `Packages` has no such row.
+    pub(crate) fn blob(&self, hnum: u64) -> Result<Option<Vec<u8>>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT length(blob), CASE WHEN length(blob) <= ?2 THEN blob END \
+                 FROM Packages WHERE hnum = ?1",
+            )
+            .map_err(|e| self.error(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params![hnum as i64, MAX_HEADER_BYTES])
+            .map_err(|e| self.error(e))?;
+        let Some(row) = rows.next().map_err(|e| self.error(e))? else {
+            return Ok(None);
         };
-        run().map_err(|e| self.error(e))
+        let len = row.get::<_, Option<i64>>(0).map_err(|e| self.error(e))?;
+        let blob = row.get_ref(1).map_err(|e| self.error(e))?;
+        Ok(Some(self.blob_bytes(hnum, len, blob)?.to_vec()))
+    }
+
+    /// Checks that a `Packages.blob` value is a blob rpm could have written.
+    fn blob_bytes<'v>(
+        &self,
+        hnum: u64,
+        len: Option<i64>,
+        blob: ValueRef<'v>,
+    ) -> Result<&'v [u8], DbError> {
+        let corrupt = |what: String| DbError::Corrupt {
+            what: format!("package header of row hnum={hnum}: {what}"),
+            file: self.path.clone(),
+            offset: None,
+        };
+        match blob {
+            ValueRef::Blob(b) => Ok(b),
+            _ if len.is_some_and(|l| l > MAX_HEADER_BYTES) => Err(corrupt(format!(
+                "{} bytes, more than rpm allows a header ({MAX_HEADER_BYTES})",
+                len.unwrap_or_default()
+            ))),
+            other => Err(corrupt(format!(
+                "a {:?} value where rpm stores a header blob",
+                other.data_type()
+            ))),
+        }
     }
 
     /// Returns the `hnum`s rpm's index table `table` (`Name`, `Basenames`, ...: rows of
@@ -131,44 +198,36 @@ impl Opened {
         Ok(hnums)
     }
 
-    /// Returns the blob of each `hnum`, `None` where `Packages` has no such record.
-    pub(crate) fn blobs(&self, hnums: &[u64]) -> rusqlite::Result<Vec<(u64, Option<Vec<u8>>)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT blob FROM Packages WHERE hnum = ?1")?;
-        hnums
-            .iter()
-            .map(|&h| {
-                let blob = stmt
-                    .query_row([h as i64], |r| r.get::<_, Vec<u8>>(0))
-                    .map(Some)
-                    .or_else(|e| match e {
-                        rusqlite::Error::QueryReturnedNoRows => Ok(None),
-                        e => Err(e),
-                    })?;
-                Ok((h, blob))
-            })
-            .collect()
-    }
-
-    /// Checks that the file SQLite read is the inode opened inside the root, and closes it.
+    /// Checks that the path still leads, inside the root, to the inode SQLite read, and closes
+    /// the connection: an answer from a database replaced meanwhile is not given.
     pub(crate) fn finish(self) -> Result<(), DbError> {
-        match std::fs::metadata(&self.outside) {
-            Ok(m) if m.dev() == self.dev && m.ino() == self.ino => Ok(()),
+        let now = self
+            .root
+            .open_file(&self.path)
+            .ok()
+            .and_then(|f| f.metadata().ok());
+        match now {
+            Some(m) if m.dev() == self.dev && m.ino() == self.ino => Ok(()),
             _ => Err(DbError::Replaced { path: self.path }),
         }
     }
 
-    fn error(&self, source: rusqlite::Error) -> DbError {
-        sqlite_error(&self.path, &self.outside, self.locked, source)
+    /// Turns a SQLite error on this database into a [`DbError`] naming it.
+    pub(crate) fn error(&self, source: rusqlite::Error) -> DbError {
+        sqlite_error(&self.path, &self.file, self.locked, source)
     }
 }
 
 /// Corruption (with SQLite's own account of where) or another SQLite failure.
-fn sqlite_error(path: &Path, outside: &Path, locked: bool, source: rusqlite::Error) -> DbError {
+fn sqlite_error(
+    path: &Path,
+    file: &std::fs::File,
+    locked: bool,
+    source: rusqlite::Error,
+) -> DbError {
     if is_corrupt(&source) {
         DbError::Corrupt {
-            what: format!("SQLite: {source}{}", integrity_detail(outside)),
+            what: format!("SQLite: {source}{}", integrity_detail(file)),
             file: path.to_path_buf(),
             offset: None,
         }
@@ -285,9 +344,9 @@ fn side_files(root: &Root, path: &Path, locked: bool) -> Vec<Note> {
 }
 
 /// Asks SQLite where the damage is (`PRAGMA quick_check`), for the error message only.
-fn integrity_detail(outside: &Path) -> String {
+fn integrity_detail(file: &std::fs::File) -> String {
     let run = || -> rusqlite::Result<Vec<String>> {
-        let conn = open(outside)?;
+        let conn = open(file)?;
         let mut stmt = conn.prepare("PRAGMA quick_check(3)")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.collect()
@@ -307,29 +366,10 @@ fn integrity_detail(outside: &Path) -> String {
     }
 }
 
-fn open(outside: &Path) -> rusqlite::Result<Connection> {
-    let uri = format!("file:{}?mode=ro&immutable=1", uri_escape(outside));
-    let conn = Connection::open_with_flags(
-        &uri,
-        OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// Opens an immutable, read-only connection on the descriptor (see [`crate::sqlite_vfs`]).
+fn open(file: &std::fs::File) -> rusqlite::Result<Connection> {
+    let conn = crate::sqlite_vfs::open(file)?;
     // Immutable mode takes no lock, so there is nothing to wait for; zero makes sure.
     conn.busy_timeout(std::time::Duration::ZERO)?;
     Ok(conn)
-}
-
-/// Percent-escapes what SQLite URIs treat specially (RFC 3986 via sqlite.org/uri.html).
-fn uri_escape(p: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut s = String::new();
-    for &b in p.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            s.push(b as char);
-        } else {
-            s.push_str(&format!("%{b:02X}"));
-        }
-    }
-    s
 }

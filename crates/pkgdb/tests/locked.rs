@@ -1,0 +1,138 @@
+//! A locked database is always reported as locked, with or without a procfs of the host:
+//! `sqlite3` holding an EXCLUSIVE lock on `rpmdb.sqlite` (as in the incident: every `rpm -q`
+//! waits behind it), and a POSIX lock on rpm's `.rpm.lock`. Without a procfs the holder comes
+//! from `F_OFD_GETLK` on the open descriptor; with one, from `/proc/locks`; either way each
+//! holder is listed once, and nothing waits.
+
+mod util;
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hostready_host::Root;
+use hostready_pkgdb::{Answer, DbKind, query_with_proc};
+
+/// Starts `sqlite3 DB` holding `PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;` (its stdin
+/// stays open, so it keeps the lock) and waits until the kernel's lock table shows it.
+fn hold_exclusive(db: &Path) -> util::Reaped {
+    let mut child = Command::new("sqlite3")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sqlite3 CLI (scripts/setup installs it)");
+    child
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;\n")
+        .unwrap();
+    let pid = child.id();
+    let holder = util::Reaped(child);
+    let start = Instant::now();
+    while !std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .contains(&format!("WRITE {pid} "))
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sqlite3 took no lock"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    holder
+}
+
+fn sqlite_db(a: &Answer) -> &hostready_pkgdb::Database {
+    a.dbs.iter().find(|d| d.kind == DbKind::RpmSqlite).unwrap()
+}
+
+fn notes(a: &Answer) -> String {
+    let n: Vec<&str> = a.lookup.notes.iter().map(|n| n.message.as_str()).collect();
+    n.join("\n")
+}
+
+#[test]
+fn exclusive_sqlite_lock_is_reported_without_and_with_a_procfs() {
+    let dir = tempfile::tempdir().unwrap();
+    util::install(dir.path(), &util::built_rpms(3));
+    let holder = hold_exclusive(&dir.path().join("var/lib/rpm/rpmdb.sqlite"));
+    let pid = i64::from(holder.0.id());
+    let root = Root::open(dir.path()).unwrap();
+
+    // No procfs (`--root DIR`, no DIR/proc): F_OFD_GETLK on the open descriptor.
+    let started = Instant::now();
+    let a = query_with_proc(&root, None, "hralpha");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "waited on the lock"
+    );
+    assert!(a.lookup.installed(), "the last written state still answers");
+    let db = sqlite_db(&a);
+    let pids: Vec<i64> = db.lock_holders.iter().map(|h| h.pid).collect();
+    assert_eq!(pids, [pid], "{:#?}", db.lock_holders);
+    assert_eq!(db.lock_holders[0].mode, "WRITE");
+    assert!(
+        notes(&a).contains(&format!("locked by pid {pid} (POSIX WRITE)")),
+        "{}",
+        notes(&a)
+    );
+
+    // The host's procfs: /proc/locks lists two ranges of the holder; it is named once.
+    let proc = Root::open("/proc").unwrap();
+    let a = query_with_proc(&root, Some(&proc), "hralpha");
+    let db = sqlite_db(&a);
+    let pids: Vec<i64> = db.lock_holders.iter().map(|h| h.pid).collect();
+    assert_eq!(pids, [pid], "{:#?}", db.lock_holders);
+    assert_eq!(
+        notes(&a).matches(&format!("pid {pid} ")).count(),
+        1,
+        "{}",
+        notes(&a)
+    );
+
+    // Released: nothing is reported any more.
+    drop(holder);
+    let a = query_with_proc(&root, None, "hralpha");
+    assert!(sqlite_db(&a).lock_holders.is_empty());
+    assert!(!notes(&a).contains("locked by"), "{}", notes(&a));
+}
+
+#[test]
+fn rpm_transaction_lock_is_reported_without_a_procfs() {
+    let dir = tempfile::tempdir().unwrap();
+    util::install(dir.path(), &util::built_rpms(3));
+    // rpm's transaction lock, as rpmlock.c takes it: a POSIX write lock over the whole file.
+    // Held by another process, which F_OFD_GETLK names by pid.
+    let lock = dir.path().join("var/lib/rpm/.rpm.lock");
+    std::fs::write(&lock, b"").unwrap();
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import fcntl, sys; f = open(sys.argv[1], 'r+'); fcntl.lockf(f, fcntl.LOCK_EX); \
+             print('locked', flush=True); sys.stdin.read()",
+        )
+        .arg(&lock)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line, "locked\n");
+    let pid = i64::from(child.id());
+    let _holder = util::Reaped(child);
+    let root = Root::open(dir.path()).unwrap();
+    let a = query_with_proc(&root, None, "hrbeta");
+    let db = sqlite_db(&a);
+    let pids: Vec<i64> = db.lock_holders.iter().map(|h| h.pid).collect();
+    assert_eq!(pids, [pid], "{:#?}", db.lock_holders);
+    assert!(notes(&a).contains(&format!("locked by pid {pid} (POSIX WRITE)")));
+}
