@@ -458,3 +458,143 @@ mod tests {
         assert!(e.contains("on_timeout"), "{e}");
     }
 }
+
+/// Regression tests for the validation gaps of issue 10: each mistake is refused with the
+/// line and column of the node that holds it.
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+
+    /// Returns the error of parsing `text` as `my.yaml`, asserting it starts with `at`.
+    fn refused_at(text: &str, at: &str) -> String {
+        match parse(text, "my.yaml") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.starts_with(&format!("my.yaml:{at}: ")), "want {at}: {e}");
+                e
+            }
+            Ok(p) => panic!("parsed: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_in_a_later_requirement_names_its_own_line() {
+        let e = refused_at(
+            "name: x\nrequirements:\n  - executable: a\n  - executable: b\n\n  - id: q\n",
+            "6:5",
+        );
+        assert!(e.contains("needs one of"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_name_the_second_one() {
+        let e = refused_at(
+            "name: x\nrequirements:\n  - executable: a\n  - id: q\n    executable: b\n  - executable: a\n",
+            "6:5",
+        );
+        assert!(e.contains("\"exe.a\" appears twice") && e.contains("requirement 1"), "{e}");
+        refused_at(
+            "name: x\nrequirements: [{id: q, executable: a}, {id: q, nfs_client: {}}]\n",
+            "2:40",
+        );
+    }
+
+    #[test]
+    fn an_empty_or_unprintable_name_is_refused_where_it_is() {
+        let e = refused_at("name: \"\"\nrequirements: []\n", "1:7");
+        assert!(e.contains("`name` is empty"), "{e}");
+        refused_at("description: d\nname: \"x\\e[32mPASS\"\n", "2:7");
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_accepted() {
+        for text in [
+            "\u{feff}name: x\nrequirements:\n  - executable: a\n",
+            "\u{feff}# mine\nname: x\n",
+            "\u{feff}---\nname: x\n",
+        ] {
+            let p = parse(text, "my.yaml").unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(p.name, "x");
+        }
+        // Columns of the first line are the ones an editor shows (the mark is invisible).
+        refused_at("\u{feff}name: \"\"\n", "1:7");
+    }
+
+    #[test]
+    fn timeouts_below_one_millisecond_are_refused() {
+        for t in ["1ns", "999us", "0s"] {
+            let e = refused_at(
+                &format!("name: x\nrequirements:\n  - command: [/bin/true]\n    timeout: {t}\n"),
+                "3:5",
+            );
+            assert!(e.contains("between 1ms and 10m"), "{e}");
+        }
+        let p = parse(
+            "name: x\nrequirements:\n  - command: [/bin/true]\n    timeout: 1ms\n",
+            "my.yaml",
+        )
+        .unwrap();
+        let Check::Command(c) = &p.requirements.0[0].check else {
+            panic!()
+        };
+        assert_eq!(c.timeout, MIN_COMMAND_TIMEOUT);
+    }
+
+    #[test]
+    fn nul_and_equals_in_env_and_nul_in_argv_are_refused() {
+        for (env, what) in [
+            ("{\"A\\0B\": x}", "env name"),
+            ("{\"A=B\": x}", "env name"),
+            ("{\"\": x}", "env name"),
+            ("{A: \"x\\0y\"}", "cannot contain NUL"),
+        ] {
+            let e = refused_at(
+                &format!("name: x\nrequirements:\n  - command: [/bin/true]\n    env: {env}\n"),
+                "3:5",
+            );
+            assert!(e.contains(what), "{env}: {e}");
+        }
+        let e = refused_at(
+            "name: x\nrequirements:\n  - id: a\n    command: [/bin/true, \"a\\0b\"]\n",
+            "3:5",
+        );
+        assert!(e.contains("NUL"), "{e}");
+    }
+
+    #[test]
+    fn ids_with_control_characters_are_refused() {
+        for id in ["\"a\\e[31m\"", "\"a\\0\"", "\"a\\tb\"", "\"a\\x7f\"", "\"ok\\nFAIL\"", "\"é\""] {
+            let e = refused_at(
+                &format!("name: x\nrequirements:\n  - executable: a\n  - id: {id}\n    executable: b\n"),
+                "4:5",
+            );
+            assert!(e.contains("requirement id"), "{id}: {e}");
+        }
+        // A default id made from a hostile executable name is refused too, and says so.
+        let e = refused_at(
+            "name: x\nrequirements:\n  - executable: \"a\\e[2J\"\n",
+            "3:5",
+        );
+        assert!(e.contains("default id"), "{e}");
+    }
+
+    #[test]
+    fn kubelet_and_invalid_condition_types_are_refused() {
+        for c in ["Ready", "ready", "MemoryPressure", "PIDPressure", "DiskPressure", "NetworkUnavailable", "kubernetes.io/Mine", "Not Valid", "\"\""] {
+            let e = refused_at(&format!("name: x\ncondition: {c}\n"), "2:12");
+            assert!(e.contains("condition type"), "{c}: {e}");
+        }
+        let p = parse("name: x\ncondition: example.com/StorageReady\n", "my.yaml").unwrap();
+        assert_eq!(p.condition.as_deref(), Some("example.com/StorageReady"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        // 200 KB of `[`: libyaml alone took minutes on this; the pre-scan stops at level 33.
+        let text = format!("name: x\nrequirements: {}\n", "[".repeat(200_000));
+        let e = refused_at(&text, "2:46");
+        assert!(e.contains("nest deeper than 32"), "{e}");
+        let text = format!("name: x\nrequirements:\n{}", "  - ".repeat(40));
+        refused_at(&text, "3:127");
+    }
+}
