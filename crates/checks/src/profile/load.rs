@@ -75,7 +75,9 @@ impl Loader {
             Some(dir) if !Path::new(spec).is_absolute() => dir.join(spec),
             _ => PathBuf::from(spec),
         };
-        if !path.exists()
+        let known = self.paths.get(&path).copied();
+        if known.is_none()
+            && !path.exists()
             && !spec.contains('/')
             && !spec.ends_with(".yaml")
             && !spec.ends_with(".yml")
@@ -88,8 +90,8 @@ impl Loader {
             path: path.clone(),
             source,
         };
-        let (key, label, opened) = match self.paths.get(&path) {
-            Some(&key) => {
+        let (key, label, opened) = match known {
+            Some(key) => {
                 let label = self.label_of(key).unwrap_or_else(|| path.display().to_string());
                 (key, label, None)
             }

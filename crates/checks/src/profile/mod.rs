@@ -339,6 +339,30 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_example_loads() {
+        // docs/profiles.md shows two files, each a ```yaml block starting `# file: NAME`.
+        let doc = include_str!("../../../../docs/profiles.md");
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for block in doc.split("```yaml\n").skip(1) {
+            let text = block.split("```").next().unwrap();
+            let name = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# file: "))
+                .expect("each example block names its file");
+            std::fs::write(dir.path().join(name), text).unwrap();
+            files.push(name);
+        }
+        assert_eq!(files, ["my-storage.yaml", "extra.yaml"]);
+        let p = load(dir.path().join("my-storage.yaml").to_str().unwrap()).unwrap();
+        assert_eq!(p.condition_type(), "MyStorageReady");
+        for id in ["exe.iscsiadm", "exe.dmsetup", "custom.disk-alive", "kmod.iscsi_tcp"] {
+            assert!(p.requirements.iter().any(|r| r.id == id), "{id}");
+        }
+    }
+
+    #[test]
     fn unknown_name_lists_builtins() {
         let e = load("longhron").unwrap_err().to_string();
         assert!(e.contains("longhorn-v2"), "{e}");
