@@ -35,16 +35,28 @@ fn a_profile_claiming_the_kubelets_ready_is_refused_at_load() {
         ),
     )
     .unwrap();
-    for args in [&["check", "-p"][..], &["check", "--output", "json", "-p"], &["profiles"]] {
+    for args in [
+        &["check", "-p"][..],
+        &["check", "--output", "json", "-p"],
+        &["profiles"],
+    ] {
         let out = run(args, &hijack);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
         let err = stderr(&out);
-        assert!(err.contains(&format!("{}:2:12:", hijack.display())), "{err}");
+        assert!(
+            err.contains(&format!("{}:2:12:", hijack.display())),
+            "{err}"
+        );
         assert!(err.contains("kubelet"), "{err}");
         assert!(out.stdout.is_empty(), "{args:?}");
     }
     assert!(!marker.exists(), "nothing runs");
-    for t in ["ready", "MemoryPressure", "node.kubernetes.io/Mine", "bad type"] {
+    for t in [
+        "ready",
+        "MemoryPressure",
+        "node.kubernetes.io/Mine",
+        "bad type",
+    ] {
         fs::write(&hijack, format!("name: hijack\ncondition: {t}\n")).unwrap();
         let out = run(&["profiles"], &hijack);
         assert_eq!(out.status.code(), Some(2), "{t}");
@@ -81,7 +93,13 @@ fn fifos_and_devices_are_refused_promptly_and_never_opened() {
     let dev = dir.path().join("dev.yaml");
     // A FIFO with no writer (a blocking open would wait forever), and a character device with
     // /dev/null's numbers (harmless, but its driver must not see an open either).
-    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
     assert!(
         Command::new("mknod")
             .arg(&dev)
@@ -101,7 +119,10 @@ fn fifos_and_devices_are_refused_promptly_and_never_opened() {
             let out = run(args, path);
             assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
             let err = stderr(&out);
-            assert!(err.contains(&named.display().to_string()) && err.contains(what), "{err}");
+            assert!(
+                err.contains(&named.display().to_string()) && err.contains(what),
+                "{err}"
+            );
         }
     }
     // The only opens of the device are O_PATH ones, which run no driver code.
@@ -153,7 +174,10 @@ fn deeply_nested_flow_collections_are_refused_before_parsing() {
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
-        err.contains(&format!("{}:2:46: collections nest deeper than 32", deep.display())),
+        err.contains(&format!(
+            "{}:2:46: collections nest deeper than 32",
+            deep.display()
+        )),
         "{err}"
     );
 }

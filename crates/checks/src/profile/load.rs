@@ -92,7 +92,9 @@ impl Loader {
         };
         let (key, label, opened) = match known {
             Some(key) => {
-                let label = self.label_of(key).unwrap_or_else(|| path.display().to_string());
+                let label = self
+                    .label_of(key)
+                    .unwrap_or_else(|| path.display().to_string());
                 (key, label, None)
             }
             None => {
@@ -160,11 +162,12 @@ impl Loader {
             .condition
             .clone()
             .unwrap_or_else(|| names::derived_condition_type(&raw.name));
-        names::check_condition_type(&condition_type)
-            .map_err(|message| ProfileError::InvalidNoLocation {
+        names::check_condition_type(&condition_type).map_err(|message| {
+            ProfileError::InvalidNoLocation {
                 file: file.clone(),
                 message,
-            })?;
+            }
+        })?;
         let limit = |message: String| ProfileError::InvalidNoLocation {
             file: file.clone(),
             message,
@@ -276,7 +279,11 @@ mod tests {
     fn one_file_reached_by_several_paths_is_parsed_once() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join("sub")).unwrap();
-        fs::write(dir.path().join("b.yaml"), "name: b\nrequirements: [{nfs_client: {}}]\n").unwrap();
+        fs::write(
+            dir.path().join("b.yaml"),
+            "name: b\nrequirements: [{nfs_client: {}}]\n",
+        )
+        .unwrap();
         symlink("b.yaml", dir.path().join("link.yaml")).unwrap();
         fs::write(
             dir.path().join("a.yaml"),
@@ -331,7 +338,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let filler = "x".repeat(900 << 10);
         for i in 0..5 {
-            let inc = if i == 0 { "[f1.yaml, f2.yaml, f3.yaml, f4.yaml]" } else { "[]" };
+            let inc = if i == 0 {
+                "[f1.yaml, f2.yaml, f3.yaml, f4.yaml]"
+            } else {
+                "[]"
+            };
             fs::write(
                 dir.path().join(format!("f{i}.yaml")),
                 format!("name: f{i}\ninclude: {inc}\ndescription: {filler}\n"),
@@ -349,7 +360,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         fs::write(dir.path().join("b.yaml"), "name: b\n").unwrap();
         let inc = vec!["b.yaml"; MAX_INCLUDES + 1].join(", ");
-        fs::write(dir.path().join("a.yaml"), format!("name: a\ninclude: [{inc}]\n")).unwrap();
+        fs::write(
+            dir.path().join("a.yaml"),
+            format!("name: a\ninclude: [{inc}]\n"),
+        )
+        .unwrap();
         let (e, _) = loader_load(&dir.path().join("a.yaml"));
         let e = e.unwrap_err().to_string();
         assert!(e.contains("more than 1024 includes"), "{e}");
@@ -395,7 +410,10 @@ mod tests {
         ] {
             let e = super::super::load(path.to_str().unwrap()).unwrap_err();
             let text = format!("{e}: {}", std::error::Error::source(&e).unwrap());
-            assert!(text.contains(&path.display().to_string()) && text.contains(what), "{text}");
+            assert!(
+                text.contains(&path.display().to_string()) && text.contains(what),
+                "{text}"
+            );
         }
     }
 

@@ -357,7 +357,12 @@ mod tests {
         assert_eq!(files, ["my-storage.yaml", "extra.yaml"]);
         let p = load(dir.path().join("my-storage.yaml").to_str().unwrap()).unwrap();
         assert_eq!(p.condition_type(), "MyStorageReady");
-        for id in ["exe.iscsiadm", "exe.dmsetup", "custom.disk-alive", "kmod.iscsi_tcp"] {
+        for id in [
+            "exe.iscsiadm",
+            "exe.dmsetup",
+            "custom.disk-alive",
+            "kmod.iscsi_tcp",
+        ] {
             assert!(p.requirements.iter().any(|r| r.id == id), "{id}");
         }
     }

@@ -208,7 +208,14 @@ mod tests {
 
     #[test]
     fn every_valid_name_derives_a_valid_condition_type() {
-        for name in ["longhorn", "nfs-client", "a", "9", "x.y_z", &"a-".repeat(29)] {
+        for name in [
+            "longhorn",
+            "nfs-client",
+            "a",
+            "9",
+            "x.y_z",
+            &"a-".repeat(29),
+        ] {
             let name = name.trim_end_matches('-');
             assert_eq!(check_name(name), Ok(()), "{name}");
             let t = derived_condition_type(name);
@@ -224,10 +231,25 @@ mod tests {
 
     #[test]
     fn ids_are_printable_ascii_words() {
-        for ok in ["exe.iscsiadm", "exe./usr/sbin/iscsiadm", "svc.foo@bar", "exe.g++", "a"] {
+        for ok in [
+            "exe.iscsiadm",
+            "exe./usr/sbin/iscsiadm",
+            "svc.foo@bar",
+            "exe.g++",
+            "a",
+        ] {
             assert_eq!(check_id(ok), Ok(()), "{ok}");
         }
-        for bad in ["", "a b", "a\u{1b}[31m", "a\0", "a\n", ".x", "é", &"a".repeat(129)] {
+        for bad in [
+            "",
+            "a b",
+            "a\u{1b}[31m",
+            "a\0",
+            "a\n",
+            ".x",
+            "é",
+            &"a".repeat(129),
+        ] {
             assert!(check_id(bad).is_err(), "{bad:?}");
         }
     }

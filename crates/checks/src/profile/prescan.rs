@@ -52,9 +52,10 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
     let mut rest = Some(text);
     std::iter::from_fn(move || {
         let t = rest?;
-        match t.char_indices().find(|&(_, c)| {
-            matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}')
-        }) {
+        match t
+            .char_indices()
+            .find(|&(_, c)| matches!(c, '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}'))
+        {
             None => {
                 rest = None;
                 Some(t)
@@ -414,7 +415,13 @@ mod tests {
         let text = format!("name: x\nrequirements: {}\n", "[".repeat(100_000));
         let e = nesting_depth(&text, MAX_DEPTH).unwrap_err();
         // The root mapping is level 1, so the 32nd `[` is one too many.
-        assert_eq!(e, TooDeep { line: 2, column: 14 + 32 });
+        assert_eq!(
+            e,
+            TooDeep {
+                line: 2,
+                column: 14 + 32
+            }
+        );
         let text = format!("a:\n{}x\n", "- ".repeat(40));
         assert_eq!(nesting_depth(&text, MAX_DEPTH).unwrap_err().line, 2);
     }

@@ -10,8 +10,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::names;
 use super::prescan;
@@ -290,15 +290,15 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
     } else if r.timeout.is_some() || r.on_timeout.is_some() || r.env.is_some() {
         return Err("`timeout`, `on_timeout` and `env` only go with `command`".into());
     }
-    let check =
-        match kinds.len() {
-            1 => kinds.remove(0),
-            0 => return Err(format!("a requirement needs one of: {KIND_KEYS}")),
-            _ => return Err(
-                "a requirement has exactly one kind key; split it into several requirements"
-                    .into(),
-            ),
-        };
+    let check = match kinds.len() {
+        1 => kinds.remove(0),
+        0 => return Err(format!("a requirement needs one of: {KIND_KEYS}")),
+        _ => {
+            return Err(
+                "a requirement has exactly one kind key; split it into several requirements".into(),
+            );
+        }
+    };
     let id = match r.id {
         Some(id) => {
             names::check_id(&id)?;
@@ -492,7 +492,10 @@ mod gap_tests {
             "name: x\nrequirements:\n  - executable: a\n  - id: q\n    executable: b\n  - executable: a\n",
             "6:5",
         );
-        assert!(e.contains("\"exe.a\" appears twice") && e.contains("requirement 1"), "{e}");
+        assert!(
+            e.contains("\"exe.a\" appears twice") && e.contains("requirement 1"),
+            "{e}"
+        );
         refused_at(
             "name: x\nrequirements: [{id: q, executable: a}, {id: q, nfs_client: {}}]\n",
             "2:40",
@@ -563,9 +566,18 @@ mod gap_tests {
 
     #[test]
     fn ids_with_control_characters_are_refused() {
-        for id in ["\"a\\e[31m\"", "\"a\\0\"", "\"a\\tb\"", "\"a\\x7f\"", "\"ok\\nFAIL\"", "\"é\""] {
+        for id in [
+            "\"a\\e[31m\"",
+            "\"a\\0\"",
+            "\"a\\tb\"",
+            "\"a\\x7f\"",
+            "\"ok\\nFAIL\"",
+            "\"é\"",
+        ] {
             let e = refused_at(
-                &format!("name: x\nrequirements:\n  - executable: a\n  - id: {id}\n    executable: b\n"),
+                &format!(
+                    "name: x\nrequirements:\n  - executable: a\n  - id: {id}\n    executable: b\n"
+                ),
                 "4:5",
             );
             assert!(e.contains("requirement id"), "{id}: {e}");
@@ -580,7 +592,17 @@ mod gap_tests {
 
     #[test]
     fn kubelet_and_invalid_condition_types_are_refused() {
-        for c in ["Ready", "ready", "MemoryPressure", "PIDPressure", "DiskPressure", "NetworkUnavailable", "kubernetes.io/Mine", "Not Valid", "\"\""] {
+        for c in [
+            "Ready",
+            "ready",
+            "MemoryPressure",
+            "PIDPressure",
+            "DiskPressure",
+            "NetworkUnavailable",
+            "kubernetes.io/Mine",
+            "Not Valid",
+            "\"\"",
+        ] {
             let e = refused_at(&format!("name: x\ncondition: {c}\n"), "2:12");
             assert!(e.contains("condition type"), "{c}: {e}");
         }
