@@ -152,6 +152,74 @@ fn is_dns_subdomain(s: &str) -> bool {
         })
 }
 
+/// Checks a value that hostready prints inside a remediation command an operator may paste
+/// into a root shell (`modprobe NAME`, `apt-get install -y PACKAGE`, `mount --make-rshared
+/// PATH`, ...): 1 to `max` characters, each an ASCII letter or digit or one of `extra`, the
+/// first a letter or digit (or `/` for paths). So a profile can never put `;`, `$(...)`, a
+/// space, a quote or a control character into a suggested command.
+fn check_word(what: &str, value: &str, extra: &str, max: usize) -> Result<(), String> {
+    let ok = !value.is_empty()
+        && value.len() <= max
+        && value
+            .starts_with(|c: char| c.is_ascii_alphanumeric() || (c == '/' && extra.contains('/')))
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || extra.contains(c));
+    if ok {
+        Ok(())
+    } else {
+        let extra: Vec<String> = extra.chars().map(|c| format!("'{c}'")).collect();
+        Err(format!(
+            "{what} {value:?} must be 1 to {max} ASCII letters, digits or {}, starting with a \
+             letter or digit (it is printed in suggested shell commands)",
+            extra.join(", ")
+        ))
+    }
+}
+
+/// Checks a kernel module name (`modprobe NAME`, `/etc/modules-load.d/NAME.conf`); the kernel
+/// allows 55 characters.
+pub fn check_module(name: &str) -> Result<(), String> {
+    check_word("kernel module", name, "_-", 55)
+}
+
+/// Checks a kernel config option name: `CONFIG_` and letters, digits or `_`.
+pub fn check_config_option(name: &str) -> Result<(), String> {
+    match name.strip_prefix("CONFIG_") {
+        Some(rest) if !rest.is_empty() => check_word("config option", name, "_", 128),
+        _ => Err(format!("config option {name:?} must start with CONFIG_")),
+    }
+}
+
+/// Checks a systemd service name as hostready prints it (`systemctl enable --now NAME`).
+pub fn check_service(name: &str) -> Result<(), String> {
+    check_word("service name", name, ":_.@-", 255)
+}
+
+/// Checks one `packages:` entry: a distro family or os-release `ID` (lower-case), and one or
+/// more package names separated by single spaces (`apt-get install -y NAMES`).
+pub fn check_packages(family: &str, names: &str) -> Result<(), String> {
+    check_word("package family", family, "._-", 64)?;
+    if family.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err(format!("package family {family:?} must be lower-case"));
+    }
+    if names.is_empty() {
+        return Err(format!("packages for {family} is empty"));
+    }
+    for name in names.split(' ') {
+        check_word("package name", name, "._+:-", 128)?;
+    }
+    Ok(())
+}
+
+/// Checks an absolute path printed in suggested commands (`mount --make-rshared PATH`).
+pub fn check_command_path(what: &str, path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{what} {path:?} must be absolute"));
+    }
+    check_word(what, path, "/._+@:,=-", 4096)
+}
+
 /// Checks one environment variable of a command check: a non-empty name without `=` or NUL,
 /// a value without NUL (neither could reach `execve` intact).
 pub fn check_env(key: &str, value: &str) -> Result<(), String> {
@@ -226,6 +294,51 @@ mod tests {
         assert!(check_condition_type(&derived_condition_type(&"a".repeat(MAX_NAME_LEN))).is_ok());
         for bad in ["", "-x", "a b", "x\u{1b}", "!!!", "é"] {
             assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn values_printed_in_suggested_commands_are_plain_words() {
+        assert_eq!(check_module("iscsi_tcp"), Ok(()));
+        assert_eq!(check_module("dm-crypt"), Ok(()));
+        assert_eq!(check_config_option("CONFIG_NVME_TCP"), Ok(()));
+        assert_eq!(check_service("iscsid"), Ok(()));
+        assert_eq!(check_service("getty@tty1.service"), Ok(()));
+        assert_eq!(check_packages("debian", "open-iscsi"), Ok(()));
+        assert_eq!(
+            check_packages("rhel", "iscsi-initiator-utils lsscsi"),
+            Ok(())
+        );
+        assert_eq!(
+            check_packages("opensuse-leap", "libstdc++6 libfoo:amd64"),
+            Ok(())
+        );
+        assert_eq!(check_command_path("path", "/var/lib/longhorn"), Ok(()));
+        for bad in [
+            "x; reboot",
+            "../../etc/passwd",
+            "a b",
+            "$(id)",
+            "a\u{1b}",
+            "",
+        ] {
+            assert!(check_module(bad).is_err(), "{bad:?}");
+            assert!(check_service(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_config_option("NVME_TCP").is_err());
+        assert!(check_config_option("CONFIG_X;Y").is_err());
+        for (fam, names) in [
+            ("debian", "open-iscsi; curl x | sh"),
+            ("debian", "a  b"),
+            ("debian", ""),
+            ("Debian", "x"),
+            ("deb ian", "x"),
+            ("debian", "`id`"),
+        ] {
+            assert!(check_packages(fam, names).is_err(), "{fam:?} {names:?}");
+        }
+        for bad in ["relative", "/a b", "/x;reboot", "/x$(id)", "/x\ny", "/'q'"] {
+            assert!(check_command_path("path", bad).is_err(), "{bad:?}");
         }
     }
 

