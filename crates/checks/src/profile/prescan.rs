@@ -29,7 +29,9 @@ pub fn nesting_depth(text: &str, max: usize) -> Result<usize, TooDeep> {
     let mut s = Scanner {
         max,
         block: Vec::new(),
-        flow: 0,
+        flow: Vec::new(),
+        pairs: 0,
+        flow_peak: 0,
         deepest: 0,
         quote: None,
         block_scalar: None,
@@ -72,6 +74,16 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    seq: bool,
+    pair: bool,
+    /// The deepest (flow) depth reached inside this collection, and inside its current
+    /// element: a `:` after an element makes that element the key of a pair that encloses it.
+    peak: usize,
+    elem_peak: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Map,
@@ -82,8 +94,14 @@ struct Scanner {
     max: usize,
     /// Open block collections: the column of each and its kind, innermost last.
     block: Vec<(usize, Kind)>,
-    /// Open flow collections (`[` and `{`).
-    flow: usize,
+    /// Open flow collections, innermost last: for each, whether it is a sequence holding an
+    /// open single-pair mapping (`[a: b]` is a sequence of one mapping).
+    flow: Vec<Level>,
+    /// How many of `flow` hold an open pair.
+    pairs: usize,
+    /// How deep the flow collection that began at the last block node start nested: if a `:`
+    /// then makes it a mapping key (`{a: [b]}: c`), the mapping encloses all of that.
+    flow_peak: usize,
     deepest: usize,
     /// A quoted scalar still open at the end of the last line: its quote byte.
     quote: Option<u8>,
@@ -127,9 +145,72 @@ fn skip_quote(b: &[u8], from: usize, q: u8) -> Option<usize> {
 impl Scanner {
     /// Records one more level of nesting; `Err(at)` when it is one too many.
     fn deeper(&mut self, at: usize) -> Result<(), usize> {
-        let depth = self.block.len() + self.flow;
+        let flow_depth = self.flow.len() + self.pairs;
+        self.flow_peak = self.flow_peak.max(flow_depth);
+        if let Some(level) = self.flow.last_mut() {
+            level.peak = level.peak.max(flow_depth);
+            level.elem_peak = level.elem_peak.max(flow_depth);
+        }
+        let depth = self.block.len() + flow_depth;
         self.deepest = self.deepest.max(depth);
         if depth > self.max { Err(at) } else { Ok(()) }
+    }
+
+    /// A `:` or `?` indicator in a flow sequence starts a single-pair mapping inside it.
+    fn open_pair(&mut self, at: usize) -> Result<(), usize> {
+        let Some(level) = self.flow.last_mut() else {
+            return Ok(());
+        };
+        if level.seq && !level.pair {
+            level.pair = true;
+            // The pair's mapping encloses the key already read, as deep as it went.
+            let key_extra = level.elem_peak.saturating_sub(self.flow.len() + self.pairs);
+            self.pairs += 1;
+            let depth = self.block.len() + self.flow.len() + self.pairs + key_extra;
+            self.deepest = self.deepest.max(depth);
+            if depth > self.max {
+                return Err(at);
+            }
+            return self.deeper(at);
+        }
+        Ok(())
+    }
+
+    /// Opens a flow collection at `at`.
+    fn open_flow(&mut self, seq: bool, at: usize) -> Result<(), usize> {
+        let depth = self.flow.len() + self.pairs + 1;
+        self.flow.push(Level {
+            seq,
+            pair: false,
+            peak: depth,
+            elem_peak: depth,
+        });
+        self.deeper(at)
+    }
+
+    /// Closes the innermost flow collection; its parent's element went as deep as it did.
+    fn close_flow(&mut self) {
+        if let Some(level) = self.flow.pop() {
+            self.pairs -= usize::from(level.pair);
+            if let Some(parent) = self.flow.last_mut() {
+                parent.peak = parent.peak.max(level.peak);
+                parent.elem_peak = parent.elem_peak.max(level.peak);
+            }
+        }
+    }
+
+    /// A `,` ends the single-pair mapping of the innermost flow sequence, if any.
+    fn end_pair(&mut self) {
+        if let Some(level) = self.flow.last_mut() {
+            if level.pair {
+                level.pair = false;
+                self.pairs -= 1;
+            }
+        }
+        let depth = self.flow.len() + self.pairs;
+        if let Some(level) = self.flow.last_mut() {
+            level.elem_peak = depth;
+        }
     }
 
     /// A block collection entry (`- `, `? `, `key:`) at column `col`. The first one on a line
@@ -172,6 +253,12 @@ impl Scanner {
         let mut at_start = true;
         let mut after_json = false;
         let mut first = true;
+        // Where the last flow collection that began at a block node start began (its column,
+        // and whether it was the line's first node), in case a `:` makes it a key.
+        let mut key_node: Option<(usize, bool)> = None;
+        // Where the anchor or tag of the node about to start began: the node (a key's
+        // mapping, say) begins there, not after it.
+        let mut props: Option<usize> = None;
         if let Some(threshold) = self.plain.take() {
             let rest = line.trim_start_matches([' ', '\t']);
             if rest.is_empty() {
@@ -208,24 +295,40 @@ impl Scanner {
         while i < b.len() {
             let c = b[i];
             let next_blank = blank(b.get(i + 1));
-            if c == b'#' && (i == 0 || blank(b.get(i - 1))) {
+            // libyaml starts a comment at `#` after white space, and also wherever a token
+            // may begin (`[#`, `"a"#`), which includes the start of a flow token.
+            let token_boundary = if self.flow.is_empty() {
+                after_json
+            } else {
+                self.flow_start || self.flow_json
+            };
+            if c == b'#' && (i == 0 || blank(b.get(i - 1)) || token_boundary) {
                 return Ok(());
             }
             if c == b' ' || c == b'\t' {
                 i += 1;
                 continue;
             }
-            if self.flow > 0 {
+            if !self.flow.is_empty() {
                 i = self.flow_token(b, i)?;
-                if self.flow == 0 {
+                if self.flow.is_empty() {
                     at_start = false;
                     after_json = true;
                 }
                 continue;
             }
             if !at_start {
-                // After a complete node in block context only a key indicator matters.
+                // After a complete node in block context only a key indicator matters; it
+                // makes that node (a flow collection, say) a key of a mapping.
                 if c == b':' && (next_blank || after_json) {
+                    if let Some((col, was_first)) = key_node.take() {
+                        self.block_entry(col, Kind::Map, was_first)?;
+                        let depth = self.block.len() + self.flow_peak;
+                        self.deepest = self.deepest.max(depth);
+                        if depth > self.max {
+                            return Err(i);
+                        }
+                    }
                     at_start = true;
                 }
                 after_json = false;
@@ -235,16 +338,22 @@ impl Scanner {
             match c {
                 b'-' | b'?' if next_blank => {
                     let kind = if c == b'-' { Kind::Seq } else { Kind::Map };
-                    self.block_entry(i, kind, first)?;
+                    self.block_entry(props.take().unwrap_or(i), kind, first)?;
                     first = false;
                     i += 1;
                 }
-                b':' if next_blank => i += 1,
+                b':' if next_blank => {
+                    // A value with an empty key (`: x`, `&a : x`): a mapping all the same.
+                    self.block_entry(props.take().unwrap_or(i), Kind::Map, first)?;
+                    first = false;
+                    i += 1;
+                }
                 b'[' | b'{' => {
-                    self.flow += 1;
-                    self.deeper(i)?;
+                    self.flow_peak = 0;
+                    self.open_flow(c == b'[', i)?;
                     self.flow_start = true;
                     self.flow_json = false;
+                    key_node = Some((props.take().unwrap_or(i), first));
                     first = false;
                     i += 1;
                 }
@@ -259,7 +368,7 @@ impl Scanner {
                             j += 1;
                         }
                         if b.get(j) == Some(&b':') {
-                            self.block_entry(i, Kind::Map, first)?;
+                            self.block_entry(props.take().unwrap_or(i), Kind::Map, first)?;
                             j += 1;
                         } else {
                             at_start = false;
@@ -273,6 +382,7 @@ impl Scanner {
                     return Ok(());
                 }
                 b'&' | b'!' => {
+                    props.get_or_insert(i);
                     while i < b.len() && !matches!(b[i], b' ' | b'\t') {
                         i += 1;
                     }
@@ -280,7 +390,7 @@ impl Scanner {
                 _ => {
                     // A plain scalar (or alias) to the end of the line, unless `: ` makes it
                     // a key or ` #` starts a comment.
-                    let start = i;
+                    let start = props.take().unwrap_or(i);
                     loop {
                         if i >= b.len() {
                             self.plain = Some(self.block.last().map_or(-1, |&(c, _)| c as isize));
@@ -311,17 +421,17 @@ impl Scanner {
         let next = b.get(i + 1);
         match c {
             b'[' | b'{' => {
-                self.flow += 1;
-                self.deeper(i)?;
+                self.open_flow(c == b'[', i)?;
                 self.flow_start = true;
                 self.flow_json = false;
             }
             b']' | b'}' => {
-                self.flow = self.flow.saturating_sub(1);
+                self.close_flow();
                 self.flow_start = false;
                 self.flow_json = true;
             }
             b',' => {
+                self.end_pair();
                 self.flow_start = true;
                 self.flow_json = false;
             }
@@ -329,6 +439,7 @@ impl Scanner {
                 || blank(next)
                 || matches!(next, Some(b',' | b'[' | b']' | b'{' | b'}')) =>
             {
+                self.open_pair(i)?;
                 self.flow_start = true;
                 self.flow_json = false;
             }
@@ -352,7 +463,7 @@ impl Scanner {
                 }
                 return Ok(i);
             }
-            b'?' if self.flow_start && blank(next) => {}
+            b'?' if self.flow_start && blank(next) => self.open_pair(i)?,
             _ => {
                 self.flow_start = false;
                 self.flow_json = false;
@@ -407,6 +518,61 @@ mod tests {
         for br in ["\r", "\u{85}", "\u{2028}", "\u{2029}"] {
             let text = format!("a: 1 # x{br}b: [[[[\n");
             assert_eq!(depth(&text), 5, "{br:?}");
+        }
+    }
+
+    /// Returns how deeply collections nest in a parsed value.
+    fn value_depth(v: &serde_yaml_ng::Value) -> usize {
+        use serde_yaml_ng::Value;
+        match v {
+            Value::Sequence(s) => 1 + s.iter().map(value_depth).max().unwrap_or(0),
+            Value::Mapping(m) => {
+                1 + m
+                    .iter()
+                    .map(|(k, v)| value_depth(k).max(value_depth(v)))
+                    .max()
+                    .unwrap_or(0)
+            }
+            Value::Tagged(t) => value_depth(&t.value),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn never_under_counts_real_yaml() {
+        // The built-ins and the tricky shapes above: the scan's depth is at least the parsed
+        // depth (the fuzz target checks the same on arbitrary input).
+        let mut texts: Vec<String> = crate::profile::BUILTIN
+            .iter()
+            .map(|(_, t)| t.to_string())
+            .collect();
+        texts.extend(
+            [
+                "a:\n- b:\n  - c:\n    - d\n",
+                "? [a, [b]]\n: {c: [d]}\n",
+                "a: !tag [&x [1], \"]\"]\n",
+                "- - - [x]\n",
+                "a: foo\n  'bar\nb: [[[[x]]]]\n",
+                "{\"a\":[\"b\",[1]]}\n",
+                "a: [x,\n 'y]',\n z\n 'w]\n",
+                "- |\n  text [[\n- > \n  more {{\n- [a, {b: [c]}]\n",
+                // Found by a random search against serde_yaml_ng, each once under-counted:
+                // anchored and empty keys, flow collections as keys, single-pair mappings in
+                // flow sequences, comments right after a flow indicator.
+                "&x : \n  \r-",
+                "&x ax: \n  -",
+                "{}: :? ,",
+                "[a:-   :\n    ]\r",
+                "[{}:] #",
+                "[#  ---\n\u{2028}\u{2028}?  b''|? >]",
+                "[a: [b: [c: d]]]",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
+            let (real, scanned) = (value_depth(&v), depth(text));
+            assert!(real <= scanned, "{real} > {scanned}: {text}");
         }
     }
 
