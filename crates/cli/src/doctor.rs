@@ -4,13 +4,13 @@
 //! in `--explain` input); 2 doctor could not do its job (root unreadable, no procfs to read
 //! processes from, log unreadable).
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use hostready_doctor::{Options, Report, Thresholds, signatures};
+use hostready_doctor::{Options, Report, Thresholds, logfile, signatures};
 use hostready_host::{Host, ProcSource};
 
 use crate::output::Format;
@@ -40,7 +40,11 @@ pub struct DoctorArgs {
     #[arg(long = "pile-expect", value_name = "NAME")]
     pile_expect: Vec<String>,
     /// Read logs from FILE (`-` for stdin) and say which known problems they show, instead of
-    /// diagnosing the host.
+    /// diagnosing the host. The input is read to its end, line by line, in bounded memory
+    /// whatever its size; a line longer than 64 KiB is matched in overlapping 64 KiB pieces
+    /// (the report says how many). FILE may be a regular file, a FIFO or a socket; a device
+    /// is refused unopened (opening one runs its driver): redirect it to stdin to read it.
+    /// Input that never ends (`- < /dev/zero`) is read until interrupted.
     #[arg(long, value_name = "FILE|-")]
     explain: Option<PathBuf>,
     /// Show passing findings' evidence too (table output).
@@ -92,23 +96,31 @@ fn exit_code(ok: bool, could_not_work: bool) -> ExitCode {
 }
 
 fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
-    let mut bytes = Vec::new();
-    let source = if file.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("cannot read stdin")?;
-        "stdin".to_string()
+    // Streamed: memory stays bounded (`signatures::Scanner`) whatever the input's size.
+    let explanation = if file.as_os_str() == "-" {
+        signatures::explain_reader(std::io::stdin().lock(), "stdin").context("cannot read stdin")?
     } else {
-        bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        file.display().to_string()
+        let source = file.display().to_string();
+        let log = logfile::open(file)?;
+        signatures::explain_reader(log, &source).with_context(|| format!("cannot read {source}"))?
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let explanation = signatures::explanation(&text, &source);
+    let source = &explanation.source;
     match args.output {
         Format::Table => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            writeln!(out, "log {source}  (doctor --explain)")?;
+            writeln!(
+                out,
+                "log {source}  {} lines, {} bytes read  (doctor --explain)",
+                explanation.lines_read, explanation.bytes_read
+            )?;
+            if explanation.long_lines > 0 {
+                writeln!(
+                    out,
+                    "note: {} line(s) longer than {} KiB were matched in overlapping pieces",
+                    explanation.long_lines,
+                    signatures::MAX_LINE / 1024
+                )?;
+            }
             writeln!(out)?;
             table::print_findings(
                 &mut out,
