@@ -2,7 +2,6 @@
 //! (only conditions owned by the agent's field manager), with what fails where.
 //! Exit codes: 0 every node ready for every profile, 1 some are not, 2 the cluster is unreadable.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,7 +34,8 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(view: &ClusterView) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Escapes node names and condition texts for the terminal: see output.rs.
+    let mut out = output::stdout();
     if view.types.is_empty() {
         writeln!(
             out,
@@ -106,6 +106,8 @@ fn print_table(view: &ClusterView) -> anyhow::Result<()> {
                 .all(|t| n.conditions.get(t).is_some_and(|c| c.status == "True"))
         })
         .count();
-    writeln!(out, "\n{ready} of {} nodes ready", view.nodes.len())?;
+    writeln!(out)?;
+    writeln!(out, "{ready} of {} nodes ready", view.nodes.len())?;
+    out.flush()?;
     Ok(())
 }

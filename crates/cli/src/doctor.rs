@@ -13,7 +13,7 @@ use anyhow::Context;
 use hostready_doctor::{Options, Report, Thresholds, logfile, signatures};
 use hostready_host::{Host, ProcSource};
 
-use crate::output::Format;
+use crate::output::{self, Format};
 use crate::table;
 
 /// Arguments of `hostready doctor`.
@@ -107,7 +107,7 @@ fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
     let source = &explanation.source;
     match args.output {
         Format::Table => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut out = output::stdout();
             writeln!(
                 out,
                 "log {source}  {} lines, {} bytes read  (doctor --explain)",
@@ -150,20 +150,13 @@ fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
 /// its own, which cost a system call each (5,000 of them in the 5,000-process benchmark).
 fn print_buffered<T: serde::Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
     let mut buf = Vec::with_capacity(64 * 1024);
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut buf, value)?;
-            buf.push(b'\n');
-        }
-        Format::Yaml => serde_yaml_ng::to_writer(&mut buf, value)?,
-        Format::Table => unreachable!("tables are printed by print_table"),
-    }
+    output::write_data(&mut buf, format, value)?;
     std::io::stdout().lock().write_all(&buf)?;
     Ok(())
 }
 
 fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = output::stdout();
     table::print_host(&mut out, &report.host, "doctor")?;
     match &report.no_proc {
         Some(why) => writeln!(
@@ -171,6 +164,12 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
             "note: no procfs ({why}); pile-up, lock and memory findings are unknown (see --proc)"
         )?,
         None => writeln!(out, "{} processes read", report.processes)?,
+    }
+    if let Some(why) = &report.links_unknown {
+        writeln!(
+            out,
+            "note: {why}; who has files open and the piles' executables are unknown"
+        )?;
     }
     writeln!(out)?;
     table::print_findings(&mut out, &report.findings, verbose, table::color())?;
