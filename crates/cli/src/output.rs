@@ -240,7 +240,8 @@ impl serde_json::ser::Formatter for SafeJson {
 mod tests {
     use super::*;
 
-    const HOSTILE: &str = "a\x1b[32mPASS\x1b[0m\nPASS exe.x ok\r\t\x07\x7f\u{9b}31m\u{85}\u{202e}cba\u{2066}é";
+    const HOSTILE: &str =
+        "a\x1b[32mPASS\x1b[0m\nPASS exe.x ok\r\t\x07\x7f\u{9b}31m\u{85}\u{202e}cba\u{2066}é";
 
     #[test]
     fn every_control_character_is_escaped() {
@@ -251,7 +252,10 @@ mod tests {
         assert!(matches!(escape("plain é ✓"), Cow::Borrowed(_)));
         for c in ('\0'..='\u{2100}').filter(|c| is_unsafe(*c)) {
             let e = escape(&c.to_string()).into_owned();
-            assert!(e.starts_with('\\') && !e.chars().any(is_unsafe), "{c:?} -> {e}");
+            assert!(
+                e.starts_with('\\') && !e.chars().any(is_unsafe),
+                "{c:?} -> {e}"
+            );
         }
     }
 
@@ -278,8 +282,16 @@ mod tests {
         let mut buf = Vec::new();
         write_data(&mut buf, Format::Json, &vec![HOSTILE]).unwrap();
         let text = String::from_utf8(buf).unwrap();
-        assert!(!text.trim_end().chars().any(|c| is_unsafe(c) && c != '\n'), "{text:?}");
-        assert!(text.contains("\\u001b[32mPASS") && text.contains("\\u009b") && text.contains("\\u202e"), "{text}");
+        assert!(
+            !text.trim_end().chars().any(|c| is_unsafe(c) && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains("\\u001b[32mPASS")
+                && text.contains("\\u009b")
+                && text.contains("\\u202e"),
+            "{text}"
+        );
         let back: Vec<String> = serde_json::from_str(&text).unwrap();
         assert_eq!(back, [HOSTILE]);
     }
@@ -290,15 +302,22 @@ mod tests {
         let v = std::collections::BTreeMap::from([("message", "x\x1b[32mPASS\x7f\u{9b}\u{85}\rz")]);
         write_data(&mut buf, Format::Yaml, &v).unwrap();
         let text = String::from_utf8(buf).unwrap();
-        assert!(!text.trim_end().chars().any(|c| is_unsafe(c) && c != '\n'), "{text:?}");
-        assert!(text.contains(r#"message: "x\e[32mPASS\x7F\x9B\N\rz""#), "{text}");
+        assert!(
+            !text.trim_end().chars().any(|c| is_unsafe(c) && c != '\n'),
+            "{text:?}"
+        );
+        assert!(
+            text.contains(r#"message: "x\e[32mPASS\x7F\x9B\N\rz""#),
+            "{text}"
+        );
         let v = std::collections::BTreeMap::from([("message", "one\nPASS forged")]);
         let mut buf = Vec::new();
         write_data(&mut buf, Format::Yaml, &v).unwrap();
         let text = String::from_utf8(buf).unwrap();
         // The data's second line is indented inside the block scalar: it cannot pose as a key.
         assert!(text.lines().skip(1).all(|l| l.starts_with("  ")), "{text}");
-        let back: std::collections::BTreeMap<String, String> = serde_yaml_ng::from_str(&text).unwrap();
+        let back: std::collections::BTreeMap<String, String> =
+            serde_yaml_ng::from_str(&text).unwrap();
         assert_eq!(back["message"], "one\nPASS forged");
     }
 }

@@ -48,7 +48,11 @@ pub fn print_findings(
 }
 
 /// Writes a blank line and `<verdict>: N passed, N warnings, N failed, N unknown`.
-pub fn print_summary(out: &mut Text<impl Write>, verdict: &str, s: &Summary) -> std::io::Result<()> {
+pub fn print_summary(
+    out: &mut Text<impl Write>,
+    verdict: &str,
+    s: &Summary,
+) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,

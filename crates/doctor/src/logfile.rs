@@ -17,7 +17,7 @@ use rustix::fs::{FileType, Mode, OFlags};
 /// Why a log cannot be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
-    #[error("cannot open {path}")]
+    #[error("cannot read {path}")]
     Open {
         path: PathBuf,
         #[source]
