@@ -173,9 +173,11 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
     }
     writeln!(out)?;
     table::print_findings(&mut out, &report.findings, verbose, table::color())?;
+    // Healthy only when everything was decided: an unknown finding is not a pass.
     let verdict = match (report.ok, &report.no_proc) {
         (false, _) => "NEEDS ATTENTION",
         (true, Some(_)) => "INCOMPLETE",
+        (true, None) if report.summary.unknown > 0 => "INCOMPLETE",
         (true, None) => "HEALTHY",
     };
     table::print_summary(&mut out, verdict, &report.summary)?;

@@ -159,6 +159,24 @@ fn impossible_memory_figures_are_unknown_not_a_pass() {
         "/proc/meminfo: impossible values: MemTotal is 0 kB"
     );
     assert!(!mem["message"].as_str().unwrap().contains("MiB"), "{mem:#}");
+    // The table says so, and does not call the host healthy.
+    let out = hostready()
+        .args(["doctor", "--root"])
+        .arg(root.path())
+        .arg("--proc")
+        .arg(proc.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.lines().any(|l| l.starts_with("UNKN doctor.memory ")
+            && l.ends_with("  /proc/meminfo: impossible values: MemTotal is 0 kB")),
+        "{table}"
+    );
+    assert!(
+        table.contains("INCOMPLETE: ") && !table.contains("HEALTHY"),
+        "{table}"
+    );
 
     // Sound meminfo, PSI `nan`: still unknown, naming the PSI value.
     std::fs::write(proc.path().join("meminfo"), MEMINFO).unwrap();
