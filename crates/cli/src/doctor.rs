@@ -5,7 +5,7 @@
 //! processes from, log unreadable).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ fn exit_code(ok: bool, could_not_work: bool) -> ExitCode {
     }
 }
 
-fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
+fn explain(args: &DoctorArgs, file: &Path) -> anyhow::Result<ExitCode> {
     // Streamed: memory stays bounded (`signatures::Scanner`) whatever the input's size.
     let explanation = if file.as_os_str() == "-" {
         signatures::explain_reader(std::io::stdin().lock(), "stdin").context("cannot read stdin")?

@@ -198,7 +198,7 @@ impl serde_json::ser::Formatter for SafeJson {
     ) -> io::Result<()> {
         let mut rest = fragment;
         while let Some(i) = rest.find(is_unsafe) {
-            writer.write_all(rest[..i].as_bytes())?;
+            writer.write_all(&rest.as_bytes()[..i])?;
             let c = rest[i..].chars().next().expect("found at i");
             write!(writer, "\\u{:04x}", c as u32)?;
             rest = &rest[i + c.len_utf8()..];
@@ -262,7 +262,7 @@ mod tests {
     #[test]
     fn text_escapes_data_but_keeps_line_ends_and_our_colours() {
         let mut t = Text::new(Vec::new());
-        writeln!(t, "{} {}", "id", HOSTILE).unwrap();
+        writeln!(t, "id {HOSTILE}").unwrap();
         t.styled(Style::Green, true, "PASS").unwrap();
         t.styled(Style::Red, false, "\x1bFAIL").unwrap();
         writeln!(t).unwrap();

@@ -229,7 +229,7 @@ fn a_fifo_log_and_stdin_are_read() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
     rustix_mkfifo(&fifo);
-    let mut child = hostready()
+    let child = hostready()
         .args(["doctor", "-o", "json", "--explain"])
         .arg(&fifo)
         .stdout(std::process::Stdio::piped())

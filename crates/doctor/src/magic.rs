@@ -157,6 +157,8 @@ impl ProcDir {
 }
 
 /// `PROC_SUPER_MAGIC` (include/uapi/linux/magic.h), as `fs_type` returns it.
+// Its integer type differs between architectures; the cast is not a no-op everywhere.
+#[allow(clippy::unnecessary_cast)]
 const PROC_SUPER_MAGIC: i64 = rustix::fs::PROC_SUPER_MAGIC as i64;
 
 /// Returns the filesystem type of an open file (`fstatfs(2)` `f_type`).
