@@ -42,8 +42,8 @@ pub struct DoctorArgs {
     /// Read logs from FILE (`-` for stdin) and say which known problems they show, instead of
     /// diagnosing the host. The input is read to its end, line by line, in bounded memory
     /// whatever its size; a line longer than 64 KiB is matched in overlapping 64 KiB pieces
-    /// (the report says how many). FILE may be a regular file, a FIFO or a socket; a device
-    /// is refused unopened (opening one runs its driver): redirect it to stdin to read it.
+    /// (the report says how many). FILE may be a regular file or a FIFO; a device is
+    /// refused unopened (opening one runs its driver): redirect it to stdin to read it.
     /// Input that never ends (`- < /dev/zero`) is read until interrupted.
     #[arg(long, value_name = "FILE|-")]
     explain: Option<PathBuf>,

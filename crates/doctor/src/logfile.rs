@@ -1,8 +1,9 @@
 //! Opening the log `doctor --explain FILE` reads, without letting the name run anything.
 //!
 //! The user names FILE, so it is opened as given (symlinks followed; it is not inside a host
-//! root). What it may be is limited: a regular file, a FIFO or a socket (`<(kubectl logs ...)`
-//! is a pipe) is read; a character or block device is refused, because opening a device runs
+//! root). What it may be is limited: a regular file or a FIFO (`<(kubectl logs ...)` is a pipe)
+//! is read; a directory or a socket is refused (neither can be read as a file); a character or
+//! block device is refused, because opening a device runs
 //! its driver (a watchdog arms, a tape rewinds, a terminal is allocated) before anything could
 //! look at it, and a device is never a log. The type is taken from an `O_PATH` descriptor,
 //! which opens nothing, and the same file is then reopened through `/proc/self/fd/N`, so a
@@ -28,12 +29,12 @@ pub enum LogError {
          opened (redirect it to stdin to read it anyway: --explain - < {path})"
     )]
     Device { path: PathBuf, kind: &'static str },
-    #[error("{path} is a directory, not a log")]
-    Directory { path: PathBuf },
+    #[error("{path} is a {kind}, not a log")]
+    NotAFile { path: PathBuf, kind: &'static str },
 }
 
-/// Opens `path` for reading if it is a regular file, a FIFO or a socket (see the module
-/// header); devices and directories are refused without being opened.
+/// Opens `path` for reading if it is a regular file or a FIFO (see the module header);
+/// devices, directories and sockets are refused without being opened.
 pub fn open(path: &Path) -> Result<File, LogError> {
     let err = |e: rustix::io::Errno| LogError::Open {
         path: path.to_path_buf(),
@@ -55,9 +56,14 @@ pub fn open(path: &Path) -> Result<File, LogError> {
                 kind: "block",
             });
         }
-        FileType::Directory => {
-            return Err(LogError::Directory {
+        FileType::Directory | FileType::Socket => {
+            return Err(LogError::NotAFile {
                 path: path.to_path_buf(),
+                kind: if FileType::from_raw_mode(st.st_mode) == FileType::Socket {
+                    "socket"
+                } else {
+                    "directory"
+                },
             });
         }
         _ => {}
@@ -87,7 +93,12 @@ mod tests {
         assert_eq!(s, "hello\n");
         let e = open(Path::new("/dev/zero")).unwrap_err().to_string();
         assert!(e.contains("/dev/zero is a character device"), "{e}");
-        assert!(matches!(open(d.path()), Err(LogError::Directory { .. })));
+        let e = open(d.path()).unwrap_err().to_string();
+        assert!(e.ends_with("is a directory, not a log"), "{e}");
+        let sock = d.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let e = open(&sock).unwrap_err().to_string();
+        assert!(e.ends_with("is a socket, not a log"), "{e}");
         let e = open(&d.path().join("missing")).unwrap_err();
         assert!(matches!(e, LogError::Open { .. }), "{e}");
     }

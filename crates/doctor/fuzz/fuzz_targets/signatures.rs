@@ -6,6 +6,9 @@
 //!   repeating the input 64 times must not need more than feeding it once;
 //! - the answer does not depend on how the input is cut into chunks;
 //! - the counts agree with the input (bytes, lines, at most `LINES_KEPT` line numbers kept).
+//!
+//! `unsafe` here only implements `GlobalAlloc` (an unsafe trait) over the system allocator, to
+//! count every byte allocated; it forwards each call unchanged.
 #![no_main]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -72,11 +75,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let whole = stream(data, data.len().max(1), 1);
     let (once, _) = peak_of(|| stream(data, chunk, 1));
     let (many, long) = peak_of(|| stream(data, chunk, 64));
-    assert!(
-        many <= once.max(MAX_LINE + SLACK),
-        "64 repeats allocated {many} bytes, one pass {once}"
-    );
     assert!(once <= MAX_LINE + SLACK, "one pass allocated {once} bytes");
+    assert!(
+        many <= MAX_LINE + SLACK,
+        "64 repeats allocated {many} bytes (one pass: {once})"
+    );
     // Cut differently, same answer.
     let cut = stream(data, chunk, 1);
     assert_eq!(key(&cut), key(&whole));
