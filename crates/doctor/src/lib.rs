@@ -129,7 +129,14 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
         }
     };
     // Magic links (exe, fd) need the procfs opened directly; see magic.rs for why.
-    let dir = magic::ProcDir::open(proc.location()).ok();
+    let dir = magic::ProcDir::open(proc.location());
+    let dir_error = dir.as_ref().err().map(|e| {
+        format!(
+            "cannot open {} to read magic links: {e}",
+            proc.location().display()
+        )
+    });
+    let dir = dir.ok();
     let mut snap = match proc::scan(proc, dir.as_ref(), t.min_count) {
         Ok(s) => s,
         Err(e) => {
@@ -241,12 +248,11 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
         .findings
         .push(memory::finding(&meminfo, &psi, flagged_kb));
 
-    if let Some(why) = dir
-        .as_ref()
-        .map_or(Some("the procfs directory cannot be opened"), |d| {
-            d.magic().err()
-        })
-    {
+    let why = match &dir {
+        Some(d) => d.magic().err().map(str::to_string),
+        None => dir_error,
+    };
+    if let Some(why) = why.as_deref() {
         links_unknown(report, why, !files.is_empty());
     }
     report.pileups = groups.into_iter().filter(|g| g.flagged).collect();

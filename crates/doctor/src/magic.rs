@@ -45,12 +45,25 @@ impl ProcDir {
     /// Opens the procfs at `location` (the directory a [`Root`](hostready_host::Root) for it was
     /// opened on). A directory that is not a procfs opens too — its plain files are still read
     /// through it — but its magic links are not followed (see [`ProcDir::magic`]).
+    ///
+    /// A `location` that is itself a symlink is refused: `<root>/proc` of a hostile root may
+    /// link to this machine's `/proc`, whose magic links lead to this machine's processes.
     pub fn open(location: &Path) -> std::io::Result<ProcDir> {
         let dir = rustix::fs::open(
             location,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
-        )?;
+        )
+        .map_err(|e| {
+            if std::fs::symlink_metadata(location).is_ok_and(|m| m.file_type().is_symlink()) {
+                std::io::Error::other(format!(
+                    "{} is a symlink, which is not followed to read magic links",
+                    location.display()
+                ))
+            } else {
+                e.into()
+            }
+        })?;
         let not_procfs = match fs_type(&dir) {
             Ok(t) if t == PROC_SUPER_MAGIC => None,
             Ok(t) => Some(format!(
@@ -211,5 +224,10 @@ mod tests {
         assert!(why.contains("is not a procfs"), "{why}");
         assert!(dir.fd_targets(1).is_empty());
         assert_eq!(dir.exe(1), None);
+        // A symlink to this machine's procfs is not opened at all.
+        let link = d.path().join("proc");
+        std::os::unix::fs::symlink("/proc", &link).unwrap();
+        let e = ProcDir::open(&link).unwrap_err().to_string();
+        assert!(e.contains("is a symlink"), "{e}");
     }
 }
