@@ -215,3 +215,27 @@ fn impossible_memory_figures_are_unknown_not_a_pass() {
         "{json:#}"
     );
 }
+
+#[test]
+fn an_oversized_lock_table_is_unknown_not_read_whole() {
+    // 5 MiB of well-formed lock lines: more than any kernel writes, and more than doctor
+    // holds in memory for it.
+    let line = "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n";
+    let proc = FakeProc::new(MEMINFO, PSI, &line.repeat((5 << 20) / line.len()));
+    proc.process(1, "systemd", &["/sbin/init"]);
+    let root = tempfile::tempdir().unwrap();
+    let (_, json) = run_json(
+        hostready()
+            .args(["doctor", "-o", "json", "--root"])
+            .arg(root.path())
+            .arg("--proc")
+            .arg(proc.path()),
+    );
+    let locks = finding(&json, "doctor.locks");
+    assert_eq!(locks["status"], "unknown", "{locks:#}");
+    assert!(
+        locks["message"].as_str().unwrap().contains("longer than 4194304 bytes"),
+        "{locks:#}"
+    );
+    assert_eq!(json["locked_files"], serde_json::json!([]));
+}

@@ -151,7 +151,7 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
     };
     report.processes = snap.procs.len();
 
-    let lock_table = proc.read_to_string("/locks");
+    let lock_table = proc::read_capped(proc, "/locks", proc::LOCKS_CAP);
     let entries = lock_table
         .as_deref()
         .map(locks::parse_locks)
