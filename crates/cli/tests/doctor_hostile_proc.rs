@@ -234,7 +234,10 @@ fn an_oversized_lock_table_is_unknown_not_read_whole() {
     let locks = finding(&json, "doctor.locks");
     assert_eq!(locks["status"], "unknown", "{locks:#}");
     assert!(
-        locks["message"].as_str().unwrap().contains("longer than 4194304 bytes"),
+        locks["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 4194304 bytes"),
         "{locks:#}"
     );
     assert_eq!(json["locked_files"], serde_json::json!([]));
