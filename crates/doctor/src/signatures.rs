@@ -6,7 +6,7 @@
 use std::io::{self, Read};
 use std::sync::OnceLock;
 
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{RegexSet, RegexSetBuilder};
 use serde::Serialize;
 
 use crate::finding::{self, Build, Finding, Status, Summary};
@@ -197,39 +197,49 @@ pub struct Match {
     pub first: String,
 }
 
-/// The catalogue compiled: one set that says which signatures a line shows in one pass, and
-/// each pattern alone (to find where its first match is, for the snippet), compiled only when
-/// that signature first matches: a clean log never pays for them.
-struct Compiled {
-    set: RegexSet,
-    each: Vec<OnceLock<Regex>>,
-}
-
-fn compiled() -> &'static Compiled {
-    static RES: OnceLock<Compiled> = OnceLock::new();
+/// The catalogue compiled into one set that says which signatures a line shows in one pass.
+fn compiled() -> &'static RegexSet {
+    static RES: OnceLock<RegexSet> = OnceLock::new();
     RES.get_or_init(|| {
         let patterns = CATALOGUE.iter().map(|s| s.pattern);
         // Bytes, not text: a log is not always UTF-8, and with Unicode off `.` matches any
         // byte but `\n`, as it matched U+FFFD when the input was decoded lossily.
-        let set = RegexSetBuilder::new(patterns)
-            .unicode(false)
-            .build()
-            .expect("built-in signature patterns are valid");
-        Compiled {
-            set,
-            each: CATALOGUE.iter().map(|_| OnceLock::new()).collect(),
-        }
-    })
-}
-
-/// Returns catalogue pattern `i` compiled alone.
-fn single(i: usize) -> &'static Regex {
-    compiled().each[i].get_or_init(|| {
-        RegexBuilder::new(CATALOGUE[i].pattern)
+        RegexSetBuilder::new(patterns)
             .unicode(false)
             .build()
             .expect("built-in signature patterns are valid")
     })
+}
+
+/// Returns where in `line` the first match of signature `i` (known to match) starts, found
+/// by bisecting with the set itself: first the shortest prefix that matches (the end of the
+/// earliest-ending match), then the shortest suffix of that prefix that still does. A match
+/// in part of a line is a match in the line (no pattern has an anchor or a word boundary), so
+/// both tests are monotonic. This costs a few passes over one line, once per signature, and
+/// spares a second regex engine per signature (its memory and its code).
+fn match_start(line: &[u8], i: usize) -> usize {
+    let set = compiled();
+    let matches = |part: &[u8]| set.matches(part).matched(i);
+    let (mut lo, mut hi) = (0, line.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if matches(&line[..mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let end = lo;
+    let (mut lo, mut hi) = (0, end);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if matches(&line[mid..end]) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
 }
 
 /// A log being read: fed bytes in chunks of any size, it matches every line against the
@@ -343,7 +353,7 @@ impl Scanner {
     /// No catalogue pattern can match across a newline, so one pass over the whole block
     /// tells whether any of its lines matches; only then is it split.
     fn block(&mut self, block: &[u8]) {
-        if !compiled().set.is_match(block) {
+        if !compiled().is_match(block) {
             self.lines += memchr::memchr_iter(b'\n', block).count() + 1;
         } else {
             for line in block.split(|b| *b == b'\n') {
@@ -391,8 +401,7 @@ impl Scanner {
     }
 
     fn match_line_at(&mut self, line: &[u8], n: usize) {
-        let c = compiled();
-        let hits = c.set.matches(line);
+        let hits = compiled().matches(line);
         if !hits.matched_any() {
             return;
         }
@@ -412,7 +421,7 @@ impl Scanner {
                 link: s.link,
                 lines: Vec::new(),
                 count: 0,
-                first: snippet(line, single(i).find(line).map_or(0, |m| m.start())),
+                first: snippet(line, match_start(line, i)),
             });
             m.count += 1;
             if m.lines.len() < LINES_KEPT {
