@@ -140,7 +140,7 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
         output::print_data(args.output, &loaded)?;
         return Ok(ExitCode::SUCCESS);
     }
-    // Escapes host text (os-release, probe output) for the terminal: see output.rs.
+    // Escapes the profiles' own text (a custom file is anyone's) for the terminal: see output.rs.
     let mut out = output::stdout();
     if args.name.is_none() {
         for p in &loaded {
