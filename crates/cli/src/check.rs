@@ -1,6 +1,5 @@
 //! `hostready check` and `hostready profiles`: load profiles, open the host, evaluate, print.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -108,7 +107,8 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Escapes host text (os-release, probe output) for the terminal: see output.rs.
+    let mut out = output::stdout();
     table::print_host(&mut out, &report.host, &report.profiles.join(", "))?;
     if report.host.proc.is_none() {
         writeln!(
@@ -146,7 +146,8 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
         output::print_data(args.output, &loaded)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    // Escapes the profiles' own text (a custom file is anyone's) for the terminal: see output.rs.
+    let mut out = output::stdout();
     if args.name.is_none() {
         for p in &loaded {
             let default = if p.name == DEFAULT_PROFILE {
@@ -167,7 +168,10 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for p in &loaded {
-        writeln!(out, "{} ({})\n{}", p.name, p.source, p.description.trim())?;
+        writeln!(out, "{} ({})", p.name, p.source)?;
+        for line in p.description.trim().lines() {
+            writeln!(out, "{line}")?;
+        }
         if !p.includes.is_empty() {
             writeln!(out, "includes: {}", p.includes.join(", "))?;
         }

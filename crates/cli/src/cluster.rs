@@ -4,7 +4,6 @@
 //! (including an API that does not answer within `--request-timeout`, or answers with more
 //! than hostready-agent's `cluster::MAX_PAGE_BYTES` per page).
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -49,7 +48,8 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn print_table(view: &ClusterView) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Escapes node names and condition texts for the terminal: see output.rs.
+    let mut out = output::stdout();
     if view.types.is_empty() {
         writeln!(
             out,
@@ -120,6 +120,8 @@ fn print_table(view: &ClusterView) -> anyhow::Result<()> {
                 .all(|t| n.conditions.get(t).is_some_and(|c| c.status == "True"))
         })
         .count();
-    writeln!(out, "\n{ready} of {} nodes ready", view.nodes.len())?;
+    writeln!(out)?;
+    writeln!(out, "{ready} of {} nodes ready", view.nodes.len())?;
+    out.flush()?;
     Ok(())
 }

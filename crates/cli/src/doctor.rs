@@ -4,16 +4,16 @@
 //! in `--explain` input); 2 doctor could not do its job (root unreadable, no procfs to read
 //! processes from, log unreadable).
 
-use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use hostready_doctor::{Options, Report, Thresholds, signatures};
+use hostready_doctor::{Options, Report, Thresholds, logfile, signatures};
 use hostready_host::{Host, ProcSource};
 
-use crate::output::Format;
+use crate::output::{self, Format};
 use crate::table;
 
 /// Arguments of `hostready doctor`.
@@ -40,7 +40,11 @@ pub struct DoctorArgs {
     #[arg(long = "pile-expect", value_name = "NAME")]
     pile_expect: Vec<String>,
     /// Read logs from FILE (`-` for stdin) and say which known problems they show, instead of
-    /// diagnosing the host.
+    /// diagnosing the host. The input is read to its end, line by line, in bounded memory
+    /// whatever its size; a line longer than 64 KiB is matched in overlapping 64 KiB pieces
+    /// (the report says how many). FILE may be a regular file or a FIFO; a device is
+    /// refused unopened (opening one runs its driver): redirect it to stdin to read it.
+    /// Input that never ends (`- < /dev/zero`) is read until interrupted.
     #[arg(long, value_name = "FILE|-")]
     explain: Option<PathBuf>,
     /// Show passing findings' evidence too (table output).
@@ -91,24 +95,32 @@ fn exit_code(ok: bool, could_not_work: bool) -> ExitCode {
     }
 }
 
-fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
-    let mut bytes = Vec::new();
-    let source = if file.as_os_str() == "-" {
-        std::io::stdin()
-            .lock()
-            .read_to_end(&mut bytes)
-            .context("cannot read stdin")?;
-        "stdin".to_string()
+fn explain(args: &DoctorArgs, file: &Path) -> anyhow::Result<ExitCode> {
+    // Streamed: memory stays bounded (`signatures::Scanner`) whatever the input's size.
+    let explanation = if file.as_os_str() == "-" {
+        signatures::explain_reader(std::io::stdin().lock(), "stdin").context("cannot read stdin")?
     } else {
-        bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-        file.display().to_string()
+        let source = file.display().to_string();
+        let log = logfile::open(file)?;
+        signatures::explain_reader(log, &source).with_context(|| format!("cannot read {source}"))?
     };
-    let text = String::from_utf8_lossy(&bytes);
-    let explanation = signatures::explanation(&text, &source);
+    let source = &explanation.source;
     match args.output {
         Format::Table => {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            writeln!(out, "log {source}  (doctor --explain)")?;
+            let mut out = output::stdout();
+            writeln!(
+                out,
+                "log {source}  {} lines, {} bytes read  (doctor --explain)",
+                explanation.lines_read, explanation.bytes_read
+            )?;
+            if explanation.long_lines > 0 {
+                writeln!(
+                    out,
+                    "note: {} line(s) longer than {} KiB were matched in overlapping pieces",
+                    explanation.long_lines,
+                    signatures::MAX_LINE / 1024
+                )?;
+            }
             writeln!(out)?;
             table::print_findings(
                 &mut out,
@@ -138,20 +150,13 @@ fn explain(args: &DoctorArgs, file: &PathBuf) -> anyhow::Result<ExitCode> {
 /// its own, which cost a system call each (5,000 of them in the 5,000-process benchmark).
 fn print_buffered<T: serde::Serialize>(format: Format, value: &T) -> anyhow::Result<()> {
     let mut buf = Vec::with_capacity(64 * 1024);
-    match format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut buf, value)?;
-            buf.push(b'\n');
-        }
-        Format::Yaml => serde_yaml_ng::to_writer(&mut buf, value)?,
-        Format::Table => unreachable!("tables are printed by print_table"),
-    }
+    output::write_data(&mut buf, format, value)?;
     std::io::stdout().lock().write_all(&buf)?;
     Ok(())
 }
 
 fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = output::stdout();
     table::print_host(&mut out, &report.host, "doctor")?;
     match &report.no_proc {
         Some(why) => writeln!(
@@ -160,11 +165,19 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
         )?,
         None => writeln!(out, "{} processes read", report.processes)?,
     }
+    if let Some(why) = &report.links_unknown {
+        writeln!(
+            out,
+            "note: {why}; who has files open and the piles' executables are unknown"
+        )?;
+    }
     writeln!(out)?;
     table::print_findings(&mut out, &report.findings, verbose, table::color())?;
+    // Healthy only when everything was decided: an unknown finding is not a pass.
     let verdict = match (report.ok, &report.no_proc) {
         (false, _) => "NEEDS ATTENTION",
         (true, Some(_)) => "INCOMPLETE",
+        (true, None) if report.summary.unknown > 0 => "INCOMPLETE",
         (true, None) => "HEALTHY",
     };
     table::print_summary(&mut out, verdict, &report.summary)?;

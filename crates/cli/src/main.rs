@@ -53,7 +53,8 @@ fn main() -> ExitCode {
         // A closed pipe (`hostready check | head`) is the reader's choice, not our failure.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("hostready: error: {e:#}");
+            // Errors name host paths and contents: escaped like every text output.
+            let _ = writeln!(output::stderr(), "hostready: error: {e:#}");
             ExitCode::from(2)
         }
     }

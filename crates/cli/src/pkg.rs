@@ -7,7 +7,6 @@
 //! `query` and `owner` read only what their answer needs (rpm's index tables, a byte search of
 //! dpkg's files; see `hostready_pkgdb::query_host`), `list` reads everything.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -186,7 +185,8 @@ fn summaries(dbs: &[Database]) -> Vec<DbSummary> {
 }
 
 fn print_table(r: &Report) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+    // Escapes package names and versions (the host's) for the terminal: see output.rs.
+    let mut out = crate::output::stdout();
     if r.packages.is_empty() {
         if let Some(s) = &r.subject {
             writeln!(out, "{s}: {}", r.answer.replace('-', " "))?;
@@ -233,8 +233,10 @@ fn print_table(r: &Report) -> anyhow::Result<()> {
 
 /// Everything a person must know about the answer's reliability goes to stderr.
 fn print_problems(dbs: &[Database], lookup: &Lookup, none_found: bool, root: &std::path::Path) {
+    let mut err = crate::output::stderr();
     if none_found {
-        eprintln!(
+        let _ = writeln!(
+            err,
             "hostready: no dpkg or rpm database under {} (looked in /var/lib/dpkg and {})",
             root.display(),
             hostready_pkgdb::RPM_DIRS.join(", ")
@@ -242,7 +244,7 @@ fn print_problems(dbs: &[Database], lookup: &Lookup, none_found: bool, root: &st
     }
     for d in dbs {
         if let Err(e) = &d.contents {
-            eprintln!("hostready: {}: {}", d.kind.as_str(), error_chain(e));
+            let _ = writeln!(err, "hostready: {}: {}", d.kind.as_str(), error_chain(e));
         }
     }
     let mut seen = Vec::new();
@@ -251,6 +253,6 @@ fn print_problems(dbs: &[Database], lookup: &Lookup, none_found: bool, root: &st
             continue;
         }
         seen.push(n);
-        eprintln!("hostready: note: {}: {}", n.file.display(), n.message);
+        let _ = writeln!(err, "hostready: note: {}: {}", n.file.display(), n.message);
     }
 }

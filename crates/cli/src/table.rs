@@ -2,10 +2,15 @@
 //! line for the host, one row per finding — badge, id, message — with its evidence as
 //! `key: value`, its fix, `$ command` lines and `note:` lines underneath, then a verdict with
 //! the counts. One shape for people, as the JSON is one shape for programs.
+//!
+//! Every printer here writes to an [`output::Text`], which escapes what hosts wrote (command
+//! lines, os-release, probe output) so it cannot drive the terminal; see `output.rs`.
 
 use std::io::{IsTerminal, Write};
 
 use hostready_checks::{Finding, HostInfo, Status, Summary};
+
+use crate::output::{Style, Text};
 
 /// Returns true if and only if stdout is a terminal and `NO_COLOR` is unset or empty.
 pub fn color() -> bool {
@@ -13,7 +18,7 @@ pub fn color() -> bool {
 }
 
 /// Writes `host <root>  <os>  kernel <release>  (<what>)`.
-pub fn print_host(out: &mut impl Write, h: &HostInfo, what: &str) -> std::io::Result<()> {
+pub fn print_host(out: &mut Text<impl Write>, h: &HostInfo, what: &str) -> std::io::Result<()> {
     writeln!(
         out,
         "host {}  {}  kernel {}  ({what})",
@@ -25,20 +30,16 @@ pub fn print_host(out: &mut impl Write, h: &HostInfo, what: &str) -> std::io::Re
 
 /// Writes one row per finding; the details of those that did not pass (of all with `verbose`).
 pub fn print_findings(
-    out: &mut impl Write,
+    out: &mut Text<impl Write>,
     findings: &[Finding],
     verbose: bool,
     color: bool,
 ) -> std::io::Result<()> {
     let width = findings.iter().map(|f| f.id.len()).max().unwrap_or(10);
     for f in findings {
-        writeln!(
-            out,
-            "{} {:width$}  {}",
-            badge(f.status, color),
-            f.id,
-            f.message
-        )?;
+        let (style, word) = badge(f.status);
+        out.styled(style, color, word)?;
+        writeln!(out, " {:width$}  {}", f.id, f.message)?;
         if verbose || f.status != Status::Pass {
             print_details(out, f, width)?;
         }
@@ -47,7 +48,11 @@ pub fn print_findings(
 }
 
 /// Writes a blank line and `<verdict>: N passed, N warnings, N failed, N unknown`.
-pub fn print_summary(out: &mut impl Write, verdict: &str, s: &Summary) -> std::io::Result<()> {
+pub fn print_summary(
+    out: &mut Text<impl Write>,
+    verdict: &str,
+    s: &Summary,
+) -> std::io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,
@@ -57,7 +62,7 @@ pub fn print_summary(out: &mut impl Write, verdict: &str, s: &Summary) -> std::i
 }
 
 /// Writes a finding's evidence, fix, commands and notes, indented under its message.
-fn print_details(out: &mut impl Write, f: &Finding, width: usize) -> std::io::Result<()> {
+fn print_details(out: &mut Text<impl Write>, f: &Finding, width: usize) -> std::io::Result<()> {
     let pad = " ".repeat(7 + width);
     for (k, v) in &f.evidence.0 {
         writeln!(out, "{pad}{k}: {v}")?;
@@ -74,18 +79,12 @@ fn print_details(out: &mut impl Write, f: &Finding, width: usize) -> std::io::Re
     Ok(())
 }
 
-/// Returns the four-letter status word, coloured when `color`.
-fn badge(status: Status, color: bool) -> String {
-    let word = format!("{:<4}", status.as_str().to_uppercase());
-    let word = &word[..4];
-    if !color {
-        return word.to_string();
+/// Returns the four-letter status word and its colour.
+fn badge(status: Status) -> (Style, &'static str) {
+    match status {
+        Status::Pass => (Style::Green, "PASS"),
+        Status::Warn => (Style::Yellow, "WARN"),
+        Status::Fail => (Style::Red, "FAIL"),
+        Status::Unknown => (Style::Magenta, "UNKN"),
     }
-    let code = match status {
-        Status::Pass => "32",
-        Status::Warn => "33",
-        Status::Fail => "31",
-        Status::Unknown => "35",
-    };
-    format!("\x1b[{code}m{word}\x1b[0m")
 }

@@ -4,10 +4,12 @@
 //!
 //! [`diagnose`] is the whole diagnosis: a scan of procfs ([`proc::scan`]), the kernel's lock
 //! table matched to files ([`locks`]), pile-ups ([`pileup`]), package-database health
-//! ([`pkgdb`]) and memory pressure ([`memory`]). [`signatures::explain`] reads logs instead.
+//! ([`pkgdb`]) and memory pressure ([`memory`]). [`signatures::scan`] reads logs instead
+//! (opened by [`logfile::open`]).
 
 pub mod finding;
 pub mod locks;
+pub mod logfile;
 pub mod magic;
 pub mod memory;
 pub mod pileup;
@@ -59,6 +61,9 @@ pub struct Report {
     /// Why there was no procfs to read, if there was none: process, lock and memory findings
     /// are then unknown.
     pub no_proc: Option<String>,
+    /// Why processes' open files and executables are unknown, if they are: the procfs given is
+    /// a plain directory, whose `fd/` and `exe` links are never followed (see [`magic`]).
+    pub links_unknown: Option<String>,
 }
 
 impl Report {
@@ -98,6 +103,7 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
         locked_files: Vec::new(),
         processes: 0,
         no_proc: None,
+        links_unknown: None,
     };
     diagnose_into(host, opts, &mut report);
     report.ok = all_ok(&report.findings);
@@ -123,7 +129,14 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
         }
     };
     // Magic links (exe, fd) need the procfs opened directly; see magic.rs for why.
-    let dir = magic::ProcDir::open(proc.location()).ok();
+    let dir = magic::ProcDir::open(proc.location());
+    let dir_error = dir.as_ref().err().map(|e| {
+        format!(
+            "cannot open {} to read magic links: {e}",
+            proc.location().display()
+        )
+    });
+    let dir = dir.ok();
     let mut snap = match proc::scan(proc, dir.as_ref(), t.min_count) {
         Ok(s) => s,
         Err(e) => {
@@ -138,7 +151,7 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
     };
     report.processes = snap.procs.len();
 
-    let lock_table = proc.read_to_string("/locks");
+    let lock_table = proc::read_capped(proc, "/locks", proc::LOCKS_CAP);
     let entries = lock_table
         .as_deref()
         .map(locks::parse_locks)
@@ -181,11 +194,14 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
         .collect();
     snap.fill(proc, dir.as_ref(), named.into_iter().chain(parents));
 
-    let meminfo = proc
-        .read_to_string("/meminfo")
-        .map(|t| hostready_host::procfs::parse_meminfo(&t))
-        .unwrap_or_default();
-    let mem_total = meminfo.get("MemTotal").copied();
+    let meminfo = match proc.read_head("/meminfo", memory::MAX_FILE) {
+        Ok(b) => memory::capped("/proc/meminfo", &b).and_then(|t| memory::parse_meminfo(&t)),
+        Err(e) => Err(memory::MemError::Unreadable {
+            file: "/proc/meminfo",
+            reason: e.to_string(),
+        }),
+    };
+    let mem_total = meminfo.as_ref().ok().map(|m| m.total_kb);
 
     let mut flagged_kb = 0;
     for g in groups.iter_mut().filter(|g| g.flagged) {
@@ -223,16 +239,43 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
     report
         .findings
         .extend(pkgdb::findings(host.fs(), Some(&snap)));
+    // No PSI file: a kernel built without it (or booted with psi=0), not an error.
     let psi = proc
-        .read_to_string("/pressure/memory")
+        .read_head("/pressure/memory", memory::MAX_FILE)
         .ok()
-        .map(|t| memory::parse_psi(&t));
+        .map(|b| memory::capped("/proc/pressure/memory", &b).and_then(|t| memory::parse_psi(&t)));
     report
         .findings
-        .push(memory::finding(&meminfo, psi.as_ref(), flagged_kb));
+        .push(memory::finding(&meminfo, &psi, flagged_kb));
 
+    let why = match &dir {
+        Some(d) => d.magic().err().map(str::to_string),
+        None => dir_error,
+    };
+    if let Some(why) = why.as_deref() {
+        links_unknown(report, why, !files.is_empty());
+    }
     report.pileups = groups.into_iter().filter(|g| g.flagged).collect();
     report.locked_files = files;
+}
+
+/// Marks what needed the magic links as unknown: who has a locked file open (so who polls on
+/// it) and the piles' executables. When the lock table is not empty, a lock finding that would pass is unknown instead: with the
+/// open files unknown, "nobody waits" is not known.
+fn links_unknown(report: &mut Report, why: &str, locked: bool) {
+    report.links_unknown = Some(why.to_string());
+    for f in &mut report.findings {
+        // With an empty lock table no descriptor would have been read: nothing is unknown.
+        if f.id.starts_with("doctor.lock") && locked {
+            f.evidence.add("open files", format!("unknown: {why}"));
+            if f.status == Status::Pass {
+                f.status = Status::Unknown;
+                f.message.push_str("; who has the files open is unknown");
+            }
+        } else if f.id.starts_with("doctor.pileup.") {
+            f.evidence.add("executable link", format!("unknown: {why}"));
+        }
+    }
 }
 
 /// Returns the summed private memory of a pile in kB and where it comes from. Exact

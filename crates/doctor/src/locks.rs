@@ -338,7 +338,7 @@ fn scan_fds(
 /// Returns true if and only if `/proc/<pid>/fdinfo/<fd>` lists a lock held (not waited for)
 /// through that descriptor (proc(5): the `lock:` lines of fdinfo).
 fn fd_has_lock(proc: &Root, pid: u32, fd: u32) -> bool {
-    proc.read_to_string(format!("/{pid}/fdinfo/{fd}"))
+    crate::proc::read_capped(proc, &format!("/{pid}/fdinfo/{fd}"), crate::proc::SMALL_CAP)
         .is_ok_and(|t| {
             t.lines()
                 .any(|l| l.starts_with("lock:") && !l.contains("->"))

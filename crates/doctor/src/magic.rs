@@ -9,16 +9,25 @@
 //! `O_PATH` directory and reads the links with `readlinkat(2)` and `fstatat(2)` relative to it.
 //! `readlinkat` never opens the target; `fstatat` follows the link only to return the target's
 //! metadata. Nothing here opens another process's files. (proc(5): /proc/pid/fd/, /proc/pid/exe.)
+//!
+//! Magic links are followed only on a real procfs: `fstatfs` of the opened directory must say
+//! `PROC_SUPER_MAGIC`, and so must each `<pid>` directory opened below it (a bind mount over a
+//! pid directory is not the kernel's). On anything else — `--proc DIR` with a plain directory,
+//! as tests and offline diagnosis use — `fd/` and `exe` are ordinary files and symlinks that
+//! could point anywhere on this machine, so they are never opened, read or stat'ed: the facts
+//! they would give are unknown, and [`ProcDir::magic`] says why.
 
 use std::path::Path;
 
-use rustix::fd::OwnedFd;
+use rustix::fd::{AsFd, OwnedFd};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 /// An open procfs directory for reading magic links.
 #[derive(Debug)]
 pub struct ProcDir {
     dir: OwnedFd,
+    /// Why magic links may not be followed here, when they may not.
+    not_procfs: Option<String>,
 }
 
 /// One open file descriptor of a process whose target is a path (not a pipe or socket).
@@ -34,14 +43,39 @@ pub struct FdTarget {
 
 impl ProcDir {
     /// Opens the procfs at `location` (the directory a [`Root`](hostready_host::Root) for it was
-    /// opened on).
+    /// opened on). A directory that is not a procfs opens too — its plain files are still read
+    /// through it — but its magic links are not followed (see [`ProcDir::magic`]).
+    ///
+    /// A `location` that is itself a symlink is refused: `<root>/proc` of a hostile root may
+    /// link to this machine's `/proc`, whose magic links lead to this machine's processes.
     pub fn open(location: &Path) -> std::io::Result<ProcDir> {
         let dir = rustix::fs::open(
             location,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
             Mode::empty(),
-        )?;
-        Ok(ProcDir { dir })
+        )
+        .map_err(|e| {
+            if std::fs::symlink_metadata(location).is_ok_and(|m| m.file_type().is_symlink()) {
+                std::io::Error::other(format!(
+                    "{} is a symlink, which is not followed to read magic links",
+                    location.display()
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        let not_procfs = match fs_type(&dir) {
+            Ok(t) if t == PROC_SUPER_MAGIC => None,
+            Ok(t) => Some(format!(
+                "{} is not a procfs (filesystem type {t:#x}), so its fd/ and exe links are not followed",
+                location.display()
+            )),
+            Err(e) => Some(format!(
+                "cannot tell whether {} is a procfs ({e}), so its fd/ and exe links are not followed",
+                location.display()
+            )),
+        };
+        Ok(ProcDir { dir, not_procfs })
     }
 
     /// Returns the directory descriptor, for opening files relative to it.
@@ -49,10 +83,34 @@ impl ProcDir {
         &self.dir
     }
 
+    /// Returns `Ok` if magic links are followed here (a real procfs), else why not: then every
+    /// fact that needs them (open files, executables) is unknown.
+    pub fn magic(&self) -> Result<(), &str> {
+        match &self.not_procfs {
+            None => Ok(()),
+            Some(why) => Err(why),
+        }
+    }
+
+    /// Opens `<pid>` below the procfs without following any link, and only if it is procfs's
+    /// own (not a bind mount over it).
+    fn pid_dir(&self, pid: u32, flags: OFlags) -> Option<OwnedFd> {
+        self.magic().ok()?;
+        let d = rustix::fs::openat(
+            &self.dir,
+            pid.to_string(),
+            flags | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()?;
+        (fs_type(&d).ok()? == PROC_SUPER_MAGIC).then_some(d)
+    }
+
     /// Returns the executable path of `pid`, without a ` (deleted)` suffix; `None` for kernel
-    /// threads, zombies, or processes we may not inspect.
+    /// threads, zombies, processes we may not inspect, and on a directory that is not a procfs.
     pub fn exe(&self, pid: u32) -> Option<String> {
-        let link = rustix::fs::readlinkat(&self.dir, format!("{pid}/exe"), Vec::new()).ok()?;
+        let d = self.pid_dir(pid, OFlags::PATH)?;
+        let link = rustix::fs::readlinkat(&d, "exe", Vec::new()).ok()?;
         let s = String::from_utf8_lossy(link.to_bytes()).into_owned();
         Some(
             s.strip_suffix(" (deleted)")
@@ -63,14 +121,17 @@ impl ProcDir {
 
     /// Lists the file descriptors of `pid` that point at files with a path; pipes, sockets,
     /// anonymous inodes and terminals are skipped without a `stat`, which keeps a scan of
-    /// thousands of processes cheap.
+    /// thousands of processes cheap. Empty on a directory that is not a procfs.
     pub fn fd_targets(&self, pid: u32) -> Vec<FdTarget> {
-        let Ok(fds) = rustix::fs::openat(
-            &self.dir,
-            format!("{pid}/fd"),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) else {
+        let Some(fds) = self.pid_dir(pid, OFlags::PATH).and_then(|d| {
+            rustix::fs::openat(
+                &d,
+                "fd",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .ok()
+        }) else {
             return Vec::new();
         };
         let Ok(entries) = rustix::fs::Dir::read_from(&fds) else {
@@ -108,6 +169,18 @@ impl ProcDir {
     }
 }
 
+/// `PROC_SUPER_MAGIC` (include/uapi/linux/magic.h), as `fs_type` returns it.
+// Its integer type differs between architectures; the cast is not a no-op everywhere.
+#[allow(clippy::unnecessary_cast)]
+const PROC_SUPER_MAGIC: i64 = rustix::fs::PROC_SUPER_MAGIC as i64;
+
+/// Returns the filesystem type of an open file (`fstatfs(2)` `f_type`).
+// `f_type`'s integer type differs between architectures; the cast is not a no-op everywhere.
+#[allow(clippy::unnecessary_cast)]
+fn fs_type(fd: impl AsFd) -> rustix::io::Result<i64> {
+    Ok(rustix::fs::fstatfs(fd)?.f_type as i64)
+}
+
 /// Returns true if and only if a descriptor's link text names a file that could carry a lock.
 fn interesting(path: &str) -> bool {
     path.starts_with('/')
@@ -134,5 +207,27 @@ mod tests {
         );
         assert!(!interesting("pipe:[123]"));
         assert!(!interesting("/dev/pts/0"));
+        assert!(dir.magic().is_ok());
+    }
+
+    #[test]
+    fn a_plain_directory_is_not_followed() {
+        // `<pid>/fd` and `<pid>/exe` are symlinks to this test's own process: were they
+        // followed, the fd list would not be empty.
+        let d = tempfile::tempdir().unwrap();
+        let me = std::process::id();
+        std::fs::create_dir(d.path().join("1")).unwrap();
+        std::os::unix::fs::symlink(format!("/proc/{me}/fd"), d.path().join("1/fd")).unwrap();
+        std::os::unix::fs::symlink(format!("/proc/{me}/exe"), d.path().join("1/exe")).unwrap();
+        let dir = ProcDir::open(d.path()).unwrap();
+        let why = dir.magic().unwrap_err();
+        assert!(why.contains("is not a procfs"), "{why}");
+        assert!(dir.fd_targets(1).is_empty());
+        assert_eq!(dir.exe(1), None);
+        // A symlink to this machine's procfs is not opened at all.
+        let link = d.path().join("proc");
+        std::os::unix::fs::symlink("/proc", &link).unwrap();
+        let e = ProcDir::open(&link).unwrap_err().to_string();
+        assert!(e.contains("is a symlink"), "{e}");
     }
 }

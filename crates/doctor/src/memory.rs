@@ -2,9 +2,19 @@
 //! memory (PSI, `/proc/pressure/memory`, Documentation/accounting/psi.rst), and how much of the
 //! used memory the flagged pile-ups account for.
 
+//!
+//! Both files come from a procfs that may be a directory someone else wrote (`--proc DIR`) or a
+//! kernel with a bug: values that cannot be true (no memory at all, more available than there
+//! is, a pressure that is not a percentage) make the finding `unknown` with the reason, never
+//! a verdict computed from them.
+
 use std::collections::BTreeMap;
 
 use crate::finding::{self, Build, Finding, Status, mib};
+
+/// At most this much of `/proc/meminfo` or `/proc/pressure/memory` is read (a real one is
+/// under 2 KiB); a longer file is not believed.
+pub const MAX_FILE: usize = 64 * 1024;
 
 /// One line of a PSI file: `some` or `full`, with its 10 s and 60 s averages (percent).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -13,49 +23,175 @@ pub struct Psi {
     pub avg60: f64,
 }
 
-/// Parses `/proc/pressure/memory` into its `some` and `full` lines.
-pub fn parse_psi(text: &str) -> BTreeMap<String, Psi> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            let kind = it.next()?.to_string();
-            let mut avg10 = None;
-            let mut avg60 = None;
-            for kv in it {
-                match kv.split_once('=')? {
-                    ("avg10", v) => avg10 = v.parse().ok(),
-                    ("avg60", v) => avg60 = v.parse().ok(),
-                    _ => {}
-                }
-            }
-            Some((
-                kind,
-                Psi {
-                    avg10: avg10?,
-                    avg60: avg60?,
-                },
-            ))
-        })
-        .collect()
+/// The two `/proc/meminfo` figures the finding uses, in kB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meminfo {
+    pub total_kb: u64,
+    pub available_kb: u64,
 }
 
-/// Builds the `doctor.memory` finding from meminfo (kB), PSI if present, and the private
-/// memory the flagged pile-ups hold.
-pub fn finding(
-    meminfo: &BTreeMap<String, u64>,
-    psi: Option<&BTreeMap<String, Psi>>,
-    flagged_kb: u64,
-) -> Finding {
-    let (Some(&total), Some(&avail)) = (meminfo.get("MemTotal"), meminfo.get("MemAvailable"))
-    else {
-        return finding::new(
-            "doctor.memory",
-            Status::Unknown,
-            "no MemTotal/MemAvailable in /proc/meminfo",
-        );
+/// Why a memory file's content cannot be believed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemError {
+    #[error("{file}: no {key} line")]
+    Missing {
+        file: &'static str,
+        key: &'static str,
+    },
+    #[error("{file}: {key} is given twice")]
+    Duplicate {
+        file: &'static str,
+        key: &'static str,
+    },
+    #[error("{file}: {key} `{value}` is not a number of kB")]
+    NotKb {
+        file: &'static str,
+        key: &'static str,
+        value: String,
+    },
+    #[error("{file}: {key}={value} on the `{kind}` line is not a percentage from 0 to 100")]
+    NotPercent {
+        file: &'static str,
+        kind: String,
+        key: &'static str,
+        value: String,
+    },
+    #[error("{file}: impossible values: {why}")]
+    Impossible { file: &'static str, why: String },
+    #[error("{file}: cannot read it: {reason}")]
+    Unreadable { file: &'static str, reason: String },
+    #[error("{file}: larger than {MAX_FILE} bytes, which no kernel writes")]
+    TooLarge { file: &'static str },
+}
+
+const MEMINFO: &str = "/proc/meminfo";
+const PSI: &str = "/proc/pressure/memory";
+
+/// Parses `MemTotal` and `MemAvailable` from `/proc/meminfo` (`Key:   123 kB` lines) and
+/// refuses values that cannot be true: a zero total, more available than the total.
+pub fn parse_meminfo(text: &str) -> Result<Meminfo, MemError> {
+    let mut total = None;
+    let mut avail = None;
+    for line in text.lines() {
+        let Some((k, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let (key, slot) = match k.trim() {
+            "MemTotal" => ("MemTotal", &mut total),
+            "MemAvailable" => ("MemAvailable", &mut avail),
+            _ => continue,
+        };
+        let mut words = rest.split_whitespace();
+        let value = words
+            .next()
+            .and_then(|n| n.parse::<u64>().ok())
+            .filter(|_| words.next() == Some("kB") && words.next().is_none())
+            .ok_or_else(|| MemError::NotKb {
+                file: MEMINFO,
+                key,
+                value: rest.trim().chars().take(40).collect(),
+            })?;
+        if slot.replace(value).is_some() {
+            return Err(MemError::Duplicate { file: MEMINFO, key });
+        }
+    }
+    let missing = |key| MemError::Missing { file: MEMINFO, key };
+    let m = Meminfo {
+        total_kb: total.ok_or_else(|| missing("MemTotal"))?,
+        available_kb: avail.ok_or_else(|| missing("MemAvailable"))?,
     };
-    let used = total.saturating_sub(avail);
-    let avail_pct = avail as f64 * 100.0 / total.max(1) as f64;
+    let impossible = |why: String| MemError::Impossible { file: MEMINFO, why };
+    if m.total_kb == 0 {
+        return Err(impossible("MemTotal is 0 kB".into()));
+    }
+    if m.available_kb > m.total_kb {
+        return Err(impossible(format!(
+            "MemAvailable {} kB is more than MemTotal {} kB",
+            m.available_kb, m.total_kb
+        )));
+    }
+    Ok(m)
+}
+
+/// Parses `/proc/pressure/memory` into its `some` and `full` lines (others are ignored). A
+/// `some` or `full` line without `avg10` and `avg60`, or with an average that is not a finite
+/// percentage (`nan`, `inf`, negative, over 100), is an error: the file cannot be believed.
+pub fn parse_psi(text: &str) -> Result<BTreeMap<String, Psi>, MemError> {
+    let mut out = BTreeMap::new();
+    for l in text.lines() {
+        let mut it = l.split_whitespace();
+        let Some(kind) = it.next().filter(|k| matches!(*k, "some" | "full")) else {
+            continue;
+        };
+        let mut avg10 = None;
+        let mut avg60 = None;
+        for kv in it {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            let (key, slot) = match k {
+                "avg10" => ("avg10", &mut avg10),
+                "avg60" => ("avg60", &mut avg60),
+                _ => continue,
+            };
+            let pct = v
+                .parse::<f64>()
+                .ok()
+                .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
+                .ok_or_else(|| MemError::NotPercent {
+                    file: PSI,
+                    kind: kind.to_string(),
+                    key,
+                    value: v.chars().take(40).collect(),
+                })?;
+            *slot = Some(pct);
+        }
+        let missing = |key| MemError::Missing { file: PSI, key };
+        let psi = Psi {
+            avg10: avg10.ok_or_else(|| missing("avg10"))?,
+            avg60: avg60.ok_or_else(|| missing("avg60"))?,
+        };
+        if out.insert(kind.to_string(), psi).is_some() {
+            return Err(MemError::Duplicate {
+                file: PSI,
+                key: if kind == "some" { "some" } else { "full" },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Returns the text of a memory file read with [`MAX_FILE`] as its cap, or why it is not
+/// believed (too large).
+pub fn capped(file: &'static str, bytes: &[u8]) -> Result<String, MemError> {
+    if bytes.len() >= MAX_FILE {
+        return Err(MemError::TooLarge { file });
+    }
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
+
+/// What [`finding`] is given for PSI: `None` when the kernel has no PSI file.
+pub type PsiReading = Option<Result<BTreeMap<String, Psi>, MemError>>;
+
+/// Builds the `doctor.memory` finding from meminfo, PSI if present, and the private memory
+/// (kB) the flagged pile-ups hold. Unbelievable input gives `unknown` with the reason.
+pub fn finding(meminfo: &Result<Meminfo, MemError>, psi: &PsiReading, flagged_kb: u64) -> Finding {
+    let m = match meminfo {
+        Ok(m) => *m,
+        Err(e) => return finding::new("doctor.memory", Status::Unknown, e.to_string()),
+    };
+    let psi = match psi {
+        None => None,
+        Some(Ok(p)) => Some(p),
+        Some(Err(e)) => {
+            return finding::new("doctor.memory", Status::Unknown, e.to_string())
+                .with("total", format!("{} kB", m.total_kb))
+                .with("available", format!("{} kB", m.available_kb));
+        }
+    };
+    let (total, avail) = (m.total_kb, m.available_kb);
+    let used = total - avail;
+    let avail_pct = avail as f64 * 100.0 / total as f64;
     let some = psi.and_then(|p| p.get("some")).copied();
     let full = psi.and_then(|p| p.get("full")).copied();
     let status = if avail_pct < 5.0 || full.is_some_and(|f| f.avg10 >= 10.0) {
@@ -121,21 +257,94 @@ pub fn finding(
 mod tests {
     use super::*;
 
+    fn mem(total: u64, avail: u64) -> Result<Meminfo, MemError> {
+        parse_meminfo(&format!(
+            "MemTotal:       {total} kB\nMemFree:  1 kB\nMemAvailable:   {avail} kB\n"
+        ))
+    }
+
     #[test]
     fn psi_real_sample() {
         let t = "some avg10=1.50 avg60=0.30 avg300=0.05 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
-        let p = parse_psi(t);
+        let p = parse_psi(t).unwrap();
         assert_eq!(p["some"].avg10, 1.5);
         assert_eq!(p["full"].avg60, 0.0);
-        assert!(parse_psi("garbage\n").is_empty());
+        assert!(parse_psi("garbage\n").unwrap().is_empty());
+    }
+
+    #[test]
+    fn meminfo_real_sample() {
+        let t = "MemTotal:        8029772 kB\nMemFree:          320508 kB\nMemAvailable:    5153636 kB\nBuffers:          312788 kB\n";
+        assert_eq!(
+            parse_meminfo(t),
+            Ok(Meminfo {
+                total_kb: 8_029_772,
+                available_kb: 5_153_636
+            })
+        );
+    }
+
+    #[test]
+    fn impossible_values_are_unknown_with_the_reason() {
+        // The outside tester's host: no memory, 2^64-1 kB available, PSI `nan`.
+        let m = parse_meminfo(&format!("MemTotal: 0 kB\nMemAvailable: {} kB\n", u64::MAX));
+        let f = finding(
+            &m,
+            &Some(parse_psi("some avg10=nan avg60=0 avg300=0 total=0\n")),
+            0,
+        );
+        assert_eq!(f.status, Status::Unknown);
+        assert_eq!(
+            f.message,
+            "/proc/meminfo: impossible values: MemTotal is 0 kB"
+        );
+        let f = finding(&mem(1000, 2000), &None, 0);
+        assert_eq!(f.status, Status::Unknown);
+        assert!(
+            f.message
+                .contains("MemAvailable 2000 kB is more than MemTotal 1000 kB"),
+            "{}",
+            f.message
+        );
+        for bad in ["nan", "NaN", "inf", "-inf", "-0.5", "100.01", "1e400", "x"] {
+            let psi = parse_psi(&format!("some avg10={bad} avg60=0.00 avg300=0 total=0\n"));
+            let f = finding(&mem(1000, 500), &Some(psi), 0);
+            assert_eq!(f.status, Status::Unknown, "{bad}");
+            assert!(f.message.contains(&format!("avg10={bad}")), "{}", f.message);
+            assert!(f.message.contains("/proc/pressure/memory"), "{}", f.message);
+        }
+        let psi = parse_psi("some avg10=1.00 avg60=nan avg300=0 total=0\n");
+        assert!(psi.is_err());
+        assert!(parse_psi("some avg10=1.00\n").is_err());
+        assert!(parse_psi("some avg10=1 avg60=1\nsome avg10=1 avg60=1\n").is_err());
+        assert!(parse_psi("some avg10=100.00 avg60=0.00\n").is_ok());
+        // Malformed or missing meminfo figures.
+        assert!(matches!(
+            parse_meminfo("MemTotal: 10 kB\n"),
+            Err(MemError::Missing { .. })
+        ));
+        assert!(matches!(
+            parse_meminfo("MemTotal: -1 kB\nMemAvailable: 1 kB\n"),
+            Err(MemError::NotKb { .. })
+        ));
+        assert!(matches!(
+            parse_meminfo("MemTotal: 10 MB\nMemAvailable: 1 kB\n"),
+            Err(MemError::NotKb { .. })
+        ));
+        assert!(matches!(
+            parse_meminfo("MemTotal: 10 kB\nMemTotal: 20 kB\nMemAvailable: 1 kB\n"),
+            Err(MemError::Duplicate { .. })
+        ));
+        assert!(matches!(
+            capped(MEMINFO, &vec![b'x'; MAX_FILE]),
+            Err(MemError::TooLarge { .. })
+        ));
     }
 
     #[test]
     fn pressure_levels() {
-        let mut m = BTreeMap::new();
-        m.insert("MemTotal".to_string(), 1_000_000);
-        m.insert("MemAvailable".to_string(), 30_000);
-        let f = finding(&m, None, 600_000);
+        let m = mem(1_000_000, 30_000);
+        let f = finding(&m, &None, 600_000);
         assert_eq!(f.status, Status::Fail);
         assert!(f.message.contains("61.9% of used"), "{}", f.message);
         assert_eq!(f.evidence.get("total"), Some("1000000 kB"));
@@ -151,18 +360,21 @@ mod tests {
         let fix = f.remediation.as_ref().unwrap();
         assert!(fix.summary.contains("stop their source"), "{fix:?}");
         assert!(fix.notes[0].contains("memory limits"), "{fix:?}");
-        m.insert("MemAvailable".to_string(), 500_000);
-        assert_eq!(finding(&m, None, 0).status, Status::Pass);
+        let m = mem(1_000_000, 500_000);
+        assert_eq!(finding(&m, &None, 0).status, Status::Pass);
         let psi = parse_psi(
             "some avg10=20.00 avg60=1 avg300=0 total=1\nfull avg10=0.00 avg60=0 avg300=0 total=0\n",
         );
-        let f = finding(&m, Some(&psi), 0);
+        let f = finding(&m, &Some(psi), 0);
         assert_eq!(f.status, Status::Warn);
         assert_eq!(f.evidence.get("psi some"), Some("avg10=20.00 avg60=1.00"));
         assert_eq!(
             f.remediation.unwrap().commands,
             ["ps -eo pid,rss,args --sort=-rss | head"]
         );
-        assert_eq!(finding(&BTreeMap::new(), None, 0).status, Status::Unknown);
+        assert_eq!(
+            finding(&parse_meminfo(""), &None, 0).status,
+            Status::Unknown
+        );
     }
 }

@@ -226,13 +226,11 @@ pub fn scan(
     dir: Option<&ProcDir>,
     min_count: usize,
 ) -> Result<Snapshot, hostready_host::FsError> {
-    let uptime_secs = proc
-        .read_to_string("/uptime")
+    let uptime_secs = read_capped(proc, "/uptime", SMALL_CAP)
         .ok()
         .and_then(|t| parse_uptime(&t))
         .unwrap_or(0.0);
-    let btime = proc
-        .read_to_string("/stat")
+    let btime = read_capped(proc, "/stat", STAT_CAP)
         .ok()
         .and_then(|t| parse_btime(&t));
     let ticks = rustix::param::clock_ticks_per_second().max(1);
@@ -465,14 +463,62 @@ pub fn statm_kb(proc: &Root, dir: Option<&ProcDir>, pid: u32) -> Option<(u64, u6
 
 /// Returns the private memory of `pid` in kB: `smaps_rollup` where readable, else `RssAnon`.
 pub fn private_kb(proc: &Root, pid: u32) -> Option<u64> {
-    proc.read_to_string(format!("/{pid}/smaps_rollup"))
+    read_capped(proc, &format!("/{pid}/smaps_rollup"), SMALL_CAP)
         .ok()
         .and_then(|t| parse_smaps_private_kb(&t))
         .or_else(|| {
-            proc.read_to_string(format!("/{pid}/status"))
+            read_capped(proc, &format!("/{pid}/status"), SMALL_CAP)
                 .ok()
                 .and_then(|t| parse_status_rss_anon_kb(&t))
         })
+}
+
+/// The most `/proc/locks` doctor reads: 4 MiB, some 70,000 locks. A longer table is not
+/// parsed (the lock findings say so): its memory would grow with the host's.
+pub const LOCKS_CAP: usize = 4 << 20;
+
+/// The most doctor reads of a small per-process or system file (`smaps_rollup`, `status`,
+/// `fdinfo/N`, `uptime`): real ones are a few KiB.
+pub const SMALL_CAP: usize = 64 << 10;
+
+/// The most doctor reads of `/proc/stat` (one `cpuN` line per CPU and the interrupt counts:
+/// a few hundred KiB on the largest machines).
+pub const STAT_CAP: usize = 1 << 20;
+
+/// Why a capped read returned nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CappedError {
+    #[error(transparent)]
+    Fs(#[from] hostready_host::FsError),
+    #[error("{path}: cannot read it")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: longer than {cap} bytes, which no kernel writes there; not read")]
+    TooLarge { path: String, cap: usize },
+}
+
+/// Reads a file of a procfs as text, refusing one longer than `cap` bytes: memory stays
+/// bounded whatever a `--proc` directory holds.
+pub fn read_capped(proc: &Root, path: &str, cap: usize) -> Result<String, CappedError> {
+    use std::io::Read;
+    let file = proc.open_file(path)?;
+    let mut buf = Vec::new();
+    file.take(cap as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(|source| CappedError::Read {
+            path: path.to_string(),
+            source,
+        })?;
+    if buf.len() > cap {
+        return Err(CappedError::TooLarge {
+            path: path.to_string(),
+            cap,
+        });
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 /// Returns the last component of a path-like string.

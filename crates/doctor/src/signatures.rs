@@ -3,9 +3,10 @@
 //! to its cause, its fix and the upstream issue. [`explain`] reads logs (for example `kubectl
 //! logs` output) and says which of them show, on which lines.
 
+use std::io::{self, Read};
 use std::sync::OnceLock;
 
-use regex::Regex;
+use regex::bytes::{RegexSet, RegexSetBuilder};
 use serde::Serialize;
 
 use crate::finding::{self, Build, Finding, Status, Summary};
@@ -157,6 +158,27 @@ pub const CATALOGUE: &[Signature] = &[
     },
 ];
 
+/// Bytes of one line matched at once. A longer line (a binary file, a sparse file's hole of
+/// NULs, `/dev/zero`: one endless line) is matched in pieces of this size, each starting with
+/// the last [`OVERLAP`] bytes of the one before, so memory stays bounded whatever the input.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// Bytes each piece of a long line repeats from the piece before: a match shorter than this
+/// is found wherever the cut falls. (Every catalogue signature matches fewer than 200 bytes
+/// but `rpmdb: .*Thread died`, whose `.*` could in theory stretch over a cut.)
+pub const OVERLAP: usize = 4 * 1024;
+
+/// Line numbers kept per signature; the count of matching lines is kept in full.
+pub const LINES_KEPT: usize = 100;
+
+/// Runs of NUL bytes at least this long, block-aligned in what is fed (the holes of a sparse
+/// file, `/dev/zero`, the zeroed tail a crash leaves in a log), are skipped rather than
+/// matched: no signature contains a NUL. The line they are in goes on after them.
+pub const NUL_BLOCK: usize = 4096;
+
+/// How much is read from the input at once.
+pub const READ_CHUNK: usize = 64 * 1024;
+
 /// One known problem found in a log.
 #[derive(Debug, Clone, Serialize)]
 pub struct Match {
@@ -167,56 +189,303 @@ pub struct Match {
     pub commands: &'static [&'static str],
     pub notes: &'static [&'static str],
     pub link: &'static str,
-    /// 1-based line numbers where it shows.
+    /// 1-based line numbers where it shows: the first [`LINES_KEPT`] of them.
     pub lines: Vec<usize>,
-    /// The first matching line, shortened.
+    /// How many lines it shows on, all of them counted.
+    pub count: usize,
+    /// The first match with a little context before it, shortened.
     pub first: String,
 }
 
-fn compiled() -> &'static [Regex] {
-    static RES: OnceLock<Vec<Regex>> = OnceLock::new();
+/// The catalogue compiled into one set that says which signatures a line shows in one pass.
+fn compiled() -> &'static RegexSet {
+    static RES: OnceLock<RegexSet> = OnceLock::new();
     RES.get_or_init(|| {
-        CATALOGUE
-            .iter()
-            .map(|s| Regex::new(s.pattern).expect("built-in signature patterns are valid"))
-            .collect()
+        let patterns = CATALOGUE.iter().map(|s| s.pattern);
+        // Bytes, not text: a log is not always UTF-8, and with Unicode off `.` matches any
+        // byte but `\n`, as it matched U+FFFD when the input was decoded lossily.
+        RegexSetBuilder::new(patterns)
+            .unicode(false)
+            .build()
+            .expect("built-in signature patterns are valid")
     })
+}
+
+/// Returns where in `line` the first match of signature `i` (known to match) starts, found
+/// by bisecting with the set itself: first the shortest prefix that matches (the end of the
+/// earliest-ending match), then the shortest suffix of that prefix that still does. A match
+/// in part of a line is a match in the line (no pattern has an anchor or a word boundary), so
+/// both tests are monotonic. This costs a few passes over one line, once per signature, and
+/// spares a second regex engine per signature (its memory and its code).
+fn match_start(line: &[u8], i: usize) -> usize {
+    let set = compiled();
+    let matches = |part: &[u8]| set.matches(part).matched(i);
+    let (mut lo, mut hi) = (0, line.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if matches(&line[..mid]) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    let end = lo;
+    let (mut lo, mut hi) = (0, end);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        if matches(&line[mid..end]) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    lo
+}
+
+/// A log being read: fed bytes in chunks of any size, it matches every line against the
+/// catalogue and keeps only what a report needs. Its memory is bounded independent of the
+/// input: the unfinished line (at most [`MAX_LINE`] bytes) and, per signature, a snippet and
+/// [`LINES_KEPT`] line numbers.
+#[derive(Debug)]
+pub struct Scanner {
+    found: Vec<Option<Match>>,
+    /// The last line each signature was counted on (a match inside a long line's overlap is
+    /// seen twice).
+    last: Vec<usize>,
+    /// Lines completed so far.
+    lines: usize,
+    bytes: u64,
+    long_lines: usize,
+    nul_skipped: u64,
+    /// The current line's bytes not yet matched, at most [`MAX_LINE`].
+    pending: Vec<u8>,
+    /// True while the current line is longer than [`MAX_LINE`] and matched in pieces.
+    in_long: bool,
+    /// True when the current line has begun (bytes of it were seen, NULs skipped included).
+    open: bool,
+}
+
+/// What a whole log showed.
+#[derive(Debug, Clone)]
+pub struct Scanned {
+    /// The known problems, in catalogue order.
+    pub matches: Vec<Match>,
+    /// Lines read (a last line without a newline counts).
+    pub lines: usize,
+    /// Bytes read.
+    pub bytes: u64,
+    /// Lines longer than [`MAX_LINE`], which were matched in overlapping pieces.
+    pub long_lines: usize,
+    /// NUL bytes skipped unmatched (see [`NUL_BLOCK`]).
+    pub nul_skipped: u64,
+}
+
+impl Default for Scanner {
+    fn default() -> Scanner {
+        Scanner::new()
+    }
+}
+
+impl Scanner {
+    /// Returns a scanner that has read nothing.
+    pub fn new() -> Scanner {
+        Scanner {
+            found: vec![None; CATALOGUE.len()],
+            last: vec![0; CATALOGUE.len()],
+            lines: 0,
+            bytes: 0,
+            long_lines: 0,
+            nul_skipped: 0,
+            pending: Vec::new(),
+            in_long: false,
+            open: false,
+        }
+    }
+
+    /// Reads the next bytes of the log.
+    pub fn feed(&mut self, mut data: &[u8]) {
+        self.bytes += data.len() as u64;
+        while !data.is_empty() {
+            let nuls = nul_run(data);
+            if nuls > 0 {
+                self.nul_skipped += nuls as u64;
+                self.open = true;
+                data = &data[nuls..];
+                continue;
+            }
+            if self.pending.is_empty() && !self.in_long {
+                if let Some(last) = memchr::memrchr(b'\n', data) {
+                    // Whole lines, matched where they lie without a copy.
+                    self.block(&data[..last]);
+                    data = &data[last + 1..];
+                    continue;
+                }
+            }
+            match memchr::memchr(b'\n', data) {
+                Some(i) => {
+                    self.push_pending(&data[..i]);
+                    self.end_line();
+                    data = &data[i + 1..];
+                }
+                None => {
+                    self.push_pending(data);
+                    data = &[];
+                }
+            }
+        }
+    }
+
+    /// Ends the log: an unfinished last line is a line.
+    pub fn finish(mut self) -> Scanned {
+        if self.open {
+            self.end_line();
+        }
+        Scanned {
+            matches: self.found.into_iter().flatten().collect(),
+            lines: self.lines,
+            bytes: self.bytes,
+            long_lines: self.long_lines,
+            nul_skipped: self.nul_skipped,
+        }
+    }
+
+    /// Matches complete lines (`block` holds at least one line, its last newline cut off).
+    /// No catalogue pattern can match across a newline, so one pass over the whole block
+    /// tells whether any of its lines matches; only then is it split.
+    fn block(&mut self, block: &[u8]) {
+        if !compiled().is_match(block) {
+            self.lines += memchr::memchr_iter(b'\n', block).count() + 1;
+        } else {
+            for line in block.split(|b| *b == b'\n') {
+                self.lines += 1;
+                self.match_line(line);
+            }
+        }
+        self.open = false;
+    }
+
+    /// Adds bytes to the unfinished line; a full [`MAX_LINE`] is matched as a piece and only
+    /// its last [`OVERLAP`] bytes are kept.
+    fn push_pending(&mut self, mut bytes: &[u8]) {
+        self.open |= !bytes.is_empty();
+        while !bytes.is_empty() {
+            let take = (MAX_LINE - self.pending.len()).min(bytes.len());
+            self.pending.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.pending.len() == MAX_LINE {
+                if !self.in_long {
+                    self.in_long = true;
+                    self.long_lines += 1;
+                }
+                let piece = std::mem::take(&mut self.pending);
+                self.match_line_at(&piece, self.lines + 1);
+                self.pending = piece;
+                self.pending.drain(..MAX_LINE - OVERLAP);
+            }
+        }
+    }
+
+    fn end_line(&mut self) {
+        self.lines += 1;
+        let line = std::mem::take(&mut self.pending);
+        self.match_line_at(&line, self.lines);
+        self.pending = line;
+        self.pending.clear();
+        self.in_long = false;
+        self.open = false;
+    }
+
+    /// Matches one complete line, the last one counted.
+    fn match_line(&mut self, line: &[u8]) {
+        self.match_line_at(line, self.lines);
+    }
+
+    fn match_line_at(&mut self, line: &[u8], n: usize) {
+        let hits = compiled().matches(line);
+        if !hits.matched_any() {
+            return;
+        }
+        for i in hits.iter() {
+            if self.last[i] == n {
+                continue;
+            }
+            self.last[i] = n;
+            let s = &CATALOGUE[i];
+            let m = self.found[i].get_or_insert_with(|| Match {
+                id: s.id,
+                title: s.title,
+                cause: s.cause,
+                fix: s.fix,
+                commands: s.commands,
+                notes: s.notes,
+                link: s.link,
+                lines: Vec::new(),
+                count: 0,
+                first: snippet(line, match_start(line, i)),
+            });
+            m.count += 1;
+            if m.lines.len() < LINES_KEPT {
+                m.lines.push(n);
+            }
+        }
+    }
+}
+
+/// Returns the length of the run of whole [`NUL_BLOCK`]s of NUL bytes `data` starts with.
+fn nul_run(data: &[u8]) -> usize {
+    static ZEROS: [u8; NUL_BLOCK] = [0; NUL_BLOCK];
+    // Slice equality is one `memcmp`: fast even where the rest of the scan is not optimised.
+    data.chunks_exact(NUL_BLOCK)
+        .take_while(|c| *c == ZEROS)
+        .count()
+        * NUL_BLOCK
+}
+
+/// Returns up to 200 characters of `line` from a little before `at` (where a match starts),
+/// marking what was cut with `…`.
+fn snippet(line: &[u8], at: usize) -> String {
+    const BEFORE: usize = 40;
+    let from = at.saturating_sub(BEFORE);
+    // 4 bytes per character at most: enough bytes for 200 characters whatever the encoding.
+    let to = line.len().min(from + 4 * 200);
+    let text = String::from_utf8_lossy(&line[from..to]);
+    let text = text.trim();
+    let cut = crate::proc::truncate(text, if from > 0 { 199 } else { 200 });
+    let cut = if to < line.len() && !cut.ends_with('…') {
+        format!("{cut}…")
+    } else {
+        cut
+    };
+    if from > 0 { format!("…{cut}") } else { cut }
 }
 
 /// Returns the known problems `text` shows, in catalogue order, with the lines they show on.
 pub fn explain(text: &str) -> Vec<Match> {
-    let res = compiled();
-    let mut found: Vec<Option<Match>> = vec![None; CATALOGUE.len()];
-    for (n, line) in text.lines().enumerate() {
-        for (i, re) in res.iter().enumerate() {
-            if !re.is_match(line) {
-                continue;
-            }
-            let s = &CATALOGUE[i];
-            found[i]
-                .get_or_insert_with(|| Match {
-                    id: s.id,
-                    title: s.title,
-                    cause: s.cause,
-                    fix: s.fix,
-                    commands: s.commands,
-                    notes: s.notes,
-                    link: s.link,
-                    lines: Vec::new(),
-                    first: crate::proc::truncate(line.trim(), 200),
-                })
-                .lines
-                .push(n + 1);
+    let mut s = Scanner::new();
+    s.feed(text.as_bytes());
+    s.finish().matches
+}
+
+/// Reads `input` to its end in [`READ_CHUNK`]s and matches every line: memory stays bounded
+/// (see [`Scanner`]) however long the input is, and reading ends only at its end.
+pub fn scan(mut input: impl Read) -> io::Result<Scanned> {
+    let mut buf = vec![0; READ_CHUNK];
+    let mut s = Scanner::new();
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) => return Ok(s.finish()),
+            Ok(n) => s.feed(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
-    found.into_iter().flatten().collect()
 }
 
 /// Schema version of the `--explain` report, which follows `doctor`'s.
 pub const SCHEMA: u32 = crate::SCHEMA;
 
 /// What `hostready doctor --explain` reports: the log it read, whether it is free of known
-/// problems, counts, the findings, and the matches with every line they show on.
+/// problems, counts, the findings, and the matches with the lines they show on.
 #[derive(Debug, Serialize)]
 pub struct Explanation {
     pub schema: u32,
@@ -225,21 +494,56 @@ pub struct Explanation {
     /// True if and only if the log shows no known problem.
     pub ok: bool,
     pub summary: Summary,
+    /// Lines and bytes read.
+    pub lines_read: usize,
+    pub bytes_read: u64,
+    /// Lines longer than [`MAX_LINE`] bytes, matched in overlapping pieces.
+    pub long_lines: usize,
+    /// NUL bytes skipped in runs of at least [`NUL_BLOCK`] (sparse files' holes).
+    pub nul_skipped: u64,
     pub findings: Vec<Finding>,
     pub matches: Vec<Match>,
 }
 
 /// Reads `text` (from `source`) and builds the whole explanation.
 pub fn explanation(text: &str, source: &str) -> Explanation {
-    let matches = explain(text);
-    let findings = findings(&matches, source);
+    let mut s = Scanner::new();
+    s.feed(text.as_bytes());
+    explanation_of(s.finish(), source)
+}
+
+/// Reads `input` (from `source`) to its end and builds the whole explanation.
+pub fn explain_reader(input: impl Read, source: &str) -> io::Result<Explanation> {
+    Ok(explanation_of(scan(input)?, source))
+}
+
+/// Builds the explanation of a scanned log.
+pub fn explanation_of(scanned: Scanned, source: &str) -> Explanation {
+    let mut findings = findings(&scanned.matches, source);
+    if scanned.long_lines > 0 {
+        let why = format!(
+            "{} line(s) longer than {} KiB were matched in pieces of {} KiB overlapping by {} KiB; \
+             a match longer than the overlap that spans a cut is missed",
+            scanned.long_lines,
+            MAX_LINE / 1024,
+            MAX_LINE / 1024,
+            OVERLAP / 1024
+        );
+        for f in &mut findings {
+            f.evidence.add("long lines", why.clone());
+        }
+    }
     Explanation {
         schema: SCHEMA,
         source: source.to_string(),
-        ok: matches.is_empty(),
+        ok: scanned.matches.is_empty(),
         summary: Summary::of(&findings),
+        lines_read: scanned.lines,
+        bytes_read: scanned.bytes,
+        long_lines: scanned.long_lines,
+        nul_skipped: scanned.nul_skipped,
         findings,
-        matches,
+        matches: scanned.matches,
     }
 }
 
@@ -259,8 +563,8 @@ pub fn findings(matches: &[Match], source: &str) -> Vec<Finding> {
         .iter()
         .map(|m| {
             let lines: Vec<String> = m.lines.iter().take(20).map(usize::to_string).collect();
-            let more = if m.lines.len() > 20 {
-                format!(" … ({} in all)", m.lines.len())
+            let more = if m.count > lines.len() {
+                format!(" … ({} in all)", m.count)
             } else {
                 String::new()
             };
@@ -357,5 +661,127 @@ error: rpmdb: BDB0113 Thread/process 2618/1 failed: BDB1507 Thread died in Berke
                 assert!(!c.contains('`'), "{}: {c}", s.id);
             }
         }
+    }
+
+    fn scan_in_chunks(input: &[u8], chunk: usize) -> Scanned {
+        let mut s = Scanner::new();
+        for c in input.chunks(chunk) {
+            s.feed(c);
+        }
+        s.finish()
+    }
+
+    fn summary(s: &Scanned) -> Vec<(&'static str, Vec<usize>, usize, String)> {
+        s.matches
+            .iter()
+            .map(|m| (m.id, m.lines.clone(), m.count, m.first.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn the_answer_does_not_depend_on_how_the_input_is_cut() {
+        let mut input = LOG.as_bytes().to_vec();
+        input.extend(vec![0u8; 3 * NUL_BLOCK + 17]);
+        input.extend(b"\nlast line: database is locked");
+        let whole = scan_in_chunks(&input, input.len());
+        for chunk in [1, 2, 7, 64, 4096, 5000] {
+            let s = scan_in_chunks(&input, chunk);
+            assert_eq!(summary(&s), summary(&whole), "chunk {chunk}");
+            assert_eq!(s.lines, whole.lines, "chunk {chunk}");
+        }
+        assert_eq!(whole.lines, 9);
+        let locked = whole
+            .matches
+            .iter()
+            .find(|m| m.id == "sqlite-locked")
+            .unwrap();
+        assert_eq!(locked.lines, [9]);
+        assert_eq!(locked.first, "last line: database is locked");
+        // A match far into a line is shown with the context just before it.
+        let m = explain(&format!("{}SQLITE_BUSY tail\n", "z".repeat(500)));
+        assert_eq!(m[0].first, format!("…{}SQLITE_BUSY tail", "z".repeat(40)));
+    }
+
+    #[test]
+    fn a_line_longer_than_the_cap_is_matched_in_overlapping_pieces() {
+        // The signature straddles the first cut at MAX_LINE.
+        let mut line = vec![b'x'; MAX_LINE - 8];
+        line.extend(b"SQLITE_BUSY");
+        line.extend(vec![b'y'; 3 * MAX_LINE]);
+        line.extend(b" OOMKilled\nnext\n");
+        for chunk in [100, READ_CHUNK, line.len()] {
+            let s = scan_in_chunks(&line, chunk);
+            let ids: Vec<_> = s
+                .matches
+                .iter()
+                .map(|m| (m.id, m.lines.clone(), m.count))
+                .collect();
+            assert_eq!(
+                ids,
+                [("sqlite-locked", vec![1], 1), ("oom", vec![1], 1)],
+                "chunk {chunk}"
+            );
+            assert_eq!(s.lines, 2);
+            if chunk < line.len() {
+                assert_eq!(s.long_lines, 1);
+            }
+        }
+    }
+
+    #[test]
+    fn nuls_are_one_line_and_lines_are_counted_through_them() {
+        let mut s = Scanner::new();
+        for _ in 0..1000 {
+            s.feed(&[0; READ_CHUNK]);
+        }
+        s.feed(b"\nOut of memory: Killed process 1\n");
+        let s = s.finish();
+        assert_eq!(s.lines, 2);
+        assert_eq!(s.nul_skipped, 1000 * READ_CHUNK as u64);
+        assert_eq!(s.matches[0].lines, [2]);
+        let mut only = Scanner::new();
+        only.feed(&[0; 2 * NUL_BLOCK]);
+        assert_eq!(only.finish().lines, 1);
+        assert_eq!(Scanner::new().finish().lines, 0);
+    }
+
+    #[test]
+    fn line_numbers_kept_are_capped_and_counted_in_full() {
+        let text = "database is locked\n".repeat(LINES_KEPT * 3);
+        let m = explain(&text);
+        assert_eq!(m[0].lines.len(), LINES_KEPT);
+        assert_eq!(m[0].count, LINES_KEPT * 3);
+        let f = findings(&m, "x");
+        assert!(
+            f[0].evidence
+                .get("lines")
+                .unwrap()
+                .ends_with(&format!("… ({} in all)", LINES_KEPT * 3)),
+            "{:?}",
+            f[0].evidence
+        );
+    }
+
+    #[test]
+    fn no_pattern_can_match_across_a_newline() {
+        // `block` relies on it: a block of lines matches only where one of its lines does.
+        for s in CATALOGUE {
+            for bad in [
+                r"\s", r"[^", r"\n", "(?s", r"\W", r"\D", r"\S", r"\H", r"\V",
+            ] {
+                assert!(!s.pattern.contains(bad), "{}: {bad}", s.id);
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_matched_and_shown_lossily() {
+        let m = explain_bytes(b"\xff\xfe rpmdb: \xff Thread died\n");
+        assert_eq!(m[0].id, "bdb-thread-died");
+        assert!(m[0].first.contains('\u{fffd}'), "{}", m[0].first);
+    }
+
+    fn explain_bytes(b: &[u8]) -> Vec<Match> {
+        scan(b).unwrap().matches
     }
 }

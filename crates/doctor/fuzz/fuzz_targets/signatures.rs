@@ -1,10 +1,96 @@
-//! The log signature scanner behind `doctor --explain`: every catalogue pattern on every line,
-//! and the findings built from the matches.
+//! The log signature scanner behind `doctor --explain`, streamed as the binary streams it:
+//! the input is fed in chunks whose size the first byte picks, then fed again many times over
+//! (a log of any length), and
+//! - what the scanner allocates while streaming stays under a bound independent of the input
+//!   (its unfinished line of at most `MAX_LINE` bytes, the kept matches, the regex caches):
+//!   repeating the input 64 times must not need more than feeding it once;
+//! - the answer does not depend on how the input is cut into chunks;
+//! - the counts agree with the input (bytes, lines, at most `LINES_KEPT` line numbers kept).
+//!
+//! `unsafe` here only implements `GlobalAlloc` (an unsafe trait) over the system allocator, to
+//! count every byte allocated; it forwards each call unchanged.
 #![no_main]
-use hostready_doctor::signatures;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use hostready_doctor::signatures::{self, LINES_KEPT, MAX_LINE, Scanned, Scanner};
+
+/// Counts the bytes live on the heap and the peak since the last reset.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Returns the peak heap growth while `f` runs, and its result.
+fn peak_of<T>(f: impl FnOnce() -> T) -> (usize, T) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (PEAK.load(Ordering::Relaxed).saturating_sub(base), out)
+}
+
+fn stream(data: &[u8], chunk: usize, times: usize) -> Scanned {
+    let mut s = Scanner::new();
+    for _ in 0..times {
+        for c in data.chunks(chunk) {
+            s.feed(c);
+        }
+    }
+    s.finish()
+}
+
+fn key(s: &Scanned) -> Vec<(&'static str, Vec<usize>, usize)> {
+    s.matches.iter().map(|m| (m.id, m.lines.clone(), m.count)).collect()
+}
+
+/// What streaming may allocate beyond its unfinished line: kept matches (a snippet and
+/// `LINES_KEPT` numbers per signature) and the regex engine's caches, which are capped.
+const SLACK: usize = 8 << 20;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let matches = signatures::explain(&text);
-    let _ = signatures::findings(&matches, "fuzz");
+    let Some((&pick, data)) = data.split_first() else {
+        return;
+    };
+    let chunk = 1 + pick as usize * 61;
+    // Warm up: the catalogue and any per-signature regex this input makes compile.
+    let whole = stream(data, data.len().max(1), 1);
+    let (once, _) = peak_of(|| stream(data, chunk, 1));
+    let (many, long) = peak_of(|| stream(data, chunk, 64));
+    assert!(once <= MAX_LINE + SLACK, "one pass allocated {once} bytes");
+    assert!(
+        many <= MAX_LINE + SLACK,
+        "64 repeats allocated {many} bytes (one pass: {once})"
+    );
+    // Cut differently, same answer.
+    let cut = stream(data, chunk, 1);
+    assert_eq!(key(&cut), key(&whole));
+    assert_eq!(cut.lines, whole.lines);
+    let newlines = data.iter().filter(|b| **b == b'\n').count();
+    assert!(whole.lines == newlines || whole.lines == newlines + 1);
+    assert_eq!(long.bytes, 64 * data.len() as u64);
+    for m in &long.matches {
+        assert!(m.lines.len() <= LINES_KEPT && m.count >= m.lines.len());
+        assert!(m.lines.windows(2).all(|w| w[0] < w[1]), "{:?}", m.lines);
+    }
+    let _ = signatures::findings(&whole.matches, "fuzz");
+    let _ = signatures::explanation_of(long, "fuzz");
 });

@@ -1,0 +1,244 @@
+//! `hostready doctor --proc DIR` on a directory someone else wrote: its magic-looking links
+//! are never followed out of it, and values that cannot be true are `unknown`, never a verdict.
+
+mod util;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use util::{finding, hostready, run_json};
+
+/// A directory laid out like a procfs: the files doctor reads, and one directory per process.
+struct FakeProc {
+    dir: tempfile::TempDir,
+}
+
+impl FakeProc {
+    fn new(meminfo: &str, psi: &str, locks: &str) -> FakeProc {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        std::fs::write(p.join("uptime"), "1000.00 1800.00\n").unwrap();
+        std::fs::write(
+            p.join("stat"),
+            "cpu  1 0 1 100 0 0 0 0 0 0\nbtime 1764380000\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("meminfo"), meminfo).unwrap();
+        std::fs::write(p.join("locks"), locks).unwrap();
+        std::fs::create_dir(p.join("pressure")).unwrap();
+        std::fs::write(p.join("pressure/memory"), psi).unwrap();
+        FakeProc { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn process(&self, pid: u32, comm: &str, argv: &[&str]) -> std::path::PathBuf {
+        let d = self.dir.path().join(pid.to_string());
+        std::fs::create_dir(&d).unwrap();
+        std::fs::write(
+            d.join("stat"),
+            format!("{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 50000 12537856 600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"),
+        )
+        .unwrap();
+        let mut cmdline = argv.join("\0");
+        cmdline.push('\0');
+        std::fs::write(d.join("cmdline"), cmdline).unwrap();
+        std::fs::write(d.join("statm"), "730 439 412 5 0 89 0\n").unwrap();
+        d
+    }
+}
+
+const MEMINFO: &str = "MemTotal:       16000000 kB\nMemAvailable:   12000000 kB\n";
+const PSI: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+
+#[test]
+fn fd_and_exe_links_of_a_plain_proc_directory_are_never_followed() {
+    // Outside the fake procfs: a directory whose entry `3` links to a FIFO (the canary) and
+    // an "executable". The fake pid's `fd` and `exe` link there, and the lock table names the
+    // pid, so a doctor that followed links would list, readlink and stat them.
+    let outside = tempfile::tempdir().unwrap();
+    let canary = outside.path().join("canary.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&canary)
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::os::unix::fs::symlink(&canary, outside.path().join("3")).unwrap();
+    std::fs::write(outside.path().join("exe"), "").unwrap();
+    let proc = FakeProc::new(
+        MEMINFO,
+        PSI,
+        "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n",
+    );
+    proc.process(1, "systemd", &["/sbin/init"]);
+    let d = proc.process(4242, "rpm", &["rpm", "-q", "x"]);
+    std::os::unix::fs::symlink(outside.path(), d.join("fd")).unwrap();
+    std::os::unix::fs::symlink(outside.path().join("exe"), d.join("exe")).unwrap();
+    let root = tempfile::tempdir().unwrap();
+
+    let work = tempfile::tempdir().unwrap();
+    let trace = work.path().join("trace");
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-y", "-o"])
+        .arg(&trace)
+        .args([
+            "-e",
+            "trace=open,openat,openat2,readlink,readlinkat,stat,lstat,newfstatat,statx,getdents64,access,faccessat,faccessat2",
+        ])
+        .arg(env!("CARGO_BIN_EXE_hostready"))
+        .args(["doctor", "-o", "json", "--root"])
+        .arg(root.path())
+        .arg("--proc")
+        .arg(proc.path())
+        .output()
+        .expect("strace is installed (scripts/setup)");
+    let json: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}; stderr: {}", String::from_utf8_lossy(&out.stderr)));
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    let outside_path = outside.path().to_str().unwrap();
+    for l in trace.lines() {
+        assert!(
+            !l.contains(outside_path),
+            "touched outside the --proc directory: {l}"
+        );
+        for name in ["\"4242/fd\"", "\"4242/exe\"", "\"fd\"", "\"exe\""] {
+            assert!(
+                !l.contains(name),
+                "followed a link of a plain directory: {l}"
+            );
+        }
+    }
+    // Doctor did read the fake procfs (the trace is not empty of it).
+    assert!(trace.contains("4242"), "{trace}");
+
+    let why = json["links_unknown"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{json:#}"));
+    assert!(why.contains("is not a procfs"), "{why}");
+    let locks = finding(&json, "doctor.locks");
+    assert_eq!(locks["status"], "unknown", "{locks:#}");
+    assert!(
+        locks["evidence"]["open files"]
+            .as_str()
+            .unwrap()
+            .starts_with("unknown: "),
+        "{locks:#}"
+    );
+    assert_eq!(json["locked_files"][0]["path"], Value::Null, "{json:#}");
+}
+
+#[test]
+fn impossible_memory_figures_are_unknown_not_a_pass() {
+    // The outside tester's procfs: no memory at all, 2^64-1 kB available, PSI `nan`.
+    let proc = FakeProc::new(
+        &format!("MemTotal:       0 kB\nMemAvailable:   {} kB\n", u64::MAX),
+        "some avg10=nan avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+        "",
+    );
+    proc.process(1, "systemd", &["/sbin/init"]);
+    let root = tempfile::tempdir().unwrap();
+    let run = |proc: &FakeProc| {
+        run_json(
+            hostready()
+                .args(["doctor", "-o", "json", "--root"])
+                .arg(root.path())
+                .arg("--proc")
+                .arg(proc.path()),
+        )
+    };
+    let (_, json) = run(&proc);
+    let mem = finding(&json, "doctor.memory");
+    assert_eq!(mem["status"], "unknown", "{mem:#}");
+    assert_eq!(
+        mem["message"],
+        "/proc/meminfo: impossible values: MemTotal is 0 kB"
+    );
+    assert!(!mem["message"].as_str().unwrap().contains("MiB"), "{mem:#}");
+    // The table says so, and does not call the host healthy.
+    let out = hostready()
+        .args(["doctor", "--root"])
+        .arg(root.path())
+        .arg("--proc")
+        .arg(proc.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.lines().any(|l| l.starts_with("UNKN doctor.memory ")
+            && l.ends_with("  /proc/meminfo: impossible values: MemTotal is 0 kB")),
+        "{table}"
+    );
+    assert!(
+        table.contains("INCOMPLETE: ") && !table.contains("HEALTHY"),
+        "{table}"
+    );
+
+    // Sound meminfo, PSI `nan`: still unknown, naming the PSI value.
+    std::fs::write(proc.path().join("meminfo"), MEMINFO).unwrap();
+    let (_, json) = run(&proc);
+    let mem = finding(&json, "doctor.memory");
+    assert_eq!(mem["status"], "unknown", "{mem:#}");
+    assert!(
+        mem["message"].as_str().unwrap().contains("avg10=nan"),
+        "{mem:#}"
+    );
+
+    // More available than there is.
+    std::fs::write(
+        proc.path().join("meminfo"),
+        "MemTotal: 1000 kB\nMemAvailable: 5000 kB\n",
+    )
+    .unwrap();
+    std::fs::write(proc.path().join("pressure/memory"), PSI).unwrap();
+    let (_, json) = run(&proc);
+    let mem = finding(&json, "doctor.memory");
+    assert_eq!(mem["status"], "unknown", "{mem:#}");
+    assert!(
+        mem["message"]
+            .as_str()
+            .unwrap()
+            .contains("MemAvailable 5000 kB is more than MemTotal 1000 kB"),
+        "{mem:#}"
+    );
+
+    // And sound figures still pass.
+    std::fs::write(proc.path().join("meminfo"), MEMINFO).unwrap();
+    let (_, json) = run(&proc);
+    assert_eq!(
+        finding(&json, "doctor.memory")["status"],
+        "pass",
+        "{json:#}"
+    );
+}
+
+#[test]
+fn an_oversized_lock_table_is_unknown_not_read_whole() {
+    // 5 MiB of well-formed lock lines: more than any kernel writes, and more than doctor
+    // holds in memory for it.
+    let line = "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n";
+    let proc = FakeProc::new(MEMINFO, PSI, &line.repeat((5 << 20) / line.len()));
+    proc.process(1, "systemd", &["/sbin/init"]);
+    let root = tempfile::tempdir().unwrap();
+    let (_, json) = run_json(
+        hostready()
+            .args(["doctor", "-o", "json", "--root"])
+            .arg(root.path())
+            .arg("--proc")
+            .arg(proc.path()),
+    );
+    let locks = finding(&json, "doctor.locks");
+    assert_eq!(locks["status"], "unknown", "{locks:#}");
+    assert!(
+        locks["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than 4194304 bytes"),
+        "{locks:#}"
+    );
+    assert_eq!(json["locked_files"], serde_json::json!([]));
+}
