@@ -18,7 +18,7 @@ use k8s_openapi::chrono::Utc;
 use tokio::time::sleep_until;
 
 use crate::backoff::{Backoff, Jitter};
-use crate::condition::{CondStatus, ConditionSet, condition_type};
+use crate::condition::{CondStatus, ConditionSet};
 use crate::config::{ConfigError, Defaults, Settings, Stamp};
 use crate::cycle::{CycleResult, check};
 use crate::log;
@@ -156,7 +156,11 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
     // only and keeps transition times. If the API is unreachable now, publishing adopts later.
     match state.kube.get_node().await {
         Ok(node) => {
-            let types: Vec<String> = settings.profiles.iter().map(condition_type).collect();
+            let types: Vec<String> = settings
+                .profiles
+                .iter()
+                .map(hostready_checks::Profile::condition_type)
+                .collect();
             // Before the first apply: a condition someone else owns is never taken over.
             let conflicts = crate::ownership::conflicts(&node, &types);
             if !conflicts.is_empty() {
@@ -331,7 +335,11 @@ impl State {
     /// if another field manager owns one (the config is refused, the last good one stays).
     /// If the Node cannot be read now, the check is left to the next read before an apply.
     async fn check_ownership(&mut self, s: &Settings) -> Result<(), String> {
-        let types: Vec<String> = s.profiles.iter().map(condition_type).collect();
+        let types: Vec<String> = s
+            .profiles
+            .iter()
+            .map(hostready_checks::Profile::condition_type)
+            .collect();
         match self.kube.get_node().await {
             Ok(node) => {
                 let conflicts = crate::ownership::conflicts(&node, &types);

@@ -21,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use hostready_checks::{Finding, Profile, Status};
+use hostready_checks::{Finding, Status};
 use k8s_openapi::api::core::v1::NodeCondition;
 use k8s_openapi::chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -103,24 +103,6 @@ impl Desired {
     fn differs_urgently(&self, o: &Desired) -> bool {
         (self.status, &self.reason, &self.failing) != (o.status, &o.reason, &o.failing)
     }
-}
-
-/// Returns the condition type a profile publishes: its `condition:`, or its name in
-/// CamelCase followed by `Ready` (`nfs-client` → `NfsClientReady`).
-pub fn condition_type(profile: &Profile) -> String {
-    if let Some(c) = &profile.condition {
-        return c.clone();
-    }
-    let mut out = String::new();
-    for word in profile.name.split(|c: char| !c.is_ascii_alphanumeric()) {
-        let mut chars = word.chars();
-        if let Some(first) = chars.next() {
-            out.push(first.to_ascii_uppercase());
-            out.extend(chars);
-        }
-    }
-    out.push_str("Ready");
-    out
 }
 
 /// Returns the CamelCase reason for a failing finding id, by its family.
@@ -589,9 +571,9 @@ mod tests {
     #[test]
     fn condition_type_from_profile() {
         let mut p = hostready_checks::profile::load("nfs-client").unwrap();
-        assert_eq!(condition_type(&p), "NfsClientReady");
+        assert_eq!(p.condition_type(), "NfsClientReady");
         p.condition = Some("LonghornReady".into());
-        assert_eq!(condition_type(&p), "LonghornReady");
+        assert_eq!(p.condition_type(), "LonghornReady");
     }
 
     #[test]

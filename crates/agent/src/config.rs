@@ -135,11 +135,8 @@ fn build(
             spec: spec.clone(),
             source,
         })?;
-        let ty = crate::condition::condition_type(&p);
-        if profiles
-            .iter()
-            .any(|q| crate::condition::condition_type(q) == ty)
-        {
+        let ty = p.condition_type();
+        if profiles.iter().any(|q| q.condition_type() == ty) {
             return Err(invalid(format!(
                 "two profiles publish the condition {ty} ({spec} and an earlier one)"
             )));

@@ -9,7 +9,7 @@ use hostready_checks::{Facts, Finding, Probing, evaluate};
 use hostready_exec::Runner;
 use hostready_host::{Host, ProcSource};
 
-use crate::condition::{CondStatus, Desired, condition_type};
+use crate::condition::{CondStatus, Desired};
 use crate::config::Settings;
 
 /// A cycle's output: every finding, and each profile's condition.
@@ -43,7 +43,6 @@ pub(crate) fn check(
         runner,
         verify_executables: false,
         root: None,
-        chroot_program: None,
     });
     let (findings, host_error) = match Host::open(root, proc) {
         Ok(host) => {
@@ -75,7 +74,7 @@ pub(crate) fn check(
         .profiles
         .iter()
         .map(|p| {
-            let ty = condition_type(p);
+            let ty = p.condition_type();
             if let Some(why) = &host_error {
                 return Desired {
                     type_: ty,

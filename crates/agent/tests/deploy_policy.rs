@@ -95,9 +95,7 @@ fn chart_and_manifest_policies_agree_and_allow_exactly_the_builtin_conditions() 
     // Exactly the built-in profiles' condition types, in both.
     let expected: BTreeSet<String> = hostready_checks::profile::builtin_names()
         .into_iter()
-        .map(|n| {
-            hostready_agent::condition::condition_type(&hostready_checks::profile::load(n).unwrap())
-        })
+        .map(|n| hostready_checks::profile::load(n).unwrap().condition_type())
         .collect();
     assert_eq!(m_types, expected, "deploy/manifests/policy.yaml ownTypes");
     assert_eq!(builtin, expected, "the chart's $builtin list");

@@ -21,12 +21,10 @@ pub struct Probing<'r> {
     pub runner: &'r Runner,
     /// Also run `<exe> --version` (or the like) for every executable found.
     pub verify_executables: bool,
-    /// The host root, when it is not `/`: verification then runs chrooted inside it.
+    /// The host root, when it is not `/`: verification then runs chrooted inside it (the
+    /// sandbox chroots itself before dropping privileges, which `chroot(8)` run as an
+    /// unprivileged user could not).
     pub root: Option<&'r Path>,
-    /// Unused: verification enters the root itself (its sandbox chroots before dropping
-    /// privileges, which `chroot(8)` run as an unprivileged user could not). Kept so that
-    /// callers still compile; it will be removed.
-    pub chroot_program: Option<&'r Path>,
 }
 
 /// How long a version probe may take: they print and exit at once.
@@ -184,7 +182,6 @@ mod tests {
             runner: &runner,
             verify_executables: true,
             root: Some(root.path()),
-            chroot_program: None,
         };
         let mut f = found("/usr/sbin/iscsiadm");
         let spec = verify_spec(&f, &probing).expect("iscsiadm is verified");
@@ -219,7 +216,6 @@ mod tests {
             runner: &runner,
             verify_executables: true,
             root: Some(root.path()),
-            chroot_program: None,
         };
         let mut f = found("/usr/sbin/iscsiadm");
         let r = runner.run(&verify_spec(&f, &probing).unwrap());

@@ -11,9 +11,6 @@ use hostready_host::{Host, ProcSource, exe::DEFAULT_PATH};
 use crate::output::{self, Format};
 use crate::table;
 
-/// Enters a non-`/` root for `--verify-runs`, so a host binary runs with the host's libraries.
-const CHROOT: &str = "/usr/sbin/chroot";
-
 /// Where the host is: its filesystem root and its procfs.
 #[derive(Debug, clap::Args)]
 pub struct HostArgs {
@@ -86,13 +83,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .any(|r| matches!(r.check, Check::Command(_)));
     // A runner (and with it the subreaper setting) only when something must start a process.
     let runner = (has_commands || args.verify_runs).then(|| Runner::new(RunnerConfig::default()));
-    let chroot = Path::new(CHROOT);
     let root = std::path::absolute(&args.host.root)?;
     let probing = runner.as_ref().map(|runner| Probing {
         runner,
         verify_executables: args.verify_runs,
         root: (root != Path::new("/")).then_some(root.as_path()),
-        chroot_program: chroot.exists().then_some(chroot),
     });
     let report = hostready_checks::evaluate(&profiles, &facts, probing.as_ref());
     match args.output {
