@@ -28,6 +28,8 @@ mod dpkg;
 mod header;
 mod locks;
 mod ndb;
+mod paged;
+mod pages;
 mod rpm;
 mod sqlite;
 
@@ -36,11 +38,11 @@ use std::path::{Path, PathBuf};
 use hostready_host::{FsError, Host, Root};
 use serde::Serialize;
 
-pub use bdb::parse as parse_bdb;
+pub use bdb::{parse as parse_bdb, scan as scan_bdb};
 pub use dpkg::parse_status as parse_dpkg_status;
 pub use header::{Header, HeaderError, RpmInfo};
 pub use locks::{LockHolder, parse_proc_locks};
-pub use ndb::parse as parse_ndb;
+pub use ndb::{parse as parse_ndb, scan as scan_ndb};
 pub use rpm::{RPM_DIRS, open_one as open_rpm_file};
 
 /// Remediation text shared by every corrupt-database report.
@@ -99,6 +101,14 @@ pub enum DbError {
     /// The file changed identity while being read (replaced or a symlink swapped under us).
     #[error("{path} was replaced while it was being read")]
     Replaced { path: PathBuf },
+    /// A record (or the file) is larger than hostready reads within its memory bound, though
+    /// not larger than rpm accepts: the database cannot be answered for, so "unknown".
+    #[error("too large to read within hostready's memory bound: {what} ({file}{})", offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
+    TooLarge {
+        what: String,
+        file: PathBuf,
+        offset: Option<u64>,
+    },
 }
 
 impl DbError {

@@ -6,11 +6,10 @@
 //!
 //! A lookup of one name or path ([`Want`]) reads a SQLite database through rpm's own index
 //! tables and verifies every candidate against its header; it reads every header when the
-//! index names nothing or disagrees with `Packages` (BDB and NDB are always read whole: their
-//! indexes are separate files, and only a full read is known to be fast enough there).
+//! index names nothing or disagrees with `Packages`. Berkeley DB and NDB files are read page
+//! by page through the open descriptor, never whole (see `paged`).
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +18,7 @@ use hostready_host::{FileKind, Root};
 use crate::header::{Header, HeaderError};
 use crate::locks::{LockHolder, held_on};
 use crate::sqlite::Opened;
-use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, bdb, ndb, sqlite};
+use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, sqlite};
 
 /// Where distros keep the rpm database.
 pub const RPM_DIRS: [&str; 3] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"];
@@ -30,9 +29,6 @@ const FILES: [(&str, DbKind); 3] = [
     ("Packages.db", DbKind::RpmNdb),
     ("Packages", DbKind::RpmBdb),
 ];
-
-/// Largest BDB or NDB file read (a full Fedora or RHEL desktop is a few hundred MiB at most).
-const MAX_DB_BYTES: u64 = 2 << 30;
 
 /// Opens every rpm database found under the root.
 pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Database> {
@@ -67,7 +63,7 @@ fn open_one_for(
     locks: &[LockHolder],
     want: Want,
 ) -> Database {
-    let (records, notes, holders) = match kind {
+    match kind {
         DbKind::RpmSqlite => {
             let r = sqlite::open_db(root, path, locks);
             let mut notes = r.notes;
@@ -78,51 +74,13 @@ fn open_one_for(
                 }
                 Err(e) => (Err(e), Scope::All),
             };
-            return finish(kind, path, contents, scope, notes, r.holders);
+            finish(kind, path, contents, scope, notes, r.holders)
         }
-        _ => {
-            let mut holders = Vec::new();
-            let records = read_file(root, path, &mut holders, locks).and_then(|bytes| {
-                let parsed = if kind == DbKind::RpmBdb {
-                    bdb::parse(&bytes)
-                } else {
-                    ndb::parse(&bytes)
-                };
-                parsed.map_err(|e| DbError::Corrupt {
-                    what: e.what,
-                    file: path.to_path_buf(),
-                    offset: Some(e.offset),
-                })
-            });
-            let mut notes = Vec::new();
-            if !holders.is_empty() {
-                let writing = holders.iter().any(|h| h.mode == "WRITE");
-                notes.push(Note {
-                    file: path.to_path_buf(),
-                    message: format!(
-                        "locked by {}: read without waiting{}",
-                        describe_holders(&holders),
-                        if writing {
-                            "; this format is written in place without a journal, so a write \
-                             in progress may make the answer inconsistent"
-                        } else {
-                            ""
-                        }
-                    ),
-                    unreliable: writing,
-                });
-            }
-            (records, notes, holders)
-        }
-    };
-    let (contents, scope) = match records {
-        Ok(recs) => scan(&recs, kind, path, want),
-        Err(e) => (Err(e), Scope::All),
-    };
-    finish(kind, path, contents, scope, notes, holders)
+        _ => crate::paged::open(root, path, kind, locks, want),
+    }
 }
 
-fn finish(
+pub(crate) fn finish(
     kind: DbKind,
     path: &Path,
     contents: Result<Vec<Package>, DbError>,
@@ -195,7 +153,7 @@ fn sqlite_lookup(
 }
 
 /// Why an index answer was not used.
-enum IndexTrouble {
+pub(crate) enum IndexTrouble {
     /// A record the index led to is corrupt: that is the answer, as a full read would find it.
     Corrupt(DbError),
     /// The index cannot be read or disagrees with `Packages`: read every record instead.
@@ -270,7 +228,7 @@ fn indexed(
 }
 
 /// Returns true if and only if the header can be what `want` looks for.
-fn matches(h: &Header, want: Want) -> Result<bool, HeaderError> {
+pub(crate) fn matches(h: &Header, want: Want) -> Result<bool, HeaderError> {
     match want {
         Want::All => Ok(true),
         Want::Name { keys, .. } => h.name_is_one_of(keys),
@@ -314,36 +272,6 @@ fn scan(
     )
 }
 
-fn read_file(
-    root: &Root,
-    path: &Path,
-    holders: &mut Vec<LockHolder>,
-    locks: &[LockHolder],
-) -> Result<Vec<u8>, DbError> {
-    let fs_err = |source| DbError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let io_err = |e: std::io::Error| {
-        fs_err(hostready_host::FsError {
-            path: path.to_path_buf(),
-            root: root.location().to_path_buf(),
-            source: e,
-        })
-    };
-    let file = root.open_file(path).map_err(fs_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    *holders = held_on(locks, meta.dev(), meta.ino());
-    if let Some(dir) = path.parent() {
-        holders.extend(rpm_lock_holders(root, dir, locks));
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_DB_BYTES) as usize);
-    file.take(MAX_DB_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(io_err)?;
-    Ok(bytes)
-}
-
 /// Holders of rpm's own transaction lock files in the database directory.
 pub(crate) fn rpm_lock_holders(root: &Root, dir: &Path, locks: &[LockHolder]) -> Vec<LockHolder> {
     if locks.is_empty() {
@@ -373,7 +301,12 @@ pub(crate) fn describe_holders(holders: &[LockHolder]) -> String {
 }
 
 /// Turns one header blob into a package record; `offset` says where the record lives.
-fn to_package(blob: &[u8], offset: u64, kind: DbKind, path: &Path) -> Result<Package, DbError> {
+pub(crate) fn to_package(
+    blob: &[u8],
+    offset: u64,
+    kind: DbKind,
+    path: &Path,
+) -> Result<Package, DbError> {
     let info = Header::parse(blob)
         .and_then(|h| h.info())
         .map_err(|e| header_error(e, offset, kind, path))?;
@@ -398,7 +331,7 @@ fn to_package(blob: &[u8], offset: u64, kind: DbKind, path: &Path) -> Result<Pac
 }
 
 /// A corrupt header, located by SQLite row or byte offset.
-fn header_error(e: HeaderError, offset: u64, kind: DbKind, path: &Path) -> DbError {
+pub(crate) fn header_error(e: HeaderError, offset: u64, kind: DbKind, path: &Path) -> DbError {
     let (record, offset) = if kind == DbKind::RpmSqlite {
         (format!("row hnum={offset}"), None)
     } else {

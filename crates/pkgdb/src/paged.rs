@@ -1,0 +1,340 @@
+//! Lookups in rpm's Berkeley DB (`Packages` + index files) and NDB (`Packages.db`) databases,
+//! read page by page through the already-opened, rooted descriptor.
+//!
+//! A name or path lookup in a Berkeley DB database goes through rpm's own hash index files
+//! beside `Packages` — `Name` and `Providename` for a name (every package provides its own
+//! name), `Basenames` for a path — exactly as the SQLite path uses its index tables: only the
+//! records they name are fetched from `Packages` (one hash bucket each), and each is parsed
+//! and verified. When the index files are absent or name nothing that answers, every header is
+//! checked by a streaming scan; when they disagree with `Packages` the scan runs too, with a
+//! note naming the damaged index. Never is the whole file read into memory.
+//!
+//! Memory bound (see `docs/pkgdb-memory.md`): one page buffer per open walk, one header blob
+//! at a time (at most [`MAX_BLOB`](crate::pages::MAX_BLOB), checked before allocation), the
+//! record numbers of the looked-up keys (8 bytes per package listed), one bit per page of
+//! `Packages` for a scan, plus the matching packages themselves.
+
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use hostready_host::{FileKind, FsError, Root};
+
+use crate::bdb::{HashDb, Stop};
+use crate::header::Header;
+use crate::locks::{LockHolder, held_on};
+use crate::pages::{FileSource, ReadError, Source};
+use crate::rpm::{
+    IndexTrouble, describe_holders, finish, header_error, matches, rpm_lock_holders, to_package,
+};
+use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, ndb};
+
+/// Reads one Berkeley DB or NDB database for `want`.
+pub(crate) fn open(
+    root: &Root,
+    path: &Path,
+    kind: DbKind,
+    locks: &[LockHolder],
+    want: Want,
+) -> Database {
+    let mut holders = Vec::new();
+    let opened = open_file(root, path, &mut holders, locks);
+    let mut notes = Vec::new();
+    if !holders.is_empty() {
+        let writing = holders.iter().any(|h| h.mode == "WRITE");
+        notes.push(Note {
+            file: path.to_path_buf(),
+            message: format!(
+                "locked by {}: read without waiting{}",
+                describe_holders(&holders),
+                if writing {
+                    "; this format is written in place without a journal, so a write \
+                     in progress may make the answer inconsistent"
+                } else {
+                    ""
+                }
+            ),
+            unreliable: writing,
+        });
+    }
+    let (contents, scope) = match opened {
+        Err(e) => (Err(e), Scope::All),
+        Ok((file, len)) => {
+            let src = FileSource { file: &file, len };
+            let r = Reader { root, path, kind };
+            if kind == DbKind::RpmBdb {
+                r.bdb(&src, want, &mut notes)
+            } else {
+                r.stream(want, |f| ndb::scan_source(&src, f))
+            }
+        }
+    };
+    finish(kind, path, contents, scope, notes, holders)
+}
+
+/// Opens `path` inside the root as a regular file and notes who holds locks on it.
+fn open_file(
+    root: &Root,
+    path: &Path,
+    holders: &mut Vec<LockHolder>,
+    locks: &[LockHolder],
+) -> Result<(File, u64), DbError> {
+    let fs_err = |source| DbError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = root.open_file(path).map_err(fs_err)?;
+    let meta = file.metadata().map_err(|e| fs_err(io_err(root, path, e)))?;
+    if !meta.is_file() {
+        return Err(fs_err(io_err(
+            root,
+            path,
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        )));
+    }
+    *holders = held_on(locks, meta.dev(), meta.ino());
+    if let Some(dir) = path.parent() {
+        holders.extend(rpm_lock_holders(root, dir, locks));
+    }
+    Ok((file, meta.len()))
+}
+
+fn io_err(root: &Root, path: &Path, e: std::io::Error) -> FsError {
+    FsError {
+        path: path.to_path_buf(),
+        root: root.location().to_path_buf(),
+        source: e,
+    }
+}
+
+/// One database being read: where it is, for errors.
+struct Reader<'a> {
+    root: &'a Root,
+    path: &'a Path,
+    kind: DbKind,
+}
+
+type Walk<'f> = &'f mut dyn FnMut(u64, &[u8]) -> Result<(), Stop<DbError>>;
+
+impl Reader<'_> {
+    /// Turns a read error into the database's error.
+    fn error(&self, e: ReadError, file: &Path) -> DbError {
+        match e {
+            ReadError::Parse(p) => DbError::Corrupt {
+                what: p.what,
+                file: file.to_path_buf(),
+                offset: Some(p.offset),
+            },
+            ReadError::TooLarge { what, offset } => DbError::TooLarge {
+                what,
+                file: file.to_path_buf(),
+                offset: Some(offset),
+            },
+            ReadError::Io { source, .. } => DbError::Read {
+                path: file.to_path_buf(),
+                source: io_err(self.root, file, source),
+            },
+        }
+    }
+
+    /// Checks every record a walk yields against `want`, keeping only the matches as packages
+    /// (and, for a name or path, building no package for the others).
+    fn stream(
+        &self,
+        want: Want,
+        walk: impl FnOnce(Walk) -> Result<(), Stop<DbError>>,
+    ) -> (Result<Vec<Package>, DbError>, Scope) {
+        let (kind, path) = (self.kind, self.path);
+        let mut out = Vec::new();
+        let mut records = 0usize;
+        let r = walk(&mut |offset, blob| {
+            records += 1;
+            let hit = match want {
+                Want::All => true,
+                _ => Header::parse(blob)
+                    .and_then(|h| matches(&h, want))
+                    .map_err(|e| Stop::Caller(header_error(e, offset, kind, path)))?,
+            };
+            if hit {
+                out.push(to_package(blob, offset, kind, path).map_err(Stop::Caller)?);
+            }
+            Ok(())
+        });
+        match r {
+            Ok(()) => {
+                let scope = match want {
+                    Want::All => Scope::All,
+                    _ => Scope::Scan { records },
+                };
+                (Ok(out), scope)
+            }
+            Err(Stop::Caller(e)) => (Err(e), Scope::All),
+            Err(Stop::Read(e)) => (Err(self.error(e, path)), Scope::All),
+        }
+    }
+
+    /// Answers `want` from a Berkeley DB `Packages`: through rpm's index files when they are
+    /// there and consistent with it, else by a streaming scan.
+    fn bdb<S: Source + ?Sized>(
+        &self,
+        src: &S,
+        want: Want,
+        notes: &mut Vec<Note>,
+    ) -> (Result<Vec<Package>, DbError>, Scope) {
+        let db = match HashDb::open(src) {
+            Ok(db) => db,
+            Err(e) => return (Err(self.error(e, self.path)), Scope::All),
+        };
+        let basenames: Vec<&str>;
+        let (table, keys): (&str, &[&str]) = match want {
+            Want::All => return self.stream(want, |f| db.scan_packages(f)),
+            Want::Name { keys, .. } => ("Name", keys),
+            Want::Paths(wanted) => {
+                let mut b: Vec<&str> = wanted
+                    .iter()
+                    .map(|w| w.rsplit_once('/').map_or(w.as_str(), |(_, b)| b))
+                    .collect();
+                b.dedup();
+                basenames = b;
+                ("Basenames", &basenames)
+            }
+        };
+        match self.indexed(&db, table, keys, want) {
+            Ok(Some(found)) => return (Ok(found), Scope::Index),
+            Ok(None) => {}
+            Err(IndexTrouble::Corrupt(e)) => return (Err(e), Scope::Index),
+            Err(IndexTrouble::Inconsistent(why)) => notes.push(Note {
+                file: self.path.to_path_buf(),
+                message: format!(
+                    "rpm's {why}; answered from every package header instead \
+                     (`rpm --rebuilddb` rebuilds the indexes: back up the directory first)"
+                ),
+                unreliable: false,
+            }),
+        }
+        self.stream(want, |f| db.scan_packages(f))
+    }
+
+    /// Returns the record numbers index file `table` lists under `keys`, sorted; `None` when
+    /// the file is absent (older or minimal databases: then only a scan can answer).
+    fn index_records(&self, table: &str, keys: &[&str]) -> Result<Option<Vec<u32>>, IndexTrouble> {
+        let Some(dir) = self.path.parent() else {
+            return Ok(None);
+        };
+        let file = dir.join(table);
+        let bad = |why: String| IndexTrouble::Inconsistent(format!("{table} index {why}"));
+        match self.root.stat(&file) {
+            Ok(st) if st.kind == FileKind::File => {}
+            Ok(st) => return Err(bad(format!("is a {:?}, not a regular file", st.kind))),
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(bad(format!("cannot be opened ({e})"))),
+        }
+        let opened = self
+            .root
+            .open_file(&file)
+            .map_err(|e| bad(format!("cannot be opened ({e})")))?;
+        let meta = opened
+            .metadata()
+            .map_err(|e| bad(format!("cannot be read ({e})")))?;
+        if !meta.is_file() {
+            return Err(bad("is not a regular file".into()));
+        }
+        let src = FileSource {
+            file: &opened,
+            len: meta.len(),
+        };
+        let idx = HashDb::open(&src).map_err(|e| bad(format!("cannot be read ({e})")))?;
+        let mut out = Vec::new();
+        for key in keys {
+            // rpm stores the empty key as one NUL byte (`bdbro_idxdbGet`).
+            let k: &[u8] = if key.is_empty() {
+                b"\0"
+            } else {
+                key.as_bytes()
+            };
+            match idx.get(k, false) {
+                Ok(None) => {}
+                Ok(Some((at, value))) => match idx.index_records(&value) {
+                    Some(recs) => out.extend(recs),
+                    None => {
+                        return Err(bad(format!(
+                            "holds a value of {} bytes for {key:?} at byte {at}, not \
+                             (record, index) pairs",
+                            value.len()
+                        )));
+                    }
+                },
+                Err(e) => return Err(bad(format!("cannot be read ({e})"))),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(Some(out))
+    }
+
+    /// Returns the verified matches the index files lead to; `None` when they are absent or
+    /// lead to none that answers the lookup (then only a full scan can say "not there").
+    ///
+    /// The rules are the SQLite path's (`rpm::indexed`): a name is looked up in `Name` and in
+    /// `Providename`; a `Name` entry pointing at a header of another name, or a header of that
+    /// name found through `Providename` and missing from `Name`, means the indexes are damaged.
+    fn indexed<S: Source + ?Sized>(
+        &self,
+        db: &HashDb<S>,
+        table: &str,
+        keys: &[&str],
+        want: Want,
+    ) -> Result<Option<Vec<Package>>, IndexTrouble> {
+        let (kind, path) = (self.kind, self.path);
+        let Some(primary) = self.index_records(table, keys)? else {
+            return Ok(None);
+        };
+        let provides = match want {
+            Want::Name { .. } => self.index_records("Providename", keys)?.unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let mut hnums = primary.clone();
+        hnums.extend(&provides);
+        hnums.sort_unstable();
+        hnums.dedup();
+        let mut out = Vec::new();
+        for hnum in hnums {
+            let (offset, blob) = match db.get(&db.record_key(hnum), true) {
+                Ok(Some(found)) => found,
+                Ok(None) => {
+                    return Err(IndexTrouble::Inconsistent(format!(
+                        "{table} index names record {hnum}, which is not in Packages"
+                    )));
+                }
+                // A record the index led to is damaged: a scan would find the same damage.
+                Err(e) => return Err(IndexTrouble::Corrupt(self.error(e, path))),
+            };
+            let header = Header::parse(&blob)
+                .map_err(|e| IndexTrouble::Corrupt(header_error(e, offset, kind, path)))?;
+            let hit = matches(&header, want)
+                .map_err(|e| IndexTrouble::Corrupt(header_error(e, offset, kind, path)))?;
+            let listed = primary.binary_search(&hnum).is_ok();
+            if let Want::Name { .. } = want {
+                if listed && !hit {
+                    return Err(IndexTrouble::Inconsistent(format!(
+                        "Name index names record {hnum}, whose header has another name"
+                    )));
+                }
+                if hit && !listed {
+                    return Err(IndexTrouble::Inconsistent(format!(
+                        "Name index lacks record {hnum}, whose header has this name \
+                         (Providename lists it)"
+                    )));
+                }
+            }
+            if hit {
+                out.push(to_package(&blob, offset, kind, path).map_err(IndexTrouble::Corrupt)?);
+            }
+        }
+        let answers = match want {
+            Want::Name { query, .. } => out.iter().any(|p| crate::name_matches(query, p)),
+            _ => !out.is_empty(),
+        };
+        Ok(answers.then_some(out))
+    }
+}
