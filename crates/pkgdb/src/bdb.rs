@@ -86,6 +86,9 @@ pub(crate) enum Stop<E> {
     Caller(E),
 }
 
+/// The callback of a scan: each header blob and where it lives.
+pub(crate) type Visit<'f, E> = &'f mut dyn FnMut(u64, &[u8]) -> Result<(), Stop<E>>;
+
 impl<E> From<ReadError> for Stop<E> {
     fn from(e: ReadError) -> Stop<E> {
         Stop::Read(e)
@@ -400,10 +403,7 @@ impl<'s, S: Source + ?Sized> HashDb<'s, S> {
     }
 
     /// Walks every bucket of `Packages`, calling `f` with each header blob and where it lives.
-    pub(crate) fn scan_packages<E>(
-        &self,
-        f: &mut dyn FnMut(u64, &[u8]) -> Result<(), Stop<E>>,
-    ) -> Result<(), Stop<E>> {
+    pub(crate) fn scan_packages<E>(&self, f: Visit<E>) -> Result<(), Stop<E>> {
         let mut visited = Visited::new(self.pages);
         let mut page = vec![0u8; self.page_size];
         let mut ovpage = vec![0u8; self.page_size];

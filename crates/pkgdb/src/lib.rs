@@ -6,6 +6,8 @@
 //! `iscsiadm`, is it recorded as installed while its file is gone), never to decide one.
 //!
 //! # API for callers (`check`, `doctor`, the CLI)
+//! - [`list_host`]`(&Host)`: every package, without file lists (bounded by the package
+//!   count, not the database size); what `pkg list` shows.
 //! - [`open_host`]`(&Host)` (or [`open_host_databases`]`(&Root)` without a procfs, so without
 //!   lock holders) finds and reads every database under the root. It never fails: each
 //!   [`Database`] carries its packages or the [`DbError`] that stopped it.
@@ -343,7 +345,45 @@ pub fn owner_with_proc(root: &Root, proc: Option<&Root>, path: impl AsRef<Path>)
     Answer { lookup, dbs }
 }
 
+/// Like [`open_host`] followed by [`Databases::list`], without keeping any package's file
+/// list or provides: memory grows with the number of packages only (a few hundred bytes
+/// each), never with the size of their headers. `pkg list` uses this.
+pub fn list_host(host: &Host) -> Answer {
+    list_with_proc(host.fs(), host.proc().ok())
+}
+
+/// Like [`list_host`], with the host as a root and an optional procfs for lock holders.
+///
+/// The packages move into [`Lookup::packages`] instead of being copied there: each
+/// [`Database`] keeps only its record count ([`Scope::Scan`]: every record matched), so a
+/// listing holds each package once.
+pub fn list_with_proc(root: &Root, proc: Option<&Root>) -> Answer {
+    let mut dbs = open_for_with(root, proc, Want::All, false);
+    let mut packages = Vec::new();
+    for db in &mut dbs {
+        if let Ok(pkgs) = &mut db.contents {
+            db.scope = Scope::Scan {
+                records: pkgs.len(),
+            };
+            if packages.is_empty() {
+                packages = std::mem::take(pkgs);
+            } else {
+                packages.append(pkgs);
+            }
+        }
+    }
+    let mut lookup = lookup(&dbs, |_, _| true);
+    lookup.packages = packages;
+    Answer { lookup, dbs }
+}
+
 fn open_for(root: &Root, proc: Option<&Root>, want: Want) -> Vec<Database> {
+    open_for_with(root, proc, want, true)
+}
+
+/// Opens every database for `want`; `files` says whether rpm packages keep their file lists
+/// and provides.
+fn open_for_with(root: &Root, proc: Option<&Root>, want: Want, files: bool) -> Vec<Database> {
     let locks = proc
         .and_then(|p| p.read_to_string("locks").ok())
         .map(|t| parse_proc_locks(&t))
@@ -352,7 +392,7 @@ fn open_for(root: &Root, proc: Option<&Root>, want: Want) -> Vec<Database> {
     if let Some(db) = dpkg::open(root, want) {
         dbs.push(db);
     }
-    dbs.extend(rpm::open_all(root, &locks, want));
+    dbs.extend(rpm::open_all(root, &locks, want, files));
     dbs
 }
 

@@ -15,7 +15,7 @@
 //! checked against rpm's limits and [`MAX_BLOB`] before its blocks are read.
 
 use crate::ParseError;
-use crate::bdb::Stop;
+use crate::bdb::{Stop, Visit};
 use crate::pages::{MAX_BLOB, MAX_DB_BYTES, ReadError, Source, check_blob};
 
 const HEADER_MAGIC: u32 = u32::from_le_bytes(*b"RpmP");
@@ -85,10 +85,7 @@ pub fn scan<E: From<ParseError>>(
 }
 
 /// Walks every slot of `Packages.db`, calling `f` with each header blob and where it lives.
-pub(crate) fn scan_source<S: Source + ?Sized, E>(
-    src: &S,
-    f: &mut dyn FnMut(u64, &[u8]) -> Result<(), Stop<E>>,
-) -> Result<(), Stop<E>> {
+pub(crate) fn scan_source<S: Source + ?Sized, E>(src: &S, f: Visit<E>) -> Result<(), Stop<E>> {
     let len = src.len();
     if len < 32 {
         return Err(err(format!("truncated: {len} bytes, no NDB header"), len).into());

@@ -26,6 +26,7 @@ use crate::locks::{LockHolder, held_on};
 use crate::pages::{FileSource, ReadError, Source};
 use crate::rpm::{
     IndexTrouble, describe_holders, finish, header_error, matches, rpm_lock_holders, to_package,
+    to_package_light,
 };
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, ndb};
 
@@ -36,6 +37,7 @@ pub(crate) fn open(
     kind: DbKind,
     locks: &[LockHolder],
     want: Want,
+    files: bool,
 ) -> Database {
     let mut holders = Vec::new();
     let opened = open_file(root, path, &mut holders, locks);
@@ -61,7 +63,12 @@ pub(crate) fn open(
         Err(e) => (Err(e), Scope::All),
         Ok((file, len)) => {
             let src = FileSource { file: &file, len };
-            let r = Reader { root, path, kind };
+            let r = Reader {
+                root,
+                path,
+                kind,
+                files,
+            };
             if kind == DbKind::RpmBdb {
                 r.bdb(&src, want, &mut notes)
             } else {
@@ -112,9 +119,11 @@ struct Reader<'a> {
     root: &'a Root,
     path: &'a Path,
     kind: DbKind,
+    /// False: drop each package's file list and provides once its header is read (listing).
+    files: bool,
 }
 
-type Walk<'f> = &'f mut dyn FnMut(u64, &[u8]) -> Result<(), Stop<DbError>>;
+type Walk<'f> = crate::bdb::Visit<'f, DbError>;
 
 impl Reader<'_> {
     /// Turns a read error into the database's error.
@@ -156,7 +165,12 @@ impl Reader<'_> {
                     .map_err(|e| Stop::Caller(header_error(e, offset, kind, path)))?,
             };
             if hit {
-                out.push(to_package(blob, offset, kind, path).map_err(Stop::Caller)?);
+                let p = if self.files {
+                    to_package(blob, offset, kind, path)
+                } else {
+                    to_package_light(blob, offset, kind, path)
+                };
+                out.push(p.map_err(Stop::Caller)?);
             }
             Ok(())
         });

@@ -31,7 +31,15 @@ const FILES: [(&str, DbKind); 3] = [
 ];
 
 /// Opens every rpm database found under the root.
-pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Database> {
+///
+/// `files` false drops every package's file list and provides as soon as its header is read
+/// (listing: memory grows with the number of packages, not with their headers).
+pub(crate) fn open_all(
+    root: &Root,
+    locks: &[LockHolder],
+    want: Want,
+    files: bool,
+) -> Vec<Database> {
     let mut seen = HashSet::new();
     let mut dbs = Vec::new();
     for dir in RPM_DIRS {
@@ -44,7 +52,7 @@ pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Dat
         for (name, kind) in FILES {
             let path = resolved.path.join(name);
             if root.stat(&path).is_ok_and(|s| s.kind == FileKind::File) {
-                dbs.push(open_one_for(root, &path, kind, locks, want));
+                dbs.push(open_one_for(root, &path, kind, locks, want, files));
             }
         }
     }
@@ -53,7 +61,7 @@ pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Dat
 
 /// Reads one rpm database file of a known kind.
 pub fn open_one(root: &Root, path: &Path, kind: DbKind, locks: &[LockHolder]) -> Database {
-    open_one_for(root, path, kind, locks, Want::All)
+    open_one_for(root, path, kind, locks, Want::All, true)
 }
 
 fn open_one_for(
@@ -62,6 +70,7 @@ fn open_one_for(
     kind: DbKind,
     locks: &[LockHolder],
     want: Want,
+    files: bool,
 ) -> Database {
     match kind {
         DbKind::RpmSqlite => {
@@ -74,9 +83,15 @@ fn open_one_for(
                 }
                 Err(e) => (Err(e), Scope::All),
             };
+            let contents = contents.map(|mut pkgs| {
+                if !files {
+                    pkgs.iter_mut().for_each(forget_files);
+                }
+                pkgs
+            });
             finish(kind, path, contents, scope, notes, r.holders)
         }
-        _ => crate::paged::open(root, path, kind, locks, want),
+        _ => crate::paged::open(root, path, kind, locks, want, files),
     }
 }
 
@@ -300,6 +315,42 @@ pub(crate) fn describe_holders(holders: &[LockHolder]) -> String {
     parts.join(", ")
 }
 
+/// Drops a package's file list and provides (kept only where a lookup needs them).
+pub(crate) fn forget_files(p: &mut Package) {
+    p.files = Vec::new();
+    p.provides = Vec::new();
+}
+
+/// Turns one header blob into a package record without its file list or provides (listing:
+/// the file-list tags are not even decoded, so a listing's memory follows the number of
+/// packages, never the size of their headers; lookups by path still check those tags).
+pub(crate) fn to_package_light(
+    blob: &[u8],
+    offset: u64,
+    kind: DbKind,
+    path: &Path,
+) -> Result<Package, DbError> {
+    use crate::header::tag;
+    let fail = |e| header_error(e, offset, kind, path);
+    let h = Header::parse(blob).map_err(fail)?;
+    let name = h.string(tag::NAME).map_err(fail)?.ok_or_else(|| {
+        fail(HeaderError {
+            what: "no NAME tag".into(),
+            offset: 0,
+        })
+    })?;
+    let info = crate::header::RpmInfo {
+        name,
+        epoch: h.u32s(tag::EPOCH).map_err(fail)?.first().copied(),
+        version: h.string(tag::VERSION).map_err(fail)?.unwrap_or_default(),
+        release: h.string(tag::RELEASE).map_err(fail)?.unwrap_or_default(),
+        arch: h.string(tag::ARCH).map_err(fail)?.unwrap_or_default(),
+        files: Vec::new(),
+        provides: Vec::new(),
+    };
+    Ok(package_of(info, kind, path))
+}
+
 /// Turns one header blob into a package record; `offset` says where the record lives.
 pub(crate) fn to_package(
     blob: &[u8],
@@ -310,11 +361,15 @@ pub(crate) fn to_package(
     let info = Header::parse(blob)
         .and_then(|h| h.info())
         .map_err(|e| header_error(e, offset, kind, path))?;
+    Ok(package_of(info, kind, path))
+}
+
+fn package_of(info: crate::header::RpmInfo, kind: DbKind, path: &Path) -> Package {
     let evr = match info.epoch {
         Some(e) => format!("{e}:{}-{}", info.version, info.release),
         None => format!("{}-{}", info.version, info.release),
     };
-    Ok(Package {
+    Package {
         name: info.name,
         epoch: info.epoch,
         version: info.version,
@@ -327,7 +382,7 @@ pub(crate) fn to_package(
         db_path: PathBuf::from(path),
         files: info.files,
         provides: info.provides,
-    })
+    }
 }
 
 /// A corrupt header, located by SQLite row or byte offset.
