@@ -587,6 +587,29 @@ mod tests {
     }
 
     #[test]
+    fn a_header_rpm_allows_but_above_hostreadys_cap_is_too_large_not_corrupt() {
+        let mut b = fixture();
+        let (offset, blob) = parse(&b).unwrap().remove(0);
+        let first = (offset / 4096) as u32;
+        // The off-page item: type 3, 3 unused bytes, first page, total length.
+        let mut item = first.to_le_bytes().to_vec();
+        item.extend_from_slice(&(blob.len() as u32).to_le_bytes());
+        let at = b
+            .windows(12)
+            .position(|w| w[0] == H_OFFPAGE && w[4..] == item[..])
+            .expect("off-page item");
+        // A 20 MB header (rpm >= 4.16 accepts up to 256 MiB of data) in a file large enough.
+        let total = 20_000_000u32;
+        b[at + 8..at + 12].copy_from_slice(&total.to_le_bytes());
+        let data = offset as usize + PAGE_HEADER;
+        b[data..data + 4].copy_from_slice(&1u32.to_be_bytes());
+        b[data + 4..data + 8].copy_from_slice(&(total - 24).to_be_bytes());
+        b.resize(24_000_000, 0);
+        let e = parse(&b).unwrap_err();
+        assert!(e.what.contains("larger than hostready reads"), "{e}");
+    }
+
+    #[test]
     fn a_zeroed_overflow_page_is_corruption() {
         let mut b = fixture();
         let (offset, _) = parse(&b).unwrap().remove(0);
