@@ -266,3 +266,78 @@ fn ndb_lookups_stay_small_and_flat_and_agree_with_rpm() {
     }
     assert_bounded(&peaks, "rpm-ndb");
 }
+
+/// Copies the 10 MB Berkeley DB root into a temporary directory that a test may damage.
+fn damageable_bdb() -> (tempfile::TempDir, Generated) {
+    let g = generate(&cache(), Format::Bdb, 10, &fixtures());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("var/lib/rpm");
+    std::fs::create_dir_all(&db).expect("mkdir");
+    for f in ["Packages", "Name", "Basenames", "Providename"] {
+        std::fs::copy(g.db_dir.join(f), db.join(f)).expect("copy database");
+    }
+    let copy = Generated {
+        root: tmp.path().to_path_buf(),
+        db_dir: db,
+        ..g
+    };
+    (tmp, copy)
+}
+
+#[test]
+fn bdb_without_index_files_answers_by_streaming_scan() {
+    let (_tmp, g) = damageable_bdb();
+    for f in ["Name", "Basenames", "Providename"] {
+        std::fs::remove_file(g.db_dir.join(f)).expect("remove index");
+    }
+    let pkg = &g.packages[g.packages.len() / 2];
+    let (m, json) = hostready(&g.root, &["pkg", "query", &pkg.name]);
+    assert_eq!(m.exit_code, Some(0), "{json:#}");
+    assert_eq!(nevras(&json), [pkg.nevra.clone()]);
+    assert_eq!(json["databases"][0]["read"], "scan", "{json:#}");
+    assert_eq!(json["notes"].as_array().map(Vec::len), Some(0), "{json:#}");
+}
+
+#[test]
+fn bdb_name_index_pointing_at_another_record_falls_back_to_a_scan_with_a_note() {
+    let (_tmp, g) = damageable_bdb();
+    let (a, b) = (&g.packages[10], &g.packages[20]);
+    // Name says `a` is record 21 (b's): the header there has another name.
+    let mut value = 21u32.to_le_bytes().to_vec();
+    value.extend_from_slice(&0u32.to_le_bytes());
+    let name = g.db_dir.join("Name");
+    std::fs::remove_file(&name).expect("remove Name");
+    hostready_testkit::rpmdb::db_load(&name, std::iter::once((a.name.clone().into_bytes(), value)));
+    let (m, json) = hostready(&g.root, &["pkg", "query", &a.name]);
+    assert_eq!(m.exit_code, Some(0), "{json:#}");
+    assert_eq!(
+        nevras(&json),
+        [a.nevra.clone()],
+        "answered from the headers"
+    );
+    assert_eq!(json["databases"][0]["read"], "scan", "{json:#}");
+    let notes = json["notes"].to_string();
+    // Whichever contradiction is met first: record 21 named for another name, or record 11
+    // (found through Providename) missing from Name.
+    assert!(
+        notes.contains("Name index names record 21")
+            || notes.contains("Name index lacks record 11"),
+        "{json:#}"
+    );
+    assert_ne!(a.name, b.name);
+}
+
+#[test]
+fn bdb_zeroed_packages_page_is_corrupt_never_absent() {
+    let (_tmp, g) = damageable_bdb();
+    let packages = g.db_dir.join("Packages");
+    let mut bytes = std::fs::read(&packages).expect("read Packages");
+    // A page in the middle of the file: a bucket or overflow page every walk must reach.
+    let page = bytes.len() / 4096 / 2;
+    bytes[page * 4096..(page + 1) * 4096].fill(0);
+    std::fs::write(&packages, bytes).expect("write Packages");
+    let (m, json) = hostready(&g.root, &["pkg", "query", "no-such-package"]);
+    assert_eq!(m.exit_code, Some(2), "{json:#}");
+    assert_eq!(json["answer"], "unknown");
+    assert_eq!(json["databases"][0]["status"], "corrupt", "{json:#}");
+}

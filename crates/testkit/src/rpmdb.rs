@@ -355,8 +355,9 @@ fn hex(b: &[u8]) -> String {
     })
 }
 
-/// Runs `db5.3_load` to create hash database `file` from `(key, value)` pairs.
-fn db_load(file: &Path, pairs: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) {
+/// Runs `db5.3_load` to create hash database `file` from `(key, value)` pairs (also for tests
+/// that write a damaged index file).
+pub fn db_load(file: &Path, pairs: impl Iterator<Item = (Vec<u8>, Vec<u8>)>) {
     let mut child = Command::new("db5.3_load")
         .arg("-f")
         .arg("/dev/stdin")
