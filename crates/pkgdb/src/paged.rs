@@ -9,6 +9,8 @@
 //! checked by a streaming scan; when they disagree with `Packages` the scan runs too, with a
 //! note naming the damaged index. Never is the whole file read into memory.
 //!
+//! NDB lookups always scan: rpm's `Index.db` (`lib/backend/ndb/rpmidx.c`) is not read yet.
+//!
 //! Memory bound (see `docs/pkgdb-memory.md`): one page buffer per open walk, one header blob
 //! at a time (at most [`MAX_BLOB`](crate::pages::MAX_BLOB), checked before allocation), the
 //! record numbers of the looked-up keys (8 bytes per package listed), one bit per page of
