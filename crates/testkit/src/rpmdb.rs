@@ -124,7 +124,9 @@ pub fn generate(cache: &Path, format: Format, mb: u64, fixtures: &Path) -> Gener
     }
     // The distribution the database comes from, so `check` names (and looks up) its packages.
     let os_release = match format {
-        Format::Bdb => "NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"8.8\"\n",
+        Format::Bdb => {
+            "NAME=\"Red Hat Enterprise Linux\"\nID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID=\"8.8\"\n"
+        }
         Format::Ndb => "NAME=\"SLES\"\nID=\"sles\"\nID_LIKE=\"suse\"\nVERSION_ID=\"15.3\"\n",
     };
     fs::create_dir_all(root.join("etc")).expect("create etc");
