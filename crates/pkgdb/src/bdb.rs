@@ -524,6 +524,11 @@ impl<'s, S: Source + ?Sized> HashDb<'s, S> {
         Ok(None)
     }
 
+    /// Returns true if and only if keys can be looked up (the file uses the default hash).
+    pub(crate) fn default_hash(&self) -> bool {
+        self.default_hash
+    }
+
     /// Encodes an rpm record number as `Packages` stores it (the file's byte order).
     pub(crate) fn record_key(&self, hnum: u32) -> [u8; 4] {
         if self.big_endian {

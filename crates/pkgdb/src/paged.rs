@@ -302,6 +302,14 @@ impl Reader<'_> {
         want: Want,
     ) -> Result<Option<Vec<Package>>, IndexTrouble> {
         let (kind, path) = (self.kind, self.path);
+        if !db.default_hash() {
+            // Records cannot be looked up by number without the hash function: only a scan.
+            return Err(IndexTrouble::Inconsistent(
+                "Packages was written with a hash function other than Berkeley DB's default, \
+                 so its index files cannot be followed"
+                    .into(),
+            ));
+        }
         let Some(primary) = self.index_records(table, keys)? else {
             return Ok(None);
         };
