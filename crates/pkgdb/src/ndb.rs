@@ -221,3 +221,51 @@ fn read_blob<S: Source + ?Sized>(
     out.drain(..16);
     Ok(start)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Vec<u8> {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/rpmdb/sle15-bci-ndb/Packages.db"
+        );
+        std::fs::read(p).expect("the SLE 15 NDB fixture")
+    }
+
+    #[test]
+    fn every_fixture_blob_is_read_one_at_a_time() {
+        let b = fixture();
+        let mut n = 0;
+        let count = scan(&b, |_, blob| {
+            n += 1;
+            assert!(blob.len() < b.len());
+            Ok::<(), ParseError>(())
+        })
+        .unwrap();
+        assert_eq!((count, n), (35, 35));
+    }
+
+    #[test]
+    fn a_header_declaring_more_than_rpm_allows_is_corrupt_before_allocation() {
+        let mut b = fixture();
+        let (start, _) = parse(&b).unwrap().remove(0);
+        // The blob's il, big-endian, right after the 16-byte blob header.
+        let at = start as usize + 16;
+        b[at..at + 4].copy_from_slice(&0x0100_0000u32.to_be_bytes());
+        let e = parse(&b).unwrap_err();
+        assert!(e.what.contains("more than rpm allows"), "{e}");
+    }
+
+    #[test]
+    fn a_blob_longer_than_its_blocks_is_corrupt() {
+        let mut b = fixture();
+        let (start, _) = parse(&b).unwrap().remove(0);
+        let at = start as usize + 12;
+        let len = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        b[at..at + 4].copy_from_slice(&(len + 4096).to_le_bytes());
+        let e = parse(&b).unwrap_err();
+        assert!(e.what.contains("does not fill its"), "{e}");
+    }
+}
