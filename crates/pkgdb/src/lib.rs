@@ -6,6 +6,8 @@
 //! `iscsiadm`, is it recorded as installed while its file is gone), never to decide one.
 //!
 //! # API for callers (`check`, `doctor`, the CLI)
+//! - [`list_host`]`(&Host)`: every package, without file lists (bounded by the package
+//!   count, not the database size); what `pkg list` shows.
 //! - [`open_host`]`(&Host)` (or [`open_host_databases`]`(&Root)` without a procfs, so without
 //!   lock holders) finds and reads every database under the root. It never fails: each
 //!   [`Database`] carries its packages or the [`DbError`] that stopped it.
@@ -29,6 +31,8 @@ mod header;
 mod locks;
 mod ndb;
 mod ofd_lock;
+mod paged;
+mod pages;
 mod rpm;
 mod sqlite;
 mod sqlite_vfs;
@@ -38,11 +42,11 @@ use std::path::{Path, PathBuf};
 use hostready_host::{FsError, Host, Root};
 use serde::Serialize;
 
-pub use bdb::parse as parse_bdb;
+pub use bdb::{parse as parse_bdb, scan as scan_bdb};
 pub use dpkg::parse_status as parse_dpkg_status;
 pub use header::{Header, HeaderError, RpmInfo};
 pub use locks::{LockHolder, parse_proc_locks};
-pub use ndb::parse as parse_ndb;
+pub use ndb::{parse as parse_ndb, scan as scan_ndb};
 pub use rpm::{RPM_DIRS, open_one as open_rpm_file};
 
 /// Remediation text shared by every corrupt-database report.
@@ -101,6 +105,14 @@ pub enum DbError {
     /// The file changed identity while being read (replaced or a symlink swapped under us).
     #[error("{path} was replaced while it was being read")]
     Replaced { path: PathBuf },
+    /// A record (or the file) is larger than hostready reads within its memory bound, though
+    /// not larger than rpm accepts: the database cannot be answered for, so "unknown".
+    #[error("too large to read within hostready's memory bound: {what} ({file}{})", offset.map(|o| format!(" at byte {o}")).unwrap_or_default())]
+    TooLarge {
+        what: String,
+        file: PathBuf,
+        offset: Option<u64>,
+    },
 }
 
 impl DbError {
@@ -336,7 +348,45 @@ pub fn owner_with_proc(root: &Root, proc: Option<&Root>, path: impl AsRef<Path>)
     Answer { lookup, dbs }
 }
 
+/// Like [`open_host`] followed by [`Databases::list`], without keeping any package's file
+/// list or provides: memory grows with the number of packages only (a few hundred bytes
+/// each), never with the size of their headers. `pkg list` uses this.
+pub fn list_host(host: &Host) -> Answer {
+    list_with_proc(host.fs(), host.proc().ok())
+}
+
+/// Like [`list_host`], with the host as a root and an optional procfs for lock holders.
+///
+/// The packages move into [`Lookup::packages`] instead of being copied there: each
+/// [`Database`] keeps only its record count ([`Scope::Scan`]: every record matched), so a
+/// listing holds each package once.
+pub fn list_with_proc(root: &Root, proc: Option<&Root>) -> Answer {
+    let mut dbs = open_for_with(root, proc, Want::All, false);
+    let mut packages = Vec::new();
+    for db in &mut dbs {
+        if let Ok(pkgs) = &mut db.contents {
+            db.scope = Scope::Scan {
+                records: pkgs.len(),
+            };
+            if packages.is_empty() {
+                packages = std::mem::take(pkgs);
+            } else {
+                packages.append(pkgs);
+            }
+        }
+    }
+    let mut lookup = lookup(&dbs, |_, _| true);
+    lookup.packages = packages;
+    Answer { lookup, dbs }
+}
+
 fn open_for(root: &Root, proc: Option<&Root>, want: Want) -> Vec<Database> {
+    open_for_with(root, proc, want, true)
+}
+
+/// Opens every database for `want`; `files` says whether rpm packages keep their file lists
+/// and provides.
+fn open_for_with(root: &Root, proc: Option<&Root>, want: Want, files: bool) -> Vec<Database> {
     let locks = proc
         .and_then(|p| p.read_to_string("locks").ok())
         .map(|t| parse_proc_locks(&t))
@@ -345,7 +395,7 @@ fn open_for(root: &Root, proc: Option<&Root>, want: Want) -> Vec<Database> {
     if let Some(db) = dpkg::open(root, want) {
         dbs.push(db);
     }
-    dbs.extend(rpm::open_all(root, &locks, want));
+    dbs.extend(rpm::open_all(root, &locks, want, files));
     dbs
 }
 

@@ -1,4 +1,5 @@
-//! NDB, rpm's own "new database" format (`Packages.db`, SUSE since SLE 15 SP3 / rpm 4.14+ndb).
+//! NDB, rpm's own "new database" format (`Packages.db`, SUSE since SLE 15 SP3 / rpm 4.14+ndb),
+//! read slot page by slot page and blob by blob.
 //!
 //! Hand-written because no Rust crate reads it (it exists only inside rpm's C sources,
 //! `lib/backend/ndb/rpmpkg.c`); learned from that file and go-rpmdb's `pkg/ndb` description,
@@ -9,26 +10,31 @@
 //! block count), the header taking the first two. A used slot points at a run of 16-byte
 //! blocks holding a blob header (`"BlbS"`, package index, generation, length), the header blob,
 //! zero padding, and a 12-byte tail (Adler-32 of everything before it, length, `"BlbE"`).
+//!
+//! Memory: one 4 KiB slot page and one blob at a time; a blob's declared header size is
+//! checked against rpm's limits and [`MAX_BLOB`] before its blocks are read.
 
 use crate::ParseError;
+use crate::bdb::{Stop, Visit};
+use crate::pages::{MAX_BLOB, MAX_DB_BYTES, ReadError, Source, check_blob};
 
 const HEADER_MAGIC: u32 = u32::from_le_bytes(*b"RpmP");
 const SLOT_MAGIC: u32 = u32::from_le_bytes(*b"Slot");
 const BLOB_MAGIC: u32 = u32::from_le_bytes(*b"BlbS");
 const TAIL_MAGIC: u32 = u32::from_le_bytes(*b"BlbE");
 const SLOT_PAGE: usize = 4096;
-const BLK: usize = 16;
+const BLK: u64 = 16;
+/// Blob header (16 bytes) and tail (12 bytes) around the header blob.
+const BLOB_FRAME: u64 = 16 + 12;
 /// rpm refuses more slot pages than this (`rpmpkgReadHeader`), and so do we.
 const MAX_SLOT_PAGES: usize = 2048;
 
-fn err(what: impl Into<String>, offset: usize) -> ParseError {
-    ParseError::at(what, offset)
+fn err(what: impl Into<String>, offset: u64) -> ReadError {
+    ReadError::at(what, offset)
 }
 
-fn le32(b: &[u8], at: usize) -> Result<u32, ParseError> {
-    b.get(at..at + 4)
-        .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-        .ok_or_else(|| err("read past the end of the file", at))
+fn le32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
 /// Adler-32 (RFC 1950), as rpm checksums NDB blobs.
@@ -45,121 +51,221 @@ pub(crate) fn adler32(data: &[u8]) -> u32 {
     (b << 16) | a
 }
 
-/// Returns every `(byte offset, header blob)` stored in an NDB `Packages.db`.
+/// Returns every `(byte offset, header blob)` stored in an NDB `Packages.db` held in memory
+/// (fuzzing and tests; hostready itself reads files through [`scan_source`]).
 pub fn parse(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, ParseError> {
-    if b.len() < 32 {
-        return Err(err(
-            format!("truncated: {} bytes, no NDB header", b.len()),
-            b.len(),
-        ));
-    }
-    if le32(b, 0)? != HEADER_MAGIC {
-        return Err(err(
-            "no NDB magic \"RpmP\": header zeroed or overwritten",
-            0,
-        ));
-    }
-    let version = le32(b, 4)?;
-    if version != 0 {
-        return Err(err(format!("unsupported NDB version {version}"), 4));
-    }
-    let npages = le32(b, 12)? as usize;
-    if npages == 0 || npages > MAX_SLOT_PAGES {
-        return Err(err(format!("slot page count {npages} out of range"), 12));
-    }
-    let slots_end = npages * SLOT_PAGE;
-    if b.len() < slots_end {
-        return Err(err(
-            format!(
-                "truncated: {npages} slot pages need {slots_end} bytes, file has {}",
-                b.len()
-            ),
-            b.len(),
-        ));
-    }
     let mut out = Vec::new();
-    // The header occupies the first two slots.
-    for at in (2 * BLK..slots_end).step_by(BLK) {
-        if le32(b, at)? != SLOT_MAGIC {
-            return Err(err(
-                "slot without \"Slot\" magic: slot page overwritten",
-                at,
-            ));
-        }
-        let pkg = le32(b, at + 4)?;
-        if pkg == 0 {
-            continue;
-        }
-        let blkoff = le32(b, at + 8)? as usize;
-        let blkcnt = le32(b, at + 12)? as usize;
-        out.push(blob(b, pkg, blkoff, blkcnt, slots_end, at)?);
-    }
+    scan(b, |offset, blob| {
+        out.push((offset, blob.to_vec()));
+        Ok::<(), ParseError>(())
+    })?;
     Ok(out)
 }
 
-fn blob(
+/// Calls `f` with every `(byte offset, header blob)` of a `Packages.db` held in memory, one at
+/// a time; returns how many there were.
+pub fn scan<E: From<ParseError>>(
     b: &[u8],
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<usize, E> {
+    let mut n = 0;
+    let r = scan_source(b, &mut |offset, blob| {
+        n += 1;
+        f(offset, blob).map_err(Stop::Caller)
+    });
+    match r {
+        Ok(()) => Ok(n),
+        Err(Stop::Caller(e)) => Err(e),
+        Err(Stop::Read(ReadError::Parse(p))) => Err(E::from(p)),
+        Err(Stop::Read(e)) => Err(E::from(ParseError {
+            what: e.to_string(),
+            offset: 0,
+        })),
+    }
+}
+
+/// Walks every slot of `Packages.db`, calling `f` with each header blob and where it lives.
+pub(crate) fn scan_source<S: Source + ?Sized, E>(src: &S, f: Visit<E>) -> Result<(), Stop<E>> {
+    let len = src.len();
+    if len < 32 {
+        return Err(err(format!("truncated: {len} bytes, no NDB header"), len).into());
+    }
+    if len > MAX_DB_BYTES {
+        return Err(Stop::Read(ReadError::TooLarge {
+            what: format!("{len} bytes, more than hostready reads ({MAX_DB_BYTES})"),
+            offset: 0,
+        }));
+    }
+    let mut page = vec![0u8; SLOT_PAGE];
+    let mut head = [0u8; 16];
+    src.read_at(&mut head, 0)?;
+    if le32(&head, 0) != HEADER_MAGIC {
+        return Err(err("no NDB magic \"RpmP\": header zeroed or overwritten", 0).into());
+    }
+    let version = le32(&head, 4);
+    if version != 0 {
+        return Err(err(format!("unsupported NDB version {version}"), 4).into());
+    }
+    let npages = le32(&head, 12) as usize;
+    if npages == 0 || npages > MAX_SLOT_PAGES {
+        return Err(err(format!("slot page count {npages} out of range"), 12).into());
+    }
+    let slots_end = (npages * SLOT_PAGE) as u64;
+    if len < slots_end {
+        return Err(err(
+            format!("truncated: {npages} slot pages need {slots_end} bytes, file has {len}"),
+            len,
+        )
+        .into());
+    }
+    let mut blob = Vec::new();
+    for p in 0..npages {
+        let page_at = (p * SLOT_PAGE) as u64;
+        src.read_at(&mut page, page_at)?;
+        // The header occupies the first two slots of the first page.
+        let first = if p == 0 { 2 } else { 0 };
+        for s in first..SLOT_PAGE / BLK as usize {
+            let at = s * BLK as usize;
+            let slot_at = page_at + at as u64;
+            if le32(&page, at) != SLOT_MAGIC {
+                return Err(err(
+                    "slot without \"Slot\" magic: slot page overwritten",
+                    slot_at,
+                )
+                .into());
+            }
+            let pkg = le32(&page, at + 4);
+            if pkg == 0 {
+                continue;
+            }
+            let blkoff = u64::from(le32(&page, at + 8));
+            let blkcnt = u64::from(le32(&page, at + 12));
+            let start = read_blob(src, pkg, blkoff, blkcnt, slots_end, slot_at, &mut blob)?;
+            f(start, &blob)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads and verifies the blob of package `pkg` into `out` (the header blob only); returns
+/// where its blob header starts.
+fn read_blob<S: Source + ?Sized>(
+    src: &S,
     pkg: u32,
-    blkoff: usize,
-    blkcnt: usize,
-    slots_end: usize,
-    slot_at: usize,
-) -> Result<(u64, Vec<u8>), ParseError> {
-    let start = blkoff.saturating_mul(BLK);
-    let end = blkoff
-        .checked_add(blkcnt)
-        .and_then(|e| e.checked_mul(BLK))
-        .unwrap_or(usize::MAX);
-    if start < slots_end || blkcnt < 2 || end > b.len() {
+    blkoff: u64,
+    blkcnt: u64,
+    slots_end: u64,
+    slot_at: u64,
+    out: &mut Vec<u8>,
+) -> Result<u64, ReadError> {
+    let len = src.len();
+    let start = blkoff * BLK;
+    let end = (blkoff + blkcnt) * BLK;
+    if start < slots_end || blkcnt < 2 || end > len {
         return Err(err(
             format!(
-                "package {pkg}: blocks {blkoff}+{blkcnt} lie outside the data area (file has {} bytes{})",
-                b.len(),
-                if end > b.len() && end != usize::MAX {
-                    ", truncated?"
-                } else {
-                    ""
-                }
+                "package {pkg}: blocks {blkoff}+{blkcnt} lie outside the data area (file has \
+                 {len} bytes{})",
+                if end > len { ", truncated?" } else { "" }
             ),
             slot_at,
         ));
     }
-    if le32(b, start)? != BLOB_MAGIC {
+    let mut head = [0u8; 24];
+    src.read_at(&mut head, start)?;
+    if le32(&head, 0) != BLOB_MAGIC {
         return Err(err(
             format!("package {pkg}: blob without \"BlbS\" magic (overwritten)"),
             start,
         ));
     }
-    if le32(b, start + 4)? != pkg {
+    if le32(&head, 4) != pkg {
         return Err(err(
-            format!(
-                "package {pkg}: blob belongs to package {}",
-                le32(b, start + 4)?
-            ),
+            format!("package {pkg}: blob belongs to package {}", le32(&head, 4)),
             start + 4,
         ));
     }
-    let len = le32(b, start + 12)? as usize;
-    let tail = end - 12;
-    if 16 + len > tail - start {
+    let hlen = u64::from(le32(&head, 12));
+    // rpm sizes a blob as its frame and header rounded up to whole blocks (hdrlen2blkcnt).
+    if (hlen + BLOB_FRAME).div_ceil(BLK) != blkcnt {
         return Err(err(
-            format!("package {pkg}: blob length {len} exceeds its {blkcnt} blocks"),
+            format!("package {pkg}: blob length {hlen} does not fill its {blkcnt} blocks"),
             start + 12,
         ));
     }
-    if le32(b, tail + 8)? != TAIL_MAGIC || le32(b, tail + 4)? as usize != len {
+    let il = u32::from_be_bytes([head[16], head[17], head[18], head[19]]);
+    let dl = u32::from_be_bytes([head[20], head[21], head[22], head[23]]);
+    check_blob(il, dl, hlen, start + 16)?;
+    debug_assert!(hlen as usize <= MAX_BLOB);
+    // Checked above: the blob is at most MAX_BLOB plus a frame and padding.
+    let total = (blkcnt * BLK) as usize;
+    out.clear();
+    out.resize(total, 0);
+    src.read_at(out, start)?;
+    let tail = total - 12;
+    if le32(out, tail + 8) != TAIL_MAGIC || u64::from(le32(out, tail + 4)) != hlen {
         return Err(err(
             format!("package {pkg}: blob tail missing or disagrees with its length"),
-            tail,
+            start + tail as u64,
         ));
     }
-    let sum = le32(b, tail)?;
-    let actual = adler32(&b[start..tail]);
+    let sum = le32(out, tail);
+    let actual = adler32(&out[..tail]);
     if sum != actual {
         return Err(err(
             format!("package {pkg}: checksum {actual:#010x} does not match stored {sum:#010x}"),
             start,
         ));
     }
-    Ok((start as u64, b[start + 16..start + 16 + len].to_vec()))
+    out.truncate(16 + hlen as usize);
+    out.drain(..16);
+    Ok(start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Vec<u8> {
+        let p = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/fixtures/rpmdb/sle15-bci-ndb/Packages.db"
+        );
+        std::fs::read(p).expect("the SLE 15 NDB fixture")
+    }
+
+    #[test]
+    fn every_fixture_blob_is_read_one_at_a_time() {
+        let b = fixture();
+        let mut n = 0;
+        let count = scan(&b, |_, blob| {
+            n += 1;
+            assert!(blob.len() < b.len());
+            Ok::<(), ParseError>(())
+        })
+        .unwrap();
+        assert_eq!((count, n), (35, 35));
+    }
+
+    #[test]
+    fn a_header_declaring_more_than_rpm_allows_is_corrupt_before_allocation() {
+        let mut b = fixture();
+        let (start, _) = parse(&b).unwrap().remove(0);
+        // The blob's il, big-endian, right after the 16-byte blob header.
+        let at = start as usize + 16;
+        b[at..at + 4].copy_from_slice(&0x0100_0000u32.to_be_bytes());
+        let e = parse(&b).unwrap_err();
+        assert!(e.what.contains("more than rpm allows"), "{e}");
+    }
+
+    #[test]
+    fn a_blob_longer_than_its_blocks_is_corrupt() {
+        let mut b = fixture();
+        let (start, _) = parse(&b).unwrap().remove(0);
+        let at = start as usize + 12;
+        let len = u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        b[at..at + 4].copy_from_slice(&(len + 4096).to_le_bytes());
+        let e = parse(&b).unwrap_err();
+        assert!(e.what.contains("does not fill its"), "{e}");
+    }
 }

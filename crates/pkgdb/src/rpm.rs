@@ -6,21 +6,18 @@
 //!
 //! A lookup of one name or path ([`Want`]) reads a SQLite database through rpm's own index
 //! tables and verifies every candidate against its header; it reads every header when the
-//! index names nothing (one that contradicts `Packages` is corrupt) (BDB and NDB are always
-//! read whole: their indexes are separate files, and only a full read is known to be fast
-//! enough there).
+//! index names nothing; an index that contradicts `Packages` is corrupt. Berkeley DB and NDB
+//! files are read page by page through the open descriptor, never whole (see `paged`).
 
 use std::collections::HashSet;
-use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use hostready_host::{FileKind, Root};
 
 use crate::header::{Header, HeaderError, tag};
-use crate::locks::{LockHolder, Probe, held_on, holders_of};
+use crate::locks::{LockHolder, Probe, holders_of};
 use crate::sqlite::Opened;
-use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, bdb, ndb, sqlite};
+use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, sqlite};
 
 /// Where distros keep the rpm database.
 pub const RPM_DIRS: [&str; 3] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"];
@@ -32,11 +29,16 @@ const FILES: [(&str, DbKind); 3] = [
     ("Packages", DbKind::RpmBdb),
 ];
 
-/// Largest BDB or NDB file read (a full Fedora or RHEL desktop is a few hundred MiB at most).
-const MAX_DB_BYTES: u64 = 2 << 30;
-
 /// Opens every rpm database found under the root.
-pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Database> {
+///
+/// `files` false drops every package's file list and provides as soon as its header is read
+/// (listing: memory grows with the number of packages, not with their headers).
+pub(crate) fn open_all(
+    root: &Root,
+    locks: &[LockHolder],
+    want: Want,
+    files: bool,
+) -> Vec<Database> {
     let mut seen = HashSet::new();
     let mut dbs = Vec::new();
     for dir in RPM_DIRS {
@@ -49,7 +51,7 @@ pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Dat
         for (name, kind) in FILES {
             let path = resolved.path.join(name);
             if root.stat(&path).is_ok_and(|s| s.kind == FileKind::File) {
-                dbs.push(open_one_for(root, &path, kind, locks, want));
+                dbs.push(open_one_for(root, &path, kind, locks, want, files));
             }
         }
     }
@@ -58,7 +60,7 @@ pub(crate) fn open_all(root: &Root, locks: &[LockHolder], want: Want) -> Vec<Dat
 
 /// Reads one rpm database file of a known kind.
 pub fn open_one(root: &Root, path: &Path, kind: DbKind, locks: &[LockHolder]) -> Database {
-    open_one_for(root, path, kind, locks, Want::All)
+    open_one_for(root, path, kind, locks, Want::All, true)
 }
 
 fn open_one_for(
@@ -67,8 +69,9 @@ fn open_one_for(
     kind: DbKind,
     locks: &[LockHolder],
     want: Want,
+    files: bool,
 ) -> Database {
-    let (records, notes, holders) = match kind {
+    match kind {
         DbKind::RpmSqlite => {
             let r = sqlite::open_db(root, path, locks);
             let mut notes = r.notes;
@@ -79,51 +82,19 @@ fn open_one_for(
                 }
                 Err(e) => (Err(e), Scope::All),
             };
-            return finish(kind, path, contents, scope, notes, r.holders);
-        }
-        _ => {
-            let mut holders = Vec::new();
-            let records = read_file(root, path, &mut holders, locks).and_then(|bytes| {
-                let parsed = if kind == DbKind::RpmBdb {
-                    bdb::parse(&bytes)
-                } else {
-                    ndb::parse(&bytes)
-                };
-                parsed.map_err(|e| DbError::Corrupt {
-                    what: e.what,
-                    file: path.to_path_buf(),
-                    offset: Some(e.offset),
-                })
+            let contents = contents.map(|mut pkgs| {
+                if !files {
+                    pkgs.iter_mut().for_each(forget_files);
+                }
+                pkgs
             });
-            let mut notes = Vec::new();
-            if !holders.is_empty() {
-                let writing = holders.iter().any(|h| h.mode == "WRITE");
-                notes.push(Note {
-                    file: path.to_path_buf(),
-                    message: format!(
-                        "locked by {}: read without waiting{}",
-                        describe_holders(&holders),
-                        if writing {
-                            "; this format is written in place without a journal, so a write \
-                             in progress may make the answer inconsistent"
-                        } else {
-                            ""
-                        }
-                    ),
-                    unreliable: writing,
-                });
-            }
-            (records, notes, holders)
+            finish(kind, path, contents, scope, notes, r.holders)
         }
-    };
-    let (contents, scope) = match records {
-        Ok(recs) => scan(&recs, kind, path, want),
-        Err(e) => (Err(e), Scope::All),
-    };
-    finish(kind, path, contents, scope, notes, holders)
+        _ => crate::paged::open(root, path, kind, locks, want, files),
+    }
 }
 
-fn finish(
+pub(crate) fn finish(
     kind: DbKind,
     path: &Path,
     contents: Result<Vec<Package>, DbError>,
@@ -199,7 +170,7 @@ fn sqlite_lookup(
 }
 
 /// What the index table said.
-enum Indexed {
+pub(crate) enum Indexed {
     /// Verified records that answer the lookup.
     Answer(Vec<Package>),
     /// No record it names answers; these are the `hnum`s it names (sorted), which a full read
@@ -208,15 +179,15 @@ enum Indexed {
 }
 
 /// Why an index answer was not used.
-enum IndexTrouble {
+pub(crate) enum IndexTrouble {
     /// A record the index led to is corrupt, or the index contradicts the records.
     Corrupt(DbError),
     /// The index table cannot be queried (missing, not damaged): read every record instead.
     Unreadable(String),
 }
 
-/// An index/record contradiction in a SQLite rpmdb, located by row.
-fn contradiction(path: &Path, what: String) -> DbError {
+/// An index/record contradiction in an rpmdb (SQLite: located by row; Berkeley DB: by record).
+pub(crate) fn contradiction(path: &Path, what: String) -> DbError {
     DbError::Corrupt {
         what: format!("{what}: rpm's index and its records disagree"),
         file: path.to_path_buf(),
@@ -367,78 +338,12 @@ fn sqlite_scan(
 }
 
 /// Returns true if and only if the header can be what `want` looks for.
-fn matches(h: &Header, want: Want) -> Result<bool, HeaderError> {
+pub(crate) fn matches(h: &Header, want: Want) -> Result<bool, HeaderError> {
     match want {
         Want::All => Ok(true),
         Want::Name { keys, .. } => h.name_is_one_of(keys),
         Want::Paths(wanted) => h.owns_any(wanted),
     }
-}
-
-/// Parses every record, turning only those `want` matches into packages.
-fn scan(
-    recs: &[(u64, Vec<u8>)],
-    kind: DbKind,
-    path: &Path,
-    want: Want,
-) -> (Result<Vec<Package>, DbError>, Scope) {
-    if let Want::All = want {
-        let all = recs
-            .iter()
-            .map(|(offset, blob)| to_package(blob, *offset, kind, path))
-            .collect();
-        return (all, Scope::All);
-    }
-    let mut out = Vec::new();
-    for (offset, blob) in recs {
-        let hit = Header::parse(blob)
-            .and_then(|h| matches(&h, want))
-            .map_err(|e| header_error(e, *offset, kind, path));
-        match hit {
-            Ok(true) => match to_package(blob, *offset, kind, path) {
-                Ok(p) => out.push(p),
-                Err(e) => return (Err(e), Scope::All),
-            },
-            Ok(false) => {}
-            Err(e) => return (Err(e), Scope::All),
-        }
-    }
-    (
-        Ok(out),
-        Scope::Scan {
-            records: recs.len(),
-        },
-    )
-}
-
-fn read_file(
-    root: &Root,
-    path: &Path,
-    holders: &mut Vec<LockHolder>,
-    locks: &[LockHolder],
-) -> Result<Vec<u8>, DbError> {
-    let fs_err = |source| DbError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let io_err = |e: std::io::Error| {
-        fs_err(hostready_host::FsError {
-            path: path.to_path_buf(),
-            root: root.location().to_path_buf(),
-            source: e,
-        })
-    };
-    let file = root.open_file(path).map_err(fs_err)?;
-    let meta = file.metadata().map_err(io_err)?;
-    *holders = held_on(locks, meta.dev(), meta.ino());
-    if let Some(dir) = path.parent() {
-        holders.extend(rpm_lock_holders(root, dir, locks));
-    }
-    let mut bytes = Vec::with_capacity(meta.len().min(MAX_DB_BYTES) as usize);
-    file.take(MAX_DB_BYTES)
-        .read_to_end(&mut bytes)
-        .map_err(io_err)?;
-    Ok(bytes)
 }
 
 /// Holders of rpm's own transaction lock files in the database directory (`.rpm.lock`, which
@@ -477,16 +382,61 @@ pub(crate) fn describe_holders(holders: &[LockHolder]) -> String {
     parts.join(", ")
 }
 
+/// Drops a package's file list and provides (kept only where a lookup needs them).
+pub(crate) fn forget_files(p: &mut Package) {
+    p.files = Vec::new();
+    p.provides = Vec::new();
+}
+
+/// Turns one header blob into a package record without its file list or provides (listing:
+/// the file-list tags are not even decoded, so a listing's memory follows the number of
+/// packages, never the size of their headers; lookups by path still check those tags).
+pub(crate) fn to_package_light(
+    blob: &[u8],
+    offset: u64,
+    kind: DbKind,
+    path: &Path,
+) -> Result<Package, DbError> {
+    use crate::header::tag;
+    let fail = |e| header_error(e, offset, kind, path);
+    let h = Header::parse(blob).map_err(fail)?;
+    let name = h.string(tag::NAME).map_err(fail)?.ok_or_else(|| {
+        fail(HeaderError {
+            what: "no NAME tag".into(),
+            offset: 0,
+        })
+    })?;
+    let info = crate::header::RpmInfo {
+        name,
+        epoch: h.u32s(tag::EPOCH).map_err(fail)?.first().copied(),
+        version: h.string(tag::VERSION).map_err(fail)?.unwrap_or_default(),
+        release: h.string(tag::RELEASE).map_err(fail)?.unwrap_or_default(),
+        arch: h.string(tag::ARCH).map_err(fail)?.unwrap_or_default(),
+        files: Vec::new(),
+        provides: Vec::new(),
+    };
+    Ok(package_of(info, kind, path))
+}
+
 /// Turns one header blob into a package record; `offset` says where the record lives.
-fn to_package(blob: &[u8], offset: u64, kind: DbKind, path: &Path) -> Result<Package, DbError> {
+pub(crate) fn to_package(
+    blob: &[u8],
+    offset: u64,
+    kind: DbKind,
+    path: &Path,
+) -> Result<Package, DbError> {
     let info = Header::parse(blob)
         .and_then(|h| h.info())
         .map_err(|e| header_error(e, offset, kind, path))?;
+    Ok(package_of(info, kind, path))
+}
+
+fn package_of(info: crate::header::RpmInfo, kind: DbKind, path: &Path) -> Package {
     let evr = match info.epoch {
         Some(e) => format!("{e}:{}-{}", info.version, info.release),
         None => format!("{}-{}", info.version, info.release),
     };
-    Ok(Package {
+    Package {
         name: info.name,
         epoch: info.epoch,
         version: info.version,
@@ -499,11 +449,11 @@ fn to_package(blob: &[u8], offset: u64, kind: DbKind, path: &Path) -> Result<Pac
         db_path: PathBuf::from(path),
         files: info.files,
         provides: info.provides,
-    })
+    }
 }
 
 /// A corrupt header, located by SQLite row or byte offset.
-fn header_error(e: HeaderError, offset: u64, kind: DbKind, path: &Path) -> DbError {
+pub(crate) fn header_error(e: HeaderError, offset: u64, kind: DbKind, path: &Path) -> DbError {
     let (record, offset) = if kind == DbKind::RpmSqlite {
         (format!("row hnum={offset}"), None)
     } else {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `hostready pkg query/owner` against `rpm -q/-qf` (Debian's rpm, bdb_ro backend) on large
+# Berkeley DB databases (10 and 150 MB by default), side by side in one hyperfine run per
+# lookup, plus the same lookups on an NDB file holding the same headers (rpm cannot read NDB
+# here: Debian builds it without the ndb backend).
+# Needs: rpm, db5.3-util, hyperfine (scripts/setup installs them).
+# Usage: bench/pkg-scale.sh [MB ...]   (default: 10 150); results go to stdout and $OUT.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES=${*:-10 150}
+OUT=${OUT:-target/bench-pkg-scale}
+CACHE=${CACHE:-$PWD/target/tmp/rpmdb-scale}
+FIXTURES=${FIXTURES:-$PWD/../shared/fixtures/rpmdb}
+mkdir -p "$OUT"
+
+cargo build --release -p hostready -p hostready-testkit --quiet
+HR=${HR:-$PWD/target/release/hostready}
+MAKE=$PWD/target/release/make-scale-rpmdb
+RUNS=${RUNS:-100}
+
+for mb in $SIZES; do
+  # Generated once and cached (the same databases the memory test uses).
+  IFS=$'\t' read -r R bytes count name file < <("$MAKE" "$CACHE" bdb "$mb" "$FIXTURES")
+  IFS=$'\t' read -r N _ _ _ _ < <("$MAKE" "$CACHE" ndb "$mb" "$FIXTURES")
+  echo "$mb MB: Packages $bytes bytes, $count packages; query $name, owner $file" >&2
+  hyperfine -N --warmup 5 --min-runs "$RUNS" --export-markdown "$OUT/query-$mb.md" \
+    "$HR pkg query $name --root $R --proc none" \
+    "rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm -q $name" \
+    "$HR pkg query $name --root $N --proc none"
+  hyperfine -N --warmup 5 --min-runs "$RUNS" --export-markdown "$OUT/owner-$mb.md" \
+    "$HR pkg owner $file --root $R --proc none" \
+    "rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm -qf $file" \
+    "$HR pkg owner $file --root $N --proc none"
+  # Not installed: rpm trusts its Name index; hostready then checks every header (a damaged
+  # index must never read as "not installed"), so this is its worst case.
+  hyperfine -N -i --warmup 2 --min-runs 10 --export-markdown "$OUT/missing-$mb.md" \
+    "$HR pkg query no-such-package --root $R --proc none" \
+    "rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm -q no-such-package"
+done
+for f in "$OUT"/*.md; do echo "## $(basename "$f" .md)"; sed "s#$CACHE#CACHE#g" "$f"; done
