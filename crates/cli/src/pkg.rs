@@ -2,7 +2,9 @@
 //!
 //! Exit codes (scripts rely on them): `query` 0 installed, 1 not installed, 2 the databases
 //! cannot answer (corrupt, unreadable, locked mid-write, none found); `owner` 0 owned, 1 owned
-//! by no package, 2 cannot answer; `list` 0, or 2 when some database could not be read.
+//! by no package, 2 cannot answer; `list` 0, or 2 when some database could not be read. A
+//! question no database can answer (an empty or blank package name, a relative path) is a
+//! usage error, exit 2, never "not installed".
 //!
 //! `query` and `owner` read only what their answer needs (rpm's index tables, a byte search of
 //! dpkg's files; see `hostready_pkgdb::query_host`), `list` reads everything.
@@ -35,6 +37,7 @@ enum PkgCommand {
     /// Is a package installed? Exit 0 yes, 1 no, 2 the databases cannot tell.
     Query {
         /// Package name (`name`, `name.arch` for rpm, `name:arch` for dpkg).
+        #[arg(value_parser = package_name)]
         name: String,
         #[command(flatten)]
         common: Common,
@@ -42,10 +45,39 @@ enum PkgCommand {
     /// Which packages own a path? Exit 0 owned, 1 not owned, 2 the databases cannot tell.
     Owner {
         /// Absolute path on the host (inside --root).
+        #[arg(value_parser = absolute_path)]
         path: PathBuf,
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// Refuses what no package database can name: answering "not installed" for it would be a
+/// confident answer to a question that was never asked (clap turns the error into exit 2).
+fn package_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a package name cannot be empty".into());
+    }
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{s:?} is not a package name: no dpkg or rpm name contains {c:?}"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Refuses a relative path: owner lookups are about the host's absolute paths, and resolving a
+/// relative one against hostready's own working directory would answer about another file.
+fn absolute_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("the path cannot be empty".into());
+    }
+    if !s.starts_with('/') {
+        return Err(format!(
+            "{s:?} is relative: give the absolute path on the host (inside --root)"
+        ));
+    }
+    Ok(PathBuf::from(s))
 }
 
 #[derive(Debug, clap::Args)]
