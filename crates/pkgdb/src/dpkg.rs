@@ -35,6 +35,10 @@ use crate::{Database, DbError, DbKind, Note, Package, ParseError, Scope, Want};
 
 const DPKG_DIR: &str = "/var/lib/dpkg";
 
+/// Largest `info/*.list` searched (the biggest real ones are a few MiB): a bigger one (a sparse
+/// file, say) would take time without bound, though never memory.
+const MAX_LIST_BYTES: u64 = 64 << 20;
+
 /// Finds the dpkg database under the root and reads what `want` needs; `None` when there is none.
 pub(crate) fn open(root: &Root, want: Want) -> Option<Database> {
     let dir = root.resolve(DPKG_DIR).ok()?.path;
@@ -366,15 +370,28 @@ fn search_lists(root: &Root, info: &Path, wanted: &[String]) -> Result<Vec<ListH
             Err(DbError::Read { source, .. }) if source.is_not_found() => return Ok(true),
             Err(e) => return Err(e),
         };
-        if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return Err(read_error(
-                root,
-                &path,
-                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-            ));
-        }
+        let size = match file.metadata() {
+            Ok(m) if m.is_file() && m.len() <= MAX_LIST_BYTES => m.len(),
+            Ok(m) if m.is_file() => {
+                return Err(read_error(
+                    root,
+                    &path,
+                    io::Error::new(
+                        io::ErrorKind::FileTooLarge,
+                        format!("larger than {MAX_LIST_BYTES} bytes: no real file list is"),
+                    ),
+                ));
+            }
+            _ => {
+                return Err(read_error(
+                    root,
+                    &path,
+                    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+                ));
+            }
+        };
         let found =
-            search_list(file, &finders, &mut buf).map_err(|e| read_error(root, &path, e))?;
+            search_list(file, size, &finders, &mut buf).map_err(|e| read_error(root, &path, e))?;
         if !found.is_empty() {
             hits.push(ListHit {
                 stem: stem.to_string(),
@@ -397,14 +414,20 @@ fn search_lists(root: &Root, info: &Path, wanted: &[String]) -> Result<Vec<ListH
 /// The buffer is searched up to its last `\n`; the unfinished line is moved to the front and
 /// the rest read after it. A line longer than the buffer is longer than any path (`PATH_MAX`
 /// is 4 KiB) and is skipped.
+///
+/// Reading stops at `size` (the file's size when opened), which saves the `read(2)` that would
+/// only report the end of each of thousands of small lists; a list that grew since is read as
+/// it was.
 fn search_list(
     mut file: File,
+    size: u64,
     finders: &[(memmem::Finder, &String)],
     buf: &mut [u8],
 ) -> io::Result<Vec<String>> {
     let mut found: Vec<String> = Vec::new();
     let mut keep = 0;
     let mut skipping = false;
+    let mut left = size;
     let search = |region: &[u8], found: &mut Vec<String>| {
         for (f, w) in finders {
             if !found.contains(w) && f.find_iter(region).any(|at| is_line(region, at, w.len())) {
@@ -413,14 +436,22 @@ fn search_list(
         }
     };
     loop {
-        let n = match file.read(&mut buf[keep..]) {
+        let room = buf
+            .len()
+            .min(keep + usize::try_from(left).unwrap_or(usize::MAX));
+        let n = match file.read(&mut buf[keep..room]) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        if n == 0 {
+        left -= n as u64;
+        if n == 0 || (left == 0 && room < buf.len()) {
+            // The end: what is left in the buffer is the last line, searched with the rest.
+            let end = keep + n;
             if !skipping {
-                search(&buf[..keep], &mut found);
+                search(&buf[..end], &mut found);
+            } else if let Some(i) = memchr::memchr(b'\n', &buf[..end]) {
+                search(&buf[i + 1..end], &mut found);
             }
             return Ok(found);
         }
@@ -520,5 +551,31 @@ Package: gone\nStatus: purge ok not-installed\nArchitecture: amd64\n";
             split_version("1:1.2-3-4"),
             (Some(1), "1.2-3".into(), "4".into())
         );
+    }
+
+    #[test]
+    fn list_search_sees_whole_lines_across_buffer_boundaries() {
+        let wanted = ["/usr/bin/a".to_string(), "/usr/bin/b".to_string()];
+        let finders: Vec<(memmem::Finder, &String)> = wanted
+            .iter()
+            .map(|w| (memmem::Finder::new(w.as_bytes()), w))
+            .collect();
+        let mut buf = vec![0; 64];
+        let search = |text: &[u8], buf: &mut Vec<u8>| {
+            let mut f = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut f, text).unwrap();
+            std::io::Seek::rewind(&mut f).unwrap();
+            search_list(f, text.len() as u64, &finders, buf).unwrap()
+        };
+        // Each path at every position relative to the 64-byte buffer, the last without `\n`.
+        for pad in 0..70 {
+            let text = format!("{}\n/usr/bin/a\n/usr/bin/ab\n/usr/bin/b", "x".repeat(pad));
+            assert_eq!(search(text.as_bytes(), &mut buf), wanted, "{pad}");
+            let text = format!("{}\n/usr/bin/aa\n/usr/bin/b/\n", "x".repeat(pad));
+            assert!(search(text.as_bytes(), &mut buf).is_empty(), "{pad}");
+        }
+        // A line longer than the buffer is skipped whole, even where it ends in a wanted path.
+        let text = format!("{}/usr/bin/a\n/usr/bin/b\n", "x".repeat(200));
+        assert_eq!(search(text.as_bytes(), &mut buf), ["/usr/bin/b"]);
     }
 }
