@@ -214,6 +214,16 @@ pub fn parse_status(
     Ok(out)
 }
 
+/// Checks a whole dpkg status file held in memory as [`open`] checks one, building no record;
+/// returns how many stanzas it holds. Its memory does not depend on the input (fuzzing holds
+/// it to that).
+pub fn check_status(bytes: &[u8], need_status: bool) -> Result<usize, ParseError> {
+    stanza::read(bytes, need_status, |_| Ok(())).map_err(|e| match e {
+        stanza::ReadError::Parse(e) => e,
+        stanza::ReadError::Io(e) => ParseError::at(e.to_string(), 0),
+    })
+}
+
 /// Splits a Debian version `[epoch:]upstream[-revision]`.
 fn split_version(v: &str) -> (Option<u32>, String, String) {
     let (epoch, rest) = match v.split_once(':') {

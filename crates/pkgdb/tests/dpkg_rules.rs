@@ -245,7 +245,7 @@ fn garbage_status_words_name_the_stanza_and_its_offset() {
         e.what.contains("package a") && e.what.contains("\"instaled\" is not a dpkg third (state)"),
         "{e}"
     );
-    let e = parse_dpkg_status(GOOD[..30].as_bytes(), Path::new("/s"), true).unwrap_err();
+    let e = parse_dpkg_status(&GOOD.as_bytes()[..30], Path::new("/s"), true).unwrap_err();
     assert!(
         e.what
             .contains("end of file during value of field \"Status\""),
