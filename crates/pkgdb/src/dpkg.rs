@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 use hostready_host::{FileKind, FsError, Root};
 use memchr::memmem;
+use rustix::fs::{Mode, OFlags};
 
 use crate::{Database, DbError, DbKind, Note, Package, ParseError, Scope, Want};
 
@@ -124,7 +125,7 @@ impl Db<'_> {
             records += n;
         }
         if let Some(status_d) = &self.status_d {
-            each_entry(self.root, status_d, |name, _| {
+            each_entry(self.root, status_d, |_, name, _| {
                 if name.as_bytes().ends_with(b".md5sums") {
                     return Ok(true);
                 }
@@ -283,7 +284,7 @@ fn read_error(root: &Root, path: &Path, source: io::Error) -> DbError {
 fn each_entry(
     root: &Root,
     dir: &Path,
-    mut f: impl FnMut(&OsStr, rustix::fs::FileType) -> Result<bool, DbError>,
+    mut f: impl FnMut(&File, &OsStr, rustix::fs::FileType) -> Result<bool, DbError>,
 ) -> Result<(), DbError> {
     let fd = root.open_file(dir).map_err(|source| DbError::Read {
         path: dir.to_path_buf(),
@@ -296,7 +297,7 @@ fn each_entry(
         if name == b"." || name == b".." {
             continue;
         }
-        if !f(OsStr::from_bytes(name), entry.file_type())? {
+        if !f(&fd, OsStr::from_bytes(name), entry.file_type())? {
             break;
         }
     }
@@ -306,7 +307,7 @@ fn each_entry(
 /// Returns true if and only if `info/` holds at least one `*.list`.
 fn any_list(root: &Root, info: &Path) -> Result<bool, DbError> {
     let mut found = false;
-    let r = each_entry(root, info, |name, _| {
+    let r = each_entry(root, info, |_, name, _| {
         found = name.as_bytes().ends_with(b".list");
         Ok(!found)
     });
@@ -356,7 +357,7 @@ fn search_lists(root: &Root, info: &Path, wanted: &[String]) -> Result<Vec<ListH
         .collect();
     let mut hits = Vec::new();
     let mut buf = vec![0; lines::BUF];
-    let r = each_entry(root, info, |name, kind| {
+    let r = each_entry(root, info, |dir, name, kind| {
         let Some(stem) = name
             .as_bytes()
             .strip_suffix(b".list")
@@ -366,10 +367,23 @@ fn search_lists(root: &Root, info: &Path, wanted: &[String]) -> Result<Vec<ListH
         };
         let path = info.join(name);
         let file = match kind {
-            FileType::RegularFile => root.open_file(&path).map_err(|source| DbError::Read {
-                path: path.clone(),
-                source,
-            }),
+            // One component below a directory already opened inside the root, never following
+            // a link: as safe as a rooted open and much cheaper for thousands of lists. A link
+            // swapped in since the listing fails (ELOOP) and takes the rooted path.
+            FileType::RegularFile => match rustix::fs::openat(
+                dir,
+                name,
+                OFlags::RDONLY
+                    | OFlags::NOFOLLOW
+                    | OFlags::NONBLOCK
+                    | OFlags::NOCTTY
+                    | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => Ok(File::from(fd)),
+                Err(rustix::io::Errno::LOOP) => open_regular(root, &path),
+                Err(e) => Err(read_error(root, &path, e.into())),
+            },
             // A link (or a filesystem that does not say) is looked at before it is opened.
             FileType::Symlink | FileType::Unknown => open_regular(root, &path),
             FileType::Directory => return Ok(true),
