@@ -45,6 +45,26 @@ pub fn missing_executables(findings: &mut [Finding], facts: &Facts<'_>) {
             format!("{package} is in state {:?} ({kinds})", p.state)
         } else if lookup.complete {
             format!("{package} is not installed ({kinds})")
+        } else if let Some(db) = dbs
+            .iter()
+            .find(|d| d.contents.as_ref().is_err_and(|e| e.is_corrupt()))
+        {
+            // "Install X" on a corrupt database would be the seed's own failure mode: the
+            // package may well be installed, the database cannot say. Repair comes first.
+            if let Some(fix) = f.remediation.as_mut() {
+                fix.summary = format!(
+                    "the {} database {} is corrupt, so whether {package} is installed is \
+                     unknown: repair the database before installing anything ({})",
+                    db.kind.as_str(),
+                    db.path.display(),
+                    hostready_pkgdb::CORRUPT_ADVICE
+                );
+                fix.commands = Vec::new();
+            }
+            format!(
+                "the package database is corrupt; cannot tell whether {package} is installed: {}",
+                lookup.unreadable.join("; ")
+            )
         } else {
             format!(
                 "cannot tell whether {package} is installed: {}",

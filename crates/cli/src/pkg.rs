@@ -2,7 +2,9 @@
 //!
 //! Exit codes (scripts rely on them): `query` 0 installed, 1 not installed, 2 the databases
 //! cannot answer (corrupt, unreadable, locked mid-write, none found); `owner` 0 owned, 1 owned
-//! by no package, 2 cannot answer; `list` 0, or 2 when some database could not be read.
+//! by no package, 2 cannot answer; `list` 0, or 2 when some database could not be read. A
+//! question no database can answer (an empty or blank package name, a relative path) is a
+//! usage error, exit 2, never "not installed".
 //!
 //! `query` and `owner` read only what their answer needs (rpm's index tables, a byte search of
 //! dpkg's files; see `hostready_pkgdb::query_host`), `list` reads everything.
@@ -34,6 +36,7 @@ enum PkgCommand {
     /// Is a package installed? Exit 0 yes, 1 no, 2 the databases cannot tell.
     Query {
         /// Package name (`name`, `name.arch` for rpm, `name:arch` for dpkg).
+        #[arg(value_parser = package_name)]
         name: String,
         #[command(flatten)]
         common: Common,
@@ -41,10 +44,39 @@ enum PkgCommand {
     /// Which packages own a path? Exit 0 owned, 1 not owned, 2 the databases cannot tell.
     Owner {
         /// Absolute path on the host (inside --root).
+        #[arg(value_parser = absolute_path)]
         path: PathBuf,
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// Refuses what no package database can name: answering "not installed" for it would be a
+/// confident answer to a question that was never asked (clap turns the error into exit 2).
+fn package_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a package name cannot be empty".into());
+    }
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{s:?} is not a package name: no dpkg or rpm name contains {c:?}"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Refuses a relative path: owner lookups are about the host's absolute paths, and resolving a
+/// relative one against hostready's own working directory would answer about another file.
+fn absolute_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("the path cannot be empty".into());
+    }
+    if !s.starts_with('/') {
+        return Err(format!(
+            "{s:?} is relative: give the absolute path on the host (inside --root)"
+        ));
+    }
+    Ok(PathBuf::from(s))
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,21 +145,23 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot open root {}", common.root.display()))?;
     let (command, subject, answer) = match &args.command {
         PkgCommand::List { .. } => {
-            // Without file lists: memory follows the package count, not the headers' size.
-            ("list", None, hostready_pkgdb::list_host(&host))
+            // Without rpm file lists, each record moved (not copied) into the answer: memory
+            // follows the package count, not the database's size.
+            ("list", None, counted(hostready_pkgdb::list_host(&host)))
         }
         PkgCommand::Query { name, .. } => (
             "query",
             Some(name.clone()),
-            hostready_pkgdb::query_host(&host, name),
+            counted(hostready_pkgdb::query_host(&host, name)),
         ),
         PkgCommand::Owner { path, .. } => (
             "owner",
             Some(path.display().to_string()),
-            hostready_pkgdb::owner_host(&host, path),
+            counted(hostready_pkgdb::owner_host(&host, path)),
         ),
     };
-    let (lookup, dbs) = (answer.lookup, answer.dbs);
+    let summaries = summaries(&answer.answer.dbs, &answer.counts);
+    let (lookup, dbs) = (answer.answer.lookup, answer.answer.dbs);
     let none_found = dbs.is_empty();
     let (answer, code) = match command {
         "list" if lookup.unreadable.is_empty() && !none_found => ("listed", 0),
@@ -143,7 +177,7 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
         subject,
         answer,
         packages: &lookup.packages,
-        databases: summaries(&dbs),
+        databases: summaries,
         unreadable: &lookup.unreadable,
         notes: &lookup.notes,
         complete: lookup.complete,
@@ -156,9 +190,25 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::from(code))
 }
 
-fn summaries(dbs: &[Database]) -> Vec<DbSummary> {
+/// An answer with each database's record count, taken before its records were moved out.
+struct Counted {
+    answer: hostready_pkgdb::Answer,
+    counts: Vec<Option<usize>>,
+}
+
+fn counted(answer: hostready_pkgdb::Answer) -> Counted {
+    let counts = answer
+        .dbs
+        .iter()
+        .map(|d| d.scope.records(&d.contents))
+        .collect();
+    Counted { answer, counts }
+}
+
+fn summaries(dbs: &[Database], counts: &[Option<usize>]) -> Vec<DbSummary> {
     dbs.iter()
-        .map(|d| DbSummary {
+        .zip(counts)
+        .map(|(d, &packages)| DbSummary {
             kind: d.kind.as_str(),
             path: d.path.clone(),
             status: match &d.contents {
@@ -167,7 +217,7 @@ fn summaries(dbs: &[Database]) -> Vec<DbSummary> {
                 Err(_) => "unreadable",
             },
             error: d.contents.as_ref().err().map(|e| error_chain(e)),
-            packages: d.scope.records(&d.contents),
+            packages,
             read: match d.scope {
                 Scope::All => "all",
                 Scope::Scan { .. } => "scan",
@@ -180,50 +230,53 @@ fn summaries(dbs: &[Database]) -> Vec<DbSummary> {
 }
 
 fn print_table(r: &Report) -> anyhow::Result<()> {
-    // Escapes package names and versions (the host's) for the terminal: see output.rs.
+    // Escapes package names and versions (the host's) for the terminal (see output.rs), and
+    // buffers: a listing is one line per package.
     let mut out = crate::output::stdout();
     if r.packages.is_empty() {
         if let Some(s) = &r.subject {
             writeln!(out, "{s}: {}", r.answer.replace('-', " "))?;
         }
+        out.flush()?;
         return Ok(());
     }
-    let rows: Vec<[String; 5]> = r
-        .packages
-        .iter()
-        .map(|p| {
-            [
-                p.name.clone(),
-                p.evr.clone(),
-                p.arch.clone(),
-                p.state.clone(),
-                format!("{} {}", p.db.as_str(), p.db_path.display()),
-            ]
-        })
-        .collect();
-    let head = ["NAME", "VERSION", "ARCH", "STATE", "DATABASE"];
+    // Two passes over the records (widths, then lines), so that printing a listing copies
+    // nothing: its records are the only thing that grows with the database.
+    let head = ["NAME", "VERSION", "ARCH", "STATE"];
     let mut w = head.map(str::len);
-    for row in &rows {
-        for (i, c) in row.iter().enumerate() {
+    for p in r.packages {
+        for (i, c) in cells(p).iter().enumerate() {
             w[i] = w[i].max(c.len());
         }
     }
-    let line = |cells: [&str; 5]| {
-        let mut s = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i == 4 {
-                s.push_str(c);
-            } else {
-                s.push_str(&format!("{c:<width$}  ", width = w[i]));
-            }
-        }
-        s
+    let line = |out: &mut crate::output::Text<_>, c: [&str; 4], db: &dyn std::fmt::Display| {
+        writeln!(
+            out,
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {db}",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
+        )
     };
-    writeln!(out, "{}", line(head))?;
-    for row in &rows {
-        writeln!(out, "{}", line(row.each_ref().map(String::as_str)))?;
+    line(&mut out, head, &"DATABASE")?;
+    for p in r.packages {
+        line(
+            &mut out,
+            cells(p),
+            &format_args!("{} {}", p.db.as_str(), p.db_path.display()),
+        )?;
     }
+    out.flush()?;
     Ok(())
+}
+
+fn cells(p: &Package) -> [&str; 4] {
+    [&p.name, &p.evr, &p.arch, &p.state]
 }
 
 /// Everything a person must know about the answer's reliability goes to stderr.

@@ -162,3 +162,26 @@ fn rpm_sqlite_index_and_its_fallback() {
     assert_eq!(code, Some(0));
     assert_eq!(v["databases"][0]["read"], "index");
 }
+
+#[test]
+fn questions_no_database_can_answer_are_usage_errors() {
+    let dir = dpkg_root(STATUS);
+    for args in [
+        &["query", ""][..],
+        &["query", "open iscsi"],
+        &["owner", ""],
+        &["owner", "usr/sbin/iscsiadm"],
+        &["owner", "./iscsiadm"],
+    ] {
+        let out = hostready(dir.path(), args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            err.contains("cannot be empty")
+                || err.contains("is not a package name")
+                || err.contains("is relative"),
+            "{args:?}: {err}"
+        );
+    }
+}

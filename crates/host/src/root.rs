@@ -316,6 +316,16 @@ impl Root {
             .map(|v| v.into_iter().map(|(n, _)| n).collect())
     }
 
+    /// Opens a directory for listing one entry at a time (`rustix::fs::Dir::read_from`),
+    /// resolving `path` inside the root. `O_DIRECTORY` makes the kernel refuse anything that
+    /// is not a directory before any driver's `open` could run.
+    pub fn open_dir(&self, path: impl AsRef<Path>) -> Result<File, FsError> {
+        let path = path.as_ref();
+        self.open_flags(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK)
+            .map(File::from)
+            .map_err(|e| self.error(path, e))
+    }
+
     /// Lists a directory with each entry's kind (not following symlinks), unsorted. Where the
     /// filesystem does not report kinds in the listing, the entry is examined one by one.
     pub fn read_dir_entries(

@@ -3,27 +3,40 @@
 //!
 //! dpkg replaces `status` atomically (write `status-new`, rename), so reading it needs no lock;
 //! dpkg's own lock (`lock-frontend`, `lock`) guards writers against each other, not readers.
-
 //!
-//! One lookup reads less than a listing: a query parses only the stanzas whose `Package:` line
-//! a byte search finds (all of them: a multi-arch package has one per architecture), and when
-//! the search finds none that answers, every stanza is checked (without building records) so
-//! that a damaged file is still "corrupt", never "not installed". An owner lookup searches each
-//! `info/*.list` for the path's bytes before looking at lines, and parses only the stanzas of
-//! the packages whose lists name it.
+//! Every file is streamed, never read whole (a large host's `status` is tens of MB):
+//! - `status` and `status.d/*` go through [`stanza::read`], one line at a time through a
+//!   64 KiB buffer, checking every stanza as dpkg's parser would, and building a [`Package`]
+//!   only for the stanzas a lookup keeps (a query: the name asked about; an owner lookup: the
+//!   packages whose lists name the path; a listing: all). A damaged stanza anywhere makes the
+//!   database corrupt, as it makes dpkg refuse it, so damage never reads as "not installed".
+//! - `info/` is listed one entry at a time, and each `*.list` searched for the wanted paths'
+//!   bytes through one reused 64 KiB buffer.
+//!
+//! Memory bound of a query or owner lookup: two 64 KiB buffers, 4 KiB per kept field of the
+//! stanza being read, one directory-listing buffer, plus the records of the answer itself —
+//! independent of the size of `status`, of the number of packages and of list files. A listing
+//! holds one [`Package`] per stanza (a few hundred bytes each), the answer it prints.
 
-use std::io::Read;
-use std::ops::Range;
+mod lines;
+mod stanza;
+
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use hostready_host::{FileKind, Root};
+use hostready_host::{FileKind, FsError, Root};
 use memchr::memmem;
 
 use crate::{Database, DbError, DbKind, Note, Package, ParseError, Scope, Want};
 
 const DPKG_DIR: &str = "/var/lib/dpkg";
 
-/// Largest `info/*.list` read (the biggest real ones are a few MiB).
+/// Largest `info/*.list` searched (the biggest real ones are a few MiB): a bigger one (a sparse
+/// file, say) would take time without bound, though never memory.
 const MAX_LIST_BYTES: u64 = 64 << 20;
 
 /// Finds the dpkg database under the root and reads what `want` needs; `None` when there is none.
@@ -36,49 +49,29 @@ pub(crate) fn open(root: &Root, want: Want) -> Option<Database> {
     if !has_status && !has_d {
         return None;
     }
-    let path = if has_status {
-        status.clone()
-    } else {
-        status_d.clone()
+    let db = Db {
+        root,
+        info: dir.join("info"),
+        status: has_status.then(|| status.clone()),
+        status_d: has_d.then(|| status_d.clone()),
     };
+    let path = if has_status { status } else { status_d };
     let mut notes = Vec::new();
     let mut scope = Scope::All;
     let contents = (|| -> Result<Vec<Package>, DbError> {
-        let files = read_status_files(
-            root,
-            has_status.then_some(&status),
-            has_d.then_some(&status_d),
-        )?;
         match want {
-            Want::All => {
-                let mut pkgs = Vec::new();
-                for (p, bytes, need) in &files {
-                    pkgs.extend(parse(bytes, p, *need)?);
-                }
-                Ok(pkgs)
-            }
-            Want::Name { keys, query } => {
-                let mut pkgs = Vec::new();
-                for (p, bytes, need) in &files {
-                    for span in stanzas_named(bytes, keys) {
-                        pkgs.extend(parse_span(bytes, span, p, *need)?);
-                    }
-                }
-                if pkgs.iter().any(|p| crate::name_matches(query, p)) {
-                    scope = Scope::Search;
-                    return Ok(pkgs);
-                }
-                // Nothing found that answers: only a check of every stanza can say "absent".
-                let (pkgs, records) = parse_matching(&files, |n| keys.contains(&n))?;
+            Want::All => db.read(|_| true).map(|(pkgs, _)| pkgs),
+            Want::Name { keys, .. } => {
+                let (pkgs, records) = db.read(|n| keys.contains(&n))?;
                 scope = Scope::Scan { records };
                 Ok(pkgs)
             }
             Want::Paths(wanted) => {
-                let lists = search_lists(root, &dir, wanted)?;
-                let (pkgs, records) =
-                    parse_matching(&files, |n| lists.hits.iter().any(|h| h.package() == n))?;
+                let hits = search_lists(root, &db.info, wanted)?;
+                let names: HashSet<&str> = hits.iter().map(ListHit::package).collect();
+                let (pkgs, records) = db.read(|n| names.contains(n))?;
                 scope = Scope::Scan { records };
-                Ok(owners_from(&lists, &pkgs))
+                Ok(owners_from(root, &db.info, &hits, &pkgs))
             }
         }
     })();
@@ -100,189 +93,135 @@ pub(crate) fn open(root: &Root, want: Want) -> Option<Database> {
     })
 }
 
-/// Reads `status` and every `status.d/*` (sorted, without `.md5sums`): (path, bytes, whether
-/// stanzas need a `Status` field).
-fn read_status_files(
-    root: &Root,
-    status: Option<&PathBuf>,
-    status_d: Option<&PathBuf>,
-) -> Result<Vec<(PathBuf, Vec<u8>, bool)>, DbError> {
-    let read = |p: &Path| {
-        root.read(p).map_err(|source| DbError::Read {
-            path: p.to_path_buf(),
-            source,
-        })
-    };
-    let mut files = Vec::new();
-    if let Some(status) = status {
-        files.push((status.clone(), read(status)?, true));
-    }
-    if let Some(status_d) = status_d {
-        let mut names = root.read_dir(status_d).map_err(|source| DbError::Read {
-            path: status_d.clone(),
-            source,
-        })?;
-        names.sort();
-        for name in names {
-            let p = status_d.join(&name);
-            if name.to_string_lossy().ends_with(".md5sums")
-                || root.stat(&p).is_ok_and(|s| s.kind != FileKind::File)
-            {
-                continue;
+/// The files of one dpkg database, inside the root.
+struct Db<'r> {
+    root: &'r Root,
+    info: PathBuf,
+    status: Option<PathBuf>,
+    status_d: Option<PathBuf>,
+}
+
+impl Db<'_> {
+    /// Reads `status` and every `status.d/*` (without `.md5sums`, in directory order), checking
+    /// every stanza; returns the packages whose name `keep` accepts and how many stanzas there
+    /// are in all.
+    fn read(&self, keep: impl Fn(&str) -> bool) -> Result<(Vec<Package>, usize), DbError> {
+        let mut pkgs = Vec::new();
+        let mut records = 0;
+        if let Some(status) = &self.status {
+            let n = read_file(self.root, status, true, &keep, &mut pkgs)?;
+            // dpkg writes an empty `status` only where no package was ever installed, and then
+            // there are no file lists. Beside lists it is damage (a lost or zeroed write).
+            if n == 0 && any_list(self.root, &self.info)? {
+                return Err(DbError::Corrupt {
+                    what: "status lists no package, yet info/ holds package file lists \
+                           (emptied or lost)"
+                        .into(),
+                    file: status.clone(),
+                    offset: None,
+                });
             }
-            let bytes = read(&p)?;
-            files.push((p, bytes, false));
+            records += n;
         }
+        if let Some(status_d) = &self.status_d {
+            each_entry(self.root, status_d, |name, _| {
+                if name.as_bytes().ends_with(b".md5sums") {
+                    return Ok(true);
+                }
+                let p = status_d.join(name);
+                match self.root.stat(&p) {
+                    // A subdirectory or a vanished entry is not a package; a device is bad
+                    // input, refused by `read_file`.
+                    Ok(s) if s.kind == FileKind::Dir => return Ok(true),
+                    Err(e) if e.is_not_found() => return Ok(true),
+                    _ => {}
+                }
+                records += read_file(self.root, &p, false, &keep, &mut pkgs)?;
+                Ok(true)
+            })?;
+        }
+        Ok((pkgs, records))
     }
-    Ok(files)
 }
 
-/// Parses the stanzas whose package name `keep` accepts, after checking every stanza of every
-/// file as [`parse_status`] would; returns them and how many stanzas there are in all.
-fn parse_matching(
-    files: &[(PathBuf, Vec<u8>, bool)],
-    keep: impl Fn(&str) -> bool,
-) -> Result<(Vec<Package>, usize), DbError> {
-    let mut pkgs = Vec::new();
-    let mut records = 0;
-    for (p, bytes, need) in files {
-        let (spans, n) = check_status(bytes, *need, &keep).map_err(|e| DbError::Corrupt {
-            what: e.what,
-            file: p.clone(),
-            offset: Some(e.offset),
-        })?;
-        records += n;
-        for span in spans {
-            pkgs.extend(parse_span(bytes, span, p, *need)?);
-        }
-    }
-    Ok((pkgs, records))
-}
-
-/// Parses one stanza, with error offsets counted from the start of the file.
-fn parse_span(
-    bytes: &[u8],
-    span: Range<usize>,
-    file: &Path,
+/// Streams one status file, pushing the kept packages; returns how many stanzas it holds.
+fn read_file(
+    root: &Root,
+    path: &Path,
     need_status: bool,
-) -> Result<Vec<Package>, DbError> {
-    let start = span.start as u64;
-    parse_status(&bytes[span], file, need_status).map_err(|e| DbError::Corrupt {
-        what: e.what,
-        file: file.to_path_buf(),
-        offset: Some(e.offset + start),
+    keep: &impl Fn(&str) -> bool,
+    out: &mut Vec<Package>,
+) -> Result<usize, DbError> {
+    let file = open_regular(root, path)?;
+    stanza::read(file, need_status, |s| {
+        if keep(s.package) {
+            out.push(package(s, path));
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        stanza::ReadError::Parse(e) => DbError::Corrupt {
+            what: e.what,
+            file: path.to_path_buf(),
+            offset: Some(e.offset),
+        },
+        stanza::ReadError::Io(source) => read_error(root, path, source),
     })
 }
 
-fn parse(bytes: &[u8], file: &Path, need_status: bool) -> Result<Vec<Package>, DbError> {
-    parse_status(bytes, file, need_status).map_err(|e| DbError::Corrupt {
-        what: e.what,
-        file: file.to_path_buf(),
-        offset: Some(e.offset),
-    })
+fn package(s: &stanza::Stanza, file: &Path) -> Package {
+    let state = s.status.unwrap_or("install ok installed");
+    let words: Vec<&str> = state.split_ascii_whitespace().collect();
+    // "hold ok installed" and "deinstall ok installed" are fully installed too: the first
+    // word is only the wanted selection. Anything not "ok installed" is not.
+    let installed = words.get(1) == Some(&"ok") && words.get(2) == Some(&"installed");
+    let (epoch, version, release) = split_version(s.version);
+    Package {
+        name: s.package.to_string(),
+        epoch,
+        version,
+        release,
+        arch: s.arch.to_string(),
+        evr: s.version.to_string(),
+        installed,
+        state: words.join(" "),
+        db: DbKind::Dpkg,
+        db_path: file.to_path_buf(),
+        files: Vec::new(),
+        // dpkg's Provides are not kept: no lookup uses them, and a record stays small.
+        provides: Vec::new(),
+    }
 }
 
-/// Parses a dpkg status file (deb822 paragraphs). `need_status` is false for `status.d` files,
-/// which carry no `Status` field and list installed packages only.
+/// Parses a whole dpkg status file held in memory, as [`open`] reads one from disk (fuzzing
+/// and tests). `need_status` is false for `status.d` files, which carry no `Status` field and
+/// list installed packages only.
 pub fn parse_status(
     bytes: &[u8],
     file: &Path,
     need_status: bool,
 ) -> Result<Vec<Package>, ParseError> {
-    let err = |what: String, offset: usize| ParseError {
-        what,
-        offset: offset as u64,
-    };
-    if let Some(i) = bytes.iter().position(|&b| b == 0) {
-        return Err(err(
-            "NUL byte in a text database (zeroed or overwritten)".into(),
-            i,
-        ));
-    }
-    let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
-    let mut fields: Vec<(&str, String)> = Vec::new();
-    let mut para_start = 0;
-    let mut offset = 0;
-    let mut finish = |fields: &mut Vec<(&str, String)>, at: usize| -> Result<(), ParseError> {
-        if fields.is_empty() {
-            return Ok(());
-        }
-        let get = |k: &str| {
-            fields
-                .iter()
-                .find(|(f, _)| f.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.trim().to_string())
-        };
-        let name = get("Package")
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| err("paragraph without a Package field".into(), at))?;
-        let state = match get("Status") {
-            Some(s) => s,
-            None if !need_status => "install ok installed".into(),
-            None => return Err(err(format!("package {name} has no Status field"), at)),
-        };
-        let words: Vec<&str> = state.split_whitespace().collect();
-        if words.len() != 3 {
-            return Err(err(
-                format!("package {name} has malformed Status {state:?}"),
-                at,
-            ));
-        }
-        // "hold ok installed" and "deinstall ok installed" are fully installed too: the first
-        // word is only the wanted selection. Anything not "ok installed" is not.
-        let installed = words[1] == "ok" && words[2] == "installed";
-        let full = get("Version").unwrap_or_default();
-        let (epoch, version, release) = split_version(&full);
-        out.push(Package {
-            name,
-            epoch,
-            version,
-            release,
-            arch: get("Architecture").unwrap_or_default(),
-            evr: full,
-            installed,
-            state,
-            db: DbKind::Dpkg,
-            db_path: PathBuf::from(file),
-            files: Vec::new(),
-            provides: get("Provides")
-                .map(|p| {
-                    p.split(',')
-                        .filter_map(|d| d.split_whitespace().next().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
-        fields.clear();
+    stanza::read(bytes, need_status, |s| {
+        out.push(package(s, file));
         Ok(())
-    };
-    for line in text.split_inclusive('\n') {
-        let here = offset;
-        offset += line.len();
-        let l = line.trim_end_matches(['\n', '\r']);
-        if l.trim().is_empty() {
-            finish(&mut fields, para_start)?;
-            para_start = offset;
-            continue;
-        }
-        if l.starts_with([' ', '\t']) {
-            match fields.last_mut() {
-                Some((_, v)) => {
-                    v.push('\n');
-                    v.push_str(l);
-                }
-                None => return Err(err("continuation line outside a field".into(), here)),
-            }
-            continue;
-        }
-        match l.split_once(':') {
-            Some((k, v)) if !k.is_empty() && !k.contains(' ') => fields.push((k, v.to_string())),
-            _ => return Err(err(format!("line is not a field: {:.40?}", l), here)),
-        }
-    }
-    finish(&mut fields, para_start)?;
+    })
+    .map_err(|e| match e {
+        stanza::ReadError::Parse(e) => e,
+        // Reading a slice cannot fail.
+        stanza::ReadError::Io(e) => ParseError::at(e.to_string(), 0),
+    })?;
     Ok(out)
+}
+
+/// Checks a whole dpkg status file held in memory as [`open`] checks one, building no record;
+/// returns how many stanzas it holds. Its memory does not depend on the input (fuzzing holds
+/// it to that).
+pub fn check_status(bytes: &[u8], need_status: bool) -> Result<usize, ParseError> {
+    stanza::read(bytes, need_status, |_| Ok(())).map_err(|e| match e {
+        stanza::ReadError::Parse(e) => e,
+        stanza::ReadError::Io(e) => ParseError::at(e.to_string(), 0),
+    })
 }
 
 /// Splits a Debian version `[epoch:]upstream[-revision]`.
@@ -299,6 +238,79 @@ fn split_version(v: &str) -> (Option<u32>, String, String) {
     }
 }
 
+/// Opens a regular file inside the root for streaming; anything else (a device, a FIFO, a
+/// directory) is refused before it is opened for reading, and checked again once open.
+fn open_regular(root: &Root, path: &Path) -> Result<File, DbError> {
+    let not_regular = || {
+        read_error(
+            root,
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+        )
+    };
+    // `open_file` looks at the type through O_PATH first: a device or FIFO is refused unopened.
+    let file = root.open_file(path).map_err(|source| DbError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(file),
+        Ok(_) => Err(not_regular()),
+        Err(e) => Err(read_error(root, path, e)),
+    }
+}
+
+fn read_error(root: &Root, path: &Path, source: io::Error) -> DbError {
+    DbError::Read {
+        path: path.to_path_buf(),
+        source: FsError {
+            path: path.to_path_buf(),
+            root: root.location().to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Calls `f` with every entry of a directory inside the root (not `.`, `..`), one at a time,
+/// until it returns false: `info/` holds a list per package, and a listing must not grow with
+/// their number.
+fn each_entry(
+    root: &Root,
+    dir: &Path,
+    mut f: impl FnMut(&OsStr, rustix::fs::FileType) -> Result<bool, DbError>,
+) -> Result<(), DbError> {
+    let fd = root.open_dir(dir).map_err(|source| DbError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let entries = rustix::fs::Dir::read_from(&fd).map_err(|e| read_error(root, dir, e.into()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| read_error(root, dir, e.into()))?;
+        let name = entry.file_name().to_bytes();
+        if name == b"." || name == b".." {
+            continue;
+        }
+        if !f(OsStr::from_bytes(name), entry.file_type())? {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Returns true if and only if `info/` holds at least one `*.list`.
+fn any_list(root: &Root, info: &Path) -> Result<bool, DbError> {
+    let mut found = false;
+    let r = each_entry(root, info, |name, _| {
+        found = name.as_bytes().ends_with(b".list");
+        Ok(!found)
+    });
+    match r {
+        Ok(()) => Ok(found),
+        Err(DbError::Read { path, source }) if source.is_not_found() && path == info => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Returns the packages whose `info/*.list` names one of `wanted` (absolute paths).
 pub(crate) fn owners(
     root: &Root,
@@ -308,19 +320,12 @@ pub(crate) fn owners(
     let Ok(dir) = root.resolve(DPKG_DIR) else {
         return Ok(Vec::new());
     };
-    let lists = search_lists(root, &dir.path, wanted)?;
-    Ok(owners_from(&lists, pkgs))
+    let info = dir.path.join("info");
+    let hits = search_lists(root, &info, wanted)?;
+    Ok(owners_from(root, &info, &hits, pkgs))
 }
 
-/// What a search of every `info/*.list` found.
-#[derive(Debug, Default)]
-struct Lists {
-    /// Every list's name without `.list`: `pkg` or `pkg:arch`.
-    names: std::collections::HashSet<String>,
-    /// The lists naming a wanted path.
-    hits: Vec<ListHit>,
-}
-
+/// A list naming a wanted path.
 #[derive(Debug)]
 struct ListHit {
     /// `pkg` or `pkg:arch`.
@@ -335,61 +340,141 @@ impl ListHit {
     }
 }
 
-/// Searches every `info/*.list` for the bytes of each wanted path, and looks at line
-/// boundaries only where they occur: no line splitting, no allocation per list.
-fn search_lists(root: &Root, dir: &Path, wanted: &[String]) -> Result<Lists, DbError> {
-    let info = dir.join("info");
-    let entries = match root.read_dir_entries(&info) {
-        Ok(e) => e,
-        Err(e) if e.is_not_found() => return Ok(Lists::default()),
-        Err(source) => {
-            return Err(DbError::Read { path: info, source });
-        }
-    };
+/// Searches every `info/*.list` for the bytes of each wanted path, looking at line boundaries
+/// only where they occur: no line splitting, one reused buffer for every list.
+fn search_lists(root: &Root, info: &Path, wanted: &[String]) -> Result<Vec<ListHit>, DbError> {
+    use rustix::fs::FileType;
     let finders: Vec<(memmem::Finder, &String)> = wanted
         .iter()
         .map(|w| (memmem::Finder::new(w.as_bytes()), w))
         .collect();
-    let mut out = Lists::default();
-    let mut buf = Vec::with_capacity(64 << 10);
-    for (name, kind) in entries {
-        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".list")) else {
-            continue;
+    let mut hits = Vec::new();
+    let mut buf = vec![0; lines::BUF];
+    let r = each_entry(root, info, |name, kind| {
+        let Some(stem) = name
+            .as_bytes()
+            .strip_suffix(b".list")
+            .and_then(|s| std::str::from_utf8(s).ok())
+        else {
+            return Ok(true);
         };
-        if !matches!(kind, FileKind::File | FileKind::Symlink) {
-            continue;
-        }
-        out.names.insert(stem.to_string());
-        let path = info.join(&name);
-        let file = match root.open_file(&path) {
+        let path = info.join(name);
+        // Every list is opened through the rooted, type-checked open: an entry the listing
+        // called a regular file may have been swapped for a device or FIFO since.
+        let file = match kind {
+            FileType::Directory => return Ok(true),
+            _ => open_regular(root, &path),
+        };
+        let file = match file {
             Ok(f) => f,
-            Err(e) if e.is_not_found() => continue,
-            Err(source) => return Err(DbError::Read { path, source }),
+            Err(DbError::Read { source, .. }) if source.is_not_found() => return Ok(true),
+            Err(e) => return Err(e),
         };
-        buf.clear();
-        if let Err(e) = file.take(MAX_LIST_BYTES).read_to_end(&mut buf) {
-            return Err(DbError::Read {
-                source: hostready_host::FsError {
-                    path: path.clone(),
-                    root: root.location().to_path_buf(),
-                    source: e,
-                },
-                path,
+        let size = match file.metadata() {
+            Ok(m) if m.is_file() && m.len() <= MAX_LIST_BYTES => m.len(),
+            Ok(m) if m.is_file() => {
+                return Err(read_error(
+                    root,
+                    &path,
+                    io::Error::new(
+                        io::ErrorKind::FileTooLarge,
+                        format!("larger than {MAX_LIST_BYTES} bytes: no real file list is"),
+                    ),
+                ));
+            }
+            _ => {
+                return Err(read_error(
+                    root,
+                    &path,
+                    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+                ));
+            }
+        };
+        let found =
+            search_list(file, size, &finders, &mut buf).map_err(|e| read_error(root, &path, e))?;
+        if !found.is_empty() {
+            hits.push(ListHit {
+                stem: stem.to_string(),
+                files: found,
             });
         }
-        let files: Vec<String> = finders
-            .iter()
-            .filter(|(f, w)| f.find_iter(&buf).any(|at| is_line(&buf, at, w.len())))
-            .map(|(_, w)| (*w).clone())
-            .collect();
-        if !files.is_empty() {
-            out.hits.push(ListHit {
-                stem: stem.to_string(),
-                files,
-            });
+        Ok(true)
+    });
+    match r {
+        Err(DbError::Read { path, source }) if source.is_not_found() && path == info => {
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(hits),
+    }
+}
+
+/// Returns the wanted paths that are whole lines of one list, read through `buf`.
+///
+/// The buffer is searched up to its last `\n`; the unfinished line is moved to the front and
+/// the rest read after it. A line longer than the buffer is longer than any path (`PATH_MAX`
+/// is 4 KiB) and is skipped.
+///
+/// Reading stops at `size` (the file's size when opened), which saves the `read(2)` that would
+/// only report the end of each of thousands of small lists; a list that grew since is read as
+/// it was.
+fn search_list(
+    mut file: File,
+    size: u64,
+    finders: &[(memmem::Finder, &String)],
+    buf: &mut [u8],
+) -> io::Result<Vec<String>> {
+    let mut found: Vec<String> = Vec::new();
+    let mut keep = 0;
+    let mut skipping = false;
+    let mut left = size;
+    let search = |region: &[u8], found: &mut Vec<String>| {
+        for (f, w) in finders {
+            if !found.contains(w) && f.find_iter(region).any(|at| is_line(region, at, w.len())) {
+                found.push((*w).clone());
+            }
+        }
+    };
+    loop {
+        let room = buf
+            .len()
+            .min(keep + usize::try_from(left).unwrap_or(usize::MAX));
+        let n = match file.read(&mut buf[keep..room]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        left -= n as u64;
+        if n == 0 || (left == 0 && room < buf.len()) {
+            // The end: what is left in the buffer is the last line, searched with the rest.
+            let end = keep + n;
+            if !skipping {
+                search(&buf[..end], &mut found);
+            } else if let Some(i) = memchr::memchr(b'\n', &buf[..end]) {
+                search(&buf[i + 1..end], &mut found);
+            }
+            return Ok(found);
+        }
+        let filled = keep + n;
+        match memchr::memrchr(b'\n', &buf[..filled]) {
+            Some(last) => {
+                let mut from = 0;
+                if skipping {
+                    // The tail of an over-long line ends at the first `\n`.
+                    from = memchr::memchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1);
+                    skipping = false;
+                }
+                search(&buf[from..=last], &mut found);
+                buf.copy_within(last + 1..filled, 0);
+                keep = filled - last - 1;
+            }
+            None if filled == buf.len() => {
+                skipping = true;
+                keep = 0;
+            }
+            None => keep = filled,
         }
     }
-    Ok(out)
 }
 
 /// Returns true if and only if `len` bytes at `at` are a whole line (`\r\n` endings allowed).
@@ -405,201 +490,24 @@ fn is_line(buf: &[u8], at: usize, len: usize) -> bool {
 
 /// Pairs each package (not "not-installed") with its list, `pkg:arch.list` before `pkg.list`
 /// as dpkg names them, and returns those whose list names a wanted path.
-fn owners_from(lists: &Lists, pkgs: &[Package]) -> Vec<Package> {
+fn owners_from(root: &Root, info: &Path, hits: &[ListHit], pkgs: &[Package]) -> Vec<Package> {
     let mut out = Vec::new();
     for p in pkgs.iter().filter(|p| !p.state.ends_with("not-installed")) {
         let multi = format!("{}:{}", p.name, p.arch);
-        let stem = if lists.names.contains(&multi) {
-            multi
-        } else if lists.names.contains(&p.name) {
-            p.name.clone()
-        } else {
-            continue;
-        };
-        if let Some(hit) = lists.hits.iter().find(|h| h.stem == stem) {
+        let hit = hits.iter().find(|h| h.stem == multi).or_else(|| {
+            // `pkg.list` is this package's only if there is no `pkg:arch.list`.
+            let multi_list = info.join(format!("{multi}.list"));
+            hits.iter()
+                .find(|h| h.stem == p.name)
+                .filter(|_| p.arch.is_empty() || !root.exists(&multi_list))
+        });
+        if let Some(hit) = hit {
             let mut q = p.clone();
             q.files = hit.files.clone();
             out.push(q);
         }
     }
     out
-}
-
-/// True for a line of whitespace only (a paragraph separator), as `str::trim` sees it.
-fn is_blank(line: &[u8]) -> bool {
-    if line.is_ascii() {
-        line.iter()
-            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
-    } else {
-        String::from_utf8_lossy(line).trim().is_empty()
-    }
-}
-
-/// Returns the line `[start, end)` beginning at `start` and where the next one begins.
-fn line_at(bytes: &[u8], start: usize) -> (Range<usize>, usize) {
-    match memchr::memchr(b'\n', &bytes[start..]) {
-        Some(i) => (start..start + i, start + i + 1),
-        None => (start..bytes.len(), bytes.len()),
-    }
-}
-
-/// Finds every stanza whose `Package:` line names one of `keys`, by searching for the name's
-/// bytes and looking at the line around each occurrence; returns the stanzas' byte ranges.
-fn stanzas_named(bytes: &[u8], keys: &[&str]) -> Vec<Range<usize>> {
-    let mut out: Vec<Range<usize>> = Vec::new();
-    for key in keys.iter().filter(|k| !k.is_empty()) {
-        for at in memmem::find_iter(bytes, key.as_bytes()) {
-            let ls = memchr::memrchr(b'\n', &bytes[..at]).map_or(0, |i| i + 1);
-            let field = bytes[ls..at].trim_ascii_end();
-            if !field.eq_ignore_ascii_case(b"package:") {
-                continue;
-            }
-            let (line, mut next) = line_at(bytes, ls);
-            if !bytes[at + key.len()..line.end].trim_ascii().is_empty() {
-                continue;
-            }
-            // Back to the line after the previous blank one, forward to the next blank one.
-            let mut start = ls;
-            while start > 0 {
-                let prev = memchr::memrchr(b'\n', &bytes[..start - 1]).map_or(0, |i| i + 1);
-                if is_blank(&bytes[prev..start - 1]) {
-                    break;
-                }
-                start = prev;
-            }
-            let mut end = next;
-            while next < bytes.len() {
-                let (l, n) = line_at(bytes, next);
-                if is_blank(&bytes[l.clone()]) {
-                    break;
-                }
-                end = n;
-                next = n;
-            }
-            if !out.iter().any(|r| r.start == start) {
-                out.push(start..end);
-            }
-        }
-    }
-    out
-}
-
-/// Checks every stanza as [`parse_status`] would, building nothing; returns the byte ranges of
-/// the stanzas whose package name `keep` accepts, and how many stanzas there are.
-fn check_status(
-    bytes: &[u8],
-    need_status: bool,
-    keep: impl Fn(&str) -> bool,
-) -> Result<(Vec<Range<usize>>, usize), ParseError> {
-    let err = |what: String, offset: usize| ParseError {
-        what,
-        offset: offset as u64,
-    };
-    if let Some(i) = memchr::memchr(0, bytes) {
-        return Err(err(
-            "NUL byte in a text database (zeroed or overwritten)".into(),
-            i,
-        ));
-    }
-    #[derive(Clone, Copy, PartialEq)]
-    enum Last {
-        Package,
-        Status,
-        Other,
-    }
-    let mut spans = Vec::new();
-    let mut count = 0;
-    let mut para_start = 0;
-    let mut in_para = false;
-    let mut package: Option<Range<usize>> = None;
-    let mut status: Option<Range<usize>> = None;
-    let mut last = Last::Other;
-    let mut finish = |package: &mut Option<Range<usize>>,
-                      status: &mut Option<Range<usize>>,
-                      start: usize,
-                      end: usize|
-     -> Result<(), ParseError> {
-        let text = |r: &Range<usize>| String::from_utf8_lossy(&bytes[r.clone()]);
-        let name = package
-            .take()
-            .map(|r| text(&r))
-            .filter(|n| !n.trim().is_empty())
-            .ok_or_else(|| err("paragraph without a Package field".into(), start))?;
-        let name = name.trim();
-        match status.take() {
-            Some(r) => {
-                let state = text(&r);
-                if state.split_whitespace().count() != 3 {
-                    return Err(err(
-                        format!("package {name} has malformed Status {:?}", state.trim()),
-                        start,
-                    ));
-                }
-            }
-            None if !need_status => {}
-            None => return Err(err(format!("package {name} has no Status field"), start)),
-        }
-        count += 1;
-        if keep(name) {
-            spans.push(start..end);
-        }
-        Ok(())
-    };
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let (line, next) = line_at(bytes, pos);
-        let mut l = &bytes[line.clone()];
-        while let [rest @ .., b'\r'] = l {
-            l = rest;
-        }
-        if is_blank(l) {
-            if in_para {
-                finish(&mut package, &mut status, para_start, pos)?;
-                in_para = false;
-            }
-            para_start = next;
-        } else if l[0] == b' ' || l[0] == b'\t' {
-            if !in_para {
-                return Err(err("continuation line outside a field".into(), pos));
-            }
-            let extend = match last {
-                Last::Package => package.as_mut(),
-                Last::Status => status.as_mut(),
-                Last::Other => None,
-            };
-            if let Some(r) = extend {
-                r.end = pos + l.len();
-            }
-        } else {
-            match memchr::memchr(b':', l) {
-                Some(c) if c > 0 && !l[..c].contains(&b' ') => {
-                    in_para = true;
-                    let key = &l[..c];
-                    let value = pos + c + 1..pos + l.len();
-                    // The first of a repeated field counts, as in `parse_status`.
-                    last = Last::Other;
-                    if key.eq_ignore_ascii_case(b"package") && package.is_none() {
-                        last = Last::Package;
-                        package = Some(value);
-                    } else if key.eq_ignore_ascii_case(b"status") && status.is_none() {
-                        last = Last::Status;
-                        status = Some(value);
-                    }
-                }
-                _ => {
-                    return Err(err(
-                        format!("line is not a field: {:.40?}", String::from_utf8_lossy(l)),
-                        pos,
-                    ));
-                }
-            }
-        }
-        pos = next;
-    }
-    if in_para {
-        finish(&mut package, &mut status, para_start, bytes.len())?;
-    }
-    Ok((spans, count))
 }
 
 #[cfg(test)]
@@ -643,5 +551,31 @@ Package: gone\nStatus: purge ok not-installed\nArchitecture: amd64\n";
             split_version("1:1.2-3-4"),
             (Some(1), "1.2-3".into(), "4".into())
         );
+    }
+
+    #[test]
+    fn list_search_sees_whole_lines_across_buffer_boundaries() {
+        let wanted = ["/usr/bin/a".to_string(), "/usr/bin/b".to_string()];
+        let finders: Vec<(memmem::Finder, &String)> = wanted
+            .iter()
+            .map(|w| (memmem::Finder::new(w.as_bytes()), w))
+            .collect();
+        let mut buf = vec![0; 64];
+        let search = |text: &[u8], buf: &mut Vec<u8>| {
+            let mut f = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut f, text).unwrap();
+            std::io::Seek::rewind(&mut f).unwrap();
+            search_list(f, text.len() as u64, &finders, buf).unwrap()
+        };
+        // Each path at every position relative to the 64-byte buffer, the last without `\n`.
+        for pad in 0..70 {
+            let text = format!("{}\n/usr/bin/a\n/usr/bin/ab\n/usr/bin/b", "x".repeat(pad));
+            assert_eq!(search(text.as_bytes(), &mut buf), wanted, "{pad}");
+            let text = format!("{}\n/usr/bin/aa\n/usr/bin/b/\n", "x".repeat(pad));
+            assert!(search(text.as_bytes(), &mut buf).is_empty(), "{pad}");
+        }
+        // A line longer than the buffer is skipped whole, even where it ends in a wanted path.
+        let text = format!("{}/usr/bin/a\n/usr/bin/b\n", "x".repeat(200));
+        assert_eq!(search(text.as_bytes(), &mut buf), ["/usr/bin/b"]);
     }
 }

@@ -43,7 +43,7 @@ use hostready_host::{FsError, Host, Root};
 use serde::Serialize;
 
 pub use bdb::{parse as parse_bdb, scan as scan_bdb};
-pub use dpkg::parse_status as parse_dpkg_status;
+pub use dpkg::{check_status as check_dpkg_status, parse_status as parse_dpkg_status};
 pub use header::{Header, HeaderError, RpmInfo};
 pub use locks::{LockHolder, parse_proc_locks};
 pub use ndb::{parse as parse_ndb, scan as scan_ndb};
