@@ -260,11 +260,13 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         json!(["node-a"]),
         "the API server does not bind the node name into the token: {me}"
     );
-    // The policy takes effect once the API server has loaded it.
+    // The policy takes effect once the API server has loaded it. Probed with dry runs
+    // (admission runs, nothing is stored): a probe that went through before the policy was
+    // loaded must not leave a condition on node-b.
     wait_for(
         "the policy to deny",
         Duration::from_secs(60),
-        || match apply_condition(&sa, "node-b", "IscsiReady", "True") {
+        || match apply_condition_with(&sa, "node-b", "IscsiReady", "True", true) {
             Err(kube::Error::Api(s))
                 if s.code == 403 && s.message.contains("ValidatingAdmissionPolicy") =>
             {

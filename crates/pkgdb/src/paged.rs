@@ -26,8 +26,8 @@ use crate::header::Header;
 use crate::locks::{LockHolder, Probe, holders_of};
 use crate::pages::{FileSource, ReadError, Source};
 use crate::rpm::{
-    IndexTrouble, Indexed, contradiction, describe_holders, finish, header_error, matches,
-    rpm_lock_holders, to_package, to_package_light,
+    IndexTrouble, Indexed, contradiction, describe_holders, finish, header_error, index_keys,
+    matches, rpm_lock_holders, to_package, to_package_light,
 };
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, ndb};
 
@@ -201,21 +201,10 @@ impl Reader<'_> {
             Ok(db) => db,
             Err(e) => return (Err(self.error(e, self.path)), Scope::All),
         };
-        let basenames: Vec<&str>;
-        let (table, keys): (&str, &[&str]) = match want {
-            Want::All => return self.stream(want, |f| db.scan_packages(f)),
-            Want::Name { keys, .. } => ("Name", keys),
-            Want::Paths(wanted) => {
-                let mut b: Vec<&str> = wanted
-                    .iter()
-                    .map(|w| w.rsplit_once('/').map_or(w.as_str(), |(_, b)| b))
-                    .collect();
-                b.dedup();
-                basenames = b;
-                ("Basenames", &basenames)
-            }
+        let Some((table, keys)) = index_keys(want) else {
+            return self.stream(want, |f| db.scan_packages(f));
         };
-        match self.indexed(&db, table, keys, want) {
+        match self.indexed(&db, table, &keys, want) {
             Ok(Some(Indexed::Answer(found))) => (Ok(found), Scope::Index),
             // The index names nothing that answers: only every header can say "not there", and
             // a header that does answer is one the index lost — a contradiction, so corrupt.

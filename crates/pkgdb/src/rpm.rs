@@ -136,21 +136,10 @@ fn sqlite_lookup(
     want: Want,
     notes: &mut Vec<Note>,
 ) -> (Result<Vec<Package>, DbError>, Scope) {
-    let basenames: Vec<&str>;
-    let (table, keys): (&str, &[&str]) = match want {
-        Want::All => return sqlite_scan(db, path, want, None),
-        Want::Name { keys, .. } => ("Name", keys),
-        Want::Paths(wanted) => {
-            let mut b: Vec<&str> = wanted
-                .iter()
-                .map(|w| w.rsplit_once('/').map_or(w.as_str(), |(_, b)| b))
-                .collect();
-            b.dedup();
-            basenames = b;
-            ("Basenames", &basenames)
-        }
+    let Some((table, keys)) = index_keys(want) else {
+        return sqlite_scan(db, path, want, None);
     };
-    match indexed(db, table, keys, path, want) {
+    match indexed(db, table, &keys, path, want) {
         Ok(Indexed::Answer(found)) => (Ok(found), Scope::Index),
         Ok(Indexed::NoAnswer(listed)) => sqlite_scan(db, path, want, Some((table, &listed))),
         Err(IndexTrouble::Corrupt(e)) => (Err(e), Scope::Index),
@@ -165,6 +154,23 @@ fn sqlite_lookup(
                 unreliable: false,
             });
             sqlite_scan(db, path, want, None)
+        }
+    }
+}
+
+/// Returns the index a lookup consults and the keys it asks it for: `Name` with every name the
+/// query could mean, or `Basenames` with each path's last component; `None` for a listing.
+pub(crate) fn index_keys<'a>(want: Want<'a>) -> Option<(&'static str, Vec<&'a str>)> {
+    match want {
+        Want::All => None,
+        Want::Name { keys, .. } => Some(("Name", keys.to_vec())),
+        Want::Paths(wanted) => {
+            let mut b: Vec<&str> = wanted
+                .iter()
+                .map(|w| w.rsplit_once('/').map_or(w.as_str(), |(_, b)| b))
+                .collect();
+            b.dedup();
+            Some(("Basenames", b))
         }
     }
 }
