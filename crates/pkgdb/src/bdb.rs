@@ -24,7 +24,7 @@
 //! do not fit.
 
 use crate::ParseError;
-use crate::pages::{MAX_DB_BYTES, MAX_ITEM, ReadError, Source, Visited, check_blob};
+use crate::pages::{MAX_DB_BYTES, MAX_ITEM, ReadError, Source, Visited, check_blob, collect_blobs};
 
 const HASH_MAGIC: u32 = 0x0006_1561;
 const PAGE_HEADER: usize = 26;
@@ -41,12 +41,7 @@ const CHARKEY: &[u8] = b"%$sniglet^&\0";
 /// Returns every `(byte offset, header blob)` stored in a Berkeley DB hash `Packages` held in
 /// memory (fuzzing and tests; hostready itself reads files through [`scan`]).
 pub fn parse(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, ParseError> {
-    let mut out = Vec::new();
-    scan(b, |offset, blob| {
-        out.push((offset, blob.to_vec()));
-        Ok::<(), ParseError>(())
-    })?;
-    Ok(out)
+    collect_blobs(|f| scan(b, f))
 }
 
 /// Calls `f` with every `(byte offset, header blob)` of a `Packages` held in memory, one at a
@@ -55,7 +50,7 @@ pub fn scan<E: From<ParseError>>(
     b: &[u8],
     mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
 ) -> Result<usize, E> {
-    let db = HashDb::open(b).map_err(|e| E::from(flatten(e)))?;
+    let db = HashDb::open(b).map_err(|e| E::from(e.into_parse()))?;
     let mut n = 0;
     let r = db.scan_packages(&mut |offset, blob| {
         n += 1;
@@ -64,19 +59,7 @@ pub fn scan<E: From<ParseError>>(
     match r {
         Ok(()) => Ok(n),
         Err(Stop::Caller(e)) => Err(e),
-        Err(Stop::Read(e)) => Err(E::from(flatten(e))),
-    }
-}
-
-/// A read error as a parse error (an in-memory source has no I/O errors).
-fn flatten(e: ReadError) -> ParseError {
-    match e {
-        ReadError::Parse(p) => p,
-        ReadError::TooLarge { what, offset } => ParseError { what, offset },
-        ReadError::Io { offset, source } => ParseError {
-            what: source.to_string(),
-            offset,
-        },
+        Err(Stop::Read(e)) => Err(E::from(e.into_parse())),
     }
 }
 

@@ -16,7 +16,7 @@
 
 use crate::ParseError;
 use crate::bdb::{Stop, Visit};
-use crate::pages::{MAX_BLOB, MAX_DB_BYTES, ReadError, Source, check_blob};
+use crate::pages::{MAX_BLOB, MAX_DB_BYTES, ReadError, Source, check_blob, collect_blobs};
 
 const HEADER_MAGIC: u32 = u32::from_le_bytes(*b"RpmP");
 const SLOT_MAGIC: u32 = u32::from_le_bytes(*b"Slot");
@@ -54,12 +54,7 @@ pub(crate) fn adler32(data: &[u8]) -> u32 {
 /// Returns every `(byte offset, header blob)` stored in an NDB `Packages.db` held in memory
 /// (fuzzing and tests; hostready itself reads files through [`scan_source`]).
 pub fn parse(b: &[u8]) -> Result<Vec<(u64, Vec<u8>)>, ParseError> {
-    let mut out = Vec::new();
-    scan(b, |offset, blob| {
-        out.push((offset, blob.to_vec()));
-        Ok::<(), ParseError>(())
-    })?;
-    Ok(out)
+    collect_blobs(|f| scan(b, f))
 }
 
 /// Calls `f` with every `(byte offset, header blob)` of a `Packages.db` held in memory, one at
@@ -76,11 +71,7 @@ pub fn scan<E: From<ParseError>>(
     match r {
         Ok(()) => Ok(n),
         Err(Stop::Caller(e)) => Err(e),
-        Err(Stop::Read(ReadError::Parse(p))) => Err(E::from(p)),
-        Err(Stop::Read(e)) => Err(E::from(ParseError {
-            what: e.to_string(),
-            offset: 0,
-        })),
+        Err(Stop::Read(e)) => Err(E::from(e.into_parse())),
     }
 }
 

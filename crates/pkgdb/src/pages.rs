@@ -56,6 +56,19 @@ pub(crate) enum ReadError {
 }
 
 impl ReadError {
+    /// Returns this error as a parse error, for the in-memory readers (fuzzing and tests), whose
+    /// source has no I/O to fail and whose callers only know [`ParseError`].
+    pub(crate) fn into_parse(self) -> ParseError {
+        match self {
+            ReadError::Parse(p) => p,
+            ReadError::TooLarge { what, offset } => ParseError { what, offset },
+            ReadError::Io { offset, source } => ParseError {
+                what: source.to_string(),
+                offset,
+            },
+        }
+    }
+
     pub(crate) fn at(what: impl Into<String>, offset: u64) -> ReadError {
         // Offsets are file offsets of a database of at most MAX_DB_BYTES: they fit a usize.
         ReadError::Parse(ParseError::at(what, offset as usize))
@@ -166,4 +179,17 @@ impl Visited {
         self.0[w] |= b;
         seen
     }
+}
+
+/// Collects every `(byte offset, header blob)` a scan passes to its callback: the in-memory
+/// `parse` of the Berkeley DB and NDB readers.
+pub(crate) fn collect_blobs(
+    scan: impl FnOnce(&mut dyn FnMut(u64, &[u8]) -> Result<(), ParseError>) -> Result<usize, ParseError>,
+) -> Result<Vec<(u64, Vec<u8>)>, ParseError> {
+    let mut out = Vec::new();
+    scan(&mut |offset, blob| {
+        out.push((offset, blob.to_vec()));
+        Ok(())
+    })?;
+    Ok(out)
 }
