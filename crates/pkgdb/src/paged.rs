@@ -26,8 +26,8 @@ use crate::header::Header;
 use crate::locks::{LockHolder, Probe, holders_of};
 use crate::pages::{FileSource, ReadError, Source};
 use crate::rpm::{
-    IndexTrouble, Indexed, contradiction, describe_holders, finish, header_error, index_keys,
-    matches, rpm_lock_holders, to_package, to_package_light,
+    Candidates, IndexTrouble, Indexed, contradiction, describe_holders, finish, header_error,
+    index_keys, matches, rpm_lock_holders, to_package, to_package_light, verify_indexed,
 };
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, ndb};
 
@@ -317,9 +317,7 @@ impl Reader<'_> {
     /// none answers the lookup (then only a full scan can say "not there"); `None` when the
     /// index file is absent.
     ///
-    /// The rules are the SQLite path's (`rpm::indexed`): a name is looked up in `Name` and in
-    /// `Providename`; a `Name` entry pointing at a header of another name, or a header of that
-    /// name found through `Providename` and missing from `Name`, contradicts the records: corrupt.
+    /// The candidates are held to the same rules as SQLite's ([`verify_indexed`]).
     fn indexed<S: Source + ?Sized>(
         &self,
         db: &HashDb<S>,
@@ -343,56 +341,26 @@ impl Reader<'_> {
             Want::Name { .. } => self.index_records("Providename", keys)?.unwrap_or_default(),
             _ => Vec::new(),
         };
-        let mut hnums = primary.clone();
-        hnums.extend(&provides);
-        hnums.sort_unstable();
-        hnums.dedup();
-        let mut out = Vec::new();
-        for hnum in hnums {
-            let (offset, blob) = match db.get(&db.record_key(hnum), true) {
-                Ok(Some(found)) => found,
-                Ok(None) => {
-                    return Err(IndexTrouble::Corrupt(contradiction(
-                        path,
-                        format!("{table} index names record {hnum}, which is not in Packages"),
-                    )));
-                }
+        let wide = |v: Vec<u32>| v.into_iter().map(u64::from).collect();
+        verify_indexed(
+            Candidates {
+                primary: wide(primary),
+                provides: wide(provides),
+                table,
+                keys,
+                unit: "record ",
+            },
+            want,
+            kind,
+            path,
+            // Record numbers come from index values of four bytes: they fit a u32.
+            |hnum| match db.get(&db.record_key(hnum as u32), true) {
+                Ok(found) => Ok(found),
                 // A record the index led to is damaged: a scan would find the same damage.
-                Err(e) => return Err(IndexTrouble::Corrupt(self.error(e, path))),
-            };
-            let header = Header::parse(&blob)
-                .map_err(|e| IndexTrouble::Corrupt(header_error(e, offset, kind, path)))?;
-            let hit = matches(&header, want)
-                .map_err(|e| IndexTrouble::Corrupt(header_error(e, offset, kind, path)))?;
-            let listed = primary.binary_search(&hnum).is_ok();
-            if let Want::Name { .. } = want {
-                if listed && !hit {
-                    return Err(IndexTrouble::Corrupt(contradiction(
-                        path,
-                        format!("Name index names record {hnum}, whose header has another name"),
-                    )));
-                }
-                if hit && !listed {
-                    return Err(IndexTrouble::Corrupt(contradiction(
-                        path,
-                        format!(
-                            "Name index lacks record {hnum}, whose header has this name \
-                             (Providename lists it)"
-                        ),
-                    )));
-                }
-            }
-            if hit {
-                out.push(to_package(&blob, offset, kind, path).map_err(IndexTrouble::Corrupt)?);
-            }
-        }
-        if out.iter().any(|p| answers(want, p)) {
-            Ok(Some(Indexed::Answer(out)))
-        } else {
-            Ok(Some(Indexed::NoAnswer(
-                primary.iter().map(|&n| u64::from(n)).collect(),
-            )))
-        }
+                Err(e) => Err(self.error(e, path)),
+            },
+        )
+        .map(Some)
     }
 }
 

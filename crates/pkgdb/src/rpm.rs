@@ -204,9 +204,7 @@ pub(crate) fn contradiction(path: &Path, what: String) -> DbError {
 /// Returns the verified matches the index leads to, or the candidates it named when none of
 /// them answers (then only a full read can say "not there").
 ///
-/// A name is looked up in `Name` and in `Providename` (rpm gives every package a provide of its
-/// own name), so one lost index row is caught without a full read: a record of that name found
-/// through one table and not the other is a contradiction.
+/// The candidates are held to [`verify_indexed`]'s rules.
 fn indexed(
     db: &Opened,
     table: &str,
@@ -214,7 +212,6 @@ fn indexed(
     path: &Path,
     want: Want,
 ) -> Result<Indexed, IndexTrouble> {
-    let kind = DbKind::RpmSqlite;
     let failed = |e: rusqlite::Error| {
         if sqlite::is_corrupt(&e) {
             IndexTrouble::Corrupt(db.error(e))
@@ -227,29 +224,74 @@ fn indexed(
         Want::Name { .. } => db.index("Providename", keys).map_err(failed)?,
         _ => Vec::new(),
     };
+    // SQLite has no byte offsets: a record is located by its row, which errors report.
+    verify_indexed(
+        Candidates {
+            primary,
+            provides,
+            table,
+            keys,
+            unit: "row hnum=",
+        },
+        want,
+        DbKind::RpmSqlite,
+        path,
+        |hnum| Ok(db.blob(hnum)?.map(|blob| (hnum, blob))),
+    )
+}
+
+/// The records an index named for one lookup.
+pub(crate) struct Candidates<'a> {
+    /// What the lookup's own index (`table`) lists under `keys`, sorted.
+    pub(crate) primary: Vec<u64>,
+    /// What `Providename` lists under the same keys (name lookups only).
+    pub(crate) provides: Vec<u64>,
+    pub(crate) table: &'a str,
+    pub(crate) keys: &'a [&'a str],
+    /// How a record number is spelled in messages: `row hnum=` (SQLite), `record ` (BDB).
+    pub(crate) unit: &'a str,
+}
+
+/// Verifies every record an index named against its header, one blob in memory at a time, by
+/// the one rule set every rpm backend's index is held to; `fetch` returns a record's byte
+/// offset (or row) and blob, or `None` when `Packages` lacks it.
+///
+/// A name is looked up in `Name` and in `Providename` (rpm gives every package a provide of its
+/// own name), so one lost index row is caught without a full read: a record of that name found
+/// through one table and not the other is a contradiction, as is a record the index names that
+/// `Packages` lacks, or a `Name` entry whose header has another name. Each is corrupt.
+pub(crate) fn verify_indexed(
+    c: Candidates,
+    want: Want,
+    kind: DbKind,
+    path: &Path,
+    mut fetch: impl FnMut(u64) -> Result<Option<(u64, Vec<u8>)>, DbError>,
+) -> Result<Indexed, IndexTrouble> {
+    let Candidates {
+        primary,
+        provides,
+        table,
+        keys,
+        unit,
+    } = c;
     let mut hnums = primary.clone();
     hnums.extend(&provides);
     hnums.sort_unstable();
     hnums.dedup();
     let mut out = Vec::new();
     for hnum in hnums {
-        // One candidate's blob in memory at a time, however many rows the index holds.
-        let Some(blob) = db.blob(hnum).map_err(IndexTrouble::Corrupt)? else {
-            let via = if primary.binary_search(&hnum).is_ok() {
-                table
-            } else {
-                "Providename"
-            };
+        let listed = primary.binary_search(&hnum).is_ok();
+        let Some((offset, blob)) = fetch(hnum).map_err(IndexTrouble::Corrupt)? else {
+            let via = if listed { table } else { "Providename" };
             return Err(IndexTrouble::Corrupt(contradiction(
                 path,
-                format!("rpm's {via} index names row hnum={hnum}, which is not in Packages"),
+                format!("rpm's {via} index names {unit}{hnum}, which is not in Packages"),
             )));
         };
         let header = Header::parse(&blob)
-            .map_err(|e| IndexTrouble::Corrupt(header_error(e, hnum, kind, path)))?;
+            .map_err(|e| IndexTrouble::Corrupt(header_error(e, offset, kind, path)))?;
         let hit = matches(&header, want)
-            .map_err(|e| IndexTrouble::Corrupt(header_error(e, hnum, kind, path)))?;
-        let listed = primary.binary_search(&hnum).is_ok();
+            .map_err(|e| IndexTrouble::Corrupt(header_error(e, offset, kind, path)))?;
         if let Want::Name { .. } = want {
             // Name is keyed by the exact name: it must list exactly the records of that name.
             // (Basenames share keys across directories, so a miss there is normal.)
@@ -258,7 +300,7 @@ fn indexed(
                 return Err(IndexTrouble::Corrupt(contradiction(
                     path,
                     format!(
-                        "rpm's Name index lists row hnum={hnum} under {}, but that header is \
+                        "rpm's Name index lists {unit}{hnum} under {}, but that header is \
                          named {:?}",
                         keys_text(keys),
                         named()
@@ -269,7 +311,7 @@ fn indexed(
                 return Err(IndexTrouble::Corrupt(contradiction(
                     path,
                     format!(
-                        "rpm's Name index lacks row hnum={hnum}, whose header is named {:?} \
+                        "rpm's Name index lacks {unit}{hnum}, whose header is named {:?} \
                          (Providename lists it)",
                         named()
                     ),
@@ -277,7 +319,7 @@ fn indexed(
             }
         }
         if hit {
-            out.push(to_package(&blob, hnum, kind, path).map_err(IndexTrouble::Corrupt)?);
+            out.push(to_package(&blob, offset, kind, path).map_err(IndexTrouble::Corrupt)?);
         }
     }
     let answers = match want {
