@@ -2,14 +2,13 @@
 //! decided, never to decide (DESIGN principle 1). A database that cannot be read leaves the
 //! verdict as it was and says so.
 
-use hostready_host::os_release::Family;
 use hostready_pkgdb::Database;
 
 use crate::facts::Facts;
 use crate::finding::{Evidence, Finding, Status};
 
-/// Adds what the package databases know to every failed executable finding that names a
-/// package: recorded as installed while the file is gone turns "install" into "reinstall".
+/// Adds what the package databases know to every failed executable finding (of any id) that
+/// names a package: recorded as installed while the file is gone turns "install" into "reinstall".
 /// Each package is looked up on its own: pkgdb then reads only that package's records (rpm's
 /// Name index, dpkg's matching stanzas), which costs less than one full read of a large dpkg
 /// database even for several packages.
@@ -18,7 +17,7 @@ pub fn missing_executables(findings: &mut [Finding], facts: &Facts<'_>) {
         .iter()
         .enumerate()
         .filter(|(_, f)| {
-            f.id.starts_with("exe.") && matches!(f.status, Status::Fail | Status::Warn)
+            f.subject.executable().is_some() && matches!(f.status, Status::Fail | Status::Warn)
         })
         .filter(|(_, f)| f.evidence.get("path").is_none())
         .filter_map(|(i, f)| Some((i, f.remediation.as_ref()?.package.clone()?)))
@@ -31,14 +30,14 @@ pub fn missing_executables(findings: &mut [Finding], facts: &Facts<'_>) {
             hostready_pkgdb::query_host(facts.host, package);
         let kinds = kinds(&dbs);
         let f = &mut findings[*i];
-        let exe = f.id.trim_start_matches("exe.").to_string();
+        let exe = f.subject.executable().unwrap_or_default().to_string();
         let said = if dbs.is_empty() {
             "none found".to_string()
         } else if let Some(p) = lookup.packages.iter().find(|p| p.installed) {
             if let Some(fix) = f.remediation.as_mut() {
                 fix.summary =
                     format!("{package} is recorded as installed but {exe} is gone: reinstall it");
-                fix.commands = reinstall(package, facts);
+                fix.commands = crate::remedy::reinstall(package, facts.os());
             }
             format!("{package} {} is recorded as installed ({kinds})", p.evr)
         } else if let Some(p) = lookup.packages.first() {
@@ -95,22 +94,4 @@ fn kinds(dbs: &[Database]) -> String {
     let mut kinds: Vec<&str> = dbs.iter().map(|d| d.kind.as_str()).collect();
     kinds.dedup();
     kinds.join(", ")
-}
-
-fn reinstall(package: &str, facts: &Facts<'_>) -> Vec<String> {
-    let Some(os) = facts.os() else { return vec![] };
-    if os.immutable.is_some() {
-        return crate::remedy::install(package, Some(os)).0;
-    }
-    match os.family {
-        Family::Debian => vec![format!("apt-get install --reinstall -y {package}")],
-        Family::Rhel => vec![format!("dnf reinstall -y {package}")],
-        Family::Suse => vec![format!(
-            "zypper --non-interactive install --force {package}"
-        )],
-        Family::Arch => vec![format!("pacman -S --noconfirm {package}")],
-        Family::Gentoo => vec![format!("emerge --oneshot {package}")],
-        Family::Alpine => vec![format!("apk fix {package}")],
-        Family::Image | Family::Unknown => vec![],
-    }
 }

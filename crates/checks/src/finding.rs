@@ -39,6 +39,26 @@ pub enum Level {
     Recommended,
 }
 
+impl Level {
+    /// Returns the status a finding of this level reports for a check that said `status`:
+    /// a `recommended` requirement that fails is a warning, everything else is as checked.
+    /// The one place this rule lives (evaluation and `--verify-runs` both apply it).
+    pub fn status(self, status: Status) -> Status {
+        match (status, self) {
+            (Status::Fail, Level::Recommended) => Status::Warn,
+            (s, _) => s,
+        }
+    }
+
+    /// Returns the lowercase word used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Required => "required",
+            Level::Recommended => "recommended",
+        }
+    }
+}
+
 /// Facts read while checking, in the order they were read: `(what, value)`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Evidence(pub Vec<(String, String)>);
@@ -88,7 +108,8 @@ pub struct Remediation {
 /// The result of checking one requirement.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// Stable, dotted id such as `exe.iscsiadm` or `kmod.iscsi_tcp`.
+    /// Stable, dotted id such as `exe.iscsiadm` or `kmod.iscsi_tcp` (a profile may give any
+    /// id: read [`Finding::subject`] for what was checked, never the id's prefix).
     pub id: String,
     /// The profile that asked for it.
     pub profile: String,
@@ -98,6 +119,157 @@ pub struct Finding {
     pub evidence: Evidence,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remediation: Option<Remediation>,
+    /// What was checked: the requirement's kind and the thing it names. Serialized as the
+    /// fields `kind` and (where there is one) `subject`.
+    #[serde(flatten)]
+    pub subject: Subject,
+    /// How the process this finding started ended: a command check's run, or the
+    /// `--verify-runs` run of a found executable. `None` when nothing was started or tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeRun>,
+}
+
+/// What a finding is about: the kind of its requirement (named as the profile YAML key that
+/// asks for it) and the thing that requirement names. Consumers match on this, never on the
+/// id, which a profile may choose freely.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    /// `executable:` — a program on the host's PATH, by the name (or path) the profile gives.
+    Executable(String),
+    /// `kernel_module:` — a module, by its normalised name (`-` as `_`).
+    KernelModule(String),
+    /// `service:` — a daemon, by name.
+    Service(String),
+    /// `multipathd:`.
+    Multipathd,
+    /// `nfs_client:`.
+    NfsClient,
+    /// `nfs_defaultvers:`.
+    NfsDefaultvers,
+    /// `hugepages:` — of this page size.
+    Hugepages { page_size_kib: u64 },
+    /// `cpu_flags:`.
+    CpuFlags,
+    /// `kernel_version:`.
+    KernelVersion,
+    /// `mount_propagation:` — the mount holding this path.
+    MountPropagation(String),
+    /// `command:` — by its program (`argv[0]`).
+    Command(String),
+    /// A `hostready doctor` diagnosis: not a requirement of any profile.
+    Diagnosis,
+}
+
+impl Subject {
+    /// Returns the kind's name: the profile YAML key of the requirement (`executable`,
+    /// `kernel_module`, ...), or `diagnosis` for doctor's findings.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Subject::Executable(_) => "executable",
+            Subject::KernelModule(_) => "kernel_module",
+            Subject::Service(_) => "service",
+            Subject::Multipathd => "multipathd",
+            Subject::NfsClient => "nfs_client",
+            Subject::NfsDefaultvers => "nfs_defaultvers",
+            Subject::Hugepages { .. } => "hugepages",
+            Subject::CpuFlags => "cpu_flags",
+            Subject::KernelVersion => "kernel_version",
+            Subject::MountPropagation(_) => "mount_propagation",
+            Subject::Command(_) => "command",
+            Subject::Diagnosis => "diagnosis",
+        }
+    }
+
+    /// Returns the name of the thing checked, where the kind names one: the executable,
+    /// module, service, path or program; a huge page size as `2048kib`.
+    pub fn name(&self) -> Option<String> {
+        match self {
+            Subject::Executable(n)
+            | Subject::KernelModule(n)
+            | Subject::Service(n)
+            | Subject::MountPropagation(n)
+            | Subject::Command(n) => Some(n.clone()),
+            Subject::Hugepages { page_size_kib } => Some(format!("{page_size_kib}kib")),
+            Subject::Multipathd
+            | Subject::NfsClient
+            | Subject::NfsDefaultvers
+            | Subject::CpuFlags
+            | Subject::KernelVersion
+            | Subject::Diagnosis => None,
+        }
+    }
+
+    /// Returns the executable's name if and only if this is an executable check.
+    pub fn executable(&self) -> Option<&str> {
+        match self {
+            Subject::Executable(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// `"kind": "executable", "subject": "iscsiadm"` (no `subject` where the kind names none).
+impl Serialize for Subject {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let name = self.name();
+        let mut map = s.serialize_map(Some(1 + usize::from(name.is_some())))?;
+        map.serialize_entry("kind", self.kind())?;
+        if let Some(n) = &name {
+            map.serialize_entry("subject", n)?;
+        }
+        map.end()
+    }
+}
+
+/// How a started (or refused) process ended, as data: what consumers match on instead of the
+/// `exit` evidence text, which is for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeRun {
+    /// The command line as run (shell-quoted for display; never given to a shell).
+    pub command: String,
+    /// The deadline it ran under.
+    #[serde(serialize_with = "humantime_str")]
+    pub deadline: std::time::Duration,
+    /// How it ended.
+    #[serde(flatten)]
+    pub end: ProbeEnd,
+}
+
+/// How a probe ended. Serialized as `"outcome": "<variant>"` beside the variant's fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProbeEnd {
+    /// It exited (or was killed by someone else) before its deadline.
+    Exited {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        exit_code: Option<i32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signal: Option<i32>,
+    },
+    /// Its deadline passed and its process group was killed.
+    TimedOut {
+        /// True if and only if `SIGTERM` was not enough and `SIGKILL` was sent.
+        sigkill: bool,
+        /// True if and only if its main process had still not died (it is reported stuck).
+        still_alive: bool,
+    },
+    /// Not started: its previous run is still alive.
+    PreviousRunAlive,
+    /// Not started: the runner's cap on concurrent probes was reached.
+    Busy { max_concurrent: usize },
+    /// Not started: the program could not be executed (or confined); `why` says.
+    NotStarted { why: String },
+}
+
+impl ProbeEnd {
+    /// Returns true if and only if the run hit its deadline.
+    pub fn timed_out(&self) -> bool {
+        matches!(self, ProbeEnd::TimedOut { .. })
+    }
+}
+
+fn humantime_str<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*d).to_string())
 }
 
 /// What a check function returns before the requirement's level and id are applied.
@@ -166,7 +338,7 @@ pub struct Summary {
 
 impl Summary {
     /// Counts `findings`.
-    pub fn of(findings: &[Finding]) -> Summary {
+    pub fn of<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> Summary {
         let mut s = Summary::default();
         for f in findings {
             match f.status {
@@ -182,9 +354,9 @@ impl Summary {
 
 /// Returns true if and only if every required finding passed or only warned: the meaning of
 /// exit code 0. A required finding that is `unknown` is not a pass.
-pub fn all_required_met(findings: &[Finding]) -> bool {
+pub fn all_required_met<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> bool {
     findings
-        .iter()
+        .into_iter()
         .filter(|f| f.level == Level::Required)
         .all(|f| matches!(f.status, Status::Pass | Status::Warn))
 }

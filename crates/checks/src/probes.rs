@@ -13,7 +13,7 @@ use std::time::Duration;
 use hostready_exec::{Outcome as RunOutcome, ProbeResult, ProbeSpec, Runner, Sandbox, StartError};
 
 use crate::checks::command;
-use crate::finding::{Finding, Level, Status};
+use crate::finding::{Finding, Status};
 
 /// How a run may start processes.
 #[derive(Debug)]
@@ -45,9 +45,12 @@ pub fn version_args(exe: &str) -> Option<&'static [&'static str]> {
     })
 }
 
-/// Builds the verification spec for a passing `exe.*` finding, or `None` if it cannot be run.
+/// Builds the verification spec for a passing executable finding (whatever its id), or `None`
+/// if it cannot be run.
 pub fn verify_spec(f: &Finding, probing: &Probing<'_>) -> Option<ProbeSpec> {
-    let name = f.id.strip_prefix("exe.")?;
+    let name = f.subject.executable()?;
+    // A path given as the executable (`/usr/sbin/iscsiadm`) is known by its file name.
+    let name = name.rsplit('/').next().unwrap_or(name);
     if f.status != Status::Pass {
         return None;
     }
@@ -56,7 +59,7 @@ pub fn verify_spec(f: &Finding, probing: &Probing<'_>) -> Option<ProbeSpec> {
         .evidence
         .get("resolved")
         .or_else(|| f.evidence.get("path"))?;
-    let id = format!("verify.{name}");
+    let id = format!("verify.{}", f.id);
     // `path` is the program's path inside the root, which is `/` after the chroot.
     let mut spec = ProbeSpec::new(id, path, args.iter().copied(), VERIFY_TIMEOUT);
     spec.sandbox = Some(Sandbox::unprivileged(probing.root.map(Path::to_path_buf)));
@@ -86,6 +89,7 @@ pub fn apply_verification(f: &mut Finding, r: &ProbeResult) {
     f.evidence
         .add("verified with", format!("{how}: {}", r.command));
     command::describe(r, &mut f.evidence);
+    f.probe = Some(command::probe_run(r, VERIFY_TIMEOUT));
     let failed = match &r.outcome {
         RunOutcome::Exited(e) if e.code() == Some(0) => return,
         RunOutcome::Exited(e) => Some(e.to_string()),
@@ -97,11 +101,7 @@ pub fn apply_verification(f: &mut Finding, r: &ProbeResult) {
     };
     match failed {
         Some(why) => {
-            f.status = if f.level == Level::Required {
-                Status::Fail
-            } else {
-                Status::Warn
-            };
+            f.status = f.level.status(Status::Fail);
             f.message = format!("{} but does not start: {why}", f.message);
         }
         None => {
@@ -128,7 +128,7 @@ mod tests {
     use hostready_exec::RunnerConfig;
 
     use super::*;
-    use crate::finding::Evidence;
+    use crate::finding::{Evidence, Level, ProbeEnd, Subject};
 
     fn hostile_root(script: &str) -> tempfile::TempDir {
         let busybox = Path::new("/bin/busybox");
@@ -165,6 +165,8 @@ mod tests {
             message: format!("iscsiadm found at {path}"),
             evidence,
             remediation: None,
+            subject: Subject::Executable("iscsiadm".into()),
+            probe: None,
         }
     }
 
@@ -222,5 +224,55 @@ mod tests {
         apply_verification(&mut f, &r);
         assert_eq!(f.status, Status::Fail, "{f:?}");
         assert!(f.message.contains("does not start: exit code 1"), "{f:?}");
+        let run = f.probe.as_ref().expect("the run is recorded as data");
+        assert_eq!(
+            run.end,
+            ProbeEnd::Exited {
+                exit_code: Some(1),
+                signal: None
+            }
+        );
+        assert!(
+            run.command.ends_with("/usr/sbin/iscsiadm --version"),
+            "{run:?}"
+        );
+    }
+
+    /// Regression: verification followed the `exe.` id prefix, so an executable requirement
+    /// with its own `id:` (docs/profiles.md allows one) was silently never verified.
+    #[test]
+    fn an_executable_with_a_custom_id_is_verified() {
+        let root = hostile_root("echo iscsiadm version 2.1.8\nexit 0");
+        let runner = Runner::new(RunnerConfig::default());
+        let probing = Probing {
+            runner: &runner,
+            verify_executables: true,
+            root: Some(root.path()),
+        };
+        let mut f = found("/usr/sbin/iscsiadm");
+        f.id = "site.initiator".into();
+        let spec = verify_spec(&f, &probing).expect("verified by its kind, not its id");
+        let r = runner.run(&spec);
+        apply_verification(&mut f, &r);
+        assert_eq!(f.status, Status::Pass, "{f:?}");
+        assert!(f.evidence.get("verified with").is_some(), "{f:?}");
+        assert_eq!(
+            f.probe.map(|p| p.end),
+            Some(ProbeEnd::Exited {
+                exit_code: Some(0),
+                signal: None
+            })
+        );
+        // A recommended executable that does not start warns: the level rule of evaluation.
+        let broken = hostile_root("exit 3");
+        let probing = Probing {
+            root: Some(broken.path()),
+            ..probing
+        };
+        let mut f = found("/usr/sbin/iscsiadm");
+        f.level = Level::Recommended;
+        let r = runner.run(&verify_spec(&f, &probing).unwrap());
+        apply_verification(&mut f, &r);
+        assert_eq!(f.status, Status::Warn, "{f:?}");
     }
 }

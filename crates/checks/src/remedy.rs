@@ -52,7 +52,11 @@ pub fn package(
     overrides: &BTreeMap<String, String>,
 ) -> Option<String> {
     let family = os.map_or(Family::Unknown, |o| o.family);
-    let key = format!("{family:?}").to_lowercase();
+    // The family's serde name (`debian`, `rhel`), as profiles spell it in `packages:`.
+    let key = serde_json::to_value(family)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
     os.and_then(|o| overrides.get(&o.id))
         .or_else(|| overrides.get(&key))
         .cloned()
@@ -83,13 +87,9 @@ pub fn install(package: &str, os: Option<&OsRelease>) -> (Vec<String>, Vec<Strin
     if let Some(im) = os.immutable {
         return immutable_install(package, im);
     }
-    let legacy_yum = matches!(
-        (os.id.as_str(), os.version_id.as_str()),
-        ("amzn", "2") | ("centos" | "rhel" | "ol", "7" | "7.9")
-    );
     let cmd = match os.family {
         Family::Debian => format!("apt-get update && apt-get install -y {package}"),
-        Family::Rhel if legacy_yum => format!("yum install -y {package}"),
+        Family::Rhel if legacy_yum(os) => format!("yum install -y {package}"),
         Family::Rhel => format!("dnf install -y {package}"),
         Family::Suse => format!("zypper --non-interactive install {package}"),
         Family::Arch => format!("pacman -S --needed --noconfirm {package}"),
@@ -107,6 +107,37 @@ pub fn install(package: &str, os: Option<&OsRelease>) -> (Vec<String>, Vec<Strin
         }
     };
     (vec![cmd], vec![])
+}
+
+/// Returns the commands that reinstall `package` on this host (recorded as installed, but a
+/// file of it is gone), or what fits an immutable host instead; empty when the distro is
+/// unknown.
+pub fn reinstall(package: &str, os: Option<&OsRelease>) -> Vec<String> {
+    let Some(os) = os else { return vec![] };
+    if os.immutable.is_some() {
+        return install(package, Some(os)).0;
+    }
+    match os.family {
+        Family::Debian => vec![format!("apt-get install --reinstall -y {package}")],
+        Family::Rhel if legacy_yum(os) => vec![format!("yum reinstall -y {package}")],
+        Family::Rhel => vec![format!("dnf reinstall -y {package}")],
+        Family::Suse => vec![format!(
+            "zypper --non-interactive install --force {package}"
+        )],
+        Family::Arch => vec![format!("pacman -S --noconfirm {package}")],
+        Family::Gentoo => vec![format!("emerge --oneshot {package}")],
+        Family::Alpine => vec![format!("apk fix {package}")],
+        Family::Image | Family::Unknown => vec![],
+    }
+}
+
+/// Returns true if and only if the host's package manager is yum, not dnf (RHEL/CentOS/Oracle
+/// Linux 7, Amazon Linux 2).
+fn legacy_yum(os: &OsRelease) -> bool {
+    matches!(
+        (os.id.as_str(), os.version_id.as_str()),
+        ("amzn", "2") | ("centos" | "rhel" | "ol", "7" | "7.9")
+    )
 }
 
 fn immutable_install(package: &str, im: Immutable) -> (Vec<String>, Vec<String>) {
@@ -257,6 +288,31 @@ mod tests {
             missing_executable("dmsetup", Some(&amzn2), &none).commands,
             vec!["yum install -y device-mapper"]
         );
+    }
+
+    #[test]
+    fn reinstall_uses_the_hosts_package_manager() {
+        let centos7 = os("ID=centos\nID_LIKE=\"rhel fedora\"\nVERSION_ID=7\n");
+        assert_eq!(
+            reinstall("iscsi-initiator-utils", Some(&centos7)),
+            vec!["yum reinstall -y iscsi-initiator-utils"]
+        );
+        let rocky = os("ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=9.3\n");
+        assert_eq!(
+            reinstall("iscsi-initiator-utils", Some(&rocky)),
+            vec!["dnf reinstall -y iscsi-initiator-utils"]
+        );
+        let deb = os("ID=debian\n");
+        assert_eq!(
+            reinstall("open-iscsi", Some(&deb)),
+            vec!["apt-get install --reinstall -y open-iscsi"]
+        );
+        let fcos = os("ID=fedora\nVARIANT_ID=coreos\n");
+        assert_eq!(
+            reinstall("iscsi-initiator-utils", Some(&fcos))[0],
+            "rpm-ostree install iscsi-initiator-utils"
+        );
+        assert!(reinstall("x", None).is_empty());
     }
 
     #[test]

@@ -2,13 +2,16 @@
 
 use serde::Serialize;
 
+use std::collections::HashMap;
+
+use hostready_exec::{ProbeResult, ProbeSpec};
+use hostready_host::os_release::{Family, Immutable};
+
 use crate::checks;
 use crate::facts::Facts;
-use crate::finding::{Finding, Level, Status, Summary, all_required_met};
+use crate::finding::{Finding, Summary, all_required_met};
 use crate::probes::{self, Probing};
 use crate::profile::{Check, Profile, Requirement};
-use hostready_exec::{ProbeResult, ProbeSpec};
-use std::collections::HashMap;
 
 /// Schema version of the JSON/YAML report; bumped on incompatible changes.
 pub const REPORT_SCHEMA: u32 = 1;
@@ -22,7 +25,38 @@ pub struct Report {
     /// True if and only if every required requirement passed (or only warned).
     pub ok: bool,
     pub summary: Summary,
+    /// Every requirement checked, each id once (an id shared by several profiles is checked
+    /// for the first that names it).
     pub findings: Vec<Finding>,
+    /// Which findings belong to which profile, in the order the profiles were given: a
+    /// finding checked for an earlier profile is listed under each profile that names it.
+    pub by_profile: Vec<ProfileFindings>,
+}
+
+/// One profile's share of a report.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProfileFindings {
+    pub profile: String,
+    /// The node condition type the agent publishes for it ([`Profile::condition_type`]).
+    pub condition: String,
+    /// True if and only if every required finding of this profile passed or only warned.
+    pub ok: bool,
+    pub summary: Summary,
+    /// The ids of its findings, in the profile's order.
+    pub findings: Vec<String>,
+    /// Indexes of those findings in [`Report::findings`].
+    #[serde(skip)]
+    indexes: Vec<usize>,
+}
+
+impl Report {
+    /// Returns the findings of `group`, in its profile's order.
+    pub fn findings_of<'a>(
+        &'a self,
+        group: &'a ProfileFindings,
+    ) -> impl Iterator<Item = &'a Finding> {
+        group.indexes.iter().map(|i| &self.findings[*i])
+    }
 }
 
 /// The host as hostready saw it.
@@ -32,8 +66,9 @@ pub struct HostInfo {
     pub proc: Option<String>,
     pub os: Option<String>,
     pub os_id: Option<String>,
-    pub family: Option<String>,
-    pub immutable: Option<String>,
+    /// `unknown` when os-release could not be read.
+    pub family: Family,
+    pub immutable: Option<Immutable>,
     pub kernel: Option<String>,
     pub machine: String,
 }
@@ -50,8 +85,8 @@ impl HostInfo {
                 .map(|p| p.location().display().to_string()),
             os: os.map(|o| o.display_name()),
             os_id: os.map(|o| o.id.clone()),
-            family: os.map(|o| format!("{:?}", o.family).to_lowercase()),
-            immutable: os.and_then(|o| o.immutable).map(|i| format!("{i:?}")),
+            family: os.map_or(Family::Unknown, |o| o.family),
+            immutable: os.and_then(|o| o.immutable),
             kernel: facts.release().ok().map(str::to_string),
             machine: facts.machine().to_string(),
         }
@@ -91,19 +126,22 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probin
     let mut findings: Vec<Finding> = chosen
         .iter()
         .map(|(profile, req)| {
-            let outcome = checks::run(req, facts, results.remove(&req.id).as_ref());
-            let status = match (outcome.status, req.level) {
-                (Status::Fail, Level::Recommended) => Status::Warn,
-                (s, _) => s,
+            let result = results.remove(&req.id);
+            let outcome = checks::run(req, facts, result.as_ref());
+            let probe = match (&req.check, &result) {
+                (Check::Command(c), Some(r)) => Some(checks::command::probe_run(r, c.timeout)),
+                _ => None,
             };
             Finding {
                 id: req.id.clone(),
                 profile: profile.name.clone(),
                 level: req.level,
-                status,
+                status: req.level.status(outcome.status),
                 message: outcome.message,
                 evidence: outcome.evidence,
                 remediation: outcome.remediation,
+                subject: req.check.subject(),
+                probe,
             }
         })
         .collect();
@@ -111,6 +149,7 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probin
     if let Some(p) = probing.filter(|p| p.verify_executables) {
         verify(&mut findings, p);
     }
+    let by_profile = profiles.iter().map(|p| group(p, &findings)).collect();
     let host = HostInfo::of(facts);
     Report {
         schema: REPORT_SCHEMA,
@@ -119,6 +158,25 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probin
         ok: all_required_met(&findings),
         summary: Summary::of(&findings),
         findings,
+        by_profile,
+    }
+}
+
+/// Collects `profile`'s findings: by requirement id, since each id was checked once.
+fn group(profile: &Profile, findings: &[Finding]) -> ProfileFindings {
+    let indexes: Vec<usize> = profile
+        .requirements
+        .iter()
+        .filter_map(|r| findings.iter().position(|f| f.id == r.id))
+        .collect();
+    let mine = || indexes.iter().map(|i| &findings[*i]);
+    ProfileFindings {
+        profile: profile.name.clone(),
+        condition: profile.condition_type(),
+        ok: all_required_met(mine()),
+        summary: Summary::of(mine()),
+        findings: mine().map(|f| f.id.clone()).collect(),
+        indexes,
     }
 }
 
@@ -134,5 +192,141 @@ fn verify(findings: &mut [Finding], probing: &Probing<'_>) {
         .run_many(&specs.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
     for ((i, _), r) in specs.iter().zip(results) {
         probes::apply_verification(&mut findings[*i], &r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use hostready_host::{Host, ProcSource};
+
+    use super::*;
+    use crate::finding::{Level, Status, Subject};
+
+    /// A Debian root whose dpkg database records open-iscsi as installed, while `iscsiadm`
+    /// is gone; and a profile asking for `iscsiadm` under a custom id and the default one.
+    fn reinstall_host() -> (tempfile::TempDir, Profile) {
+        let dir = tempfile::tempdir().unwrap();
+        let r = dir.path();
+        fs::create_dir_all(r.join("etc")).unwrap();
+        fs::create_dir_all(r.join("usr/sbin")).unwrap();
+        fs::create_dir_all(r.join("var/lib/dpkg/info")).unwrap();
+        fs::write(r.join("etc/os-release"), "ID=debian\nVERSION_ID=\"12\"\n").unwrap();
+        fs::write(
+            r.join("var/lib/dpkg/status"),
+            "Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\n\
+             Version: 2.1.8-1\nDescription: iSCSI initiator tools\n",
+        )
+        .unwrap();
+        fs::write(
+            r.join("var/lib/dpkg/info/open-iscsi.list"),
+            "/.\n/usr/sbin/iscsiadm\n",
+        )
+        .unwrap();
+        let file = r.join("site.yaml");
+        fs::write(
+            &file,
+            "name: site\nrequirements:\n  - id: site.initiator\n    executable: iscsiadm\n  \
+             - executable: dmsetup\n    level: recommended\n",
+        )
+        .unwrap();
+        let p = crate::profile::load(file.to_str().unwrap()).unwrap();
+        (dir, p)
+    }
+
+    /// Regression: the package-database explanation followed the `exe.` id prefix, so an
+    /// executable requirement with its own `id:` lost it (and its reinstall advice).
+    #[test]
+    fn a_custom_id_keeps_the_package_database_explanation() {
+        let (dir, profile) = reinstall_host();
+        let host = Host::open(dir.path(), ProcSource::Disabled).unwrap();
+        let facts = Facts::new(&host, "/usr/sbin:/usr/bin");
+        let report = evaluate(std::slice::from_ref(&profile), &facts, None);
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.id == "site.initiator")
+            .unwrap();
+        assert_eq!(f.subject, Subject::Executable("iscsiadm".into()));
+        assert_eq!(f.status, Status::Fail);
+        let said = f.evidence.get("package database").expect("explained");
+        assert!(
+            said.contains("open-iscsi 2.1.8-1 is recorded as installed"),
+            "{said}"
+        );
+        let fix = f.remediation.as_ref().unwrap();
+        assert_eq!(fix.commands, ["apt-get install --reinstall -y open-iscsi"]);
+        assert!(fix.summary.contains("iscsiadm is gone"), "{fix:?}");
+        // The level rule: a recommended executable that is missing warns.
+        let dm = report
+            .findings
+            .iter()
+            .find(|f| f.id == "exe.dmsetup")
+            .unwrap();
+        assert_eq!((dm.level, dm.status), (Level::Recommended, Status::Warn));
+    }
+
+    #[test]
+    fn findings_are_grouped_per_profile_with_shared_ids_under_each() {
+        let (dir, site) = reinstall_host();
+        let host = Host::open(dir.path(), ProcSource::Disabled).unwrap();
+        let facts = Facts::new(&host, "/usr/sbin:/usr/bin");
+        let encryption = crate::profile::load("encryption").unwrap();
+        let report = evaluate(&[site, encryption.clone()], &facts, None);
+        // exe.dmsetup is named by both; checked once, for the first.
+        assert_eq!(
+            report
+                .findings
+                .iter()
+                .filter(|f| f.id == "exe.dmsetup")
+                .count(),
+            1
+        );
+        let groups: Vec<(&str, &str)> = report
+            .by_profile
+            .iter()
+            .map(|g| (g.profile.as_str(), g.condition.as_str()))
+            .collect();
+        assert_eq!(
+            groups,
+            [("site", "SiteReady"), ("encryption", "EncryptionReady")]
+        );
+        let enc = &report.by_profile[1];
+        let ids: Vec<&str> = encryption
+            .requirements
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        assert_eq!(enc.findings, ids);
+        let shared = report
+            .findings_of(enc)
+            .find(|f| f.id == "exe.dmsetup")
+            .unwrap();
+        assert_eq!(shared.profile, "site");
+        assert_eq!(enc.summary, Summary::of(report.findings_of(enc)));
+        assert!(!report.by_profile[0].ok);
+    }
+
+    /// JSON/YAML use the types' serde names, never their `Debug` form.
+    #[test]
+    fn host_info_uses_serde_names() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join("etc")).unwrap();
+        fs::write(
+            dir.path().join("etc/os-release"),
+            "ID=fedora\nVARIANT_ID=coreos\nVERSION_ID=40\n",
+        )
+        .unwrap();
+        let host = Host::open(dir.path(), ProcSource::Disabled).unwrap();
+        let info = HostInfo::of(&Facts::new(&host, "/usr/bin"));
+        let v = serde_json::to_value(&info).unwrap();
+        assert_eq!(v["immutable"], "fedora-coreos");
+        assert_eq!(v["family"], "rhel");
+        let empty = tempfile::tempdir().unwrap();
+        let host = Host::open(empty.path(), ProcSource::Disabled).unwrap();
+        let v = serde_json::to_value(HostInfo::of(&Facts::new(&host, "/usr/bin"))).unwrap();
+        assert_eq!(v["family"], "unknown");
+        assert_eq!(v["immutable"], serde_json::Value::Null);
     }
 }

@@ -175,7 +175,7 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
                 out,
                 "  {:<22} {:<11} {}",
                 r.id,
-                format!("{:?}", r.level).to_lowercase(),
+                r.level.as_str(),
                 r.description
                     .as_deref()
                     .map(str::trim)

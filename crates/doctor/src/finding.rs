@@ -17,6 +17,8 @@ pub fn new(id: impl Into<String>, status: Status, message: impl Into<String>) ->
         message: message.into(),
         evidence: Evidence::default(),
         remediation: None,
+        subject: hostready_checks::finding::Subject::Diagnosis,
+        probe: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use hostready_exec::{Outcome as RunOutcome, ProbeResult, ProbeSpec, Verdict};
 
-use crate::finding::{Evidence, Outcome, Status};
+use crate::finding::{Evidence, Outcome, ProbeEnd, ProbeRun, Status};
 use crate::profile::CommandCheck;
 
 /// The longest message taken from a command's stdout (NPD's `max_output_length` is 80; findings
@@ -45,6 +45,40 @@ pub fn outcome(c: &CommandCheck, result: Option<&ProbeResult>) -> Outcome {
         message,
         evidence: ev,
         remediation: None,
+    }
+}
+
+/// Returns how a run ended, as data (the evidence says the same for people): a command
+/// check's own run, or a found executable's verification run, under `deadline`.
+pub fn probe_run(r: &ProbeResult, deadline: std::time::Duration) -> ProbeRun {
+    let exited = |e: hostready_exec::Exit| match e {
+        hostready_exec::Exit::Code(c) => (Some(c), None),
+        hostready_exec::Exit::Signal(s) => (None, Some(s)),
+    };
+    let end = match &r.outcome {
+        RunOutcome::Exited(e) => {
+            let (exit_code, signal) = exited(*e);
+            ProbeEnd::Exited { exit_code, signal }
+        }
+        RunOutcome::TimedOut {
+            exit,
+            escalated_to_kill,
+        } => ProbeEnd::TimedOut {
+            sigkill: *escalated_to_kill,
+            still_alive: exit.is_none(),
+        },
+        RunOutcome::StillRunning(_) => ProbeEnd::PreviousRunAlive,
+        RunOutcome::Busy { max_concurrent } => ProbeEnd::Busy {
+            max_concurrent: *max_concurrent,
+        },
+        RunOutcome::NotStarted(e) => ProbeEnd::NotStarted {
+            why: hostready_pkgdb::error_chain(e),
+        },
+    };
+    ProbeRun {
+        command: r.command.to_string(),
+        deadline,
+        end,
     }
 }
 

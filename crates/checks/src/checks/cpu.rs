@@ -7,7 +7,7 @@ use crate::facts::Facts;
 use crate::finding::{Evidence, Outcome, Remediation};
 
 /// Checks the flags listed for this machine; a machine the profile does not list needs none.
-pub fn check(per_machine: &BTreeMap<String, Vec<String>>, facts: &Facts<'_>) -> Outcome {
+pub fn flags(per_machine: &BTreeMap<String, Vec<String>>, facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
     let machine = facts.machine();
     ev.add("machine", machine);

@@ -2,9 +2,64 @@
 //! corrupt or hang storage workloads.
 
 use hostready_host::kernel::version_triple;
+use serde::{Serialize, Serializer};
 
 use crate::facts::Facts;
 use crate::finding::{Evidence, Outcome, Remediation};
+
+/// The oldest kernel a profile accepts (`kernel_version.min`), parsed when the profile loads:
+/// as written, and as numbers to compare.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MinKernel {
+    /// As the profile wrote it (`5.8`); what messages and listings show.
+    pub text: String,
+    /// `(major, minor, patch)`, patch 0 when not given.
+    pub version: (u32, u32, u32),
+}
+
+impl MinKernel {
+    /// Parses `kernel_version.min`; the error says what is wrong with it.
+    pub fn parse(s: &str) -> Result<MinKernel, String> {
+        let version = version_triple(s)
+            .ok_or_else(|| format!("kernel_version.min {s:?} is not a version like 5.8"))?;
+        Ok(MinKernel {
+            text: s.to_string(),
+            version,
+        })
+    }
+}
+
+/// Serialized as the profile wrote it.
+impl Serialize for MinKernel {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+/// One `kernel_version.known_bad` entry, parsed when the profile loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRelease {
+    /// As the profile wrote it; what messages and listings show.
+    pub text: String,
+    pub rule: KnownBad,
+}
+
+impl BadRelease {
+    /// Parses a known-bad entry; the error says what is wrong with it.
+    pub fn parse(s: &str) -> Result<BadRelease, String> {
+        Ok(BadRelease {
+            text: s.to_string(),
+            rule: parse_known_bad(s)?,
+        })
+    }
+}
+
+/// Serialized as the profile wrote it.
+impl Serialize for BadRelease {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
 
 /// A known-bad entry: one release (prefix up to a separator) or a range of ABI numbers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,15 +115,16 @@ impl KnownBad {
 }
 
 /// Checks the running kernel against `min` and `known_bad`.
-pub fn check(min: &str, known_bad: &[String], facts: &Facts<'_>) -> Outcome {
+pub fn version(min: &MinKernel, known_bad: &[BadRelease], facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
     let release = match facts.release() {
         Ok(r) => r,
         Err(why) => return Outcome::unknown(format!("kernel release unknown: {why}"), ev),
     };
+    let (min, need) = (min.text.as_str(), min.version);
     ev.add("release", release);
     ev.add("minimum", min);
-    let (Some(have), Some(need)) = (version_triple(release), version_triple(min)) else {
+    let Some(have) = version_triple(release) else {
         return Outcome::unknown(
             format!("cannot compare kernel release {release:?} with {min}"),
             ev,
@@ -83,8 +139,8 @@ pub fn check(min: &str, known_bad: &[String], facts: &Facts<'_>) -> Outcome {
     if have < need {
         return Outcome::fail(format!("kernel {release} is older than {min}"), ev, upgrade);
     }
-    for bad in known_bad {
-        if parse_known_bad(bad).is_ok_and(|b| b.matches(release)) {
+    for BadRelease { text: bad, rule } in known_bad {
+        if rule.matches(release) {
             ev.add("known bad", bad);
             let fix = Remediation {
                 summary: format!(

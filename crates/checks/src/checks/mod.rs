@@ -38,13 +38,13 @@ pub fn run(
         ),
         Check::Multipathd { devices } => multipath::check(devices, facts),
         Check::NfsClient {} => nfs::client(facts),
-        Check::NfsDefaultVersion { allowed } => nfs::default_version(allowed, facts),
+        Check::NfsDefaultvers { allowed } => nfs::defaultvers(allowed, facts),
         Check::Hugepages {
             page_size_kib,
             min_pages,
         } => hugepages::check(*page_size_kib, *min_pages, facts),
-        Check::CpuFlags(per_machine) => cpu::check(per_machine, facts),
-        Check::KernelVersion { min, known_bad } => kernel::check(min, known_bad, facts),
-        Check::MountPropagation { path } => mount::check(path, facts),
+        Check::CpuFlags(per_machine) => cpu::flags(per_machine, facts),
+        Check::KernelVersion { min, known_bad } => kernel::version(min, known_bad, facts),
+        Check::MountPropagation { path } => mount::propagation(path, facts),
     }
 }

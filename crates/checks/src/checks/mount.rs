@@ -7,7 +7,7 @@ use crate::facts::Facts;
 use crate::finding::{Evidence, Outcome, Remediation};
 
 /// Checks that the mount containing `path` is in a shared peer group.
-pub fn check(path: &str, facts: &Facts<'_>) -> Outcome {
+pub fn propagation(path: &str, facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
     let (mounts, source) = match facts.mounts() {
         Ok(m) => m,

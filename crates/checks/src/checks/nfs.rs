@@ -83,7 +83,7 @@ pub fn client(facts: &Facts<'_>) -> Outcome {
 }
 
 /// Checks that `Defaultvers` (and `Nfsvers`), when set globally in `nfsmount.conf`, is allowed.
-pub fn default_version(allowed: &[String], facts: &Facts<'_>) -> Outcome {
+pub fn defaultvers(allowed: &[String], facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
     let files = match facts.config_with_dropins("/etc/nfsmount.conf", "/etc/nfsmount.conf.d") {
         Ok(f) => f,

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::finding::Level;
+use crate::finding::{Level, Subject};
 
 /// The built-in profiles, embedded at build time, in the order `hostready profiles` lists them.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -125,14 +125,18 @@ pub enum Check {
     /// NFSv4 client support in the running kernel.
     NfsClient {},
     /// `Defaultvers` in `nfsmount.conf`, when set, must be one of these.
-    NfsDefaultVersion { allowed: Vec<String> },
+    NfsDefaultvers { allowed: Vec<String> },
     /// At least `min_pages` huge pages of `page_size_kib`.
     Hugepages { page_size_kib: u64, min_pages: u64 },
     /// CPU flags required per machine (`x86_64`, `aarch64`, ...).
     CpuFlags(BTreeMap<String, Vec<String>>),
     /// The running kernel at least `min`, and not one of `known_bad` (exact releases, or
-    /// `A..B` ranges of one base version's ABI numbers such as `5.15.0-94..5.15.0-99`).
-    KernelVersion { min: String, known_bad: Vec<String> },
+    /// `A..B` ranges of one base version's ABI numbers such as `5.15.0-94..5.15.0-99`);
+    /// both parsed when the profile loads.
+    KernelVersion {
+        min: crate::checks::kernel::MinKernel,
+        known_bad: Vec<crate::checks::kernel::BadRelease>,
+    },
     /// The mount holding `path` propagates mounts (`shared:` in mountinfo).
     MountPropagation { path: String },
     /// A program run under the bounded runner, read with node-problem-detector's plugin
@@ -184,7 +188,7 @@ impl Check {
                 "multipathd stopped, or blacklisting Longhorn's disks".into()
             }
             Check::NfsClient {} => "NFSv4 client in the running kernel".into(),
-            Check::NfsDefaultVersion { allowed } => {
+            Check::NfsDefaultvers { allowed } => {
                 format!(
                     "nfsmount.conf Defaultvers unset or one of {}",
                     allowed.join(", ")
@@ -204,10 +208,31 @@ impl Check {
                 format!("CPU flags ({})", per.join("; "))
             }
             Check::KernelVersion { min, .. } => {
-                format!("kernel {min} or newer, not a known-bad release")
+                format!("kernel {} or newer, not a known-bad release", min.text)
             }
             Check::MountPropagation { path } => format!("the mount holding {path} is shared"),
             Check::Command(c) => format!("`{}` exits 0", c.argv.join(" ")),
+        }
+    }
+
+    /// Returns what a finding of this check is about: its kind and the thing it names.
+    pub fn subject(&self) -> Subject {
+        match self {
+            Check::Executable(name) => Subject::Executable(name.clone()),
+            Check::KernelModule { name, .. } => {
+                Subject::KernelModule(hostready_host::kernel::normalize_module(name))
+            }
+            Check::Service { name, .. } => Subject::Service(name.clone()),
+            Check::Multipathd { .. } => Subject::Multipathd,
+            Check::NfsClient {} => Subject::NfsClient,
+            Check::NfsDefaultvers { .. } => Subject::NfsDefaultvers,
+            Check::Hugepages { page_size_kib, .. } => Subject::Hugepages {
+                page_size_kib: *page_size_kib,
+            },
+            Check::CpuFlags(_) => Subject::CpuFlags,
+            Check::KernelVersion { .. } => Subject::KernelVersion,
+            Check::MountPropagation { path } => Subject::MountPropagation(path.clone()),
+            Check::Command(c) => Subject::Command(c.argv.first().cloned().unwrap_or_default()),
         }
     }
 
@@ -221,7 +246,7 @@ impl Check {
             Check::Service { name, .. } => format!("svc.{name}"),
             Check::Multipathd { .. } => "svc.multipathd".into(),
             Check::NfsClient {} => "nfs.client".into(),
-            Check::NfsDefaultVersion { .. } => "nfs.defaultvers".into(),
+            Check::NfsDefaultvers { .. } => "nfs.defaultvers".into(),
             Check::Hugepages { page_size_kib, .. } => format!("hugepages.{page_size_kib}kib"),
             Check::CpuFlags(_) => "cpu.flags".into(),
             Check::KernelVersion { .. } => "kernel.version".into(),

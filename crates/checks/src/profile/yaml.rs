@@ -150,7 +150,9 @@ struct RawRequirementFields {
     service: Option<ServiceFields>,
     multipathd: Option<MultipathFields>,
     nfs_client: Option<Empty>,
-    nfs_default_version: Option<NfsVersionFields>,
+    /// `nfs_default_version` is its first name, still accepted.
+    #[serde(alias = "nfs_default_version")]
+    nfs_defaultvers: Option<NfsVersionFields>,
     hugepages: Option<HugepageFields>,
     cpu_flags: Option<BTreeMap<String, Vec<String>>>,
     kernel_version: Option<KernelVersionFields>,
@@ -211,7 +213,7 @@ struct MountFields {
     path: String,
 }
 
-const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_default_version, hugepages, cpu_flags, kernel_version, mount_propagation, command";
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, command";
 
 /// Turns a requirement's fields into a [`Requirement`]: exactly one kind, valid values, a
 /// valid id.
@@ -252,8 +254,8 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
     if r.nfs_client.is_some() {
         kinds.push(Check::NfsClient {});
     }
-    if let Some(n) = r.nfs_default_version {
-        kinds.push(Check::NfsDefaultVersion { allowed: n.allowed });
+    if let Some(n) = r.nfs_defaultvers {
+        kinds.push(Check::NfsDefaultvers { allowed: n.allowed });
     }
     if let Some(h) = r.hugepages {
         kinds.push(Check::Hugepages {
@@ -265,18 +267,14 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         kinds.push(Check::CpuFlags(c));
     }
     if let Some(k) = r.kernel_version {
-        if hostready_host::kernel::version_triple(&k.min).is_none() {
-            return Err(format!(
-                "kernel_version.min {:?} is not a version like 5.8",
-                k.min
-            ));
-        }
-        for bad in &k.known_bad {
-            crate::checks::kernel::parse_known_bad(bad)?;
-        }
+        use crate::checks::kernel::{BadRelease, MinKernel};
         kinds.push(Check::KernelVersion {
-            min: k.min,
-            known_bad: k.known_bad,
+            min: MinKernel::parse(&k.min)?,
+            known_bad: k
+                .known_bad
+                .iter()
+                .map(|b| BadRelease::parse(b))
+                .collect::<Result<_, _>>()?,
         });
     }
     if let Some(m) = r.mount_propagation {
@@ -436,6 +434,46 @@ mod tests {
         assert!(e.starts_with("my.yaml:"), "{e}");
         let e = parse_err("name: x\nrequirements:\n  - executable: a\n  - executable: a\n");
         assert!(e.contains("twice"), "{e}");
+    }
+
+    /// `nfs_defaultvers` (the name of its id, `nfs.defaultvers`, and its code) and its first
+    /// name `nfs_default_version` are one kind; kernel rules are parsed when the file loads.
+    #[test]
+    fn kinds_parse_into_typed_values() {
+        for key in ["nfs_defaultvers", "nfs_default_version"] {
+            let p = parse(
+                &format!("name: x\nrequirements:\n  - {key}: {{allowed: ['4.2']}}\n"),
+                "my.yaml",
+            )
+            .unwrap();
+            assert_eq!(p.requirements.0[0].id, "nfs.defaultvers");
+            assert_eq!(
+                p.requirements.0[0].check,
+                Check::NfsDefaultvers {
+                    allowed: vec!["4.2".into()]
+                }
+            );
+        }
+        let p = parse(
+            "name: x\nrequirements:\n  - kernel_version: {min: '5.8', known_bad: [5.15.0-94..5.15.0-99]}\n",
+            "my.yaml",
+        )
+        .unwrap();
+        let Check::KernelVersion { min, known_bad } = &p.requirements.0[0].check else {
+            panic!("{p:?}")
+        };
+        assert_eq!((min.text.as_str(), min.version), ("5.8", (5, 8, 0)));
+        assert!(known_bad[0].rule.matches("5.15.0-97-generic"));
+        // Listings and JSON show them as written.
+        let json = serde_json::to_value(&p.requirements.0[0].check).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kernel_version": {"min": "5.8", "known_bad": ["5.15.0-94..5.15.0-99"]}})
+        );
+        let e = parse_err(
+            "name: x\nrequirements:\n  - kernel_version: {min: '5.8', known_bad: [x..y]}\n",
+        );
+        assert!(e.contains("known_bad range"), "{e}");
     }
 
     #[test]
