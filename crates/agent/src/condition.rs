@@ -21,6 +21,7 @@
 
 use std::collections::BTreeMap;
 
+use hostready_checks::finding::{ProbeEnd, Subject};
 use hostready_checks::{Finding, Status};
 use k8s_openapi::api::core::v1::NodeCondition;
 use k8s_openapi::chrono::{DateTime, SecondsFormat, Utc};
@@ -105,24 +106,23 @@ impl Desired {
     }
 }
 
-/// Returns the CamelCase reason for a failing finding id, by its family.
-pub fn reason_for(id: &str) -> &'static str {
-    match id {
-        "svc.multipathd" => return "MultipathdConflict",
-        "nfs.client" => return "NfsClientMissing",
-        "nfs.defaultvers" => return "NfsVersionUnsupported",
-        _ => {}
-    }
-    match id.split('.').next().unwrap_or("") {
-        "exe" => "ExecutableMissing",
-        "kmod" => "ModuleNotLoaded",
-        "svc" => "ServiceNotRunning",
-        "hugepages" => "HugepagesInsufficient",
-        "cpu" => "CpuFlagsMissing",
-        "kernel" => "KernelVersionUnsupported",
-        "mount" => "MountPropagationPrivate",
-        "probe" => "ProbeFailed",
-        _ => "RequirementFailed",
+/// Returns the CamelCase reason for a failing finding, by what it checks (its kind, never its
+/// id's prefix: a profile may name a requirement as it likes). A command check is the user's
+/// own: `ProbeFailed` when its id is `probe.*`, else `RequirementFailed` (docs/agent.md).
+pub fn reason_for(subject: &Subject, id: &str) -> &'static str {
+    match subject {
+        Subject::Executable(_) => "ExecutableMissing",
+        Subject::KernelModule(_) => "ModuleNotLoaded",
+        Subject::Service(_) => "ServiceNotRunning",
+        Subject::Multipathd => "MultipathdConflict",
+        Subject::NfsClient => "NfsClientMissing",
+        Subject::NfsDefaultvers => "NfsVersionUnsupported",
+        Subject::Hugepages { .. } => "HugepagesInsufficient",
+        Subject::CpuFlags => "CpuFlagsMissing",
+        Subject::KernelVersion => "KernelVersionUnsupported",
+        Subject::MountPropagation(_) => "MountPropagationPrivate",
+        Subject::Command(_) if id.starts_with("probe.") => "ProbeFailed",
+        Subject::Command(_) | Subject::Diagnosis => "RequirementFailed",
     }
 }
 
@@ -150,7 +150,10 @@ pub fn desired(profile: &str, type_: &str, findings: &[&Finding]) -> Desired {
         .copied()
         .collect();
     let (status, reason) = if !failed.is_empty() {
-        let mut kinds: Vec<&str> = failed.iter().map(|f| reason_for(&f.id)).collect();
+        let mut kinds: Vec<&str> = failed
+            .iter()
+            .map(|f| reason_for(&f.subject, &f.id))
+            .collect();
         kinds.dedup();
         let reason = if kinds.iter().all(|k| *k == kinds[0]) {
             kinds[0]
@@ -197,25 +200,23 @@ pub fn desired(profile: &str, type_: &str, findings: &[&Finding]) -> Desired {
 /// runner's own words carry the measured run time and pids, which move every cycle. Other
 /// findings are returned as they are. The original words go to the event
 /// ([`Desired::detail`]).
-pub fn stable_finding(f: &Finding, check: &hostready_checks::Check) -> Finding {
-    let hostready_checks::Check::Command(c) = check else {
+pub fn stable_finding(f: &Finding) -> Finding {
+    let (Subject::Command(program), Some(run)) = (&f.subject, &f.probe) else {
         return f.clone();
     };
-    let program = c.argv.first().map_or("", String::as_str);
-    let exit = f.evidence.get("exit").unwrap_or("");
-    let message = if exit.starts_with("timed out") {
-        format!(
+    let message = match run.end {
+        ProbeEnd::TimedOut { .. } => format!(
             "{program} timed out (deadline {})",
-            crate::duration::format(c.timeout)
-        )
-    } else if exit.starts_with("not started: previous run") {
-        format!("{program} not started: its previous run is still alive")
-    } else if exit.starts_with("not started:") && exit.ends_with("probes running") {
-        format!("{program} not started: too many probes running")
-    } else {
+            crate::duration::format(run.deadline)
+        ),
+        ProbeEnd::PreviousRunAlive => {
+            format!("{program} not started: its previous run is still alive")
+        }
+        ProbeEnd::Busy { .. } => format!("{program} not started: too many probes running"),
         // It ran and exited: the message is its own stdout (node-problem-detector's
-        // convention) or its exit status, both the probe's to keep stable.
-        return f.clone();
+        // convention) or its exit status, both the probe's to keep stable. A program that
+        // could not be started says why in words that do not move.
+        ProbeEnd::Exited { .. } | ProbeEnd::NotStarted { .. } => return f.clone(),
     };
     Finding {
         message,
@@ -436,11 +437,32 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hostready_checks::finding::ProbeRun;
     use hostready_checks::{Evidence, Level, Remediation};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+    /// The subject a built-in requirement with this default id has (test set-up only: the
+    /// agent itself never reads an id's prefix).
+    fn subject_of(id: &str) -> Subject {
+        let (family, rest) = id.split_once('.').unwrap_or((id, ""));
+        match (family, rest) {
+            ("exe", n) => Subject::Executable(n.into()),
+            ("kmod", n) => Subject::KernelModule(n.into()),
+            ("svc", "multipathd") => Subject::Multipathd,
+            ("svc", n) => Subject::Service(n.into()),
+            ("nfs", "client") => Subject::NfsClient,
+            ("nfs", "defaultvers") => Subject::NfsDefaultvers,
+            ("hugepages", _) => Subject::Hugepages {
+                page_size_kib: 2048,
+            },
+            _ => Subject::Command(format!("/usr/bin/{rest}")),
+        }
+    }
+
     fn finding(id: &str, status: Status, level: Level) -> Finding {
         Finding {
+            subject: subject_of(id),
+            probe: None,
             id: id.into(),
             profile: "longhorn".into(),
             level,
@@ -536,12 +558,25 @@ mod tests {
                 .unwrap()
                 .check
         };
+        let run = |end| ProbeRun {
+            command: "/usr/bin/disk-probe --all".into(),
+            deadline: match check("probe.disk") {
+                hostready_checks::Check::Command(c) => c.timeout,
+                c => panic!("{c:?}"),
+            },
+            end,
+        };
         let mut f = finding("probe.disk", Status::Unknown, Level::Required);
+        f.subject = check("probe.disk").subject();
         f.message = "timed out after 2.0312s: /usr/bin/disk-probe --all".into();
         f.evidence
             .add("exit", "timed out; SIGTERM, then killed by SIGTERM");
         f.evidence.add("duration", "2.0312s");
-        let s = stable_finding(&f, check("probe.disk"));
+        f.probe = Some(run(ProbeEnd::TimedOut {
+            sigkill: false,
+            still_alive: false,
+        }));
+        let s = stable_finding(&f);
         assert_eq!(s.message, "/usr/bin/disk-probe timed out (deadline 2s)");
         let mut stuck = finding("probe.disk", Status::Unknown, Level::Required);
         stuck.message = "not started again: previous run stuck since 2026-01-01T00:00:00Z, pid 4711 (disk-probe), state D".into();
@@ -549,23 +584,35 @@ mod tests {
             "exit",
             "not started: previous run stuck since ..., pid 4711",
         );
-        let s = stable_finding(&stuck, check("probe.disk"));
+        stuck.subject = check("probe.disk").subject();
+        stuck.probe = Some(run(ProbeEnd::PreviousRunAlive));
+        let s = stable_finding(&stuck);
         assert_eq!(
             s.message,
             "/usr/bin/disk-probe not started: its previous run is still alive"
         );
-        let exe = finding("exe.zfs", Status::Fail, Level::Required);
-        assert_eq!(stable_finding(&exe, check("exe.zfs")).message, exe.message);
+        let mut exe = finding("exe.zfs", Status::Fail, Level::Required);
+        exe.subject = check("exe.zfs").subject();
+        assert_eq!(stable_finding(&exe).message, exe.message);
     }
 
     #[test]
     fn reasons_by_family() {
-        assert_eq!(reason_for("kmod.nfs"), "ModuleNotLoaded");
-        assert_eq!(reason_for("svc.iscsid"), "ServiceNotRunning");
-        assert_eq!(reason_for("svc.multipathd"), "MultipathdConflict");
-        assert_eq!(reason_for("nfs.defaultvers"), "NfsVersionUnsupported");
-        assert_eq!(reason_for("probe.disk"), "ProbeFailed");
-        assert_eq!(reason_for("hugepages.2048kib"), "HugepagesInsufficient");
+        let reason = |id: &str| reason_for(&subject_of(id), id);
+        assert_eq!(reason("kmod.nfs"), "ModuleNotLoaded");
+        assert_eq!(reason("svc.iscsid"), "ServiceNotRunning");
+        assert_eq!(reason("svc.multipathd"), "MultipathdConflict");
+        assert_eq!(reason("nfs.defaultvers"), "NfsVersionUnsupported");
+        assert_eq!(reason("probe.disk"), "ProbeFailed");
+        assert_eq!(reason("hugepages.2048kib"), "HugepagesInsufficient");
+        // Regression: the reason followed the id's prefix, so an executable requirement with
+        // its own `id:` failed as a mere `RequirementFailed`.
+        let site = Subject::Executable("iscsiadm".into());
+        assert_eq!(reason_for(&site, "site.initiator"), "ExecutableMissing");
+        assert_eq!(
+            reason_for(&Subject::Command("/x".into()), "custom.x"),
+            "RequirementFailed"
+        );
     }
 
     #[test]

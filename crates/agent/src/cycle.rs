@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use hostready_checks::{Facts, Finding, Probing, evaluate};
+use hostready_checks::{Facts, Finding, Probing, ProfileFindings, Report, evaluate};
 use hostready_exec::Runner;
 use hostready_host::{Host, ProcSource};
 
-use crate::condition::{CondStatus, Desired};
+use crate::condition::{self, CondStatus, Desired};
 use crate::config::Settings;
 
 /// A cycle's output: every finding, and each profile's condition.
@@ -44,71 +44,63 @@ pub(crate) fn check(
         verify_executables: false,
         root: None,
     });
-    let (findings, host_error) = match Host::open(root, proc) {
+    let report = match Host::open(root, proc) {
         Ok(host) => {
             let facts = Facts::new(&host, search_path);
-            let report = evaluate(&settings.profiles, &facts, probing.as_ref());
-            (report.findings, None)
+            Ok(evaluate(&settings.profiles, &facts, probing.as_ref()))
         }
-        Err(e) => (
-            Vec::new(),
-            Some(format!("cannot open host root {}: {e}", root.display())),
-        ),
+        Err(e) => Err(format!("cannot open host root {}: {e}", root.display())),
     };
     let mut stats = ProbeStats::default();
     if let Some(runner) = runner {
-        // A command finding's `exit` evidence says "timed out; ..." (hostready-checks' command.rs).
-        stats.timeouts = findings
+        stats.timeouts = report
             .iter()
-            .filter(|f| {
-                f.evidence
-                    .get("exit")
-                    .is_some_and(|e| e.starts_with("timed out"))
-            })
+            .flat_map(|r| &r.findings)
+            .filter(|f| f.probe.as_ref().is_some_and(|p| p.end.timed_out()))
             .map(|f| f.id.clone())
             .collect();
         runner.reap();
         stats.stuck = runner.stuck().len();
     }
-    let desired = settings
-        .profiles
-        .iter()
-        .map(|p| {
-            let ty = p.condition_type();
-            if let Some(why) = &host_error {
-                return Desired {
-                    type_: ty,
-                    profile: p.name.clone(),
-                    status: CondStatus::Unknown,
-                    reason: "HostUnreadable".into(),
-                    message: why.clone(),
-                    failing: Vec::new(),
-                    detail: why.clone(),
-                };
-            }
-            // By requirement id: an id shared by two profiles is checked once, for the first.
-            let mine: Vec<(&Finding, &hostready_checks::Check)> = findings
-                .iter()
-                .filter_map(|f| {
-                    let r = p.requirements.iter().find(|r| r.id == f.id)?;
-                    Some((f, &r.check))
-                })
-                .collect();
-            // The condition gets stable words only; the event gets the findings' own.
-            let stable: Vec<Finding> = mine
-                .iter()
-                .map(|(f, c)| crate::condition::stable_finding(f, c))
-                .collect();
-            let raw: Vec<&Finding> = mine.iter().map(|(f, _)| *f).collect();
-            let mut d = crate::condition::desired(&p.name, &ty, &stable.iter().collect::<Vec<_>>());
-            d.detail = crate::condition::desired(&p.name, &ty, &raw).message;
-            d
-        })
-        .collect();
+    let desired = match &report {
+        Ok(report) => report
+            .by_profile
+            .iter()
+            .map(|group| profile_condition(report, group))
+            .collect(),
+        Err(why) => settings
+            .profiles
+            .iter()
+            .map(|p| Desired {
+                type_: p.condition_type(),
+                profile: p.name.clone(),
+                status: CondStatus::Unknown,
+                reason: "HostUnreadable".into(),
+                message: why.clone(),
+                failing: Vec::new(),
+                detail: why.clone(),
+            })
+            .collect(),
+    };
     CycleResult {
-        findings,
+        findings: report.map(|r| r.findings).unwrap_or_default(),
         desired,
         stats,
         duration: started.elapsed(),
     }
+}
+
+/// One profile's condition from its share of the report (an id shared by two profiles was
+/// checked once, and counts for both). The condition gets stable words only; the event gets
+/// the findings' own.
+fn profile_condition(report: &Report, group: &ProfileFindings) -> Desired {
+    let raw: Vec<&Finding> = report.findings_of(group).collect();
+    let stable: Vec<Finding> = raw.iter().map(|f| condition::stable_finding(f)).collect();
+    let mut d = condition::desired(
+        &group.profile,
+        &group.condition,
+        &stable.iter().collect::<Vec<_>>(),
+    );
+    d.detail = condition::desired(&group.profile, &group.condition, &raw).message;
+    d
 }

@@ -255,6 +255,8 @@ mod tests {
             message: String::new(),
             evidence: Evidence::default(),
             remediation: None,
+            subject: hostready_checks::finding::Subject::Executable("iscsiadm".into()),
+            probe: None,
         };
         m.set_findings(std::slice::from_ref(&f));
         m.api_error("apply_conditions", "403");

@@ -17,4 +17,4 @@ pub use finding::{
 };
 pub use probes::Probing;
 pub use profile::{Check, DEFAULT_PROFILE, Profile, ProfileError, Requirement};
-pub use report::{HostInfo, Report, evaluate};
+pub use report::{HostInfo, ProfileFindings, Report, evaluate};
