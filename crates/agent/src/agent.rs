@@ -95,219 +95,304 @@ pub enum Exit {
     Stopped,
 }
 
-/// Runs the agent until `shutdown` resolves (or `--once` / `--max-cycles` ends it).
+/// Runs the agent until `shutdown` resolves (or `--once` / `--max-cycles` ends it): set up,
+/// adopt what the Node shows, then loop — reload the config when it changed, check when due,
+/// publish when due.
 pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Exit, AgentError> {
-    let mut settings = Arc::new(match &opts.config {
-        Some(p) => Settings::load(p, &opts.defaults)?,
-        None => Settings::from_defaults(&opts.defaults)?,
-    });
-    let mut config_stamp: Option<Stamp> = opts.config.as_deref().and_then(crate::config::stamp);
-    let client = make_client(&opts).await?;
-    let kube = Kube::new(client, &opts.node_name, &opts.events_namespace);
-    let metrics = Arc::new(Metrics::new());
-    metrics.config_valid.set(1);
-    let health = Arc::new(Health::new(opts.reload_poll * 6 + Duration::from_secs(60)));
-    let _server = match opts.metrics_addr {
-        Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| AgentError::Listen { addr, source })?;
-            let bound = listener.local_addr().unwrap_or(addr);
-            log::info(&format!("metrics and health on http://{bound}"));
-            Some(AbortOnDrop(tokio::spawn(crate::server::serve(
-                listener,
-                metrics.clone(),
-                health.clone(),
-            ))))
-        }
-        None => None,
-    };
-    // A runner (and with it the subreaper setting) only once a profile has a command check:
-    // the built-in checks start no process.
-    let mut runner: Option<Runner> = None;
-    let mut jitter = Jitter::from_entropy();
-    let mut state = State {
-        kube,
-        node: opts.node_name.clone(),
-        metrics: metrics.clone(),
-        conditions: ConditionSet::default(),
-        pending: VecDeque::new(),
-        uid: None,
-        last_write: None,
-        backoff: Backoff::new(
-            Duration::from_millis(500),
-            opts.backoff_cap,
-            Jitter::from_entropy(),
-        ),
-        retry_at: None,
-        verified: false,
-        withheld: Vec::new(),
-    };
-    log::info(&format!(
-        "agent for node {} on root {}: profiles {}, interval {}, heartbeat {}",
-        opts.node_name,
-        opts.root.display(),
-        names(&settings),
-        crate::duration::format(settings.interval),
-        crate::duration::format(settings.heartbeat),
-    ));
-
-    // Best effort: start from what the Node shows, so a restarted agent reports real flips
-    // only and keeps transition times. If the API is unreachable now, publishing adopts later.
-    match state.kube.get_node().await {
-        Ok(node) => {
-            let types: Vec<String> = settings
-                .profiles
-                .iter()
-                .map(hostready_checks::Profile::condition_type)
-                .collect();
-            // Before the first apply: a condition someone else owns is never taken over.
-            let conflicts = crate::ownership::conflicts(&node, &types);
-            if !conflicts.is_empty() {
-                let e = AgentError::ConditionOwned {
-                    node: opts.node_name.clone(),
-                    conflicts,
-                };
-                let text = e.to_string();
-                log::warn(&text);
-                state.uid = node.metadata.uid.clone();
-                // Best effort, so `kubectl describe node` shows why the agent is not running.
-                let ev = EventSpec::condition_owned(&text, Utc::now())
-                    .to_event(&opts.node_name, state.uid.as_deref());
-                let _ = state.kube.create_event(&ev).await;
-                return Err(e);
-            }
-            state.uid = node.metadata.uid.clone();
-            state.verified = true;
-            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
-            state.conditions.seed(&existing, &types);
-        }
-        Err(e) => {
-            metrics.api_error(e.op(), &e.code());
-            log::warn(&format!(
-                "cannot read the Node yet ({}); checking anyway",
-                e.describe()
-            ));
-        }
-    }
-
+    let mut agent = Agent::start(opts).await?;
+    agent.adopt_node().await?;
     tokio::pin!(shutdown);
-    // A DaemonSet rollout starts every agent at once: spread the first checks.
-    let splay = if opts.once {
-        Duration::ZERO
-    } else {
-        jitter.upto((settings.interval / 10).min(Duration::from_secs(30)))
-    };
-    let mut next_check = Instant::now() + splay;
-    let mut cycles: u64 = 0;
-    let mut attempts: u32 = 0;
-    loop {
-        let now = Instant::now();
-        let mut wake = next_check.min(now + opts.reload_poll);
-        if cycles > 0 {
-            wake = wake.min(state.publish_due(settings.heartbeat, now).max(now));
-        }
-        tokio::select! {
-            biased;
-            () = &mut shutdown => return Ok(Exit::Stopped),
-            () = sleep_until(wake.into()) => {}
-        }
-        health.tick();
+    agent.run_loop(shutdown).await
+}
 
-        if let Some(path) = &opts.config {
-            let stamp = crate::config::stamp(path);
-            if stamp != config_stamp {
-                config_stamp = stamp;
-                let loaded = match Settings::load(path, &opts.defaults) {
-                    Ok(s) => state.check_ownership(&s).await.map(|()| s),
-                    Err(e) => Err(DisplayChain(&e).to_string()),
-                };
-                match loaded {
-                    Ok(s) => {
-                        log::info(&format!("config reloaded: profiles {}", names(&s)));
-                        settings = Arc::new(s);
-                        metrics.config_valid.set(1);
-                        next_check = Instant::now();
-                    }
-                    Err(text) => {
-                        log::warn(&format!(
-                            "config refused, keeping the last good one: {text}"
-                        ));
-                        metrics.config_errors.inc();
-                        metrics.config_valid.set(0);
-                        state.push_event(None, EventSpec::config_refused(&text, Utc::now()));
-                    }
+/// The running agent: its options and settings, its parts (metrics, health, the metrics
+/// server, a runner once a command check needs one) and the loop's schedule.
+struct Agent {
+    opts: Options,
+    settings: Arc<Settings>,
+    config_stamp: Option<Stamp>,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    /// Ends the metrics server when the agent ends.
+    _server: Option<AbortOnDrop>,
+    /// A runner (and with it the subreaper setting) only once a profile has a command check:
+    /// the built-in checks start no process.
+    runner: Option<Runner>,
+    jitter: Jitter,
+    state: State,
+    next_check: Instant,
+    cycles: u64,
+    /// Publish attempts so far (`--once` gives up after [`ONCE_ATTEMPTS`]).
+    attempts: u32,
+}
+
+/// How one check cycle ended.
+enum Checked {
+    Done,
+    /// The check panicked; the next is scheduled.
+    Panicked,
+    /// `shutdown` resolved while the check ran.
+    Shutdown,
+}
+
+impl Agent {
+    /// Set-up: the config, the kube client, metrics and the health endpoints, the loop state.
+    async fn start(opts: Options) -> Result<Agent, AgentError> {
+        let settings = Arc::new(match &opts.config {
+            Some(p) => Settings::load(p, &opts.defaults)?,
+            None => Settings::from_defaults(&opts.defaults)?,
+        });
+        let config_stamp = opts.config.as_deref().and_then(crate::config::stamp);
+        let client = make_client(&opts).await?;
+        let kube = Kube::new(client, &opts.node_name, &opts.events_namespace);
+        let metrics = Arc::new(Metrics::new());
+        metrics.config_valid.set(1);
+        let health = Arc::new(Health::new(opts.reload_poll * 6 + Duration::from_secs(60)));
+        let server = match opts.metrics_addr {
+            Some(addr) => Some(serve(addr, &metrics, &health).await?),
+            None => None,
+        };
+        let mut jitter = Jitter::from_entropy();
+        log::info(&format!(
+            "agent for node {} on root {}: profiles {}, interval {}, heartbeat {}",
+            opts.node_name,
+            opts.root.display(),
+            names(&settings),
+            crate::duration::format(settings.interval),
+            crate::duration::format(settings.heartbeat),
+        ));
+        // A DaemonSet rollout starts every agent at once: spread the first checks.
+        let splay = if opts.once {
+            Duration::ZERO
+        } else {
+            jitter.upto((settings.interval / 10).min(Duration::from_secs(30)))
+        };
+        Ok(Agent {
+            state: State::new(kube, &opts, metrics.clone()),
+            opts,
+            settings,
+            config_stamp,
+            metrics,
+            health,
+            _server: server,
+            runner: None,
+            jitter,
+            next_check: Instant::now() + splay,
+            cycles: 0,
+            attempts: 0,
+        })
+    }
+
+    /// Best effort: start from what the Node shows, so a restarted agent reports real flips
+    /// only and keeps transition times. If the API is unreachable now, publishing adopts
+    /// later. `Err` if another field manager owns one of the conditions (nothing written).
+    async fn adopt_node(&mut self) -> Result<(), AgentError> {
+        let state = &mut self.state;
+        let node = match state.kube.get_node().await {
+            Ok(node) => node,
+            Err(e) => {
+                self.metrics.api_error(e.op(), &e.code());
+                log::warn(&format!(
+                    "cannot read the Node yet ({}); checking anyway",
+                    e.describe()
+                ));
+                return Ok(());
+            }
+        };
+        let types = condition_types(&self.settings);
+        state.uid = node.metadata.uid.clone();
+        // Before the first apply: a condition someone else owns is never taken over.
+        let conflicts = crate::ownership::conflicts(&node, &types);
+        if !conflicts.is_empty() {
+            let e = AgentError::ConditionOwned {
+                node: self.opts.node_name.clone(),
+                conflicts,
+            };
+            let text = e.to_string();
+            log::warn(&text);
+            // Best effort, so `kubectl describe node` shows why the agent is not running.
+            let ev = EventSpec::condition_owned(&text, Utc::now())
+                .to_event(&self.opts.node_name, state.uid.as_deref());
+            let _ = state.kube.create_event(&ev).await;
+            return Err(e);
+        }
+        state.verified = true;
+        let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
+        state.conditions.seed(&existing, &types);
+        Ok(())
+    }
+
+    /// The loop: sleep until something is due (or `shutdown`), then reload, check, publish.
+    async fn run_loop<S: Future<Output = ()>>(
+        &mut self,
+        mut shutdown: std::pin::Pin<&mut S>,
+    ) -> Result<Exit, AgentError> {
+        loop {
+            let wake = self.wake_at();
+            tokio::select! {
+                biased;
+                () = shutdown.as_mut() => return Ok(Exit::Stopped),
+                () = sleep_until(wake.into()) => {}
+            }
+            self.health.tick();
+            self.reload().await;
+            if Instant::now() >= self.next_check {
+                match self.check(shutdown.as_mut()).await {
+                    Checked::Done => {}
+                    Checked::Panicked => continue,
+                    Checked::Shutdown => return Ok(Exit::Stopped),
                 }
             }
-        }
-
-        if Instant::now() >= next_check {
-            if runner.is_none() && settings.has_commands() {
-                runner = Some(Runner::new(RunnerConfig {
-                    kill_grace: opts.probe_kill_grace,
-                    ..RunnerConfig::default()
-                }));
+            if let Some(exit) = self.publish_if_due().await {
+                return Ok(exit);
             }
-            let task = {
-                let (settings, runner) = (settings.clone(), runner.clone());
-                let (root, proc, path) = (
-                    opts.root.clone(),
-                    opts.proc.clone(),
-                    opts.search_path.clone(),
-                );
-                tokio::task::spawn_blocking(move || {
-                    check(&root, proc, &path, &settings, runner.as_ref())
-                })
-            };
-            tokio::pin!(task);
-            // A long command check is not a stalled loop: keep /healthz fresh while waiting.
-            let result = loop {
-                tokio::select! {
-                    biased;
-                    () = &mut shutdown => return Ok(Exit::Stopped),
-                    r = &mut task => break r,
-                    () = tokio::time::sleep(opts.reload_poll) => health.tick(),
-                }
-            };
-            let Ok(result) = result else {
-                log::warn("check cycle panicked; trying again next period");
-                next_check = Instant::now() + jitter.spread(settings.interval, 0.1);
-                continue;
-            };
-            state.record(result);
-            health.checked();
-            cycles += 1;
-            next_check = Instant::now() + jitter.spread(settings.interval, 0.1);
-        }
-
-        let now = Instant::now();
-        if cycles > 0 && now >= state.publish_due(settings.heartbeat, now) {
-            attempts += 1;
-            match state.publish(settings.heartbeat).await {
-                Ok(()) => {
-                    if opts.once {
-                        return Ok(Exit::Published);
-                    }
-                }
-                Err(e) => {
-                    let delay = state.backoff.next_delay();
-                    log::warn(&format!(
-                        "publishing failed ({}); retry in {:?} (attempt {})",
-                        e.describe(),
-                        delay,
-                        state.backoff.failures()
-                    ));
-                    state.retry_at = Some(Instant::now() + delay);
-                    if opts.once && attempts >= ONCE_ATTEMPTS {
-                        return Ok(Exit::NotPublished);
-                    }
-                }
+            if self.opts.max_cycles.is_some_and(|m| self.cycles >= m) {
+                return Ok(Exit::Stopped);
             }
-        }
-        if opts.max_cycles.is_some_and(|m| cycles >= m) {
-            return Ok(Exit::Stopped);
         }
     }
+
+    /// Returns when the loop next has something to do: a check, a config poll, a publish.
+    fn wake_at(&self) -> Instant {
+        let now = Instant::now();
+        let mut wake = self.next_check.min(now + self.opts.reload_poll);
+        if self.cycles > 0 {
+            wake = wake.min(
+                self.state
+                    .publish_due(self.settings.heartbeat, now)
+                    .max(now),
+            );
+        }
+        wake
+    }
+
+    /// Reloads the config file if it changed: a valid one (whose conditions no one else
+    /// owns) replaces the settings and checks at once; a refused one keeps the last good
+    /// one, and says why in the log, an event and the metrics.
+    async fn reload(&mut self) {
+        let Some(path) = &self.opts.config else {
+            return;
+        };
+        let stamp = crate::config::stamp(path);
+        if stamp == self.config_stamp {
+            return;
+        }
+        self.config_stamp = stamp;
+        let loaded = match Settings::load(path, &self.opts.defaults) {
+            Ok(s) => self.state.check_ownership(&s).await.map(|()| s),
+            Err(e) => Err(DisplayChain(&e).to_string()),
+        };
+        match loaded {
+            Ok(s) => {
+                log::info(&format!("config reloaded: profiles {}", names(&s)));
+                self.settings = Arc::new(s);
+                self.metrics.config_valid.set(1);
+                self.next_check = Instant::now();
+            }
+            Err(text) => {
+                log::warn(&format!(
+                    "config refused, keeping the last good one: {text}"
+                ));
+                self.metrics.config_errors.inc();
+                self.metrics.config_valid.set(0);
+                self.state
+                    .push_event(None, EventSpec::config_refused(&text, Utc::now()));
+            }
+        }
+    }
+
+    /// One check cycle on a blocking thread, keeping `/healthz` fresh while it runs (a long
+    /// command check is not a stalled loop), then its result recorded.
+    async fn check<S: Future<Output = ()>>(
+        &mut self,
+        mut shutdown: std::pin::Pin<&mut S>,
+    ) -> Checked {
+        if self.runner.is_none() && self.settings.has_commands() {
+            self.runner = Some(Runner::new(RunnerConfig {
+                kill_grace: self.opts.probe_kill_grace,
+                ..RunnerConfig::default()
+            }));
+        }
+        let task = {
+            let (settings, runner) = (self.settings.clone(), self.runner.clone());
+            let (root, proc, path) = (
+                self.opts.root.clone(),
+                self.opts.proc.clone(),
+                self.opts.search_path.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                check(&root, proc, &path, &settings, runner.as_ref())
+            })
+        };
+        tokio::pin!(task);
+        let result = loop {
+            tokio::select! {
+                biased;
+                () = shutdown.as_mut() => return Checked::Shutdown,
+                r = &mut task => break r,
+                () = tokio::time::sleep(self.opts.reload_poll) => self.health.tick(),
+            }
+        };
+        self.next_check = Instant::now() + self.jitter.spread(self.settings.interval, 0.1);
+        let Ok(result) = result else {
+            log::warn("check cycle panicked; trying again next period");
+            return Checked::Panicked;
+        };
+        self.state.record(result);
+        self.health.checked();
+        self.cycles += 1;
+        Checked::Done
+    }
+
+    /// Publishes if due (after the first check): `Some` when `--once` is done, published or
+    /// not; on failure, the next attempt waits for the backoff.
+    async fn publish_if_due(&mut self) -> Option<Exit> {
+        let now = Instant::now();
+        if self.cycles == 0 || now < self.state.publish_due(self.settings.heartbeat, now) {
+            return None;
+        }
+        self.attempts += 1;
+        match self.state.publish(self.settings.heartbeat).await {
+            Ok(()) => self.opts.once.then_some(Exit::Published),
+            Err(e) => {
+                let delay = self.state.backoff.next_delay();
+                log::warn(&format!(
+                    "publishing failed ({}); retry in {:?} (attempt {})",
+                    e.describe(),
+                    delay,
+                    self.state.backoff.failures()
+                ));
+                self.state.retry_at = Some(Instant::now() + delay);
+                (self.opts.once && self.attempts >= ONCE_ATTEMPTS).then_some(Exit::NotPublished)
+            }
+        }
+    }
+}
+
+/// Binds the metrics and health endpoints on `addr` and serves them until dropped.
+async fn serve(
+    addr: SocketAddr,
+    metrics: &Arc<Metrics>,
+    health: &Arc<Health>,
+) -> Result<AbortOnDrop, AgentError> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| AgentError::Listen { addr, source })?;
+    let bound = listener.local_addr().unwrap_or(addr);
+    log::info(&format!("metrics and health on http://{bound}"));
+    Ok(AbortOnDrop(tokio::spawn(crate::server::serve(
+        listener,
+        metrics.clone(),
+        health.clone(),
+    ))))
+}
+
+/// The condition types the enabled profiles publish.
+fn condition_types(s: &Settings) -> Vec<String> {
+    s.profiles
+        .iter()
+        .map(hostready_checks::Profile::condition_type)
+        .collect()
 }
 
 /// What the loop keeps between cycles.
@@ -331,15 +416,32 @@ struct State {
 }
 
 impl State {
+    /// The state before the first cycle: nothing known, nothing written.
+    fn new(kube: Kube, opts: &Options, metrics: Arc<Metrics>) -> State {
+        State {
+            kube,
+            node: opts.node_name.clone(),
+            metrics,
+            conditions: ConditionSet::default(),
+            pending: VecDeque::new(),
+            uid: None,
+            last_write: None,
+            backoff: Backoff::new(
+                Duration::from_millis(500),
+                opts.backoff_cap,
+                Jitter::from_entropy(),
+            ),
+            retry_at: None,
+            verified: false,
+            withheld: Vec::new(),
+        }
+    }
+
     /// Checks a newly loaded config's conditions against the Node's owners: `Err` with why
     /// if another field manager owns one (the config is refused, the last good one stays).
     /// If the Node cannot be read now, the check is left to the next read before an apply.
     async fn check_ownership(&mut self, s: &Settings) -> Result<(), String> {
-        let types: Vec<String> = s
-            .profiles
-            .iter()
-            .map(hostready_checks::Profile::condition_type)
-            .collect();
+        let types = condition_types(s);
         match self.kube.get_node().await {
             Ok(node) => {
                 let conflicts = crate::ownership::conflicts(&node, &types);
