@@ -168,7 +168,10 @@ pub fn desired(profile: &str, type_: &str, findings: &[&Finding]) -> Desired {
     };
     let mut parts: Vec<String> = Vec::new();
     match status {
-        CondStatus::True => parts.push(format!("all {} requirements met", findings.len())),
+        CondStatus::True => parts.push(match findings.len() {
+            1 => "1 requirement met".to_string(),
+            n => format!("all {n} requirements met"),
+        }),
         CondStatus::False => parts.push(format!(
             "{} of {} required failing",
             failed.len(),

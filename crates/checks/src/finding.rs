@@ -268,6 +268,35 @@ impl ProbeEnd {
     }
 }
 
+/// `/usr/sbin/iscsiadm --version: exit code 0`, for people.
+impl std::fmt::Display for ProbeRun {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: ", self.command)?;
+        match &self.end {
+            ProbeEnd::Exited {
+                exit_code: Some(c), ..
+            } => write!(f, "exit code {c}"),
+            ProbeEnd::Exited {
+                signal: Some(s), ..
+            } => write!(f, "killed by signal {s}"),
+            ProbeEnd::Exited { .. } => f.write_str("exited"),
+            ProbeEnd::TimedOut { still_alive, .. } => write!(
+                f,
+                "timed out after {}{}",
+                humantime::format_duration(self.deadline),
+                if *still_alive { ", still alive" } else { "" }
+            ),
+            ProbeEnd::PreviousRunAlive => {
+                f.write_str("not started: its previous run is still alive")
+            }
+            ProbeEnd::Busy { max_concurrent } => {
+                write!(f, "not started: {max_concurrent} probes running")
+            }
+            ProbeEnd::NotStarted { why } => write!(f, "not started: {why}"),
+        }
+    }
+}
+
 fn humantime_str<S: Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&humantime::format_duration(*d).to_string())
 }

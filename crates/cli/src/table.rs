@@ -42,12 +42,15 @@ pub fn print_findings(
         writeln!(out, " {:width$}  {}", f.id, f.message)?;
         if verbose || f.status != Status::Pass {
             print_details(out, f, width)?;
+        } else if let Some(run) = &f.probe {
+            // What hostready started (`--verify-runs`, command checks) is always shown.
+            writeln!(out, "{}ran: {run}", " ".repeat(7 + width))?;
         }
     }
     Ok(())
 }
 
-/// Writes a blank line and `<verdict>: N passed, N warnings, N failed, N unknown`.
+/// Writes a blank line and `<verdict>: N passed, N warnings, N failed, N unknown` (`1 warning`).
 pub fn print_summary(
     out: &mut Text<impl Write>,
     verdict: &str,
@@ -56,9 +59,21 @@ pub fn print_summary(
     writeln!(out)?;
     writeln!(
         out,
-        "{verdict}: {} passed, {} warnings, {} failed, {} unknown",
-        s.pass, s.warn, s.fail, s.unknown
+        "{verdict}: {} passed, {}, {} failed, {} unknown",
+        s.pass,
+        plural(s.warn, "warning"),
+        s.fail,
+        s.unknown
     )
+}
+
+/// Returns `1 warning`, `0 warnings`, `2 warnings`.
+pub fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }
 
 /// Writes a finding's evidence, fix, commands and notes, indented under its message.

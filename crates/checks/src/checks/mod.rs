@@ -1,4 +1,19 @@
-//! One file per check family; [`run`] dispatches a requirement to its family.
+//! One file per check family; [`run`] dispatches a requirement to its family. From a finding
+//! id to its code in one hop — the id's first word is the file, the rest the function:
+//!
+//! | default id | YAML key (`kind`) | [`Check`] variant | code |
+//! |---|---|---|---|
+//! | `exe.<name>` | `executable` | `Executable` | [`exe::check`] |
+//! | `kmod.<module>` | `kernel_module` | `KernelModule` | [`kmod::check`] |
+//! | `svc.<daemon>` | `service` | `Service` | [`service::check`] |
+//! | `svc.multipathd` | `multipathd` | `Multipathd` | [`multipath::check`] |
+//! | `nfs.client` | `nfs_client` | `NfsClient` | [`nfs::client`] |
+//! | `nfs.defaultvers` | `nfs_defaultvers` | `NfsDefaultvers` | [`nfs::defaultvers`] |
+//! | `hugepages.<size>kib` | `hugepages` | `Hugepages` | [`hugepages::check`] |
+//! | `cpu.flags` | `cpu_flags` | `CpuFlags` | [`cpu::flags`] |
+//! | `kernel.version` | `kernel_version` | `KernelVersion` | [`kernel::version`] |
+//! | `mount.propagation` | `mount_propagation` | `MountPropagation` | [`mount::propagation`] |
+//! | `cmd.<program>` | `command` | `Command` | [`command::outcome`] |
 
 pub mod command;
 pub mod cpu;
