@@ -4,11 +4,11 @@
 
 pub mod checks;
 mod explain;
-pub mod facts;
+mod facts;
 pub mod finding;
-pub mod probes;
+mod probes;
 pub mod profile;
-pub mod remedy;
+mod remedy;
 mod report;
 
 pub use facts::Facts;
