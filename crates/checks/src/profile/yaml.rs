@@ -152,7 +152,7 @@ struct RawRequirementFields {
     nfs_client: Option<Empty>,
     /// `nfs_default_version` is its first name, still accepted.
     #[serde(alias = "nfs_default_version")]
-    nfs_defaultvers: Option<NfsVersionFields>,
+    nfs_defaultvers: Option<NfsDefaultversFields>,
     hugepages: Option<HugepageFields>,
     cpu_flags: Option<BTreeMap<String, Vec<String>>>,
     kernel_version: Option<KernelVersionFields>,
@@ -187,7 +187,7 @@ struct MultipathFields {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NfsVersionFields {
+struct NfsDefaultversFields {
     #[serde(default = "default_nfs_versions")]
     allowed: Vec<String>,
 }
