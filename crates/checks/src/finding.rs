@@ -389,3 +389,105 @@ pub fn all_required_met<'a>(findings: impl IntoIterator<Item = &'a Finding>) -> 
         .filter(|f| f.level == Level::Required)
         .all(|f| matches!(f.status, Status::Pass | Status::Warn))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn finding(subject: Subject, probe: Option<ProbeRun>) -> Finding {
+        Finding {
+            id: "x".into(),
+            profile: "p".into(),
+            level: Level::Required,
+            status: Status::Pass,
+            message: "m".into(),
+            evidence: Evidence::default(),
+            remediation: None,
+            subject,
+            probe,
+        }
+    }
+
+    /// The JSON shape of the typed fields: added beside the fields that were there, which
+    /// keep their names and order.
+    #[test]
+    fn kind_subject_and_probe_serialize_additively() {
+        let v =
+            serde_json::to_value(finding(Subject::Executable("iscsiadm".into()), None)).unwrap();
+        assert_eq!(
+            v,
+            json!({"id": "x", "profile": "p", "level": "required", "status": "pass",
+                   "message": "m", "evidence": {}, "kind": "executable", "subject": "iscsiadm"})
+        );
+        let v = serde_json::to_value(finding(Subject::NfsClient, None)).unwrap();
+        assert_eq!(
+            (v["kind"].as_str(), v.get("subject")),
+            (Some("nfs_client"), None)
+        );
+        let v = serde_json::to_value(finding(
+            Subject::Hugepages {
+                page_size_kib: 2048,
+            },
+            None,
+        ));
+        assert_eq!(v.unwrap()["subject"], "2048kib");
+        let run = |end| ProbeRun {
+            command: "/usr/bin/disk-probe --all".into(),
+            deadline: Duration::from_secs(5),
+            end,
+        };
+        let timed_out = run(ProbeEnd::TimedOut {
+            sigkill: true,
+            still_alive: false,
+        });
+        assert_eq!(
+            timed_out.to_string(),
+            "/usr/bin/disk-probe --all: timed out after 5s"
+        );
+        let v = serde_json::to_value(finding(
+            Subject::Command("/usr/bin/disk-probe".into()),
+            Some(timed_out),
+        ))
+        .unwrap();
+        assert_eq!(
+            v["probe"],
+            json!({"command": "/usr/bin/disk-probe --all", "deadline": "5s",
+                   "outcome": "timed_out", "sigkill": true, "still_alive": false})
+        );
+        let v = serde_json::to_value(run(ProbeEnd::Exited {
+            exit_code: Some(0),
+            signal: None,
+        }))
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"command": "/usr/bin/disk-probe --all", "deadline": "5s",
+                   "outcome": "exited", "exit_code": 0})
+        );
+        for (end, outcome) in [
+            (ProbeEnd::PreviousRunAlive, "previous_run_alive"),
+            (ProbeEnd::Busy { max_concurrent: 4 }, "busy"),
+            (
+                ProbeEnd::NotStarted {
+                    why: "ENOENT".into(),
+                },
+                "not_started",
+            ),
+        ] {
+            assert_eq!(serde_json::to_value(run(end)).unwrap()["outcome"], outcome);
+        }
+    }
+
+    #[test]
+    fn a_failed_recommended_requirement_is_a_warning() {
+        assert_eq!(Level::Recommended.status(Status::Fail), Status::Warn);
+        assert_eq!(Level::Required.status(Status::Fail), Status::Fail);
+        for s in [Status::Pass, Status::Warn, Status::Unknown] {
+            assert_eq!(Level::Recommended.status(s), s);
+        }
+    }
+}
