@@ -2,10 +2,9 @@
 //! them (on change, and on the heartbeat) with events for every transition, reload the config
 //! when it changes, and retry the API with capped backoff while checks go on.
 //!
-//! Memory stays bounded whatever the API does: only the latest conditions are kept (a write
-//! sends the newest state, never a backlog), and at most [`MAX_PENDING_EVENTS`] events wait.
+//! What is published and when (conditions, pending events, the Node's owners, the write
+//! backoff) is [`NodeState`]'s; this file schedules and wires.
 
-use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,17 +16,14 @@ use hostready_host::ProcSource;
 use k8s_openapi::chrono::Utc;
 use tokio::time::sleep_until;
 
-use crate::backoff::{Backoff, Jitter};
-use crate::condition::{CondStatus, ConditionSet};
+use crate::backoff::Jitter;
 use crate::config::{ConfigError, Defaults, Settings, Stamp};
-use crate::cycle::{CycleResult, check};
+use crate::cycle::check;
 use crate::log;
 use crate::metrics::Metrics;
-use crate::publish::{ApiError, EventSpec, Kube};
+use crate::node_state::NodeState;
+use crate::publish::{EventSpec, Kube};
 use crate::server::Health;
-
-/// Events waiting for the API beyond this are dropped, oldest first (and counted).
-pub const MAX_PENDING_EVENTS: usize = 32;
 
 /// `--once` gives up after this many failed publish attempts (about 7 s of backoff).
 const ONCE_ATTEMPTS: u32 = 4;
@@ -77,7 +73,7 @@ pub enum AgentError {
     },
 }
 
-fn list(c: &[crate::ownership::Conflict]) -> String {
+pub(crate) fn list(c: &[crate::ownership::Conflict]) -> String {
     c.iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
@@ -119,7 +115,7 @@ struct Agent {
     /// the built-in checks start no process.
     runner: Option<Runner>,
     jitter: Jitter,
-    state: State,
+    state: NodeState,
     next_check: Instant,
     cycles: u64,
     /// Publish attempts so far (`--once` gives up after [`ONCE_ATTEMPTS`]).
@@ -168,7 +164,7 @@ impl Agent {
             jitter.upto((settings.interval / 10).min(Duration::from_secs(30)))
         };
         Ok(Agent {
-            state: State::new(kube, &opts, metrics.clone()),
+            state: NodeState::new(kube, &opts, metrics.clone()),
             opts,
             settings,
             config_stamp,
@@ -388,229 +384,11 @@ async fn serve(
 }
 
 /// The condition types the enabled profiles publish.
-fn condition_types(s: &Settings) -> Vec<String> {
+pub(crate) fn condition_types(s: &Settings) -> Vec<String> {
     s.profiles
         .iter()
         .map(hostready_checks::Profile::condition_type)
         .collect()
-}
-
-/// What the loop keeps between cycles.
-struct State {
-    kube: Kube,
-    node: String,
-    metrics: Arc<Metrics>,
-    conditions: ConditionSet,
-    /// Events not yet created; `Some(type)` marks a condition's first appearance, which is
-    /// dropped if the Node already showed that status (the agent restarted).
-    pending: VecDeque<(Option<String>, EventSpec)>,
-    uid: Option<String>,
-    last_write: Option<Instant>,
-    backoff: Backoff,
-    retry_at: Option<Instant>,
-    /// The conditions to publish were checked against the Node's managedFields.
-    verified: bool,
-    /// Condition types withheld because another field manager owns them (found when the
-    /// Node could first be read, after the config was accepted).
-    withheld: Vec<String>,
-}
-
-impl State {
-    /// The state before the first cycle: nothing known, nothing written.
-    fn new(kube: Kube, opts: &Options, metrics: Arc<Metrics>) -> State {
-        State {
-            kube,
-            node: opts.node_name.clone(),
-            metrics,
-            conditions: ConditionSet::default(),
-            pending: VecDeque::new(),
-            uid: None,
-            last_write: None,
-            backoff: Backoff::new(
-                Duration::from_millis(500),
-                opts.backoff_cap,
-                Jitter::from_entropy(),
-            ),
-            retry_at: None,
-            verified: false,
-            withheld: Vec::new(),
-        }
-    }
-
-    /// Checks a newly loaded config's conditions against the Node's owners: `Err` with why
-    /// if another field manager owns one (the config is refused, the last good one stays).
-    /// If the Node cannot be read now, the check is left to the next read before an apply.
-    async fn check_ownership(&mut self, s: &Settings) -> Result<(), String> {
-        let types = condition_types(s);
-        match self.kube.get_node().await {
-            Ok(node) => {
-                let conflicts = crate::ownership::conflicts(&node, &types);
-                if !conflicts.is_empty() {
-                    return Err(format!(
-                        "{}; a profile may only publish a condition no one else owns",
-                        list(&conflicts)
-                    ));
-                }
-                self.verified = true;
-            }
-            Err(e) => {
-                self.metrics.api_error(e.op(), &e.code());
-                self.verified = false;
-            }
-        }
-        self.withheld.clear();
-        self.report_withheld();
-        Ok(())
-    }
-
-    /// Withholds the conditions another field manager owns on `node` (the config was
-    /// accepted while the Node could not be read), and reports each newly withheld one.
-    fn withhold_foreign(&mut self, node: &k8s_openapi::api::core::v1::Node) {
-        let types: Vec<String> = self
-            .conditions
-            .statuses()
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
-        for c in crate::ownership::conflicts(node, &types) {
-            let text = format!(
-                "{c}; not writing it (a profile may only publish a condition no one else owns)"
-            );
-            log::warn(&text);
-            self.push_event(None, EventSpec::condition_owned(&text, Utc::now()));
-            self.withheld.push(c.type_);
-        }
-        self.conditions.forget(&self.withheld);
-        self.verified = true;
-        self.report_withheld();
-    }
-
-    fn report_withheld(&self) {
-        self.metrics.conditions_withheld.clear();
-        for t in &self.withheld {
-            self.metrics
-                .conditions_withheld
-                .get_or_create(&crate::metrics::ConditionTypeLabels {
-                    condition: t.clone(),
-                })
-                .set(1);
-        }
-    }
-
-    fn record(&mut self, r: CycleResult) {
-        self.metrics.cycles.inc();
-        self.metrics
-            .check_duration
-            .observe(r.duration.as_secs_f64());
-        for id in &r.stats.timeouts {
-            self.metrics
-                .probe_timeouts
-                .get_or_create(&crate::metrics::ProbeLabels { probe: id.clone() })
-                .inc();
-        }
-        self.metrics.stuck_probes.set(r.stats.stuck as i64);
-        self.metrics.set_findings(&r.findings);
-        let now = Utc::now();
-        let mut desired = r.desired;
-        desired.retain(|d| !self.withheld.contains(&d.type_));
-        for t in self.conditions.update(desired, now) {
-            log::info(&format!(
-                "{} {} -> {} ({}) {}",
-                t.type_,
-                t.from.map_or("(none)", CondStatus::as_str),
-                t.to.as_str(),
-                t.reason,
-                t.failing.join(", ")
-            ));
-            let appeared = t.from.is_none().then(|| t.type_.clone());
-            self.push_event(appeared, EventSpec::transition(&t, now));
-        }
-        self.metrics.set_conditions(&self.conditions.statuses());
-    }
-
-    fn push_event(&mut self, appeared: Option<String>, e: EventSpec) {
-        if self.pending.len() >= MAX_PENDING_EVENTS {
-            self.pending.pop_front();
-            self.metrics.events_dropped.inc();
-        }
-        self.pending.push_back((appeared, e));
-    }
-
-    /// Returns when the next publish is due: now if something changed or waits (but not
-    /// before a backoff runs out), else at the heartbeat.
-    fn publish_due(&self, heartbeat: Duration, now: Instant) -> Instant {
-        let wanted = self.uid.is_none()
-            || self.conditions.changed()
-            || !self.pending.is_empty()
-            || self.last_write.is_none();
-        let due = if wanted {
-            now
-        } else {
-            self.last_write.map_or(now, |w| w + heartbeat)
-        };
-        match self.retry_at {
-            Some(r) if r > due => r,
-            _ => due,
-        }
-    }
-
-    async fn publish(&mut self, heartbeat: Duration) -> Result<(), ApiError> {
-        let result = self.publish_inner(heartbeat).await;
-        match &result {
-            Ok(()) => {
-                self.backoff.reset();
-                self.retry_at = None;
-            }
-            Err(e) => {
-                self.metrics.api_error(e.op(), &e.code());
-                // The Node may have been deleted and created again: read it afresh.
-                if e.status() == Some(404) {
-                    self.uid = None;
-                }
-            }
-        }
-        result
-    }
-
-    async fn publish_inner(&mut self, heartbeat: Duration) -> Result<(), ApiError> {
-        if self.uid.is_none() || !self.verified {
-            let node = self.kube.get_node().await?;
-            if !self.verified {
-                self.withhold_foreign(&node);
-            }
-            self.uid = node.metadata.uid.clone();
-            let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
-            let adopted = self.conditions.adopt(&existing);
-            self.pending
-                .retain(|(appeared, _)| appeared.as_ref().is_none_or(|t| !adopted.contains(t)));
-        }
-        let heartbeat_due = self.last_write.is_none_or(|w| w.elapsed() >= heartbeat);
-        if self.conditions.changed() || heartbeat_due {
-            let body = self.conditions.apply_body(&self.node, Utc::now());
-            self.kube.apply_conditions(&body).await?;
-            self.conditions.mark_written();
-            self.last_write = Some(Instant::now());
-            self.metrics.api_write("apply_conditions");
-            self.metrics
-                .last_publish
-                .set(Utc::now().timestamp_millis() as f64 / 1000.0);
-        }
-        while let Some((_, e)) = self.pending.front() {
-            let event = e.to_event(&self.node, self.uid.as_deref());
-            match self.kube.create_event(&event).await {
-                Ok(()) => self.metrics.api_write("create_event"),
-                // Refused for good (RBAC, validation): retrying cannot help, drop it.
-                Err(err) if matches!(err.status(), Some(400 | 403 | 422)) => {
-                    self.metrics.api_error(err.op(), &err.code());
-                    self.metrics.events_dropped.inc();
-                    log::warn(&format!("event dropped: {}", err.describe()));
-                }
-                Err(err) => return Err(err),
-            }
-            self.pending.pop_front();
-        }
-        Ok(())
-    }
 }
 
 /// The largest API response the agent accepts. It only ever reads one Node (and gets one back
@@ -659,126 +437,5 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::{Request, Response};
-    use kube::client::Body;
-
-    fn desired(type_: &str) -> crate::condition::Desired {
-        crate::condition::Desired {
-            type_: type_.into(),
-            profile: "p".into(),
-            status: CondStatus::False,
-            reason: "ExecutableMissing".into(),
-            message: "exe.x fail".into(),
-            failing: vec!["exe.x".into()],
-            detail: "exe.x fail".into(),
-        }
-    }
-
-    /// The API was away at start, so ownership could not be checked then: at the first Node
-    /// read before an apply, a condition the kubelet owns is withheld (never in the apply),
-    /// reported by an event and the metric, and the others are published.
-    #[tokio::test]
-    async fn a_condition_found_owned_by_another_manager_later_is_withheld() {
-        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let metrics = Arc::new(Metrics::new());
-        let mut state = State {
-            kube: Kube::new(kube::Client::new(svc, "default"), "n1", "default"),
-            node: "n1".into(),
-            metrics: metrics.clone(),
-            conditions: ConditionSet::default(),
-            pending: VecDeque::new(),
-            uid: None,
-            last_write: None,
-            backoff: Backoff::new(
-                Duration::from_millis(1),
-                Duration::from_millis(1),
-                Jitter::seeded(1),
-            ),
-            retry_at: None,
-            verified: false,
-            withheld: Vec::new(),
-        };
-        state
-            .conditions
-            .update(vec![desired("Ready"), desired("IscsiReady")], Utc::now());
-        let server = tokio::spawn(async move {
-            let (req, send) = handle.next_request().await.expect("get node");
-            assert_eq!(req.method(), http::Method::GET);
-            let node = serde_json::json!({"apiVersion": "v1", "kind": "Node",
-                "metadata": {"name": "n1", "uid": "u1", "managedFields": [
-                    {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "fieldsType": "FieldsV1",
-                     "fieldsV1": {"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}}}}}}]}});
-            send.send_response(
-                Response::builder()
-                    .body(Body::from(serde_json::to_vec(&node).unwrap()))
-                    .unwrap(),
-            );
-            let (req, send) = handle.next_request().await.expect("apply");
-            assert_eq!(req.method(), http::Method::PATCH);
-            let bytes = http_body_util::BodyExt::collect(req.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            let sent: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            let types: Vec<&str> = sent["status"]["conditions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c["type"].as_str().unwrap())
-                .collect();
-            assert_eq!(types, ["IscsiReady"]);
-            send.send_response(
-                Response::builder()
-                    .body(Body::from(bytes.to_vec()))
-                    .unwrap(),
-            );
-            let (req, send) = handle.next_request().await.expect("event");
-            let bytes = http_body_util::BodyExt::collect(req.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            let ev: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-            assert_eq!(ev["reason"], "ConditionOwnedElsewhere");
-            assert!(
-                ev["note"]
-                    .as_str()
-                    .unwrap()
-                    .contains("condition Ready is owned by field manager kubelet"),
-                "{ev}"
-            );
-            send.send_response(
-                Response::builder()
-                    .body(Body::from(bytes.to_vec()))
-                    .unwrap(),
-            );
-        });
-        state.publish(Duration::from_secs(3600)).await.unwrap();
-        server.await.unwrap();
-        assert_eq!(state.withheld, ["Ready"]);
-        assert!(
-            metrics
-                .encode()
-                .contains(r#"hostready_conditions_withheld{condition="Ready"} 1"#)
-        );
-        // Later cycles leave it out too.
-        state.record(CycleResult {
-            findings: Vec::new(),
-            desired: vec![desired("Ready"), desired("IscsiReady")],
-            stats: Default::default(),
-            duration: Duration::ZERO,
-        });
-        let types: Vec<String> = state
-            .conditions
-            .statuses()
-            .into_iter()
-            .map(|(t, _)| t)
-            .collect();
-        assert_eq!(types, ["IscsiReady"]);
     }
 }

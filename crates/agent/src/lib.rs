@@ -21,6 +21,7 @@ mod cycle;
 pub mod duration;
 mod log;
 mod metrics;
+mod node_state;
 mod ownership;
 pub mod publish;
 mod server;
