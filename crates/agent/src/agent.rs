@@ -38,7 +38,6 @@ pub struct Options {
     pub node_name: String,
     pub root: PathBuf,
     pub proc: ProcSource,
-    pub search_path: String,
     pub config: Option<PathBuf>,
     pub defaults: Defaults,
     pub once: bool,
@@ -253,7 +252,7 @@ pub async fn run(opts: Options, shutdown: impl Future<Output = ()>) -> Result<Ex
                 let (root, proc, path) = (
                     opts.root.clone(),
                     opts.proc.clone(),
-                    opts.search_path.clone(),
+                    settings.search_path.clone(),
                 );
                 tokio::task::spawn_blocking(move || {
                     check(&root, proc, &path, &settings, runner.as_ref())

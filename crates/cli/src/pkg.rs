@@ -12,12 +12,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use hostready_host::{Host, ProcSource};
+use hostready_flags::HostArgs;
 use hostready_pkgdb::{Database, Lookup, Package, Scope, error_chain};
 use serde::Serialize;
 
-use crate::output::{Format, print_data};
+use crate::output::{Format, OutputArgs, print_data};
 
 /// Arguments of `hostready pkg`.
 #[derive(Debug, clap::Args)]
@@ -79,17 +78,13 @@ fn absolute_path(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(s))
 }
 
+/// The flags of every `pkg` subcommand (the procfs is read for the databases' lock holders).
 #[derive(Debug, clap::Args)]
 struct Common {
-    /// The host's root directory (`/host` in a DaemonSet).
-    #[arg(long, default_value = "/")]
-    root: PathBuf,
-    /// Where the host's procfs is, for lock holders (default: ROOT/proc); `none` to skip.
-    #[arg(long)]
-    proc: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    output: Format,
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// What JSON and YAML consumers get.
@@ -136,13 +131,7 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
         | PkgCommand::Query { common, .. }
         | PkgCommand::Owner { common, .. } => common,
     };
-    let proc = match &common.proc {
-        None => ProcSource::Auto,
-        Some(p) if p.as_os_str() == "none" => ProcSource::Disabled,
-        Some(p) => ProcSource::At(p.clone()),
-    };
-    let host = Host::open(&common.root, proc)
-        .with_context(|| format!("cannot open root {}", common.root.display()))?;
+    let host = common.host.open()?;
     let (command, subject, answer) = match &args.command {
         PkgCommand::List { .. } => {
             // Without rpm file lists, each record moved (not copied) into the answer: memory
@@ -182,11 +171,11 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
         notes: &lookup.notes,
         complete: lookup.complete,
     };
-    match common.output {
+    match common.output.format {
         Format::Table => print_table(&report)?,
         f => print_data(f, &report)?,
     }
-    print_problems(&dbs, &lookup, none_found, &common.root);
+    print_problems(&dbs, &lookup, none_found, &common.host.root);
     Ok(ExitCode::from(code))
 }
 
