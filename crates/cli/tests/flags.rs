@@ -78,8 +78,10 @@ fn flag_help(sub: &[&str], flag: &str) -> String {
     args.push("--help");
     let text = stdout(&run(&args));
     let start = text
-        .find(&format!("      {flag} <"))
-        .unwrap_or_else(|| panic!("{sub:?} --help has no {flag}: {text}"));
+        .find(&format!("\n      {flag} <"))
+        .or_else(|| text.find(&format!(", {flag} <")).and_then(|i| text[..i].rfind('\n')))
+        .unwrap_or_else(|| panic!("{sub:?} --help has no {flag}: {text}"))
+        + 1;
     let rest = &text[start..];
     // The flag's block ends at the next flag's line.
     let end = rest[1..]
