@@ -133,3 +133,69 @@ fn print_table(view: &ClusterView) -> anyhow::Result<()> {
     out.flush()?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use hostready_agent::cluster::{Cell, NodeRow};
+
+    use super::*;
+
+    fn view(nodes: &[(&str, &[(&str, &str)])]) -> ClusterView {
+        let mut types = std::collections::BTreeSet::new();
+        let nodes = nodes
+            .iter()
+            .map(|(name, conds)| NodeRow {
+                name: name.to_string(),
+                conditions: conds
+                    .iter()
+                    .map(|(t, s)| {
+                        types.insert(t.to_string());
+                        let cell = Cell {
+                            status: s.to_string(),
+                            reason: String::new(),
+                            message: String::new(),
+                            last_transition: None,
+                            last_heartbeat: None,
+                        };
+                        (t.to_string(), cell)
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+            })
+            .collect();
+        ClusterView {
+            types: types.into_iter().collect(),
+            nodes,
+        }
+    }
+
+    #[test]
+    fn exit_code_rows_of_the_readme() {
+        let t = "LonghornReady";
+        assert_eq!(verdict(&view(&[("a", &[(t, "True")])])), Verdict::Yes);
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "True")]), ("b", &[(t, "False")])])),
+            Verdict::No
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "Unknown")]), ("b", &[(t, "False")])])),
+            Verdict::No,
+            "a False beats an Unknown"
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "Unknown")])])),
+            Verdict::CannotTell
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "True")]), ("b", &[])])),
+            Verdict::CannotTell,
+            "a node that has not published"
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[])])),
+            Verdict::CannotTell,
+            "no agent anywhere"
+        );
+    }
+}

@@ -47,7 +47,14 @@ fn host_subcommands() -> Vec<Vec<&'static str>> {
         vec!["pkg", "list"],
         vec!["pkg", "query", "open-iscsi"],
         vec!["pkg", "owner", "/usr/sbin/iscsiadm"],
-        vec!["agent", "--node-name", "n1", "--once", "--kubeconfig", NO_KUBECONFIG],
+        vec![
+            "agent",
+            "--node-name",
+            "n1",
+            "--once",
+            "--kubeconfig",
+            NO_KUBECONFIG,
+        ],
     ]
 }
 
@@ -68,7 +75,11 @@ fn every_host_subcommand_accepts_root_and_proc() {
         args.extend(["--proc", ""]);
         let o = run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");
-        assert!(stderr(&o).contains("give a directory, or `none`"), "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("give a directory, or `none`"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
     }
 }
 
@@ -79,7 +90,10 @@ fn flag_help(sub: &[&str], flag: &str) -> String {
     let text = stdout(&run(&args));
     let start = text
         .find(&format!("\n      {flag} <"))
-        .or_else(|| text.find(&format!(", {flag} <")).and_then(|i| text[..i].rfind('\n')))
+        .or_else(|| {
+            text.find(&format!(", {flag} <"))
+                .and_then(|i| text[..i].rfind('\n'))
+        })
         .unwrap_or_else(|| panic!("{sub:?} --help has no {flag}: {text}"))
         + 1;
     let rest = &text[start..];
@@ -97,11 +111,18 @@ fn shared_flags_have_the_same_help_everywhere() {
     for flag in ["--root", "--proc"] {
         let first = flag_help(&subs[0][..1], flag);
         for sub in &subs[1..] {
-            let cmd = if sub[0] == "pkg" { &sub[..2] } else { &sub[..1] };
+            let cmd = if sub[0] == "pkg" {
+                &sub[..2]
+            } else {
+                &sub[..1]
+            };
             assert_eq!(flag_help(cmd, flag), first, "{cmd:?} {flag}");
         }
     }
-    assert_eq!(flag_help(&["check"], "--path"), flag_help(&["agent"], "--path"));
+    assert_eq!(
+        flag_help(&["check"], "--path"),
+        flag_help(&["agent"], "--path")
+    );
     let outputs = [
         &["check"][..],
         &["profiles"],
@@ -151,7 +172,14 @@ fn every_data_subcommand_takes_dash_o() {
 fn every_duration_flag_follows_the_one_grammar() {
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap();
-    let agent = ["agent", "--node-name", "n1", "--once", "--kubeconfig", NO_KUBECONFIG];
+    let agent = [
+        "agent",
+        "--node-name",
+        "n1",
+        "--once",
+        "--kubeconfig",
+        NO_KUBECONFIG,
+    ];
     let doctor = ["doctor", "--proc", "none", "--root", r];
     let cluster = ["cluster", "--kubeconfig", NO_KUBECONFIG];
     let cases: [(&[&str], &str); 4] = [
@@ -175,10 +203,16 @@ fn every_duration_flag_follows_the_one_grammar() {
         let mut a = base.to_vec();
         a.extend([flag, "5 parsecs"]);
         let err = stderr(&run(&a));
-        assert!(err.contains("write e.g. 250ms, 90s, 5m, 1h30m"), "{a:?}: {err}");
+        assert!(
+            err.contains("write e.g. 250ms, 90s, 5m, 1h30m"),
+            "{a:?}: {err}"
+        );
     }
     // Zero is a duration, but not an interval or a timeout; an age of 0 is fine.
-    for (base, flag) in [(&agent[..], "--interval"), (&cluster[..], "--request-timeout")] {
+    for (base, flag) in [
+        (&agent[..], "--interval"),
+        (&cluster[..], "--request-timeout"),
+    ] {
         let mut a = base.to_vec();
         a.extend([flag, "0s"]);
         assert!(stderr(&run(&a)).contains("must be more than zero"), "{a:?}");
@@ -232,10 +266,22 @@ fn check_exit_codes_follow_the_table() {
     let warn = command_profile(d, "warn", 1, "recommended");
     assert_eq!(check(&[&pass], &[]).0, 0, "all required passed");
     assert_eq!(check(&[&pass, &warn], &[]).0, 0, "a warning alone: 0");
-    assert_eq!(check(&[&pass, &warn], &["--strict"]).0, 1, "--strict: a warning is 1");
+    assert_eq!(
+        check(&[&pass, &warn], &["--strict"]).0,
+        1,
+        "--strict: a warning is 1"
+    );
     assert_eq!(check(&[&fail], &[]).0, 1, "a required failure");
-    assert_eq!(check(&[&unknown, &pass], &[]).0, 2, "a required unknown, nothing failed");
-    assert_eq!(check(&[&unknown, &fail], &[]).0, 1, "a failure beats an unknown");
+    assert_eq!(
+        check(&[&unknown, &pass], &[]).0,
+        2,
+        "a required unknown, nothing failed"
+    );
+    assert_eq!(
+        check(&[&unknown, &fail], &[]).0,
+        1,
+        "a failure beats an unknown"
+    );
     let bad = d.join("bad.yaml");
     fs::write(&bad, "name: bad\nrequirements:\n  - exectuable: x\n").unwrap();
     let (code, err) = check(&[&bad], &[]);
@@ -255,7 +301,12 @@ fn doctor_and_pkg_and_cluster_exit_codes_follow_the_table() {
     // doctor --explain: a known problem is a failure → 1; a clean log → 0.
     let log = root.path().join("log");
     fs::write(&log, "all fine\n").unwrap();
-    assert_eq!(run(&["doctor", "--explain", log.to_str().unwrap()]).status.code(), Some(0));
+    assert_eq!(
+        run(&["doctor", "--explain", log.to_str().unwrap()])
+            .status
+            .code(),
+        Some(0)
+    );
     fs::write(
         &log,
         "error: rpmdb: BDB0113 Thread/process 4711/140 failed: BDB1507 Thread died in Berkeley DB library\n",
@@ -294,9 +345,21 @@ fn doctor_and_pkg_and_cluster_exit_codes_follow_the_table() {
     assert!(!err.contains("'\""), "{err}");
     assert!(err.contains("No such file or directory"), "{err}");
     // agent --once: cannot start → 2, the same message.
-    let o = run(&["agent", "--node-name", "n1", "--once", "--kubeconfig", NO_KUBECONFIG]);
+    let o = run(&[
+        "agent",
+        "--node-name",
+        "n1",
+        "--once",
+        "--kubeconfig",
+        NO_KUBECONFIG,
+    ]);
     assert_eq!(o.status.code(), Some(2));
-    assert_eq!(stderr(&o).matches(NO_KUBECONFIG).count(), 1, "{}", stderr(&o));
+    assert_eq!(
+        stderr(&o).matches(NO_KUBECONFIG).count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// A check whose fix line is long: `exe.iscsiadm` missing on a Debian root.
@@ -335,14 +398,18 @@ fn color_flag_beats_the_terminal_and_no_color() {
     assert!(always.contains("\x1b[31mFAIL"), "{always:?}");
     // Before the subcommand too (a global flag).
     let o = hostready()
-        .args(["--color", "always", "check", "-p", "iscsi", "--proc", "none", "--root"])
+        .args([
+            "--color", "always", "check", "-p", "iscsi", "--proc", "none", "--root",
+        ])
         .arg(root.path())
         .output()
         .unwrap();
     assert!(stdout(&o).contains("\x1b[31mFAIL"));
     // CLICOLOR_FORCE is auto's business; never stays never.
     let o = hostready()
-        .args(["check", "-p", "iscsi", "--proc", "none", "--color", "never", "--root"])
+        .args([
+            "check", "-p", "iscsi", "--proc", "none", "--color", "never", "--root",
+        ])
         .arg(root.path())
         .env("CLICOLOR_FORCE", "1")
         .output()
@@ -369,9 +436,15 @@ fn fix_lines_fit_columns_and_stay_whole_in_a_pipe() {
         .find(|l| l.trim_start().starts_with("fix: "))
         .unwrap_or_else(|| panic!("no fix line: {whole}"));
     let narrow_width = fix.trim_start().len() / 2 + fix.len() - fix.trim_start().len();
-    assert!(narrow_width >= 40, "the fix line is long enough to wrap: {fix}");
+    assert!(
+        narrow_width >= 40,
+        "the fix line is long enough to wrap: {fix}"
+    );
     let narrow = table(Some(&narrow_width.to_string()));
-    let i = narrow.lines().position(|l| l.trim_start().starts_with("fix: ")).unwrap();
+    let i = narrow
+        .lines()
+        .position(|l| l.trim_start().starts_with("fix: "))
+        .unwrap();
     let lines: Vec<&str> = narrow.lines().collect();
     assert!(lines[i].len() <= narrow_width, "{narrow}");
     assert!(lines[i].len() < fix.len(), "{narrow}");
@@ -394,11 +467,28 @@ fn completions_name_every_subcommand() {
     assert_eq!(o.status.code(), Some(0));
     let script = stdout(&o);
     for sub in [
-        "check", "profiles", "pkg", "doctor", "agent", "cluster", "completions", "man",
+        "check",
+        "profiles",
+        "pkg",
+        "doctor",
+        "agent",
+        "cluster",
+        "completions",
+        "man",
     ] {
-        assert!(script.contains(&format!("hostready,{sub})")), "no {sub} in bash completion");
+        assert!(
+            script.contains(&format!("hostready,{sub})")),
+            "no {sub} in bash completion"
+        );
     }
-    for flag in ["--root", "--proc", "--output", "--color", "--kubeconfig", "--pile-min-age"] {
+    for flag in [
+        "--root",
+        "--proc",
+        "--output",
+        "--color",
+        "--kubeconfig",
+        "--pile-min-age",
+    ] {
         assert!(script.contains(flag), "no {flag} in bash completion");
     }
     for shell in ["zsh", "fish", "elvish", "powershell"] {
@@ -416,13 +506,38 @@ fn man_pages_name_every_subcommand_and_flag_and_render() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     for (page, flags) in [
         ("hostready.1", &["--color"][..]),
-        ("hostready-check.1", &["--root", "--proc", "--path", "--output", "--strict", "--verify-runs"]),
-        ("hostready-doctor.1", &["--root", "--proc", "--pile-min-age", "--explain", "--strict"]),
+        (
+            "hostready-check.1",
+            &[
+                "--root",
+                "--proc",
+                "--path",
+                "--output",
+                "--strict",
+                "--verify-runs",
+            ],
+        ),
+        (
+            "hostready-doctor.1",
+            &[
+                "--root",
+                "--proc",
+                "--pile-min-age",
+                "--explain",
+                "--strict",
+            ],
+        ),
         ("hostready-pkg-query.1", &["--root", "--proc", "--output"]),
         ("hostready-pkg-list.1", &["--root"]),
         ("hostready-pkg-owner.1", &["--root"]),
-        ("hostready-agent.1", &["--node-name", "--interval", "--kubeconfig", "--path"]),
-        ("hostready-cluster.1", &["--kubeconfig", "--request-timeout", "--output"]),
+        (
+            "hostready-agent.1",
+            &["--node-name", "--interval", "--kubeconfig", "--path"],
+        ),
+        (
+            "hostready-cluster.1",
+            &["--kubeconfig", "--request-timeout", "--output"],
+        ),
         ("hostready-profiles.1", &["--output"]),
         ("hostready-completions.1", &[]),
         ("hostready-man.1", &["--dir"]),
@@ -458,8 +573,19 @@ fn man_pages_name_every_subcommand_and_flag_and_render() {
         }
     }
     let top = stdout(&run(&["man"]));
-    for sub in ["check", "profiles", "pkg", "doctor", "agent", "cluster", "completions"] {
-        assert!(top.contains(&format!("hostready\\-{sub}(1)")), "hostready(1) lacks {sub}: {top}");
+    for sub in [
+        "check",
+        "profiles",
+        "pkg",
+        "doctor",
+        "agent",
+        "cluster",
+        "completions",
+    ] {
+        assert!(
+            top.contains(&format!("hostready\\-{sub}(1)")),
+            "hostready(1) lacks {sub}: {top}"
+        );
     }
     let query = stdout(&run(&["man", "pkg", "query"]));
     assert!(query.contains("hostready\\-pkg\\-query"), "{query}");
