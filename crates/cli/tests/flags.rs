@@ -567,7 +567,7 @@ fn man_pages_name_every_subcommand_and_flag_and_render() {
             }
             out
         };
-        let text = text.replace('\u{2010}', "-").replace('\u{2212}', "-");
+        let text = text.replace(['\u{2010}', '\u{2212}'], "-");
         for flag in flags {
             assert!(text.contains(flag), "{page} lacks {flag}: {text}\n{roff}");
         }
