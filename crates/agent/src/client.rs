@@ -203,6 +203,23 @@ mod tests {
     }
 
     #[test]
+    fn kubeconfig_flag_is_optional_and_takes_a_file() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            kube: KubeconfigArgs,
+        }
+        let parse = |a: &[&str]| Cli::try_parse_from(std::iter::once("t").chain(a.iter().copied()));
+        assert_eq!(parse(&[]).unwrap().kube.kubeconfig, None);
+        assert_eq!(
+            parse(&["--kubeconfig", "/etc/kc"]).unwrap().kube.kubeconfig,
+            Some(PathBuf::from("/etc/kc"))
+        );
+        assert!(parse(&["--kubeconfig"]).is_err());
+    }
+
+    #[test]
     fn lookup_order_flag_env_home_in_cluster() {
         let flag = Path::new("/etc/kc");
         let with_env = Environment {
