@@ -71,10 +71,17 @@ pub enum ColorWhen {
 /// The `--color` flag, global: it may be given before or after the subcommand.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct ColorArgs {
-    /// When to colour the status words of tables: `auto` (a terminal, and NO_COLOR unset),
-    /// `always` or `never`. Only hostready's own colours are ever written; the host's text is
-    /// escaped whatever this says.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t, global = true)]
+    /// When to colour tables: `auto` (on a terminal, unless NO_COLOR is set), `always`,
+    /// `never`. The host's own text is escaped whatever this says.
+    // Listed after each subcommand's own flags: it is everyone's, and rarely the one looked for.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t,
+        global = true,
+        display_order = 900
+    )]
     pub color: ColorWhen,
 }
 
