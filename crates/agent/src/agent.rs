@@ -34,7 +34,6 @@ pub struct Options {
     pub node_name: String,
     pub root: PathBuf,
     pub proc: ProcSource,
-    pub search_path: String,
     pub config: Option<PathBuf>,
     pub defaults: Defaults,
     pub once: bool,
@@ -314,7 +313,7 @@ impl Agent {
             let (root, proc, path) = (
                 self.opts.root.clone(),
                 self.opts.proc.clone(),
-                self.opts.search_path.clone(),
+                self.settings.search_path.clone(),
             );
             tokio::task::spawn_blocking(move || {
                 check(&root, proc, &path, &settings, runner.as_ref())

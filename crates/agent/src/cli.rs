@@ -5,14 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use hostready_host::ProcSource;
+use hostready_flags::duration::{flag as duration, positive_flag as positive};
+use hostready_flags::{HostArgs, SearchPathArgs};
 
 use crate::agent::{self, AgentError, Exit, Options};
+use crate::client::KubeconfigArgs;
 use crate::config::Defaults;
-
-fn duration(s: &str) -> Result<Duration, String> {
-    crate::duration::parse(s).map_err(|e| e.to_string())
-}
 
 /// Flags of `hostready agent`.
 #[derive(Debug, Clone, clap::Args)]
@@ -20,25 +18,21 @@ pub struct AgentArgs {
     /// The Node to report on (the DaemonSet sets NODE_NAME from the downward API).
     #[arg(long, env = "NODE_NAME", value_name = "NAME")]
     pub node_name: String,
-    /// The host's root directory (`/host` in the DaemonSet, which mounts the node's `/` there).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-    /// The host's procfs: a directory, or `none`. Default: `<root>/proc` when it is a procfs.
-    #[arg(long, value_name = "DIR|none")]
-    pub proc: Option<String>,
-    /// The PATH searched for executables inside the host root.
-    #[arg(long = "path", value_name = "DIRS", default_value = hostready_host::exe::DEFAULT_PATH)]
-    pub search_path: String,
+    #[command(flatten)]
+    pub host: HostArgs,
+    /// `--path`: the config file's `path` key, when set, takes its place.
+    #[command(flatten)]
+    pub path: SearchPathArgs,
     /// Profiles to publish (built-in names or files), unless the config file names them.
     #[arg(long = "profile", short = 'p', value_name = "NAME|FILE")]
     pub profiles: Vec<String>,
     /// Time between checks (jittered by ±10%), unless the config file sets it.
-    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = positive)]
     pub interval: Duration,
     /// Rewrite unchanged conditions this often, so their lastHeartbeatTime shows the agent lives.
-    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive)]
     pub heartbeat: Duration,
-    /// YAML config (profiles, interval, heartbeat, probes), reloaded when it changes.
+    /// YAML config (profiles, interval, heartbeat, path), reloaded when it changes.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Run one cycle, publish, exit: 0 published, 1 could not publish.
@@ -47,9 +41,8 @@ pub struct AgentArgs {
     /// Where to serve /metrics, /healthz and /readyz, or `none`.
     #[arg(long, value_name = "ADDR|none", default_value = "127.0.0.1:9808")]
     pub metrics_addr: String,
-    /// A kubeconfig file. Default: in-cluster config, else KUBECONFIG, else ~/.kube/config.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub kube: KubeconfigArgs,
     /// Namespace of the events about the Node (cluster-scoped objects' events live in `default`).
     #[arg(long, value_name = "NS", default_value = "default")]
     pub events_namespace: String,
@@ -60,7 +53,7 @@ pub struct AgentArgs {
     #[arg(long, hide = true, default_value = "5m", value_parser = duration)]
     pub api_backoff_cap: Duration,
     /// How often the config file is checked for changes.
-    #[arg(long, hide = true, default_value = "10s", value_parser = duration)]
+    #[arg(long, hide = true, default_value = "10s", value_parser = positive)]
     pub reload_poll: Duration,
     /// Time between SIGTERM and SIGKILL for a probe past its deadline.
     #[arg(long, hide = true, default_value = "500ms", value_parser = duration)]
@@ -82,13 +75,8 @@ impl AgentArgs {
         }
         Ok(Options {
             node_name: self.node_name.clone(),
-            root: self.root.clone(),
-            proc: match self.proc.as_deref() {
-                None => ProcSource::Auto,
-                Some("none") => ProcSource::Disabled,
-                Some(d) => ProcSource::At(PathBuf::from(d)),
-            },
-            search_path: self.search_path.clone(),
+            root: self.host.root.clone(),
+            proc: self.host.proc_source(),
             config: self.config.clone(),
             defaults: Defaults {
                 profiles: if self.profiles.is_empty() {
@@ -98,10 +86,11 @@ impl AgentArgs {
                 },
                 interval: self.interval,
                 heartbeat: self.heartbeat,
+                search_path: self.path.search_path.clone(),
             },
             once: self.once,
             metrics_addr,
-            kubeconfig: self.kubeconfig.clone(),
+            kubeconfig: self.kube.kubeconfig.clone(),
             events_namespace: self.events_namespace.clone(),
             max_cycles: self.max_cycles,
             backoff_cap: self.api_backoff_cap,

@@ -1,4 +1,5 @@
-//! The one way hostready builds a Kubernetes client: bounded connect, read and write timeouts,
+//! The one way hostready builds a Kubernetes client (`hostready agent` and `hostready cluster`
+//! alike): one documented kubeconfig lookup order ([`locate`]), bounded connect, read and write timeouts,
 //! and a cap on the size of every response body, so an API address that never answers, or
 //! one that streams an endless body, costs a prompt error instead of a hang or all of memory.
 //!
@@ -7,7 +8,7 @@
 //! each response body in `http_body_util::Limited` (the body is refused once it passes the cap,
 //! before more of it is buffered).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use http_body_util::Limited;
@@ -25,39 +26,144 @@ pub struct Limits {
     pub max_body: usize,
 }
 
+/// The `--kubeconfig` flag of `hostready agent` and `hostready cluster`, defined once.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct KubeconfigArgs {
+    /// A kubeconfig file. Without it: the files in KUBECONFIG (colon-separated, merged), else
+    /// ~/.kube/config if it exists, else the in-cluster service account (as kubectl).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Where a client's configuration comes from: the first of these that is given, in this order
+/// (kubectl's order, and kube's `Config::infer`'s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `--kubeconfig FILE`.
+    Flag(PathBuf),
+    /// The files named in `KUBECONFIG`, merged in order.
+    Env(Vec<PathBuf>),
+    /// `~/.kube/config`, when it exists.
+    Home(PathBuf),
+    /// The pod's service account (`KUBERNETES_SERVICE_HOST` is set).
+    InCluster,
+}
+
+/// What [`locate`] looks at, read from the process's environment by [`Environment::current`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// `KUBECONFIG`, when set.
+    pub kubeconfig: Option<std::ffi::OsString>,
+    /// `~/.kube/config` (from `HOME`), when HOME is set.
+    pub home_config: Option<PathBuf>,
+    /// Whether `~/.kube/config` exists.
+    pub home_config_exists: bool,
+    /// Whether `KUBERNETES_SERVICE_HOST` is set (the kubelet sets it in every pod).
+    pub in_cluster: bool,
+}
+
+impl Environment {
+    /// Returns this process's environment.
+    pub fn current() -> Environment {
+        let home_config =
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube").join("config"));
+        Environment {
+            kubeconfig: std::env::var_os("KUBECONFIG"),
+            home_config_exists: home_config.as_deref().is_some_and(Path::exists),
+            home_config,
+            in_cluster: std::env::var_os("KUBERNETES_SERVICE_HOST").is_some_and(|v| !v.is_empty()),
+        }
+    }
+}
+
 /// Why no client could be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot read kubeconfig {}", path.display())]
     Kubeconfig {
-        path: std::path::PathBuf,
+        path: PathBuf,
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("cannot find the cluster (in-cluster config, KUBECONFIG or ~/.kube/config)")]
-    Infer(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Nothing in the lookup order is there; one sentence that says what was looked at.
+    #[error(
+        "no cluster configured: no --kubeconfig, KUBECONFIG unset, {} not found, and not in a pod (KUBERNETES_SERVICE_HOST unset)",
+        home.as_deref().map_or_else(|| "~/.kube/config (HOME unset)".to_string(), |p| p.display().to_string())
+    )]
+    NotFound { home: Option<PathBuf> },
+    #[error("cannot use the pod's service account (in-cluster config)")]
+    InCluster(#[source] kube::config::InClusterError),
     #[error("cannot build the API client")]
     Build(#[source] kube::Error),
 }
 
-/// Builds a client from `kubeconfig` (or in-cluster config, `KUBECONFIG`, `~/.kube/config`)
-/// with `limits`.
-pub async fn build(kubeconfig: Option<&Path>, limits: Limits) -> Result<kube::Client, ClientError> {
-    let mut cfg = match kubeconfig {
-        Some(path) => {
-            let err = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Kubeconfig {
-                path: path.to_path_buf(),
-                source,
-            };
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| err(Box::new(e)))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| err(Box::new(e)))?
+/// Returns where the configuration comes from: `flag`, else `KUBECONFIG`, else
+/// `~/.kube/config` if it exists, else in-cluster; or why there is none.
+///
+/// A `KUBECONFIG` that names files which cannot be read is an error about those files, never a
+/// silent fall-back to another cluster.
+pub fn locate(flag: Option<&Path>, env: &Environment) -> Result<Source, ClientError> {
+    if let Some(path) = flag {
+        return Ok(Source::Flag(path.to_path_buf()));
+    }
+    if let Some(value) = &env.kubeconfig {
+        let files: Vec<PathBuf> = std::env::split_paths(value)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
+        if !files.is_empty() {
+            return Ok(Source::Env(files));
         }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| ClientError::Infer(Box::new(e)))?,
+    }
+    match &env.home_config {
+        Some(p) if env.home_config_exists => Ok(Source::Home(p.clone())),
+        _ if env.in_cluster => Ok(Source::InCluster),
+        home => Err(ClientError::NotFound { home: home.clone() }),
+    }
+}
+
+/// Reads one kubeconfig file. Its existence is checked here first, so that the common mistake
+/// (a wrong path) reads "cannot read kubeconfig X: No such file or directory" once.
+fn read_kubeconfig(path: &Path) -> Result<kube::config::Kubeconfig, ClientError> {
+    let err = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Kubeconfig {
+        path: path.to_path_buf(),
+        source,
     };
+    std::fs::metadata(path).map_err(|e| err(Box::new(e)))?;
+    // kube's reader also makes the certificate and token paths in it absolute.
+    kube::config::Kubeconfig::read_from(path).map_err(|e| err(Box::new(e)))
+}
+
+/// Returns the client configuration from `source`.
+pub async fn config(source: &Source) -> Result<kube::Config, ClientError> {
+    let (kc, shown) = match source {
+        Source::InCluster => return kube::Config::incluster().map_err(ClientError::InCluster),
+        Source::Flag(p) | Source::Home(p) => (read_kubeconfig(p)?, p.clone()),
+        Source::Env(files) => {
+            let mut merged = kube::config::Kubeconfig::default();
+            for f in files {
+                merged =
+                    merged
+                        .merge(read_kubeconfig(f)?)
+                        .map_err(|e| ClientError::Kubeconfig {
+                            path: f.clone(),
+                            source: Box::new(e),
+                        })?;
+            }
+            (merged, files[0].clone())
+        }
+    };
+    kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| ClientError::Kubeconfig {
+            path: shown,
+            source: Box::new(e),
+        })
+}
+
+/// Builds a client from `kubeconfig`, else the lookup order of [`locate`], with `limits`.
+pub async fn build(kubeconfig: Option<&Path>, limits: Limits) -> Result<kube::Client, ClientError> {
+    let source = locate(kubeconfig, &Environment::current())?;
+    let mut cfg = config(&source).await?;
     cfg.connect_timeout = Some(limits.connect);
     cfg.read_timeout = Some(limits.read);
     cfg.write_timeout = Some(limits.read);
@@ -81,4 +187,97 @@ pub fn is_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
         cur = c.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env() -> Environment {
+        Environment {
+            kubeconfig: None,
+            home_config: Some(PathBuf::from("/home/u/.kube/config")),
+            home_config_exists: true,
+            in_cluster: true,
+        }
+    }
+
+    #[test]
+    fn kubeconfig_flag_is_optional_and_takes_a_file() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            kube: KubeconfigArgs,
+        }
+        let parse = |a: &[&str]| Cli::try_parse_from(std::iter::once("t").chain(a.iter().copied()));
+        assert_eq!(parse(&[]).unwrap().kube.kubeconfig, None);
+        assert_eq!(
+            parse(&["--kubeconfig", "/etc/kc"]).unwrap().kube.kubeconfig,
+            Some(PathBuf::from("/etc/kc"))
+        );
+        assert!(parse(&["--kubeconfig"]).is_err());
+    }
+
+    #[test]
+    fn lookup_order_flag_env_home_in_cluster() {
+        let flag = Path::new("/etc/kc");
+        let with_env = Environment {
+            kubeconfig: Some("/a:/b".into()),
+            ..env()
+        };
+        assert_eq!(
+            locate(Some(flag), &with_env).unwrap(),
+            Source::Flag(flag.into())
+        );
+        assert_eq!(
+            locate(None, &with_env).unwrap(),
+            Source::Env(vec!["/a".into(), "/b".into()])
+        );
+        assert_eq!(
+            locate(None, &env()).unwrap(),
+            Source::Home("/home/u/.kube/config".into())
+        );
+        // An empty KUBECONFIG is unset, as for kubectl.
+        let empty = Environment {
+            kubeconfig: Some("".into()),
+            ..env()
+        };
+        assert!(matches!(locate(None, &empty).unwrap(), Source::Home(_)));
+        let no_home = Environment {
+            home_config_exists: false,
+            ..env()
+        };
+        assert_eq!(locate(None, &no_home).unwrap(), Source::InCluster);
+    }
+
+    #[test]
+    fn nothing_found_is_one_sentence_naming_what_was_looked_at() {
+        let none = Environment {
+            home_config_exists: false,
+            in_cluster: false,
+            ..env()
+        };
+        let e = locate(None, &none).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no cluster configured: no --kubeconfig, KUBECONFIG unset, /home/u/.kube/config not found, and not in a pod (KUBERNETES_SERVICE_HOST unset)"
+        );
+        assert!(!e.contains("\"\""), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_file_is_named_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("nope");
+        let e = config(&Source::Flag(missing.clone())).await.unwrap_err();
+        let chain = format!("{e}: {}", std::error::Error::source(&e).unwrap());
+        assert_eq!(
+            chain,
+            format!(
+                "cannot read kubeconfig {}: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+    }
 }

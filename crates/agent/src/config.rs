@@ -5,9 +5,13 @@
 //!
 //! ```yaml
 //! profiles: [longhorn, ./site-checks.yaml]   # built-in names or files (relative to this file)
-//! interval: 30m
+//! interval: 30m                             # a unit is required: 90s, 5m, 1h30m
 //! heartbeat: 5m
+//! path: /usr/local/sbin:/usr/sbin:/usr/bin    # where executables are looked for in the root
 //! ```
+//!
+//! Every key left out takes the command line's value (`--profile`, `--interval`,
+//! `--heartbeat`, `--path`), and every key is reloaded when the file changes.
 //!
 //! Command checks (node-problem-detector plugin convention) are requirements of a profile
 //! file (`command: [/abs/program, args...]`); they run under the bounded runner.
@@ -47,6 +51,7 @@ struct FileConfig {
     profiles: Option<Vec<String>>,
     interval: Option<String>,
     heartbeat: Option<String>,
+    path: Option<String>,
 }
 
 /// Defaults that apply when the file (or no file) leaves a setting out: the command line's.
@@ -55,6 +60,8 @@ pub struct Defaults {
     pub profiles: Vec<String>,
     pub interval: Duration,
     pub heartbeat: Duration,
+    /// The executable search path inside the host root (`--path`).
+    pub search_path: String,
 }
 
 /// A validated configuration, ready to run.
@@ -63,6 +70,8 @@ pub struct Settings {
     pub profiles: Vec<Profile>,
     pub interval: Duration,
     pub heartbeat: Duration,
+    /// The executable search path inside the host root, colon-separated like PATH.
+    pub search_path: String,
 }
 
 impl Settings {
@@ -111,7 +120,7 @@ fn build(
     };
     let parse_duration = |key: &str, v: &Option<String>, default: Duration| match v {
         None => Ok(default),
-        Some(s) => duration::parse(s).map_err(|e| invalid(format!("{key}: {e}"))),
+        Some(s) => duration::parse_positive(s).map_err(|e| invalid(format!("{key}: {e}"))),
     };
     let interval = parse_duration("interval", &file.interval, d.interval)?;
     let heartbeat = parse_duration("heartbeat", &file.heartbeat, d.heartbeat)?;
@@ -120,6 +129,10 @@ fn build(
             "interval and heartbeat must be more than zero".into(),
         ));
     }
+    let search_path = match file.path {
+        None => d.search_path.clone(),
+        Some(p) => search_path(&p).map_err(|why| invalid(format!("path: {why}")))?,
+    };
     let specs = file.profiles.unwrap_or_else(|| d.profiles.clone());
     let mut profiles: Vec<Profile> = Vec::new();
     for spec in &specs {
@@ -147,7 +160,23 @@ fn build(
         profiles,
         interval,
         heartbeat,
+        search_path,
     })
+}
+
+/// Checks the `path` key: colon-separated absolute directories (inside the host root), as
+/// PATH. A relative entry would be resolved against nothing a reader could predict, and an
+/// empty one means "the current directory" to a shell: both are refused.
+fn search_path(p: &str) -> Result<String, String> {
+    if p.trim().is_empty() {
+        return Err("empty (give directories separated by `:`, like PATH)".into());
+    }
+    if let Some(bad) = p.split(':').find(|d| !d.starts_with('/')) {
+        return Err(format!(
+            "{bad:?} is not an absolute directory (entries are separated by `:`, like PATH)"
+        ));
+    }
+    Ok(p.to_string())
 }
 
 /// The largest config file accepted; a real one is a few hundred bytes.
@@ -234,6 +263,7 @@ mod tests {
             profiles: vec!["longhorn".into()],
             interval: Duration::from_secs(1800),
             heartbeat: Duration::from_secs(300),
+            search_path: hostready_host::exe::DEFAULT_PATH.into(),
         }
     }
 
@@ -254,6 +284,23 @@ mod tests {
         let s = load("").unwrap();
         assert_eq!(s.profiles[0].name, "longhorn");
         assert_eq!(s.interval, Duration::from_secs(1800));
+        assert_eq!(s.search_path, hostready_host::exe::DEFAULT_PATH);
+    }
+
+    #[test]
+    fn path_key_replaces_the_flag() {
+        let s = load("path: /run/current-system/sw/bin:/usr/bin\n").unwrap();
+        assert_eq!(s.search_path, "/run/current-system/sw/bin:/usr/bin");
+    }
+
+    /// The file's durations follow the flags' grammar (hostready_flags::duration).
+    #[test]
+    fn durations_follow_the_one_grammar() {
+        let s = load("interval: 1h30m\nheartbeat: 90s\n").unwrap();
+        assert_eq!(s.interval, Duration::from_secs(5400));
+        assert_eq!(s.heartbeat, Duration::from_secs(90));
+        let e = load("heartbeat: 90\n").unwrap_err().to_string();
+        assert!(e.contains("heartbeat") && e.contains("90s"), "{e}");
     }
 
     #[test]
@@ -359,6 +406,9 @@ mod tests {
     fn mistakes_are_refused_with_what_is_wrong() {
         for (text, needle) in [
             ("interval: 30\n", "missing unit"),
+            ("interval: 0s\n", "more than zero"),
+            ("path: bin:/usr/bin\n", "not an absolute directory"),
+            ("path: \"\"\n", "path: empty"),
             ("profiles: [nope]\n", "nope"),
             ("colour: blue\n", "unknown field"),
             ("profiles: [iscsi, iscsi]\n", "two profiles"),

@@ -7,7 +7,7 @@
 //! See `docs/agent.md` for the conditions' meaning, the config file, and measured limits.
 
 // The public surface is what the `hostready` binary and the agent's own integration tests use:
-// the `agent` subcommand (`cli`), the cluster view (`cluster`, `duration` for its flags) and the
+// the `agent` subcommand (`cli`), the cluster view (`cluster`, `duration` and `KubeconfigArgs` for its flags) and the
 // event shapes the end-to-end tests compare against (`publish`). Everything else is the
 // agent's own.
 mod agent;
@@ -28,3 +28,4 @@ mod server;
 mod shutdown;
 
 pub use agent::{AgentError, Exit, Options};
+pub use client::KubeconfigArgs;

@@ -1,6 +1,6 @@
 //! `hostready agent`: the DaemonSet side. Everything lives in `hostready-agent`; this only
-//! hands the flags over. Exit codes: 0 published (or stopped by SIGTERM), 1 `--once` could not
-//! publish, 2 the agent could not start (flags, config, no cluster).
+//! hands the flags over. Exit codes (the README's table): 0 published (or stopped by SIGTERM),
+//! 1 `--once` could not publish, 2 the agent could not start (flags, config, no cluster).
 
 use std::process::ExitCode;
 

@@ -1,39 +1,15 @@
 //! `hostready check` and `hostready profiles`: load profiles, open the host, evaluate, print.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use hostready_checks::{Check, DEFAULT_PROFILE, Facts, Probing, Profile, Report, profile};
 use hostready_exec::{Runner, RunnerConfig};
-use hostready_host::{Host, ProcSource, exe::DEFAULT_PATH};
+use hostready_flags::{HostArgs, SearchPathArgs};
 
-use crate::output::{self, Format};
+use crate::exit::{self, StrictArgs};
+use crate::output::{self, Format, OutputArgs};
 use crate::table;
-
-/// Where the host is: its filesystem root and its procfs.
-#[derive(Debug, clap::Args)]
-pub struct HostArgs {
-    /// The host's root directory (`/host` in a DaemonSet that mounts the node's `/` there).
-    #[arg(long, value_name = "DIR", default_value = "/")]
-    pub root: PathBuf,
-    /// The host's procfs: a directory, or `none`. Default: `<root>/proc` when it is a procfs.
-    #[arg(long, value_name = "DIR|none")]
-    pub proc: Option<String>,
-}
-
-impl HostArgs {
-    /// Opens the host these flags describe.
-    pub fn open(&self) -> anyhow::Result<Host> {
-        let proc = match self.proc.as_deref() {
-            None => ProcSource::Auto,
-            Some("none") => ProcSource::Disabled,
-            Some(dir) => ProcSource::At(PathBuf::from(dir)),
-        };
-        Host::open(&self.root, proc)
-            .with_context(|| format!("cannot open host root {}", self.root.display()))
-    }
-}
 
 /// Arguments of `hostready check`.
 #[derive(Debug, clap::Args)]
@@ -43,11 +19,10 @@ pub struct CheckArgs {
     /// A built-in profile name or a YAML file; repeatable. Default: longhorn.
     #[arg(long = "profile", short = 'p', value_name = "NAME|FILE")]
     pub profiles: Vec<String>,
-    /// The PATH searched for executables inside the host root.
-    #[arg(long = "path", value_name = "DIRS", default_value = DEFAULT_PATH)]
-    pub search_path: String,
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
-    pub output: Format,
+    #[command(flatten)]
+    pub path: SearchPathArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Also run each found executable once (`iscsiadm --version`, ...) under the bounded runner,
     /// to show that it really starts. Off by default: built-in checks start no process. This
     /// runs the programs of the checked root — with `--root`, an image you may not trust. They
@@ -58,12 +33,15 @@ pub struct CheckArgs {
     /// you would not run as `nobody`.
     #[arg(long)]
     pub verify_runs: bool,
+    #[command(flatten)]
+    pub strict: StrictArgs,
     /// Show passing findings' evidence too (table output).
     #[arg(long, short = 'v')]
     pub verbose: bool,
 }
 
-/// Runs `hostready check`: exit 0 when every required requirement passes, 1 otherwise.
+/// Runs `hostready check`: exit 0 when every required requirement passes, 1 when one fails, 2
+/// when one is unknown and none fails (`exit.rs`).
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     let names: Vec<&str> = if args.profiles.is_empty() {
         vec![DEFAULT_PROFILE]
@@ -76,7 +54,7 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         .map(|n| profile::load(n))
         .collect::<Result<Vec<Profile>, _>>()?;
     let host = args.host.open()?;
-    let facts = Facts::new(&host, &args.search_path);
+    let facts = Facts::new(&host, &args.path.search_path);
     let has_commands = profiles
         .iter()
         .flat_map(|p| &p.requirements)
@@ -90,15 +68,11 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         root: (root != Path::new("/")).then_some(root.as_path()),
     });
     let report = hostready_checks::evaluate(&profiles, &facts, probing.as_ref());
-    match args.output {
+    match args.output.format {
         Format::Table => print_table(&report, args.verbose)?,
         f => output::print_data(f, &report)?,
     }
-    Ok(if report.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit::of_findings(&report.findings, args.strict.strict).into())
 }
 
 fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
@@ -124,8 +98,8 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
 pub struct ProfilesArgs {
     /// Show this profile (a built-in name or a file) with its requirements expanded.
     pub name: Option<String>,
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
-    pub output: Format,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 /// Runs `hostready profiles`: lists the built-ins, or shows one profile.
@@ -137,8 +111,8 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
             .map(profile::load)
             .collect::<Result<_, _>>()?,
     };
-    if args.output != Format::Table {
-        output::print_data(args.output, &loaded)?;
+    if args.output.format != Format::Table {
+        output::print_data(args.output.format, &loaded)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Escapes the profiles' own text (a custom file is anyone's) for the terminal: see output.rs.

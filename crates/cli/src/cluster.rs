@@ -1,50 +1,58 @@
 //! `hostready cluster`: a table of nodes × profiles from the conditions the agents published
 //! (only conditions owned by the agent's field manager), with what fails where.
-//! Exit codes: 0 every node ready for every profile, 1 some are not, 2 the cluster is unreadable
-//! (including an API that does not answer within `--request-timeout`, or answers with more
-//! than hostready-agent's `cluster::MAX_PAGE_BYTES` per page).
+//! Exit codes (`exit.rs`): 0 every node publishes every profile's condition, all `True`; 1 some
+//! condition is `False`; 2 hostready cannot tell (nothing is `False`, but a condition is
+//! `Unknown` or a node has not published it) or the cluster is unreadable (including an API
+//! that does not answer within `--request-timeout`, or answers with more than
+//! hostready-agent's `cluster::MAX_PAGE_BYTES` per page).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use hostready_agent::KubeconfigArgs;
 use hostready_agent::cluster::{self, ClusterView};
+use hostready_flags::duration;
 
-use crate::output::{self, Format};
+use crate::exit::Verdict;
+use crate::output::{self, Format, OutputArgs};
 
 /// Arguments of `hostready cluster`.
 #[derive(Debug, clap::Args)]
 pub struct ClusterArgs {
-    /// A kubeconfig file. Default: KUBECONFIG, ~/.kube/config, or in-cluster config.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    #[arg(long, short = 'o', value_enum, default_value_t = Format::Table)]
-    pub output: Format,
+    #[command(flatten)]
+    pub kube: KubeconfigArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     /// Give up on a request (connect, answer and whole body, per page of 100 nodes) after this.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = timeout)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration::positive_flag)]
     pub request_timeout: Duration,
-}
-
-fn timeout(s: &str) -> Result<Duration, String> {
-    match hostready_agent::duration::parse(s) {
-        Ok(d) if d.is_zero() => Err("must be more than zero".into()),
-        Ok(d) => Ok(d),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// Runs `hostready cluster`.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<ExitCode> {
-    let view = cluster::fetch(args.kubeconfig.as_deref(), args.request_timeout)?;
-    match args.output {
+    let view = cluster::fetch(args.kube.kubeconfig.as_deref(), args.request_timeout)?;
+    match args.output.format {
         Format::Table => print_table(&view)?,
         f => output::print_data(f, &view)?,
     }
-    Ok(if view.all_ready() {
-        ExitCode::SUCCESS
+    Ok(verdict(&view).into())
+}
+
+/// Returns the verdict on the view: a `False` anywhere is a no; otherwise anything short of
+/// every node `True` for every type (an `Unknown`, a node without the condition, no condition
+/// published at all) means hostready cannot tell.
+fn verdict(view: &ClusterView) -> Verdict {
+    let any_false = view
+        .nodes
+        .iter()
+        .any(|n| n.conditions.values().any(|c| c.status == "False"));
+    if any_false {
+        Verdict::No
+    } else if view.all_ready() && !view.types.is_empty() {
+        Verdict::Yes
     } else {
-        ExitCode::from(1)
-    })
+        Verdict::CannotTell
+    }
 }
 
 fn print_table(view: &ClusterView) -> anyhow::Result<()> {
@@ -124,4 +132,70 @@ fn print_table(view: &ClusterView) -> anyhow::Result<()> {
     writeln!(out, "{ready} of {} nodes ready", view.nodes.len())?;
     out.flush()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use hostready_agent::cluster::{Cell, NodeRow};
+
+    use super::*;
+
+    fn view(nodes: &[(&str, &[(&str, &str)])]) -> ClusterView {
+        let mut types = std::collections::BTreeSet::new();
+        let nodes = nodes
+            .iter()
+            .map(|(name, conds)| NodeRow {
+                name: name.to_string(),
+                conditions: conds
+                    .iter()
+                    .map(|(t, s)| {
+                        types.insert(t.to_string());
+                        let cell = Cell {
+                            status: s.to_string(),
+                            reason: String::new(),
+                            message: String::new(),
+                            last_transition: None,
+                            last_heartbeat: None,
+                        };
+                        (t.to_string(), cell)
+                    })
+                    .collect::<BTreeMap<_, _>>(),
+            })
+            .collect();
+        ClusterView {
+            types: types.into_iter().collect(),
+            nodes,
+        }
+    }
+
+    #[test]
+    fn exit_code_rows_of_the_readme() {
+        let t = "LonghornReady";
+        assert_eq!(verdict(&view(&[("a", &[(t, "True")])])), Verdict::Yes);
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "True")]), ("b", &[(t, "False")])])),
+            Verdict::No
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "Unknown")]), ("b", &[(t, "False")])])),
+            Verdict::No,
+            "a False beats an Unknown"
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "Unknown")])])),
+            Verdict::CannotTell
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[(t, "True")]), ("b", &[])])),
+            Verdict::CannotTell,
+            "a node that has not published"
+        );
+        assert_eq!(
+            verdict(&view(&[("a", &[])])),
+            Verdict::CannotTell,
+            "no agent anywhere"
+        );
+    }
 }

@@ -1,8 +1,9 @@
 //! `hostready doctor`: flags, wiring to `hostready-doctor`, printing and the exit code.
 //!
-//! Exit codes: 0 nothing wrong; 1 something is (a `fail` or `warn` finding, or a known problem
-//! in `--explain` input); 2 doctor could not do its job (root unreadable, no procfs to read
-//! processes from, log unreadable).
+//! Exit codes (`exit.rs`, the same rule as `check`): 0 nothing failed (warnings are shown, and
+//! exit 1 only with `--strict`); 1 something failed (a `fail` finding, or a known problem in
+//! `--explain` input); 2 doctor cannot tell (a finding is unknown and nothing failed, as with
+//! no procfs to read processes from) or could not run (root or log unreadable).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,28 +12,25 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hostready_doctor::{Options, Report, Thresholds, logfile, signatures};
-use hostready_host::{Host, ProcSource};
+use hostready_flags::{HostArgs, duration};
 
-use crate::output::{self, Format};
+use crate::exit::{self, StrictArgs};
+use crate::output::{self, Format, OutputArgs};
 use crate::table;
 
 /// Arguments of `hostready doctor`.
 #[derive(Debug, clap::Args)]
 pub struct DoctorArgs {
-    /// The host's filesystem root (`/host` in a DaemonSet).
-    #[arg(long, default_value = "/")]
-    root: PathBuf,
-    /// The host's procfs: a directory, or `none`; default `<root>/proc` if it is a procfs.
-    #[arg(long, value_name = "DIR|none")]
-    proc: Option<String>,
-    /// How to print the findings.
-    #[arg(long, short, value_enum, default_value_t = Format::Table)]
-    output: Format,
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
+    output: OutputArgs,
     /// A group of identical processes is a pile-up from this many members.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pile_min_count: usize,
-    /// ... when its oldest member is at least this old (`90s`, `5m`, `1h`, `0`).
-    #[arg(long, default_value = "60s", value_parser = parse_duration, value_name = "AGE")]
+    /// ... when its oldest member is at least this old (`90s`, `5m`, `1h30m`, `0`; a unit is
+    /// required).
+    #[arg(long, default_value = "60s", value_parser = duration::flag, value_name = "AGE")]
     pile_min_age: Duration,
     /// A process name that normally runs as many long-lived copies, never a pile-up (repeatable;
     /// added to the defaults: pause, containerd-shim, conmon, crun, nginx, httpd, apache2,
@@ -47,6 +45,8 @@ pub struct DoctorArgs {
     /// Input that never ends (`- < /dev/zero`) is read until interrupted.
     #[arg(long, value_name = "FILE|-")]
     explain: Option<PathBuf>,
+    #[command(flatten)]
+    strict: StrictArgs,
     /// Show passing findings' evidence too (table output).
     #[arg(long, short = 'v')]
     verbose: bool,
@@ -57,13 +57,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
     if let Some(file) = &args.explain {
         return explain(args, file);
     }
-    let proc = match args.proc.as_deref() {
-        None => ProcSource::Auto,
-        Some("none") => ProcSource::Disabled,
-        Some(dir) => ProcSource::At(PathBuf::from(dir)),
-    };
-    let host = Host::open(&args.root, proc)
-        .with_context(|| format!("cannot open the host root {}", args.root.display()))?;
+    let host = args.host.open()?;
     let opts = Options {
         thresholds: {
             let mut t = Thresholds {
@@ -76,23 +70,12 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         },
     };
     let report = hostready_doctor::diagnose(&host, &opts);
-    match args.output {
+    match args.output.format {
         Format::Table => print_table(&report, args.verbose)?,
         f => print_buffered(f, &report)?,
     }
-    Ok(exit_code(report.ok, report.no_proc.is_some()))
-}
-
-/// 1 when something needs attention (a `fail` or `warn` finding), else 2 when doctor could not
-/// read processes, else 0.
-fn exit_code(ok: bool, could_not_work: bool) -> ExitCode {
-    if !ok {
-        ExitCode::from(1)
-    } else if could_not_work {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    }
+    // Without a procfs the process findings are unknown: exit 2 unless something failed.
+    Ok(exit::of_findings(&report.findings, args.strict.strict).into())
 }
 
 fn explain(args: &DoctorArgs, file: &Path) -> anyhow::Result<ExitCode> {
@@ -105,7 +88,7 @@ fn explain(args: &DoctorArgs, file: &Path) -> anyhow::Result<ExitCode> {
         signatures::explain_reader(log, &source).with_context(|| format!("cannot read {source}"))?
     };
     let source = &explanation.source;
-    match args.output {
+    match args.output.format {
         Format::Table => {
             let mut out = output::stdout();
             writeln!(
@@ -126,7 +109,7 @@ fn explain(args: &DoctorArgs, file: &Path) -> anyhow::Result<ExitCode> {
                 &mut out,
                 &explanation.findings,
                 args.verbose,
-                table::color(),
+                output::color(),
             )?;
             let verdict = if explanation.ok {
                 "NO KNOWN PROBLEM"
@@ -138,11 +121,8 @@ fn explain(args: &DoctorArgs, file: &Path) -> anyhow::Result<ExitCode> {
         }
         f => print_buffered(f, &explanation)?,
     }
-    Ok(if explanation.ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    // A known problem is a `fail` finding: exit 1.
+    Ok(exit::of_findings(&explanation.findings, args.strict.strict).into())
 }
 
 /// Prints `value` as JSON or YAML with one `write(2)`, like `output::print_data` otherwise:
@@ -172,7 +152,7 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
         )?;
     }
     writeln!(out)?;
-    table::print_findings(&mut out, &report.findings, verbose, table::color())?;
+    table::print_findings(&mut out, &report.findings, verbose, output::color())?;
     // Healthy only when everything was decided: an unknown finding is not a pass.
     let verdict = match (report.ok, &report.no_proc) {
         (false, _) => "NEEDS ATTENTION",
@@ -183,38 +163,4 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
     table::print_summary(&mut out, verdict, &report.summary)?;
     out.flush()?;
     Ok(())
-}
-
-/// Parses `500ms`, `90s`, `5m`, `2h`, `1d`, or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration like 90s, 5m or 1h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => return Ok(Duration::from_millis(n)),
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        _ => return Err(format!("unknown unit `{unit}` in `{s}` (ms, s, m, h, d)")),
-    };
-    Ok(Duration::from_secs(secs))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("").is_err());
-    }
 }

@@ -1,10 +1,12 @@
 //! The `hostready` binary: parses flags, wires the library crates together, prints, and picks
-//! the exit code (0 all required items met, 1 a requirement failed, 2 hostready itself failed).
+//! the exit code (`exit.rs`: 0 yes, 1 no, 2 cannot tell or could not run).
 
 mod agent;
 mod check;
 mod cluster;
 mod doctor;
+mod exit;
+mod manual;
 mod output;
 mod pkg;
 mod table;
@@ -17,6 +19,8 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "hostready", version, about)]
 struct Cli {
+    #[command(flatten)]
+    color: output::ColorArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -36,10 +40,15 @@ enum Command {
     Agent(Box<agent::AgentArgs>),
     /// Show nodes × profiles from the conditions the agents published.
     Cluster(cluster::ClusterArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(manual::CompletionsArgs),
+    /// Print the manual page, or write every page into a directory (--dir).
+    Man(manual::ManArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli.color.apply();
     let result = match &cli.command {
         Command::Check(args) => check::run(args),
         Command::Profiles(args) => check::profiles(args),
@@ -47,6 +56,8 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Cluster(args) => cluster::run(args),
+        Command::Completions(args) => manual::completions(args),
+        Command::Man(args) => manual::man(args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,6 @@
-//! How results are printed: the `--output` choice shared by every subcommand, and the one
-//! place where text from the host is made safe for a terminal.
+//! How results are printed: the `-o/--output` and `--color` flags shared by every subcommand
+//! (each defined once, here, with its test below), the terminal width long lines are fitted
+//! to, and the one place where text from the host is made safe for a terminal.
 //!
 //! Much of what hostready prints is written by someone else: process command lines (any user
 //! can start a process whose argv holds ANSI escapes), a root's `os-release`, a command
@@ -30,13 +31,90 @@ use serde::Serialize;
 /// The `--output` formats every subcommand offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Format {
-    /// A table for people (colour on a terminal unless NO_COLOR is set).
+    /// A table for people (coloured as `--color` says).
     #[default]
     Table,
     /// One JSON document.
     Json,
     /// One YAML document.
     Yaml,
+}
+
+/// The `-o/--output` flag of every subcommand that prints data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct OutputArgs {
+    /// How to print the result: a table for people, or JSON or YAML for programs (the same
+    /// data; see docs/report-schema.md).
+    #[arg(
+        id = "output",
+        long = "output",
+        short = 'o',
+        value_enum,
+        value_name = "FORMAT",
+        default_value_t = Format::Table
+    )]
+    pub format: Format,
+}
+
+/// When tables are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless NO_COLOR is set (or CLICOLOR=0, or TERM=dumb).
+    #[default]
+    Auto,
+    /// Always, even into a pipe and whatever NO_COLOR says.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The `--color` flag, global: it may be given before or after the subcommand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct ColorArgs {
+    /// When to colour tables: `auto` (on a terminal, unless NO_COLOR is set), `always`,
+    /// `never`. The host's own text is escaped whatever this says.
+    // Listed after each subcommand's own flags: it is everyone's, and rarely the one looked for.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t,
+        global = true,
+        display_order = 900
+    )]
+    pub color: ColorWhen,
+}
+
+impl ColorArgs {
+    /// Makes this choice the one [`color`] answers with, for the rest of the process.
+    pub fn apply(self) {
+        anstream::ColorChoice::write_global(match self.color {
+            ColorWhen::Auto => anstream::ColorChoice::Auto,
+            ColorWhen::Always => anstream::ColorChoice::Always,
+            ColorWhen::Never => anstream::ColorChoice::Never,
+        });
+    }
+}
+
+/// Returns true if and only if tables on stdout are coloured: `--color always`, or `auto`
+/// on a terminal with NO_COLOR unset or empty (anstream's rules: CLICOLOR, CLICOLOR_FORCE and
+/// TERM=dumb count too).
+pub fn color() -> bool {
+    anstream::AutoStream::choice(&io::stdout()) != anstream::ColorChoice::Never
+}
+
+/// Returns the width long lines are fitted to: `COLUMNS` when set, else the terminal's when
+/// stdout is one; `None` (lines left whole) when stdout is a pipe or a file, so a `grep` of
+/// the output finds a whole `fix:` line.
+pub fn width() -> Option<usize> {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return Some(n);
+    }
+    terminal_size::terminal_size_of(io::stdout()).map(|(w, _)| usize::from(w.0))
 }
 
 /// Writes `value` as JSON or YAML to stdout; tables are each subcommand's own business.
@@ -106,13 +184,15 @@ pub enum Style {
 }
 
 impl Style {
-    fn sgr(self) -> &'static str {
-        match self {
-            Style::Green => "32",
-            Style::Yellow => "33",
-            Style::Red => "31",
-            Style::Magenta => "35",
-        }
+    fn ansi(self) -> anstyle::Style {
+        use anstyle::AnsiColor;
+        let c = match self {
+            Style::Green => AnsiColor::Green,
+            Style::Yellow => AnsiColor::Yellow,
+            Style::Red => AnsiColor::Red,
+            Style::Magenta => AnsiColor::Magenta,
+        };
+        anstyle::Style::new().fg_color(Some(c.into()))
     }
 }
 
@@ -125,11 +205,12 @@ impl Style {
 pub struct Text<W: Write> {
     inner: W,
     buf: String,
+    width: Option<usize>,
 }
 
-/// Returns a buffered [`Text`] on stdout.
+/// Returns a buffered [`Text`] on stdout, fitting [`Text::wrapped`] lines to [`width`].
 pub fn stdout() -> Text<io::BufWriter<io::StdoutLock<'static>>> {
-    Text::new(io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()))
+    Text::new(io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())).with_width(width())
 }
 
 /// Returns a [`Text`] on stderr.
@@ -143,7 +224,64 @@ impl<W: Write> Text<W> {
         Text {
             inner,
             buf: String::new(),
+            width: None,
         }
+    }
+
+    /// Fits [`Text::wrapped`] lines to `width` columns (`None`: never wraps).
+    pub fn with_width(mut self, width: Option<usize>) -> Text<W> {
+        self.width = width;
+        self
+    }
+
+    /// Writes `indent`, `label` and `text` (escaped) as one line, or, when that is wider than
+    /// the width, as several broken at spaces, each continuation indented under the text's
+    /// first column. A word wider than the line stays whole (a package or command name must
+    /// stay copyable). Widths count characters: hostready's own text is ASCII, and the host's
+    /// is escaped to ASCII controls first.
+    ///
+    /// By hand: the only word wrap in the tree is clap's private one, and this one needs the
+    /// escaping applied before measuring.
+    pub fn wrapped(&mut self, indent: &str, label: &str, text: &str) -> io::Result<()> {
+        let text = escape(text);
+        let (indent, label) = (escape(indent), escape(label));
+        let lead = indent.chars().count() + label.chars().count();
+        let room = self.width.map(|w| w.saturating_sub(lead).max(20));
+        let mut line = String::new();
+        let mut first = true;
+        for word in text.split(' ').filter(|w| !w.is_empty()) {
+            let fits = room.is_none_or(|r| {
+                line.is_empty() || line.chars().count() + 1 + word.chars().count() <= r
+            });
+            if !fits {
+                self.end_wrapped_line(&indent, &label, &line, first)?;
+                first = false;
+                line.clear();
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        self.end_wrapped_line(&indent, &label, &line, first)
+    }
+
+    fn end_wrapped_line(
+        &mut self,
+        indent: &str,
+        label: &str,
+        line: &str,
+        first: bool,
+    ) -> io::Result<()> {
+        let w = &mut self.inner;
+        w.write_all(indent.as_bytes())?;
+        if first {
+            w.write_all(label.as_bytes())?;
+        } else {
+            w.write_all(" ".repeat(label.chars().count()).as_bytes())?;
+        }
+        w.write_all(line.as_bytes())?;
+        w.write_all(b"\n")
     }
 
     /// Formats `args` and writes it escaped; a single trailing newline is written as one.
@@ -164,14 +302,18 @@ impl<W: Write> Text<W> {
 
     /// Writes `text` escaped, in `style` when `color` (plain otherwise).
     pub fn styled(&mut self, style: Style, color: bool, text: &str) -> io::Result<()> {
-        if color {
-            write!(self.inner, "\x1b[{}m", style.sgr())?;
-        }
-        self.inner.write_all(escape(text).as_bytes())?;
-        if color {
-            self.inner.write_all(b"\x1b[0m")?;
-        }
-        Ok(())
+        let style = if color {
+            style.ansi()
+        } else {
+            anstyle::Style::new()
+        };
+        write!(
+            self.inner,
+            "{}{}{}",
+            style.render(),
+            escape(text),
+            style.render_reset()
+        )
     }
 
     /// Flushes the writer underneath.
@@ -275,6 +417,72 @@ mod tests {
         assert_eq!(lines[2], "a\\nb");
         // The only ESC bytes are our colour's.
         assert_eq!(out.matches('\x1b').count(), 2, "{out:?}");
+    }
+
+    #[test]
+    fn wrapped_lines_fit_the_width_and_keep_words_whole() {
+        let fix = "install open-iscsi, which provides iscsiadm, and enable iscsid.socket so that it starts on demand";
+        let mut t = Text::new(Vec::new()).with_width(Some(40));
+        t.wrapped("    ", "fix: ", fix).unwrap();
+        let out = String::from_utf8(t.into_inner()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines.len() > 1, "{out}");
+        assert!(lines[0].starts_with("    fix: install"), "{out}");
+        for l in &lines[1..] {
+            assert!(
+                l.starts_with("         ") && !l.starts_with("          "),
+                "{out}"
+            );
+        }
+        assert!(lines.iter().all(|l| l.chars().count() <= 40), "{out}");
+        let words: Vec<&str> = lines.iter().flat_map(|l| l.split_whitespace()).collect();
+        assert_eq!(words[1..].join(" "), fix, "nothing lost or split");
+
+        // No width (a pipe): one line, as before.
+        let mut t = Text::new(Vec::new());
+        t.wrapped("  ", "fix: ", fix).unwrap();
+        assert_eq!(
+            String::from_utf8(t.into_inner()).unwrap(),
+            format!("  fix: {fix}\n")
+        );
+
+        // A word longer than the room stays whole; host text is escaped before it is measured.
+        let mut t = Text::new(Vec::new()).with_width(Some(30));
+        t.wrapped("", "fix: ", &format!("run {} now\x1b[2J", "x".repeat(50)))
+            .unwrap();
+        let out = String::from_utf8(t.into_inner()).unwrap();
+        assert!(out.contains(&"x".repeat(50)), "{out}");
+        assert!(!out.contains('\x1b') && out.contains("\\x1b[2J"), "{out:?}");
+    }
+
+    #[test]
+    fn output_flag_is_table_json_or_yaml() {
+        use clap::Parser;
+        #[derive(Debug, Parser)]
+        struct Cli {
+            #[command(flatten)]
+            output: OutputArgs,
+            #[command(flatten)]
+            color: ColorArgs,
+        }
+        let parse = |a: &[&str]| Cli::try_parse_from(std::iter::once("t").chain(a.iter().copied()));
+        assert_eq!(parse(&[]).unwrap().output.format, Format::Table);
+        assert_eq!(parse(&["-o", "json"]).unwrap().output.format, Format::Json);
+        assert_eq!(
+            parse(&["--output", "yaml"]).unwrap().output.format,
+            Format::Yaml
+        );
+        assert!(parse(&["-o", "xml"]).is_err());
+        assert_eq!(parse(&[]).unwrap().color.color, ColorWhen::Auto);
+        assert_eq!(
+            parse(&["--color", "never"]).unwrap().color.color,
+            ColorWhen::Never
+        );
+        assert_eq!(
+            parse(&["--color", "always"]).unwrap().color.color,
+            ColorWhen::Always
+        );
+        assert!(parse(&["--color", "sometimes"]).is_err());
     }
 
     #[test]

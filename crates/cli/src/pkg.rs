@@ -1,6 +1,6 @@
 //! `hostready pkg list|query|owner`: dpkg and rpm databases read with no lock and no process.
 //!
-//! Exit codes (scripts rely on them): `query` 0 installed, 1 not installed, 2 the databases
+//! Exit codes (scripts rely on them; the README's table): `query` 0 installed, 1 not installed, 2 the databases
 //! cannot answer (corrupt, unreadable, locked mid-write, none found); `owner` 0 owned, 1 owned
 //! by no package, 2 cannot answer; `list` 0, or 2 when some database could not be read. A
 //! question no database can answer (an empty or blank package name, a relative path) is a
@@ -12,12 +12,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use hostready_host::{Host, ProcSource};
+use hostready_flags::HostArgs;
 use hostready_pkgdb::{Database, Lookup, Package, Scope, error_chain};
 use serde::Serialize;
 
-use crate::output::{Format, print_data};
+use crate::exit::Verdict;
+use crate::output::{Format, OutputArgs, print_data};
 
 /// Arguments of `hostready pkg`.
 #[derive(Debug, clap::Args)]
@@ -79,17 +79,13 @@ fn absolute_path(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(s))
 }
 
+/// The flags of every `pkg` subcommand (the procfs is read for the databases' lock holders).
 #[derive(Debug, clap::Args)]
 struct Common {
-    /// The host's root directory (`/host` in a DaemonSet).
-    #[arg(long, default_value = "/")]
-    root: PathBuf,
-    /// Where the host's procfs is, for lock holders (default: ROOT/proc); `none` to skip.
-    #[arg(long)]
-    proc: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    output: Format,
+    #[command(flatten)]
+    host: HostArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 /// What JSON and YAML consumers get.
@@ -136,13 +132,7 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
         | PkgCommand::Query { common, .. }
         | PkgCommand::Owner { common, .. } => common,
     };
-    let proc = match &common.proc {
-        None => ProcSource::Auto,
-        Some(p) if p.as_os_str() == "none" => ProcSource::Disabled,
-        Some(p) => ProcSource::At(p.clone()),
-    };
-    let host = Host::open(&common.root, proc)
-        .with_context(|| format!("cannot open root {}", common.root.display()))?;
+    let host = common.host.open()?;
     let (command, subject, answer) = match &args.command {
         PkgCommand::List { .. } => {
             // Without rpm file lists, each record moved (not copied) into the answer: memory
@@ -163,14 +153,15 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
     let summaries = summaries(&answer.answer.dbs, &answer.counts);
     let (lookup, dbs) = (answer.answer.lookup, answer.answer.dbs);
     let none_found = dbs.is_empty();
-    let (answer, code) = match command {
-        "list" if lookup.unreadable.is_empty() && !none_found => ("listed", 0),
-        "list" => ("unknown", 2),
-        "query" if lookup.installed() => ("installed", 0),
-        "owner" if !lookup.packages.is_empty() => ("owned", 0),
-        _ if !lookup.complete => ("unknown", 2),
-        "query" => ("not-installed", 1),
-        _ => ("not-owned", 1),
+    // The README's exit-code table (`exit.rs`): "cannot tell" is never "not installed".
+    let (answer, verdict) = match command {
+        "list" if lookup.unreadable.is_empty() && !none_found => ("listed", Verdict::Yes),
+        "list" => ("unknown", Verdict::CannotTell),
+        "query" if lookup.installed() => ("installed", Verdict::Yes),
+        "owner" if !lookup.packages.is_empty() => ("owned", Verdict::Yes),
+        _ if !lookup.complete => ("unknown", Verdict::CannotTell),
+        "query" => ("not-installed", Verdict::No),
+        _ => ("not-owned", Verdict::No),
     };
     let report = Report {
         command,
@@ -182,12 +173,12 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
         notes: &lookup.notes,
         complete: lookup.complete,
     };
-    match common.output {
+    match common.output.format {
         Format::Table => print_table(&report)?,
         f => print_data(f, &report)?,
     }
-    print_problems(&dbs, &lookup, none_found, &common.root);
-    Ok(ExitCode::from(code))
+    print_problems(&dbs, &lookup, none_found, &common.host.root);
+    Ok(verdict.into())
 }
 
 /// An answer with each database's record count, taken before its records were moved out.

@@ -6,15 +6,15 @@
 //! Every printer here writes to an [`output::Text`], which escapes what hosts wrote (command
 //! lines, os-release, probe output) so it cannot drive the terminal; see `output.rs`.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use hostready_checks::{Finding, HostInfo, Status, Summary};
 
 use crate::output::{Style, Text};
 
-/// Returns true if and only if stdout is a terminal and `NO_COLOR` is unset or empty.
+/// Returns true if and only if tables are coloured (`--color`, NO_COLOR: see `output::color`).
 pub fn color() -> bool {
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+    crate::output::color()
 }
 
 /// Writes `host <root>  <os>  kernel <release>  (<what>)`.
@@ -83,7 +83,7 @@ fn print_details(out: &mut Text<impl Write>, f: &Finding, width: usize) -> std::
         writeln!(out, "{pad}{k}: {v}")?;
     }
     if let Some(r) = &f.remediation {
-        writeln!(out, "{pad}fix: {}", r.summary)?;
+        out.wrapped(&pad, "fix: ", &r.summary)?;
         for c in &r.commands {
             writeln!(out, "{pad}  $ {c}")?;
         }
