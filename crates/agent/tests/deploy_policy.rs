@@ -65,6 +65,10 @@ fn chart_and_manifest_policies_agree_and_allow_exactly_the_builtin_conditions() 
         })
         .map(|l| {
             l.replace("{{ .Release.Namespace }}", "hostready-system")
+                .replace(
+                    r#"{{ include "hostready.serviceAccountName" . }}"#,
+                    "hostready-agent",
+                )
                 .replace("{{ .Release.Name }}", "hostready")
         })
         .collect::<Vec<_>>()
