@@ -73,7 +73,8 @@ pub struct ProbeLabels {
 pub struct ApiLabels {
     /// `get_node`, `apply_conditions`, `create_event`.
     pub op: String,
-    /// The HTTP status (`403`, `409`, `500` ...) or `timeout` / `connect` / `other`.
+    /// One of [`API_ERROR_CODES`]: an HTTP status the API server sends, or `timeout` /
+    /// `connect` / `too_large` / `other` (any other status too, so the label stays bounded).
     pub code: String,
 }
 
@@ -81,6 +82,17 @@ pub struct ApiLabels {
 pub struct OpLabels {
     pub op: String,
 }
+
+/// The values `hostready_api_errors_total`'s `code` label can take: the statuses the Kubernetes
+/// API server answers with (apimachinery's `StatusReason`s and the proxies in front of it),
+/// then the client-side failures.
+pub const API_ERROR_CODES: [&str; 18] = [
+    "400", "401", "403", "404", "405", "409", "410", "413", "415", "422", "429", "500", "502",
+    "503", "504", "timeout", "connect", "too_large",
+];
+
+/// The operations of `api_errors_total` and `api_writes_total`'s `op` label.
+pub const API_OPS: [&str; 3] = ["get_node", "apply_conditions", "create_event"];
 
 /// Every metric the agent exports.
 #[derive(Debug)]
@@ -233,8 +245,14 @@ impl Metrics {
         }
     }
 
-    /// Counts a failed API call.
+    /// Counts a failed API call. A code outside [`API_ERROR_CODES`] counts as `other`, so a
+    /// misbehaving server cannot grow the series without bound.
     pub fn api_error(&self, op: &str, code: &str) {
+        let code = if API_ERROR_CODES.contains(&code) {
+            code
+        } else {
+            "other"
+        };
         self.api_errors
             .get_or_create(&ApiLabels {
                 op: op.to_string(),
@@ -300,6 +318,19 @@ mod tests {
         assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         m.set_findings(&[]);
         assert!(!m.encode().contains("exe.iscsiadm"));
+    }
+
+    #[test]
+    fn api_error_codes_stay_in_their_set() {
+        let m = Metrics::new();
+        for code in ["403", "timeout", "418", "599", "", "x".repeat(1000).as_str()] {
+            m.api_error("get_node", code);
+        }
+        let text = m.encode();
+        assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="403"} 1"#));
+        assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="timeout"} 1"#));
+        assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="other"} 4"#), "{text}");
+        assert_eq!(text.matches("hostready_api_errors_total{").count(), 3);
     }
 
     #[test]
