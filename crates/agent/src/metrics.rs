@@ -87,8 +87,24 @@ pub struct OpLabels {
 /// API server answers with (apimachinery's `StatusReason`s and the proxies in front of it),
 /// then the client-side failures.
 pub const API_ERROR_CODES: [&str; 18] = [
-    "400", "401", "403", "404", "405", "409", "410", "413", "415", "422", "429", "500", "502",
-    "503", "504", "timeout", "connect", "too_large",
+    "400",
+    "401",
+    "403",
+    "404",
+    "405",
+    "409",
+    "410",
+    "413",
+    "415",
+    "422",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "timeout",
+    "connect",
+    "too_large",
 ];
 
 /// The operations of `api_errors_total` and `api_writes_total`'s `op` label.
@@ -210,7 +226,10 @@ impl Metrics {
             "Unix time of the last successful condition write",
             m.last_publish.clone(),
         );
-        Metrics { registry: root, ..m }
+        Metrics {
+            registry: root,
+            ..m
+        }
     }
 
     /// Replaces the per-finding gauges with this cycle's findings.
@@ -323,13 +342,23 @@ mod tests {
     #[test]
     fn api_error_codes_stay_in_their_set() {
         let m = Metrics::new();
-        for code in ["403", "timeout", "418", "599", "", "x".repeat(1000).as_str()] {
+        for code in [
+            "403",
+            "timeout",
+            "418",
+            "599",
+            "",
+            "x".repeat(1000).as_str(),
+        ] {
             m.api_error("get_node", code);
         }
         let text = m.encode();
         assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="403"} 1"#));
         assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="timeout"} 1"#));
-        assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="other"} 4"#), "{text}");
+        assert!(
+            text.contains(r#"hostready_api_errors_total{op="get_node",code="other"} 4"#),
+            "{text}"
+        );
         assert_eq!(text.matches("hostready_api_errors_total{").count(), 3);
     }
 
@@ -344,7 +373,10 @@ mod tests {
         );
         let text = m.encode_as(Format::PrometheusText);
         assert!(text.contains(&info), "{text}");
-        assert!(text.contains("# TYPE hostready_build_info gauge\n"), "{text}");
+        assert!(
+            text.contains("# TYPE hostready_build_info gauge\n"),
+            "{text}"
+        );
         assert!(text.contains("# TYPE hostready_check_cycles_total counter\n"));
         assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
         for name in [
@@ -360,7 +392,10 @@ mod tests {
         assert!(!text.contains("# EOF") && !text.contains("hostready_process_"));
         let om = m.encode_as(Format::OpenMetrics);
         assert!(om.ends_with("# EOF\n"), "{om}");
-        assert!(om.contains(&info) && om.contains("# TYPE hostready_build info\n"), "{om}");
+        assert!(
+            om.contains(&info) && om.contains("# TYPE hostready_build info\n"),
+            "{om}"
+        );
         assert!(om.contains("# TYPE hostready_check_cycles counter\n"));
     }
 }

@@ -48,7 +48,13 @@ fn helm_bin() -> &'static Path {
             .output()
             .expect("run scripts/go-tool helm");
         assert!(out.status.success(), "scripts/go-tool helm failed");
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().lines().last().unwrap())
+        PathBuf::from(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .last()
+                .unwrap(),
+        )
     })
 }
 
@@ -111,7 +117,10 @@ fn lint_strict_is_clean_with_default_and_every_value() {
             !text.contains("[WARNING]") && !text.contains("[ERROR]"),
             "helm lint --strict {extra:?}: {text}"
         );
-        assert!(text.contains("1 chart(s) linted, 0 chart(s) failed"), "{text}");
+        assert!(
+            text.contains("1 chart(s) linted, 0 chart(s) failed"),
+            "{text}"
+        );
     }
 }
 
@@ -137,9 +146,14 @@ fn leaves(v: &Value, path: String, out: &mut BTreeMap<String, Value>) {
 
 #[test]
 fn all_values_file_sets_every_value_to_something_else() {
-    let read = |p: String| -> Value { serde_yaml_ng::from_str(&fs::read_to_string(p).unwrap()).unwrap() };
+    let read =
+        |p: String| -> Value { serde_yaml_ng::from_str(&fs::read_to_string(p).unwrap()).unwrap() };
     let (mut defaults, mut all) = (BTreeMap::new(), BTreeMap::new());
-    leaves(&read(format!("{}/values.yaml", chart())), String::new(), &mut defaults);
+    leaves(
+        &read(format!("{}/values.yaml", chart())),
+        String::new(),
+        &mut defaults,
+    );
     leaves(&read(all_values()), String::new(), &mut all);
     // Values a test must leave as they are for the render to be checkable: the policy must be
     // rendered to be dry-run, the scrape annotations to be seen, the ServiceAccount created.
@@ -181,7 +195,10 @@ fn schema_refuses_wrong_types_unknown_keys_and_durations_without_unit() {
         ("metrics.port=http", "/metrics/port"),
         ("metrics.port=70000", "/metrics/port"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
-        ("updateStrategy.rollingUpdate.maxUnavailable=ten", "maxUnavailable"),
+        (
+            "updateStrategy.rollingUpdate.maxUnavailable=ten",
+            "maxUnavailable",
+        ),
         ("updateStrategy.type=Recreate", "/updateStrategy/type"),
         ("serviceAccount.create=maybe", "/serviceAccount/create"),
         ("intervall=30m", "intervall"),
@@ -202,19 +219,30 @@ fn schema_refuses_wrong_types_unknown_keys_and_durations_without_unit() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{set} was accepted");
         assert!(
-            err.contains("values don't meet the specifications of the schema") && err.contains(needle),
+            err.contains("values don't meet the specifications of the schema")
+                && err.contains(needle),
             "{set}: {err}"
         );
     }
     // And with a plain --set, 30 is a number where a duration string belongs.
-    let out = helm(&["template", "x", &chart, "--set", "config.interval=30"], None);
+    let out = helm(
+        &["template", "x", &chart, "--set", "config.interval=30"],
+        None,
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success() && err.contains("/config/interval"), "{err}");
+    assert!(
+        !out.status.success() && err.contains("/config/interval"),
+        "{err}"
+    );
     // The durations the agent takes pass.
     for d in ["30m", "90s", "1h30m", "250ms", "1h"] {
         let arg = format!("config.interval={d}");
         let out = helm(&["template", "x", &chart, "--set-string", &arg], None);
-        assert!(out.status.success(), "{d}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{d}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
 
@@ -305,7 +333,10 @@ fn chart_defaults_render_the_plain_manifests() {
             serde_yaml_ng::to_string(c).unwrap()
         );
     }
-    let notes = fs::read_to_string(format!("{WORKSPACE}/deploy/helm/hostready/templates/NOTES.txt")).unwrap();
+    let notes = fs::read_to_string(format!(
+        "{WORKSPACE}/deploy/helm/hostready/templates/NOTES.txt"
+    ))
+    .unwrap();
     assert!(notes.contains("pod-security.kubernetes.io/enforce=privileged"));
 }
 
@@ -384,7 +415,12 @@ fn create_namespace(client: &kube::Client, name: &str, enforce: Option<&str>) {
     }))
     .unwrap();
     let api: Api<Namespace> = Api::all(client.clone());
-    block(api.patch(name, &PatchParams::apply("chart-test").force(), &Patch::Apply(&ns))).unwrap();
+    block(api.patch(
+        name,
+        &PatchParams::apply("chart-test").force(),
+        &Patch::Apply(&ns),
+    ))
+    .unwrap();
 }
 
 /// A server-side apply as a dry run: the API server decodes, defaults, validates and admits
@@ -433,7 +469,10 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
     ] {
-        assert!(kinds.iter().any(|k| k == kind), "no {kind} rendered: {kinds:?}");
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "no {kind} rendered: {kinds:?}"
+        );
     }
     for o in &objs {
         dry_run_apply(&client, o).unwrap_or_else(|e| panic!("{:?}: {e}", key(o)));
@@ -463,7 +502,11 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
     dry_run_apply(&client, &pod_of(&objs, "storage")).expect("the pod under privileged");
     match dry_run_apply(&client, &pod_of(&objs, "baseline-ns")) {
         Err(kube::Error::Api(s)) if s.code == 403 && s.message.contains("violates PodSecurity") => {
-            assert!(s.message.contains("hostPID") && s.message.contains("hostPath"), "{}", s.message);
+            assert!(
+                s.message.contains("hostPID") && s.message.contains("hostPath"),
+                "{}",
+                s.message
+            );
         }
         other => panic!("baseline admitted the agent's pod: {other:?}"),
     }
@@ -471,7 +514,12 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
     let objs = template(
         "ext",
         "storage",
-        &["--set", "serviceAccount.create=false", "--set", "serviceAccount.name=existing"],
+        &[
+            "--set",
+            "serviceAccount.create=false",
+            "--set",
+            "serviceAccount.name=existing",
+        ],
     );
     assert!(objs.iter().all(|o| o["kind"] != "ServiceAccount"));
     for o in &objs {
@@ -532,7 +580,9 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
     create_namespace(&client, "hostready-system", Some("baseline"));
     let notes = install(&[]);
     assert!(
-        notes.contains("WARNING: namespace hostready-system has pod-security.kubernetes.io/enforce=baseline"),
+        notes.contains(
+            "WARNING: namespace hostready-system has pod-security.kubernetes.io/enforce=baseline"
+        ),
         "{notes}"
     );
     create_namespace(&client, "hostready-system", Some("privileged"));
@@ -543,7 +593,10 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
     for n in names {
         let t = hostready_checks::profile::load(n).unwrap().condition_type();
         assert!(
-            notes.contains(&format!("{}:.status.conditions[?(@.type==\"{t}\")].status", t.to_uppercase())),
+            notes.contains(&format!(
+                "{}:.status.conditions[?(@.type==\"{t}\")].status",
+                t.to_uppercase()
+            )),
             "NOTES lack the {t} column of profile {n}: {notes}"
         );
     }

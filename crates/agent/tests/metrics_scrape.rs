@@ -29,8 +29,14 @@ const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0;q=0.
 fn get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let accept = accept.map(|a| format!("Accept: {a}\r\n")).unwrap_or_default();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n{accept}Connection: close\r\n\r\n").unwrap();
+    let accept = accept
+        .map(|a| format!("Accept: {a}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{accept}Connection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut buf = String::new();
     s.read_to_string(&mut buf).unwrap();
     let (head, body) = buf.split_once("\r\n\r\n").unwrap();
@@ -39,7 +45,8 @@ fn get(addr: &str, path: &str, accept: Option<&str>) -> (u16, String, String) {
         .lines()
         .find_map(|l| {
             let (k, v) = l.split_once(':')?;
-            k.eq_ignore_ascii_case("content-type").then(|| v.trim().to_string())
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
         })
         .unwrap_or_default();
     (code, ctype, body.to_string())
@@ -91,27 +98,44 @@ fn promlint(text: &str) -> (bool, String) {
         .output()
         .unwrap();
     assert!(out.status.success(), "scripts/go-tool promlint failed");
-    let bin = String::from_utf8(out.stdout).unwrap().lines().last().unwrap().to_string();
+    let bin = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .last()
+        .unwrap()
+        .to_string();
     let mut child = Command::new(bin)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
 fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_bound() {
     // The linter first: it must catch what it is here to catch.
-    let (ok, problems) = promlint("# HELP bad_bytes_total x\n# TYPE bad_bytes_total gauge\nbad_bytes_total 1\n");
+    let (ok, problems) =
+        promlint("# HELP bad_bytes_total x\n# TYPE bad_bytes_total gauge\nbad_bytes_total 1\n");
     assert!(!ok && problems.contains("bad_bytes_total"), "{problems}");
     // OpenMetrics' counter naming served as text 0.0.4 (what /metrics did before): it parses
     // as an empty counter family and an untyped sample without help. Both checks catch it.
     let om_as_text = "# HELP hostready_x x\n# TYPE hostready_x counter\nhostready_x_total 1\n";
     let (ok, problems) = promlint(om_as_text);
-    assert!(!ok && problems.contains("hostready_x_total: no help text"), "{problems}");
+    assert!(
+        !ok && problems.contains("hostready_x_total: no help text"),
+        "{problems}"
+    );
     assert_eq!(untyped_samples(om_as_text), ["hostready_x_total"]);
 
     if skip() {
@@ -142,7 +166,8 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
     });
     wait_for("the conditions published", Duration::from_secs(60), || {
         let text = get(&addr, "/metrics", None).2;
-        text.contains("hostready_api_writes_total{op=\"apply_conditions\"}").then_some(())
+        text.contains("hostready_api_writes_total{op=\"apply_conditions\"}")
+            .then_some(())
     });
 
     // Prometheus text by default and on request; promlint-clean.
@@ -158,9 +183,15 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
     // OpenMetrics for Prometheus's Accept: the same series.
     let (code, om_type, om) = get(&addr, "/metrics", Some(PROMETHEUS_ACCEPT));
     assert_eq!(code, 200);
-    assert_eq!(om_type, "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert_eq!(
+        om_type,
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
     assert!(om.ends_with("# EOF\n"), "{om}");
-    assert!(om.contains("# TYPE hostready_check_cycles counter\n"), "{om}");
+    assert!(
+        om.contains("# TYPE hostready_check_cycles counter\n"),
+        "{om}"
+    );
     let (t, o) = (series(&text), series(&om));
     assert_eq!(
         t.keys().collect::<BTreeSet<_>>(),
@@ -187,7 +218,11 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         "process_start_time_seconds",
     ];
     for name in process {
-        let v: f64 = t.get(name).unwrap_or_else(|| panic!("{name} missing")).parse().unwrap();
+        let v: f64 = t
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} missing"))
+            .parse()
+            .unwrap();
         assert!(v > 0.0, "{name} {v}");
     }
     let rss: f64 = t["process_resident_memory_bytes"].parse().unwrap();
@@ -197,8 +232,14 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    assert!(start <= now + 1.0 && start > now - 600.0, "start {start}, now {now}");
-    assert!(!text.contains("hostready_process_"), "the old prefixed name is still there");
+    assert!(
+        start <= now + 1.0 && start > now - 600.0,
+        "start {start}, now {now}"
+    );
+    assert!(
+        !text.contains("hostready_process_"),
+        "the old prefixed name is still there"
+    );
 
     // The series, family by family, against docs/agent.md's accounting.
     let family = |prefix: &str| t.keys().filter(|k| k.starts_with(prefix)).count();
@@ -226,14 +267,27 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
             probes.insert(r.id.clone());
         }
     }
-    assert_eq!(findings.len(), ids.len(), "one finding per distinct requirement id");
+    assert_eq!(
+        findings.len(),
+        ids.len(),
+        "one finding per distinct requirement id"
+    );
     let p = profiles.len();
     assert_eq!(family("hostready_finding_status{"), 4 * ids.len());
     assert_eq!(family("hostready_condition_status{"), 3 * p);
-    assert_eq!(family("hostready_check_duration_seconds"), 11, "9 buckets, sum, count");
-    assert_eq!(family("hostready_api_errors_total"), 0, "no API error in this run");
+    assert_eq!(
+        family("hostready_check_duration_seconds"),
+        11,
+        "9 buckets, sum, count"
+    );
+    assert_eq!(
+        family("hostready_api_errors_total"),
+        0,
+        "no API error in this run"
+    );
     let writes = family("hostready_api_writes_total");
-    assert!(writes <= hostready_agent::metrics::API_OPS.len() - 1);
+    // apply_conditions and create_event: every op but get_node.
+    assert!(writes <= 2);
     assert!(family("hostready_probe_timeouts_total") <= probes.len());
     let withheld = family("hostready_conditions_withheld");
     assert!(withheld <= p);
@@ -254,7 +308,8 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         + fixed
         + p
         + probes.len()
-        + hostready_agent::metrics::API_OPS.len() * (hostready_agent::metrics::API_ERROR_CODES.len() + 1)
+        + hostready_agent::metrics::API_OPS.len()
+            * (hostready_agent::metrics::API_ERROR_CODES.len() + 1)
         + 2;
     eprintln!(
         "all {p} built-in profiles, {} findings, {} command probes: {total} series, bound {bound}",
@@ -262,7 +317,10 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         probes.len()
     );
     assert!(total <= bound);
-    assert_eq!(bound, DOCUMENTED_BOUND, "docs/agent.md's bound is out of date");
+    assert_eq!(
+        bound, DOCUMENTED_BOUND,
+        "docs/agent.md's bound is out of date"
+    );
     let docs = std::fs::read_to_string(format!("{WORKSPACE}/docs/agent.md")).unwrap();
     assert!(
         docs.contains(&format!("at most **{DOCUMENTED_BOUND}** series"))

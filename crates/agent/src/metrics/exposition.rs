@@ -141,7 +141,11 @@ mod tests {
         ] {
             assert_eq!(Format::negotiate(a), Format::PrometheusText, "{a:?}");
         }
-        assert!(Format::OpenMetrics.content_type().starts_with("application/openmetrics-text"));
+        assert!(
+            Format::OpenMetrics
+                .content_type()
+                .starts_with("application/openmetrics-text")
+        );
         assert_eq!(
             Format::PrometheusText.content_type(),
             "text/plain; version=0.0.4; charset=utf-8"

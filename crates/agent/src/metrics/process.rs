@@ -46,14 +46,22 @@ fn read_bounded(path: &str) -> Option<String> {
 
 /// Parses `/proc/<pid>/stat`: the fields after the command name, which is in parentheses and
 /// may itself contain spaces and parentheses (hence the last `)`), then proc(5)'s field numbers.
-pub fn parse_stat(stat: &str, ticks_per_second: u64, page_size: u64, uptime: f64) -> Option<Sample> {
+pub fn parse_stat(
+    stat: &str,
+    ticks_per_second: u64,
+    page_size: u64,
+    uptime: f64,
+) -> Option<Sample> {
     let rest = &stat[stat.rfind(')')? + 1..];
     // rest's first field is field 3 (state).
     let fields: Vec<&str> = rest.split_whitespace().take(22).collect();
     let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
     let ticks = ticks_per_second.max(1) as f64;
     let (utime, stime, start) = (field(14)?, field(15)?, field(22)?);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()?
+        .as_secs_f64();
     Some(Sample {
         cpu_seconds: (utime + stime) as f64 / ticks,
         resident_bytes: field(24)?.saturating_mul(page_size),
@@ -206,7 +214,10 @@ mod tests {
             .duration_since(UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
-        assert!(s.start_time <= now + 1.0 && s.start_time > now - 86_400.0, "{s:?}");
+        assert!(
+            s.start_time <= now + 1.0 && s.start_time > now - 86_400.0,
+            "{s:?}"
+        );
         // stdin, stdout, stderr at least.
         let fds = open_fds().unwrap();
         assert!(fds >= 3, "{fds}");
