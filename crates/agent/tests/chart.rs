@@ -58,15 +58,17 @@ fn helm_bin() -> &'static Path {
     })
 }
 
-/// Runs helm with its own config and cache dirs (nothing from the user's ~/.config/helm).
+/// Runs helm with its own config and cache dirs (nothing from the user's ~/.config/helm; kept
+/// under target/, not left in /tmp).
 fn helm(args: &[&str], kubeconfig: Option<&Path>) -> Output {
-    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
-    let home = HOME.get_or_init(|| tempfile::tempdir().unwrap()).path();
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
     let mut cmd = Command::new(helm_bin());
     cmd.args(args)
         .env("HELM_CONFIG_HOME", home.join("config"))
         .env("HELM_CACHE_HOME", home.join("cache"))
         .env("HELM_DATA_HOME", home.join("data"))
+        // client-go's discovery cache goes to $HOME/.kube/cache.
+        .env("HOME", &home)
         .env_remove("KUBECONFIG");
     if let Some(kc) = kubeconfig {
         cmd.env("KUBECONFIG", kc);
