@@ -3,7 +3,9 @@
 //! - without `Accept` (curl, `promtool check metrics`) and with `text/plain`, Prometheus text
 //!   0.0.4, which Prometheus's own linter (client_golang's promlint, what `promtool check
 //!   metrics` runs; built by `scripts/go-tool promlint`) finds clean;
-//! - with Prometheus's scrape `Accept`, OpenMetrics 1.0 ending in `# EOF`, the same series;
+//! - with Prometheus's scrape `Accept`, OpenMetrics 1.0 ending in `# EOF`, the same series,
+//!   which the parser Prometheus scrapes OpenMetrics with (`prometheus/model/textparse`, in
+//!   the same tool) accepts;
 //! - `hostready_build_info` and the standard `process_*` metrics are there under their names;
 //! - the series count is the one docs/agent.md ("Series per node") derives, and within the
 //!   bound it documents.
@@ -92,6 +94,11 @@ fn untyped_samples(text: &str) -> Vec<String> {
 }
 
 fn promlint(text: &str) -> (bool, String) {
+    promlint_with(&[], text)
+}
+
+/// Runs tools/promlint with `args` on `text`: success and what it printed.
+fn promlint_with(args: &[&str], text: &str) -> (bool, String) {
     let out = Command::new(format!("{WORKSPACE}/scripts/go-tool"))
         .arg("promlint")
         .stderr(Stdio::inherit())
@@ -105,6 +112,7 @@ fn promlint(text: &str) -> (bool, String) {
         .unwrap()
         .to_string();
     let mut child = Command::new(bin)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
@@ -137,6 +145,9 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         "{problems}"
     );
     assert_eq!(untyped_samples(om_as_text), ["hostready_x_total"]);
+    // Prometheus's OpenMetrics parser refuses an exposition without its `# EOF`.
+    let (ok, problems) = promlint_with(&["-openmetrics"], om_as_text);
+    assert!(!ok && problems.contains("# EOF"), "{problems}");
 
     if skip() {
         return;
@@ -192,7 +203,14 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         om.contains("# TYPE hostready_check_cycles counter\n"),
         "{om}"
     );
+    // Parsed by the parser Prometheus scrapes OpenMetrics with: valid, and every series seen.
+    let (ok, parsed) = promlint_with(&["-openmetrics"], &om);
+    assert!(
+        ok,
+        "Prometheus's OpenMetrics parser on a real scrape:\n{parsed}\n---\n{om}"
+    );
     let (t, o) = (series(&text), series(&om));
+    assert_eq!(parsed.trim(), o.len().to_string(), "series the parser saw");
     assert_eq!(
         t.keys().collect::<BTreeSet<_>>(),
         o.keys().collect::<BTreeSet<_>>(),
