@@ -588,6 +588,20 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
         "{notes}"
     );
     create_namespace(&client, "hostready-system", Some("privileged"));
+    // The NOTES' events line: the API server takes its field selector (an unknown field is a
+    // 400), in the core Events API kubectl lists.
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    assert!(notes.contains("--field-selector reportingComponent=hostready.dev/agent"));
+    block(
+        events.list(
+            &kube::api::ListParams::default().fields("reportingComponent=hostready.dev/agent"),
+        ),
+    )
+    .expect("the NOTES' field selector");
+    assert!(
+        block(events.list(&kube::api::ListParams::default().fields("noSuchField=x"))).is_err(),
+        "the API server takes any field selector: the check above proves nothing"
+    );
     // Every built-in profile: a column for each condition type.
     let names = hostready_checks::profile::builtin_names();
     let list = format!("config.profiles={{{}}}", names.join(","));
