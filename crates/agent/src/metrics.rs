@@ -1,8 +1,14 @@
-//! The agent's Prometheus metrics, all under `hostready_`, and the process's own RSS.
+//! The agent's Prometheus metrics: its own under `hostready_`, `hostready_build_info`, and the
+//! standard `process_*` metrics (see [`process`]) under their standard names.
 //!
 //! Per-finding gauges carry `id`, `profile` and `status` labels with value 1 for the current
 //! status and 0 for the others, so `hostready_finding_status{status="fail"} == 1` selects what
 //! fails; a finding whose profile is disabled disappears (the family is rebuilt each cycle).
+//! Every label's values come from a closed set (docs/agent.md, "Series per node"), so the
+//! series a node exports are bounded: `tests/metrics_scrape.rs` counts them on a real scrape.
+
+pub mod exposition;
+pub mod process;
 
 use std::sync::atomic::AtomicU64;
 
@@ -12,7 +18,33 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
+
+pub use exposition::Format;
+
+/// The labels of `hostready_build_info`, set at build time by build.rs.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The crate version (`0.1.0`).
+    pub version: String,
+    /// `git rev-parse --short=12 HEAD` at build time, `HOSTREADY_REVISION` if set, or `unknown`
+    /// when built outside a git checkout.
+    pub revision: String,
+    /// The compiler's version (`1.90.0`).
+    pub rustc: String,
+}
+
+impl BuildLabels {
+    /// This binary's build.
+    pub fn current() -> BuildLabels {
+        BuildLabels {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            revision: env!("HOSTREADY_REVISION").to_string(),
+            rustc: env!("HOSTREADY_RUSTC_VERSION").to_string(),
+        }
+    }
+}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FindingLabels {
@@ -41,7 +73,8 @@ pub struct ProbeLabels {
 pub struct ApiLabels {
     /// `get_node`, `apply_conditions`, `create_event`.
     pub op: String,
-    /// The HTTP status (`403`, `409`, `500` ...) or `timeout` / `connect` / `other`.
+    /// One of [`API_ERROR_CODES`]: an HTTP status the API server sends, or `timeout` /
+    /// `connect` / `too_large` / `other` (any other status too, so the label stays bounded).
     pub code: String,
 }
 
@@ -49,6 +82,33 @@ pub struct ApiLabels {
 pub struct OpLabels {
     pub op: String,
 }
+
+/// The values `hostready_api_errors_total`'s `code` label can take: the statuses the Kubernetes
+/// API server answers with (apimachinery's `StatusReason`s and the proxies in front of it),
+/// then the client-side failures.
+pub const API_ERROR_CODES: [&str; 18] = [
+    "400",
+    "401",
+    "403",
+    "404",
+    "405",
+    "409",
+    "410",
+    "413",
+    "415",
+    "422",
+    "429",
+    "500",
+    "502",
+    "503",
+    "504",
+    "timeout",
+    "connect",
+    "too_large",
+];
+
+/// The operations of `api_errors_total` and `api_writes_total`'s `op` label.
+pub const API_OPS: [&str; 3] = ["get_node", "apply_conditions", "create_event"];
 
 /// Every metric the agent exports.
 #[derive(Debug)]
@@ -67,7 +127,6 @@ pub struct Metrics {
     pub config_valid: Gauge,
     pub conditions_withheld: Family<ConditionTypeLabels, Gauge>,
     pub last_publish: Gauge<f64, AtomicU64>,
-    pub rss: Gauge,
 }
 
 impl Default for Metrics {
@@ -79,7 +138,14 @@ impl Default for Metrics {
 impl Metrics {
     /// Returns a registry with every metric registered.
     pub fn new() -> Metrics {
-        let mut registry = Registry::with_prefix("hostready");
+        let mut root = Registry::default();
+        root.register(
+            "hostready_build",
+            "The agent's version, git revision and compiler; always 1",
+            Info::new(BuildLabels::current()),
+        );
+        root.register_collector(Box::new(process::ProcessCollector::default()));
+        let registry = root.sub_registry_with_prefix("hostready");
         let m = Metrics {
             finding_status: Family::default(),
             condition_status: Family::default(),
@@ -97,7 +163,6 @@ impl Metrics {
             config_valid: Gauge::default(),
             conditions_withheld: Family::default(),
             last_publish: Gauge::default(),
-            rss: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -161,12 +226,10 @@ impl Metrics {
             "Unix time of the last successful condition write",
             m.last_publish.clone(),
         );
-        registry.register(
-            "process_resident_memory_bytes",
-            "Resident set size of the agent process",
-            m.rss.clone(),
-        );
-        Metrics { registry, ..m }
+        Metrics {
+            registry: root,
+            ..m
+        }
     }
 
     /// Replaces the per-finding gauges with this cycle's findings.
@@ -201,8 +264,14 @@ impl Metrics {
         }
     }
 
-    /// Counts a failed API call.
+    /// Counts a failed API call. A code outside [`API_ERROR_CODES`] counts as `other`, so a
+    /// misbehaving server cannot grow the series without bound.
     pub fn api_error(&self, op: &str, code: &str) {
+        let code = if API_ERROR_CODES.contains(&code) {
+            code
+        } else {
+            "other"
+        };
         self.api_errors
             .get_or_create(&ApiLabels {
                 op: op.to_string(),
@@ -218,25 +287,21 @@ impl Metrics {
             .inc();
     }
 
-    /// Returns the Prometheus text exposition, with the RSS read now.
+    /// Returns the Prometheus text exposition (0.0.4), the process metrics read now.
     pub fn encode(&self) -> String {
-        if let Some(rss) = rss_bytes() {
-            self.rss.set(rss as i64);
-        }
+        self.encode_as(Format::PrometheusText)
+    }
+
+    /// Returns the exposition in `format`, the process metrics read now.
+    pub fn encode_as(&self, format: Format) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        match format {
+            Format::OpenMetrics => out,
+            Format::PrometheusText => exposition::to_prometheus_text(&out),
+        }
     }
-}
-
-/// Returns this process's resident set size, from `/proc/self/status` (`VmRSS`). This is the
-/// agent's own process, not the host's, so it is read directly, not through the host root.
-pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 #[cfg(test)]
@@ -271,8 +336,68 @@ mod tests {
             r#"hostready_finding_status{id="exe.iscsiadm",profile="iscsi",status="pass"} 0"#
         ));
         assert!(text.contains(r#"hostready_api_errors_total{op="apply_conditions",code="403"} 1"#));
-        assert!(text.contains("hostready_process_resident_memory_bytes "));
+        assert!(text.contains("\nprocess_resident_memory_bytes "), "{text}");
         m.set_findings(&[]);
         assert!(!m.encode().contains("exe.iscsiadm"));
+    }
+
+    #[test]
+    fn api_error_codes_stay_in_their_set() {
+        let m = Metrics::new();
+        for code in [
+            "403",
+            "timeout",
+            "418",
+            "599",
+            "",
+            "x".repeat(1000).as_str(),
+        ] {
+            m.api_error("get_node", code);
+        }
+        let text = m.encode();
+        assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="403"} 1"#));
+        assert!(text.contains(r#"hostready_api_errors_total{op="get_node",code="timeout"} 1"#));
+        assert!(
+            text.contains(r#"hostready_api_errors_total{op="get_node",code="other"} 4"#),
+            "{text}"
+        );
+        assert_eq!(text.matches("hostready_api_errors_total{").count(), 3);
+    }
+
+    #[test]
+    fn build_info_and_process_metrics_in_both_formats() {
+        let m = Metrics::new();
+        let b = BuildLabels::current();
+        assert!(!b.revision.is_empty() && !b.rustc.is_empty(), "{b:?}");
+        let info = format!(
+            "hostready_build_info{{version=\"{}\",revision=\"{}\",rustc=\"{}\"}} 1\n",
+            b.version, b.revision, b.rustc
+        );
+        let text = m.encode_as(Format::PrometheusText);
+        assert!(text.contains(&info), "{text}");
+        assert!(
+            text.contains("# TYPE hostready_build_info gauge\n"),
+            "{text}"
+        );
+        assert!(text.contains("# TYPE hostready_check_cycles_total counter\n"));
+        assert!(text.contains("# TYPE process_cpu_seconds_total counter\n"));
+        for name in [
+            "process_cpu_seconds_total",
+            "process_resident_memory_bytes",
+            "process_virtual_memory_bytes",
+            "process_open_fds",
+            "process_max_fds",
+            "process_start_time_seconds",
+        ] {
+            assert!(text.contains(&format!("\n{name} ")), "{name}: {text}");
+        }
+        assert!(!text.contains("# EOF") && !text.contains("hostready_process_"));
+        let om = m.encode_as(Format::OpenMetrics);
+        assert!(om.ends_with("# EOF\n"), "{om}");
+        assert!(
+            om.contains(&info) && om.contains("# TYPE hostready_build info\n"),
+            "{om}"
+        );
+        assert!(om.contains("# TYPE hostready_check_cycles counter\n"));
     }
 }

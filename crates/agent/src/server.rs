@@ -1,4 +1,5 @@
-//! The metrics and health endpoint: `/metrics` (Prometheus text), `/healthz` (the main loop is
+//! The metrics and health endpoint: `/metrics` (Prometheus text 0.0.4, or OpenMetrics when the
+//! scraper's `Accept` prefers it: [`Format::negotiate`]), `/healthz` (the main loop is
 //! turning) and `/readyz` (a first check cycle has completed under a valid config).
 //!
 //! Any pod can reach this port, and the kubelet's liveness probe must get an answer whatever
@@ -25,7 +26,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::metrics::Metrics;
+use crate::metrics::{Format, Metrics};
 
 /// Connections open at once; a new one beyond this sheds the oldest.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -122,11 +123,18 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, health: Arc<Hea
 
 fn respond(req: &Request<Incoming>, metrics: &Metrics, health: &Health) -> Response<Full<Bytes>> {
     let (status, ctype, body) = match req.uri().path() {
-        "/metrics" => (
-            StatusCode::OK,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            metrics.encode(),
-        ),
+        "/metrics" => {
+            let accept = req
+                .headers()
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok());
+            let format = Format::negotiate(accept);
+            (
+                StatusCode::OK,
+                format.content_type(),
+                metrics.encode_as(format),
+            )
+        }
         "/healthz" if health.live() => (StatusCode::OK, "text/plain", "ok\n".into()),
         "/healthz" => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,9 +1,9 @@
 //! The admission policy as shipped twice — `deploy/manifests/policy.yaml` (applied to a real API
 //! server by `tests/e2e_policy.rs`) and the Helm chart's `templates/policy.yaml` — says the
 //! same thing, and the condition types it lets the agent write are exactly those of the
-//! built-in profiles. helm is not a test dependency, so the template is rendered here by
-//! substituting its few placeholders with the values a release `hostready` in namespace
-//! `hostready-system` gets.
+//! built-in profiles. This check needs no helm (`tests/chart.rs` renders the whole chart with
+//! the real one): the template is rendered here by substituting its few placeholders with the
+//! values a release `hostready` in namespace `hostready-system` gets.
 
 use std::collections::BTreeSet;
 
@@ -65,6 +65,10 @@ fn chart_and_manifest_policies_agree_and_allow_exactly_the_builtin_conditions() 
         })
         .map(|l| {
             l.replace("{{ .Release.Namespace }}", "hostready-system")
+                .replace(
+                    r#"{{ include "hostready.serviceAccountName" . }}"#,
+                    "hostready-agent",
+                )
                 .replace("{{ .Release.Name }}", "hostready")
         })
         .collect::<Vec<_>>()

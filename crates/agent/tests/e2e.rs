@@ -212,7 +212,8 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     for name in [
         "hostready_check_duration_seconds",
         "hostready_api_writes_total",
-        "hostready_process_resident_memory_bytes",
+        "\nprocess_resident_memory_bytes ",
+        "hostready_build_info{",
         "hostready_stuck_probes",
         "hostready_config_valid 1",
     ] {
