@@ -288,6 +288,7 @@ impl Metrics {
     }
 
     /// Returns the Prometheus text exposition (0.0.4), the process metrics read now.
+    #[cfg(test)]
     pub fn encode(&self) -> String {
         self.encode_as(Format::PrometheusText)
     }

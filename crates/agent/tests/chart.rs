@@ -353,14 +353,15 @@ fn write_config(objs: &[Value], dir: &Path) -> PathBuf {
 
 #[test]
 fn the_agent_accepts_the_config_the_chart_renders() {
-    let defaults = hostready_agent::config::Defaults {
+    let defaults = hostready_agent::Defaults {
         profiles: vec![],
         interval: std::time::Duration::from_secs(1800),
         heartbeat: std::time::Duration::from_secs(300),
+        search_path: hostready_host::exe::DEFAULT_PATH.to_string(),
     };
     let dir = tempfile::tempdir().unwrap();
     let path = write_config(&template("hostready", "hostready-system", &[]), dir.path());
-    let s = hostready_agent::config::Settings::load(&path, &defaults).unwrap();
+    let s = hostready_agent::Settings::load(&path, &defaults).unwrap();
     assert_eq!(s.profiles.len(), 1);
     assert_eq!(s.interval, std::time::Duration::from_secs(1800));
 
@@ -373,18 +374,14 @@ fn the_agent_accepts_the_config_the_chart_renders() {
         text.contains("path: \"/run/current-system/sw/bin:/run/current-system/sw/sbin\"\n"),
         "{text}"
     );
-    // The agent's `path` config key comes with issue 11's flags work, merged separately: until
-    // then the loader (deny_unknown_fields) is given the file without it. MERGE: drop this.
-    let without_path: String = text
-        .lines()
-        .filter(|l| !l.starts_with("path:"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    fs::write(&path, without_path).unwrap();
-    let s = hostready_agent::config::Settings::load(&path, &defaults).unwrap();
+    let s = hostready_agent::Settings::load(&path, &defaults).unwrap();
     assert_eq!(s.profiles.len(), 3, "longhorn, nfs-client and ./site.yaml");
     assert_eq!(s.interval, std::time::Duration::from_secs(5400));
     assert_eq!(s.heartbeat, std::time::Duration::from_secs(90));
+    assert_eq!(
+        s.search_path,
+        "/run/current-system/sw/bin:/run/current-system/sw/sbin"
+    );
 }
 
 fn api_for(client: &kube::Client, obj: &DynamicObject) -> Api<DynamicObject> {

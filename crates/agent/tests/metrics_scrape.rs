@@ -326,8 +326,8 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         + fixed
         + p
         + probes.len()
-        + hostready_agent::metrics::API_OPS.len()
-            * (hostready_agent::metrics::API_ERROR_CODES.len() + 1)
+        + hostready_agent::API_OPS.len()
+            * (hostready_agent::API_ERROR_CODES.len() + 1)
         + 2;
     eprintln!(
         "all {p} built-in profiles, {} findings, {} command probes: {total} series, bound {bound}",
