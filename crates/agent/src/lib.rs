@@ -15,7 +15,7 @@ pub mod condition;
 pub mod config;
 mod cycle;
 pub mod duration;
-mod log;
+pub mod log;
 pub mod metrics;
 pub mod ownership;
 pub mod publish;

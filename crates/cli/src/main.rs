@@ -19,6 +19,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: hostready_agent::log::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -40,6 +42,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs (the agent's, kube-client's under `agent` and `cluster`) go to stderr through
+    // tracing; data and tables stay on stdout.
+    if let Err(e) = hostready_agent::log::init(cli.log.log_format) {
+        let e = anyhow::Error::from(e);
+        let _ = writeln!(output::stderr(), "hostready: error: {e:#}");
+        return ExitCode::from(2);
+    }
     let result = match &cli.command {
         Command::Check(args) => check::run(args),
         Command::Profiles(args) => check::profiles(args),
