@@ -277,6 +277,29 @@ fn outputs_on_the_debootstrap_root_match_their_schemas() {
         "{DEBROOT} missing: build it with scripts/setup (debootstrap)"
     );
     validate_root(root, Some("none"), "bash", "/usr/bin/bash");
+    // With the programs run (chrooted, as nobody): the evidence gains `verified with`.
+    let doc = check_output(
+        "check",
+        &[
+            "check",
+            "--verify-runs",
+            "-p",
+            "longhorn-utils",
+            "--root",
+            DEBROOT,
+            "--proc",
+            "none",
+        ],
+        &[0, 1],
+    );
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["evidence"]["verified with"].is_string()),
+        "{doc:#}"
+    );
 }
 
 /// A directory mounted read-only at `<root>/var/lib/rpm`, unmounted on drop: the fixture
@@ -598,6 +621,31 @@ fn wrong_documents_are_rejected() {
     assert!(
         !errors("pkg", &bad).is_empty(),
         "a corrupt database without its error accepted"
+    );
+
+    let (_, doctor) = outputs(&["doctor", "--root", DEBROOT, "--proc", "none"]);
+    assert_valid("doctor", &doctor, "doctor");
+    let mut bad = doctor.clone();
+    bad["findings"][0]["profile"] = json!("longhorn");
+    assert!(
+        !errors("doctor", &bad).is_empty(),
+        "a doctor finding of another profile accepted"
+    );
+    let mut bad = doctor;
+    bad["locked_files"] = json!([{"dev": [8, 1, 3], "ino": 1, "path": null, "holders": [],
+        "blocked": [], "openers": [], "sharing": []}]);
+    assert!(
+        !errors("doctor", &bad).is_empty(),
+        "a device of three numbers accepted"
+    );
+
+    let (_, profiles) = run(&["profiles", "iscsi"], "json");
+    assert_valid("profiles", &profiles, "profiles iscsi");
+    let mut bad = profiles;
+    bad[0]["requirements"][0]["check"]["kernel_module"] = json!({"name": "x", "config": null});
+    assert!(
+        !errors("profiles", &bad).is_empty(),
+        "a check of two kinds accepted"
     );
 
     let mut bad = json!({"schema": 1, "types": ["A"], "nodes": [{"name": "n", "conditions": {"A": {
