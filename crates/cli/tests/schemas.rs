@@ -658,3 +658,120 @@ fn wrong_documents_are_rejected() {
     bad["nodes"][0]["conditions"]["A"]["lastTransitionTime"] = json!("2026-12-01T10:00:00Z");
     assert_valid("cluster", &bad, "the corrected document");
 }
+
+/// A real control plane (`scripts/kube-testenv`: etcd and kube-apiserver on loopback) in a
+/// temp dir, told this test's pid (it stops by itself if the test dies), and taken down on drop.
+struct KubeTestenv {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+const KUBE_TESTENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/kube-testenv");
+
+impl KubeTestenv {
+    fn up() -> KubeTestenv {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(KUBE_TESTENV)
+            .args(["up", "--dir"])
+            .arg(dir.path())
+            .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/kube-testenv");
+        let mut env = KubeTestenv {
+            kubeconfig: PathBuf::new(),
+            dir,
+        };
+        assert!(out.status.success(), "scripts/kube-testenv up failed");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let kc = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("KUBECONFIG="))
+            .unwrap_or_else(|| panic!("no KUBECONFIG= line: {stdout}"));
+        env.kubeconfig = PathBuf::from(kc);
+        env
+    }
+}
+
+impl Drop for KubeTestenv {
+    fn drop(&mut self) {
+        let _ = Command::new(KUBE_TESTENV)
+            .args(["down", "--dir"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Creates a Node named `name` (as a kubelet registering would, without its conditions).
+fn create_node(kubeconfig: &Path, name: &str) {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, PostParams};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let nodes: Api<Node> = Api::all(kube::Client::try_from(cfg).unwrap());
+        let node: Node = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}),
+        )
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+    });
+}
+
+#[test]
+fn cluster_output_from_a_real_api_server_matches_its_schema() {
+    let env = KubeTestenv::up();
+    let kc = env.kubeconfig.to_str().unwrap();
+    for node in ["schema-a", "schema-b"] {
+        create_node(&env.kubeconfig, node);
+    }
+    // The agent publishes on schema-a only (the debootstrap root: some requirements fail).
+    let out = hostready()
+        .args([
+            "agent",
+            "--once",
+            "--metrics-addr",
+            "none",
+            "--node-name",
+            "schema-a",
+        ])
+        .args([
+            "-p",
+            "iscsi",
+            "-p",
+            "nfs-client",
+            "--proc",
+            "none",
+            "--kubeconfig",
+            kc,
+        ])
+        .args(["--root", DEBROOT])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = check_output(
+        "cluster",
+        &["cluster", "--request-timeout", "20s", "--kubeconfig", kc],
+        &[1],
+    );
+    assert_eq!(
+        doc["types"],
+        json!(["IscsiReady", "NfsClientReady"]),
+        "{doc:#}"
+    );
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{doc:#}");
+    assert_eq!(nodes[1]["conditions"], json!({}), "{doc:#}");
+}
