@@ -8,7 +8,8 @@
 //! - `--log-format text` (default): one readable line per event on stderr,
 //!   `<RFC 3339 time>  <LEVEL> <target>: <message> <field=value ...>`, no colour (logs end up in
 //!   files and `kubectl logs` more often than on a terminal). ESC, BEL and C1 controls in
-//!   messages are escaped by tracing-subscriber, so a logged host path cannot drive a terminal.
+//!   messages are escaped by tracing-subscriber, so a logged host path cannot drive a terminal;
+//!   line breaks in the agent's own messages are escaped here, so none forges a log line.
 //! - `--log-format json`: one JSON object per line on stderr, for log pipelines:
 //!   `{"timestamp", "level", "message", <the event's fields>, "target", "span"}` — the event's
 //!   fields flattened beside `message`, and the innermost span with its fields (kube's
@@ -114,17 +115,29 @@ fn filter(value: &str) -> Result<EnvFilter, LogError> {
 
 /// Logs an informational line.
 pub fn info(msg: &str) {
-    tracing::info!(target: TARGET, "{msg}");
+    tracing::info!(target: TARGET, "{}", one_line(msg));
 }
 
 /// Logs a warning.
 pub fn warn(msg: &str) {
-    tracing::warn!(target: TARGET, "{msg}");
+    tracing::warn!(target: TARGET, "{}", one_line(msg));
 }
 
 /// Logs a line for `RUST_LOG=debug` only.
 pub fn debug(msg: &str) {
-    tracing::debug!(target: TARGET, "{msg}");
+    tracing::debug!(target: TARGET, "{}", one_line(msg));
+}
+
+/// Returns `msg` with line breaks written as `\n` and `\r`. The agent's messages quote text
+/// from elsewhere (an API server's error, a config file's parse error); in the text format a
+/// raw newline in it would start a forged log line. (tracing-subscriber escapes ESC, BEL and
+/// C1 itself; JSON escapes everything.)
+fn one_line(msg: &str) -> std::borrow::Cow<'_, str> {
+    if msg.contains(['\n', '\r']) {
+        msg.replace('\n', "\\n").replace('\r', "\\r").into()
+    } else {
+        msg.into()
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +161,15 @@ mod tests {
         assert_eq!(
             filter("warn").unwrap().max_level_hint(),
             Some(LevelFilter::WARN)
+        );
+    }
+
+    #[test]
+    fn a_message_stays_on_one_line() {
+        assert_eq!(one_line("plain"), "plain");
+        assert_eq!(
+            one_line("bad\n2026-12-01T00:00:00Z  INFO forged\r"),
+            "bad\\n2026-12-01T00:00:00Z  INFO forged\\r"
         );
     }
 

@@ -2,7 +2,8 @@
 //! `docs/schemas/` (2020-12, strict), on real inputs: this machine's root and procfs, the
 //! debootstrap Debian root, the rpm fixture databases (SQLite, Berkeley DB, NDB) read in place
 //! through a read-only bind mount, a fake broken root, logs for `doctor --explain`, custom
-//! profile files, and a loopback API server answering as kube-apiserver does for `cluster`.
+//! profile files, and for `cluster` a real kube-apiserver (`scripts/kube-testenv`) that
+//! `hostready agent --once` published to, and a loopback server answering as one does.
 //! YAML output is checked against the same schema (same shape). And a wrong document is
 //! rejected, so the validation can fail.
 //!
