@@ -54,9 +54,15 @@ pub struct NodeRow {
     pub conditions: BTreeMap<String, Cell>,
 }
 
+/// Version of the `hostready cluster` JSON/YAML shape (`docs/schemas/cluster.schema.json`):
+/// kept while fields are only added, bumped when one is removed or changes meaning.
+pub const SCHEMA: u32 = 1;
+
 /// Every node, and the union of the condition types published anywhere (the table's columns).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ClusterView {
+    /// [`SCHEMA`].
+    pub schema: u32,
     pub types: Vec<String>,
     pub nodes: Vec<NodeRow>,
 }
@@ -124,6 +130,7 @@ pub fn view(nodes: &[Node]) -> ClusterView {
     }
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     ClusterView {
+        schema: SCHEMA,
         types: types.into_iter().collect(),
         nodes: rows,
     }
@@ -190,6 +197,7 @@ pub fn fetch(kubeconfig: Option<&Path>, timeout: Duration) -> Result<ClusterView
                 _ => {
                     rows.sort_by(|a, b| a.name.cmp(&b.name));
                     return Ok(ClusterView {
+                        schema: SCHEMA,
                         types: types.into_iter().collect(),
                         nodes: rows,
                     });

@@ -7,7 +7,8 @@
 //! See `docs/agent.md` for the conditions' meaning, the config file, and measured limits.
 
 // The public surface is what the `hostready` binary and the agent's own integration tests use:
-// the `agent` subcommand (`cli`), the cluster view (`cluster`, `duration` and `KubeconfigArgs` for its flags) and the
+// the `agent` subcommand (`cli`), logging (`log`), the cluster view (`cluster`, `duration` and
+// `KubeconfigArgs` for its flags) and the
 // event shapes the end-to-end tests compare against (`publish`). Everything else is the
 // agent's own.
 mod agent;
@@ -19,7 +20,7 @@ mod condition;
 mod config;
 mod cycle;
 pub mod duration;
-mod log;
+pub mod log;
 mod metrics;
 mod node_state;
 mod ownership;

@@ -14,14 +14,16 @@ use clap::Parser;
 struct Cli {
     #[command(flatten)]
     args: hostready_agent::cli::AgentArgs,
+    #[command(flatten)]
+    log: hostready_agent::log::LogArgs,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = cli
-        .args
-        .options()
-        .map_err(anyhow::Error::msg)
+    // Logging first: the options' own errors are printed below, everything after through it.
+    let result = hostready_agent::log::init(cli.log.log_format)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| cli.args.options().map_err(anyhow::Error::msg))
         .and_then(|o| hostready_agent::cli::run(o).map_err(anyhow::Error::from));
     match result {
         Ok(code) => ExitCode::from(code),

@@ -102,6 +102,19 @@ pub struct ProfilesArgs {
     pub output: OutputArgs,
 }
 
+/// Version of each profile object `profiles -o json|yaml` prints (the output is an array, so
+/// each element carries it; `docs/schemas/profiles.schema.json`): kept while fields are only
+/// added, bumped when one is removed or changes meaning.
+const PROFILE_SCHEMA: u32 = 1;
+
+/// A profile as `profiles -o json|yaml` prints it: its schema version, then its fields.
+#[derive(serde::Serialize)]
+struct Versioned<'a> {
+    schema: u32,
+    #[serde(flatten)]
+    profile: &'a Profile,
+}
+
 /// Runs `hostready profiles`: lists the built-ins, or shows one profile.
 pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
     let loaded: Vec<Profile> = match &args.name {
@@ -112,7 +125,14 @@ pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
             .collect::<Result<_, _>>()?,
     };
     if args.output.format != Format::Table {
-        output::print_data(args.output.format, &loaded)?;
+        let shown: Vec<Versioned> = loaded
+            .iter()
+            .map(|profile| Versioned {
+                schema: PROFILE_SCHEMA,
+                profile,
+            })
+            .collect();
+        output::print_data(args.output.format, &shown)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Escapes the profiles' own text (a custom file is anyone's) for the terminal: see output.rs.

@@ -23,6 +23,8 @@ struct Cli {
     color: output::ColorArgs,
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    log: hostready_agent::log::LogArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +51,13 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli.color.apply();
+    // Logs (the agent's, kube-client's under `agent` and `cluster`) go to stderr through
+    // tracing; data and tables stay on stdout.
+    if let Err(e) = hostready_agent::log::init(cli.log.log_format) {
+        let e = anyhow::Error::from(e);
+        let _ = writeln!(output::stderr(), "hostready: error: {e:#}");
+        return ExitCode::from(2);
+    }
     let result = match &cli.command {
         Command::Check(args) => check::run(args),
         Command::Profiles(args) => check::profiles(args),

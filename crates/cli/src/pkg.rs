@@ -88,9 +88,15 @@ struct Common {
     output: OutputArgs,
 }
 
+/// Version of the JSON/YAML shape (`docs/schemas/pkg.schema.json`): kept while fields are only
+/// added, bumped when one is removed or changes meaning.
+const SCHEMA: u32 = 1;
+
 /// What JSON and YAML consumers get.
 #[derive(Debug, Serialize)]
 struct Report<'a> {
+    /// [`SCHEMA`].
+    schema: u32,
     /// `list`, `query` or `owner`.
     command: &'static str,
     /// The package name or path asked about.
@@ -164,6 +170,7 @@ pub fn run(args: &PkgArgs) -> anyhow::Result<ExitCode> {
         _ => ("not-owned", Verdict::No),
     };
     let report = Report {
+        schema: SCHEMA,
         command,
         subject,
         answer,

@@ -1,0 +1,81 @@
+//! `hostready --log-format` and `RUST_LOG` on the CLI: `cluster` talks to the API through
+//! kube-client, whose events reach stderr through the same subscriber as the agent's, while
+//! the data on stdout is untouched.
+
+use std::net::TcpListener;
+
+use util::hostready;
+
+mod util;
+
+/// A kubeconfig pointing at a loopback port nothing listens on (connections refused).
+fn kubeconfig(dir: &std::path::Path) -> std::path::PathBuf {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = dir.join("kubeconfig");
+    std::fs::write(
+        &p,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+             users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+             current-context: x\n"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+#[test]
+fn cluster_logs_kube_client_events_as_json_lines_with_rust_log_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hostready()
+        .args(["--log-format", "json", "cluster", "--kubeconfig"])
+        .arg(kubeconfig(dir.path()))
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(out.stdout.is_empty());
+    // The last line is the CLI's own error; every log line before it is one JSON object.
+    let (last, logs) = err
+        .trim_end()
+        .lines()
+        .collect::<Vec<_>>()
+        .split_last()
+        .map(|(l, r)| (*l, r.to_vec()))
+        .unwrap();
+    assert!(
+        last.starts_with("hostready: error: cannot list nodes"),
+        "{err}"
+    );
+    let events: Vec<serde_json::Value> = logs
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let requesting = events
+        .iter()
+        .find(|e| e["target"] == "kube_client::client::builder" && e["message"] == "requesting")
+        .unwrap_or_else(|| panic!("no kube request event in\n{err}"));
+    assert_eq!(requesting["level"], "DEBUG");
+    assert_eq!(requesting["span"]["http.method"], "GET");
+}
+
+#[test]
+fn without_rust_log_debug_events_stay_out_and_the_flag_goes_after_the_subcommand_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = hostready()
+        .args(["cluster", "--log-format", "text", "--kubeconfig"])
+        .arg(kubeconfig(dir.path()))
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(!err.contains("DEBUG"), "{err}");
+    assert!(!err.contains("requesting"), "{err}");
+    assert!(err.contains("ERROR kube_client"), "{err}");
+}

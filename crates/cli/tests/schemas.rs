@@ -1,0 +1,778 @@
+//! Every data output of the real `hostready` binary validates against its JSON Schema in
+//! `docs/schemas/` (2020-12, strict), on real inputs: this machine's root and procfs, the
+//! debootstrap Debian root, the rpm fixture databases (SQLite, Berkeley DB, NDB) read in place
+//! through a read-only bind mount, a fake broken root, logs for `doctor --explain`, custom
+//! profile files, and for `cluster` a real kube-apiserver (`scripts/kube-testenv`) that
+//! `hostready agent --once` published to, and a loopback server answering as one does.
+//! YAML output is checked against the same schema (same shape). And a wrong document is
+//! rejected, so the validation can fail.
+//!
+//! The schemas are hand-written (no derives on the output types: see docs/schemas.md); what
+//! keeps them true is this test.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use jsonschema::{Retrieve, Uri, Validator};
+use serde_json::{Value, json};
+use util::hostready;
+
+mod util;
+
+const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schemas");
+const DEBROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/debroot/bookworm");
+const RPMDB: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/fixtures/rpmdb"
+);
+
+/// Resolves the schemas' relative `$ref`s (`common.schema.json#/...`) to the files beside
+/// them, and nothing else: no network, no file outside `docs/schemas/`.
+struct Beside;
+
+impl Retrieve for Beside {
+    fn retrieve(
+        &self,
+        uri: &Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri.path().as_str().trim_start_matches('/');
+        if uri.scheme().as_str() != "json-schema" || name.contains('/') {
+            return Err(format!("refusing to retrieve {uri}").into());
+        }
+        Ok(read_schema(name))
+    }
+}
+
+fn read_schema(name: &str) -> Value {
+    let path = Path::new(SCHEMAS).join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Returns the compiled validator of `docs/schemas/<name>.schema.json` (formats checked).
+fn validator(name: &str) -> Validator {
+    let schema = read_schema(&format!("{name}.schema.json"));
+    jsonschema::meta::validate(&schema)
+        .unwrap_or_else(|e| panic!("{name}.schema.json is not a valid JSON Schema: {e}"));
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .with_retriever(Beside)
+        .build(&schema)
+        .unwrap_or_else(|e| panic!("{name}.schema.json: {e}"))
+}
+
+/// Returns the errors of `doc` against schema `name`, one line each with where it is.
+fn errors(name: &str, doc: &Value) -> Vec<String> {
+    static CACHE: OnceLock<std::sync::Mutex<Vec<(String, &'static Validator)>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let v = {
+        let mut c = cache.lock().unwrap();
+        match c.iter().find(|(n, _)| n == name) {
+            Some((_, v)) => *v,
+            None => {
+                let v: &'static Validator = Box::leak(Box::new(validator(name)));
+                c.push((name.to_string(), v));
+                v
+            }
+        }
+    };
+    v.iter_errors(doc)
+        .map(|e| format!("at {}: {e}", e.instance_path))
+        .collect()
+}
+
+fn assert_valid(name: &str, doc: &Value, what: &str) {
+    let errs = errors(name, doc);
+    assert!(
+        errs.is_empty(),
+        "{what}: not valid against {name}.schema.json:\n{}\n{doc:#}",
+        errs.join("\n")
+    );
+}
+
+/// Runs `hostready args... --output format` and returns the exit code and the document.
+fn run(args: &[&str], format: &str) -> (i32, Value) {
+    let out = hostready()
+        .args(args)
+        .args(["--output", format])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let code = out.status.code().unwrap();
+    let doc = match format {
+        "json" => serde_json::from_slice(&out.stdout).map_err(|e| e.to_string()),
+        _ => serde_yaml_ng::from_slice(&out.stdout).map_err(|e| e.to_string()),
+    };
+    let doc = doc.unwrap_or_else(|e| {
+        panic!(
+            "{args:?}: {e}: no {format} document (exit {code}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (code, doc)
+}
+
+/// Runs `hostready args...` with `-o json` and returns the exit code and document; then the
+/// same with `-o yaml`, whose document must have the same shape.
+fn outputs(args: &[&str]) -> (i32, Value) {
+    let (code, doc) = run(args, "json");
+    if args[0] == "profiles" {
+        // See `profiles_yaml_has_the_shape_of_its_json` (ignored, with why).
+        return (code, doc);
+    }
+    let (ycode, ydoc) = run(args, "yaml");
+    assert_eq!(ycode, code, "{args:?}: yaml exit code");
+    (code, doc_with_yaml(doc, ydoc, args))
+}
+
+/// Checks that YAML says what JSON says; the documents differ only when a run's facts changed
+/// between the two (process counts and ages on a live host), so only the shape is compared.
+fn doc_with_yaml(doc: Value, ydoc: Value, args: &[&str]) -> Value {
+    fn shape(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                Value::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.iter().take(1).map(shape).collect()),
+            Value::Number(_) => json!(0),
+            Value::String(_) => json!(""),
+            other => other.clone(),
+        }
+    }
+    if args.contains(&"doctor") && !args.contains(&"--explain") {
+        assert_eq!(doc["schema"], ydoc["schema"], "{args:?}");
+    } else {
+        assert_eq!(shape(&doc), shape(&ydoc), "{args:?}: yaml and json differ");
+    }
+    doc
+}
+
+/// Validates the JSON and YAML outputs of `args` against `name`, expecting exit `codes`.
+fn check_output(name: &str, args: &[impl AsRef<str>], codes: &[i32]) -> Value {
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    let args = args.as_slice();
+    let (code, doc) = outputs(args);
+    assert!(codes.contains(&code), "{args:?}: exit {code}\n{doc:#}");
+    assert_valid(name, &doc, &format!("{args:?}"));
+    doc
+}
+
+fn builtin_profiles() -> Vec<String> {
+    let (_, doc) = outputs(&["profiles"]);
+    doc.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Every output that reads a host root: `check` with each built-in profile, `doctor`, and
+/// `pkg list|query|owner` (an installed and an absent package, an owned and an unowned path).
+fn validate_root(root: &Path, proc: Option<&str>, installed: &str, owned: &str) {
+    let root_s = root.to_str().unwrap();
+    let mut host = vec!["--root", root_s];
+    if let Some(p) = proc {
+        host.extend(["--proc", p]);
+    }
+    let with =
+        |sub: &[&str]| -> Vec<String> { sub.iter().chain(&host).map(|s| s.to_string()).collect() };
+    let names = builtin_profiles();
+    let mut all = vec!["check"];
+    for n in &names {
+        check_output("check", &with(&["check", "-p", n]), &[0, 1]);
+        all.extend(["-p", n]);
+    }
+    let report = check_output("check", &with(&all), &[0, 1]);
+    assert_eq!(report["profiles"].as_array().unwrap().len(), names.len());
+    check_output("doctor", &with(&["doctor"]), &[0, 1, 2]);
+    let list = check_output("pkg", &with(&["pkg", "list"]), &[0, 2]);
+    assert_eq!(list["command"], "list");
+    let q = check_output("pkg", &with(&["pkg", "query", installed]), &[0, 2]);
+    assert!(
+        ["installed", "unknown"].contains(&q["answer"].as_str().unwrap()),
+        "{q:#}"
+    );
+    check_output(
+        "pkg",
+        &with(&["pkg", "query", "hostready-no-such-package"]),
+        &[1, 2],
+    );
+    check_output("pkg", &with(&["pkg", "owner", owned]), &[0, 1, 2]);
+    check_output(
+        "pkg",
+        &with(&["pkg", "owner", "/hostready/no/such/file"]),
+        &[1, 2],
+    );
+}
+
+#[test]
+fn every_schema_is_a_strict_2020_12_schema() {
+    fn walk(v: &Value, at: &str, file: &str) {
+        match v {
+            Value::Object(m) => {
+                // An object schema that lists its properties (not a constraint added to one
+                // through allOf, which has no type of its own).
+                if m.contains_key("properties") && m.get("type") == Some(&json!("object")) {
+                    assert_eq!(
+                        m.get("additionalProperties"),
+                        Some(&Value::Bool(false)),
+                        "{file} {at}: an object with listed properties must be closed"
+                    );
+                    assert!(m.contains_key("required"), "{file} {at}: no required list");
+                }
+                for (k, v) in m {
+                    walk(v, &format!("{at}/{k}"), file);
+                }
+            }
+            Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(v, &format!("{at}/{i}"), file);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut names: Vec<String> = std::fs::read_dir(SCHEMAS)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".schema.json"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "check.schema.json",
+            "cluster.schema.json",
+            "common.schema.json",
+            "doctor-explain.schema.json",
+            "doctor.schema.json",
+            "pkg.schema.json",
+            "profiles.schema.json"
+        ]
+    );
+    for n in &names {
+        let s = read_schema(n);
+        assert_eq!(
+            s["$schema"], "https://json-schema.org/draft/2020-12/schema",
+            "{n}"
+        );
+        jsonschema::meta::validate(&s).unwrap_or_else(|e| panic!("{n}: {e}"));
+        walk(&s, "", n);
+    }
+}
+
+#[test]
+fn outputs_on_this_machine_match_their_schemas() {
+    validate_root(Path::new("/"), None, "bash", "/bin/sh");
+}
+
+#[test]
+fn outputs_on_the_debootstrap_root_match_their_schemas() {
+    let root = Path::new(DEBROOT);
+    assert!(
+        root.join("var/lib/dpkg/status").is_file(),
+        "{DEBROOT} missing: build it with scripts/setup (debootstrap)"
+    );
+    validate_root(root, Some("none"), "bash", "/usr/bin/bash");
+    // With the programs run (chrooted, as nobody): the evidence gains `verified with`.
+    let doc = check_output(
+        "check",
+        &[
+            "check",
+            "--verify-runs",
+            "-p",
+            "longhorn-utils",
+            "--root",
+            DEBROOT,
+            "--proc",
+            "none",
+        ],
+        &[0, 1],
+    );
+    assert!(
+        doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["evidence"]["verified with"].is_string()),
+        "{doc:#}"
+    );
+}
+
+/// A directory mounted read-only at `<root>/var/lib/rpm`, unmounted on drop: the fixture
+/// database is read in place, never copied, and cannot be written.
+struct RoBind {
+    root: tempfile::TempDir,
+    target: PathBuf,
+}
+
+impl RoBind {
+    fn new(source: &Path) -> RoBind {
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("var/lib/rpm");
+        std::fs::create_dir_all(&target).unwrap();
+        let mount = |args: &[&str]| {
+            let st = Command::new("mount").args(args).status().unwrap();
+            assert!(st.success(), "mount {args:?}");
+        };
+        mount(&["--bind", source.to_str().unwrap(), target.to_str().unwrap()]);
+        let bind = RoBind { root, target };
+        mount(&["-o", "remount,bind,ro", bind.target.to_str().unwrap()]);
+        bind
+    }
+}
+
+impl Drop for RoBind {
+    fn drop(&mut self) {
+        let st = Command::new("umount").arg(&self.target).status().unwrap();
+        assert!(st.success(), "umount {}", self.target.display());
+    }
+}
+
+#[test]
+fn outputs_on_the_rpm_fixture_databases_match_their_schemas() {
+    for (dir, kind) in [
+        ("cbl-mariner-2.0-sqlite", "rpm-sqlite"),
+        ("libuuid-bdb", "rpm-bdb"),
+        ("sle15-bci-ndb", "rpm-ndb"),
+    ] {
+        let fixture = Path::new(RPMDB).join(dir);
+        assert!(
+            fixture.is_dir(),
+            "{}: the fixtures are missing",
+            fixture.display()
+        );
+        let bind = RoBind::new(&fixture);
+        let installed = if dir == "libuuid-bdb" {
+            "libuuid"
+        } else {
+            "bash"
+        };
+        validate_root(bind.root.path(), Some("none"), installed, "/usr/bin/bash");
+        let (_, list) = outputs(&["pkg", "list", "--root", bind.root.path().to_str().unwrap()]);
+        assert_eq!(list["databases"][0]["kind"], kind, "{dir}: {list:#}");
+        assert_eq!(list["databases"][0]["status"], "ok", "{dir}: {list:#}");
+    }
+}
+
+/// A root with everything wrong: an os-release of junk, a dpkg status with NUL bytes, an
+/// rpmdb.sqlite that is not SQLite, a PATH directory that is a symlink loop, and a procfs
+/// that is an empty plain directory.
+fn broken_root() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    for d in ["etc", "var/lib/dpkg/info", "var/lib/rpm", "usr", "fakeproc"] {
+        std::fs::create_dir_all(p.join(d)).unwrap();
+    }
+    std::fs::write(p.join("etc/os-release"), b"\x00\xff=\n===\nID\n").unwrap();
+    std::fs::write(p.join("var/lib/dpkg/status"), b"Package: x\n\0\0\0\nStatus").unwrap();
+    std::fs::write(p.join("var/lib/rpm/rpmdb.sqlite"), b"not a database at all").unwrap();
+    std::os::unix::fs::symlink("bin", p.join("usr/bin")).unwrap();
+    std::os::unix::fs::symlink("usr/bin", p.join("bin")).unwrap();
+    dir
+}
+
+#[test]
+fn outputs_on_a_broken_root_match_their_schemas() {
+    let dir = broken_root();
+    let fakeproc = dir.path().join("fakeproc");
+    validate_root(dir.path(), Some("none"), "bash", "/usr/bin/bash");
+    validate_root(
+        dir.path(),
+        Some(fakeproc.to_str().unwrap()),
+        "bash",
+        "/usr/bin/bash",
+    );
+    let root = dir.path().to_str().unwrap();
+    let (_, list) = outputs(&["pkg", "list", "--root", root, "--proc", "none"]);
+    let statuses: Vec<&str> = list["databases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert!(statuses.iter().all(|s| *s != "ok"), "{list:#}");
+    let (_, doctor) = outputs(&["doctor", "--root", root, "--proc", "none"]);
+    assert!(doctor["no_proc"].is_string(), "{doctor:#}");
+}
+
+#[test]
+fn doctor_explain_outputs_match_their_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("longhorn-manager.log");
+    let mut text = String::from("level=info msg=\"starting\"\n");
+    for i in 0..150 {
+        text.push_str(&format!(
+            "time=\"{i}\" level=error msg=\"error: rpmdb: BDB0113 Thread/process 4711 failed: \
+             BDB1507 Thread died in Berkeley DB library; DB_RUNRECOVERY\"\n"
+        ));
+    }
+    text.push_str(&"x".repeat(70 * 1024));
+    text.push_str("\nerror: rpmdb open failed\n");
+    std::fs::write(&log, &text).unwrap();
+    let doc = check_output(
+        "doctor-explain",
+        &["doctor", "--explain", log.to_str().unwrap()],
+        &[1],
+    );
+    assert!(!doc["matches"].as_array().unwrap().is_empty(), "{doc:#}");
+    assert_eq!(doc["long_lines"], 1, "{doc:#}");
+    let clean = dir.path().join("clean.log");
+    std::fs::write(&clean, "all is well\n").unwrap();
+    check_output(
+        "doctor-explain",
+        &["doctor", "--explain", clean.to_str().unwrap()],
+        &[0],
+    );
+    // stdin
+    let mut child = hostready()
+        .args(["doctor", "--explain", "-", "--output", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["source"], "stdin");
+    assert_valid("doctor-explain", &doc, "doctor --explain -");
+}
+
+#[test]
+fn profiles_outputs_match_their_schema() {
+    let all = check_output("profiles", &["profiles"], &[0]);
+    for p in all.as_array().unwrap() {
+        assert_eq!(p["schema"], 1, "{p:#}");
+        check_output("profiles", &["profiles", p["name"].as_str().unwrap()], &[0]);
+    }
+    // A custom file with every kind of check the built-ins lack (a command, a custom id).
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("site.yaml");
+    std::fs::write(
+        &file,
+        "name: site\ndescription: site checks\ncondition: SiteReady\ninclude: [iscsi]\n\
+         requirements:\n\
+         - id: custom.ping\n  level: recommended\n  command: [/bin/true, --x]\n  timeout: 2s\n  \
+         on_timeout: fail\n  env: {A: b}\n\
+         - id: my-iscsiadm\n  executable: iscsiadm\n  packages: {debian: open-iscsi}\n",
+    )
+    .unwrap();
+    let doc = check_output("profiles", &["profiles", file.to_str().unwrap()], &[0]);
+    let kinds: Vec<String> = doc[0]["requirements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["check"].as_object().unwrap().keys().cloned())
+        .collect();
+    assert!(kinds.contains(&"command".to_string()), "{doc:#}");
+    check_output("check", &["check", "-p", file.to_str().unwrap()], &[0, 1]);
+}
+
+#[test]
+#[ignore = "profiles -o yaml writes each check as a YAML tag (`check: !executable iscsiadm`), \
+            not the JSON's `check: {executable: iscsiadm}`: Check's serde in crates/checks \
+            (helper \"model\", issue 11) decides; run with --ignored once it is fixed"]
+fn profiles_yaml_has_the_shape_of_its_json() {
+    let (_, doc) = run(&["profiles"], "json");
+    let (_, ydoc) = run(&["profiles"], "yaml");
+    assert_eq!(ydoc, doc);
+}
+
+/// Serves one request on `listener` with a NodeList as kube-apiserver writes it: a node with
+/// two conditions the agent owns (by managedFields) and the kubelet's Ready, and a node with
+/// none.
+fn serve_node_list(listener: TcpListener) {
+    let (mut s, _): (TcpStream, _) = listener.accept().unwrap();
+    let mut head = [0u8; 8192];
+    let _ = std::io::Read::read(&mut s, &mut head);
+    let cond = |t: &str, status: &str, reason: &str| {
+        json!({"type": t, "status": status, "reason": reason, "message": format!("{t} {status}"),
+               "lastTransitionTime": "2026-12-01T10:00:00Z", "lastHeartbeatTime": "2026-12-01T11:00:00Z"})
+    };
+    let owned = json!({"f:status": {"f:conditions": {
+        "k:{\"type\":\"LonghornReady\"}": {".": {}, "f:status": {}},
+        "k:{\"type\":\"IscsiReady\"}": {".": {}, "f:status": {}}}}});
+    let body = json!({
+        "kind": "NodeList", "apiVersion": "v1", "metadata": {"resourceVersion": "42"},
+        "items": [
+            {"metadata": {"name": "node-a", "managedFields": [
+                {"manager": "hostready-agent", "operation": "Apply", "apiVersion": "v1",
+                 "fieldsType": "FieldsV1", "fieldsV1": owned, "subresource": "status"}]},
+             "status": {"conditions": [
+                cond("LonghornReady", "False", "ExecutableMissing"),
+                cond("IscsiReady", "True", "AllRequirementsMet"),
+                cond("Ready", "True", "KubeletReady")]}},
+            {"metadata": {"name": "node-b"}, "status": {"conditions": [cond("Ready", "True", "KubeletReady")]}}
+        ]
+    })
+    .to_string();
+    let _ = write!(
+        s,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[test]
+fn cluster_output_matches_its_schema() {
+    let run = |format: &str| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || serve_node_list(listener));
+        let dir = tempfile::tempdir().unwrap();
+        let kc = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kc,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{addr}\n\
+                 users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
+                 current-context: x\n"
+            ),
+        )
+        .unwrap();
+        let out = hostready()
+            .args([
+                "cluster",
+                "--request-timeout",
+                "20s",
+                "--output",
+                format,
+                "--kubeconfig",
+            ])
+            .arg(&kc)
+            .output()
+            .unwrap();
+        server.join().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let doc: Value = serde_json::from_slice(&run("json")).unwrap();
+    assert_eq!(
+        doc["types"],
+        json!(["IscsiReady", "LonghornReady"]),
+        "{doc:#}"
+    );
+    assert_valid("cluster", &doc, "cluster -o json");
+    let ydoc: Value = serde_yaml_ng::from_slice(&run("yaml")).unwrap();
+    assert_eq!(ydoc, doc);
+    assert_valid("cluster", &ydoc, "cluster -o yaml");
+}
+
+#[test]
+fn wrong_documents_are_rejected() {
+    let (_, good) = outputs(&["check", "--root", DEBROOT, "--proc", "none", "-p", "iscsi"]);
+    assert_valid("check", &good, "the unchanged report");
+    let rejected = |what: &str, change: &dyn Fn(&mut Value)| {
+        let mut bad = good.clone();
+        change(&mut bad);
+        let errs = errors("check", &bad);
+        assert!(!errs.is_empty(), "{what}: accepted:\n{bad:#}");
+    };
+    rejected("a status word no output uses", &|d| {
+        d["findings"][0]["status"] = json!("ok")
+    });
+    rejected("a field the schema does not know", &|d| {
+        d["findings"][0]["severity"] = json!("high")
+    });
+    rejected("no schema version", &|d| {
+        d.as_object_mut().unwrap().remove("schema");
+    });
+    rejected("another schema version", &|d| d["schema"] = json!(2));
+    rejected("a level word no profile has", &|d| {
+        d["findings"][0]["level"] = json!("optional")
+    });
+    rejected("evidence that is not text", &|d| {
+        d["findings"][0]["evidence"]["count"] = json!(3)
+    });
+    rejected("a count below zero", &|d| d["summary"]["fail"] = json!(-1));
+    rejected("an immutable OS spelled as Rust's Debug", &|d| {
+        d["host"]["immutable"] = json!("FedoraCoreos")
+    });
+
+    let (_, list) = outputs(&["pkg", "list", "--root", DEBROOT]);
+    assert_valid("pkg", &list, "pkg list");
+    let mut bad = list.clone();
+    bad["subject"] = json!("bash");
+    assert!(
+        !errors("pkg", &bad).is_empty(),
+        "list with a subject accepted"
+    );
+    let mut bad = list.clone();
+    bad["answer"] = json!("installed");
+    assert!(
+        !errors("pkg", &bad).is_empty(),
+        "list answering installed accepted"
+    );
+    let mut bad = list;
+    bad["databases"][0]["status"] = json!("corrupt");
+    assert!(
+        !errors("pkg", &bad).is_empty(),
+        "a corrupt database without its error accepted"
+    );
+
+    let (_, doctor) = outputs(&["doctor", "--root", DEBROOT, "--proc", "none"]);
+    assert_valid("doctor", &doctor, "doctor");
+    let mut bad = doctor.clone();
+    bad["findings"][0]["profile"] = json!("longhorn");
+    assert!(
+        !errors("doctor", &bad).is_empty(),
+        "a doctor finding of another profile accepted"
+    );
+    let mut bad = doctor;
+    bad["locked_files"] = json!([{"dev": [8, 1, 3], "ino": 1, "path": null, "holders": [],
+        "blocked": [], "openers": [], "sharing": []}]);
+    assert!(
+        !errors("doctor", &bad).is_empty(),
+        "a device of three numbers accepted"
+    );
+
+    let (_, profiles) = run(&["profiles", "iscsi"], "json");
+    assert_valid("profiles", &profiles, "profiles iscsi");
+    let mut bad = profiles;
+    bad[0]["requirements"][0]["check"]["kernel_module"] = json!({"name": "x", "config": null});
+    assert!(
+        !errors("profiles", &bad).is_empty(),
+        "a check of two kinds accepted"
+    );
+
+    let mut bad = json!({"schema": 1, "types": ["A"], "nodes": [{"name": "n", "conditions": {"A": {
+        "status": "True", "reason": "r", "message": "m",
+        "lastTransitionTime": "yesterday", "lastHeartbeatTime": null}}}]});
+    assert!(
+        !errors("cluster", &bad).is_empty(),
+        "a time that is not RFC 3339 accepted"
+    );
+    bad["nodes"][0]["conditions"]["A"]["lastTransitionTime"] = json!("2026-12-01T10:00:00Z");
+    assert_valid("cluster", &bad, "the corrected document");
+}
+
+/// A real control plane (`scripts/kube-testenv`: etcd and kube-apiserver on loopback) in a
+/// temp dir, told this test's pid (it stops by itself if the test dies), and taken down on drop.
+struct KubeTestenv {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+const KUBE_TESTENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/kube-testenv");
+
+impl KubeTestenv {
+    fn up() -> KubeTestenv {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(KUBE_TESTENV)
+            .args(["up", "--dir"])
+            .arg(dir.path())
+            .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/kube-testenv");
+        let mut env = KubeTestenv {
+            kubeconfig: PathBuf::new(),
+            dir,
+        };
+        assert!(out.status.success(), "scripts/kube-testenv up failed");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let kc = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("KUBECONFIG="))
+            .unwrap_or_else(|| panic!("no KUBECONFIG= line: {stdout}"));
+        env.kubeconfig = PathBuf::from(kc);
+        env
+    }
+}
+
+impl Drop for KubeTestenv {
+    fn drop(&mut self) {
+        let _ = Command::new(KUBE_TESTENV)
+            .args(["down", "--dir"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Creates a Node named `name` (as a kubelet registering would, without its conditions).
+fn create_node(kubeconfig: &Path, name: &str) {
+    use k8s_openapi::api::core::v1::Node;
+    use kube::api::{Api, PostParams};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+        let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap();
+        let nodes: Api<Node> = Api::all(kube::Client::try_from(cfg).unwrap());
+        let node: Node = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}),
+        )
+        .unwrap();
+        nodes.create(&PostParams::default(), &node).await.unwrap();
+    });
+}
+
+#[test]
+fn cluster_output_from_a_real_api_server_matches_its_schema() {
+    let env = KubeTestenv::up();
+    let kc = env.kubeconfig.to_str().unwrap();
+    for node in ["schema-a", "schema-b"] {
+        create_node(&env.kubeconfig, node);
+    }
+    // The agent publishes on schema-a only (the debootstrap root: some requirements fail).
+    let out = hostready()
+        .args([
+            "agent",
+            "--once",
+            "--metrics-addr",
+            "none",
+            "--node-name",
+            "schema-a",
+        ])
+        .args([
+            "-p",
+            "iscsi",
+            "-p",
+            "nfs-client",
+            "--proc",
+            "none",
+            "--kubeconfig",
+            kc,
+        ])
+        .args(["--root", DEBROOT])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = check_output(
+        "cluster",
+        &["cluster", "--request-timeout", "20s", "--kubeconfig", kc],
+        &[1],
+    );
+    assert_eq!(
+        doc["types"],
+        json!(["IscsiReady", "NfsClientReady"]),
+        "{doc:#}"
+    );
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 2, "{doc:#}");
+    assert_eq!(nodes[1]["conditions"], json!({}), "{doc:#}");
+}
