@@ -33,6 +33,7 @@ pub fn debroot() -> &'static Path {
 /// A disposable hard-link copy of the Debian root at `dir()/root`, deleted on drop. The
 /// temp dir is beside the cache (hard links need the same filesystem) and has room for more
 /// (a procfs tree beside the root, say).
+#[derive(Debug)]
 pub struct Copy {
     dir: tempfile::TempDir,
     pub root: PathBuf,

@@ -25,6 +25,7 @@ pub fn write_mode(base: &Path, path: &str, data: impl AsRef<[u8]>, mode: u32) ->
 
 /// A host root (`dir/root`) and a procfs tree (`dir/proc`), both empty directories, in a temp
 /// dir an unprivileged user can reach (0755: tempdir makes 0700), deleted on drop.
+#[derive(Debug)]
 pub struct FakeHost {
     pub dir: tempfile::TempDir,
     pub root: PathBuf,
@@ -68,6 +69,7 @@ pub const IDLE_PSI: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n\
 
 /// A directory laid out like a procfs: the files doctor reads, and one directory per process.
 /// Its clock: uptime 1000 s, boot time 1764380000, 100 ticks a second.
+#[derive(Debug)]
 pub struct FakeProc {
     dir: tempfile::TempDir,
 }

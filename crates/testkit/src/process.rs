@@ -19,6 +19,7 @@ pub fn need(path: &str) {
 }
 
 /// A child that is killed and reaped when dropped.
+#[derive(Debug)]
 pub struct Reaped(pub Child);
 
 impl Reaped {
@@ -36,6 +37,7 @@ impl Drop for Reaped {
 
 /// A child leading a process group of its own; dropping it kills the whole group (children
 /// it started included) and reaps the child.
+#[derive(Debug)]
 pub struct Group {
     pub child: Child,
 }
