@@ -13,11 +13,7 @@ use hostready_host::Root;
 use hostready_pkgdb::{
     Answer, DbKind, Lookup, Package, Scope, open_host_databases, owner_with_proc, query_with_proc,
 };
-
-const MARINER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb/cbl-mariner-2.0-sqlite/rpmdb.sqlite"
-);
+use hostready_testkit::MARINER;
 
 /// A root holding a copy of the CBL-Mariner rpmdb (the fixture itself is never written).
 fn mariner_root() -> tempfile::TempDir {
