@@ -4,10 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const MARINER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb/cbl-mariner-2.0-sqlite/rpmdb.sqlite"
-);
+use hostready_testkit::MARINER;
 
 const STATUS: &str = "Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\n\
 Version: 2.1.8-1\n\nPackage: nfs-common\nStatus: install ok half-installed\nArchitecture: amd64\n\
