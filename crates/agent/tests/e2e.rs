@@ -5,7 +5,8 @@
 //! refused, the shipped ServiceAccount and RBAC, and SIGTERM.
 //!
 //! One control plane for the whole file (starting one costs seconds), so it is one test with
-//! named steps. Set HOSTREADY_SKIP_KUBE=1 to skip it (it says so loudly); otherwise it runs.
+//! named steps. It always runs (`scripts/kube-testenv` builds the API server it needs); to
+//! leave it out, filter it out by name (`--skip`), which the test summary counts.
 
 mod common;
 
@@ -51,24 +52,8 @@ fn kubelet_view(n: &Node) -> Vec<(String, String, String)> {
     v
 }
 
-fn args<'a>(node: &'a str, host: &'a TestHost, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "--node-name",
-        node,
-        "--root",
-        host.root.to_str().unwrap(),
-        "--proc",
-        host.proc.to_str().unwrap(),
-    ];
-    a.extend_from_slice(extra);
-    a
-}
-
 #[test]
 fn agents_publish_conditions_and_events_through_a_real_api_server() {
-    if skip() {
-        return;
-    }
     let env = KubeEnv::start();
     let client = env.client();
     let kc = env.kubeconfig.as_path();
@@ -91,7 +76,7 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
         ("node-b", &no_iscsiadm),
         ("node-c", &no_modules),
     ] {
-        let (code, log) = run_once(kc, &args(node, host, &PROFILES));
+        let (code, log) = run_once(kc, &host.args(node, &PROFILES));
         assert_eq!(code, 0, "{node}: {log}");
     }
     let a = condition(&client, "node-a", "IscsiReady").expect("node-a IscsiReady");
@@ -125,7 +110,7 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     );
 
     // Step 3: a second --once with nothing changed: no new event, transition time kept.
-    let (code, _) = run_once(kc, &args("node-b", &no_iscsiadm, &PROFILES));
+    let (code, _) = run_once(kc, &no_iscsiadm.args("node-b", &PROFILES));
     assert_eq!(code, 0);
     assert_eq!(events_about(&client, "node-b").len(), ev.len());
     assert_eq!(condition(&client, "node-b", "IscsiReady").unwrap().3, b.3);
@@ -142,9 +127,8 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     let cfg_s = cfg.to_str().unwrap();
     let mut agent = Agent::start(
         kc,
-        &args(
+        &no_iscsiadm.args(
             "node-b",
-            &no_iscsiadm,
             &[
                 "--config",
                 cfg_s,
@@ -345,7 +329,7 @@ fn rbac_as_shipped(env: &KubeEnv, host: &TestHost) {
     fs::write(&sa_kc, replaced + "\n").unwrap();
 
     create_node_with_kubelet_conditions(&client, "node-sa");
-    let (code, log) = run_once(&sa_kc, &args("node-sa", host, &PROFILES));
+    let (code, log) = run_once(&sa_kc, &host.args("node-sa", &PROFILES));
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains("event dropped"), "{log}");
     assert_eq!(

@@ -13,8 +13,8 @@
 //! 3. the write budget: a command probe that times out every cycle, 10 cycles, heartbeat
 //!    1 h ⇒ at most one apply after the first.
 //!
-//! One control plane, one test with named steps. Set HOSTREADY_SKIP_KUBE=1 to skip it (it says
-//! so loudly); otherwise it runs.
+//! One control plane, one test with named steps. It always runs (to leave it out, `--skip` it
+//! by name, which the test summary counts).
 
 mod common;
 
@@ -219,24 +219,8 @@ fn status_applies(client: &kube::Client) -> f64 {
         .sum()
 }
 
-fn host_args<'a>(node: &'a str, host: &'a TestHost, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "--node-name",
-        node,
-        "--root",
-        host.root.to_str().unwrap(),
-        "--proc",
-        host.proc.to_str().unwrap(),
-    ];
-    a.extend_from_slice(extra);
-    a
-}
-
 #[test]
 fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
-    if skip() {
-        return;
-    }
     let env = KubeEnv::start();
     let admin = env.client();
     for n in ["node-a", "node-b", "node-c"] {
@@ -318,7 +302,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     // The agent's own writes with that token go through.
     let (code, log) = run_once(
         &sa_kc,
-        &host_args("node-a", &host, &["-p", "iscsi", "-p", "nfs-client"]),
+        &host.args("node-a", &["-p", "iscsi", "-p", "nfs-client"]),
     );
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains("event dropped"), "{log}");
@@ -352,11 +336,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     .unwrap();
     let (code, log) = run_once(
         &env.kubeconfig,
-        &host_args(
-            "node-a",
-            &host,
-            &["-p", "iscsi", "-p", site.to_str().unwrap()],
-        ),
+        &host.args("node-a", &["-p", "iscsi", "-p", site.to_str().unwrap()]),
     );
     assert_eq!(code, 2, "{log}");
     assert!(
@@ -383,7 +363,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     .unwrap();
     let (code, log) = run_once(
         &env.kubeconfig,
-        &host_args("node-a", &host, &["-p", hijack.to_str().unwrap()]),
+        &host.args("node-a", &["-p", hijack.to_str().unwrap()]),
     );
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("Ready"), "{log}");
@@ -398,9 +378,8 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     fs::write(&cfg, "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\n").unwrap();
     let agent = Agent::start(
         &env.kubeconfig,
-        &host_args(
+        &host.args(
             "node-a",
-            &host,
             &[
                 "--config",
                 cfg.to_str().unwrap(),
@@ -476,9 +455,8 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostready-agent"))
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
-        .args(host_args(
+        .args(host.args(
             "node-c",
-            &host,
             &[
                 "-p",
                 probe.to_str().unwrap(),

@@ -15,22 +15,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use hostready_testkit::debroot::Copy;
+use hostready_testkit::fakehost::write;
+use hostready_testkit::wait::poll;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 
-pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-/// Returns true (and says so loudly) when HOSTREADY_SKIP_KUBE=1 asks to skip the tests that
-/// need a real API server. Without it they always run.
-pub fn skip() -> bool {
-    if std::env::var("HOSTREADY_SKIP_KUBE").as_deref() == Ok("1") {
-        eprintln!(
-            "\n*** SKIPPED: HOSTREADY_SKIP_KUBE=1 — the agent's end-to-end tests against a real kube-apiserver did NOT run ***\n"
-        );
-        return true;
-    }
-    false
-}
+pub use hostready_testkit::{WORKSPACE, wait_for};
 
 /// Runs a future to completion on the test's one runtime (kube clients keep a worker task on
 /// the runtime that made them, so all calls share it).
@@ -43,21 +34,6 @@ pub fn block<F: Future>(f: F) -> F::Output {
             .unwrap()
     })
     .block_on(f)
-}
-
-/// Polls `f` every 200 ms until it returns `Some`, or panics after `limit` with `what`.
-pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A control plane of its own, in a temp dir; stopped and deleted on drop.
@@ -198,47 +174,21 @@ pub fn condition(
         })
 }
 
-/// Returns the cached Debian root, building it on first use.
-pub fn debroot() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let out = Command::new(format!("{WORKSPACE}/scripts/debroot"))
-            .output()
-            .expect("run scripts/debroot");
-        assert!(
-            out.status.success(),
-            "scripts/debroot failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-}
-
 /// A host: a hard-link copy of the Debian root (`cp -al`: a second, not 300 MB) and a procfs
 /// tree describing a kernel with iscsi_tcp and nfs loaded and iscsid running.
 pub struct TestHost {
-    _dir: tempfile::TempDir,
+    copy: Copy,
     pub root: PathBuf,
     pub proc: PathBuf,
 }
 
 impl TestHost {
     pub fn debian_with_longhorn_packages() -> TestHost {
-        let base = debroot();
-        let dir = tempfile::tempdir_in(base.parent().unwrap()).unwrap();
-        let root = dir.path().join("root");
-        let st = Command::new("cp")
-            .arg("-al")
-            .arg(base)
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let proc = dir.path().join("proc");
+        let copy = Copy::new();
         let h = TestHost {
-            _dir: dir,
-            root,
-            proc,
+            root: copy.root.clone(),
+            proc: copy.dir().join("proc"),
+            copy,
         };
         h.proc_file("sys/kernel/osrelease", "6.1.0-18-amd64\n");
         h.proc_file(
@@ -262,20 +212,31 @@ impl TestHost {
     }
 
     pub fn proc_file(&self, path: &str, text: &str) {
-        let p = self.proc.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
+        write(&self.proc, path, text);
     }
 
     /// Removes a file from this copy only (unlinks the hard link).
     pub fn remove(&self, path: &str) {
-        fs::remove_file(self.root.join(path.trim_start_matches('/'))).unwrap();
+        self.copy.remove(path);
     }
 
     /// Puts a file back from the cached root.
     pub fn restore(&self, path: &str) {
-        let rel = path.trim_start_matches('/');
-        fs::hard_link(debroot().join(rel), self.root.join(rel)).unwrap();
+        self.copy.restore(path);
+    }
+
+    /// The agent's arguments for this host as node `node`, then `extra`.
+    pub fn args<'a>(&'a self, node: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec![
+            "--node-name",
+            node,
+            "--root",
+            self.root.to_str().unwrap(),
+            "--proc",
+            self.proc.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a
     }
 }
 
@@ -345,12 +306,11 @@ impl Drop for Agent {
         if self.child.try_wait().ok().flatten().is_none() {
             let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
-                if self.child.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            let exited = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+                self.child.try_wait().ok().flatten()
+            });
+            if exited.is_some() {
+                return;
             }
             let _ = self.child.kill();
             let _ = self.child.wait();
