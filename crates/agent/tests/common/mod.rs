@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use hostready_testkit::debroot::Copy;
 use hostready_testkit::fakehost::write;
 use hostready_testkit::wait::poll;
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
 
 pub use hostready_testkit::{WORKSPACE, wait_for};
 
@@ -64,6 +65,25 @@ impl KubeEnv {
     /// Returns an admin client.
     pub fn client(&self) -> kube::Client {
         client_for(&self.kubeconfig)
+    }
+
+    /// Writes a kubeconfig like the admin's, with `token` instead, as `name` in the env's dir.
+    pub fn kubeconfig_with(&self, name: &str, token: &str) -> PathBuf {
+        let admin = fs::read_to_string(&self.kubeconfig).unwrap();
+        let replaced: String = admin
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("token:") {
+                    format!("    token: {token}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = self.dir.path().join(name);
+        fs::write(&p, replaced + "\n").unwrap();
+        p
     }
 }
 
@@ -172,6 +192,61 @@ pub fn condition(
                     .unwrap_or_default(),
             )
         })
+}
+
+/// Applies `files` of deploy/manifests/, in order, with server-side apply (the API server
+/// validates them); kinds ending in `y` are plural in `ies` (`ValidatingAdmissionPolicy`).
+pub fn apply_manifest_files(client: &kube::Client, files: &[&str]) {
+    for file in files {
+        let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
+            let tm = obj.types.clone().unwrap();
+            let (group, version) = tm
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &tm.api_version));
+            let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
+            let lower = tm.kind.to_lowercase();
+            let plural = match lower.strip_suffix('y') {
+                Some(stem) => format!("{stem}ies"),
+                None => format!("{lower}s"),
+            };
+            let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            let name = obj.metadata.name.clone().unwrap();
+            block(api.patch(
+                &name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&obj),
+            ))
+            .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
+        }
+    }
+}
+
+/// Requests a token for the shipped ServiceAccount (`hostready-system/hostready-agent`),
+/// bound to `bound` (or to nothing if null).
+pub fn sa_token(client: &kube::Client, bound: serde_json::Value) -> String {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "hostready-system");
+    let mut spec = serde_json::json!({"expirationSeconds": 3600});
+    if !bound.is_null() {
+        spec["boundObjectRef"] = bound;
+    }
+    let req = serde_json::json!(
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+    );
+    let tr: serde_json::Value = block(sas.create_subresource(
+        "token",
+        "hostready-agent",
+        &PostParams::default(),
+        serde_json::to_vec(&req).unwrap(),
+    ))
+    .unwrap();
+    tr["status"]["token"].as_str().unwrap().to_string()
 }
 
 /// A host: a hard-link copy of the Debian root (`cp -al`: a second, not 300 MB) and a procfs
