@@ -4,9 +4,11 @@
 //! corrupt instead of telling the operator to install a package that may well be installed.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
+use util::on_root as hostready;
+
+mod util;
 
 const GOOD: &str = "Package: open-iscsi\nStatus: install ok installed\nMaintainer: m\n\
 Architecture: amd64\nVersion: 2.1.8-1\nDepends: libc6 (>= 2.34), libisns0 (>= 0.96-4~)\n\
@@ -33,16 +35,6 @@ fn root(status: &str) -> tempfile::TempDir {
     )
     .unwrap();
     dir
-}
-
-fn hostready(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .args(args)
-        .arg("--root")
-        .arg(root)
-        .args(["--proc", "none"])
-        .output()
-        .unwrap()
 }
 
 /// The `exe.iscsiadm` finding of `check -p iscsi`.

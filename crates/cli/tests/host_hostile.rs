@@ -9,7 +9,7 @@ use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use hostready_testkit::fakehost::{FakeHost, write_mode as write};
+use hostready_testkit::fakehost::{FakeHost, Mount, write_mode as write};
 use hostready_testkit::memcg::MemCgroup;
 use hostready_testkit::process::Reaped;
 use serde_json::Value;
@@ -513,28 +513,11 @@ fn unlistable_drop_in_directory_is_unknown_not_default() {
     assert!(text(f).contains("Permission denied"), "{f:#}");
 }
 
-/// A mount that is lazily unmounted when the test ends, whatever happens.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn procfs_hiding_other_users_processes_is_unknown_not_not_running() {
     let h = Host::new();
     let proc = h.root.join("proc");
-    fs::create_dir_all(&proc).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "proc", "-o", "hidepid=invisible", "proc"])
-        .arg(&proc)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "mount a hidepid procfs (needs root)");
-    let _m = Mounted(proc);
+    let _m = Mount::new(&["-t", "proc", "-o", "hidepid=invisible", "proc"], &proc);
     // A root-owned process the unprivileged run cannot see through hidepid=invisible.
     let name = "hr-hidden-svc";
     let exe = h.dir.path().join(name);

@@ -2,23 +2,18 @@
 //! roots built in temp dirs (dpkg text databases, and a copy of the CBL-Mariner rpmdb).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hostready_testkit::MARINER;
+
+mod util;
 
 const STATUS: &str = "Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\n\
 Version: 2.1.8-1\n\nPackage: nfs-common\nStatus: install ok half-installed\nArchitecture: amd64\n\
 Version: 1:2.6.2-4\n";
 
 fn hostready(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .arg("pkg")
-        .args(args)
-        .arg("--root")
-        .arg(root)
-        .args(["--proc", "none"])
-        .output()
-        .unwrap()
+    util::on_root(root, &[&["pkg"][..], args].concat())
 }
 
 fn dpkg_root(status: &str) -> tempfile::TempDir {

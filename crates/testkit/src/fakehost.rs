@@ -141,6 +141,38 @@ impl Default for FakeProc {
     }
 }
 
+/// A mount (made with mount(8): root only) that is lazily unmounted when dropped, whatever
+/// the test did: a procfs inside a fake root, a bind mount over part of one.
+#[derive(Debug)]
+pub struct Mount(PathBuf);
+
+impl Mount {
+    /// `mount ARGS AT`, creating `at` (as a directory) first if it does not exist; panics
+    /// saying why when it fails.
+    pub fn new(args: &[&str], at: &Path) -> Mount {
+        if !at.exists() {
+            fs::create_dir_all(at).unwrap();
+        }
+        let ok = std::process::Command::new("mount")
+            .args(args)
+            .arg(at)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount {args:?} {} (needs root)", at.display());
+        Mount(at.to_path_buf())
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
 /// Reads a fixture (`../shared/fixtures/rpmdb/<rel>`) in place.
 pub fn fixture(rel: &str) -> Vec<u8> {
     let p = Path::new(FIXTURES).join(rel);

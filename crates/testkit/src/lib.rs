@@ -11,10 +11,12 @@
 //! - [`debroot`]: the cached debootstrap Debian root (`scripts/debroot`) and hard-link copies.
 //! - [`process`]: guards that kill and reap what a test starts, a SQLite lock holder, and
 //!   questions about live processes; [`process::need`] for a program a test cannot run without.
+//! - [`loopback`]: a hostile API server on loopback and a kubeconfig for it.
 //! - [`wait`]: polling with a deadline.
 
 pub mod debroot;
 pub mod fakehost;
+pub mod loopback;
 pub mod memcg;
 pub mod process;
 pub mod rpmdb;
