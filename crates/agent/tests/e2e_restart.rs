@@ -18,24 +18,21 @@ fn agent_recovers_when_the_api_server_restarts() {
     let host = TestHost::debian_with_longhorn_packages();
     let agent = Agent::start(
         &env.kubeconfig,
-        &[
-            "--node-name",
+        &host.args(
             "node-r",
-            "--root",
-            host.root.to_str().unwrap(),
-            "--proc",
-            host.proc.to_str().unwrap(),
-            "-p",
-            "iscsi",
-            "--interval",
-            "1s",
-            "--heartbeat",
-            "2s",
-            "--api-backoff-cap",
-            "2s",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ],
+            &[
+                "-p",
+                "iscsi",
+                "--interval",
+                "1s",
+                "--heartbeat",
+                "2s",
+                "--api-backoff-cap",
+                "2s",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ],
+        ),
     );
     let metrics = agent.metrics_addr();
     wait_for("IscsiReady=True", Duration::from_secs(60), || {
@@ -108,20 +105,17 @@ fn agent_recovers_when_the_api_server_restarts() {
     .unwrap();
     let mut agent = Agent::start(
         &env.kubeconfig,
-        &[
-            "--node-name",
+        &host.args(
             "node-r",
-            "--root",
-            host.root.to_str().unwrap(),
-            "--proc",
-            host.proc.to_str().unwrap(),
-            "-p",
-            profile.to_str().unwrap(),
-            "--interval",
-            "1s",
-            "--metrics-addr",
-            "none",
-        ],
+            &[
+                "-p",
+                profile.to_str().unwrap(),
+                "--interval",
+                "1s",
+                "--metrics-addr",
+                "none",
+            ],
+        ),
     );
     let probe_pids = || -> Vec<u32> {
         std::fs::read_dir("/proc")

@@ -64,24 +64,21 @@ fn hundreds_of_agents_against_one_api_server() {
         .map(|n| {
             Agent::start(
                 &env.kubeconfig,
-                &[
-                    "--node-name",
+                &host.args(
                     n,
-                    "--root",
-                    host.root.to_str().unwrap(),
-                    "--proc",
-                    host.proc.to_str().unwrap(),
-                    "-p",
-                    "iscsi",
-                    "-p",
-                    "nfs-client",
-                    "--interval",
-                    "2s",
-                    "--heartbeat",
-                    "10s",
-                    "--metrics-addr",
-                    "none",
-                ],
+                    &[
+                        "-p",
+                        "iscsi",
+                        "-p",
+                        "nfs-client",
+                        "--interval",
+                        "2s",
+                        "--heartbeat",
+                        "10s",
+                        "--metrics-addr",
+                        "none",
+                    ],
+                ),
             )
         })
         .collect();

@@ -64,22 +64,19 @@ requirements:
     let max = n.to_string();
     let mut agent = Agent::start(
         &env.kubeconfig,
-        &[
-            "--node-name",
+        &host.args(
             "soak",
-            "--root",
-            host.root.to_str().unwrap(),
-            "--proc",
-            host.proc.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--max-cycles",
-            &max,
-            "--probe-kill-grace",
-            "5ms",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ],
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--max-cycles",
+                &max,
+                "--probe-kill-grace",
+                "5ms",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ],
+        ),
     );
     let pid = agent.child.id();
     let metrics = agent.metrics_addr();
