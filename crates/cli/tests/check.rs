@@ -4,7 +4,7 @@
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 
-use hostready_testkit::fakehost::{FakeHost, write};
+use hostready_testkit::fakehost::{FakeHost, init_process, write};
 use serde_json::Value;
 use util::{finding, hostready, run_json};
 
@@ -45,12 +45,7 @@ impl TestHost {
             "/cpuinfo",
             "processor\t: 0\nflags\t\t: fpu sse4_2\nFeatures\t: fp asimd\n",
         );
-        h.proc_file("/1/comm", "systemd\n");
-        h.proc_file("/1/stat", "1 (systemd) S 0 1 1\n");
-        h.proc_file(
-            "/1/mountinfo",
-            "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
-        );
+        init_process(&h.proc);
         h.proc_file(
             "/1/net/unix",
             "Num       RefCount Protocol Flags    Type St Inode Path\n",

@@ -63,6 +63,18 @@ impl Default for FakeHost {
     }
 }
 
+/// Writes pid 1 into the procfs tree `proc`: systemd, whose mount namespace has `/` on ext4
+/// (`1/comm`, `1/stat`, `1/mountinfo`), as the checks read the host's init.
+pub fn init_process(proc: &Path) {
+    write(proc, "1/comm", "systemd\n");
+    write(proc, "1/stat", "1 (systemd) S 0 1 1\n");
+    write(
+        proc,
+        "1/mountinfo",
+        "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
+    );
+}
+
 /// Zero pressure, as an idle machine's `/proc/pressure/memory` reads.
 pub const IDLE_PSI: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n\
                             full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use hostready_testkit::debroot::Copy;
-use hostready_testkit::fakehost::write;
+use hostready_testkit::fakehost::{init_process, write};
 use hostready_testkit::wait::poll;
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
@@ -275,12 +275,7 @@ impl TestHost {
             "nodev\tsysfs\nnodev\tnfs\nnodev\tnfs4\n\text4\n",
         );
         h.proc_file("meminfo", "MemTotal: 1000 kB\n");
-        h.proc_file("1/comm", "systemd\n");
-        h.proc_file("1/stat", "1 (systemd) S 0 1 1\n");
-        h.proc_file(
-            "1/mountinfo",
-            "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
-        );
+        init_process(&h.proc);
         h.proc_file("700/comm", "iscsid\n");
         h.proc_file("700/stat", "700 (iscsid) S 1 700 700\n");
         h
