@@ -5,6 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 use hostready_testkit::MARINER;
+use hostready_testkit::process::sqlite3;
 
 mod util;
 
@@ -139,12 +140,10 @@ fn rpm_sqlite_index_and_its_fallback() {
     assert_eq!(v["databases"][0]["packages"], 129);
     // An index that lost the row contradicts the records (rpm -q would say "not installed"):
     // corrupt, exit 2, never an answer. Owner lookups through Basenames are unaffected.
-    let out = std::process::Command::new("sqlite3")
-        .arg(db.join("rpmdb.sqlite"))
-        .arg("DELETE FROM Name WHERE key = 'curl';")
-        .output()
-        .expect("sqlite3 CLI");
-    assert!(out.status.success());
+    sqlite3(
+        &db.join("rpmdb.sqlite"),
+        "DELETE FROM Name WHERE key = 'curl';",
+    );
     let (code, v, err) = json(&["query", "curl", "--output", "json"]);
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(v["databases"][0]["status"], "corrupt");

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 use hostready_testkit::FIXTURES;
 use hostready_testkit::fakehost::rpmdb_root as root_with;
-use hostready_testkit::process::hold_sqlite_exclusive;
+use hostready_testkit::process::{hold_sqlite_exclusive, sqlite3};
 
 fn pkg(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hostready"))
@@ -28,19 +28,6 @@ fn json(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-fn sqlite3(db: &Path, sql: &str) {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

@@ -7,7 +7,6 @@
 mod util;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use hostready_host::Root;
 use hostready_pkgdb::{
@@ -26,16 +25,7 @@ fn mariner_root() -> tempfile::TempDir {
 
 /// Runs SQL on the copy with the real sqlite3 CLI, damaging its index tables.
 fn sqlite3(root: &Path, sql: &str) {
-    let out = Command::new("sqlite3")
-        .arg(root.join("var/lib/rpm/rpmdb.sqlite"))
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "sqlite3 {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    hostready_testkit::process::sqlite3(&root.join("var/lib/rpm/rpmdb.sqlite"), sql);
 }
 
 /// Everything a caller sees of a record, files included, in a stable order.

@@ -109,6 +109,23 @@ pub fn hold_sqlite_exclusive(db: &Path, then: &str) -> Group {
     holder
 }
 
+/// Runs `sql` on the database `db` with the real sqlite3 CLI (to damage an rpmdb copy, say);
+/// panics with sqlite3's error when it fails.
+pub fn sqlite3(db: &Path, sql: &str) {
+    need("/usr/bin/sqlite3");
+    let out = Command::new("sqlite3")
+        .arg(db)
+        .arg(sql)
+        .output()
+        .expect("run sqlite3");
+    assert!(
+        out.status.success(),
+        "sqlite3 {} {sql}: {}",
+        db.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Returns a lowercase marker unique to this test process and call, so concurrent tests on
 /// this machine never share a group (digits would be normalised away, so letters only).
 pub fn marker(prefix: &str) -> String {
