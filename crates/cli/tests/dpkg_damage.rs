@@ -5,6 +5,7 @@
 
 use std::path::Path;
 
+use hostready_testkit::fakehost;
 use serde_json::Value;
 use util::on_root as hostready;
 
@@ -18,22 +19,18 @@ Description: GNU C Library\n";
 
 /// A Debian root whose dpkg `status` is `status`, with the packages' file lists.
 fn root(status: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("var/lib/dpkg/info");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-    std::fs::write(
-        dir.path().join("etc/os-release"),
+    let dir = fakehost::dpkg_root(
+        status,
+        &[
+            ("open-iscsi", "/.\n/usr/sbin/iscsiadm\n"),
+            ("libc6:amd64", "/.\n/usr/lib/x86_64-linux-gnu/libc.so.6\n"),
+        ],
+    );
+    fakehost::write(
+        dir.path(),
+        "etc/os-release",
         "ID=debian\nVERSION_ID=\"12\"\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("var/lib/dpkg/status"), status).unwrap();
-    std::fs::write(d.join("open-iscsi.list"), "/.\n/usr/sbin/iscsiadm\n").unwrap();
-    std::fs::write(
-        d.join("libc6:amd64.list"),
-        "/.\n/usr/lib/x86_64-linux-gnu/libc.so.6\n",
-    )
-    .unwrap();
+    );
     dir
 }
 

@@ -4,8 +4,8 @@
 use std::path::Path;
 use std::process::Output;
 
-use hostready_testkit::MARINER;
 use hostready_testkit::process::sqlite3;
+use hostready_testkit::{MARINER, fakehost};
 
 mod util;
 
@@ -18,16 +18,10 @@ fn hostready(root: &Path, args: &[&str]) -> Output {
 }
 
 fn dpkg_root(status: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("var/lib/dpkg/info");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(dir.path().join("var/lib/dpkg/status"), status).unwrap();
-    std::fs::write(
-        d.join("open-iscsi.list"),
-        "/.\n/usr\n/usr/sbin\n/usr/sbin/iscsiadm\n",
+    fakehost::dpkg_root(
+        status,
+        &[("open-iscsi", "/.\n/usr\n/usr/sbin\n/usr/sbin/iscsiadm\n")],
     )
-    .unwrap();
-    dir
 }
 
 #[test]

@@ -298,16 +298,6 @@ Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 
 
 /// A dpkg root: `status` as given, one `status.d` package, and file lists.
 fn dpkg_root(status: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("var/lib/dpkg");
-    std::fs::create_dir_all(d.join("info")).unwrap();
-    std::fs::create_dir_all(d.join("status.d")).unwrap();
-    std::fs::write(d.join("status"), status).unwrap();
-    std::fs::write(
-        d.join("status.d/distroless"),
-        "Package: distroless\nArchitecture: amd64\nVersion: 3\n",
-    )
-    .unwrap();
     let lists: [(&str, &str); 5] = [
         (
             "libfoo:amd64",
@@ -324,9 +314,12 @@ fn dpkg_root(status: &str) -> tempfile::TempDir {
         ("gone", "/etc/gone.conf\n"),
         ("orphan", "/usr/bin/orphan\n"),
     ];
-    for (name, body) in lists {
-        std::fs::write(d.join(format!("info/{name}.list")), body).unwrap();
-    }
+    let dir = hostready_testkit::fakehost::dpkg_root(status, &lists);
+    hostready_testkit::fakehost::write(
+        dir.path(),
+        "var/lib/dpkg/status.d/distroless",
+        "Package: distroless\nArchitecture: amd64\nVersion: 3\n",
+    );
     dir
 }
 

@@ -203,6 +203,19 @@ pub fn rpmdb_root(name: &str, bytes: &[u8]) -> tempfile::TempDir {
     dir
 }
 
+/// A root whose dpkg database is `status` (`/var/lib/dpkg/status`) and, for each
+/// `(package, files)` of `lists`, the file list `/var/lib/dpkg/info/<package>.list`.
+pub fn dpkg_root(status: impl AsRef<[u8]>, lists: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("var/lib/dpkg");
+    fs::create_dir_all(d.join("info")).unwrap();
+    fs::write(d.join("status"), status).unwrap();
+    for (name, files) in lists {
+        fs::write(d.join(format!("info/{name}.list")), files).unwrap();
+    }
+    dir
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
