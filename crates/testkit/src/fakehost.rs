@@ -174,6 +174,11 @@ impl Mount {
         assert!(ok, "mount {args:?} {} (needs root)", at.display());
         Mount(at.to_path_buf())
     }
+
+    /// Where it is mounted.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
 }
 
 impl Drop for Mount {
