@@ -4,12 +4,12 @@
 //! kernel kills it. No API server is needed: the server is a loopback thread of this test.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use hostready_testkit::loopback::{Server, kubeconfig};
 use hostready_testkit::memcg::MemCgroup;
 
 /// Answers every request with a 200 and a Node object whose labels never end.
@@ -45,38 +45,9 @@ fn endless_node(mut s: TcpStream, stop: &AtomicBool) {
 
 #[test]
 fn an_endless_api_response_is_refused_within_the_daemonsets_memory_limit() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let server = std::thread::spawn(move || {
-        let mut handlers = Vec::new();
-        while !flag.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((s, _)) => {
-                    s.set_nonblocking(false).unwrap();
-                    let f = flag.clone();
-                    handlers.push(std::thread::spawn(move || endless_node(s, &f)));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(20)),
-            }
-        }
-        for h in handlers {
-            let _ = h.join();
-        }
-    });
+    let server = Server::start(endless_node);
     let dir = tempfile::tempdir().unwrap();
-    let kc = dir.path().join("kubeconfig");
-    std::fs::write(
-        &kc,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{addr}\n\
-             users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
-             current-context: x\n"
-        ),
-    )
-    .unwrap();
+    let kc = kubeconfig(dir.path(), &server.addr);
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
     let cg = MemCgroup::new(48 << 20);
@@ -87,8 +58,7 @@ fn an_endless_api_response_is_refused_within_the_daemonsets_memory_limit() {
         .args(["--once", "--metrics-addr", "none", "--root"])
         .arg(&root);
     let m = cg.run_command(&mut cmd);
-    stop.store(true, Ordering::Relaxed);
-    server.join().unwrap();
+    drop(server);
     let log = String::from_utf8_lossy(&m.output.stderr);
     eprintln!("{log}\npeak RSS {:.1} MiB", m.max_rss_mib());
     assert_eq!(m.oom_kills, 0, "killed by the 48 MiB limit: {log}");

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use serde_yaml_ng::Value;
 
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+use hostready_testkit::WORKSPACE;
 
 fn docs(text: &str) -> Vec<Value> {
     serde_yaml_ng::Deserializer::from_str(text)

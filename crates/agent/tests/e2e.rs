@@ -5,7 +5,8 @@
 //! refused, the shipped ServiceAccount and RBAC, and SIGTERM.
 //!
 //! One control plane for the whole file (starting one costs seconds), so it is one test with
-//! named steps. Set HOSTREADY_SKIP_KUBE=1 to skip it (it says so loudly); otherwise it runs.
+//! named steps. It always runs (`scripts/kube-testenv` builds the API server it needs); to
+//! leave it out, filter it out by name (`--skip`), which the test summary counts.
 
 mod common;
 
@@ -13,10 +14,9 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::discovery::ApiResource;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
 const PROFILES: [&str; 4] = ["-p", "iscsi", "-p", "nfs-client"];
 
@@ -51,24 +51,8 @@ fn kubelet_view(n: &Node) -> Vec<(String, String, String)> {
     v
 }
 
-fn args<'a>(node: &'a str, host: &'a TestHost, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "--node-name",
-        node,
-        "--root",
-        host.root.to_str().unwrap(),
-        "--proc",
-        host.proc.to_str().unwrap(),
-    ];
-    a.extend_from_slice(extra);
-    a
-}
-
 #[test]
 fn agents_publish_conditions_and_events_through_a_real_api_server() {
-    if skip() {
-        return;
-    }
     let env = KubeEnv::start();
     let client = env.client();
     let kc = env.kubeconfig.as_path();
@@ -91,7 +75,7 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
         ("node-b", &no_iscsiadm),
         ("node-c", &no_modules),
     ] {
-        let (code, log) = run_once(kc, &args(node, host, &PROFILES));
+        let (code, log) = run_once(kc, &host.args(node, &PROFILES));
         assert_eq!(code, 0, "{node}: {log}");
     }
     let a = condition(&client, "node-a", "IscsiReady").expect("node-a IscsiReady");
@@ -125,7 +109,7 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     );
 
     // Step 3: a second --once with nothing changed: no new event, transition time kept.
-    let (code, _) = run_once(kc, &args("node-b", &no_iscsiadm, &PROFILES));
+    let (code, _) = run_once(kc, &no_iscsiadm.args("node-b", &PROFILES));
     assert_eq!(code, 0);
     assert_eq!(events_about(&client, "node-b").len(), ev.len());
     assert_eq!(condition(&client, "node-b", "IscsiReady").unwrap().3, b.3);
@@ -142,9 +126,8 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
     let cfg_s = cfg.to_str().unwrap();
     let mut agent = Agent::start(
         kc,
-        &args(
+        &no_iscsiadm.args(
             "node-b",
-            &no_iscsiadm,
             &[
                 "--config",
                 cfg_s,
@@ -287,66 +270,20 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
 /// file in tests/e2e_policy.rs.
 fn rbac_as_shipped(env: &KubeEnv, host: &TestHost) {
     let client = env.client();
-    for file in [
-        "namespace.yaml",
-        "rbac.yaml",
-        "configmap.yaml",
-        "daemonset.yaml",
-    ] {
-        let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
-            let tm = obj.types.clone().unwrap();
-            let (group, version) = tm
-                .api_version
-                .rsplit_once('/')
-                .unwrap_or(("", &tm.api_version));
-            let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
-            let ar =
-                ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", tm.kind.to_lowercase()));
-            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
-                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-                None => Api::all_with(client.clone(), &ar),
-            };
-            let name = obj.metadata.name.clone().unwrap();
-            block(api.patch(
-                &name,
-                &PatchParams::apply("e2e").force(),
-                &Patch::Apply(&obj),
-            ))
-            .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
-        }
-    }
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "hostready-system");
-    let req = serde_json::json!({
-        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-        "spec": {"expirationSeconds": 3600}
-    });
-    let tr: serde_json::Value = block(sas.create_subresource(
-        "token",
-        "hostready-agent",
-        &PostParams::default(),
-        serde_json::to_vec(&req).unwrap(),
-    ))
-    .unwrap();
-    let token = tr["status"]["token"].as_str().unwrap();
-    let admin = fs::read_to_string(&env.kubeconfig).unwrap();
-    let sa_kc = env.dir.path().join("sa.kubeconfig");
-    let replaced: String = admin
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("token:") {
-                format!("    token: {token}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    fs::write(&sa_kc, replaced + "\n").unwrap();
+    apply_manifest_files(
+        &client,
+        &[
+            "namespace.yaml",
+            "rbac.yaml",
+            "configmap.yaml",
+            "daemonset.yaml",
+        ],
+    );
+    let token = sa_token(&client, serde_json::Value::Null);
+    let sa_kc = env.kubeconfig_with("sa.kubeconfig", &token);
 
     create_node_with_kubelet_conditions(&client, "node-sa");
-    let (code, log) = run_once(&sa_kc, &args("node-sa", host, &PROFILES));
+    let (code, log) = run_once(&sa_kc, &host.args("node-sa", &PROFILES));
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains("event dropped"), "{log}");
     assert_eq!(

@@ -7,10 +7,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{KubeEnv, condition, create_node_with_kubelet_conditions};
+use hostready_testkit::FIXTURES;
 use hostready_testkit::memcg::MemCgroup;
 use hostready_testkit::rpmdb::{Format, generate};
 
@@ -18,10 +19,6 @@ use hostready_testkit::rpmdb::{Format, generate};
 const POD_LIMIT: u64 = 48 << 20;
 /// How much more the cycle may use on 150 MB than on 10 MB: allocator noise, not the file.
 const FLAT_SLACK_KIB: u64 = 1024;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/rpmdb")
-}
 
 #[test]
 fn one_agent_cycle_on_a_150_mb_rpmdb_fits_the_pods_limit_and_stays_flat() {
@@ -31,7 +28,7 @@ fn one_agent_cycle_on_a_150_mb_rpmdb_fits_the_pods_limit_and_stays_flat() {
     create_node_with_kubelet_conditions(&client, "big-rpmdb");
     let mut peaks = Vec::new();
     for mb in [10, 150] {
-        let g = generate(&cache, Format::Bdb, mb, &fixtures());
+        let g = generate(&cache, Format::Bdb, mb, Path::new(FIXTURES));
         let cg = MemCgroup::new(POD_LIMIT);
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready-agent"));
         cmd.arg("--kubeconfig")

@@ -13,20 +13,18 @@
 //! 3. the write budget: a command probe that times out every cycle, 10 cycles, heartbeat
 //!    1 h ⇒ at most one apply after the first.
 //!
-//! One control plane, one test with named steps. Set HOSTREADY_SKIP_KUBE=1 to skip it (it says
-//! so loudly); otherwise it runs.
+//! One control plane, one test with named steps. It always runs (to leave it out, `--skip` it
+//! by name, which the test summary counts).
 
 mod common;
 
 use std::fs;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
-use k8s_openapi::api::core::v1::{Node, Pod, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::discovery::ApiResource;
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 const NS: &str = "hostready-system";
@@ -49,35 +47,7 @@ fn apply_manifests(client: &kube::Client) {
     let mut want: Vec<String> = order.iter().map(|s| s.to_string()).collect();
     want.sort();
     assert_eq!(present, want, "a manifest is not applied by this test");
-    for file in order {
-        let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
-        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
-            let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
-            let tm = obj.types.clone().unwrap();
-            let (group, version) = tm
-                .api_version
-                .rsplit_once('/')
-                .unwrap_or(("", &tm.api_version));
-            let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
-            let lower = tm.kind.to_lowercase();
-            let plural = match lower.strip_suffix('y') {
-                Some(stem) => format!("{stem}ies"),
-                None => format!("{lower}s"),
-            };
-            let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
-                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-                None => Api::all_with(client.clone(), &ar),
-            };
-            let name = obj.metadata.name.clone().unwrap();
-            block(api.patch(
-                &name,
-                &PatchParams::apply("e2e").force(),
-                &Patch::Apply(&obj),
-            ))
-            .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
-        }
-    }
+    apply_manifest_files(client, &order);
 }
 
 /// Creates a pod of the agent's ServiceAccount bound to `node` (no kubelet runs it; it only
@@ -92,49 +62,11 @@ fn pod_bound_token(client: &kube::Client, pod_name: &str, node: &str) -> String 
     }))
     .unwrap();
     let pod = block(pods.create(&PostParams::default(), &pod)).unwrap();
-    token(
+    sa_token(
         client,
         json!({"apiVersion": "v1", "kind": "Pod", "name": pod_name,
                "uid": pod.metadata.uid.unwrap()}),
     )
-}
-
-/// Requests a ServiceAccount token, bound to `bound` (or to nothing if null).
-fn token(client: &kube::Client, bound: serde_json::Value) -> String {
-    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), NS);
-    let mut spec = json!({"expirationSeconds": 3600});
-    if !bound.is_null() {
-        spec["boundObjectRef"] = bound;
-    }
-    let req =
-        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
-    let tr: serde_json::Value = block(sas.create_subresource(
-        "token",
-        SA,
-        &PostParams::default(),
-        serde_json::to_vec(&req).unwrap(),
-    ))
-    .unwrap();
-    tr["status"]["token"].as_str().unwrap().to_string()
-}
-
-/// Writes a kubeconfig like the admin's, with `token` instead.
-fn kubeconfig_with(env: &KubeEnv, name: &str, token: &str) -> PathBuf {
-    let admin = fs::read_to_string(&env.kubeconfig).unwrap();
-    let replaced: String = admin
-        .lines()
-        .map(|l| {
-            if l.trim_start().starts_with("token:") {
-                format!("    token: {token}")
-            } else {
-                l.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("\n");
-    let p = env.dir.path().join(name);
-    fs::write(&p, replaced + "\n").unwrap();
-    p
 }
 
 /// The token's user info as the API server sees it (SelfSubjectReview).
@@ -219,24 +151,8 @@ fn status_applies(client: &kube::Client) -> f64 {
         .sum()
 }
 
-fn host_args<'a>(node: &'a str, host: &'a TestHost, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut a = vec![
-        "--node-name",
-        node,
-        "--root",
-        host.root.to_str().unwrap(),
-        "--proc",
-        host.proc.to_str().unwrap(),
-    ];
-    a.extend_from_slice(extra);
-    a
-}
-
 #[test]
 fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
-    if skip() {
-        return;
-    }
     let env = KubeEnv::start();
     let admin = env.client();
     for n in ["node-a", "node-b", "node-c"] {
@@ -247,7 +163,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
 
     // Step 1: the policy, with a token bound to a pod on node-a.
     let tok = pod_bound_token(&admin, "agent-on-node-a", "node-a");
-    let sa_kc = kubeconfig_with(&env, "sa-a.kubeconfig", &tok);
+    let sa_kc = env.kubeconfig_with("sa-a.kubeconfig", &tok);
     let sa = client_for(&sa_kc);
     let me = whoami(&sa);
     assert_eq!(
@@ -301,10 +217,9 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         "node-a's token zeroing node-a's pod capacity",
     );
     // A token bound to no pod carries no node name: nothing is allowed with it.
-    let unbound = client_for(&kubeconfig_with(
-        &env,
+    let unbound = client_for(&env.kubeconfig_with(
         "sa-unbound.kubeconfig",
-        &token(&admin, serde_json::Value::Null),
+        &sa_token(&admin, serde_json::Value::Null),
     ));
     denied(
         apply_condition(&unbound, "node-a", "IscsiReady", "True"),
@@ -318,7 +233,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     // The agent's own writes with that token go through.
     let (code, log) = run_once(
         &sa_kc,
-        &host_args("node-a", &host, &["-p", "iscsi", "-p", "nfs-client"]),
+        &host.args("node-a", &["-p", "iscsi", "-p", "nfs-client"]),
     );
     assert_eq!(code, 0, "{log}");
     assert!(!log.contains("event dropped"), "{log}");
@@ -352,11 +267,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     .unwrap();
     let (code, log) = run_once(
         &env.kubeconfig,
-        &host_args(
-            "node-a",
-            &host,
-            &["-p", "iscsi", "-p", site.to_str().unwrap()],
-        ),
+        &host.args("node-a", &["-p", "iscsi", "-p", site.to_str().unwrap()]),
     );
     assert_eq!(code, 2, "{log}");
     assert!(
@@ -383,7 +294,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     .unwrap();
     let (code, log) = run_once(
         &env.kubeconfig,
-        &host_args("node-a", &host, &["-p", hijack.to_str().unwrap()]),
+        &host.args("node-a", &["-p", hijack.to_str().unwrap()]),
     );
     assert_eq!(code, 2, "{log}");
     assert!(log.contains("Ready"), "{log}");
@@ -398,9 +309,8 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     fs::write(&cfg, "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\n").unwrap();
     let agent = Agent::start(
         &env.kubeconfig,
-        &host_args(
+        &host.args(
             "node-a",
-            &host,
             &[
                 "--config",
                 cfg.to_str().unwrap(),
@@ -476,9 +386,8 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostready-agent"))
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
-        .args(host_args(
+        .args(host.args(
             "node-c",
-            &host,
             &[
                 "-p",
                 probe.to_str().unwrap(),

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::*;
+use hostready_testkit::process::rss_kib;
 
 /// Sums `apiserver_request_total` samples whose labels contain all of `needles`.
 fn requests(env: &KubeEnv, needles: &[&str]) -> f64 {
@@ -32,18 +33,9 @@ fn requests(env: &KubeEnv, needles: &[&str]) -> f64 {
         .sum()
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    l.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[test]
 #[ignore = "minutes long and hundreds of processes; run for the figures in docs/agent.md"]
 fn hundreds_of_agents_against_one_api_server() {
-    if skip() {
-        return;
-    }
     let var = |k: &str, d: u64| {
         std::env::var(k)
             .ok()
@@ -72,24 +64,21 @@ fn hundreds_of_agents_against_one_api_server() {
         .map(|n| {
             Agent::start(
                 &env.kubeconfig,
-                &[
-                    "--node-name",
+                &host.args(
                     n,
-                    "--root",
-                    host.root.to_str().unwrap(),
-                    "--proc",
-                    host.proc.to_str().unwrap(),
-                    "-p",
-                    "iscsi",
-                    "-p",
-                    "nfs-client",
-                    "--interval",
-                    "2s",
-                    "--heartbeat",
-                    "10s",
-                    "--metrics-addr",
-                    "none",
-                ],
+                    &[
+                        "-p",
+                        "iscsi",
+                        "-p",
+                        "nfs-client",
+                        "--interval",
+                        "2s",
+                        "--heartbeat",
+                        "10s",
+                        "--metrics-addr",
+                        "none",
+                    ],
+                ),
             )
         })
         .collect();

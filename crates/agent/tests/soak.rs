@@ -17,12 +17,7 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::*;
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let l = s.lines().find(|l| l.starts_with("VmRSS:"))?;
-    l.split_whitespace().nth(1)?.parse().ok()
-}
+use hostready_testkit::process::rss_kib;
 
 fn cycles(metrics: &str) -> u64 {
     let (_, text) = http_get(metrics, "/metrics");
@@ -35,9 +30,6 @@ fn cycles(metrics: &str) -> u64 {
 #[test]
 #[ignore = "minutes long; run for the figures in docs/agent.md"]
 fn rss_stays_flat_over_many_cycles_with_hung_probes() {
-    if skip() {
-        return;
-    }
     let n: u64 = std::env::var("HOSTREADY_SOAK_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -72,22 +64,19 @@ requirements:
     let max = n.to_string();
     let mut agent = Agent::start(
         &env.kubeconfig,
-        &[
-            "--node-name",
+        &host.args(
             "soak",
-            "--root",
-            host.root.to_str().unwrap(),
-            "--proc",
-            host.proc.to_str().unwrap(),
-            "--config",
-            cfg.to_str().unwrap(),
-            "--max-cycles",
-            &max,
-            "--probe-kill-grace",
-            "5ms",
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ],
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--max-cycles",
+                &max,
+                "--probe-kill-grace",
+                "5ms",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ],
+        ),
     );
     let pid = agent.child.id();
     let metrics = agent.metrics_addr();

@@ -3,31 +3,28 @@
 
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
 
+use hostready_testkit::fakehost::{FakeHost, init_process, write};
 use serde_json::Value;
 use util::{finding, hostready, run_json};
 
 mod util;
 
-/// A host root plus a fake procfs, built file by file.
-struct TestHost {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    proc: PathBuf,
+/// A host root plus a fake procfs, built file by file (the kit's fake host, with the checks'
+/// presets and `hostready check` on it).
+struct TestHost(FakeHost);
+
+impl std::ops::Deref for TestHost {
+    type Target = FakeHost;
+    fn deref(&self) -> &FakeHost {
+        &self.0
+    }
 }
 
 impl TestHost {
     /// A Debian host with kernel 6.1.0 and a procfs describing an idle machine.
     fn debian() -> TestHost {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("root");
-        let proc = dir.path().join("proc");
-        let h = TestHost {
-            _dir: dir,
-            root,
-            proc,
-        };
+        let h = TestHost(FakeHost::new());
         h.file(
             "/etc/os-release",
             "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
@@ -48,12 +45,7 @@ impl TestHost {
             "/cpuinfo",
             "processor\t: 0\nflags\t\t: fpu sse4_2\nFeatures\t: fp asimd\n",
         );
-        h.proc_file("/1/comm", "systemd\n");
-        h.proc_file("/1/stat", "1 (systemd) S 0 1 1\n");
-        h.proc_file(
-            "/1/mountinfo",
-            "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
-        );
+        init_process(&h.proc);
         h.proc_file(
             "/1/net/unix",
             "Num       RefCount Protocol Flags    Type St Inode Path\n",
@@ -67,14 +59,6 @@ impl TestHost {
             "kernel/drivers/scsi/iscsi_tcp.ko.xz: kernel/drivers/scsi/libiscsi_tcp.ko.xz\n",
         );
         h
-    }
-
-    fn file(&self, path: &str, text: &str) {
-        write(&self.root, path, text);
-    }
-
-    fn proc_file(&self, path: &str, text: &str) {
-        write(&self.proc, path, text);
     }
 
     /// Installs a real, runnable ELF (a copy of this machine's `true`) and its interpreter.
@@ -114,12 +98,6 @@ impl TestHost {
         let (_, json) = self.check(profile);
         finding(&json, id).clone()
     }
-}
-
-fn write(base: &Path, path: &str, text: &str) {
-    let p = base.join(path.trim_start_matches('/'));
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(p, text).unwrap();
 }
 
 fn interpreter_of_true() -> String {

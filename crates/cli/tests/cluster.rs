@@ -3,80 +3,16 @@
 //! and a clear error; the endless one within a real memory cgroup's limit.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use hostready_testkit::loopback::{Server, kubeconfig};
 use hostready_testkit::memcg::MemCgroup;
 use util::hostready;
 
 mod util;
-
-/// A kubeconfig pointing at `http://<addr>` with a dummy token.
-fn kubeconfig(dir: &Path, addr: &str) -> PathBuf {
-    let p = dir.join("kubeconfig");
-    std::fs::write(
-        &p,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://{addr}\n\
-             users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
-             current-context: x\n"
-        ),
-    )
-    .unwrap();
-    p
-}
-
-/// A loopback server whose connections are handled by `serve` on their own threads; it stops
-/// accepting when dropped (and each handler stops by itself, bounded in time).
-struct Server {
-    addr: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(serve: fn(TcpStream, &AtomicBool)) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut handlers = Vec::new();
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((s, _)) => {
-                        s.set_nonblocking(false).unwrap();
-                        let f = flag.clone();
-                        handlers.push(std::thread::spawn(move || serve(s, &f)));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(20)),
-                }
-            }
-            for h in handlers {
-                let _ = h.join();
-            }
-        });
-        Server {
-            addr,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 /// Holds the connection open, reading whatever comes, answering nothing.
 fn never_answer(mut s: TcpStream, stop: &AtomicBool) {

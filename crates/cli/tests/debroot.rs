@@ -1,74 +1,19 @@
 //! `hostready check` on a genuine Debian root made by debootstrap with Longhorn's packages
 //! (`scripts/debroot`, cached under `.cache/`), and on copies of it with pieces removed.
 //!
-//! Copies are hard-link trees (`cp -al`), so making one costs a second, not 300 MB; a file the
-//! test changes is first replaced by a private copy so the cached root stays intact.
+//! Copies are hard-link trees (`cp -al`, `hostready_testkit::debroot::Copy`), so making one
+//! costs a second, not 300 MB; a file the test changes is first replaced by a private copy so
+//! the cached root stays intact.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+use std::path::Path;
 
+use hostready_testkit::debroot::{Copy, debroot};
 use serde_json::Value;
 use util::{finding, hostready, run_json};
 
 mod util;
-
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-/// Returns the cached Debian root, building it on first use.
-fn debroot() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let out = Command::new(format!("{WORKSPACE}/scripts/debroot"))
-            .output()
-            .expect("run scripts/debroot");
-        assert!(
-            out.status.success(),
-            "scripts/debroot failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-}
-
-/// A disposable copy of the Debian root.
-struct Copy {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-}
-
-impl Copy {
-    fn new() -> Copy {
-        let base = debroot();
-        let dir = tempfile::tempdir_in(base.parent().unwrap()).unwrap();
-        let root = dir.path().join("root");
-        let st = Command::new("cp")
-            .arg("-al")
-            .arg(base)
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        Copy { _dir: dir, root }
-    }
-
-    fn path(&self, p: &str) -> PathBuf {
-        self.root.join(p.trim_start_matches('/'))
-    }
-
-    /// Replaces a hard-linked file with a private copy, so it can be changed safely.
-    fn unshare(&self, p: &str) -> PathBuf {
-        let path = self.path(p);
-        let bytes = fs::read(&path).unwrap();
-        let mode = fs::metadata(&path).unwrap().permissions();
-        fs::remove_file(&path).unwrap();
-        fs::write(&path, bytes).unwrap();
-        fs::set_permissions(&path, mode).unwrap();
-        path
-    }
-}
 
 fn check(root: &Path, profiles: &[&str]) -> (i32, Value) {
     let mut cmd = hostready();

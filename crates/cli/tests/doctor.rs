@@ -6,10 +6,11 @@ mod util;
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+use hostready_testkit::fakehost::FakeProc;
+use hostready_testkit::process::{Group, count_argv0, marker};
+use hostready_testkit::wait_until;
 use serde_json::Value;
 use util::{finding, hostready, run_json};
 
@@ -334,7 +335,7 @@ fn pile_in_a_fake_procfs_is_exit_1_with_its_source() {
 fn pile_of_real_sleepers_is_found_with_its_parent() {
     let name = marker("hrclisleep");
     let parent = marker("hrcliparent");
-    let group = Pgroup::spawn(
+    let group = Group::quiet(
         Command::new("/bin/bash")
             .arg0(&parent)
             .arg("-c")
@@ -343,7 +344,7 @@ fn pile_of_real_sleepers_is_found_with_its_parent() {
             )),
     );
     assert!(
-        wait_for(|| count_argv0(&name) == 15),
+        wait_until(|| count_argv0(&name) == 15),
         "sleepers did not start"
     );
     let root = tempfile::tempdir().unwrap();
@@ -385,7 +386,10 @@ fn pile_of_real_sleepers_is_found_with_its_parent() {
         "{pile:#}"
     );
     drop(group);
-    assert!(wait_for(|| count_argv0(&name) == 0), "sleepers left behind");
+    assert!(
+        wait_until(|| count_argv0(&name) == 0),
+        "sleepers left behind"
+    );
 }
 
 /// Checks what every doctor report has: check's top level (schema, host, ok, summary that
@@ -426,135 +430,4 @@ fn assert_json_shape(json: &Value) {
     assert!(json["pileups"].is_array());
     assert!(json["locked_files"].is_array());
     assert!(json["processes"].is_u64());
-}
-
-/// A directory laid out like a procfs: the files doctor reads, and one directory per process.
-struct FakeProc {
-    dir: tempfile::TempDir,
-}
-
-impl FakeProc {
-    fn new() -> FakeProc {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        std::fs::write(p.join("uptime"), "1000.00 1800.00\n").unwrap();
-        std::fs::write(
-            p.join("stat"),
-            "cpu  1 0 1 100 0 0 0 0 0 0\nbtime 1764380000\n",
-        )
-        .unwrap();
-        std::fs::write(
-            p.join("meminfo"),
-            "MemTotal:       16000000 kB\nMemFree:         8000000 kB\nMemAvailable:   12000000 kB\n",
-        )
-        .unwrap();
-        std::fs::write(p.join("locks"), "").unwrap();
-        std::fs::create_dir(p.join("pressure")).unwrap();
-        std::fs::write(
-            p.join("pressure/memory"),
-            "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
-        )
-        .unwrap();
-        FakeProc { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Adds a process that started `age` seconds before the fake uptime (1000 s, 100 Hz).
-    fn process(&self, pid: u32, ppid: u32, comm: &str, state: char, argv: &[&str], age: u64) {
-        let d = self.dir.path().join(pid.to_string());
-        std::fs::create_dir(&d).unwrap();
-        // Start times count clock ticks: USER_HZ, 100 on every architecture Linux runs on.
-        let start = (1000 - age) * 100;
-        std::fs::write(
-            d.join("stat"),
-            format!(
-                "{pid} ({comm}) {state} {ppid} {pid} {pid} 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 {start} 12537856 600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
-            ),
-        )
-        .unwrap();
-        let mut cmdline = argv.join("\0");
-        cmdline.push('\0');
-        std::fs::write(d.join("cmdline"), cmdline).unwrap();
-        std::fs::write(d.join("statm"), "730 439 412 5 0 89 0\n").unwrap();
-        std::fs::write(
-            d.join("smaps_rollup"),
-            "Rss: 1756 kB\nPrivate_Clean: 40 kB\nPrivate_Dirty: 636 kB\n",
-        )
-        .unwrap();
-    }
-}
-
-/// A child in its own process group; dropping it kills the group and reaps the child, so a
-/// failing assertion leaves no sleeper behind.
-struct Pgroup {
-    child: Child,
-}
-
-impl Pgroup {
-    fn spawn(cmd: &mut Command) -> Pgroup {
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .expect("spawn");
-        Pgroup { child }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for Pgroup {
-    fn drop(&mut self) {
-        // `kill -KILL -- -PGID`: the whole group, the sleepers included.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Returns a lowercase marker unique to this test process and call (letters only: digits would
-/// be normalised away in a group's command).
-fn marker(prefix: &str) -> String {
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut v = (u64::from(std::process::id()) << 16) | n;
-    let mut s = String::from(prefix);
-    for _ in 0..8 {
-        s.push((b'a' + (v % 26) as u8) as char);
-        v /= 26;
-    }
-    s
-}
-
-/// Polls `cond` every 50 ms for up to 30 s.
-fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
-/// Counts live processes whose argv[0] is `name`.
-fn count_argv0(name: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            std::fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).next() == Some(name.as_bytes()))
-        })
-        .count()
 }

@@ -3,56 +3,14 @@
 
 mod util;
 
-use std::path::Path;
 use std::process::Command;
 
+use hostready_testkit::fakehost::{FakeProc, IDLE_PSI};
 use serde_json::Value;
 use util::{finding, hostready, run_json};
 
-/// A directory laid out like a procfs: the files doctor reads, and one directory per process.
-struct FakeProc {
-    dir: tempfile::TempDir,
-}
-
-impl FakeProc {
-    fn new(meminfo: &str, psi: &str, locks: &str) -> FakeProc {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        std::fs::write(p.join("uptime"), "1000.00 1800.00\n").unwrap();
-        std::fs::write(
-            p.join("stat"),
-            "cpu  1 0 1 100 0 0 0 0 0 0\nbtime 1764380000\n",
-        )
-        .unwrap();
-        std::fs::write(p.join("meminfo"), meminfo).unwrap();
-        std::fs::write(p.join("locks"), locks).unwrap();
-        std::fs::create_dir(p.join("pressure")).unwrap();
-        std::fs::write(p.join("pressure/memory"), psi).unwrap();
-        FakeProc { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn process(&self, pid: u32, comm: &str, argv: &[&str]) -> std::path::PathBuf {
-        let d = self.dir.path().join(pid.to_string());
-        std::fs::create_dir(&d).unwrap();
-        std::fs::write(
-            d.join("stat"),
-            format!("{pid} ({comm}) S 1 {pid} {pid} 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 50000 12537856 600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"),
-        )
-        .unwrap();
-        let mut cmdline = argv.join("\0");
-        cmdline.push('\0');
-        std::fs::write(d.join("cmdline"), cmdline).unwrap();
-        std::fs::write(d.join("statm"), "730 439 412 5 0 89 0\n").unwrap();
-        d
-    }
-}
-
 const MEMINFO: &str = "MemTotal:       16000000 kB\nMemAvailable:   12000000 kB\n";
-const PSI: &str = "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n";
+const PSI: &str = IDLE_PSI;
 
 #[test]
 fn fd_and_exe_links_of_a_plain_proc_directory_are_never_followed() {
@@ -70,13 +28,13 @@ fn fd_and_exe_links_of_a_plain_proc_directory_are_never_followed() {
     );
     std::os::unix::fs::symlink(&canary, outside.path().join("3")).unwrap();
     std::fs::write(outside.path().join("exe"), "").unwrap();
-    let proc = FakeProc::new(
+    let proc = FakeProc::with(
         MEMINFO,
         PSI,
         "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n",
     );
-    proc.process(1, "systemd", &["/sbin/init"]);
-    let d = proc.process(4242, "rpm", &["rpm", "-q", "x"]);
+    proc.process(1, 1, "systemd", 'S', &["/sbin/init"], 500);
+    let d = proc.process(4242, 1, "rpm", 'S', &["rpm", "-q", "x"], 500);
     std::os::unix::fs::symlink(outside.path(), d.join("fd")).unwrap();
     std::os::unix::fs::symlink(outside.path().join("exe"), d.join("exe")).unwrap();
     let root = tempfile::tempdir().unwrap();
@@ -135,12 +93,12 @@ fn fd_and_exe_links_of_a_plain_proc_directory_are_never_followed() {
 #[test]
 fn impossible_memory_figures_are_unknown_not_a_pass() {
     // The outside tester's procfs: no memory at all, 2^64-1 kB available, PSI `nan`.
-    let proc = FakeProc::new(
+    let proc = FakeProc::with(
         &format!("MemTotal:       0 kB\nMemAvailable:   {} kB\n", u64::MAX),
         "some avg10=nan avg60=0.00 avg300=0.00 total=0\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
         "",
     );
-    proc.process(1, "systemd", &["/sbin/init"]);
+    proc.process(1, 1, "systemd", 'S', &["/sbin/init"], 500);
     let root = tempfile::tempdir().unwrap();
     let run = |proc: &FakeProc| {
         run_json(
@@ -221,8 +179,8 @@ fn an_oversized_lock_table_is_unknown_not_read_whole() {
     // 5 MiB of well-formed lock lines: more than any kernel writes, and more than doctor
     // holds in memory for it.
     let line = "1: POSIX  ADVISORY  WRITE 4242 08:01:1234 0 EOF\n";
-    let proc = FakeProc::new(MEMINFO, PSI, &line.repeat((5 << 20) / line.len()));
-    proc.process(1, "systemd", &["/sbin/init"]);
+    let proc = FakeProc::with(MEMINFO, PSI, &line.repeat((5 << 20) / line.len()));
+    proc.process(1, 1, "systemd", 'S', &["/sbin/init"], 500);
     let root = tempfile::tempdir().unwrap();
     let (_, json) = run_json(
         hostready()

@@ -4,9 +4,12 @@
 //! corrupt instead of telling the operator to install a package that may well be installed.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+use hostready_testkit::fakehost;
 use serde_json::Value;
+use util::on_root as hostready;
+
+mod util;
 
 const GOOD: &str = "Package: open-iscsi\nStatus: install ok installed\nMaintainer: m\n\
 Architecture: amd64\nVersion: 2.1.8-1\nDepends: libc6 (>= 2.34), libisns0 (>= 0.96-4~)\n\
@@ -16,33 +19,19 @@ Description: GNU C Library\n";
 
 /// A Debian root whose dpkg `status` is `status`, with the packages' file lists.
 fn root(status: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("var/lib/dpkg/info");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::create_dir_all(dir.path().join("etc")).unwrap();
-    std::fs::write(
-        dir.path().join("etc/os-release"),
+    let dir = fakehost::dpkg_root(
+        status,
+        &[
+            ("open-iscsi", "/.\n/usr/sbin/iscsiadm\n"),
+            ("libc6:amd64", "/.\n/usr/lib/x86_64-linux-gnu/libc.so.6\n"),
+        ],
+    );
+    fakehost::write(
+        dir.path(),
+        "etc/os-release",
         "ID=debian\nVERSION_ID=\"12\"\n",
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("var/lib/dpkg/status"), status).unwrap();
-    std::fs::write(d.join("open-iscsi.list"), "/.\n/usr/sbin/iscsiadm\n").unwrap();
-    std::fs::write(
-        d.join("libc6:amd64.list"),
-        "/.\n/usr/lib/x86_64-linux-gnu/libc.so.6\n",
-    )
-    .unwrap();
+    );
     dir
-}
-
-fn hostready(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .args(args)
-        .arg("--root")
-        .arg(root)
-        .args(["--proc", "none"])
-        .output()
-        .unwrap()
 }
 
 /// The `exe.iscsiadm` finding of `check -p iscsi`.

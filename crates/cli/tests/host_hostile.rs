@@ -9,7 +9,9 @@ use std::os::unix::fs::{FileExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use hostready_testkit::fakehost::{FakeHost, Mount, write_mode as write};
 use hostready_testkit::memcg::MemCgroup;
+use hostready_testkit::process::Reaped;
 use serde_json::Value;
 use util::{finding, hostready};
 
@@ -23,26 +25,22 @@ const PEAK_KIB: u64 = 16 << 10;
 const NOBODY: &str = "65534";
 
 /// A host root in a temporary directory that an unprivileged user can reach.
-struct Host {
-    dir: tempfile::TempDir,
-    root: PathBuf,
-    proc: PathBuf,
+/// (The kit's fake host is 0755: the unprivileged runs must get to the root.)
+struct Host(FakeHost);
+
+impl std::ops::Deref for Host {
+    type Target = FakeHost;
+    fn deref(&self) -> &FakeHost {
+        &self.0
+    }
 }
 
 impl Host {
     fn new() -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        // tempdir makes 0700 directories; the unprivileged runs must get to the root.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let h = Host {
-            root: dir.path().join("root"),
-            proc: dir.path().join("proc"),
-            dir,
-        };
+        let h = Host(FakeHost::new());
         for d in ["usr/sbin", "usr/bin", "etc"] {
             fs::create_dir_all(h.root.join(d)).unwrap();
         }
-        fs::create_dir_all(&h.proc).unwrap();
         h.file("/etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n", 0o644);
         h
     }
@@ -97,14 +95,6 @@ impl Host {
     fn check_unprivileged(&self, profile: &Path, proc: bool) -> (i32, Value, String) {
         report(unprivileged().args(self.check_args(profile, proc)))
     }
-}
-
-fn write(base: &Path, path: &str, data: &[u8], mode: u32) -> PathBuf {
-    let p = base.join(path.trim_start_matches('/'));
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    fs::write(&p, data).unwrap();
-    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
-    p
 }
 
 /// `hostready` run through `setpriv` as uid/gid 65534 with no supplementary groups: setting a
@@ -525,38 +515,11 @@ fn unlistable_drop_in_directory_is_unknown_not_default() {
     assert!(text(f).contains("Permission denied"), "{f:#}");
 }
 
-/// A mount that is lazily unmounted when the test ends, whatever happens.
-struct Mounted(PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
-/// A child that is killed and reaped when the test ends.
-struct Reaped(std::process::Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn procfs_hiding_other_users_processes_is_unknown_not_not_running() {
     let h = Host::new();
     let proc = h.root.join("proc");
-    fs::create_dir_all(&proc).unwrap();
-    let ok = Command::new("mount")
-        .args(["-t", "proc", "-o", "hidepid=invisible", "proc"])
-        .arg(&proc)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "mount a hidepid procfs (needs root)");
-    let _m = Mounted(proc);
+    let _m = Mount::new(&["-t", "proc", "-o", "hidepid=invisible", "proc"], &proc);
     // A root-owned process the unprivileged run cannot see through hidepid=invisible.
     let name = "hr-hidden-svc";
     let exe = h.dir.path().join(name);

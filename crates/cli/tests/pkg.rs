@@ -2,39 +2,26 @@
 //! roots built in temp dirs (dpkg text databases, and a copy of the CBL-Mariner rpmdb).
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-const MARINER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb/cbl-mariner-2.0-sqlite/rpmdb.sqlite"
-);
+use hostready_testkit::process::sqlite3;
+use hostready_testkit::{MARINER, fakehost};
+
+mod util;
 
 const STATUS: &str = "Package: open-iscsi\nStatus: install ok installed\nArchitecture: amd64\n\
 Version: 2.1.8-1\n\nPackage: nfs-common\nStatus: install ok half-installed\nArchitecture: amd64\n\
 Version: 1:2.6.2-4\n";
 
 fn hostready(root: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hostready"))
-        .arg("pkg")
-        .args(args)
-        .arg("--root")
-        .arg(root)
-        .args(["--proc", "none"])
-        .output()
-        .unwrap()
+    util::on_root(root, &[&["pkg"][..], args].concat())
 }
 
 fn dpkg_root(status: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("var/lib/dpkg/info");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(dir.path().join("var/lib/dpkg/status"), status).unwrap();
-    std::fs::write(
-        d.join("open-iscsi.list"),
-        "/.\n/usr\n/usr/sbin\n/usr/sbin/iscsiadm\n",
+    fakehost::dpkg_root(
+        status,
+        &[("open-iscsi", "/.\n/usr\n/usr/sbin\n/usr/sbin/iscsiadm\n")],
     )
-    .unwrap();
-    dir
 }
 
 #[test]
@@ -147,12 +134,10 @@ fn rpm_sqlite_index_and_its_fallback() {
     assert_eq!(v["databases"][0]["packages"], 129);
     // An index that lost the row contradicts the records (rpm -q would say "not installed"):
     // corrupt, exit 2, never an answer. Owner lookups through Basenames are unaffected.
-    let out = std::process::Command::new("sqlite3")
-        .arg(db.join("rpmdb.sqlite"))
-        .arg("DELETE FROM Name WHERE key = 'curl';")
-        .output()
-        .expect("sqlite3 CLI");
-    assert!(out.status.success());
+    sqlite3(
+        &db.join("rpmdb.sqlite"),
+        "DELETE FROM Name WHERE key = 'curl';",
+    );
     let (code, v, err) = json(&["query", "curl", "--output", "json"]);
     assert_eq!(code, Some(2), "{err}");
     assert_eq!(v["databases"][0]["status"], "corrupt");

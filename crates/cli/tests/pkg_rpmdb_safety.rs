@@ -3,15 +3,12 @@
 //! and a `rpmdb.sqlite` symlink out of the root is never opened outside it (checked with
 //! `strace`, as the hostile-root suite does).
 
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb"
-);
+use hostready_testkit::FIXTURES;
+use hostready_testkit::fakehost::rpmdb_root as root_with;
+use hostready_testkit::process::{hold_sqlite_exclusive, sqlite3};
 
 fn pkg(root: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hostready"))
@@ -31,28 +28,6 @@ fn json(out: &Output) -> serde_json::Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-/// A root with `/var/lib/rpm/<name>` holding `bytes` (and no `/proc`).
-fn root_with(name: &str, bytes: &[u8]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("var/lib/rpm");
-    std::fs::create_dir_all(&db).unwrap();
-    std::fs::write(db.join(name), bytes).unwrap();
-    dir
-}
-
-fn sqlite3(db: &Path, sql: &str) {
-    let out = Command::new("sqlite3")
-        .arg(db)
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]
@@ -99,52 +74,14 @@ fn sqlite_name_index_pointing_at_another_header_is_exit_2() {
     assert!(e.contains("rpm's index and its records disagree"), "{e}");
 }
 
-/// Starts `sqlite3 DB` holding an EXCLUSIVE lock until killed; waits until the lock is there.
-struct Holder(std::process::Child);
-
-impl Holder {
-    fn start(db: &Path) -> Holder {
-        let mut child = Command::new("sqlite3")
-            .arg(db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .as_mut()
-            .unwrap()
-            .write_all(b"PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;\n")
-            .unwrap();
-        let h = Holder(child);
-        let started = Instant::now();
-        while !std::fs::read_to_string("/proc/locks")
-            .unwrap()
-            .contains(&format!("WRITE {} ", h.0.id()))
-        {
-            assert!(started.elapsed() < Duration::from_secs(10), "no lock taken");
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        h
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn exclusive_lock_is_reported_on_a_root_without_procfs_and_holders_once_with_one() {
     let bytes =
         std::fs::read(Path::new(FIXTURES).join("cbl-mariner-2.0-sqlite/rpmdb.sqlite")).unwrap();
     let dir = root_with("rpmdb.sqlite", &bytes);
     assert!(!dir.path().join("proc").exists());
-    let holder = Holder::start(&dir.path().join("var/lib/rpm/rpmdb.sqlite"));
-    let pid = holder.0.id();
+    let holder = hold_sqlite_exclusive(&dir.path().join("var/lib/rpm/rpmdb.sqlite"), "");
+    let pid = holder.pid();
     // Default --proc is ROOT/proc, which does not exist here.
     let out = pkg(dir.path(), &["query", "curl", "--output", "json"]);
     assert_eq!(out.status.code(), Some(0));

@@ -14,6 +14,7 @@ mod util;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use hostready_testkit::FIXTURES;
 use hostready_testkit::memcg::{Measured, MemCgroup};
 use hostready_testkit::rpmdb::{Format, Generated, generate};
 use serde_json::Value;
@@ -25,10 +26,6 @@ const BOUND_KIB: u64 = 16 * 1024;
 /// How much more a lookup on the 150 MB database may use than on the 10 MB one: "flat" means
 /// allocator noise, not a share of the file.
 const FLAT_SLACK_KIB: u64 = 1024;
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/rpmdb")
-}
 
 fn cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("rpmdb-scale")
@@ -246,7 +243,7 @@ fn assert_bounded(peaks: &Peaks, kind: &str) {
 fn bdb_lookups_stay_small_and_flat_and_agree_with_rpm() {
     let mut peaks = Peaks::default();
     for mb in SIZES {
-        let g = generate(&cache(), Format::Bdb, mb, &fixtures());
+        let g = generate(&cache(), Format::Bdb, mb, Path::new(FIXTURES));
         assert!(g.db_bytes >= mb * 1_000_000, "{} bytes", g.db_bytes);
         measure(&g, &g, Format::Bdb, &mut peaks);
     }
@@ -257,10 +254,10 @@ fn bdb_lookups_stay_small_and_flat_and_agree_with_rpm() {
 fn ndb_lookups_stay_small_and_flat_and_agree_with_rpm() {
     let mut peaks = Peaks::default();
     for mb in SIZES {
-        let g = generate(&cache(), Format::Ndb, mb, &fixtures());
+        let g = generate(&cache(), Format::Ndb, mb, Path::new(FIXTURES));
         assert!(g.db_bytes >= mb * 1_000_000, "{} bytes", g.db_bytes);
         // The same headers in a Berkeley DB file, which Debian's rpm can read.
-        let reference = generate(&cache(), Format::Bdb, mb, &fixtures());
+        let reference = generate(&cache(), Format::Bdb, mb, Path::new(FIXTURES));
         assert_eq!(reference.packages, g.packages);
         measure(&g, &reference, Format::Ndb, &mut peaks);
     }
@@ -269,7 +266,7 @@ fn ndb_lookups_stay_small_and_flat_and_agree_with_rpm() {
 
 /// Copies the 10 MB Berkeley DB root into a temporary directory that a test may damage.
 fn damageable_bdb() -> (tempfile::TempDir, Generated) {
-    let g = generate(&cache(), Format::Bdb, 10, &fixtures());
+    let g = generate(&cache(), Format::Bdb, 10, Path::new(FIXTURES));
     let tmp = tempfile::tempdir().expect("tempdir");
     let db = tmp.path().join("var/lib/rpm");
     std::fs::create_dir_all(&db).expect("mkdir");

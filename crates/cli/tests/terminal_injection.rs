@@ -8,9 +8,10 @@ mod util;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
+use hostready_testkit::process::{Group, count_argv0};
+use hostready_testkit::wait_until;
 use util::hostready;
 
 /// A forged verdict: green `PASS`, then a new line that looks like a finding, a carriage
@@ -38,41 +39,6 @@ fn assert_escaped(out: &str) {
     );
 }
 
-/// Children in their own process group; dropping it kills the group and reaps the child.
-struct Pgroup(Child);
-
-impl Drop for Pgroup {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.0.id())])
-            .status();
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn live_with_argv0(argv0: &[u8]) -> usize {
-    fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            fs::read(e.path().join("cmdline"))
-                .is_ok_and(|c| c.split(|b| *b == 0).next() == Some(argv0))
-        })
-        .count()
-}
-
-fn wait_for(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    false
-}
-
 #[test]
 fn doctor_escapes_a_hostile_process_command_line() {
     // Unique per run, so another test's processes never count.
@@ -88,10 +54,10 @@ fn doctor_escapes_a_hostile_process_command_line() {
             .process_group(0)
             .spawn()
             .unwrap();
-        children.push(Pgroup(child));
+        children.push(Group { child });
     }
     assert!(
-        wait_for(|| live_with_argv0(argv0.as_bytes()) == 4),
+        wait_until(|| count_argv0(argv0.as_bytes()) == 4),
         "sleepers did not start"
     );
     let root = tempfile::tempdir().unwrap();
@@ -118,7 +84,7 @@ fn doctor_escapes_a_hostile_process_command_line() {
     assert_escaped(&text);
     drop(children);
     assert!(
-        wait_for(|| live_with_argv0(argv0.as_bytes()) == 0),
+        wait_until(|| count_argv0(argv0.as_bytes()) == 0),
         "sleepers left behind"
     );
 }

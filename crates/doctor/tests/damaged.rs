@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use hostready_doctor::{Options, Status, pkgdb, proc::Snapshot};
 use hostready_host::{Host, ProcSource, Root};
+use hostready_testkit::fakehost::{fixture, rpmdb_root};
 
 const FORMATS: [(&str, &str, &str); 3] = [
     (
@@ -16,17 +17,9 @@ const FORMATS: [(&str, &str, &str); 3] = [
     ("sle15-bci-ndb/Packages.db", "Packages.db", "ndb"),
 ];
 
-fn fixture(rel: &str) -> Vec<u8> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/rpmdb");
-    std::fs::read(p.join(rel)).unwrap()
-}
-
 /// Builds a host root whose /var/lib/rpm holds `bytes` as `name`.
 fn host_with(name: &str, bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let rpm = dir.path().join("var/lib/rpm");
-    std::fs::create_dir_all(&rpm).unwrap();
-    std::fs::write(rpm.join(name), bytes).unwrap();
+    let dir = rpmdb_root(name, bytes);
     let root = dir.path().to_path_buf();
     (dir, root)
 }

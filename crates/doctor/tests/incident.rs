@@ -8,14 +8,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hostready_doctor::Status;
-use util::{Group, count_argv0, diagnose_here, have, hold_sqlite_exclusive, marker, wait_for};
+use hostready_testkit::process::{Group, count_argv0, hold_sqlite_exclusive, marker, need};
+use hostready_testkit::wait_until;
+use util::diagnose_here;
 
 #[test]
 fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
-    if !have("/usr/bin/rpm") || !have("/usr/bin/sqlite3") {
-        eprintln!("skipped: rpm or sqlite3 missing (run scripts/setup)");
-        return;
-    }
+    need("/usr/bin/rpm");
+    need("/usr/bin/sqlite3");
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap().to_string();
     let ok = Command::new("rpm")
@@ -45,7 +45,10 @@ fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
             .find(|l| l.path.as_deref() == db.to_str())
             .map_or(0, |l| l.openers.len())
     };
-    assert!(wait_for(|| waiting() == 24), "rpm queries did not pile up");
+    assert!(
+        wait_until(|| waiting() == 24),
+        "rpm queries did not pile up"
+    );
     assert!(count_argv0("rpm") >= 24);
 
     let start = Instant::now();

@@ -6,7 +6,9 @@ mod util;
 use std::process::{Command, Stdio};
 
 use hostready_doctor::Status;
-use util::{Group, diagnose_here, have, hold_sqlite_exclusive, marker, wait_for};
+use hostready_testkit::process::{Group, hold_sqlite_exclusive, marker, need};
+use hostready_testkit::wait_until;
+use util::diagnose_here;
 
 fn blocked_waiters(ino: u64) -> usize {
     std::fs::read_to_string("/proc/locks")
@@ -18,10 +20,7 @@ fn blocked_waiters(ino: u64) -> usize {
 
 #[test]
 fn flock_holder_and_blocked_waiters_are_named() {
-    if !have("/usr/bin/flock") {
-        eprintln!("skipped: flock(1) not installed");
-        return;
-    }
+    need("/usr/bin/flock");
     let dir = tempfile::tempdir().unwrap();
     let name = marker("hrdlock");
     let file = dir.path().join(&name);
@@ -35,7 +34,7 @@ fn flock_holder_and_blocked_waiters_are_named() {
         ),
     );
     assert!(
-        wait_for(|| blocked_waiters(ino) == 3),
+        wait_until(|| blocked_waiters(ino) == 3),
         "waiters did not block"
     );
 
@@ -67,10 +66,7 @@ fn flock_holder_and_blocked_waiters_are_named() {
 
 #[test]
 fn sqlite_exclusive_holder_and_polling_waiters() {
-    if !have("/usr/bin/sqlite3") {
-        eprintln!("skipped: sqlite3 not installed");
-        return;
-    }
+    need("/usr/bin/sqlite3");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join(format!("{}.db", marker("hrdsq")));
     let ok = Command::new("sqlite3")
@@ -94,10 +90,10 @@ fn sqlite_exclusive_holder_and_polling_waiters() {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        waiters.push(Group::spawn(c));
+        waiters.push(Group::spawn(&mut c));
     }
     let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&db).unwrap());
-    assert!(wait_for(|| {
+    assert!(wait_until(|| {
         let r = diagnose_here(2);
         r.locked_files
             .iter()

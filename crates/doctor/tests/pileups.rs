@@ -4,7 +4,9 @@
 mod util;
 
 use hostready_doctor::Status;
-use util::{Group, count_argv0, diagnose_here, marker, wait_for};
+use hostready_testkit::process::{Group, count_argv0, marker};
+use hostready_testkit::wait_until;
+use util::diagnose_here;
 
 #[test]
 fn thirty_sleepers_are_a_pileup_with_their_parent() {
@@ -15,7 +17,7 @@ fn thirty_sleepers_are_a_pileup_with_their_parent() {
         &format!("for i in $(seq 30); do (exec -a {child} sleep 1000) & done; wait"),
     );
     assert!(
-        wait_for(|| count_argv0(&child) == 30),
+        wait_until(|| count_argv0(&child) == 30),
         "sleepers did not start"
     );
 
@@ -67,7 +69,7 @@ fn orphans_are_counted_once_their_parent_is_gone() {
         &marker("hrdgone"),
         &format!("for i in $(seq 12); do (exec -a {child} sleep 1000) & done"),
     );
-    assert!(wait_for(|| count_argv0(&child) == 12));
+    assert!(wait_until(|| count_argv0(&child) == 12));
     g.child.wait().unwrap(); // the parent exits; its sleepers are reparented
     let report = diagnose_here(10);
     let pile = report
@@ -117,7 +119,7 @@ fn unreaped_children_are_a_zombie_pileup() {
             })
             .count()
     };
-    assert!(wait_for(|| zombies() == 12), "zombies did not appear");
+    assert!(wait_until(|| zombies() == 12), "zombies did not appear");
     let report = diagnose_here(10);
     let pile = report
         .pileups

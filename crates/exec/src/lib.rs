@@ -83,9 +83,9 @@ mod spec;
 mod sweep;
 
 pub use cgroup::{CgroupPolicy, Containment};
-pub use npd::{NPD_MAX_OUTPUT, NpdVerdict, Verdict, npd_verdict};
+pub use npd::{NPD_MAX_OUTPUT, NpdVerdict, Verdict};
 pub use outcome::{
-    Captured, Exit, Killed, NAMED_KILLED, Outcome, ProbeResult, StartError, StuckProcess, Utc,
+    Captured, Exit, Killed, NAMED_KILLED, Outcome, ProbeResult, StartError, StuckProcess,
 };
 pub use runner::{ProbeHandle, Runner, RunnerConfig, TOKEN_VAR};
 pub use spec::{CommandLine, ProbeSpec, Sandbox};

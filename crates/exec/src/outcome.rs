@@ -225,7 +225,7 @@ pub struct Killed {
 
 /// Formats a `SystemTime` as RFC 3339 UTC to the second, without a date-time dependency.
 #[derive(Debug, Clone, Copy)]
-pub struct Utc(pub SystemTime);
+pub(crate) struct Utc(pub SystemTime);
 
 impl fmt::Display for Utc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -43,7 +43,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     /// The conventional unprivileged identity, `nobody`/`nogroup` (65534).
-    pub const NOBODY: u32 = 65534;
+    const NOBODY: u32 = 65534;
 
     /// Returns a sandbox running as 65534:65534, inside `root` when given.
     pub fn unprivileged(root: Option<PathBuf>) -> Sandbox {
@@ -78,7 +78,7 @@ impl ProbeSpec {
     }
 
     /// Returns the command line this spec executes.
-    pub fn command_line(&self) -> CommandLine {
+    pub(crate) fn command_line(&self) -> CommandLine {
         CommandLine {
             program: self.program.clone(),
             args: self.args.clone(),

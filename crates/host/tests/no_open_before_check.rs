@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use hostready_host::os_release::OsRelease;
 use hostready_host::{FsError, Root};
+use hostready_testkit::fakehost::Mount;
 use rustix::fs::inotify;
 use rustix::fs::{FileType, Mode, OFlags};
 
@@ -90,38 +91,21 @@ impl OpenWatch {
 /// A private devpts instance mounted at `dir`: a ptmx node beside it allocates terminals
 /// there (the kernel looks for `pts` next to the node), so counting them is exact even while
 /// other processes on the machine open terminals.
-struct Devpts(PathBuf);
+struct Devpts(Mount);
 
 impl Devpts {
     fn mount(dir: PathBuf) -> Devpts {
-        fs::create_dir_all(&dir).unwrap();
-        let st = std::process::Command::new("mount")
-            .args(["-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts"])
-            .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(
-            st.success(),
-            "mount devpts at {} (needs root)",
-            dir.display()
-        );
-        Devpts(dir)
+        Devpts(Mount::new(
+            &["-t", "devpts", "-o", "newinstance,ptmxmode=0666", "devpts"],
+            &dir,
+        ))
     }
 
     fn terminals(&self) -> usize {
-        fs::read_dir(&self.0)
+        fs::read_dir(self.0.path())
             .unwrap()
             .filter(|e| e.as_ref().unwrap().file_name() != "ptmx")
             .count()
-    }
-}
-
-impl Drop for Devpts {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
     }
 }
 

@@ -5,9 +5,9 @@
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use hostready_host::{Host, ProcSource};
+use hostready_testkit::fakehost::Mount;
 
 fn root_with_proc_link(target: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -56,31 +56,6 @@ fn proc_symlink_to_a_plain_directory_inside_is_not_a_procfs() {
     fs::write(root.join("fakeproc/meminfo"), "MemTotal: 1 kB\n").unwrap();
     let why = no_proc_reason(&root);
     assert!(why.contains("not a mounted procfs"), "{why}");
-}
-
-/// A mount that is lazily unmounted when the test ends, whatever happens.
-struct Mount(PathBuf);
-
-impl Mount {
-    fn new(args: &[&str], at: &Path) -> Mount {
-        if !at.exists() {
-            fs::create_dir_all(at).unwrap();
-        }
-        let ok = Command::new("mount")
-            .args(args)
-            .arg(at)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mount {args:?} {} (needs root)", at.display());
-        Mount(at.to_path_buf())
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 #[test]

@@ -8,15 +8,8 @@ use std::path::Path;
 
 use hostready_host::Root;
 use hostready_pkgdb::{DbKind, open_host_databases, open_rpm_file};
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb"
-);
-
-fn fixture(rel: &str) -> Vec<u8> {
-    std::fs::read(Path::new(FIXTURES).join(rel)).unwrap()
-}
+use hostready_testkit::FIXTURES;
+use hostready_testkit::fakehost::fixture;
 
 /// Writes `bytes` as `/var/lib/rpm/<name>` of a fresh root and asks for a package.
 fn assert_corrupt(name: &str, kind: DbKind, bytes: &[u8], case: &str) {

@@ -12,20 +12,8 @@ use std::process::Command;
 
 use hostready_host::Root;
 use hostready_pkgdb::{DbKind, open_host_databases, open_rpm_file, query_with_proc};
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb"
-);
-
-/// A root whose `/var/lib/rpm/<name>` is a copy of `bytes`.
-fn root_with(name: &str, bytes: &[u8]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("var/lib/rpm");
-    std::fs::create_dir_all(&db).unwrap();
-    std::fs::write(db.join(name), bytes).unwrap();
-    dir
-}
+use hostready_testkit::FIXTURES;
+use hostready_testkit::fakehost::rpmdb_root as root_with;
 
 /// Returns the offset of the only occurrence of `needle` in `hay`.
 fn only(hay: &[u8], needle: &[u8]) -> usize {

@@ -255,14 +255,8 @@ fn garbage_status_words_name_the_stanza_and_its_offset() {
 
 /// A root whose `status` is `status` and whose `info/` holds `lists`.
 fn root_with(status: &[u8], lists: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("var/lib/dpkg");
-    std::fs::create_dir_all(d.join("info")).unwrap();
-    std::fs::write(d.join("status"), status).unwrap();
-    for l in lists {
-        std::fs::write(d.join(format!("info/{l}.list")), "/.\n").unwrap();
-    }
-    dir
+    let lists: Vec<(&str, &str)> = lists.iter().map(|l| (*l, "/.\n")).collect();
+    hostready_testkit::fakehost::dpkg_root(status, &lists)
 }
 
 #[test]

@@ -6,11 +6,7 @@ use std::path::Path;
 
 use hostready_host::Root;
 use hostready_pkgdb::{Database, DbKind, open_rpm_file};
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb"
-);
+use hostready_testkit::FIXTURES;
 
 fn open(dir: &str, file: &str, kind: DbKind) -> Database {
     let root = Root::open(Path::new(FIXTURES).join(dir)).unwrap();

@@ -6,45 +6,12 @@
 
 mod util;
 
-use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hostready_host::Root;
 use hostready_pkgdb::{Answer, DbKind, query_with_proc};
-
-/// Starts `sqlite3 DB` holding `PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;` (its stdin
-/// stays open, so it keeps the lock) and waits until the kernel's lock table shows it.
-fn hold_exclusive(db: &Path) -> util::Reaped {
-    let mut child = Command::new("sqlite3")
-        .arg(db)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("sqlite3 CLI (scripts/setup installs it)");
-    child
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;\n")
-        .unwrap();
-    let pid = child.id();
-    let holder = util::Reaped(child);
-    let start = Instant::now();
-    while !std::fs::read_to_string("/proc/locks")
-        .unwrap()
-        .contains(&format!("WRITE {pid} "))
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "sqlite3 took no lock"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    holder
-}
+use hostready_testkit::process::{Reaped, hold_sqlite_exclusive};
 
 fn sqlite_db(a: &Answer) -> &hostready_pkgdb::Database {
     a.dbs.iter().find(|d| d.kind == DbKind::RpmSqlite).unwrap()
@@ -59,8 +26,8 @@ fn notes(a: &Answer) -> String {
 fn exclusive_sqlite_lock_is_reported_without_and_with_a_procfs() {
     let dir = tempfile::tempdir().unwrap();
     util::install(dir.path(), &util::built_rpms(3));
-    let holder = hold_exclusive(&dir.path().join("var/lib/rpm/rpmdb.sqlite"));
-    let pid = i64::from(holder.0.id());
+    let holder = hold_sqlite_exclusive(&dir.path().join("var/lib/rpm/rpmdb.sqlite"), "");
+    let pid = i64::from(holder.pid());
     let root = Root::open(dir.path()).unwrap();
 
     // No procfs (`--root DIR`, no DIR/proc): F_OFD_GETLK on the open descriptor.
@@ -128,7 +95,7 @@ fn rpm_transaction_lock_is_reported_without_a_procfs() {
     .unwrap();
     assert_eq!(line, "locked\n");
     let pid = i64::from(child.id());
-    let _holder = util::Reaped(child);
+    let _holder = Reaped(child);
     let root = Root::open(dir.path()).unwrap();
     let a = query_with_proc(&root, None, "hrbeta");
     let db = sqlite_db(&a);

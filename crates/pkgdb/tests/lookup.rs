@@ -7,17 +7,12 @@
 mod util;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use hostready_host::Root;
 use hostready_pkgdb::{
     Answer, DbKind, Lookup, Package, Scope, open_host_databases, owner_with_proc, query_with_proc,
 };
-
-const MARINER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb/cbl-mariner-2.0-sqlite/rpmdb.sqlite"
-);
+use hostready_testkit::MARINER;
 
 /// A root holding a copy of the CBL-Mariner rpmdb (the fixture itself is never written).
 fn mariner_root() -> tempfile::TempDir {
@@ -30,16 +25,7 @@ fn mariner_root() -> tempfile::TempDir {
 
 /// Runs SQL on the copy with the real sqlite3 CLI, damaging its index tables.
 fn sqlite3(root: &Path, sql: &str) {
-    let out = Command::new("sqlite3")
-        .arg(root.join("var/lib/rpm/rpmdb.sqlite"))
-        .arg(sql)
-        .output()
-        .expect("sqlite3 CLI (scripts/setup installs it)");
-    assert!(
-        out.status.success(),
-        "sqlite3 {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    hostready_testkit::process::sqlite3(&root.join("var/lib/rpm/rpmdb.sqlite"), sql);
 }
 
 /// Everything a caller sees of a record, files included, in a stable order.
@@ -312,16 +298,6 @@ Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 
 
 /// A dpkg root: `status` as given, one `status.d` package, and file lists.
 fn dpkg_root(status: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().join("var/lib/dpkg");
-    std::fs::create_dir_all(d.join("info")).unwrap();
-    std::fs::create_dir_all(d.join("status.d")).unwrap();
-    std::fs::write(d.join("status"), status).unwrap();
-    std::fs::write(
-        d.join("status.d/distroless"),
-        "Package: distroless\nArchitecture: amd64\nVersion: 3\n",
-    )
-    .unwrap();
     let lists: [(&str, &str); 5] = [
         (
             "libfoo:amd64",
@@ -338,9 +314,12 @@ fn dpkg_root(status: &str) -> tempfile::TempDir {
         ("gone", "/etc/gone.conf\n"),
         ("orphan", "/usr/bin/orphan\n"),
     ];
-    for (name, body) in lists {
-        std::fs::write(d.join(format!("info/{name}.list")), body).unwrap();
-    }
+    let dir = hostready_testkit::fakehost::dpkg_root(status, &lists);
+    hostready_testkit::fakehost::write(
+        dir.path(),
+        "var/lib/dpkg/status.d/distroless",
+        "Package: distroless\nArchitecture: amd64\nVersion: 3\n",
+    );
     dir
 }
 

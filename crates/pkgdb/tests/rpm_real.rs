@@ -5,14 +5,14 @@
 mod util;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hostready_host::Root;
 use hostready_pkgdb::{DbKind, open_host_databases, open_with_proc};
-use util::{Reaped, built_rpms, install, rpm};
+use hostready_testkit::process::{Reaped, hold_sqlite_exclusive};
+use util::{built_rpms, install, rpm};
 
 const EXTRA: usize = 3;
 
@@ -131,44 +131,13 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (u64, std::time::SystemTime)> {
         .collect()
 }
 
-/// Waits until `/proc/locks` shows `pid` holding a lock (the holder has really locked).
-fn wait_for_lock(pid: u32) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        let locks = std::fs::read_to_string("/proc/locks").unwrap();
-        if hostready_pkgdb::parse_proc_locks(&locks)
-            .iter()
-            .any(|l| l.pid == i64::from(pid))
-        {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("lock holder {pid} never took its lock");
-}
-
 #[test]
 fn locked_database_answers_at_once_while_rpm_waits_and_nothing_is_written() {
     let dir = fresh_root();
     let dbdir = dir.path().join("var/lib/rpm");
     let db = dbdir.join("rpmdb.sqlite");
     // The incident: a process holding an exclusive SQLite lock on the rpmdb.
-    let mut holder = Reaped(
-        Command::new("sqlite3")
-            .arg(&db)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("sqlite3 (scripts/setup installs it)"),
-    );
-    let mut stdin = holder.0.stdin.take().unwrap();
-    stdin
-        .write_all(
-            b"PRAGMA locking_mode=EXCLUSIVE;\nBEGIN EXCLUSIVE;\nSELECT count(*) FROM Packages;\n",
-        )
-        .unwrap();
-    stdin.flush().unwrap();
-    wait_for_lock(holder.0.id());
+    let holder = hold_sqlite_exclusive(&db, "SELECT count(*) FROM Packages;");
     let before = snapshot(&dbdir);
 
     let root = Root::open(dir.path()).unwrap();
@@ -180,7 +149,7 @@ fn locked_database_answers_at_once_while_rpm_waits_and_nothing_is_written() {
     eprintln!("locked query took {took:?}");
     assert!(took < Duration::from_secs(5), "took {took:?}");
     assert!(lookup.installed());
-    let pid = i64::from(holder.0.id());
+    let pid = i64::from(holder.pid());
     assert!(dbs.dbs[0].lock_holders.iter().any(|h| h.pid == pid));
     assert!(
         lookup
@@ -212,7 +181,6 @@ fn locked_database_answers_at_once_while_rpm_waits_and_nothing_is_written() {
         before,
         "hostready changed the database directory"
     );
-    drop(stdin);
     drop(holder);
 }
 

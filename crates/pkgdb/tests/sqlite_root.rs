@@ -14,11 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use hostready_host::Root;
 use hostready_pkgdb::query_with_proc;
-
-const MARINER: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/fixtures/rpmdb/cbl-mariner-2.0-sqlite/rpmdb.sqlite"
-);
+use hostready_testkit::MARINER;
 
 /// A directory outside every root holding a Mariner rpmdb, and its absolute path.
 fn outside_db() -> (tempfile::TempDir, std::path::PathBuf) {

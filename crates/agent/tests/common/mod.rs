@@ -15,22 +15,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use hostready_testkit::debroot::Copy;
+use hostready_testkit::fakehost::{init_process, write};
+use hostready_testkit::wait::poll;
+use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
 
-pub const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-/// Returns true (and says so loudly) when HOSTREADY_SKIP_KUBE=1 asks to skip the tests that
-/// need a real API server. Without it they always run.
-pub fn skip() -> bool {
-    if std::env::var("HOSTREADY_SKIP_KUBE").as_deref() == Ok("1") {
-        eprintln!(
-            "\n*** SKIPPED: HOSTREADY_SKIP_KUBE=1 — the agent's end-to-end tests against a real kube-apiserver did NOT run ***\n"
-        );
-        return true;
-    }
-    false
-}
+pub use hostready_testkit::{WORKSPACE, wait_for};
 
 /// Runs a future to completion on the test's one runtime (kube clients keep a worker task on
 /// the runtime that made them, so all calls share it).
@@ -43,21 +35,6 @@ pub fn block<F: Future>(f: F) -> F::Output {
             .unwrap()
     })
     .block_on(f)
-}
-
-/// Polls `f` every 200 ms until it returns `Some`, or panics after `limit` with `what`.
-pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            start.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// A control plane of its own, in a temp dir; stopped and deleted on drop.
@@ -88,6 +65,25 @@ impl KubeEnv {
     /// Returns an admin client.
     pub fn client(&self) -> kube::Client {
         client_for(&self.kubeconfig)
+    }
+
+    /// Writes a kubeconfig like the admin's, with `token` instead, as `name` in the env's dir.
+    pub fn kubeconfig_with(&self, name: &str, token: &str) -> PathBuf {
+        let admin = fs::read_to_string(&self.kubeconfig).unwrap();
+        let replaced: String = admin
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("token:") {
+                    format!("    token: {token}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let p = self.dir.path().join(name);
+        fs::write(&p, replaced + "\n").unwrap();
+        p
     }
 }
 
@@ -198,47 +194,76 @@ pub fn condition(
         })
 }
 
-/// Returns the cached Debian root, building it on first use.
-pub fn debroot() -> &'static Path {
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let out = Command::new(format!("{WORKSPACE}/scripts/debroot"))
-            .output()
-            .expect("run scripts/debroot");
-        assert!(
-            out.status.success(),
-            "scripts/debroot failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
+/// Applies `files` of deploy/manifests/, in order, with server-side apply (the API server
+/// validates them); kinds ending in `y` are plural in `ies` (`ValidatingAdmissionPolicy`).
+pub fn apply_manifest_files(client: &kube::Client, files: &[&str]) {
+    for file in files {
+        let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
+        for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+            let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
+            let tm = obj.types.clone().unwrap();
+            let (group, version) = tm
+                .api_version
+                .rsplit_once('/')
+                .unwrap_or(("", &tm.api_version));
+            let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
+            let lower = tm.kind.to_lowercase();
+            let plural = match lower.strip_suffix('y') {
+                Some(stem) => format!("{stem}ies"),
+                None => format!("{lower}s"),
+            };
+            let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
+                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+                None => Api::all_with(client.clone(), &ar),
+            };
+            let name = obj.metadata.name.clone().unwrap();
+            block(api.patch(
+                &name,
+                &PatchParams::apply("e2e").force(),
+                &Patch::Apply(&obj),
+            ))
+            .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
+        }
+    }
+}
+
+/// Requests a token for the shipped ServiceAccount (`hostready-system/hostready-agent`),
+/// bound to `bound` (or to nothing if null).
+pub fn sa_token(client: &kube::Client, bound: serde_json::Value) -> String {
+    let sas: Api<ServiceAccount> = Api::namespaced(client.clone(), "hostready-system");
+    let mut spec = serde_json::json!({"expirationSeconds": 3600});
+    if !bound.is_null() {
+        spec["boundObjectRef"] = bound;
+    }
+    let req = serde_json::json!(
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+    );
+    let tr: serde_json::Value = block(sas.create_subresource(
+        "token",
+        "hostready-agent",
+        &PostParams::default(),
+        serde_json::to_vec(&req).unwrap(),
+    ))
+    .unwrap();
+    tr["status"]["token"].as_str().unwrap().to_string()
 }
 
 /// A host: a hard-link copy of the Debian root (`cp -al`: a second, not 300 MB) and a procfs
 /// tree describing a kernel with iscsi_tcp and nfs loaded and iscsid running.
 pub struct TestHost {
-    _dir: tempfile::TempDir,
+    copy: Copy,
     pub root: PathBuf,
     pub proc: PathBuf,
 }
 
 impl TestHost {
     pub fn debian_with_longhorn_packages() -> TestHost {
-        let base = debroot();
-        let dir = tempfile::tempdir_in(base.parent().unwrap()).unwrap();
-        let root = dir.path().join("root");
-        let st = Command::new("cp")
-            .arg("-al")
-            .arg(base)
-            .arg(&root)
-            .status()
-            .unwrap();
-        assert!(st.success());
-        let proc = dir.path().join("proc");
+        let copy = Copy::new();
         let h = TestHost {
-            _dir: dir,
-            root,
-            proc,
+            root: copy.root.clone(),
+            proc: copy.dir().join("proc"),
+            copy,
         };
         h.proc_file("sys/kernel/osrelease", "6.1.0-18-amd64\n");
         h.proc_file(
@@ -250,32 +275,38 @@ impl TestHost {
             "nodev\tsysfs\nnodev\tnfs\nnodev\tnfs4\n\text4\n",
         );
         h.proc_file("meminfo", "MemTotal: 1000 kB\n");
-        h.proc_file("1/comm", "systemd\n");
-        h.proc_file("1/stat", "1 (systemd) S 0 1 1\n");
-        h.proc_file(
-            "1/mountinfo",
-            "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n",
-        );
+        init_process(&h.proc);
         h.proc_file("700/comm", "iscsid\n");
         h.proc_file("700/stat", "700 (iscsid) S 1 700 700\n");
         h
     }
 
     pub fn proc_file(&self, path: &str, text: &str) {
-        let p = self.proc.join(path);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, text).unwrap();
+        write(&self.proc, path, text);
     }
 
     /// Removes a file from this copy only (unlinks the hard link).
     pub fn remove(&self, path: &str) {
-        fs::remove_file(self.root.join(path.trim_start_matches('/'))).unwrap();
+        self.copy.remove(path);
     }
 
     /// Puts a file back from the cached root.
     pub fn restore(&self, path: &str) {
-        let rel = path.trim_start_matches('/');
-        fs::hard_link(debroot().join(rel), self.root.join(rel)).unwrap();
+        self.copy.restore(path);
+    }
+
+    /// The agent's arguments for this host as node `node`, then `extra`.
+    pub fn args<'a>(&'a self, node: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec![
+            "--node-name",
+            node,
+            "--root",
+            self.root.to_str().unwrap(),
+            "--proc",
+            self.proc.to_str().unwrap(),
+        ];
+        a.extend_from_slice(extra);
+        a
     }
 }
 
@@ -345,12 +376,11 @@ impl Drop for Agent {
         if self.child.try_wait().ok().flatten().is_none() {
             let pid = rustix::process::Pid::from_raw(self.child.id() as i32).unwrap();
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
-                if self.child.try_wait().ok().flatten().is_some() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
+            let exited = poll(Duration::from_secs(5), Duration::from_millis(50), || {
+                self.child.try_wait().ok().flatten()
+            });
+            if exited.is_some() {
+                return;
             }
             let _ = self.child.kill();
             let _ = self.child.wait();

@@ -2,13 +2,25 @@
 // Each test file uses a different subset of these.
 #![allow(dead_code)]
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 /// Returns a command for the `hostready` binary under test.
 pub fn hostready() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hostready"))
+}
+
+/// Runs `hostready ARGS --root ROOT --proc none` to its end.
+pub fn on_root(root: &Path, args: &[&str]) -> Output {
+    hostready()
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .args(["--proc", "none"])
+        .output()
+        .expect("run hostready")
 }
 
 /// Runs `cmd`, which must print a JSON report, and returns its exit code and the report.

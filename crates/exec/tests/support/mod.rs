@@ -159,11 +159,7 @@ pub fn fd_count() -> usize {
 }
 
 pub fn rss_kib() -> u64 {
-    let s = fs::read_to_string("/proc/self/status").unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+    hostready_testkit::process::rss_kib(std::process::id()).unwrap()
 }
 
 /// The per-round invariants: nothing marked alive, no zombie children, fds and memory flat.

@@ -1,22 +1,12 @@
 //! Shared test helpers: tiny rpm packages built once per test binary with Debian's real
-//! `rpmbuild`, installed with the real `rpm` into fresh SQLite rpmdbs, and a guard that kills
-//! and reaps every child process a test starts.
+//! `rpmbuild`, installed with the real `rpm` into fresh SQLite rpmdbs. (The guard that kills
+//! and reaps a child is `hostready_testkit::process::Reaped`.)
 
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-
-/// Kills and reaps its child when dropped, so a failing assertion leaves no process behind.
-pub struct Reaped(pub Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Builds (once per test binary) `count` tiny noarch packages from one spec with subpackages:
 /// `hrpkg0..` each owning `/usr/share/hr/fileN`, plus `hralpha` (owns `/usr/bin/hralpha` and
