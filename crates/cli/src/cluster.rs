@@ -165,6 +165,7 @@ mod tests {
             })
             .collect();
         ClusterView {
+            schema: hostready_agent::cluster::SCHEMA,
             types: types.into_iter().collect(),
             nodes,
         }
