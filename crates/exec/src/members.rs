@@ -173,7 +173,9 @@ impl CgroupTree {
                 state: '?',
                 ppid: 0,
                 pgrp: 0,
+                flags: 0,
                 starttime: 0,
+                rss_pages: 0,
             })
             .collect();
         live.sort_by_key(|s| s.pid);
