@@ -233,10 +233,8 @@ impl Metrics {
 /// Returns this process's resident set size, from `/proc/self/status` (`VmRSS`). This is the
 /// agent's own process, not the host's, so it is read directly, not through the host root.
 pub fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    use hostready_host::procfs::{live, status_kb};
+    Some(status_kb(&live::self_status()?, "VmRSS")? * 1024)
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! and must find, identify and kill are in their own pid namespace, whatever host they
 //! inspect, so these reads are not rooted. The parsers are the same as for a host's procfs.
 //!
-//! Memory bound: `stat`, `comm` and `ns_last_pid` are read with
+//! Memory bound: `stat`, `comm`, `status` and `ns_last_pid` are read with
 //! [`MAX_SMALL_PROC_FILE_BYTES`](super::MAX_SMALL_PROC_FILE_BYTES), `environ` with
 //! [`MAX_PROC_FILE_BYTES`](super::MAX_PROC_FILE_BYTES) (more than `ARG_MAX` at the default
 //! stack limit); a longer file is read no further.
@@ -39,6 +39,12 @@ pub fn read_comm(pid: i32) -> Option<String> {
     read_text(&format!("/proc/{pid}/comm")).map(|s| s.trim_end_matches('\n').to_string())
 }
 
+/// Returns this process's `/proc/self/status` (its own memory figures, for the agent's
+/// metrics), or `None` when it cannot be read.
+pub fn self_status() -> Option<String> {
+    read_text("/proc/self/status")
+}
+
 /// Returns `/proc/<pid>/environ`, or `None` when it cannot be read (gone, not ours).
 pub fn read_environ(pid: i32) -> Option<Vec<u8>> {
     read_capped(&format!("/proc/{pid}/environ"), MAX_PROC_FILE_BYTES)
@@ -73,6 +79,7 @@ mod tests {
         assert!(pids().unwrap().contains(&me));
         assert!(ns_last_pid().unwrap() > 0);
         assert!(read_environ(me).is_some());
+        assert!(super::super::status_kb(&self_status().unwrap(), "VmRSS").unwrap() > 0);
         assert_eq!(read_stat(-5), None);
     }
 }

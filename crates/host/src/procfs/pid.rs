@@ -139,14 +139,17 @@ pub fn status_field<'a>(text: &'a str, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// Returns a size field of `/proc/<pid>/status` (`VmRSS`, `RssAnon`, ...) in kB.
+pub fn status_kb(text: &str, name: &str) -> Option<u64> {
+    let mut words = status_field(text, name)?.split_whitespace();
+    let n = words.next()?.parse().ok()?;
+    (words.next() == Some("kB")).then_some(n)
+}
+
 /// Returns `RssAnon` in kB from `/proc/<pid>/status`: anonymous resident memory, which is
 /// nearly all of a waiting process's private memory; used where `smaps_rollup` is unreadable.
 pub fn parse_status_rss_anon_kb(text: &str) -> Option<u64> {
-    status_field(text, "RssAnon")?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+    status_kb(text, "RssAnon")
 }
 
 /// Parses `/proc/<pid>/statm` into (resident, shared) pages: fields 2 and 3.
@@ -235,6 +238,8 @@ mod tests {
         assert_eq!(parse_smaps_private_kb("Rss: 1 kB\n"), None);
         let status = "Name:\trpm\nState:\tS (sleeping)\nVmRSS:\t    2448 kB\nRssAnon:\t     636 kB\nRssFile:\t    1812 kB\nCapEff:\t000001ffffffffff\n";
         assert_eq!(parse_status_rss_anon_kb(status), Some(636));
+        assert_eq!(status_kb(status, "VmRSS"), Some(2448));
+        assert_eq!(status_kb(status, "Name"), None);
         assert_eq!(status_field(status, "CapEff"), Some("000001ffffffffff"));
         assert_eq!(status_field(status, "Cap"), None);
     }
