@@ -27,8 +27,8 @@ pub async fn signal() {
 /// Sends SIGKILL to every child of this process, and to the process group of each child that
 /// leads one. Children are found in `/proc` (this process's own, not the host's).
 pub fn kill_children() -> usize {
-    use rustix::process::{Pid, Signal, kill_process, kill_process_group};
     use hostready_host::procfs::live;
+    use rustix::process::{Pid, Signal, kill_process, kill_process_group};
     let me = std::process::id();
     let Some(pids) = live::pids() else {
         return 0;

@@ -213,7 +213,11 @@ mod tests {
             ("sle15-bci-ndb/Packages.db", Format::Ndb),
         ] {
             let b = fixture(rel);
-            assert_eq!(Format::detect(&b[..HEAD_BYTES.min(b.len())]), Some(format), "{rel}");
+            assert_eq!(
+                Format::detect(&b[..HEAD_BYTES.min(b.len())]),
+                Some(format),
+                "{rel}"
+            );
         }
         assert_eq!(Format::detect(&[0; 100]), None);
         assert_eq!(Format::detect(b"SQLite"), None);

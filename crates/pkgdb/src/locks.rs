@@ -203,7 +203,10 @@ mod tests {
                  2:  -> -> FLOCK  ADVISORY  WRITE 102 08:01:77 0 EOF\n";
         let l = parse_proc_locks(t);
         assert_eq!(l.len(), 4);
-        assert!(l[1..].iter().all(|w| w.waiting && w.class == "FLOCK"), "{l:#?}");
+        assert!(
+            l[1..].iter().all(|w| w.waiting && w.class == "FLOCK"),
+            "{l:#?}"
+        );
         let held = held_on(&l, rustix::fs::makedev(8, 1), 77);
         assert_eq!(held.len(), 1);
         assert_eq!(held[0].pid, 99);

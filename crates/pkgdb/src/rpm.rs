@@ -22,7 +22,6 @@ use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, sqlite};
 /// Where distros keep the rpm database.
 pub const RPM_DIRS: [&str; 3] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"];
 
-
 /// Opens every rpm database found under the root.
 ///
 /// `files` false drops every package's file list and provides as soon as its header is read

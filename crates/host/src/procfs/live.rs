@@ -53,7 +53,10 @@ pub fn read_environ(pid: i32) -> Option<Vec<u8>> {
 /// Returns the pid the kernel allocated last in this pid namespace
 /// (`/proc/sys/kernel/ns_last_pid`).
 pub fn ns_last_pid() -> Option<i32> {
-    read_text("/proc/sys/kernel/ns_last_pid")?.trim().parse().ok()
+    read_text("/proc/sys/kernel/ns_last_pid")?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Returns the pids listed in `/proc`, in no order; `None` when `/proc` cannot be listed.

@@ -32,8 +32,7 @@ pub mod pid;
 
 pub use locks::{LockEntry, parse_locks};
 pub use memory::{
-    Meminfo, Pressure, PressureLine, PressureLines, Problem, ProcParseError, PsiLine,
-    parse_meminfo,
+    Meminfo, Pressure, PressureLine, PressureLines, Problem, ProcParseError, PsiLine, parse_meminfo,
 };
 pub use pid::{
     PF_KTHREAD, Stat, environ_value, parse_btime, parse_cmdline, parse_smaps_private_kb,

@@ -47,7 +47,11 @@ impl Stat {
 fn split_comm(text: &str) -> Option<(&str, &str, &str)> {
     let open = text.find('(')?;
     let close = text.rfind(')')?;
-    Some((text.get(..open)?, text.get(open + 1..close)?, text.get(close + 1..)?))
+    Some((
+        text.get(..open)?,
+        text.get(open + 1..close)?,
+        text.get(close + 1..)?,
+    ))
 }
 
 /// Parses `/proc/<pid>/stat`; `None` for a line that lacks a field hostready uses.
