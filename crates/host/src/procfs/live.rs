@@ -2,7 +2,7 @@
 //! and must find, identify and kill are in their own pid namespace, whatever host they
 //! inspect, so these reads are not rooted. The parsers are the same as for a host's procfs.
 //!
-//! Memory bound: `stat`, `comm`, `status` and `ns_last_pid` are read with
+//! Memory bound: `stat`, `comm`, `status`, `ns_last_pid` and each thread's `children` are read with
 //! [`MAX_SMALL_PROC_FILE_BYTES`](super::MAX_SMALL_PROC_FILE_BYTES), `environ` with
 //! [`MAX_PROC_FILE_BYTES`](super::MAX_PROC_FILE_BYTES) (more than `ARG_MAX` at the default
 //! stack limit); a longer file is read no further.
@@ -68,6 +68,37 @@ pub fn pids() -> Option<Vec<i32>> {
     )
 }
 
+/// Returns the direct children of this process, from `/proc/self/task/<tid>/children` of
+/// every thread (`CONFIG_PROC_CHILDREN`), or `None` when this kernel does not list children.
+pub fn own_children() -> Option<Vec<i32>> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut listed = false;
+    let mut out = Vec::new();
+    for t in tasks.flatten() {
+        let Some(text) = read_capped_path(&t.path().join("children")) else {
+            continue;
+        };
+        listed = true;
+        out.extend(
+            text.split_ascii_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok()),
+        );
+    }
+    listed.then_some(out)
+}
+
+/// Reads a `children` list: one pid per child, a few bytes each, so the small cap holds
+/// thousands of them.
+fn read_capped_path(path: &std::path::Path) -> Option<String> {
+    let mut buf = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_SMALL_PROC_FILE_BYTES)
+        .read_to_end(&mut buf)
+        .ok()?;
+    String::from_utf8(buf).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +115,13 @@ mod tests {
         assert!(read_environ(me).is_some());
         assert!(super::super::status_kb(&self_status().unwrap(), "VmRSS").unwrap() > 0);
         assert_eq!(read_stat(-5), None);
+        let mut child = std::process::Command::new("/bin/sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let kids = own_children();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(kids.unwrap().contains(&(child.id() as i32)));
     }
 }
