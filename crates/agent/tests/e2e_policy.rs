@@ -16,6 +16,9 @@
 //! One control plane, one test with named steps. Set HOSTREADY_SKIP_KUBE=1 to skip it (it says
 //! so loudly); otherwise it runs.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::fs;

@@ -4,6 +4,9 @@
 //! command check is running: the agent exits at once and the probe dies with it.
 //! Set HOSTREADY_SKIP_KUBE=1 to skip it (it says so loudly); otherwise it runs.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

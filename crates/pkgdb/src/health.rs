@@ -155,6 +155,8 @@ pub fn header_health(format: Format, head: &[u8], size: u64) -> Result<String, S
 }
 
 #[cfg(test)]
+// tests read fixtures and build fake hosts directly.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use std::path::Path;

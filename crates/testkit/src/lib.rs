@@ -6,5 +6,8 @@
 //! - [`rpmdb`]: large, real rpm databases (Berkeley DB written by `db5.3_load`, with rpm's
 //!   index files; NDB) built from the fixtures' headers, cached between runs.
 
+// A test-only crate: it builds fixtures and cgroups on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 pub mod memcg;
 pub mod rpmdb;
