@@ -8,6 +8,9 @@
 //! each response body in `http_body_util::Limited` (the body is refused once it passes the cap,
 //! before more of it is buffered).
 
+// The kubeconfig is this process's own file (the user's, or the pod's), not host content.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

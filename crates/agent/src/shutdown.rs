@@ -27,37 +27,21 @@ pub async fn signal() {
 /// Sends SIGKILL to every child of this process, and to the process group of each child that
 /// leads one. Children are found in `/proc` (this process's own, not the host's).
 pub fn kill_children() -> usize {
+    use hostready_host::procfs::live;
     use rustix::process::{Pid, Signal, kill_process, kill_process_group};
     let me = std::process::id();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
+    let Some(pids) = live::pids() else {
         return 0;
     };
     let mut killed = 0;
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
+    for pid in pids {
+        let Some(stat) = live::read_stat(pid) else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // Fields after the parenthesised comm: state ppid pgrp ...
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let (Some(ppid), Some(pgrp)) = (
-            fields.get(1).and_then(|s| s.parse::<u32>().ok()),
-            fields.get(2).and_then(|s| s.parse::<i32>().ok()),
-        ) else {
-            continue;
-        };
-        if ppid != me {
+        if u32::try_from(stat.ppid).ok() != Some(me) {
             continue;
         }
+        let pgrp = stat.pgrp;
         // An unreaped child's pid cannot be reused, so signalling it by pid is safe.
         let Some(p) = Pid::from_raw(pid) else {
             continue;

@@ -3,6 +3,9 @@
 //! a real memory cgroup with the DaemonSet's own limit (48 MiB), instead of growing until the
 //! kernel kills it. No API server is needed: the server is a loopback thread of this test.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;

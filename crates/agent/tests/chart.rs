@@ -16,6 +16,9 @@
 //!
 //! The kube-apiserver tests skip loudly with HOSTREADY_SKIP_KUBE=1; otherwise they run.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -8,6 +8,9 @@
 //! named steps. It always runs (`scripts/kube-testenv` builds the API server it needs); to
 //! leave it out, filter it out by name (`--skip`), which the test summary counts.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::fs;

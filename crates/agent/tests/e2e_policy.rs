@@ -16,6 +16,9 @@
 //! One control plane, one test with named steps. It always runs (to leave it out, `--skip` it
 //! by name, which the test summary counts).
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::fs;

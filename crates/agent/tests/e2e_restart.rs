@@ -4,6 +4,9 @@
 //! command check is running: the agent exits at once and the probe dies with it.
 //! It always runs (to leave it out, `--skip` it by name, which the test summary counts).
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

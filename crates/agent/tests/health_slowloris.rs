@@ -7,6 +7,9 @@
 //! No API server is needed: the agent's loop (and so `/healthz`) runs while the API is away;
 //! the kubeconfig points at a closed loopback port.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::io::{Read, Write};

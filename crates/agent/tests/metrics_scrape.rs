@@ -12,6 +12,9 @@
 //!
 //! Skips loudly with HOSTREADY_SKIP_KUBE=1 (the agent needs an API server); otherwise it runs.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -323,8 +326,7 @@ fn promlint_finds_a_real_scrape_clean_and_the_series_stay_within_the_documented_
         + fixed
         + p
         + probes.len()
-        + hostready_agent::API_OPS.len()
-            * (hostready_agent::API_ERROR_CODES.len() + 1)
+        + hostready_agent::API_OPS.len() * (hostready_agent::API_ERROR_CODES.len() + 1)
         + 2;
     eprintln!(
         "all {p} built-in profiles, {} findings, {} command probes: {total} series, bound {bound}",

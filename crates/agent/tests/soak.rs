@@ -11,6 +11,9 @@
 //! its 10 ms deadline and has to be killed with SIGKILL every cycle. Conditions are rewritten
 //! every second (heartbeat 1s) to keep the API client busy.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::fs;

@@ -116,6 +116,8 @@ pub fn apply_verification(f: &mut Finding, r: &ProbeResult) {
 }
 
 #[cfg(test)]
+// tests read fixtures and build fake hosts directly.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     //! `--verify-runs` on an untrusted root, through the functions `check` uses: the root's own
     //! `iscsiadm` (a script run by the root's static busybox) tries to write outside the root;

@@ -3,6 +3,9 @@
 //! (`scripts/kube-testenv`), the config file rewritten while it runs, the node condition read
 //! back with `hostready cluster`.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,9 @@
 //! `hostready check` end to end: the real binary against host roots and procfs trees built in
 //! temporary directories, one test per check family covering each status it can give.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 

@@ -2,6 +2,9 @@
 //! answers, and one that streams an endless NodeList. Both must end promptly with exit code 2
 //! and a clear error; the endless one within a real memory cgroup's limit.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};

@@ -1,6 +1,9 @@
 //! Command checks and `--verify-runs` through the real binary: NPD exit-code semantics,
 //! timeouts that return on time, and nothing left running afterwards.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,9 @@
 //! for the custom-id bug: an executable with its own id lost the package-database explanation
 //! and `--verify-runs`, because both were keyed on the `exe.` id prefix.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::{Path, PathBuf};

@@ -2,6 +2,9 @@
 //! on log files and stdin, `--proc none`, a fake procfs with a pile-up in it, and a pile-up of
 //! real processes (killed and reaped by a drop guard, also when an assertion fails).
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod util;
 
 use std::io::Write;

@@ -6,6 +6,9 @@
 //! The parsing of each flag is tested beside its definition (crates/flags, output.rs,
 //! exit.rs); these tests show that every subcommand really uses that one definition.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

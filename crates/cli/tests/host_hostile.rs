@@ -3,6 +3,9 @@
 //! "unknown" with the reason (run as an unprivileged uid), impossible procfs figures refused,
 //! and a `proc` symlink that never hands over this machine's procfs.
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{FileExt, PermissionsExt, symlink};

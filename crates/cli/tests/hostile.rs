@@ -16,6 +16,9 @@
 //! nodes and FIFOs where host files should be, huge sparse files, unreadable files (run as an
 //! unprivileged user), and races that swap directories for links to outside while runs go on.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};

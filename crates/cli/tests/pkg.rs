@@ -1,6 +1,9 @@
 //! `hostready pkg` end to end: exit codes scripts rely on and the JSON shape, against host
 //! roots built in temp dirs (dpkg text databases, and a copy of the CBL-Mariner rpmdb).
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::Path;
 use std::process::Output;
 

@@ -3,6 +3,9 @@
 //! command probe that prints them. Through the real binary, table output: the raw bytes never
 //! appear, their escaped forms (`\x1b`, `\n`, `\r`) do. (JSON and YAML: `src/output.rs` tests.)
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod util;
 
 use std::fs;

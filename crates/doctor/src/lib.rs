@@ -79,14 +79,14 @@ impl Report {
 }
 
 /// Returns true if and only if no finding needs attention (none is `fail` or `warn`).
-pub fn all_ok(findings: &[Finding]) -> bool {
+fn all_ok(findings: &[Finding]) -> bool {
     !findings
         .iter()
         .any(|f| matches!(f.status, Status::Fail | Status::Warn))
 }
 
 /// Returns the host as `hostready check` reports it: root, procfs, os-release, kernel, machine.
-pub fn host_info(host: &Host) -> HostInfo {
+fn host_info(host: &Host) -> HostInfo {
     // No executable is looked up: the PATH is irrelevant.
     HostInfo::of(&Facts::new(host, ""))
 }

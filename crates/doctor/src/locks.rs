@@ -8,6 +8,10 @@
 //! dpkg lock — never appear in the table; they are the processes that have the locked file
 //! open without holding a lock on it. See proc(5) `/proc/locks`, fcntl(2), and SQLite's
 //! `os_unix.c` / <https://www.sqlite.org/lockingv3.html>.
+//!
+//! The kernel writes a waiter `n` levels down the tree of blocked requests (Linux 5.12+) as one
+//! `->` after `n - 1` extra spaces, not as `-> ->`; the sample below has both forms, and the
+//! parser takes any.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -26,81 +30,9 @@ pub const SQLITE_RESERVED: u64 = SQLITE_PENDING + 1;
 pub const SQLITE_SHARED_FIRST: u64 = SQLITE_PENDING + 2;
 pub const SQLITE_SHARED_SIZE: u64 = 510;
 
-/// One line of `/proc/locks`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LockEntry {
-    /// The number before `:`; a waiter shares it with the lock it waits for.
-    pub id: u64,
-    /// True for `->` lines: this process is blocked waiting for lock `id`.
-    pub waiter: bool,
-    /// `POSIX`, `FLOCK`, `OFDLCK`, `LEASE`, ...
-    pub kind: String,
-    /// `READ` or `WRITE` (leases may say other things).
-    pub access: String,
-    /// The owner's pid, as seen in the procfs's pid namespace; `None` for `-1` (OFD locks).
-    pub pid: Option<u32>,
-    /// The file's device (major, minor) and inode.
-    pub dev: (u32, u32),
-    pub ino: u64,
-    /// First and last byte locked; `None` for `EOF` (to the end of the file, and beyond).
-    pub start: u64,
-    pub end: Option<u64>,
-}
-
-impl LockEntry {
-    /// Returns true if and only if the locked range includes all of `first..=last`.
-    fn covers(&self, first: u64, last: u64) -> bool {
-        self.start <= first && self.end.is_none_or(|e| e >= last)
-    }
-
-    fn range(&self) -> String {
-        match self.end {
-            Some(e) => format!("{}-{}", self.start, e),
-            None => format!("{}-EOF", self.start),
-        }
-    }
-}
-
-/// Parses `/proc/locks`, skipping lines it does not understand. Handles nested waiters, which
-/// newer kernels indent (`1: ->` , `1:  -> ->`).
-pub fn parse_locks(text: &str) -> Vec<LockEntry> {
-    text.lines().filter_map(parse_lock_line).collect()
-}
-
-fn parse_lock_line(line: &str) -> Option<LockEntry> {
-    let (id, rest) = line.split_once(':')?;
-    let id = id.trim().parse().ok()?;
-    let mut tokens = rest.split_whitespace().peekable();
-    let mut waiter = false;
-    while tokens.peek() == Some(&"->") {
-        waiter = true;
-        tokens.next();
-    }
-    let kind = tokens.next()?.to_string();
-    let _subtype = tokens.next()?; // ADVISORY, MANDATORY, ACTIVE, BREAKING, ...
-    let access = tokens.next()?.to_string();
-    let pid = tokens.next()?.parse::<i64>().ok()?;
-    let mut dev = tokens.next()?.split(':');
-    let major = u32::from_str_radix(dev.next()?, 16).ok()?;
-    let minor = u32::from_str_radix(dev.next()?, 16).ok()?;
-    let ino = dev.next()?.parse().ok()?;
-    let start = tokens.next()?.parse().ok()?;
-    let end = match tokens.next()? {
-        "EOF" => None,
-        n => Some(n.parse().ok()?),
-    };
-    Some(LockEntry {
-        id,
-        waiter,
-        kind,
-        access,
-        pid: u32::try_from(pid).ok().filter(|p| *p > 0),
-        dev: (major, minor),
-        ino,
-        start,
-        end,
-    })
-}
+/// `/proc/locks` is parsed by `hostready_host::procfs::locks`, its one parser (which says how
+/// it reads the kernel's forms: waiters, pids outside the namespace, old signed inodes).
+pub use hostready_host::procfs::{LockEntry, parse_locks};
 
 /// The SQLite lock a process holds on a database file, weakest to strongest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -17,6 +17,9 @@
 //! could point anywhere on this machine, so they are never opened, read or stat'ed: the facts
 //! they would give are unknown, and [`ProcDir::magic`] says why.
 
+// The procfs directory is opened once and files relative to it (O_NOFOLLOW, RESOLVE_BENEATH): doctor's measured hot path (docs/bench-doctor.md) over a Root's procfs location.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::Path;
 
 use rustix::fd::{AsFd, OwnedFd};

@@ -1,7 +1,8 @@
 //! Memory pressure: how much is left (`MemAvailable`), how much time tasks lose waiting for
 //! memory (PSI, `/proc/pressure/memory`, Documentation/accounting/psi.rst), and how much of the
-//! used memory the flagged pile-ups account for.
-
+//! used memory the flagged pile-ups account for. Both files are parsed by
+//! `hostready_host::procfs::memory`, their one parser; this file names the errors after the
+//! file doctor read and judges the figures.
 //!
 //! Both files come from a procfs that may be a directory someone else wrote (`--proc DIR`) or a
 //! kernel with a bug: values that cannot be true (no memory at all, more available than there
@@ -9,6 +10,8 @@
 //! a verdict computed from them.
 
 use std::collections::BTreeMap;
+
+use hostready_host::procfs::{self, Problem, ProcParseError};
 
 use crate::finding::{self, Build, Finding, Status, mib};
 
@@ -67,98 +70,55 @@ pub enum MemError {
 const MEMINFO: &str = "/proc/meminfo";
 const PSI: &str = "/proc/pressure/memory";
 
-/// Parses `MemTotal` and `MemAvailable` from `/proc/meminfo` (`Key:   123 kB` lines) and
-/// refuses values that cannot be true: a zero total, more available than the total.
+/// Parses `MemTotal` and `MemAvailable` from `/proc/meminfo` with the host's parser, which
+/// refuses values that cannot be true (a zero total, more available than the total, a figure
+/// that is not one number of kB or occurs twice); doctor also needs `MemAvailable` (Linux 3.14+).
 pub fn parse_meminfo(text: &str) -> Result<Meminfo, MemError> {
-    let mut total = None;
-    let mut avail = None;
-    for line in text.lines() {
-        let Some((k, rest)) = line.split_once(':') else {
-            continue;
-        };
-        let (key, slot) = match k.trim() {
-            "MemTotal" => ("MemTotal", &mut total),
-            "MemAvailable" => ("MemAvailable", &mut avail),
-            _ => continue,
-        };
-        let mut words = rest.split_whitespace();
-        let value = words
-            .next()
-            .and_then(|n| n.parse::<u64>().ok())
-            .filter(|_| words.next() == Some("kB") && words.next().is_none())
-            .ok_or_else(|| MemError::NotKb {
-                file: MEMINFO,
-                key,
-                value: rest.trim().chars().take(40).collect(),
-            })?;
-        if slot.replace(value).is_some() {
-            return Err(MemError::Duplicate { file: MEMINFO, key });
-        }
-    }
-    let missing = |key| MemError::Missing { file: MEMINFO, key };
-    let m = Meminfo {
-        total_kb: total.ok_or_else(|| missing("MemTotal"))?,
-        available_kb: avail.ok_or_else(|| missing("MemAvailable"))?,
-    };
-    let impossible = |why: String| MemError::Impossible { file: MEMINFO, why };
-    if m.total_kb == 0 {
-        return Err(impossible("MemTotal is 0 kB".into()));
-    }
-    if m.available_kb > m.total_kb {
-        return Err(impossible(format!(
-            "MemAvailable {} kB is more than MemTotal {} kB",
-            m.available_kb, m.total_kb
-        )));
-    }
-    Ok(m)
+    let m = procfs::Meminfo::parse(text).map_err(|e| from_host(MEMINFO, e))?;
+    Ok(Meminfo {
+        total_kb: m.total_kib,
+        available_kb: m.available_kib.ok_or(MemError::Missing {
+            file: MEMINFO,
+            key: "MemAvailable",
+        })?,
+    })
 }
 
-/// Parses `/proc/pressure/memory` into its `some` and `full` lines (others are ignored). A
-/// `some` or `full` line without `avg10` and `avg60`, or with an average that is not a finite
-/// percentage (`nan`, `inf`, negative, over 100), is an error: the file cannot be believed.
+/// Parses `/proc/pressure/memory` into its `some` and `full` lines (others are ignored) with
+/// the host's parser: a `some` or `full` line twice, without `avg10` and `avg60`, or with an
+/// average that is not a finite percentage (`nan`, `inf`, negative, over 100), is an error.
 pub fn parse_psi(text: &str) -> Result<BTreeMap<String, Psi>, MemError> {
+    let lines = procfs::PressureLines::parse(text).map_err(|e| from_host(PSI, e))?;
     let mut out = BTreeMap::new();
-    for l in text.lines() {
-        let mut it = l.split_whitespace();
-        let Some(kind) = it.next().filter(|k| matches!(*k, "some" | "full")) else {
-            continue;
-        };
-        let mut avg10 = None;
-        let mut avg60 = None;
-        for kv in it {
-            let Some((k, v)) = kv.split_once('=') else {
-                continue;
-            };
-            let (key, slot) = match k {
-                "avg10" => ("avg10", &mut avg10),
-                "avg60" => ("avg60", &mut avg60),
-                _ => continue,
-            };
-            let pct = v
-                .parse::<f64>()
-                .ok()
-                .filter(|p| p.is_finite() && (0.0..=100.0).contains(p))
-                .ok_or_else(|| MemError::NotPercent {
-                    file: PSI,
-                    kind: kind.to_string(),
-                    key,
-                    value: v.chars().take(40).collect(),
-                })?;
-            *slot = Some(pct);
-        }
-        let missing = |key| MemError::Missing { file: PSI, key };
-        let psi = Psi {
-            avg10: avg10.ok_or_else(|| missing("avg10"))?,
-            avg60: avg60.ok_or_else(|| missing("avg60"))?,
-        };
-        if out.insert(kind.to_string(), psi).is_some() {
-            return Err(MemError::Duplicate {
-                file: PSI,
-                key: if kind == "some" { "some" } else { "full" },
-            });
+    for (kind, line) in [("some", lines.some), ("full", lines.full)] {
+        if let Some(l) = line {
+            out.insert(
+                kind.to_string(),
+                Psi {
+                    avg10: l.avg10,
+                    avg60: l.avg60,
+                },
+            );
         }
     }
     Ok(out)
+}
+
+/// Names a host parser's error after the file doctor read.
+fn from_host(file: &'static str, e: ProcParseError) -> MemError {
+    match e.problem {
+        Problem::Missing { key } => MemError::Missing { file, key },
+        Problem::Duplicate { key } => MemError::Duplicate { file, key },
+        Problem::NotKb { key, value } => MemError::NotKb { file, key, value },
+        Problem::NotPercent { line, key, value } => MemError::NotPercent {
+            file,
+            kind: line,
+            key,
+            value,
+        },
+        Problem::Impossible(why) => MemError::Impossible { file, why },
+        Problem::Malformed(why) => MemError::Impossible { file, why },
+    }
 }
 
 /// Returns the text of a memory file read with [`MAX_FILE`] as its cap, or why it is not

@@ -2,12 +2,12 @@
 //! (magic, page size, length agree), is a Berkeley DB environment (`__db.*`) left behind by
 //! processes that are gone, is there a hot SQLite journal or an interrupted dpkg run.
 //!
-//! Two layers: [`file_health`] judges one database file from its first bytes and its size
-//! (cheap, and says *why* in terms of the format); then the full readers of `hostready-pkgdb`
-//! (every record parsed, SQLite `quick_check`, read-only and lock-free) add what only a full
-//! read finds — damage past the header, and who holds the database's locks.
-//! References: SQLite file format <https://www.sqlite.org/fileformat2.html>; Berkeley DB
-//! `dbmeta.h` (`DBMETA`: magic at 12, pagesize at 20, last_pgno at 32); rpm `lib/backend/ndb`.
+//! Two layers, both `hostready-pkgdb`'s: [`file_health`] (its `health::header_health`) judges
+//! one database file from its first bytes and its size (cheap, and says *why* in terms of the
+//! format); then its full readers (every record parsed, SQLite `quick_check`, read-only and
+//! lock-free) add what only a full read finds — damage past the header, and who holds the
+//! database's locks. This file turns both into findings and adds what is about processes:
+//! stale Berkeley DB environments, hot journals while no rpm runs.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -17,124 +17,10 @@ use hostready_host::{FileKind, Root};
 use crate::finding::{self, Build, Finding, Status, add_numbered, set};
 use crate::proc::{Snapshot, basename};
 
-/// Where distros keep the rpm database.
-/// How much of a database file [`file_health`] looks at: NDB's slot pages live up front.
-pub const HEAD_BYTES: usize = 64 << 10;
-
-pub const RPM_DIRS: [&str; 3] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"];
-
-/// The formats an rpm database file comes in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Sqlite,
-    BerkeleyDb,
-    Ndb,
-}
-
-impl Format {
-    fn name(self) -> &'static str {
-        match self {
-            Format::Sqlite => "sqlite",
-            Format::BerkeleyDb => "bdb",
-            Format::Ndb => "ndb",
-        }
-    }
-}
-
-/// Judges a database file from its first bytes ([`HEAD_BYTES`] at most) and its length: `Ok` with a description,
-/// or `Err` with why it is damaged.
-pub fn file_health(format: Format, head: &[u8], size: u64) -> Result<String, String> {
-    if size == 0 {
-        return Err("empty file (0 bytes)".into());
-    }
-    if head.iter().all(|b| *b == 0) {
-        return Err("the header is all zero bytes".into());
-    }
-    match format {
-        Format::Sqlite => {
-            if head.len() < 100 || &head[..16] != b"SQLite format 3\0" {
-                return Err("no SQLite header (\"SQLite format 3\")".into());
-            }
-            let raw = u16::from_be_bytes([head[16], head[17]]) as u64;
-            let page = if raw == 1 { 65536 } else { raw };
-            if page < 512 || !page.is_power_of_two() {
-                return Err(format!("invalid page size {raw}"));
-            }
-            if size % page != 0 {
-                return Err(format!(
-                    "length {size} is not a whole number of {page}-byte pages (truncated)"
-                ));
-            }
-            let change = u32::from_be_bytes(head[24..28].try_into().unwrap_or_default());
-            let valid_for = u32::from_be_bytes(head[92..96].try_into().unwrap_or_default());
-            let pages = u32::from_be_bytes(head[28..32].try_into().unwrap_or_default()) as u64;
-            if change == valid_for && pages > 0 && pages * page > size {
-                return Err(format!(
-                    "header says {pages} pages of {page} bytes, file has {} (truncated)",
-                    size / page
-                ));
-            }
-            Ok(format!("{} pages of {page} bytes", size / page))
-        }
-        Format::BerkeleyDb => {
-            if head.len() < 36 {
-                return Err("shorter than a Berkeley DB metadata page".into());
-            }
-            let word = |o: usize| head[o..o + 4].try_into().unwrap_or_default();
-            let (le, be) = (u32::from_le_bytes(word(12)), u32::from_be_bytes(word(12)));
-            const HASH: u32 = 0x0006_1561;
-            const BTREE: u32 = 0x0005_3162;
-            let from = if le == HASH || le == BTREE {
-                u32::from_le_bytes
-            } else if be == HASH || be == BTREE {
-                u32::from_be_bytes
-            } else {
-                return Err(format!("no Berkeley DB magic (found {le:#x})"));
-            };
-            let page = from(word(20)) as u64;
-            let last = from(word(32)) as u64;
-            if page < 512 || !page.is_power_of_two() {
-                return Err(format!("invalid page size {page}"));
-            }
-            if (last + 1) * page > size {
-                return Err(format!(
-                    "metadata says {} pages of {page} bytes, file has {} (truncated)",
-                    last + 1,
-                    size / page
-                ));
-            }
-            Ok(format!("{} pages of {page} bytes", last + 1))
-        }
-        Format::Ndb => {
-            if head.len() < 16 || &head[..4] != b"RpmP" {
-                return Err("no NDB header (\"RpmP\")".into());
-            }
-            // rpm lib/backend/ndb/rpmpkg.c: a 32-byte header, then `slotnpages` pages of 4096
-            // bytes holding 16-byte slots ("Slot", pkgidx, blkoff, blkcnt) in 16-byte blocks.
-            let word =
-                |o: usize| u32::from_le_bytes(head[o..o + 4].try_into().unwrap_or_default()) as u64;
-            let slot_pages = word(12);
-            if slot_pages == 0 || slot_pages * 4096 > size {
-                return Err(format!(
-                    "header says {slot_pages} slot pages, file is {size} bytes (truncated)"
-                ));
-            }
-            let slots_end = (slot_pages as usize * 4096).min(head.len());
-            let mut end = 0;
-            for o in (32..slots_end.saturating_sub(15)).step_by(16) {
-                if &head[o..o + 4] == b"Slot" && word(o + 4) != 0 {
-                    end = end.max((word(o + 8) + word(o + 12)) * 16);
-                }
-            }
-            if end > size {
-                return Err(format!(
-                    "slots point to byte {end}, file is {size} bytes (truncated)"
-                ));
-            }
-            Ok(format!("{slot_pages} slot pages"))
-        }
-    }
-}
+/// The formats, the header checks, the rpm directories and file names are `hostready-pkgdb`'s
+/// ([`hostready_pkgdb::health`]), which owns database-format health.
+pub use hostready_pkgdb::RPM_DIRS;
+pub use hostready_pkgdb::health::{Format, HEAD_BYTES, RPM_FILES, header_health as file_health};
 
 /// Returns true if and only if `p` is a process that opens the rpm database, known by its name
 /// (`comm`) or executable: a python script's executable is the interpreter, and a
@@ -236,16 +122,12 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
                 .collect()
         })
         .unwrap_or_default();
-    for (name, format) in [
-        ("rpmdb.sqlite", Format::Sqlite),
-        ("Packages.db", Format::Ndb),
-        ("Packages", Format::BerkeleyDb),
-    ] {
+    for (name, format) in RPM_FILES {
         if !names.iter().any(|n| n == name) {
             continue;
         }
         let path = dir.join(name);
-        let id = format!("doctor.pkgdb.rpm-{}", format.name());
+        let id = format!("doctor.pkgdb.{}", format.kind().as_str());
         let Ok(st) = root.stat(&path) else { continue };
         let Some(head) = head_of(root, &path) else {
             out.push(
@@ -268,7 +150,14 @@ fn rpm_dir(root: &Root, dir: &Path, have_proc: bool, users: &[u32], out: &mut Ve
                 .with("file", path.display().to_string())
                 .with("size", format!("{} bytes", st.size)),
             ),
-            Err(why) => out.push(corrupt(id, &path, Some(st.size), &why)),
+            Err(why) => {
+                let mut f = corrupt(id, &path, Some(st.size), &why);
+                // A file of another format under this name (a copy gone wrong) says so.
+                if let Some(other) = Format::detect(&head).filter(|f| *f != format) {
+                    f = f.with("content", format!("a {} file", other.kind().as_str()));
+                }
+                out.push(f);
+            }
         }
     }
     let env: Vec<&String> = names.iter().filter(|n| n.starts_with("__db.")).collect();
@@ -453,56 +342,5 @@ fn dpkg(root: &Root, out: &mut Vec<Finding>) {
             .fix("Finish the interrupted run when no apt/dpkg process runs.")
             .command("dpkg --configure -a"),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fixture(rel: &str) -> Vec<u8> {
-        std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/fixtures/rpmdb")
-                .join(rel),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn real_databases_are_whole() {
-        for (rel, format) in [
-            ("cbl-mariner-2.0-sqlite/rpmdb.sqlite", Format::Sqlite),
-            ("libuuid-bdb/Packages", Format::BerkeleyDb),
-            ("sle15-bci-ndb/Packages.db", Format::Ndb),
-        ] {
-            let b = fixture(rel);
-            let r = file_health(format, &b[..HEAD_BYTES.min(b.len())], b.len() as u64);
-            assert!(r.is_ok(), "{rel}: {r:?}");
-        }
-    }
-
-    #[test]
-    fn truncated_and_zeroed_databases_are_damaged() {
-        for (rel, format) in [
-            ("cbl-mariner-2.0-sqlite/rpmdb.sqlite", Format::Sqlite),
-            ("libuuid-bdb/Packages", Format::BerkeleyDb),
-            ("sle15-bci-ndb/Packages.db", Format::Ndb),
-        ] {
-            let b = fixture(rel);
-            assert!(
-                file_health(format, &b[..HEAD_BYTES.min(b.len())], 4096 * 3 - 5).is_err(),
-                "{rel}"
-            );
-            assert!(
-                file_health(format, &[0; 100], b.len() as u64).is_err(),
-                "{rel}"
-            );
-            assert!(file_health(format, &b[..100], 0).is_err(), "{rel}");
-        }
-        // A whole number of pages, but fewer than the header counts.
-        let b = fixture("cbl-mariner-2.0-sqlite/rpmdb.sqlite");
-        let e = file_health(Format::Sqlite, &b[..100], 4096 * 10).unwrap_err();
-        assert!(e.contains("truncated"), "{e}");
     }
 }

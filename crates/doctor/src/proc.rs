@@ -1,6 +1,7 @@
-//! The per-process facts doctor needs from procfs: pure parsers for `stat`, `status`,
-//! `smaps_rollup`, `statm`, `cmdline`, `/proc/stat` and `/proc/uptime`, and [`scan`], which
-//! reads every process of a procfs once.
+//! The per-process facts doctor needs from procfs: [`scan`], which reads every process of a
+//! procfs once, and the readers of one process's memory. The formats (`stat`, `status`,
+//! `smaps_rollup`, `statm`, `cmdline`, `/proc/stat`, `/proc/uptime`) are parsed by
+//! `hostready_host::procfs`, their one owner.
 //!
 //! A scan must stay cheap on a host with thousands of stuck processes, and what costs is the
 //! kernel: every procfs file is an open, a read and a close. So a scan reads in passes:
@@ -20,15 +21,15 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hostready_host::Root;
+use hostready_host::procfs::{
+    parse_btime, parse_cmdline, parse_smaps_private_kb, parse_stat, parse_statm,
+    parse_status_rss_anon_kb, parse_uptime,
+};
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::Serialize;
 
 use crate::magic::ProcDir;
-
-/// The kernel marks its own threads with this flag in `/proc/<pid>/stat` field 9
-/// (`PF_KTHREAD`, include/linux/sched.h).
-const PF_KTHREAD: u64 = 0x0020_0000;
 
 /// From this many processes a scan splits its passes over [`THREADS`] threads.
 pub const PARALLEL_MIN: usize = 1000;
@@ -39,105 +40,6 @@ pub const THREADS: usize = 2;
 
 /// How many ancestors a pile's parent chain names; pass 3 reads this many.
 pub const CHAIN_DEPTH: usize = 5;
-
-/// The fields of `/proc/<pid>/stat` doctor uses (proc(5) numbering in the comments).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatFields {
-    /// (2) the command name without parentheses; may contain spaces and `)`.
-    pub comm: String,
-    /// (3) the state letter.
-    pub state: char,
-    /// (4) the parent's pid.
-    pub ppid: u32,
-    /// (9) the kernel flags word.
-    pub flags: u64,
-    /// (22) start time after boot, in clock ticks.
-    pub starttime: u64,
-    /// (24) resident set size in pages (shared pages included).
-    pub rss_pages: u64,
-}
-
-/// Parses `/proc/<pid>/stat`; the command name ends at the *last* `)`, since it may contain
-/// spaces and parentheses itself.
-pub fn parse_stat(text: &str) -> Option<StatFields> {
-    let open = text.find('(')?;
-    let close = text.rfind(')')?;
-    let comm = text.get(open + 1..close)?.to_string();
-    // The first field after the name is field 3; `nth(k)` skips k fields.
-    let mut f = text.get(close + 1..)?.split_ascii_whitespace();
-    let state = f.next()?.chars().next()?; // 3
-    let ppid = f.next()?.parse().ok()?; // 4
-    let flags = f.nth(4)?.parse().ok()?; // 9
-    let starttime = f.nth(12)?.parse().ok()?; // 22
-    let rss_pages = f.nth(1)?.parse().ok()?; // 24
-    Some(StatFields {
-        comm,
-        state,
-        ppid,
-        flags,
-        starttime,
-        rss_pages,
-    })
-}
-
-/// Splits `/proc/<pid>/cmdline` (NUL-separated, usually NUL-terminated) into arguments.
-pub fn parse_cmdline(bytes: &[u8]) -> Vec<String> {
-    let bytes = bytes.strip_suffix(b"\0").unwrap_or(bytes);
-    if bytes.is_empty() {
-        return Vec::new();
-    }
-    bytes
-        .split(|b| *b == 0)
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect()
-}
-
-/// Returns `btime` (boot time, seconds since the epoch) from `/proc/stat`.
-pub fn parse_btime(text: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("btime ")?.trim().parse().ok())
-}
-
-/// Returns the first number of `/proc/uptime`: seconds since boot.
-pub fn parse_uptime(text: &str) -> Option<f64> {
-    text.split_whitespace().next()?.parse().ok()
-}
-
-/// Returns private memory in kB from `smaps_rollup`: `Private_Clean` + `Private_Dirty`.
-pub fn parse_smaps_private_kb(text: &str) -> Option<u64> {
-    let mut clean = None;
-    let mut dirty = None;
-    for l in text.lines() {
-        let Some((k, v)) = l.split_once(':') else {
-            continue;
-        };
-        let n = || v.split_whitespace().next()?.parse::<u64>().ok();
-        match k {
-            "Private_Clean" => clean = n(),
-            "Private_Dirty" => dirty = n(),
-            _ => {}
-        }
-    }
-    Some(clean? + dirty?)
-}
-
-/// Returns `RssAnon` in kB from `/proc/<pid>/status`: anonymous resident memory, which is
-/// nearly all of a waiting process's private memory; used where `smaps_rollup` is unreadable.
-pub fn parse_status_rss_anon_kb(text: &str) -> Option<u64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix("RssAnon:")?
-            .split_whitespace()
-            .next()?
-            .parse()
-            .ok()
-    })
-}
-
-/// Parses `/proc/<pid>/statm` into (resident, shared) pages: fields 2 and 3.
-pub fn parse_statm(text: &str) -> Option<(u64, u64)> {
-    let mut f = text.split_ascii_whitespace().skip(1);
-    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
-}
 
 /// One user-space process as doctor sees it.
 #[derive(Debug, Clone, Serialize)]
@@ -260,7 +162,7 @@ pub fn scan(
         ..Snapshot::default()
     };
     for (pid, st) in stats {
-        if st.flags & PF_KTHREAD != 0 || pid == 2 || st.ppid == 2 {
+        if st.is_kernel_thread() || pid == 2 || st.ppid == 2 {
             snap.kernel_threads += 1;
             continue;
         }
@@ -269,7 +171,7 @@ pub fn scan(
             pid,
             Proc {
                 pid,
-                ppid: st.ppid,
+                ppid: u32::try_from(st.ppid).unwrap_or(0),
                 comm: st.comm,
                 state: st.state,
                 exe: None,
@@ -429,6 +331,9 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(&self.buf[..n]).ok()
     }
 
+    // openat2 relative to the procfs directory a Root was opened on, RESOLVE_BENEATH: the
+    // hot path of a scan of thousands of processes (docs/bench-doctor.md), never outside it.
+    #[allow(clippy::disallowed_methods)]
     fn read_len(&mut self, pid: u32, file: &str, cap: usize) -> Option<usize> {
         self.path.clear();
         let _ = write!(self.path, "{pid}/{file}");
@@ -539,71 +444,6 @@ pub fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    // A real /proc/<pid>/stat of `rpm -q` waiting on a locked rpmdb.sqlite (Debian 12, 6.18).
-    const RPM_STAT: &str = "6743 (rpm) S 6740 6735 5624 0 -1 4194560 412 0 0 0 0 0 0 0 20 0 1 0 36105 12537856 612 18446744073709551615 94520 94521 140 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
-
-    #[test]
-    fn stat_of_waiting_rpm() {
-        let s = parse_stat(RPM_STAT).unwrap();
-        assert_eq!(s.comm, "rpm");
-        assert_eq!(s.state, 'S');
-        assert_eq!(s.ppid, 6740);
-        assert_eq!(s.starttime, 36105);
-        assert_eq!(s.rss_pages, 612);
-        assert_eq!(s.flags & PF_KTHREAD, 0);
-    }
-
-    #[test]
-    fn stat_kernel_thread_and_hostile_comm() {
-        let k = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0";
-        assert_ne!(parse_stat(k).unwrap().flags & PF_KTHREAD, 0);
-        let h = "7 (a) b) (c) Z 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 99 0 0";
-        let s = parse_stat(h).unwrap();
-        assert_eq!(s.comm, "a) b) (c");
-        assert_eq!(s.state, 'Z');
-        assert_eq!(s.starttime, 99);
-        assert!(parse_stat("garbage").is_none());
-        assert!(parse_stat("1 (x) S 0").is_none());
-    }
-
-    #[test]
-    fn cmdline_forms() {
-        assert_eq!(
-            parse_cmdline(b"rpm\0-q\0open-iscsi\0"),
-            ["rpm", "-q", "open-iscsi"]
-        );
-        assert_eq!(
-            parse_cmdline(b"nginx: worker process"),
-            ["nginx: worker process"]
-        );
-        assert!(parse_cmdline(b"").is_empty());
-    }
-
-    #[test]
-    fn proc_stat_btime_and_uptime() {
-        let t =
-            "cpu  10 0 5 100 0 0 0 0 0 0\nintr 1 2\nctxt 42\nbtime 1764380000\nprocesses 7000\n";
-        assert_eq!(parse_btime(t), Some(1_764_380_000));
-        assert_eq!(parse_uptime("361.05 700.10\n"), Some(361.05));
-        assert_eq!(parse_btime("cpu 1\n"), None);
-    }
-
-    #[test]
-    fn smaps_rollup_and_status_of_waiting_rpm() {
-        let smaps = "5638e223f000-7ffee0c23000 ---p 00000000 00:00 0                          [rollup]\nRss:                1756 kB\nPss:                 434 kB\nShared_Clean:       1600 kB\nShared_Dirty:          0 kB\nPrivate_Clean:        40 kB\nPrivate_Dirty:       636 kB\nPrivate_Hugetlb:       0 kB\nSwap:                  0 kB\n";
-        assert_eq!(parse_smaps_private_kb(smaps), Some(676));
-        assert_eq!(parse_smaps_private_kb("Rss: 1 kB\n"), None);
-        let status = "Name:\trpm\nState:\tS (sleeping)\nVmRSS:\t    2448 kB\nRssAnon:\t     636 kB\nRssFile:\t    1812 kB\n";
-        assert_eq!(parse_status_rss_anon_kb(status), Some(636));
-    }
-
-    #[test]
-    fn statm_fields() {
-        assert_eq!(parse_statm("730 439 412 5 0 89 0\n"), Some((439, 412)));
-        assert_eq!(parse_statm("730"), None);
-        assert_eq!(parse_statm(""), None);
-    }
 
     #[test]
     fn command_lines_are_read_where_a_pile_can_be() {

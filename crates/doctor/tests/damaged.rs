@@ -1,6 +1,9 @@
 //! Damaged copies of the real rpm databases (../shared/fixtures/rpmdb) in a temporary host root:
 //! truncated, zeroed headers, and damage past the header that only a full read finds.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::{Path, PathBuf};
 
 use hostready_doctor::{Options, Status, pkgdb, proc::Snapshot};

@@ -1,6 +1,9 @@
 //! Real lock holders and waiters: `flock(1)` with blocked waiters (the kernel's `->` lines) and
 //! `sqlite3` holding an EXCLUSIVE lock while other `sqlite3` processes poll behind it.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod util;
 
 use std::process::{Command, Stdio};

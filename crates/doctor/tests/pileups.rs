@@ -1,6 +1,9 @@
 //! Synthetic pile-ups of real processes: sleepers under a marker parent, orphans whose parent
 //! exited, zombies whose parent never reaps.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod util;
 
 use hostready_doctor::Status;

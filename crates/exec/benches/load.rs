@@ -5,6 +5,9 @@
 //! `cargo bench -p hostready-exec --bench load` (all of v2, v1-pids, off), or name some:
 //! `cargo bench -p hostready-exec --bench load -- off v2`. Figures: docs/bench-exec.md.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 #[path = "../tests/support/load.rs"]
 mod load;
 

@@ -3,7 +3,6 @@
 //! run loop in `probe.rs`: who is alive, is that answer conclusive, signal them all.
 
 use std::collections::{HashMap, HashSet};
-use std::fs;
 use std::os::fd::OwnedFd;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -173,7 +172,12 @@ impl CgroupTree {
                 state: '?',
                 ppid: 0,
                 pgrp: 0,
+                flags: 0,
+                utime: 0,
+                stime: 0,
                 starttime: 0,
+                vsize: 0,
+                rss_pages: 0,
             })
             .collect();
         live.sort_by_key(|s| s.pid);
@@ -227,23 +231,12 @@ impl CgroupTree {
 /// under (so a main process is never reaped here).
 pub(crate) fn reap_orphans(_me: i32) {
     let leaders = crate::runner::leaders();
-    let Ok(tasks) = fs::read_dir("/proc/self/task") else {
-        return;
-    };
-    for t in tasks.flatten() {
-        let Ok(children) = fs::read_to_string(t.path().join("children")) else {
+    for p in hostready_host::procfs::live::own_children().unwrap_or_default() {
+        if leaders.contains(&p) {
             continue;
-        };
-        for p in children
-            .split_ascii_whitespace()
-            .filter_map(|c| c.parse::<i32>().ok())
-        {
-            if leaders.contains(&p) {
-                continue;
-            }
-            if let Some(pid) = Pid::from_raw(p) {
-                let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
-            }
+        }
+        if let Some(pid) = Pid::from_raw(p) {
+            let _ = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG);
         }
     }
 }
@@ -251,9 +244,5 @@ pub(crate) fn reap_orphans(_me: i32) {
 /// Returns true if and only if `/proc/self/task/<tid>/children` exists (`CONFIG_PROC_CHILDREN`),
 /// which the cgroup mode needs to find zombie orphans without the sweep.
 pub(crate) fn children_listed() -> bool {
-    fs::read_dir("/proc/self/task")
-        .ok()
-        .and_then(|mut d| d.next())
-        .and_then(|e| e.ok())
-        .is_some_and(|e| e.path().join("children").exists())
+    hostready_host::procfs::live::own_children().is_some()
 }

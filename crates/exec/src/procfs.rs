@@ -6,60 +6,27 @@
 //! since boot) and signals it through a pidfd opened *before* re-checking that identity: if the
 //! starttime still matches after `pidfd_open`, the pidfd refers to the process that was seen, and
 //! every later signal through it reaches that process or nobody (see pidfd_open(2)).
+//!
+//! The files are read and parsed by `hostready_host::procfs` (its `live` readers of this
+//! process's own `/proc`); this file owns what the runner makes of them.
 
-use std::fs;
 use std::os::fd::OwnedFd;
 
+use hostready_host::procfs::{environ_value, live};
 use rustix::process::{Pid, PidfdFlags, Signal};
 
-/// The fields of `/proc/<pid>/stat` the runner uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ProcStat {
-    pub pid: i32,
-    pub comm: String,
-    /// One letter: `R`, `S`, `D`, `Z`, `T`, `t`, `X`, `I`, ... (proc(5)).
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub starttime: u64,
-}
-
-/// Parses one `/proc/<pid>/stat` line.
-///
-/// `comm` may itself contain spaces and parentheses, so the fields after it are found from the
-/// *last* `)` on the line (proc(5)).
-pub(crate) fn parse_stat(line: &str) -> Option<ProcStat> {
-    let open = line.find('(')?;
-    let close = line.rfind(')')?;
-    let pid = line[..open].trim().parse().ok()?;
-    let comm = line.get(open + 1..close)?.to_string();
-    let rest: Vec<&str> = line.get(close + 1..)?.split_ascii_whitespace().collect();
-    // rest[0] is field 3 (state); field N is rest[N - 3].
-    let state = rest.first()?.chars().next()?;
-    let ppid = rest.get(1)?.parse().ok()?;
-    let pgrp = rest.get(2)?.parse().ok()?;
-    let starttime = rest.get(19)?.parse().ok()?;
-    Some(ProcStat {
-        pid,
-        comm,
-        state,
-        ppid,
-        pgrp,
-        starttime,
-    })
-}
+/// The fields of `/proc/<pid>/stat` the runner uses: `pid`, `comm`, `state`, `ppid`, `pgrp`
+/// and `starttime` of the host crate's one `stat` parser.
+pub(crate) type ProcStat = hostready_host::procfs::Stat;
 
 /// Returns the parsed `/proc/<pid>/stat`, or `None` when the process is gone.
 pub(crate) fn read_stat(pid: i32) -> Option<ProcStat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    live::read_stat(pid)
 }
 
 /// Returns `/proc/<pid>/comm` without its newline, or an empty string when the process is gone.
 pub(crate) fn read_comm(pid: i32) -> String {
-    fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|s| s.trim_end_matches('\n').to_string())
-        .unwrap_or_default()
+    live::read_comm(pid).unwrap_or_default()
 }
 
 /// Returns every pid that may have been allocated at or after `first`, in allocation order.
@@ -72,19 +39,17 @@ pub(crate) fn read_comm(pid: i32) -> String {
 /// default), which a probe's deadline makes implausible; then the sweep sees too few candidates,
 /// and the process-group kill still covers the group.
 pub(crate) fn pids_since(first: i32) -> Vec<i32> {
-    let last = fs::read_to_string("/proc/sys/kernel/ns_last_pid")
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok());
+    let last = live::ns_last_pid();
     if let Some(last) = last {
         if last >= first && last - first < 64 {
             return (first..=last).collect();
         }
     }
-    let Ok(dir) = fs::read_dir("/proc") else {
+    let Some(all) = live::pids() else {
         return Vec::new();
     };
-    let mut pids: Vec<i32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    let mut pids: Vec<i32> = all
+        .into_iter()
         .filter(|&p| match last {
             Some(last) if last >= first => (first..=last).contains(&p),
             // Wrapped: first.. up to pid_max, then the low pids up to last.
@@ -98,9 +63,7 @@ pub(crate) fn pids_since(first: i32) -> Vec<i32> {
 
 /// Returns the pid the kernel allocated last in this pid namespace.
 pub(crate) fn ns_last_pid() -> Option<i32> {
-    fs::read_to_string("/proc/sys/kernel/ns_last_pid")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
+    live::ns_last_pid()
 }
 
 /// Returns the pids that may exist among those allocated after `prev` up to `now` (cyclic:
@@ -114,10 +77,10 @@ pub(crate) fn pids_allocated_after(prev: i32, now: i32) -> Vec<i32> {
         // The caller reads each one's `stat`, which fails for the ones already gone.
         return (prev + 1..=now).collect();
     }
-    let Ok(dir) = fs::read_dir("/proc") else {
+    let Some(all) = live::pids() else {
         return Vec::new();
     };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    all.into_iter()
         .filter(|&p| {
             if now > prev {
                 p > prev && p <= now
@@ -151,21 +114,14 @@ pub(crate) enum Token {
 
 /// Reads `/proc/<pid>/environ` and compares its `var=` entry with `value`.
 pub(crate) fn token_of(pid: i32, var: &str, value: &str) -> Token {
-    let Ok(env) = fs::read(format!("/proc/{pid}/environ")) else {
+    let Some(env) = live::read_environ(pid) else {
         return Token::Missing;
     };
-    for entry in env.split(|&b| b == 0) {
-        if let Some(rest) = entry.strip_prefix(var.as_bytes()) {
-            if let Some(v) = rest.strip_prefix(b"=") {
-                return if v == value.as_bytes() {
-                    Token::Ours
-                } else {
-                    Token::Other
-                };
-            }
-        }
+    match environ_value(&env, var) {
+        Some(v) if v == value.as_bytes() => Token::Ours,
+        Some(_) => Token::Other,
+        None => Token::Missing,
     }
-    Token::Missing
 }
 
 /// A process identified by `(pid, starttime)`, with a pidfd when the kernel has them (5.3+).
@@ -219,24 +175,6 @@ impl Tracked {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_comm_with_spaces_and_parens() {
-        let line = "4711 (rpm (q) x) D 1 4711 4711 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
-        let st = parse_stat(line).unwrap();
-        assert_eq!(st.pid, 4711);
-        assert_eq!(st.comm, "rpm (q) x");
-        assert_eq!(st.state, 'D');
-        assert_eq!(st.ppid, 1);
-        assert_eq!(st.pgrp, 4711);
-        assert_eq!(st.starttime, 123456);
-    }
-
-    #[test]
-    fn rejects_truncated_lines() {
-        assert_eq!(parse_stat("12 (sh) S 1 12"), None);
-        assert_eq!(parse_stat(""), None);
-    }
 
     #[test]
     fn reads_own_stat() {

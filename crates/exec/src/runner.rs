@@ -108,8 +108,11 @@ impl ProbeHandle {
 impl Runner {
     /// Returns a runner; with `config.subreaper`, makes this process a child subreaper.
     pub fn new(config: RunnerConfig) -> Runner {
-        let subreaper = config.subreaper
-            && rustix::process::set_child_subreaper(Some(rustix::process::getpid())).is_ok();
+        if config.subreaper {
+            // Best effort: where it fails (kernels before 3.4) the sweep still finds the
+            // descendants that stayed in the probe's pid window, and nobody asks which it was.
+            let _ = rustix::process::set_child_subreaper(Some(rustix::process::getpid()));
+        }
         let base_env = config
             .env_allow
             .iter()
@@ -127,7 +130,6 @@ impl Runner {
                 me: rustix::process::getpid().as_raw_nonzero().get(),
                 seq: AtomicU64::new(0),
                 base_env,
-                subreaper,
                 state: Mutex::new(State::default()),
                 freed: Condvar::new(),
                 cfg: config,
@@ -144,12 +146,6 @@ impl Runner {
     /// directory), or tracked by the `/proc` sweep where no cgroup can be created.
     pub fn containment(&self) -> &Containment {
         &self.shared.containment
-    }
-
-    /// Returns true if and only if this process is a child subreaper, so escaped descendants
-    /// can be found (false on kernels before 3.4 or when disabled).
-    pub fn is_subreaper(&self) -> bool {
-        self.shared.subreaper
     }
 
     /// Runs one probe on the calling thread and returns when it has ended, been killed and
@@ -336,7 +332,6 @@ pub(crate) struct Shared {
     pub me: i32,
     seq: AtomicU64,
     pub base_env: Vec<(OsString, OsString)>,
-    subreaper: bool,
     state: Mutex<State>,
     freed: Condvar,
 }

@@ -331,18 +331,14 @@ impl Modules {
     }
 }
 
-/// The most directory entries [`find_module_files`] visits: a kernel has a few thousand
+/// The most directory entries [`find_module_files_checked`] visits: a kernel has a few thousand
 /// modules, and a hostile tree must not make the walk endless.
 const MAX_MODULE_WALK: usize = 200_000;
 
 /// Finds `*.ko[.gz|.xz|.zst|.bz2]` files below `dir` (symlinks are not followed), as a map from
-/// module name to path relative to `dir`.
-pub fn find_module_files(fs: &Root, dir: &str) -> BTreeMap<String, String> {
-    find_module_files_checked(fs, dir).0
-}
-
-/// Like [`find_module_files`], and says why the result may be incomplete: a directory that
-/// could not be listed (permission denied, ...) or a tree larger than the walk's bound.
+/// module name to path relative to `dir`, and says why the result may be incomplete: a
+/// directory that could not be listed (permission denied, ...) or a tree larger than the
+/// walk's bound.
 pub fn find_module_files_checked(
     fs: &Root,
     dir: &str,

@@ -47,11 +47,6 @@ impl Host {
         Ok(Host { fs, proc })
     }
 
-    /// Builds a host from roots opened by the caller (tests use this to force the walker).
-    pub fn from_roots(fs: Root, proc: Result<Root, NoProc>) -> Host {
-        Host { fs, proc }
-    }
-
     /// Returns the host's filesystem root.
     pub fn fs(&self) -> &Root {
         &self.fs

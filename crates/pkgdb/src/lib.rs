@@ -22,12 +22,17 @@
 //!   reading only what one lookup needs (rpm's SQLite index tables, a byte search of dpkg's
 //!   files), with a full read of any database whose index cannot be trusted for the answer.
 //!
+//! - [`health`]: which rpm format a file is and whether its header agrees with its length
+//!   ([`health::header_health`]), the rpm file names ([`health::RPM_FILES`]) under
+//!   [`RPM_DIRS`]: database-format health without a full read (doctor's file findings).
+//!
 //! A [`Lookup`] that is not complete means some database could not be read reliably (corrupt,
 //! unreadable, locked mid-write): "not found" is then *not* "not installed".
 
 mod bdb;
 mod dpkg;
 mod header;
+pub mod health;
 mod locks;
 mod ndb;
 mod ofd_lock;

@@ -28,44 +28,25 @@ pub struct LockHolder {
     pub waiting: bool,
 }
 
-/// Parses `/proc/locks`; lines that do not parse are skipped (the table is informative only).
+/// Parses `/proc/locks` with the host crate's one parser of it
+/// (`hostready_host::procfs::parse_locks`); lines that do not parse are skipped (the table is
+/// informative only). A waiter nested deeper in the kernel's tree of blocked requests is a
+/// waiter too (this crate's own parser used to drop `-> ->` lines).
 pub fn parse_proc_locks(text: &str) -> Vec<LockHolder> {
-    text.lines().filter_map(parse_line).collect()
-}
-
-fn parse_line(line: &str) -> Option<LockHolder> {
-    let mut it = line.split_whitespace();
-    it.next()?; // "N:"
-    let mut class = it.next()?;
-    let waiting = class == "->";
-    if waiting {
-        class = it.next()?;
-    }
-    let _advisory = it.next()?;
-    let mode = it.next()?;
-    let pid: i64 = it.next()?.parse().ok()?;
-    let mut dev = it.next()?.split(':');
-    let major = u32::from_str_radix(dev.next()?, 16).ok()?;
-    let minor = u32::from_str_radix(dev.next()?, 16).ok()?;
-    let inode = dev.next()?.parse().ok()?;
-    let start = it.next()?.parse().ok()?;
-    let end = it.next()?;
-    let end = if end == "EOF" {
-        None
-    } else {
-        Some(end.parse().ok()?)
-    };
-    Some(LockHolder {
-        class: class.to_string(),
-        mode: mode.to_string(),
-        pid,
-        major,
-        minor,
-        inode,
-        start,
-        end,
-        waiting,
-    })
+    hostready_host::procfs::parse_locks(text)
+        .into_iter()
+        .map(|e| LockHolder {
+            class: e.kind,
+            mode: e.access,
+            pid: e.pid_field,
+            major: e.dev.0,
+            minor: e.dev.1,
+            inode: e.ino,
+            start: e.start,
+            end: e.end,
+            waiting: e.waiter,
+        })
+        .collect()
 }
 
 /// Where a file's locks are taken.
@@ -210,5 +191,24 @@ mod tests {
         assert_eq!((l[0].major, l[0].minor, l[0].inode), (0, 0x2f, 1234));
         assert_eq!(l[1].end, None);
         assert!(l[2].waiting);
+    }
+
+    #[test]
+    fn nested_waiters_are_waiters_not_holders() {
+        // Linux 5.12+ indents a waiter by its depth in the tree of blocked requests; a
+        // tolerated `-> ->` form is a waiter too. None of them may pass for a holder.
+        let t = "2: FLOCK  ADVISORY  WRITE 99 08:01:77 0 EOF\n\
+                 2: -> FLOCK  ADVISORY  WRITE 100 08:01:77 0 EOF\n\
+                 2:  -> FLOCK  ADVISORY  WRITE 101 08:01:77 0 EOF\n\
+                 2:  -> -> FLOCK  ADVISORY  WRITE 102 08:01:77 0 EOF\n";
+        let l = parse_proc_locks(t);
+        assert_eq!(l.len(), 4);
+        assert!(
+            l[1..].iter().all(|w| w.waiting && w.class == "FLOCK"),
+            "{l:#?}"
+        );
+        let held = held_on(&l, rustix::fs::makedev(8, 1), 77);
+        assert_eq!(held.len(), 1);
+        assert_eq!(held[0].pid, 99);
     }
 }

@@ -214,6 +214,8 @@ fn read_blob<S: Source + ?Sized>(
 }
 
 #[cfg(test)]
+// tests read fixtures and build fake hosts directly.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -65,6 +65,8 @@ pub(crate) fn conflicting(
 }
 
 #[cfg(test)]
+// tests read fixtures and build fake hosts directly.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use std::os::fd::AsFd;

@@ -22,13 +22,6 @@ use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, sqlite};
 /// Where distros keep the rpm database.
 pub const RPM_DIRS: [&str; 3] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm", "/usr/share/rpm"];
 
-/// Database file names, in the order rpm >= 4.16 prefers them.
-const FILES: [(&str, DbKind); 3] = [
-    ("rpmdb.sqlite", DbKind::RpmSqlite),
-    ("Packages.db", DbKind::RpmNdb),
-    ("Packages", DbKind::RpmBdb),
-];
-
 /// Opens every rpm database found under the root.
 ///
 /// `files` false drops every package's file list and provides as soon as its header is read
@@ -48,7 +41,8 @@ pub(crate) fn open_all(
         if !seen.insert(resolved.path.clone()) {
             continue;
         }
-        for (name, kind) in FILES {
+        for (name, format) in crate::health::RPM_FILES {
+            let kind = format.kind();
             let path = resolved.path.join(name);
             if root.stat(&path).is_ok_and(|s| s.kind == FileKind::File) {
                 dbs.push(open_one_for(root, &path, kind, locks, want, files));

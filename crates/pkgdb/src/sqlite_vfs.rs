@@ -412,6 +412,8 @@ unsafe extern "C" fn io_device_characteristics(_: *mut ffi::sqlite3_file) -> c_i
 }
 
 #[cfg(test)]
+// tests read fixtures and build fake hosts directly.
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -5,6 +5,9 @@
 //!
 //! The fixtures are read in place and copied into temp roots before any byte is changed.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod util;
 
 use std::path::{Path, PathBuf};

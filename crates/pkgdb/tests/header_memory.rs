@@ -7,6 +7,9 @@
 //!
 //! One test in its own binary, so the counting allocator sees only this thread's work.
 
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 mod util;
 
 use std::alloc::{GlobalAlloc, Layout, System};

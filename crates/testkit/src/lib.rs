@@ -14,6 +14,9 @@
 //! - [`loopback`]: a hostile API server on loopback and a kubeconfig for it.
 //! - [`wait`]: polling with a deadline.
 
+// A test-only crate: it builds fixtures and cgroups on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
 pub mod debroot;
 pub mod fakehost;
 pub mod loopback;

@@ -6,22 +6,19 @@
 //! Read from the agent's own `/proc/self` at each scrape — the agent's process, not the host's,
 //! so not through the host root. prometheus-client has no process collector and the `procfs`
 //! crate would parse far more than these few fields, hence this small reader. Every read is
-//! bounded: `/proc/self/stat` and `/proc/uptime` are read up to [`MAX_PROC_READ`] bytes (a
-//! few hundred in practice; the command name in `stat` is at most 16 bytes), and the open
+//! bounded: `/proc/self/stat` and `/proc/uptime` are read and parsed by
+//! `hostready_host::procfs::live` (one parser per procfs file, capped reads), and the open
 //! descriptors are counted while iterating `/proc/self/fd`, never collected. A file that cannot
 //! be read or parsed leaves its metrics out of that scrape rather than reporting a wrong 0.
 
-use std::io::Read;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use hostready_host::procfs::{Stat, live};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-
-/// The most read from one `/proc` file.
-pub const MAX_PROC_READ: u64 = 4096;
 
 /// One reading of the process's own counters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -33,68 +30,41 @@ pub struct Sample {
     pub start_time: f64,
 }
 
-/// Reads `path` up to [`MAX_PROC_READ`] bytes.
-fn read_bounded(path: &str) -> Option<String> {
-    let mut text = String::new();
-    std::fs::File::open(path)
-        .ok()?
-        .take(MAX_PROC_READ)
-        .read_to_string(&mut text)
-        .ok()?;
-    Some(text)
-}
-
-/// Parses `/proc/<pid>/stat`: the fields after the command name, which is in parentheses and
-/// may itself contain spaces and parentheses (hence the last `)`), then proc(5)'s field numbers.
-pub fn parse_stat(
-    stat: &str,
+/// Turns this process's `stat` into a sample: clock ticks into seconds, pages into bytes, and
+/// the start (ticks after boot) into Unix time from the uptime.
+pub fn sample_of(
+    stat: &Stat,
     ticks_per_second: u64,
     page_size: u64,
     uptime: f64,
 ) -> Option<Sample> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // rest's first field is field 3 (state).
-    let fields: Vec<&str> = rest.split_whitespace().take(22).collect();
-    let field = |n: usize| -> Option<u64> { fields.get(n - 3)?.parse().ok() };
     let ticks = ticks_per_second.max(1) as f64;
-    let (utime, stime, start) = (field(14)?, field(15)?, field(22)?);
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
     Some(Sample {
-        cpu_seconds: (utime + stime) as f64 / ticks,
-        resident_bytes: field(24)?.saturating_mul(page_size),
-        virtual_bytes: field(23)?,
+        cpu_seconds: (stat.utime + stat.stime) as f64 / ticks,
+        resident_bytes: stat.rss_pages.saturating_mul(page_size),
+        virtual_bytes: stat.vsize,
         // The boot time, now minus the uptime, plus the start's ticks since boot.
-        start_time: now - uptime + start as f64 / ticks,
+        start_time: now - uptime + stat.starttime as f64 / ticks,
     })
 }
 
 /// Reads this process's sample; `None` if `/proc` is not there or not as proc(5) says.
 pub fn sample() -> Option<Sample> {
-    let uptime: f64 = read_bounded("/proc/uptime")?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    parse_stat(
-        &read_bounded("/proc/self/stat")?,
+    sample_of(
+        &live::self_stat()?,
         rustix::param::clock_ticks_per_second(),
         rustix::param::page_size() as u64,
-        uptime,
+        live::uptime()?,
     )
 }
 
-/// Counts the open descriptors (entries of `/proc/self/fd`, without the one iterating it).
+/// Counts the open descriptors.
 pub fn open_fds() -> Option<u64> {
-    let mut n: u64 = 0;
-    for entry in std::fs::read_dir("/proc/self/fd").ok()? {
-        entry.ok()?;
-        n += 1;
-    }
-    // The directory's own descriptor is listed too.
-    Some(n.saturating_sub(1))
+    live::self_fd_count()
 }
 
 /// The soft limit on open descriptors (what `open` fails at), `None` when unlimited.
@@ -173,12 +143,13 @@ fn gauge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hostready_host::procfs::parse_stat;
 
     #[test]
     fn stat_fields_after_a_command_name_with_spaces_and_parentheses() {
         // Fields 3..24 of proc(5): utime 150, stime 50, starttime 1000, vsize 8192000, rss 300.
         let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 150 50 0 0 20 0 3 0 1000 8192000 300 18446744073709551615";
-        let s = parse_stat(stat, 100, 4096, 20.0).unwrap();
+        let s = sample_of(&parse_stat(stat).unwrap(), 100, 4096, 20.0).unwrap();
         assert_eq!(s.cpu_seconds, 2.0);
         assert_eq!(s.resident_bytes, 300 * 4096);
         assert_eq!(s.virtual_bytes, 8_192_000);
@@ -192,15 +163,10 @@ mod tests {
 
     #[test]
     fn truncated_or_garbled_stat_is_none() {
-        assert_eq!(parse_stat("42 (x) S 1 2 3", 100, 4096, 1.0), None);
-        assert_eq!(parse_stat("no parenthesis", 100, 4096, 1.0), None);
+        assert_eq!(parse_stat("42 (x) S 1 2 3"), None);
+        assert_eq!(parse_stat("no parenthesis"), None);
         assert_eq!(
-            parse_stat(
-                "1 (x) S 1 1 1 0 -1 0 0 0 0 0 abc 0 0 0 20 0 1 0 5 100 3",
-                100,
-                4096,
-                1.0
-            ),
+            parse_stat("1 (x) S 1 1 1 0 -1 0 0 0 0 0 abc 0 0 0 20 0 1 0 5 100 3"),
             None
         );
     }

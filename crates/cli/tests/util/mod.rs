@@ -1,4 +1,5 @@
 //! Helpers shared by the CLI's integration tests: run the real binary, read its JSON report.
+
 // Each test file uses a different subset of these.
 #![allow(dead_code)]
 

@@ -2,7 +2,8 @@
 //! memory finding built from them: whatever the bytes, the finding is built, and a `pass`,
 //! `warn` or `fail` is only ever computed from believable values.
 #![no_main]
-use hostready_doctor::{Status, memory, proc};
+use hostready_doctor::{Status, memory};
+use hostready_host::procfs as proc;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);

@@ -1,9 +1,10 @@
-//! `/proc/<pid>/stat`, `statm`, `cmdline`, `/proc/stat` and `/proc/uptime`; then grouping of
+//! `/proc/<pid>/stat`, `statm` (hostready-host's parsers, as doctor's scan uses them), `cmdline`, `/proc/stat` and `/proc/uptime`; then grouping of
 //! the process they describe (argument normalisation, keys, short names). The input is split
 //! at the first NUL-NUL: stat text before, command line after.
 #![no_main]
 use hostready_doctor::pileup;
-use hostready_doctor::proc::{self, Proc};
+use hostready_doctor::proc::Proc;
+use hostready_host::procfs as proc;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let (stat, cmdline) = match data.windows(2).position(|w| w == b"\0\0") {
@@ -18,7 +19,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Some(st) = proc::parse_stat(&text) {
         let p = Proc {
             pid: 7,
-            ppid: st.ppid,
+            ppid: u32::try_from(st.ppid).unwrap_or(0),
             comm: st.comm,
             state: st.state,
             exe: None,

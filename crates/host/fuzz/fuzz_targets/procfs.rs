@@ -1,5 +1,6 @@
 //! The procfs parsers: `meminfo` (raw and checked), PSI `pressure` files, `cpuinfo` flags, `mountinfo` (and the mount holding a path),
-//! `net/unix` listeners and the state letter of `<pid>/stat`. The input is split at the first
+//! `net/unix` listeners, `<pid>/stat` (whole and its state letter), `/proc/locks`, the PSI
+//! lines and the other per-process files. The input is split at the first
 //! NUL: procfs text before, the path given to `mount_containing` after.
 #![no_main]
 use hostready_host::procfs;
@@ -36,4 +37,17 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = procfs::mount_containing(&mounts, "/");
     let _ = procfs::parse_unix_listeners(&text);
     let _ = procfs::parse_stat_state(&text);
+    if let Some(s) = procfs::parse_stat(&text) {
+        assert!(text.contains(&s.comm));
+    }
+    for l in procfs::parse_locks(&text) {
+        assert!(l.pid.is_none_or(|p| i64::from(p) == l.pid_field));
+        let _ = l.range();
+    }
+    let _ = procfs::PressureLines::parse(&text);
+    let _ = procfs::parse_statm(&text);
+    let _ = procfs::parse_smaps_private_kb(&text);
+    let _ = procfs::parse_status_rss_anon_kb(&text);
+    let _ = procfs::parse_btime(&text);
+    let _ = procfs::parse_cmdline(text.as_bytes());
 });

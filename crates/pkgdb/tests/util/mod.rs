@@ -2,6 +2,8 @@
 //! `rpmbuild`, installed with the real `rpm` into fresh SQLite rpmdbs. (The guard that kills
 //! and reaps a child is `hostready_testkit::process::Reaped`.)
 
+// Tests build fake hosts and read fixtures on this machine directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

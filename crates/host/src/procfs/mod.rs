@@ -1,7 +1,18 @@
-//! Parsers for the procfs files the built-in checks read, and small readers on a proc [`Root`].
+//! The one owner of procfs formats: a parser per file, used by every crate (checks, doctor,
+//! the runner, the package readers), and small readers on a proc [`Root`].
 //!
 //! Parsers take text and return values, so each is tested on real samples; readers only add the
-//! file access. Host-wide views (mounts, sockets) are read through pid 1, because our own
+//! file access. [`pid`]: the per-process files (`stat`, `statm`, `status`, `smaps_rollup`,
+//! `cmdline`, `environ`) and `/proc/stat`, `/proc/uptime`; [`memory`]: `meminfo` and PSI;
+//! [`locks`]: `/proc/locks`; this file: `mountinfo`, `net/unix`, `cpuinfo` and the process
+//! list; [`live`]: this process's own `/proc` (the runner's children), not rooted.
+//!
+//! Why not `procfs-core` (parsing only, from any `Read`): its `Stat` parses all 52 fields
+//! into an owned struct where doctor's scan of thousands of processes needs 8; its `Meminfo`
+//! requires some 20 lines a trimmed or fake procfs lacks, accepts `MB`/`GB` units, and keeps
+//! no duplicate check; its lock table refuses the whole file for one line it does not know and
+//! drops the `->` waiter mark; its pressure figures take `nan`. Mount, socket and cpuinfo
+//! parsers here read 2-5 fields per line, and the checks' tests cover them. Host-wide views (mounts, sockets) are read through pid 1, because our own
 //! `/proc/self` is the pod's in a DaemonSet while `/proc/1` is the host's (hostPID).
 //!
 //! Memory bounds: every procfs file is read whole with a per-file cap ([`MAX_PROC_FILE_BYTES`]
@@ -10,11 +21,24 @@
 //! (`MemAvailable` above `MemTotal`, a PSI average of `nan`) are parse errors: a fake or
 //! damaged procfs must give "unknown", never a confident figure.
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use crate::{FsError, Root};
+
+pub mod live;
+pub mod locks;
+pub mod memory;
+pub mod pid;
+
+pub use locks::{LockEntry, parse_locks};
+pub use memory::{
+    Meminfo, Pressure, PressureLine, PressureLines, Problem, ProcParseError, PsiLine, parse_meminfo,
+};
+pub use pid::{
+    PF_KTHREAD, Stat, environ_value, parse_btime, parse_cmdline, parse_smaps_private_kb,
+    parse_stat, parse_stat_state, parse_statm, parse_status_rss_anon_kb, parse_uptime,
+    status_field, status_kb,
+};
 
 /// The most read of a host-wide procfs table (`mountinfo`, `net/unix`, `cpuinfo`,
 /// `filesystems`): 4 MiB holds ~30,000 mounts or ~40,000 sockets, far more than a healthy node
@@ -24,156 +48,6 @@ pub const MAX_PROC_FILE_BYTES: u64 = 4 << 20;
 /// The most read of a small procfs file (`meminfo`, `pressure/*`, `<pid>/stat`): a few KiB
 /// on any kernel.
 pub const MAX_SMALL_PROC_FILE_BYTES: u64 = 64 << 10;
-
-/// A procfs file whose content is impossible for a real kernel.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {why}")]
-pub struct ProcParseError {
-    /// Which file, e.g. `meminfo`.
-    pub file: &'static str,
-    pub why: String,
-}
-
-/// The figures of `/proc/meminfo` that hostready uses, checked for consistency.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Meminfo {
-    /// `MemTotal`, in KiB; never 0.
-    pub total_kib: u64,
-    /// `MemAvailable`, in KiB (absent before Linux 3.14); never above `total_kib`.
-    pub available_kib: Option<u64>,
-    /// Every field as read, for the rest (`HugePages_*`, `Hugepagesize`, ...).
-    pub fields: BTreeMap<String, u64>,
-}
-
-impl Meminfo {
-    /// The largest figure accepted for a size field: 2^52 KiB (4 EiB), past any machine and
-    /// small enough that converting it to bytes cannot overflow.
-    pub const MAX_KIB: u64 = 1 << 52;
-
-    /// Parses `/proc/meminfo`, refusing what no kernel writes: no `MemTotal`, `MemTotal 0`,
-    /// a size beyond [`Meminfo::MAX_KIB`], or `MemAvailable`/`MemFree` above `MemTotal`.
-    pub fn parse(text: &str) -> Result<Meminfo, ProcParseError> {
-        let err = |why: String| ProcParseError {
-            file: "meminfo",
-            why,
-        };
-        let fields = parse_meminfo(text);
-        let total = *fields
-            .get("MemTotal")
-            .ok_or_else(|| err("no MemTotal line".into()))?;
-        if total == 0 {
-            return Err(err("MemTotal is 0".into()));
-        }
-        for (k, v) in &fields {
-            if *v > Self::MAX_KIB && !k.starts_with("HugePages_") {
-                return Err(err(format!("{k} is {v} kB, beyond any machine")));
-            }
-        }
-        for k in ["MemAvailable", "MemFree"] {
-            if let Some(v) = fields.get(k).filter(|v| **v > total) {
-                return Err(err(format!("{k} ({v} kB) is above MemTotal ({total} kB)")));
-            }
-        }
-        Ok(Meminfo {
-            total_kib: total,
-            available_kib: fields.get("MemAvailable").copied(),
-            fields,
-        })
-    }
-}
-
-/// One line of a PSI file (`/proc/pressure/memory`): the share of time some (or all) tasks
-/// were stalled, as percentages over 10 s, 60 s and 300 s, and the total stall time in µs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct PressureLine {
-    pub avg10: f64,
-    pub avg60: f64,
-    pub avg300: f64,
-    pub total_us: u64,
-}
-
-/// A PSI file (`Documentation/accounting/psi.rst`): the `some` line, and the `full` line
-/// where the resource has one (not for `cpu` before Linux 5.13).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Pressure {
-    pub some: PressureLine,
-    pub full: Option<PressureLine>,
-}
-
-impl Pressure {
-    /// Parses a PSI file, refusing averages that are not finite numbers from 0 to 100, a
-    /// missing `some` line, and malformed fields.
-    pub fn parse(text: &str) -> Result<Pressure, ProcParseError> {
-        let err = |why: String| ProcParseError {
-            file: "pressure",
-            why,
-        };
-        let mut some = None;
-        let mut full = None;
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let mut words = line.split_whitespace();
-            let slot = match words.next() {
-                Some("some") => &mut some,
-                Some("full") => &mut full,
-                other => return Err(err(format!("unexpected line kind {other:?}"))),
-            };
-            let mut avg = [None; 3];
-            let mut total = None;
-            for w in words {
-                let (k, v) = w
-                    .split_once('=')
-                    .ok_or_else(|| err(format!("field {w:?} is not key=value")))?;
-                let i = match k {
-                    "avg10" => 0,
-                    "avg60" => 1,
-                    "avg300" => 2,
-                    "total" => {
-                        total = Some(
-                            v.parse::<u64>()
-                                .map_err(|_| err(format!("total={v:?} is not a count")))?,
-                        );
-                        continue;
-                    }
-                    _ => continue,
-                };
-                let x: f64 = v
-                    .parse()
-                    .map_err(|_| err(format!("{k}={v:?} is not a number")))?;
-                if !(x.is_finite() && (0.0..=100.0).contains(&x)) {
-                    return Err(err(format!("{k}={v} is not a percentage")));
-                }
-                avg[i] = Some(x);
-            }
-            let (Some(avg10), Some(avg60), Some(avg300), Some(total_us)) =
-                (avg[0], avg[1], avg[2], total)
-            else {
-                return Err(err(format!(
-                    "line {line:?} lacks avg10, avg60, avg300 or total"
-                )));
-            };
-            *slot = Some(PressureLine {
-                avg10,
-                avg60,
-                avg300,
-                total_us,
-            });
-        }
-        let some = some.ok_or_else(|| err("no \"some\" line".into()))?;
-        Ok(Pressure { some, full })
-    }
-}
-
-/// Returns `/proc/meminfo` as a map from field to its number (kB for sizes, a count for
-/// `HugePages_*`), unchecked: use [`Meminfo::parse`] to rely on the figures.
-pub fn parse_meminfo(text: &str) -> BTreeMap<String, u64> {
-    text.lines()
-        .filter_map(|l| {
-            let (k, rest) = l.split_once(':')?;
-            let n = rest.split_whitespace().next()?.parse().ok()?;
-            Some((k.trim().to_string(), n))
-        })
-        .collect()
-}
 
 /// Returns the CPU feature flags of the first processor in `/proc/cpuinfo` (`flags` on x86,
 /// `Features` on arm64).
@@ -298,13 +172,6 @@ pub struct Process {
     pub comm: String,
 }
 
-/// Parses the state letter out of `/proc/<pid>/stat`; the command name in parentheses may itself
-/// contain spaces and parentheses, so the last `)` ends it.
-pub fn parse_stat_state(text: &str) -> Option<char> {
-    let after = &text[text.rfind(')')? + 1..];
-    after.split_whitespace().next()?.chars().next()
-}
-
 /// Lists the processes of the procfs at `proc` with their names, one read per process (hosts
 /// in trouble have thousands); processes that exit while being read are skipped.
 pub fn processes(proc: &Root) -> Result<Vec<Process>, FsError> {
@@ -375,20 +242,15 @@ pub fn hidden_processes(proc: &Root) -> Option<String> {
     let status = proc
         .read_to_string_bounded("/self/status", MAX_SMALL_PROC_FILE_BYTES)
         .ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-    };
-    let cap_eff = u64::from_str_radix(field("CapEff:")?, 16).ok()?;
+    let field = |name: &str| status_field(&status, name);
+    let cap_eff = u64::from_str_radix(field("CapEff")?, 16).ok()?;
     if cap_eff & (1 << CAP_SYS_PTRACE) != 0 {
         return None;
     }
     // `Groups:` lists supplementary groups; `Gid:` real, effective, saved, fs.
     let in_gid = gid.is_some_and(|g| {
-        let mut groups = field("Groups:").unwrap_or("").split_whitespace();
-        let mut ids = field("Gid:").unwrap_or("").split_whitespace();
+        let mut groups = field("Groups").unwrap_or("").split_whitespace();
+        let mut ids = field("Gid").unwrap_or("").split_whitespace();
         ids.nth(1).and_then(|e| e.parse::<u32>().ok()) == Some(g)
             || groups.any(|x| x.parse::<u32>().ok() == Some(g))
     });
@@ -427,60 +289,6 @@ pub fn read_host_wide(proc: &Root, rel: &str) -> Result<(String, String), FsErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn meminfo_real_sample() {
-        let t = "MemTotal:       24577408 kB\nMemAvailable:   23811944 kB\nHugePages_Total:    1024\nHugePages_Free:     1024\nHugepagesize:       2048 kB\n";
-        let m = parse_meminfo(t);
-        assert_eq!(m["HugePages_Total"], 1024);
-        assert_eq!(m["Hugepagesize"], 2048);
-        assert_eq!(m["MemTotal"], 24577408);
-    }
-
-    #[test]
-    fn meminfo_checked() {
-        let real = "MemTotal:       24577408 kB\nMemFree: 1000 kB\nMemAvailable:   23811944 kB\n";
-        let m = Meminfo::parse(real).unwrap();
-        assert_eq!((m.total_kib, m.available_kib), (24577408, Some(23811944)));
-        // The tester's meminfo: MemTotal 0 and MemAvailable 2^64-1.
-        let forged = "MemTotal: 0 kB\nMemAvailable: 18446744073709551615 kB\n";
-        let e = Meminfo::parse(forged).unwrap_err();
-        assert!(e.to_string().contains("MemTotal is 0"), "{e}");
-        let e = Meminfo::parse("MemTotal: 100 kB\nMemAvailable: 101 kB\n").unwrap_err();
-        assert!(e.to_string().contains("above MemTotal"), "{e}");
-        let e = Meminfo::parse("MemTotal: 18446744073709551615 kB\n").unwrap_err();
-        assert!(e.to_string().contains("beyond any machine"), "{e}");
-        assert!(Meminfo::parse("MemFree: 1 kB\n").is_err());
-        assert!(Meminfo::parse("").is_err());
-        // Before Linux 3.14 there is no MemAvailable.
-        assert_eq!(
-            Meminfo::parse("MemTotal: 100 kB\n").unwrap().available_kib,
-            None
-        );
-    }
-
-    #[test]
-    fn pressure_checked() {
-        let real = "some avg10=0.00 avg60=0.12 avg300=1.50 total=123456\nfull avg10=0.00 avg60=0.00 avg300=0.00 total=42\n";
-        let p = Pressure::parse(real).unwrap();
-        assert_eq!(p.some.avg300, 1.5);
-        assert_eq!(p.full.unwrap().total_us, 42);
-        let cpu_old = "some avg10=1.00 avg60=2.00 avg300=3.00 total=9\n";
-        assert_eq!(Pressure::parse(cpu_old).unwrap().full, None);
-        for bad in [
-            "some avg10=nan avg60=0.00 avg300=0.00 total=1\n",
-            "some avg10=inf avg60=0.00 avg300=0.00 total=1\n",
-            "some avg10=-1 avg60=0.00 avg300=0.00 total=1\n",
-            "some avg10=100.01 avg60=0.00 avg300=0.00 total=1\n",
-            "some avg10=0.00 avg60=0.00 total=1\n",
-            "some avg10=0.00 avg60=0.00 avg300=0.00 total=-3\n",
-            "full avg10=0.00 avg60=0.00 avg300=0.00 total=1\n",
-            "bogus\n",
-            "",
-        ] {
-            assert!(Pressure::parse(bad).is_err(), "{bad:?}");
-        }
-    }
 
     #[test]
     fn cpu_flags_x86_and_arm() {
@@ -534,12 +342,5 @@ mod tests {
         let l = parse_unix_listeners(t);
         assert_eq!(l.len(), 2);
         assert_eq!(l[0].path, "@ISCSIADM_ABSTRACT_NAMESPACE");
-    }
-
-    #[test]
-    fn stat_state_with_hostile_comm() {
-        assert_eq!(parse_stat_state("42 (a) b) (c) D 1 42 42"), Some('D'));
-        assert_eq!(parse_stat_state("1 (systemd) S 0 1 1"), Some('S'));
-        assert_eq!(parse_stat_state("garbage"), None);
     }
 }
