@@ -104,8 +104,9 @@ pub struct ProfilesArgs {
 
 /// Version of each profile object `profiles -o json|yaml` prints (the output is an array, so
 /// each element carries it; `docs/schemas/profiles.schema.json`): kept while fields are only
-/// added, bumped when one is removed or changes meaning.
-const PROFILE_SCHEMA: u32 = 1;
+/// added, bumped when one is removed or changes meaning. 2: the check key
+/// `nfs_default_version` became `nfs_defaultvers` (docs/schemas.md).
+const PROFILE_SCHEMA: u32 = 2;
 
 /// A profile as `profiles -o json|yaml` prints it: its schema version, then its fields.
 #[derive(serde::Serialize)]

@@ -4,8 +4,10 @@
 //! through a read-only bind mount, a fake broken root, logs for `doctor --explain`, custom
 //! profile files, and for `cluster` a real kube-apiserver (`scripts/kube-testenv`) that
 //! `hostready agent --once` published to, and a loopback server answering as one does.
-//! YAML output is checked against the same schema (same shape). And a wrong document is
-//! rejected, so the validation can fail.
+//! YAML output is checked against the same schema (same shape). A `check` report is also held
+//! to what a schema cannot say (`report_errors`: by_profile ids name findings, summaries and
+//! exit codes agree with the findings). And a wrong document is rejected, so the validation
+//! can fail.
 //!
 //! The schemas are hand-written (no derives on the output types: see docs/schemas.md); what
 //! keeps them true is this test.
@@ -123,10 +125,6 @@ fn run(args: &[&str], format: &str) -> (i32, Value) {
 /// same with `-o yaml`, whose document must have the same shape.
 fn outputs(args: &[&str]) -> (i32, Value) {
     let (code, doc) = run(args, "json");
-    if args[0] == "profiles" {
-        // See `profiles_yaml_has_the_shape_of_its_json` (ignored, with why).
-        return (code, doc);
-    }
     let (ycode, ydoc) = run(args, "yaml");
     assert_eq!(ycode, code, "{args:?}: yaml exit code");
     (code, doc_with_yaml(doc, ydoc, args))
@@ -154,14 +152,129 @@ fn doc_with_yaml(doc: Value, ydoc: Value, args: &[&str]) -> Value {
     doc
 }
 
-/// Validates the JSON and YAML outputs of `args` against `name`, expecting exit `codes`.
+/// Validates the JSON and YAML outputs of `args` against `name`, expecting exit `codes`; a
+/// `check` report must also be consistent as [`report_errors`] says.
 fn check_output(name: &str, args: &[impl AsRef<str>], codes: &[i32]) -> Value {
     let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
     let args = args.as_slice();
     let (code, doc) = outputs(args);
     assert!(codes.contains(&code), "{args:?}: exit {code}\n{doc:#}");
     assert_valid(name, &doc, &format!("{args:?}"));
+    if name == "check" {
+        let errs = report_errors(&doc, Some(code));
+        assert!(errs.is_empty(), "{args:?}:\n{}\n{doc:#}", errs.join("\n"));
+    }
     doc
+}
+
+/// The exit code README's table gives a `check` whose findings are `findings`: 1 if a
+/// required one failed, else 2 if a required one is unknown, else 0.
+fn check_exit_code<'a>(findings: impl IntoIterator<Item = &'a Value>) -> i32 {
+    let required: Vec<&str> = findings
+        .into_iter()
+        .filter(|f| f["level"] == "required")
+        .map(|f| f["status"].as_str().unwrap_or(""))
+        .collect();
+    if required.contains(&"fail") {
+        1
+    } else if required.contains(&"unknown") {
+        2
+    } else {
+        0
+    }
+}
+
+/// What a `check` report promises beyond what JSON Schema can say (it cannot relate one value
+/// to another): finding ids are unique; `by_profile` has one entry per name in `profiles`, in
+/// order; each entry's ids name findings, and its `summary` and `ok` are those findings'; the
+/// top-level `summary` and `ok` are all the findings'; and the exit code, when given, is the
+/// one the findings call for. Returns one line per broken promise.
+fn report_errors(doc: &Value, code: Option<i32>) -> Vec<String> {
+    let mut errs = Vec::new();
+    let empty = Vec::new();
+    let findings = doc["findings"].as_array().unwrap_or(&empty);
+    let by_id = |id: &Value| findings.iter().find(|f| f["id"] == *id);
+    let summary = |fs: &[&Value]| {
+        let n = |s: &str| fs.iter().filter(|f| f["status"] == s).count();
+        json!({"pass": n("pass"), "warn": n("warn"), "fail": n("fail"), "unknown": n("unknown")})
+    };
+    for (i, f) in findings.iter().enumerate() {
+        if findings[..i].iter().any(|g| g["id"] == f["id"]) {
+            errs.push(format!("finding id {} appears twice", f["id"]));
+        }
+    }
+    let all: Vec<&Value> = findings.iter().collect();
+    if doc["summary"] != summary(&all) {
+        errs.push(format!(
+            "summary {} is not the findings' {}",
+            doc["summary"],
+            summary(&all)
+        ));
+    }
+    let ok = |fs: &[&Value]| check_exit_code(fs.iter().copied()) == 0;
+    if doc["ok"] != ok(&all) {
+        errs.push(format!("ok is {} for these findings", doc["ok"]));
+    }
+    if let Some(code) = code.filter(|c| *c != check_exit_code(all.iter().copied())) {
+        errs.push(format!(
+            "exit {code}, but the findings call for {}",
+            check_exit_code(all)
+        ));
+    }
+    let groups = doc["by_profile"].as_array().unwrap_or(&empty);
+    let names: Vec<&Value> = groups.iter().map(|g| &g["profile"]).collect();
+    let profiles: Vec<&Value> = doc["profiles"]
+        .as_array()
+        .unwrap_or(&empty)
+        .iter()
+        .collect();
+    if names != profiles {
+        errs.push(format!(
+            "by_profile names {names:?}, profiles are {profiles:?}"
+        ));
+    }
+    for g in groups {
+        let mut mine = Vec::new();
+        for id in g["findings"].as_array().unwrap_or(&empty) {
+            match by_id(id) {
+                Some(f) => mine.push(f),
+                None => errs.push(format!(
+                    "by_profile {}: {id} is no finding's id",
+                    g["profile"]
+                )),
+            }
+        }
+        if g["summary"] != summary(&mine) {
+            errs.push(format!(
+                "by_profile {}: summary {} is not its findings' {}",
+                g["profile"],
+                g["summary"],
+                summary(&mine)
+            ));
+        }
+        if g["ok"] != ok(&mine) {
+            errs.push(format!(
+                "by_profile {}: ok is {} for its findings",
+                g["profile"], g["ok"]
+            ));
+        }
+    }
+    // Every finding belongs to the profile that asked for it.
+    for f in findings {
+        let listed = groups.iter().any(|g| {
+            g["profile"] == f["profile"]
+                && g["findings"]
+                    .as_array()
+                    .is_some_and(|ids| ids.contains(&f["id"]))
+        });
+        if !listed {
+            errs.push(format!(
+                "finding {} is not listed under its profile {}",
+                f["id"], f["profile"]
+            ));
+        }
+    }
+    errs
 }
 
 fn builtin_profiles() -> Vec<String> {
@@ -186,10 +299,10 @@ fn validate_root(root: &Path, proc: Option<&str>, installed: &str, owned: &str) 
     let names = builtin_profiles();
     let mut all = vec!["check"];
     for n in &names {
-        check_output("check", &with(&["check", "-p", n]), &[0, 1]);
+        check_output("check", &with(&["check", "-p", n]), &[0, 1, 2]);
         all.extend(["-p", n]);
     }
-    let report = check_output("check", &with(&all), &[0, 1]);
+    let report = check_output("check", &with(&all), &[0, 1, 2]);
     assert_eq!(report["profiles"].as_array().unwrap().len(), names.len());
     check_output("doctor", &with(&["doctor"]), &[0, 1, 2]);
     let list = check_output("pkg", &with(&["pkg", "list"]), &[0, 2]);
@@ -454,7 +567,8 @@ fn doctor_explain_outputs_match_their_schema() {
 fn profiles_outputs_match_their_schema() {
     let all = check_output("profiles", &["profiles"], &[0]);
     for p in all.as_array().unwrap() {
-        assert_eq!(p["schema"], 1, "{p:#}");
+        // 2 since the check key `nfs_default_version` became `nfs_defaultvers`.
+        assert_eq!(p["schema"], 2, "{p:#}");
         check_output("profiles", &["profiles", p["name"].as_str().unwrap()], &[0]);
     }
     // A custom file with every kind of check the built-ins lack (a command, a custom id).
@@ -477,17 +591,85 @@ fn profiles_outputs_match_their_schema() {
         .flat_map(|r| r["check"].as_object().unwrap().keys().cloned())
         .collect();
     assert!(kinds.contains(&"command".to_string()), "{doc:#}");
-    check_output("check", &["check", "-p", file.to_str().unwrap()], &[0, 1]);
+    check_output(
+        "check",
+        &["check", "-p", file.to_str().unwrap()],
+        &[0, 1, 2],
+    );
 }
 
+/// A command check of every way a run can end that `check` can bring about (a code, a signal,
+/// a deadline with and without SIGKILL, a program that cannot start): each finding's `probe`
+/// validates, with the outcome's own fields. (`busy` and `previous_run_alive` need a runner
+/// at its cap or a run outliving its check, which one `check` never is: wrong_documents_are_rejected
+/// covers their shape.)
 #[test]
-#[ignore = "profiles -o yaml writes each check as a YAML tag (`check: !executable iscsiadm`), \
-            not the JSON's `check: {executable: iscsiadm}`: Check's serde in crates/checks \
-            (helper \"model\", issue 11) decides; run with --ignored once it is fixed"]
+fn command_probes_of_every_outcome_match_their_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("probes.yaml");
+    std::fs::write(
+        &file,
+        "name: probes\nrequirements:\n\
+         - {id: c.code, command: [/bin/false]}\n\
+         - {id: c.signal, command: [/bin/sh, -c, 'kill -9 $$']}\n\
+         - {id: c.deadline, command: [/bin/sleep, '30'], timeout: 200ms}\n\
+         - {id: c.sigkill, command: [/bin/sh, -c, \"trap '' TERM; sleep 30\"], timeout: 200ms}\n\
+         - {id: c.missing, command: [/hostready/no/such/program]}\n",
+    )
+    .unwrap();
+    let doc = check_output("check", &["check", "-p", file.to_str().unwrap()], &[1]);
+    let probe = |id: &str| {
+        let f = doc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {doc:#}"));
+        assert_eq!(f["kind"], "command", "{f:#}");
+        let mut p = f["probe"].clone();
+        assert!(
+            p["command"].is_string() && p["deadline"].is_string(),
+            "{f:#}"
+        );
+        p.as_object_mut().unwrap().remove("command");
+        p.as_object_mut().unwrap().remove("deadline");
+        p
+    };
+    assert_eq!(
+        probe("c.code"),
+        json!({"outcome": "exited", "exit_code": 1})
+    );
+    assert_eq!(probe("c.signal"), json!({"outcome": "exited", "signal": 9}));
+    assert_eq!(
+        probe("c.deadline"),
+        json!({"outcome": "timed_out", "sigkill": false, "still_alive": false})
+    );
+    assert_eq!(
+        probe("c.sigkill"),
+        json!({"outcome": "timed_out", "sigkill": true, "still_alive": false})
+    );
+    let missing = probe("c.missing");
+    assert_eq!(missing["outcome"], "not_started", "{missing:#}");
+    assert!(missing["why"].as_str().is_some_and(|w| !w.is_empty()));
+}
+
+/// YAML says exactly what JSON says, each check a one-key map (`check: {executable: iscsiadm}`),
+/// never a YAML tag (`check: !executable iscsiadm`, serde_yaml_ng's default for an enum).
+#[test]
 fn profiles_yaml_has_the_shape_of_its_json() {
     let (_, doc) = run(&["profiles"], "json");
     let (_, ydoc) = run(&["profiles"], "yaml");
     assert_eq!(ydoc, doc);
+    let out = hostready()
+        .args(["profiles", "-o", "yaml"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines()
+            .all(|l| !l.trim_start().starts_with("check: !")),
+        "a check written as a YAML tag:\n{text}"
+    );
 }
 
 /// Serves one request on `listener` with a NodeList as kube-apiserver writes it: a node with
@@ -605,6 +787,222 @@ fn wrong_documents_are_rejected() {
     rejected("an immutable OS spelled as Rust's Debug", &|d| {
         d["host"]["immutable"] = json!("FedoraCoreos")
     });
+    rejected(
+        "a family of null (it is `unknown` without os-release)",
+        &|d| d["host"]["family"] = Value::Null,
+    );
+
+    // What a finding is about: `kind`, and `subject` exactly where the kind names one.
+    let at = |kind: &str| {
+        good["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .position(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} finding in {good:#}"))
+    };
+    let (exe, kmod) = (at("executable"), at("kernel_module"));
+    assert_eq!(good["findings"][exe]["subject"], "iscsiadm", "{good:#}");
+    let accepted = |what: &str, change: &dyn Fn(&mut Value)| {
+        let mut doc = good.clone();
+        change(&mut doc);
+        assert_valid("check", &doc, what);
+    };
+    rejected("a finding with a kind no profile key has", &|d| {
+        d["findings"][exe]["kind"] = json!("package")
+    });
+    rejected("a finding without a kind", &|d| {
+        d["findings"][exe].as_object_mut().unwrap().remove("kind");
+    });
+    rejected("an executable finding without its subject", &|d| {
+        d["findings"][exe]
+            .as_object_mut()
+            .unwrap()
+            .remove("subject");
+    });
+    rejected("an empty subject", &|d| {
+        d["findings"][exe]["subject"] = json!("")
+    });
+    rejected("a subject on a kind that names none", &|d| {
+        d["findings"][exe]["kind"] = json!("cpu_flags")
+    });
+    accepted("a kind that names nothing, without a subject", &|d| {
+        d["findings"][exe]["kind"] = json!("cpu_flags");
+        d["findings"][exe]
+            .as_object_mut()
+            .unwrap()
+            .remove("subject");
+    });
+    rejected("a check finding that is a doctor diagnosis", &|d| {
+        d["findings"][exe]["kind"] = json!("diagnosis");
+        d["findings"][exe]
+            .as_object_mut()
+            .unwrap()
+            .remove("subject");
+    });
+    rejected(
+        "a kernel module not normalised (`-` is written `_`)",
+        &|d| d["findings"][kmod]["subject"] = json!("iscsi-tcp"),
+    );
+    accepted("a huge page size in KiB", &|d| {
+        d["findings"][kmod]["kind"] = json!("hugepages");
+        d["findings"][kmod]["subject"] = json!("2048kib");
+    });
+    rejected("a huge page size without its unit", &|d| {
+        d["findings"][kmod]["kind"] = json!("hugepages");
+        d["findings"][kmod]["subject"] = json!("2048");
+    });
+    rejected("a command subject that is not an absolute path", &|d| {
+        d["findings"][exe]["kind"] = json!("command");
+        d["findings"][exe]["subject"] = json!("disk-probe");
+    });
+
+    // How a started process ended: the fields beside `outcome` are the outcome's own.
+    let probe = |fields: Value| {
+        let mut p = json!({"command": "/usr/sbin/iscsiadm --version", "deadline": "5s"});
+        p.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        move |d: &mut Value| d["findings"][exe]["probe"] = p.clone()
+    };
+    for ok in [
+        json!({"outcome": "exited", "exit_code": 0}),
+        json!({"outcome": "exited", "signal": 9}),
+        json!({"outcome": "timed_out", "sigkill": true, "still_alive": false}),
+        json!({"outcome": "previous_run_alive"}),
+        json!({"outcome": "busy", "max_concurrent": 4}),
+        json!({"outcome": "not_started", "why": "cannot start: ENOENT"}),
+    ] {
+        accepted(&format!("a probe {ok}"), &probe(ok.clone()));
+    }
+    for (what, bad) in [
+        (
+            "exited with sigkill",
+            json!({"outcome": "exited", "exit_code": 0, "sigkill": true}),
+        ),
+        (
+            "exited without a code or signal",
+            json!({"outcome": "exited"}),
+        ),
+        (
+            "exited with a code and a signal",
+            json!({"outcome": "exited", "exit_code": 0, "signal": 9}),
+        ),
+        (
+            "an exit code over 255",
+            json!({"outcome": "exited", "exit_code": 256}),
+        ),
+        (
+            "timed_out without still_alive",
+            json!({"outcome": "timed_out", "sigkill": true}),
+        ),
+        (
+            "timed_out with an exit code",
+            json!({"outcome": "timed_out", "sigkill": false,
+            "still_alive": false, "exit_code": 0}),
+        ),
+        (
+            "previous_run_alive with a why",
+            json!({"outcome": "previous_run_alive", "why": "x"}),
+        ),
+        ("busy without max_concurrent", json!({"outcome": "busy"})),
+        ("not_started without why", json!({"outcome": "not_started"})),
+        ("an outcome no probe has", json!({"outcome": "killed"})),
+        (
+            "a deadline humantime does not write",
+            json!({"outcome": "exited", "exit_code": 0,
+            "deadline": "5 seconds"}),
+        ),
+    ] {
+        rejected(&format!("a probe {what}"), &probe(bad));
+    }
+    rejected("a probe on a kind that starts no process", &|d| {
+        d["findings"][kmod]["probe"] = json!({"command": "/bin/true", "deadline": "5s",
+            "outcome": "exited", "exit_code": 0})
+    });
+
+    // Per-profile grouping: its shape is the schema's, its ids are findings' (Rust-side:
+    // JSON Schema cannot relate one value to another).
+    assert_eq!(report_errors(&good, None), Vec::<String>::new());
+    rejected("no by_profile", &|d| {
+        d.as_object_mut().unwrap().remove("by_profile");
+    });
+    rejected(
+        "a by_profile entry with a field the schema does not know",
+        &|d| d["by_profile"][0]["reason"] = json!("x"),
+    );
+    rejected("a by_profile entry without its condition", &|d| {
+        d["by_profile"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("condition");
+    });
+    rejected(
+        "a by_profile condition that is no Kubernetes condition type",
+        &|d| d["by_profile"][0]["condition"] = json!("Iscsi Ready"),
+    );
+    rejected("a by_profile entry listing an id twice", &|d| {
+        let id = d["findings"][0]["id"].clone();
+        d["by_profile"][0]["findings"]
+            .as_array_mut()
+            .unwrap()
+            .push(id);
+    });
+    let inconsistent = |what: &str, says: &str, change: &dyn Fn(&mut Value)| {
+        let mut bad = good.clone();
+        change(&mut bad);
+        assert_valid("check", &bad, what);
+        let errs = report_errors(&bad, None);
+        assert!(
+            errs.iter().any(|e| e.contains(says)),
+            "{what}: not caught as {says:?} ({errs:?}):\n{bad:#}"
+        );
+    };
+    inconsistent(
+        "a by_profile entry naming an id not in findings",
+        "is no finding's id",
+        &|d| {
+            d["by_profile"][0]["findings"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("exe.no-such-finding"));
+        },
+    );
+    inconsistent(
+        "a finding listed under no profile",
+        "is not listed under its profile",
+        &|d| {
+            let id = d["findings"][0]["id"].clone();
+            d["by_profile"][0]["findings"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|i| *i != id);
+        },
+    );
+    inconsistent(
+        "a by_profile summary that is not its findings'",
+        "summary",
+        &|d| d["by_profile"][0]["summary"]["pass"] = json!(99),
+    );
+    inconsistent("a by_profile ok that is not its findings'", "ok is", &|d| {
+        d["by_profile"][0]["ok"] = json!(!d["by_profile"][0]["ok"].as_bool().unwrap())
+    });
+    inconsistent(
+        "a by_profile for a profile not checked",
+        "by_profile names",
+        &|d| d["by_profile"][0]["profile"] = json!("longhorn"),
+    );
+    inconsistent("a finding id twice", "appears twice", &|d| {
+        let f = d["findings"][0].clone();
+        d["findings"].as_array_mut().unwrap().push(f);
+    });
+    let code = check_exit_code(good["findings"].as_array().unwrap());
+    for other in (0..3).filter(|c| *c != code) {
+        assert!(
+            !report_errors(&good, Some(other)).is_empty(),
+            "exit {other} for findings that call for {code} not caught"
+        );
+    }
 
     let (_, list) = outputs(&["pkg", "list", "--root", DEBROOT]);
     assert_valid("pkg", &list, "pkg list");
@@ -635,6 +1033,13 @@ fn wrong_documents_are_rejected() {
         !errors("doctor", &bad).is_empty(),
         "a doctor finding of another profile accepted"
     );
+    let mut bad = doctor.clone();
+    bad["findings"][0]["kind"] = json!("executable");
+    bad["findings"][0]["subject"] = json!("rpm");
+    assert!(
+        !errors("doctor", &bad).is_empty(),
+        "a doctor finding that is not a diagnosis accepted"
+    );
     let mut bad = doctor;
     bad["locked_files"] = json!([{"dev": [8, 1, 3], "ino": 1, "path": null, "holders": [],
         "blocked": [], "openers": [], "sharing": []}]);
@@ -645,11 +1050,39 @@ fn wrong_documents_are_rejected() {
 
     let (_, profiles) = run(&["profiles", "iscsi"], "json");
     assert_valid("profiles", &profiles, "profiles iscsi");
-    let mut bad = profiles;
+    let mut bad = profiles.clone();
     bad[0]["requirements"][0]["check"]["kernel_module"] = json!({"name": "x", "config": null});
     assert!(
         !errors("profiles", &bad).is_empty(),
         "a check of two kinds accepted"
+    );
+    let mut bad = profiles.clone();
+    bad[0]["schema"] = json!(1);
+    assert!(
+        !errors("profiles", &bad).is_empty(),
+        "a profile of schema 1 (before the nfs_defaultvers rename) accepted"
+    );
+    let (_, nfs) = run(&["profiles", "nfs-client"], "json");
+    let requirements = nfs[0]["requirements"].as_array().unwrap();
+    let i = requirements
+        .iter()
+        .position(|r| r["check"].get("nfs_defaultvers").is_some())
+        .unwrap_or_else(|| panic!("no nfs_defaultvers check in {nfs:#}"));
+    let mut bad = nfs;
+    let check = bad[0]["requirements"][i]["check"].as_object_mut().unwrap();
+    let allowed = check.remove("nfs_defaultvers").unwrap();
+    check.insert("nfs_default_version".into(), allowed);
+    assert!(
+        !errors("profiles", &bad).is_empty(),
+        "the check key as schema 1 spelled it accepted"
+    );
+    let mut bad = profiles;
+    bad[0]["requirements"] = json!([{"id": "c", "level": "required", "description": null,
+        "packages": {}, "check": {"command": {"argv": ["/bin/true"], "timeout": "5 seconds",
+        "on_timeout": "unknown", "env": {}}}}]);
+    assert!(
+        !errors("profiles", &bad).is_empty(),
+        "a command timeout humantime does not write accepted"
     );
 
     let mut bad = json!({"schema": 1, "types": ["A"], "nodes": [{"name": "n", "conditions": {"A": {
@@ -736,7 +1169,17 @@ fn cluster_output_from_a_real_api_server_matches_its_schema() {
     for node in ["schema-a", "schema-b"] {
         create_node(&env.kubeconfig, node);
     }
-    // The agent publishes on schema-a only (the debootstrap root: some requirements fail).
+    // The agent publishes on schema-a only. The debootstrap root has every executable the
+    // built-in iscsi profile names, and without procfs the rest is unknown, so a site profile
+    // publishing IscsiReady adds one no root has: that condition is False (`cluster` exits 1).
+    let dir = tempfile::tempdir().unwrap();
+    let site = dir.path().join("iscsi-site.yaml");
+    std::fs::write(
+        &site,
+        "name: iscsi-site\ncondition: IscsiReady\ninclude: [iscsi]\nrequirements:\n\
+         - executable: hostready-schema-test-absent\n",
+    )
+    .unwrap();
     let out = hostready()
         .args([
             "agent",
@@ -748,7 +1191,7 @@ fn cluster_output_from_a_real_api_server_matches_its_schema() {
         ])
         .args([
             "-p",
-            "iscsi",
+            site.to_str().unwrap(),
             "-p",
             "nfs-client",
             "--proc",

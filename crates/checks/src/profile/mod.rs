@@ -99,6 +99,11 @@ pub struct Requirement {
     /// Packages that provide it, by distro family (`debian`, `rhel`, `suse`, ...), overriding
     /// the built-in table.
     pub packages: BTreeMap<String, String>,
+    /// Written as a one-key map (`check: {executable: iscsiadm}`) in every format: serde_yaml_ng
+    /// would otherwise write an enum variant as a YAML tag (`check: !executable iscsiadm`),
+    /// which is not the JSON's shape and which YAML readers without tag support cannot read.
+    /// JSON is unchanged (externally tagged is already a one-key map there).
+    #[serde(with = "serde_yaml_ng::with::singleton_map")]
     pub check: Check,
 }
 
