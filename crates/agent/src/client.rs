@@ -96,6 +96,10 @@ pub enum ClientError {
     NotFound { home: Option<PathBuf> },
     #[error("cannot use the pod's service account (in-cluster config)")]
     InCluster(#[source] kube::config::InClusterError),
+    #[error(
+        "--context needs a kubeconfig: none found, and the pod's service account has no contexts"
+    )]
+    ContextInCluster,
     #[error("cannot build the API client")]
     Build(#[source] kube::Error),
 }
@@ -136,9 +140,14 @@ fn read_kubeconfig(path: &Path) -> Result<kube::config::Kubeconfig, ClientError>
     kube::config::Kubeconfig::read_from(path).map_err(|e| err(Box::new(e)))
 }
 
-/// Returns the client configuration from `source`.
-pub async fn config(source: &Source) -> Result<kube::Config, ClientError> {
+/// Returns the client configuration from `source`, in kubeconfig context `context` (else the
+/// current context). A context with the in-cluster service account is an error, not ignored.
+pub async fn config_in(
+    source: &Source,
+    context: Option<&str>,
+) -> Result<kube::Config, ClientError> {
     let (kc, shown) = match source {
+        Source::InCluster if context.is_some() => return Err(ClientError::ContextInCluster),
         Source::InCluster => return kube::Config::incluster().map_err(ClientError::InCluster),
         Source::Flag(p) | Source::Home(p) => (read_kubeconfig(p)?, p.clone()),
         Source::Env(files) => {
@@ -155,7 +164,11 @@ pub async fn config(source: &Source) -> Result<kube::Config, ClientError> {
             (merged, files[0].clone())
         }
     };
-    kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+    let options = kube::config::KubeConfigOptions {
+        context: context.map(str::to_string),
+        ..Default::default()
+    };
+    kube::Config::from_custom_kubeconfig(kc, &options)
         .await
         .map_err(|e| ClientError::Kubeconfig {
             path: shown,
@@ -165,8 +178,17 @@ pub async fn config(source: &Source) -> Result<kube::Config, ClientError> {
 
 /// Builds a client from `kubeconfig`, else the lookup order of [`locate`], with `limits`.
 pub async fn build(kubeconfig: Option<&Path>, limits: Limits) -> Result<kube::Client, ClientError> {
+    build_in(kubeconfig, None, limits).await
+}
+
+/// [`build`] in kubeconfig context `context` (`hostready cluster --context`).
+pub async fn build_in(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+    limits: Limits,
+) -> Result<kube::Client, ClientError> {
     let source = locate(kubeconfig, &Environment::current())?;
-    let mut cfg = config(&source).await?;
+    let mut cfg = config_in(&source, context).await?;
     cfg.connect_timeout = Some(limits.connect);
     cfg.read_timeout = Some(limits.read);
     cfg.write_timeout = Some(limits.read);
@@ -273,7 +295,9 @@ mod tests {
     async fn a_missing_file_is_named_once() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("nope");
-        let e = config(&Source::Flag(missing.clone())).await.unwrap_err();
+        let e = config_in(&Source::Flag(missing.clone()), None)
+            .await
+            .unwrap_err();
         let chain = format!("{e}: {}", std::error::Error::source(&e).unwrap());
         assert_eq!(
             chain,

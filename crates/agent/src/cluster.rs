@@ -65,6 +65,8 @@ pub struct ClusterView {
     pub schema: u32,
     pub types: Vec<String>,
     pub nodes: Vec<NodeRow>,
+    /// Stale agents, memory limits, known issues, preflight items (`crate::audit`).
+    pub audit: crate::audit::Audit,
 }
 
 impl ClusterView {
@@ -133,11 +135,15 @@ pub fn view(nodes: &[Node]) -> ClusterView {
         schema: SCHEMA,
         types: types.into_iter().collect(),
         nodes: rows,
+        audit: crate::audit::Audit::empty(crate::audit::stale::DEFAULT_STALE_AFTER),
     }
 }
 
 /// Nodes asked for per request: a page stays a few megabytes even with large Node objects.
 pub const PAGE_SIZE: u32 = 100;
+
+/// Pods asked for per request (a Pod is a few KiB; 250 stay far below [`MAX_PAGE_BYTES`]).
+pub const POD_PAGE_SIZE: u32 = 250;
 
 /// The largest response accepted per page. etcd refuses objects over 1.5 MiB, so a page of
 /// [`PAGE_SIZE`] real Nodes is far below this; a body past it is refused, not buffered.
@@ -145,67 +151,323 @@ pub const MAX_PAGE_BYTES: usize = 16 << 20;
 
 /// More pages than this is not a real cluster (5,000 nodes is Kubernetes' tested limit): an
 /// API that keeps answering with a `continue` token is refused.
-pub const MAX_PAGES: usize = 1000;
+pub const MAX_PAGES: usize = crate::audit::MAX_PAGES;
 
-/// Lists the nodes of the cluster in `kubeconfig` (or the usual places) and builds the view.
-/// Each request (connect, answer, whole body) must finish within `timeout`; the list is read
-/// in pages of [`PAGE_SIZE`], each at most [`MAX_PAGE_BYTES`].
-pub fn fetch(kubeconfig: Option<&Path>, timeout: Duration) -> Result<ClusterView, ClusterError> {
+/// What `hostready cluster` reads.
+#[derive(Debug, Clone)]
+pub struct Options<'a> {
+    pub kubeconfig: Option<&'a Path>,
+    /// The kubeconfig context (`--context`), else the current one.
+    pub context: Option<&'a str>,
+    /// Per request (connect, answer, whole body).
+    pub timeout: Duration,
+    /// A label selector for the Nodes (`-l/--selector`).
+    pub node_selector: Option<&'a str>,
+    /// The namespace the pod audit is limited to (`-n/--namespace`).
+    pub namespace: Option<&'a str>,
+    /// A label selector for the pods audited (`--pod-selector`).
+    pub pod_selector: Option<&'a str>,
+    /// A node's newest hostready heartbeat older than this is stale (`--stale-after`).
+    pub stale_after: Duration,
+}
+
+impl From<crate::audit::PageError> for ClusterError {
+    fn from(e: crate::audit::PageError) -> ClusterError {
+        use crate::audit::PageError as P;
+        match e {
+            P::Timeout { timeout } => ClusterError::Timeout { timeout },
+            P::TooManyPages { pages } => ClusterError::TooManyPages { pages },
+            P::TooLarge { max, source } => ClusterError::TooLarge { max, source },
+            P::List(e) => ClusterError::List(e),
+        }
+    }
+}
+
+/// Lists the nodes of the cluster (and, for the audit, DaemonSets, Deployments, ReplicaSets,
+/// Pods and LimitRanges) and builds the view. Each request must finish within
+/// `options.timeout`; every list is read in pages, each at most [`MAX_PAGE_BYTES`]. Only the
+/// node list is essential: another list that cannot be read is named in `audit.unreadable`.
+pub fn fetch(options: &Options<'_>) -> Result<ClusterView, ClusterError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ClusterError::Runtime)?;
-    rt.block_on(async {
-        // The overall deadline below is what fires; the client's own timeouts are a backstop
-        // just behind it, so the error is always the same clear one.
-        let limits = Limits {
-            connect: timeout + Duration::from_secs(1),
-            read: timeout + Duration::from_secs(1),
-            max_body: MAX_PAGE_BYTES,
-        };
-        let client = crate::client::build(kubeconfig, limits)
-            .await
-            .map_err(ClusterError::Client)?;
-        let api: Api<Node> = Api::all(client);
-        // Rows, not Node objects, are kept between pages: memory is one page plus a small row
-        // per node.
-        let mut types = BTreeSet::new();
-        let mut rows = Vec::new();
-        let mut token: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let lp = ListParams {
-                limit: Some(PAGE_SIZE),
-                continue_token: token.take(),
-                ..ListParams::default()
-            };
-            let page = match tokio::time::timeout(timeout, api.list(&lp)).await {
-                Err(_) => return Err(ClusterError::Timeout { timeout }),
-                Ok(Err(e)) if crate::client::is_too_large(&e) => {
-                    return Err(ClusterError::TooLarge {
-                        max: MAX_PAGE_BYTES,
-                        source: e,
-                    });
+    rt.block_on(fetch_async(options))
+}
+
+async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
+    use crate::audit::{self, Unreadable, each_page, known, limits, preflight, stale};
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+    use k8s_openapi::api::core::v1::{LimitRange, Pod};
+
+    // The overall deadline below is what fires; the client's own timeouts are a backstop
+    // just behind it, so the error is always the same clear one.
+    let timeout = o.timeout;
+    let limits = Limits {
+        connect: timeout + Duration::from_secs(1),
+        read: timeout + Duration::from_secs(1),
+        max_body: MAX_PAGE_BYTES,
+    };
+    let client = crate::client::build_in(o.kubeconfig, o.context, limits)
+        .await
+        .map_err(ClusterError::Client)?;
+    let mut audit = audit::Audit::empty(o.stale_after);
+    audit.namespace = o.namespace.map(str::to_string);
+    let catalogue = known::catalogue().expect("the shipped catalogue is valid (known.rs tests)");
+    let mut versions = known::Versions::default();
+    let place = |kind: &str, m: &kube::api::ObjectMeta| {
+        format!(
+            "{}/{kind}/{}",
+            m.namespace.as_deref().unwrap_or_default(),
+            m.name.as_deref().unwrap_or_default()
+        )
+    };
+
+    // The nodes first: without them there is no view.
+    let api: Api<Node> = Api::all(client.clone());
+    let lp = ListParams {
+        label_selector: o.node_selector.map(str::to_string),
+        ..ListParams::default()
+    };
+    // Rows, not Node objects, are kept between pages: memory is one page plus a small row
+    // per node.
+    let mut types = BTreeSet::new();
+    let mut rows = Vec::new();
+    let now = k8s_openapi::chrono::Utc::now();
+    let ds_api: Api<DaemonSet> = Api::all(client.clone());
+    // The agent's DaemonSet, read before the nodes so each node is judged on its page.
+    let mut agent_ds: Vec<DaemonSet> = Vec::new();
+    let agent_lp = ListParams::default().labels(audit::AGENT_SELECTOR);
+    match each_page(&ds_api, &agent_lp, PAGE_SIZE, timeout, |p| {
+        agent_ds.extend(p)
+    })
+    .await
+    {
+        Ok(()) => {}
+        Err(e) => audit
+            .unreadable
+            .push(Unreadable::new("daemonsets (the agent's)", &e)),
+    }
+    let selector = agent_ds.first().map(|d| {
+        d.spec
+            .as_ref()
+            .and_then(|s| s.template.spec.as_ref())
+            .and_then(|s| s.node_selector.clone())
+            .unwrap_or_default()
+    });
+    audit.scope = match agent_ds.first() {
+        Some(d) => audit::Scope {
+            daemonset: Some(format!(
+                "{}/{}",
+                d.metadata.namespace.as_deref().unwrap_or_default(),
+                d.metadata.name.as_deref().unwrap_or_default()
+            )),
+            node_selector: selector.clone().unwrap_or_default(),
+            note: "nodes matched by the agent DaemonSet's nodeSelector (affinity not evaluated)"
+                .into(),
+        },
+        None => audit::Scope {
+            daemonset: None,
+            node_selector: BTreeMap::new(),
+            note: format!(
+                "no DaemonSet labelled {} readable: the check is based on all nodes",
+                audit::AGENT_SELECTOR
+            ),
+        },
+    };
+    each_page(&api, &lp, PAGE_SIZE, timeout, |page| {
+        let part = view(&page);
+        for (row, node) in part.nodes.into_iter().zip(sorted_by_name(page)) {
+            if stale::selected(selector.as_ref(), &node) {
+                if let Some(s) = stale::check(&row, &node, o.stale_after, now) {
+                    audit.stale.push(s);
                 }
-                Ok(Err(e)) => return Err(ClusterError::List(e)),
-                Ok(Ok(page)) => page,
-            };
-            let part = view(&page.items);
-            types.extend(part.types);
-            rows.extend(part.nodes);
-            match page.metadata.continue_ {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => {
-                    rows.sort_by(|a, b| a.name.cmp(&b.name));
-                    return Ok(ClusterView {
-                        schema: SCHEMA,
-                        types: types.into_iter().collect(),
-                        nodes: rows,
+            }
+            let v2 = row
+                .conditions
+                .get(preflight::V2_CONDITION)
+                .map(|c| c.status.as_str());
+            if let Some(h) = preflight::hugepages(&node, v2) {
+                audit.hugepages.push(h);
+            }
+            rows.push(row);
+        }
+        types.extend(part.types);
+    })
+    .await?;
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    audit.stale.sort_by(|a, b| a.node.cmp(&b.node));
+    audit.hugepages.sort_by(|a, b| a.node.cmp(&b.node));
+
+    // Pods: the memory-limits audit and the images running.
+    let pods: Api<Pod> = match o.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let plp = ListParams {
+        label_selector: o.pod_selector.map(str::to_string),
+        ..ListParams::default()
+    };
+    let mut lim = limits::Audit::default();
+    let r = each_page(&pods, &plp, POD_PAGE_SIZE, timeout, |page| {
+        for p in &page {
+            lim.add(p);
+            let owner = p
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|r| r.controller == Some(true));
+            for c in p.spec.iter().flat_map(|s| {
+                s.containers
+                    .iter()
+                    .chain(s.init_containers.iter().flatten())
+            }) {
+                if let Some(image) = &c.image {
+                    versions.record(&catalogue, image, || match owner {
+                        Some(r) => format!(
+                            "{}/{}/{}",
+                            p.metadata.namespace.as_deref().unwrap_or_default(),
+                            r.kind,
+                            r.name
+                        ),
+                        None => place("Pod", &p.metadata),
                     });
                 }
             }
         }
-        Err(ClusterError::TooManyPages { pages: MAX_PAGES })
     })
+    .await;
+    if let Err(e) = r {
+        audit.unreadable.push(Unreadable::new("pods", &e));
+    }
+
+    // Workloads' images too: a DaemonSet whose pods are not (yet) running still names its
+    // version.
+    let dss: Api<DaemonSet> = match o.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let r = each_page(&dss, &ListParams::default(), PAGE_SIZE, timeout, |page| {
+        for d in &page {
+            for c in d
+                .spec
+                .iter()
+                .filter_map(|s| s.template.spec.as_ref())
+                .flat_map(|s| s.containers.iter())
+            {
+                if let Some(image) = &c.image {
+                    versions.record(&catalogue, image, || place("DaemonSet", &d.metadata));
+                }
+            }
+        }
+    })
+    .await;
+    if let Err(e) = r {
+        audit.unreadable.push(Unreadable::new("daemonsets", &e));
+    }
+    let deps: Api<Deployment> = match o.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let r = each_page(&deps, &ListParams::default(), PAGE_SIZE, timeout, |page| {
+        for d in &page {
+            for c in d
+                .spec
+                .iter()
+                .filter_map(|s| s.template.spec.as_ref())
+                .flat_map(|s| s.containers.iter())
+            {
+                if let Some(image) = &c.image {
+                    versions.record(&catalogue, image, || place("Deployment", &d.metadata));
+                }
+            }
+        }
+    })
+    .await;
+    if let Err(e) = r {
+        audit.unreadable.push(Unreadable::new("deployments", &e));
+    }
+    (audit.known_issues.detected, audit.known_issues.affecting) = versions.finish(&catalogue);
+
+    // CoreDNS, always in kube-system whatever `-n` says.
+    let dns: Api<Deployment> = Api::namespaced(client.clone(), "kube-system");
+    let mut dns_deps = Vec::new();
+    let dlp = ListParams::default().labels(preflight::COREDNS_SELECTOR);
+    match each_page(&dns, &dlp, PAGE_SIZE, timeout, |p| dns_deps.extend(p)).await {
+        Ok(()) => audit.coredns = Some(preflight::coredns(&dns_deps)),
+        Err(e) => audit
+            .unreadable
+            .push(Unreadable::new("deployments (kube-system, CoreDNS)", &e)),
+    }
+
+    // ReplicaSet → Deployment, only for the ReplicaSets the audit names.
+    let wanted = lim.replica_sets();
+    let mut owners = BTreeMap::new();
+    if !wanted.is_empty() {
+        let rss: Api<ReplicaSet> = match o.namespace {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let r = each_page(&rss, &ListParams::default(), PAGE_SIZE, timeout, |page| {
+            for rs in page {
+                let key = (
+                    rs.metadata.namespace.clone().unwrap_or_default(),
+                    rs.metadata.name.clone().unwrap_or_default(),
+                );
+                if !wanted.contains(&key) {
+                    continue;
+                }
+                if let Some(d) = rs
+                    .metadata
+                    .owner_references
+                    .iter()
+                    .flatten()
+                    .find(|r| r.controller == Some(true) && r.kind == "Deployment")
+                {
+                    owners.insert(key, d.name.clone());
+                }
+            }
+        })
+        .await;
+        if let Err(e) = r {
+            audit.unreadable.push(Unreadable::new("replicasets", &e));
+        }
+    }
+
+    // LimitRanges: a namespace with a default memory limit makes a container without one fine.
+    let lrs: Api<LimitRange> = match o.namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let r = each_page(&lrs, &ListParams::default(), PAGE_SIZE, timeout, |page| {
+        for lr in page {
+            if let Some(m) = limits::default_memory(&lr) {
+                audit
+                    .limit_range_defaults
+                    .insert(lr.metadata.namespace.clone().unwrap_or_default(), m);
+            }
+        }
+    })
+    .await;
+    if let Err(e) = r {
+        audit.unreadable.push(Unreadable::new("limitranges", &e));
+    }
+    audit.containers = lim.containers;
+    audit.memory_limits = lim.finish(&owners, &audit.limit_range_defaults);
+
+    Ok(ClusterView {
+        schema: SCHEMA,
+        types: types.into_iter().collect(),
+        nodes: rows,
+        audit,
+    })
+}
+
+/// Returns `nodes` in the order [`view`] gives its rows (by name), so the two zip.
+fn sorted_by_name(mut nodes: Vec<Node>) -> Vec<Node> {
+    nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    nodes
 }
 
 #[cfg(test)]

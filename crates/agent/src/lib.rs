@@ -12,6 +12,7 @@
 // event shapes the end-to-end tests compare against (`publish`). Everything else is the
 // agent's own.
 mod agent;
+pub mod audit;
 mod backoff;
 pub mod cli;
 mod client;
