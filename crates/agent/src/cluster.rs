@@ -234,19 +234,41 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
     let mut types = BTreeSet::new();
     let mut rows = Vec::new();
     let now = k8s_openapi::chrono::Utc::now();
+    // A node that would be stale is kept with its labels until the agent's DaemonSet says
+    // whether the agent should run there: memory is a row per node plus the flagged ones'
+    // labels.
+    let mut candidates: Vec<(stale::Stale, Option<BTreeMap<String, String>>)> = Vec::new();
+    each_page(&api, &lp, PAGE_SIZE, timeout, |page| {
+        let part = view(&page);
+        for (row, node) in part.nodes.into_iter().zip(sorted_by_name(page)) {
+            if let Some(s) = stale::check(&row, &node, o.stale_after, now) {
+                candidates.push((s, node.metadata.labels.clone()));
+            }
+            let v2 = row
+                .conditions
+                .get(preflight::V2_CONDITION)
+                .map(|c| c.status.as_str());
+            if let Some(h) = preflight::hugepages(&node, v2) {
+                audit.hugepages.push(h);
+            }
+            rows.push(row);
+        }
+        types.extend(part.types);
+    })
+    .await?;
+
+    // The agent's DaemonSet: which nodes it should run on.
     let ds_api: Api<DaemonSet> = Api::all(client.clone());
-    // The agent's DaemonSet, read before the nodes so each node is judged on its page.
     let mut agent_ds: Vec<DaemonSet> = Vec::new();
     let agent_lp = ListParams::default().labels(audit::AGENT_SELECTOR);
-    match each_page(&ds_api, &agent_lp, PAGE_SIZE, timeout, |p| {
+    if let Err(e) = each_page(&ds_api, &agent_lp, PAGE_SIZE, timeout, |p| {
         agent_ds.extend(p)
     })
     .await
     {
-        Ok(()) => {}
-        Err(e) => audit
+        audit
             .unreadable
-            .push(Unreadable::new("daemonsets (the agent's)", &e)),
+            .push(Unreadable::new("daemonsets (the agent's)", &e));
     }
     let selector = agent_ds.first().map(|d| {
         d.spec
@@ -275,26 +297,11 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
             ),
         },
     };
-    each_page(&api, &lp, PAGE_SIZE, timeout, |page| {
-        let part = view(&page);
-        for (row, node) in part.nodes.into_iter().zip(sorted_by_name(page)) {
-            if stale::selected(selector.as_ref(), &node) {
-                if let Some(s) = stale::check(&row, &node, o.stale_after, now) {
-                    audit.stale.push(s);
-                }
-            }
-            let v2 = row
-                .conditions
-                .get(preflight::V2_CONDITION)
-                .map(|c| c.status.as_str());
-            if let Some(h) = preflight::hugepages(&node, v2) {
-                audit.hugepages.push(h);
-            }
-            rows.push(row);
-        }
-        types.extend(part.types);
-    })
-    .await?;
+    audit.stale = candidates
+        .into_iter()
+        .filter(|(_, labels)| stale::selected(selector.as_ref(), labels.as_ref()))
+        .map(|(s, _)| s)
+        .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     audit.stale.sort_by(|a, b| a.node.cmp(&b.node));
     audit.hugepages.sort_by(|a, b| a.node.cmp(&b.node));

@@ -1087,13 +1087,48 @@ fn wrong_documents_are_rejected() {
 
     let mut bad = json!({"schema": 1, "types": ["A"], "nodes": [{"name": "n", "conditions": {"A": {
         "status": "True", "reason": "r", "message": "m",
-        "lastTransitionTime": "yesterday", "lastHeartbeatTime": null}}}]});
+        "lastTransitionTime": "yesterday", "lastHeartbeatTime": null}}}],
+        "audit": empty_audit()});
     assert!(
         !errors("cluster", &bad).is_empty(),
         "a time that is not RFC 3339 accepted"
     );
     bad["nodes"][0]["conditions"]["A"]["lastTransitionTime"] = json!("2026-12-01T10:00:00Z");
     assert_valid("cluster", &bad, "the corrected document");
+}
+
+/// The `audit` of a cluster view that found nothing and read everything.
+fn empty_audit() -> Value {
+    json!({"stale_after": "10m", "scope": {"daemonset": null, "node_selector": {}, "note": "all nodes"},
+           "stale": [], "namespace": null, "containers": 0, "memory_limits": [],
+           "limit_range_defaults": {}, "known_issues": {"detected": [], "affecting": []},
+           "coredns": null, "hugepages": [], "unreadable": []})
+}
+
+#[test]
+fn cluster_audit_fields_are_strict() {
+    let doc = |audit: Value| json!({"schema": 1, "types": [], "nodes": [], "audit": audit});
+    assert_valid("cluster", &doc(empty_audit()), "an empty audit");
+    let mut a = empty_audit();
+    a["stale"] = json!([{"node": "n", "why": "asleep", "since": null, "age_seconds": null}]);
+    assert!(
+        !errors("cluster", &doc(a)).is_empty(),
+        "an unknown stale reason accepted"
+    );
+    let mut a = empty_audit();
+    a["memory_limits"] = json!([{"namespace": "x", "owner_kind": "Pod", "owner_name": "p",
+        "container": "c", "init": false, "pods": 1, "privileged": false, "host_pid": false,
+        "host_path": false, "limit_range_default": null, "attention": true, "fix": "f", "extra": 1}]);
+    assert!(
+        !errors("cluster", &doc(a)).is_empty(),
+        "an unknown field accepted"
+    );
+    let mut a = empty_audit();
+    a["stale_after"] = json!("10 minutes");
+    assert!(
+        !errors("cluster", &doc(a)).is_empty(),
+        "a duration humantime does not write accepted"
+    );
 }
 
 /// A real control plane (`scripts/kube-testenv`: etcd and kube-apiserver on loopback) in a

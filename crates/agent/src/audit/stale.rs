@@ -39,11 +39,13 @@ pub struct Stale {
     pub age_seconds: Option<u64>,
 }
 
-/// Returns true if and only if `labels` satisfy a DaemonSet's `nodeSelector` (affinity is not
-/// evaluated; docs/cluster.md says so).
-pub fn selected(selector: Option<&BTreeMap<String, String>>, node: &Node) -> bool {
+/// Returns true if and only if a node's `labels` satisfy a DaemonSet's `nodeSelector`
+/// (affinity is not evaluated; docs/cluster.md says so).
+pub fn selected(
+    selector: Option<&BTreeMap<String, String>>,
+    labels: Option<&BTreeMap<String, String>>,
+) -> bool {
     let Some(sel) = selector else { return true };
-    let labels = node.metadata.labels.as_ref();
     sel.iter()
         .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
 }
@@ -160,9 +162,9 @@ mod tests {
         let (r, n) = node(&[], "2026-12-01T10:00:00Z");
         assert_eq!(check(&r, &n, ten, now).unwrap().why, Why::NoConditions);
         let sel: BTreeMap<String, String> = [("role".to_string(), "storage".to_string())].into();
-        assert!(selected(Some(&sel), &n));
+        assert!(selected(Some(&sel), n.metadata.labels.as_ref()));
         let other: BTreeMap<String, String> = [("role".to_string(), "web".to_string())].into();
-        assert!(!selected(Some(&other), &n));
-        assert!(selected(None, &n));
+        assert!(!selected(Some(&other), n.metadata.labels.as_ref()));
+        assert!(selected(None, n.metadata.labels.as_ref()));
     }
 }
