@@ -1,0 +1,345 @@
+//! `hostready cluster`'s audit end to end on a real kube-apiserver (`scripts/kube-testenv`; no
+//! kubelet, no controllers: Nodes, DaemonSets, Deployments and Pods with `spec.nodeName` are
+//! created through the API, node conditions applied as the agent's field manager).
+
+// Tests read this machine's files directly, not a host's root.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+use util::hostready;
+
+mod util;
+
+const KUBE_TESTENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/kube-testenv");
+
+/// A control plane in a temp dir, told this test's pid, taken down on drop.
+struct Testenv {
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+impl Testenv {
+    fn up() -> Testenv {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(KUBE_TESTENV)
+            .args(["up", "--dir"])
+            .arg(dir.path())
+            .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/kube-testenv");
+        assert!(out.status.success(), "scripts/kube-testenv up failed");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let kc = stdout
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix("KUBECONFIG="))
+            .unwrap_or_else(|| panic!("no KUBECONFIG= line: {stdout}"));
+        Testenv {
+            kubeconfig: PathBuf::from(kc),
+            dir,
+        }
+    }
+}
+
+impl Drop for Testenv {
+    fn drop(&mut self) {
+        let _ = Command::new(KUBE_TESTENV)
+            .args(["down", "--dir"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+async fn client(kubeconfig: &Path) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
+fn obj<T: serde::de::DeserializeOwned>(v: Value) -> T {
+    serde_json::from_value(v).unwrap()
+}
+
+/// Applies hostready conditions to `node`'s status as the agent's field manager, with
+/// heartbeats at `heartbeat`, and `capacity` as the node's status capacity.
+async fn agent_conditions(c: &kube::Client, node: &str, conds: &[(&str, &str)], heartbeat: &str) {
+    let nodes: Api<Node> = Api::all(c.clone());
+    let conds: Vec<Value> = conds
+        .iter()
+        .map(|(t, s)| {
+            json!({"type": t, "status": s, "reason": "Test", "message": "m",
+                   "lastHeartbeatTime": heartbeat, "lastTransitionTime": heartbeat})
+        })
+        .collect();
+    let patch = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
+                       "status": {"conditions": conds}});
+    nodes
+        .patch_status(
+            node,
+            &PatchParams::apply("hostready-agent").force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .unwrap();
+}
+
+async fn node(c: &kube::Client, name: &str, hugepages: &str) {
+    let nodes: Api<Node> = Api::all(c.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": name}})),
+        )
+        .await
+        .unwrap();
+    // Capacity is status: written as the kubelet would, by its own field manager.
+    let patch = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+        "status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110", "hugepages-2Mi": hugepages}}});
+    nodes
+        .patch_status(
+            name,
+            &PatchParams::apply("kubelet").force(),
+            &Patch::Apply(&patch),
+        )
+        .await
+        .unwrap();
+}
+
+async fn namespace(c: &kube::Client, ns: &str) {
+    let nss: Api<Namespace> = Api::all(c.clone());
+    if nss.get_opt(ns).await.unwrap().is_none() {
+        nss.create(
+            &PostParams::default(),
+            &obj(json!({"metadata": {"name": ns}})),
+        )
+        .await
+        .unwrap();
+    }
+    // No controller-manager creates the default ServiceAccount pods are admitted with.
+    let sas: Api<ServiceAccount> = Api::namespaced(c.clone(), ns);
+    sas.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "default"}})),
+    )
+    .await
+    .unwrap();
+}
+
+/// The cluster of the issue: Longhorn v1.7.2's manager privileged without a memory limit, a
+/// fresh node, a node whose agent stopped an hour ago, a v2 node without enough hugepages in
+/// its capacity, CoreDNS with one replica, and a namespace whose LimitRange covers its pods.
+async fn seed(kubeconfig: &Path) {
+    let c = client(kubeconfig).await;
+    let now = k8s_openapi::chrono::Utc::now();
+    let fresh = (now - k8s_openapi::chrono::Duration::seconds(30))
+        .to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true);
+    let old = (now - k8s_openapi::chrono::Duration::hours(1))
+        .to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true);
+    node(&c, "node-ok", "2Gi").await;
+    agent_conditions(&c, "node-ok", &[("LonghornReady", "True")], &fresh).await;
+    node(&c, "node-stale", "2Gi").await;
+    agent_conditions(&c, "node-stale", &[("LonghornReady", "True")], &old).await;
+    node(&c, "node-v2", "1Gi").await;
+    agent_conditions(
+        &c,
+        "node-v2",
+        &[("LonghornReady", "True"), ("LonghornV2Ready", "True")],
+        &fresh,
+    )
+    .await;
+
+    namespace(&c, "longhorn-system").await;
+    let dss: Api<DaemonSet> = Api::namespaced(c.clone(), "longhorn-system");
+    let manager = json!({"name": "longhorn-manager", "image": "longhornio/longhorn-manager:v1.7.2",
+        "securityContext": {"privileged": true},
+        "volumeMounts": [{"name": "host", "mountPath": "/host"}]});
+    let ds = dss
+        .create(&PostParams::default(), &obj(json!({
+            "metadata": {"name": "longhorn-manager", "labels": {"app": "longhorn-manager"}},
+            "spec": {"selector": {"matchLabels": {"app": "longhorn-manager"}},
+                     "template": {"metadata": {"labels": {"app": "longhorn-manager"}},
+                                  "spec": {"containers": [manager.clone()],
+                                           "volumes": [{"name": "host", "hostPath": {"path": "/"}}]}}}})))
+        .await
+        .unwrap();
+    let uid = ds.metadata.uid.unwrap();
+    let pods: Api<Pod> = Api::namespaced(c.clone(), "longhorn-system");
+    for n in ["node-ok", "node-stale", "node-v2"] {
+        pods.create(&PostParams::default(), &obj(json!({
+            "metadata": {"name": format!("longhorn-manager-{n}"), "labels": {"app": "longhorn-manager"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "longhorn-manager",
+                                     "uid": uid, "controller": true}]},
+            "spec": {"nodeName": n, "containers": [manager.clone()],
+                     "volumes": [{"name": "host", "hostPath": {"path": "/"}}]}})))
+            .await
+            .unwrap();
+    }
+    // An ordinary pod without a limit: listed, after the privileged one.
+    namespace(&c, "web").await;
+    let web: Api<Pod> = Api::namespaced(c.clone(), "web");
+    web.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": "shop"},
+        "spec": {"nodeName": "node-ok", "containers": [{"name": "app", "image": "nginx:1.27"}]}})),
+    )
+    .await
+    .unwrap();
+
+    let deps: Api<Deployment> = Api::namespaced(c.clone(), "kube-system");
+    deps.create(&PostParams::default(), &obj(json!({
+        "metadata": {"name": "coredns", "labels": {"k8s-app": "kube-dns"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                 "template": {"metadata": {"labels": {"k8s-app": "kube-dns"}},
+                              "spec": {"containers": [{"name": "coredns", "image": "registry.k8s.io/coredns/coredns:v1.11.3",
+                                                       "resources": {"limits": {"memory": "170Mi"}}}]}}}})))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn the_audit_finds_what_the_issue_names() {
+    let env = Testenv::up();
+    rt().block_on(seed(&env.kubeconfig));
+    let kc = env.kubeconfig.to_str().unwrap();
+
+    let out = hostready()
+        .args([
+            "cluster",
+            "-o",
+            "json",
+            "--request-timeout",
+            "20s",
+            "--kubeconfig",
+            kc,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &doc["audit"];
+    assert_eq!(a["unreadable"], json!([]), "{a:#}");
+
+    // Stale: only the node whose heartbeat is an hour old, with how long.
+    let stale = a["stale"].as_array().unwrap();
+    assert_eq!(stale.len(), 1, "{a:#}");
+    assert_eq!(stale[0]["node"], "node-stale");
+    assert_eq!(stale[0]["why"], "heartbeat");
+    let age = stale[0]["age_seconds"].as_u64().unwrap();
+    assert!((3590..3700).contains(&age), "{age}");
+
+    // Memory limits: the privileged hostPath manager first, with the fix; the web pod after.
+    let lim = a["memory_limits"].as_array().unwrap();
+    assert_eq!(lim.len(), 2, "{a:#}");
+    assert_eq!(lim[0]["owner_kind"], "DaemonSet");
+    assert_eq!(lim[0]["owner_name"], "longhorn-manager");
+    assert_eq!(lim[0]["pods"], 3);
+    assert_eq!(
+        (&lim[0]["privileged"], &lim[0]["host_path"]),
+        (&json!(true), &json!(true))
+    );
+    let fix = lim[0]["fix"].as_str().unwrap();
+    assert!(
+        fix.starts_with("kubectl -n longhorn-system set resources daemonset/longhorn-manager -c longhorn-manager --limits=memory="),
+        "{fix}"
+    );
+    assert_eq!(
+        (&lim[1]["namespace"], &lim[1]["owner_kind"]),
+        (&json!("web"), &json!("Pod"))
+    );
+
+    // Known issues: v1.7.2 has the rpm -q pile-up, with its link and fixed versions.
+    let aff = a["known_issues"]["affecting"].as_array().unwrap();
+    assert_eq!(aff.len(), 1, "{a:#}");
+    assert_eq!(aff[0]["id"], "longhorn.package-check-pileup");
+    assert_eq!(aff[0]["version"], "v1.7.2");
+    assert_eq!(aff[0]["fixed_in"], json!(["v1.7.3", "v1.8.0"]));
+    assert!(
+        aff[0]["links"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("https://github.com/longhorn/longhorn/issues/10019"))
+    );
+
+    // Preflight: one CoreDNS replica warned; node-v2's 1 GiB of hugepages against 2 GiB.
+    assert_eq!(a["coredns"]["replicas"], 1);
+    assert_eq!(a["coredns"]["attention"], true);
+    let hp = a["hugepages"].as_array().unwrap();
+    assert_eq!(hp.len(), 1, "{a:#}");
+    assert_eq!(hp[0]["node"], "node-v2");
+    assert_eq!(hp[0]["capacity_bytes"], 1u64 << 30);
+    assert_eq!(hp[0]["attention"], true);
+    assert!(
+        hp[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("restart the kubelet")
+    );
+
+    // The table says the same, the risky container first.
+    let out = hostready()
+        .args(["cluster", "--request-timeout", "20s", "--kubeconfig", kc])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let table = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "node-stale  hostready conditions last heartbeated 1h",
+        "! longhorn-system/DaemonSet longhorn-manager longhorn-manager [privileged, hostPath], 3 pods",
+        "longhorn v1.7.2 (longhorn-system/DaemonSet/longhorn-manager): longhorn.package-check-pileup",
+        "! CoreDNS: 1 CoreDNS replica",
+        "! hugepages-2Mi on node-v2",
+    ] {
+        assert!(table.contains(want), "{want:?} not in:\n{table}");
+    }
+    let risky = table.find("! longhorn-system/DaemonSet").unwrap();
+    let plain = table.find("- web/Pod shop").unwrap();
+    assert!(risky < plain, "{table}");
+
+    // -n limits the pod audit; -l the nodes; an absent --context is a clear error (exit 2).
+    let out = hostready()
+        .args([
+            "cluster",
+            "-o",
+            "json",
+            "-n",
+            "web",
+            "-l",
+            "kubernetes.io/hostname=none",
+            "--kubeconfig",
+            kc,
+        ])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["nodes"], json!([]));
+    assert_eq!(
+        doc["audit"]["memory_limits"].as_array().unwrap().len(),
+        1,
+        "{doc:#}"
+    );
+    assert_eq!(doc["audit"]["known_issues"]["affecting"], json!([]));
+    let out = hostready()
+        .args(["cluster", "--context", "nope", "--kubeconfig", kc])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("nope"), "{err}");
+}
