@@ -187,7 +187,7 @@ impl From<crate::audit::PageError> for ClusterError {
 /// Pods and LimitRanges) and builds the view. Each request must finish within
 /// `options.timeout`; every list is read in pages, each at most [`MAX_PAGE_BYTES`]. Only the
 /// node list is essential: another list that cannot be read is named in `audit.unreadable`.
-pub fn fetch(options: &Options<'_>) -> Result<ClusterView, ClusterError> {
+pub fn fetch_with(options: &Options<'_>) -> Result<ClusterView, ClusterError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -468,6 +468,20 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
         types: types.into_iter().collect(),
         nodes: rows,
         audit,
+    })
+}
+
+/// [`fetch_with`] for every node and pod, in the current context, with the default
+/// `--stale-after`.
+pub fn fetch(kubeconfig: Option<&Path>, timeout: Duration) -> Result<ClusterView, ClusterError> {
+    fetch_with(&Options {
+        kubeconfig,
+        context: None,
+        timeout,
+        node_selector: None,
+        namespace: None,
+        pod_selector: None,
+        stale_after: crate::audit::stale::DEFAULT_STALE_AFTER,
     })
 }
 

@@ -49,7 +49,7 @@ pub struct ClusterArgs {
 
 /// Runs `hostready cluster`.
 pub fn run(args: &ClusterArgs) -> anyhow::Result<ExitCode> {
-    let view = cluster::fetch(&cluster::Options {
+    let view = cluster::fetch_with(&cluster::Options {
         kubeconfig: args.kube.kubeconfig.as_deref(),
         context: args.context.as_deref(),
         timeout: args.request_timeout,
