@@ -343,3 +343,104 @@ fn the_audit_finds_what_the_issue_names() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("nope"), "{err}");
 }
+
+/// Creates `items` through `create`, 64 requests in flight at a time.
+async fn create_all<K>(api: Api<K>, items: Vec<K>)
+where
+    K: kube::Resource
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for item in items {
+        if set.len() >= 64 {
+            set.join_next().await.unwrap().unwrap();
+        }
+        let api = api.clone();
+        set.spawn(async move {
+            api.create(&PostParams::default(), &item).await.unwrap();
+        });
+    }
+    while let Some(r) = set.join_next().await {
+        r.unwrap();
+    }
+}
+
+/// The figures in docs/cluster.md: 1,000 Nodes and 10,000 Pods, `hostready cluster -o json`'s
+/// wall time and peak RSS under a real memory cgroup (256 MiB). A measurement, not a pass/fail
+/// on time; the memory cgroup's limit is the bound held.
+#[test]
+#[ignore = "a measurement for docs/cluster.md (creates 11,000 objects): run with --ignored"]
+fn scale_1000_nodes_10000_pods() {
+    let env = Testenv::up();
+    let kc = env.kubeconfig.clone();
+    let created = std::time::Instant::now();
+    rt().block_on(async {
+            let c = client(&kc).await;
+            let nodes: Vec<Node> = (0..1000)
+                .map(|i| {
+                    obj(json!({"metadata": {"name": format!("scale-{i:04}"),
+                        "labels": {"kubernetes.io/hostname": format!("scale-{i:04}"), "topology.kubernetes.io/zone": "z1"}}}))
+                })
+                .collect();
+            create_all(Api::<Node>::all(c.clone()), nodes).await;
+            namespace(&c, "scale").await;
+            let dss: Api<DaemonSet> = Api::namespaced(c.clone(), "scale");
+            let ds = dss
+                .create(&PostParams::default(), &obj(json!({
+                    "metadata": {"name": "scale-ds"},
+                    "spec": {"selector": {"matchLabels": {"app": "s"}},
+                             "template": {"metadata": {"labels": {"app": "s"}},
+                                          "spec": {"containers": [{"name": "c", "image": "longhornio/longhorn-manager:v1.7.2"}]}}}})))
+                .await
+                .unwrap();
+            let uid = ds.metadata.uid.unwrap();
+            let pods: Vec<Pod> = (0..10_000)
+                .map(|i| {
+                    obj(json!({"metadata": {"name": format!("p-{i:05}"), "labels": {"app": "s", "i": i.to_string()},
+                        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "DaemonSet", "name": "scale-ds", "uid": uid, "controller": true}]},
+                        "spec": {"nodeName": format!("scale-{:04}", i % 1000),
+                                 "containers": [{"name": "c", "image": "longhornio/longhorn-manager:v1.7.2",
+                                                 "env": [{"name": "A", "value": "x".repeat(200)}]},
+                                                {"name": "sidecar", "image": "busybox:1.36", "resources": {"limits": {"memory": "64Mi"}}}]}}))
+                })
+                .collect();
+            create_all(Api::<Pod>::namespaced(c.clone(), "scale"), pods).await;
+        });
+    eprintln!(
+        "created 1,000 Nodes and 10,000 Pods in {:?}",
+        created.elapsed()
+    );
+    let cg = hostready_testkit::memcg::MemCgroup::new(256 << 20);
+    for _ in 0..3 {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready"));
+        cmd.args([
+            "cluster",
+            "-o",
+            "json",
+            "--request-timeout",
+            "30s",
+            "--kubeconfig",
+        ])
+        .arg(&kc);
+        let start = std::time::Instant::now();
+        let m = cg.run_command(&mut cmd);
+        let took = start.elapsed();
+        let err = String::from_utf8_lossy(&m.output.stderr);
+        assert_eq!(m.oom_kills, 0, "killed by the memory limit: {err}");
+        assert_eq!(m.exit_code, Some(1), "{err}");
+        let doc: Value = serde_json::from_slice(&m.output.stdout).unwrap();
+        assert_eq!(doc["nodes"].as_array().unwrap().len(), 1000);
+        assert_eq!(doc["audit"]["containers"], 20_000);
+        assert_eq!(doc["audit"]["memory_limits"][0]["pods"], 10_000);
+        eprintln!(
+            "hostready cluster: {took:?}, peak RSS {:.1} MiB",
+            m.max_rss_mib()
+        );
+    }
+}
