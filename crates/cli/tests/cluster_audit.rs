@@ -444,3 +444,129 @@ fn scale_1000_nodes_10000_pods() {
         );
     }
 }
+
+/// The read-only ClusterRole docs/cluster.md gives, parsed from the doc itself so the two
+/// cannot drift apart.
+fn documented_cluster_role() -> Value {
+    let doc = include_str!("../../../docs/cluster.md");
+    let start = doc
+        .find("```yaml\napiVersion: rbac.authorization.k8s.io/v1")
+        .expect("docs/cluster.md has the ClusterRole");
+    let body = &doc[start + "```yaml\n".len()..];
+    let end = body.find("```").unwrap();
+    serde_yaml_ng::from_str(&body[..end]).unwrap()
+}
+
+/// A token for ServiceAccount `ns/name`, bound by a ClusterRoleBinding to ClusterRole `role`.
+async fn viewer_token(c: &kube::Client, ns: &str, name: &str, role: Value) -> String {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let sas: Api<ServiceAccount> = Api::namespaced(c.clone(), ns);
+    sas.create(
+        &PostParams::default(),
+        &obj(json!({"metadata": {"name": name}})),
+    )
+    .await
+    .unwrap();
+    let role_name = role["metadata"]["name"].as_str().unwrap().to_string();
+    Api::<ClusterRole>::all(c.clone())
+        .create(&PostParams::default(), &obj(role))
+        .await
+        .unwrap();
+    Api::<ClusterRoleBinding>::all(c.clone())
+        .create(&PostParams::default(), &obj(json!({
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role_name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ns}]})))
+        .await
+        .unwrap();
+    let req = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                     "spec": {"expirationSeconds": 3600}});
+    let tr: Value = sas
+        .create_subresource(
+            "token",
+            name,
+            &PostParams::default(),
+            serde_json::to_vec(&req).unwrap(),
+        )
+        .await
+        .unwrap();
+    tr["status"]["token"].as_str().unwrap().to_string()
+}
+
+/// A copy of the admin kubeconfig with `token` instead of the admin's.
+fn kubeconfig_with(admin: &Path, dir: &Path, token: &str) -> PathBuf {
+    let text: Vec<String> = std::fs::read_to_string(admin)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("token:") {
+                format!("    token: {token}")
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    let p = dir.join(format!("kubeconfig-{}", &token[token.len() - 8..]));
+    std::fs::write(&p, text.join("\n") + "\n").unwrap();
+    p
+}
+
+/// The documented RBAC is enough (a clean cluster exits 0 with nothing unreadable); without
+/// `pods` the audit names the list it could not read and exits 2, the rest still shown.
+#[test]
+fn the_documented_rbac_reads_everything_and_a_forbidden_list_is_named() {
+    let env = Testenv::up();
+    let dir = tempfile::tempdir().unwrap();
+    let (full, no_pods) = rt().block_on(async {
+        let c = client(&env.kubeconfig).await;
+        let now = k8s_openapi::chrono::Utc::now()
+            .to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true);
+        node(&c, "rbac-a", "2Gi").await;
+        agent_conditions(&c, "rbac-a", &[("LonghornReady", "True")], &now).await;
+        namespace(&c, "viewers").await;
+        let full = viewer_token(&c, "viewers", "viewer", documented_cluster_role()).await;
+        let mut role = documented_cluster_role();
+        role["metadata"]["name"] = json!("no-pods");
+        role["rules"][0]["resources"] = json!(["nodes", "limitranges"]);
+        let no_pods = viewer_token(&c, "viewers", "no-pods", role).await;
+        (full, no_pods)
+    });
+    let run = |token: &str| {
+        let kc = kubeconfig_with(&env.kubeconfig, dir.path(), token);
+        let out = hostready()
+            .args([
+                "cluster",
+                "-o",
+                "json",
+                "--request-timeout",
+                "20s",
+                "--kubeconfig",
+            ])
+            .arg(&kc)
+            .output()
+            .unwrap();
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), doc)
+    };
+    let (code, doc) = run(&full);
+    assert_eq!(doc["audit"]["unreadable"], json!([]), "{doc:#}");
+    assert_eq!(code, Some(0), "{doc:#}");
+    let (code, doc) = run(&no_pods);
+    assert_eq!(code, Some(2), "{doc:#}");
+    let unreadable = doc["audit"]["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1, "{doc:#}");
+    assert_eq!(unreadable[0]["what"], "pods");
+    assert!(
+        unreadable[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("forbidden"),
+        "{doc:#}"
+    );
+    assert_eq!(
+        doc["nodes"].as_array().unwrap().len(),
+        1,
+        "the rest still shown"
+    );
+}
