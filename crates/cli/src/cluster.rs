@@ -346,12 +346,13 @@ fn print_audit<W: std::io::Write>(
         }
     }
     writeln!(out)?;
-    writeln!(
-        out,
-        "{} audit item{} need attention",
-        a.attention(),
-        if a.attention() == 1 { "" } else { "s" }
-    )?;
+    let n = a.attention();
+    let (item, need) = if n == 1 {
+        ("item", "needs")
+    } else {
+        ("items", "need")
+    };
+    writeln!(out, "{n} audit {item} {need} attention")?;
     Ok(())
 }
 
