@@ -27,6 +27,7 @@ mod ownership;
 pub mod publish;
 mod server;
 mod shutdown;
+mod watch;
 
 pub use agent::{AgentError, Exit, Options};
 pub use client::KubeconfigArgs;

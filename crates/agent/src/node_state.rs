@@ -42,6 +42,10 @@ pub(crate) struct NodeState {
     /// Condition types withheld because another field manager owns them (found when the
     /// Node could first be read, after the config was accepted).
     withheld: Vec<String>,
+    /// The last check cycle's readiness conditions and the last watch pass's condition: each
+    /// side's update republishes the other's as it was, so neither removes the other.
+    ready: Vec<crate::condition::Desired>,
+    watch: Option<crate::condition::Desired>,
 }
 
 impl NodeState {
@@ -63,6 +67,8 @@ impl NodeState {
             retry_at: None,
             verified: false,
             withheld: Vec::new(),
+            ready: Vec::new(),
+            watch: None,
         }
     }
 
@@ -139,8 +145,26 @@ impl NodeState {
         }
         self.metrics.stuck_probes.set(r.stats.stuck as i64);
         self.metrics.set_findings(&r.findings);
+        self.ready = r.desired;
+        self.update_conditions();
+    }
+
+    /// Records a watch pass (`None`: the watch is off, its condition goes away): its
+    /// metrics, and its condition beside the readiness ones.
+    pub(crate) fn record_watch(&mut self, r: Option<&crate::watch::WatchResult>) {
+        if let Some(r) = r {
+            self.metrics.set_watch(r);
+        }
+        self.watch = r.map(crate::watch::desired);
+        self.update_conditions();
+    }
+
+    /// Updates the tracked conditions to the readiness ones and the watch's, logging and
+    /// queueing an event for each transition.
+    fn update_conditions(&mut self) {
         let now = Utc::now();
-        let mut desired = r.desired;
+        let mut desired = self.ready.clone();
+        desired.extend(self.watch.clone());
         desired.retain(|d| !self.withheld.contains(&d.type_));
         for t in self.conditions.update(desired, now) {
             log::info(&format!(
@@ -283,6 +307,8 @@ mod tests {
             retry_at: None,
             verified: false,
             withheld: Vec::new(),
+            ready: Vec::new(),
+            watch: None,
         };
         state
             .conditions
