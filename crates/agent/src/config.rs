@@ -149,9 +149,9 @@ fn build(
     }
     let watch_interval = match file.watch_interval.as_deref() {
         None => None,
-        Some(s) => Some(
-            parse_watch_interval(s).map_err(|e| invalid(format!("watch_interval: {e}")))?,
-        ),
+        Some(s) => {
+            Some(parse_watch_interval(s).map_err(|e| invalid(format!("watch_interval: {e}")))?)
+        }
     };
     let mut thresholds = hostready_doctor::Thresholds::default();
     if let Some(n) = file.pile_min_count {
@@ -361,10 +361,15 @@ mod tests {
         let s = load("").unwrap();
         assert_eq!(s.watch_interval, None);
         assert_eq!(s.thresholds, hostready_doctor::Thresholds::default());
-        let s = load("watch_interval: 30s\npile_min_count: 50\npile_min_age: 5m\npile_expect: [java]\n")
-            .unwrap();
+        let s = load(
+            "watch_interval: 30s\npile_min_count: 50\npile_min_age: 5m\npile_expect: [java]\n",
+        )
+        .unwrap();
         assert_eq!(s.watch_interval, Some(Duration::from_secs(30)));
-        assert_eq!((s.thresholds.min_count, s.thresholds.min_age_secs), (50, 300));
+        assert_eq!(
+            (s.thresholds.min_count, s.thresholds.min_age_secs),
+            (50, 300)
+        );
         assert!(s.thresholds.is_expected("java") && s.thresholds.is_expected("pause"));
         for off in ["off", "0s", "0"] {
             let s = load(&format!("watch_interval: {off}\n")).unwrap();

@@ -155,7 +155,13 @@ impl NodeState {
         if let Some(r) = r {
             self.metrics.set_watch(r);
         }
+        let before = self.watch.take();
         self.watch = r.map(crate::watch::desired);
+        if let (Some(b), Some(a)) = (&before, &self.watch) {
+            if let Some(e) = crate::watch::new_problem_event(b, a, Utc::now()) {
+                self.push_event(None, e);
+            }
+        }
         self.update_conditions();
     }
 

@@ -125,9 +125,7 @@ pub(crate) fn pass(
     let elapsed_min = prev.at.map(|t| t.elapsed().as_secs_f64() / 60.0);
     for g in &report.pileups {
         let growth = match (prev.counts.get(&g.command), elapsed_min) {
-            (Some(&before), Some(min)) if min > 0.0 => {
-                Some((g.count as f64 - before as f64) / min)
-            }
+            (Some(&before), Some(min)) if min > 0.0 => Some((g.count as f64 - before as f64) / min),
             _ => None,
         };
         let fix = report
@@ -144,7 +142,8 @@ pub(crate) fn pass(
             fix,
         });
     }
-    out.piles.sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
+    out.piles
+        .sort_by(|a, b| b.count.cmp(&a.count).then(a.command.cmp(&b.command)));
     prev.counts = out
         .piles
         .iter()
@@ -155,7 +154,9 @@ pub(crate) fn pass(
         let Some(path) = f.path.as_deref() else {
             continue;
         };
-        if hostready_doctor::locks::package_db_kind(path).is_none() {
+        // The lock table is the whole kernel's: only the databases of the host under the
+        // root count (with `--root /`, every one).
+        if hostready_doctor::locks::package_db_kind(path).is_none() || !under_root(root, path) {
             continue;
         }
         let finding = report
@@ -223,11 +224,18 @@ fn inside_root(root: &Path, path: &str) -> String {
     }
 }
 
-/// Doctor's fix in one line: its summary and first command.
+/// Returns true if and only if `path` is `root` or below it.
+fn under_root(root: &Path, path: &str) -> bool {
+    Path::new(path).starts_with(root)
+}
+
+/// Doctor's fix in one line: its summary and its decisive command — the `kill` where there
+/// is one (doctor lists the inspection commands first: a condition message has room for one).
 fn fix_of(f: &Finding) -> Option<String> {
     let r = f.remediation.as_ref()?;
     let mut s = r.summary.clone();
-    if let Some(c) = r.commands.first() {
+    let decisive = r.commands.iter().find(|c| c.starts_with("kill "));
+    if let Some(c) = decisive.or(r.commands.first()) {
         s.push_str(&format!(" ($ {c})"));
     }
     Some(s)
@@ -269,7 +277,11 @@ pub(crate) fn desired(r: &WatchResult) -> Desired {
     let (mut message, mut detail) = (Vec::new(), Vec::new());
     for c in &r.corrupt {
         failing.push(format!("corrupt:{}", c.database));
-        let fix = c.fix.as_deref().map(|f| format!("; fix: {f}")).unwrap_or_default();
+        let fix = c
+            .fix
+            .as_deref()
+            .map(|f| format!("; fix: {f}"))
+            .unwrap_or_default();
         message.push(format!("{}{fix}", c.message));
         detail.push(format!("{}{fix}", c.message));
     }
@@ -281,7 +293,11 @@ pub(crate) fn desired(r: &WatchResult) -> Desired {
         } else {
             l.holders.join(", ")
         };
-        let fix = l.fix.as_deref().map(|f| format!("; fix: {f}")).unwrap_or_default();
+        let fix = l
+            .fix
+            .as_deref()
+            .map(|f| format!("; fix: {f}"))
+            .unwrap_or_default();
         message.push(format!(
             "{} locked by {holders}, processes wait{fix}",
             l.database
@@ -294,7 +310,11 @@ pub(crate) fn desired(r: &WatchResult) -> Desired {
     for p in &r.piles {
         let b = band(p.count as u64);
         failing.push(format!("pile:{}:{b}", p.command));
-        let fix = p.fix.as_deref().map(|f| format!("; fix: {f}")).unwrap_or_default();
+        let fix = p
+            .fix
+            .as_deref()
+            .map(|f| format!("; fix: {f}"))
+            .unwrap_or_default();
         let mem = p
             .private_bytes
             .map(|bytes| format!(", at least {} MiB private", band(bytes >> 20)))
@@ -337,6 +357,53 @@ pub(crate) fn desired(r: &WatchResult) -> Desired {
         failing,
         detail: cap(&detail.join(". ")),
     }
+}
+
+/// What a `failing` key names, without its band: a pile by its command, a lock by database
+/// and holders, a damaged database by its file.
+fn subject(key: &str) -> &str {
+    match key.strip_prefix("pile:") {
+        Some(rest) => rest
+            .rsplit_once(':')
+            .map_or(key, |(cmd, _)| &key[..key.len() - rest.len() + cmd.len()]),
+        None => key,
+    }
+}
+
+/// The event for a problem that appeared while the condition was already False (a pile
+/// after the lock it waits on, a new holder, a second damaged database): the status did not
+/// change, so no transition event names it. A pile only crossing a band, or one going away
+/// while others stay, is a write but no event.
+pub(crate) fn new_problem_event(
+    before: &Desired,
+    after: &Desired,
+    time: k8s_openapi::chrono::DateTime<k8s_openapi::chrono::Utc>,
+) -> Option<crate::publish::EventSpec> {
+    if before.status != CondStatus::False || after.status != CondStatus::False {
+        return None;
+    }
+    let old: Vec<&str> = before.failing.iter().map(|k| subject(k)).collect();
+    let new: Vec<&str> = after
+        .failing
+        .iter()
+        .map(|k| subject(k))
+        .filter(|k| !old.contains(k))
+        .collect();
+    if new.is_empty() {
+        return None;
+    }
+    Some(crate::publish::EventSpec {
+        warning: true,
+        reason: after.reason.clone(),
+        action: "WatchHost",
+        note: cap(&format!(
+            "{CONDITION} still False ({}); new: {}. {}",
+            after.reason,
+            new.join(", "),
+            after.detail
+        )),
+        time,
+    })
 }
 
 /// Cuts a message to [`MAX_MESSAGE`] bytes on a character boundary.
@@ -401,19 +468,33 @@ mod tests {
 
     #[test]
     fn bands_round_down_to_one_two_five() {
-        let b: Vec<u64> = [0, 1, 3, 9, 10, 19, 20, 49, 50, 399, 400, 410, 499, 500, 4999]
-            .into_iter()
-            .map(band)
-            .collect();
-        assert_eq!(b, [0, 1, 2, 5, 10, 10, 20, 20, 50, 200, 200, 200, 200, 500, 2000]);
+        let b: Vec<u64> = [
+            0, 1, 3, 9, 10, 19, 20, 49, 50, 399, 400, 410, 499, 500, 4999,
+        ]
+        .into_iter()
+        .map(band)
+        .collect();
+        assert_eq!(
+            b,
+            [
+                0, 1, 2, 5, 10, 10, 20, 20, 50, 200, 200, 200, 200, 500, 2000
+            ]
+        );
     }
 
     #[test]
     fn healthy_is_true_as_expected() {
         let d = desired(&result(Vec::new(), Vec::new()));
-        assert_eq!((d.status, d.reason.as_str()), (CondStatus::True, "AsExpected"));
+        assert_eq!(
+            (d.status, d.reason.as_str()),
+            (CondStatus::True, "AsExpected")
+        );
         assert!(d.failing.is_empty());
-        assert!(d.message.starts_with("no pile of 10 or more"), "{}", d.message);
+        assert!(
+            d.message.starts_with("no pile of 10 or more"),
+            "{}",
+            d.message
+        );
     }
 
     #[test]
@@ -458,9 +539,49 @@ mod tests {
         let (changed, events) = urgent(&mut set, &result(vec![pile(510)], Vec::new()));
         assert!(changed && events == 0, "the lock going away is a write");
         let (changed, events) = urgent(&mut set, &result(Vec::new(), Vec::new()));
-        assert!(changed && events == 1, "the pile gone: a write and a transition");
+        assert!(
+            changed && events == 1,
+            "the pile gone: a write and a transition"
+        );
         let (changed, events) = urgent(&mut set, &result(Vec::new(), Vec::new()));
         assert!(!changed && events == 0, "healthy stays quiet");
+    }
+
+    /// A pile seen after its lock, or a new holder, is one event; a band crossing or the
+    /// same problems again is none (the status transitions have their own events).
+    #[test]
+    fn new_problems_while_false_are_one_event_each() {
+        let now = Utc::now();
+        let lock_only = desired(&result(Vec::new(), vec![lock(42)]));
+        let with_pile = desired(&result(vec![pile(24)], vec![lock(42)]));
+        let e = new_problem_event(&lock_only, &with_pile, now).expect("the pile is new");
+        assert_eq!(e.reason, "PackageDatabaseLocked");
+        assert!(
+            e.note.contains("new: pile:rpm -q iscsi-initiator-utils"),
+            "{}",
+            e.note
+        );
+        assert!(
+            e.note.contains("pile of 24 ×") && e.note.contains("pid 42"),
+            "{}",
+            e.note
+        );
+        let bigger = desired(&result(vec![pile(60)], vec![lock(42)]));
+        assert!(
+            new_problem_event(&with_pile, &bigger, now).is_none(),
+            "a band crossing"
+        );
+        assert!(new_problem_event(&bigger, &bigger, now).is_none());
+        let other_holder = desired(&result(vec![pile(60)], vec![lock(43)]));
+        assert!(
+            new_problem_event(&bigger, &other_holder, now).is_some(),
+            "a new holder"
+        );
+        let healthy = desired(&result(Vec::new(), Vec::new()));
+        assert!(
+            new_problem_event(&healthy, &with_pile, now).is_none(),
+            "a transition's own"
+        );
     }
 
     #[test]
@@ -477,7 +598,10 @@ mod tests {
         let mut r = result(Vec::new(), Vec::new());
         r.unknown = Some("no procfs: --proc none".into());
         let d = desired(&r);
-        assert_eq!((d.status, d.reason.as_str()), (CondStatus::Unknown, "WatchUnknown"));
+        assert_eq!(
+            (d.status, d.reason.as_str()),
+            (CondStatus::Unknown, "WatchUnknown")
+        );
         assert!(d.message.contains("--proc none"), "{}", d.message);
     }
 
@@ -488,7 +612,16 @@ mod tests {
             inside_root(root, "/tmp/r/var/lib/rpm/rpmdb.sqlite"),
             "/var/lib/rpm/rpmdb.sqlite"
         );
-        assert_eq!(inside_root(Path::new("/"), "/var/lib/rpm/x"), "/var/lib/rpm/x");
+        assert_eq!(
+            inside_root(Path::new("/"), "/var/lib/rpm/x"),
+            "/var/lib/rpm/x"
+        );
         assert_eq!(inside_root(root, "/tmp/rx/y"), "/tmp/rx/y");
+        assert!(under_root(root, "/tmp/r/var/lib/rpm/rpmdb.sqlite"));
+        assert!(!under_root(root, "/tmp/rx/var/lib/rpm/rpmdb.sqlite"));
+        assert!(under_root(
+            Path::new("/"),
+            "/tmp/rx/var/lib/rpm/rpmdb.sqlite"
+        ));
     }
 }
