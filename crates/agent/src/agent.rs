@@ -240,10 +240,11 @@ impl Agent {
             }
             self.health.tick();
             self.reload().await;
-            if self.watch_interval().is_some() && Instant::now() >= self.next_watch {
-                if !self.watch(shutdown.as_mut()).await {
-                    return Ok(Exit::Stopped);
-                }
+            if self.watch_interval().is_some()
+                && Instant::now() >= self.next_watch
+                && !self.watch(shutdown.as_mut()).await
+            {
+                return Ok(Exit::Stopped);
             }
             if Instant::now() >= self.next_check {
                 match self.check(shutdown.as_mut()).await {

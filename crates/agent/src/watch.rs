@@ -428,7 +428,7 @@ mod tests {
         Pile {
             command: "rpm -q iscsi-initiator-utils".into(),
             count,
-            private_bytes: Some(count as u64 * 600 << 10),
+            private_bytes: Some((count as u64 * 600) << 10),
             parent_chain: "longhorn-manager(4711)".into(),
             growth_per_min: Some(count as f64 / 100.0),
             fix: Some("Kill the pile ($ kill 1 2 3)".into()),
