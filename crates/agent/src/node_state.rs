@@ -44,7 +44,9 @@ pub(crate) struct NodeState {
     withheld: Vec<String>,
     /// The last check cycle's readiness conditions and the last watch pass's condition: each
     /// side's update republishes the other's as it was, so neither removes the other.
-    ready: Vec<crate::condition::Desired>,
+    /// `None` until the first check cycle: the readiness conditions seeded from the Node are
+    /// then kept as they are (a watch pass before it must not drop them).
+    ready: Option<Vec<crate::condition::Desired>>,
     watch: Option<crate::condition::Desired>,
 }
 
@@ -67,7 +69,7 @@ impl NodeState {
             retry_at: None,
             verified: false,
             withheld: Vec::new(),
-            ready: Vec::new(),
+            ready: None,
             watch: None,
         }
     }
@@ -145,7 +147,7 @@ impl NodeState {
         }
         self.metrics.stuck_probes.set(r.stats.stuck as i64);
         self.metrics.set_findings(&r.findings);
-        self.ready = r.desired;
+        self.ready = Some(r.desired);
         self.update_conditions();
     }
 
@@ -169,7 +171,15 @@ impl NodeState {
     /// queueing an event for each transition.
     fn update_conditions(&mut self) {
         let now = Utc::now();
-        let mut desired = self.ready.clone();
+        let mut desired = match &self.ready {
+            Some(ready) => ready.clone(),
+            None => self
+                .conditions
+                .desired()
+                .into_iter()
+                .filter(|d| d.type_ != crate::watch::CONDITION)
+                .collect(),
+        };
         desired.extend(self.watch.clone());
         desired.retain(|d| !self.withheld.contains(&d.type_));
         for t in self.conditions.update(desired, now) {
@@ -313,7 +323,7 @@ mod tests {
             retry_at: None,
             verified: false,
             withheld: Vec::new(),
-            ready: Vec::new(),
+            ready: None,
             watch: None,
         };
         state
