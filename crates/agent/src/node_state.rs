@@ -300,6 +300,69 @@ mod tests {
         }
     }
 
+    /// A watch pass before the first check cycle keeps the readiness conditions seeded from
+    /// the Node (an agent restarted), so they neither disappear nor "appear" again with an
+    /// event; the watch's own condition appears beside them.
+    #[tokio::test]
+    async fn a_watch_pass_before_the_first_check_keeps_the_seeded_conditions() {
+        let (svc, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let metrics = Arc::new(Metrics::new());
+        let opts = crate::agent::Options {
+            node_name: "n1".into(),
+            root: "/".into(),
+            proc: hostready_host::ProcSource::Disabled,
+            config: None,
+            defaults: crate::config::Defaults {
+                profiles: Vec::new(),
+                interval: Duration::from_secs(60),
+                heartbeat: Duration::from_secs(60),
+                search_path: String::new(),
+            },
+            once: false,
+            metrics_addr: None,
+            kubeconfig: None,
+            events_namespace: "default".into(),
+            max_cycles: None,
+            backoff_cap: Duration::from_secs(1),
+            reload_poll: Duration::from_secs(1),
+            probe_kill_grace: Duration::from_secs(1),
+            watch_interval: Duration::from_secs(60),
+        };
+        let kube = Kube::new(kube::Client::new(svc, "default"), "n1", "default");
+        let mut state = NodeState::new(kube, &opts, metrics);
+        let seeded: k8s_openapi::api::core::v1::NodeCondition = serde_json::from_value(
+            serde_json::json!({"type": "IscsiReady", "status": "True", "reason": "RequirementsMet",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}),
+        )
+        .unwrap();
+        state
+            .conditions
+            .seed(&[seeded], &["IscsiReady".to_string()]);
+        let r = crate::watch::WatchResult {
+            piles: Vec::new(),
+            locks: Vec::new(),
+            corrupt: Vec::new(),
+            databases: Vec::new(),
+            unknown: None,
+            thresholds: hostready_doctor::Thresholds::default(),
+            duration: Duration::ZERO,
+        };
+        state.record_watch(Some(&r));
+        let types: Vec<String> = state
+            .conditions
+            .statuses()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(types, ["IscsiReady", crate::watch::CONDITION]);
+        let events: Vec<&Option<String>> = state.pending.iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            events,
+            [&Some(crate::watch::CONDITION.to_string())],
+            "only the watch's appearance"
+        );
+    }
+
     /// The API was away at start, so ownership could not be checked then: at the first Node
     /// read before an apply, a condition the kubelet owns is withheld (never in the apply),
     /// reported by an event and the metric, and the others are published.
