@@ -45,6 +45,9 @@ pub struct Options {
     pub backoff_cap: Duration,
     pub reload_poll: Duration,
     pub probe_kill_grace: Duration,
+    /// `--watch-interval`: the watch pass's period when the config file does not set one;
+    /// zero is off.
+    pub watch_interval: Duration,
 }
 
 /// Why the agent could not start.
@@ -116,6 +119,10 @@ struct Agent {
     jitter: Jitter,
     state: NodeState,
     next_check: Instant,
+    /// When the next watch pass is due (ignored while the watch is off).
+    next_watch: Instant,
+    /// Pile sizes of the last watch pass, for growth per minute.
+    watch_prev: crate::watch::Previous,
     cycles: u64,
     /// Publish attempts so far (`--once` gives up after [`ONCE_ATTEMPTS`]).
     attempts: u32,
@@ -173,6 +180,8 @@ impl Agent {
             runner: None,
             jitter,
             next_check: Instant::now() + splay,
+            next_watch: Instant::now(),
+            watch_prev: crate::watch::Previous::default(),
             cycles: 0,
             attempts: 0,
         })
@@ -182,6 +191,7 @@ impl Agent {
     /// only and keeps transition times. If the API is unreachable now, publishing adopts
     /// later. `Err` if another field manager owns one of the conditions (nothing written).
     async fn adopt_node(&mut self) -> Result<(), AgentError> {
+        let types = self.condition_types(&self.settings);
         let state = &mut self.state;
         let node = match state.kube.get_node().await {
             Ok(node) => node,
@@ -194,7 +204,6 @@ impl Agent {
                 return Ok(());
             }
         };
-        let types = condition_types(&self.settings);
         state.uid = node.metadata.uid.clone();
         // Before the first apply: a condition someone else owns is never taken over.
         let conflicts = crate::ownership::conflicts(&node, &types);
@@ -231,6 +240,12 @@ impl Agent {
             }
             self.health.tick();
             self.reload().await;
+            if self.watch_interval().is_some()
+                && Instant::now() >= self.next_watch
+                && !self.watch(shutdown.as_mut()).await
+            {
+                return Ok(Exit::Stopped);
+            }
             if Instant::now() >= self.next_check {
                 match self.check(shutdown.as_mut()).await {
                     Checked::Done => {}
@@ -251,6 +266,9 @@ impl Agent {
     fn wake_at(&self) -> Instant {
         let now = Instant::now();
         let mut wake = self.next_check.min(now + self.opts.reload_poll);
+        if self.watch_interval().is_some() {
+            wake = wake.min(self.next_watch);
+        }
         if self.cycles > 0 {
             wake = wake.min(
                 self.state
@@ -283,6 +301,11 @@ impl Agent {
                 self.settings = Arc::new(s);
                 self.metrics.config_valid.set(1);
                 self.next_check = Instant::now();
+                self.next_watch = Instant::now();
+                if self.watch_interval().is_none() {
+                    // Turned off: its condition goes away with the next apply.
+                    self.state.record_watch(None);
+                }
             }
             Err(text) => {
                 log::warn(&format!(
@@ -337,6 +360,63 @@ impl Agent {
         self.health.checked();
         self.cycles += 1;
         Checked::Done
+    }
+
+    /// The watch pass's period, `None` when it is off (the config file's `watch_interval`,
+    /// else `--watch-interval`; zero is off).
+    fn watch_interval(&self) -> Option<Duration> {
+        let d = self
+            .settings
+            .watch_interval
+            .unwrap_or(self.opts.watch_interval);
+        (!d.is_zero()).then_some(d)
+    }
+
+    /// The condition types this agent publishes: the enabled profiles', and
+    /// HostProcessesHealthy while the watch is on.
+    fn condition_types(&self, s: &Settings) -> Vec<String> {
+        let mut types = condition_types(s);
+        let on = !s
+            .watch_interval
+            .unwrap_or(self.opts.watch_interval)
+            .is_zero();
+        if on {
+            types.push(crate::watch::CONDITION.to_string());
+        }
+        types
+    }
+
+    /// One watch pass on a blocking thread (doctor's scans; no process started), then its
+    /// condition and metrics recorded. Returns false if `shutdown` resolved meanwhile.
+    async fn watch<S: Future<Output = ()>>(&mut self, mut shutdown: std::pin::Pin<&mut S>) -> bool {
+        let interval = self.watch_interval().unwrap_or(Duration::from_secs(60));
+        let task = {
+            let (root, proc) = (self.opts.root.clone(), self.opts.proc.clone());
+            let thresholds = self.settings.thresholds.clone();
+            let mut prev = std::mem::take(&mut self.watch_prev);
+            tokio::task::spawn_blocking(move || {
+                let r = crate::watch::pass(&root, proc, &thresholds, &mut prev);
+                (r, prev)
+            })
+        };
+        tokio::pin!(task);
+        let result = loop {
+            tokio::select! {
+                biased;
+                () = shutdown.as_mut() => return false,
+                r = &mut task => break r,
+                () = tokio::time::sleep(self.opts.reload_poll) => self.health.tick(),
+            }
+        };
+        self.next_watch = Instant::now() + self.jitter.spread(interval, 0.1);
+        match result {
+            Ok((r, prev)) => {
+                self.watch_prev = prev;
+                self.state.record_watch(Some(&r));
+            }
+            Err(_) => log::warn("watch pass panicked; trying again next interval"),
+        }
+        true
     }
 
     /// Publishes if due (after the first check): `Some` when `--once` is done, published or

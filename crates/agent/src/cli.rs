@@ -32,7 +32,13 @@ pub struct AgentArgs {
     /// Rewrite unchanged conditions this often, so their lastHeartbeatTime shows the agent lives.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = positive)]
     pub heartbeat: Duration,
-    /// YAML config (profiles, interval, heartbeat, path), reloaded when it changes.
+    /// Time between watch passes (doctor's scans for piles of stuck processes and locked or
+    /// damaged package databases; no process is started), unless the config file's
+    /// `watch_interval` sets it. `off` or `0s`: no watch pass, no HostProcessesHealthy condition.
+    #[arg(long, value_name = "DURATION|off", default_value = "1m", value_parser = watch_interval)]
+    pub watch_interval: Duration,
+    /// YAML config (profiles, interval, heartbeat, path, watch_interval, pile thresholds),
+    /// reloaded when it changes.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Run one cycle, publish, exit: 0 published, 1 could not publish.
@@ -98,8 +104,14 @@ impl AgentArgs {
                 .reload_poll
                 .min(self.interval.max(Duration::from_millis(100))),
             probe_kill_grace: self.probe_kill_grace,
+            watch_interval: self.watch_interval,
         })
     }
+}
+
+/// `--watch-interval` as a clap value parser: `off` or a duration (zero is off).
+fn watch_interval(text: &str) -> Result<Duration, String> {
+    crate::config::parse_watch_interval(text).map_err(|e| e.why)
 }
 
 /// Runs the agent to its end and returns the exit code: 0 published (or stopped by a signal),

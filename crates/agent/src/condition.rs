@@ -398,6 +398,11 @@ impl ConditionSet {
         before != self.tracked.len()
     }
 
+    /// Returns the current conditions as last computed (or seeded from the Node).
+    pub fn desired(&self) -> Vec<Desired> {
+        self.tracked.iter().map(|t| t.desired.clone()).collect()
+    }
+
     /// Returns the current conditions' types and statuses.
     pub fn statuses(&self) -> Vec<(String, CondStatus)> {
         self.tracked

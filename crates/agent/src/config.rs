@@ -8,10 +8,15 @@
 //! interval: 30m                             # a unit is required: 90s, 5m, 1h30m
 //! heartbeat: 5m
 //! path: /usr/local/sbin:/usr/sbin:/usr/bin    # where executables are looked for in the root
+//! watch_interval: 1m                        # the watch pass (doctor's scans); `off` or `0s` stops it
+//! pile_min_count: 10                        # doctor's pile-up thresholds
+//! pile_min_age: 1m
+//! pile_expect: [java]                       # added to doctor's list of processes that crowd
 //! ```
 //!
 //! Every key left out takes the command line's value (`--profile`, `--interval`,
-//! `--heartbeat`, `--path`), and every key is reloaded when the file changes.
+//! `--heartbeat`, `--path`, `--watch-interval`; the pile thresholds take doctor's defaults),
+//! and every key is reloaded when the file changes.
 //!
 //! Command checks (node-problem-detector plugin convention) are requirements of a profile
 //! file (`command: [/abs/program, args...]`); they run under the bounded runner.
@@ -55,6 +60,10 @@ struct FileConfig {
     interval: Option<String>,
     heartbeat: Option<String>,
     path: Option<String>,
+    watch_interval: Option<String>,
+    pile_min_count: Option<usize>,
+    pile_min_age: Option<String>,
+    pile_expect: Option<Vec<String>>,
 }
 
 /// Defaults that apply when the file (or no file) leaves a setting out: the command line's.
@@ -75,6 +84,12 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// The executable search path inside the host root, colon-separated like PATH.
     pub search_path: String,
+    /// The file's `watch_interval`: `None` when the key is left out (the flag's value
+    /// applies), `Some(ZERO)` for `off` / `0s` (no watch pass).
+    pub watch_interval: Option<Duration>,
+    /// The watch pass's pile-up thresholds and exemptions (doctor's, with `pile_expect` added
+    /// to its list of processes that normally crowd).
+    pub thresholds: hostready_doctor::Thresholds,
 }
 
 impl Settings {
@@ -132,6 +147,29 @@ fn build(
             "interval and heartbeat must be more than zero".into(),
         ));
     }
+    let watch_interval = match file.watch_interval.as_deref() {
+        None => None,
+        Some(s) => {
+            Some(parse_watch_interval(s).map_err(|e| invalid(format!("watch_interval: {e}")))?)
+        }
+    };
+    let mut thresholds = hostready_doctor::Thresholds::default();
+    if let Some(n) = file.pile_min_count {
+        if n < 2 {
+            return Err(invalid(format!(
+                "pile_min_count: {n} is too small (a pile is at least 2 identical processes)"
+            )));
+        }
+        thresholds.min_count = n;
+    }
+    if let Some(a) = &file.pile_min_age {
+        thresholds.min_age_secs = duration::parse(a)
+            .map_err(|e| invalid(format!("pile_min_age: {e}")))?
+            .as_secs();
+    }
+    thresholds
+        .expected
+        .extend(file.pile_expect.unwrap_or_default());
     let search_path = match file.path {
         None => d.search_path.clone(),
         Some(p) => search_path(&p).map_err(|why| invalid(format!("path: {why}")))?,
@@ -164,7 +202,17 @@ fn build(
         interval,
         heartbeat,
         search_path,
+        watch_interval,
+        thresholds,
     })
+}
+
+/// Reads a watch interval: `off` or any duration of the shared grammar, zero meaning off.
+pub fn parse_watch_interval(s: &str) -> Result<Duration, duration::DurationError> {
+    if s.trim() == "off" {
+        return Ok(Duration::ZERO);
+    }
+    duration::parse(s)
 }
 
 /// Checks the `path` key: colon-separated absolute directories (inside the host root), as
@@ -304,6 +352,37 @@ mod tests {
         assert_eq!(s.heartbeat, Duration::from_secs(90));
         let e = load("heartbeat: 90\n").unwrap_err().to_string();
         assert!(e.contains("heartbeat") && e.contains("90s"), "{e}");
+    }
+
+    /// The watch keys: left out, the flag applies (None) and doctor's thresholds; `off` and
+    /// `0s` are off; `pile_expect` adds to doctor's list; bad values name their key.
+    #[test]
+    fn watch_keys_set_the_interval_and_doctors_thresholds() {
+        let s = load("").unwrap();
+        assert_eq!(s.watch_interval, None);
+        assert_eq!(s.thresholds, hostready_doctor::Thresholds::default());
+        let s = load(
+            "watch_interval: 30s\npile_min_count: 50\npile_min_age: 5m\npile_expect: [java]\n",
+        )
+        .unwrap();
+        assert_eq!(s.watch_interval, Some(Duration::from_secs(30)));
+        assert_eq!(
+            (s.thresholds.min_count, s.thresholds.min_age_secs),
+            (50, 300)
+        );
+        assert!(s.thresholds.is_expected("java") && s.thresholds.is_expected("pause"));
+        for off in ["off", "0s", "0"] {
+            let s = load(&format!("watch_interval: {off}\n")).unwrap();
+            assert_eq!(s.watch_interval, Some(Duration::ZERO), "{off}");
+        }
+        for (bad, key) in [
+            ("watch_interval: 60\n", "watch_interval"),
+            ("pile_min_age: often\n", "pile_min_age"),
+            ("pile_min_count: 1\n", "pile_min_count"),
+        ] {
+            let e = load(bad).unwrap_err().to_string();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

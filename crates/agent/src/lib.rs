@@ -28,6 +28,7 @@ mod ownership;
 pub mod publish;
 mod server;
 mod shutdown;
+mod watch;
 
 pub use agent::{AgentError, Exit, Options};
 pub use client::KubeconfigArgs;
@@ -35,3 +36,5 @@ pub use client::KubeconfigArgs;
 // the label sets the agent can emit.
 pub use config::{Defaults, Settings};
 pub use metrics::{API_ERROR_CODES, API_OPS};
+/// The watch pass's condition type: the deploy policy's tests allow it beside the profiles'.
+pub use watch::CONDITION as WATCH_CONDITION;

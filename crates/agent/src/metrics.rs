@@ -69,6 +69,18 @@ pub struct ProbeLabels {
     pub probe: String,
 }
 
+/// A pile's normalised command line (at most [`crate::watch::MAX_EXPORTED`] piles).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CommandLabels {
+    pub command: String,
+}
+
+/// A package database file, inside the root (at most [`crate::watch::MAX_EXPORTED`]).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DatabaseLabels {
+    pub database: String,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
     /// `get_node`, `apply_conditions`, `create_event`.
@@ -127,6 +139,14 @@ pub struct Metrics {
     pub config_valid: Gauge,
     pub conditions_withheld: Family<ConditionTypeLabels, Gauge>,
     pub last_publish: Gauge<f64, AtomicU64>,
+    pub pileup_processes: Family<CommandLabels, Gauge>,
+    pub pileup_private_bytes: Family<CommandLabels, Gauge>,
+    pub pkgdb_lock_holders: Family<DatabaseLabels, Gauge>,
+    pub pkgdb_lock_waiters: Family<DatabaseLabels, Gauge>,
+    pub pkgdb_corrupt: Family<DatabaseLabels, Gauge>,
+    pub watch_duration: Gauge<f64, AtomicU64>,
+    pub watch_passes: Counter,
+    pub watch_last: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -163,6 +183,14 @@ impl Metrics {
             config_valid: Gauge::default(),
             conditions_withheld: Family::default(),
             last_publish: Gauge::default(),
+            pileup_processes: Family::default(),
+            pileup_private_bytes: Family::default(),
+            pkgdb_lock_holders: Family::default(),
+            pkgdb_lock_waiters: Family::default(),
+            pkgdb_corrupt: Family::default(),
+            watch_duration: Gauge::default(),
+            watch_passes: Counter::default(),
+            watch_last: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -226,10 +254,89 @@ impl Metrics {
             "Unix time of the last successful condition write",
             m.last_publish.clone(),
         );
+        registry.register(
+            "pileup_processes",
+            "Processes in each pile-up the last watch pass flagged, by normalised command (the 10 largest)",
+            m.pileup_processes.clone(),
+        );
+        registry.register(
+            "pileup_private_bytes",
+            "Private memory of each flagged pile-up, by normalised command (the 10 largest)",
+            m.pileup_private_bytes.clone(),
+        );
+        registry.register(
+            "pkgdb_lock_holders",
+            "Processes holding a lock on each package database file in the kernel's lock table",
+            m.pkgdb_lock_holders.clone(),
+        );
+        registry.register(
+            "pkgdb_lock_waiters",
+            "Processes waiting for a lock on each package database file",
+            m.pkgdb_lock_waiters.clone(),
+        );
+        registry.register(
+            "pkgdb_corrupt",
+            "1 if the package database file is damaged, 0 if it reads as healthy",
+            m.pkgdb_corrupt.clone(),
+        );
+        registry.register(
+            "watch_duration_seconds",
+            "Time the last watch pass took (doctor's scans of processes, locks and databases)",
+            m.watch_duration.clone(),
+        );
+        registry.register("watch_passes", "Watch passes run", m.watch_passes.clone());
+        registry.register(
+            "watch_last_timestamp_seconds",
+            "Unix time of the last completed watch pass",
+            m.watch_last.clone(),
+        );
         Metrics {
             registry: root,
             ..m
         }
+    }
+
+    /// Replaces the pile-up and package-database gauges with a watch pass's, at most
+    /// [`crate::watch::MAX_EXPORTED`] piles (the largest) and databases each.
+    pub(crate) fn set_watch(&self, r: &crate::watch::WatchResult) {
+        use crate::watch::MAX_EXPORTED;
+        self.pileup_processes.clear();
+        self.pileup_private_bytes.clear();
+        for p in r.piles.iter().take(MAX_EXPORTED) {
+            let l = CommandLabels {
+                command: p.command.clone(),
+            };
+            self.pileup_processes.get_or_create(&l).set(p.count as i64);
+            if let Some(b) = p.private_bytes {
+                self.pileup_private_bytes.get_or_create(&l).set(b as i64);
+            }
+        }
+        self.pkgdb_lock_holders.clear();
+        self.pkgdb_lock_waiters.clear();
+        for l in r.locks.iter().take(MAX_EXPORTED) {
+            let d = DatabaseLabels {
+                database: l.database.clone(),
+            };
+            self.pkgdb_lock_holders
+                .get_or_create(&d)
+                .set(l.holder_pids.len() as i64);
+            self.pkgdb_lock_waiters
+                .get_or_create(&d)
+                .set(l.waiters as i64);
+        }
+        self.pkgdb_corrupt.clear();
+        for db in r.databases.iter().take(MAX_EXPORTED) {
+            let bad = r.corrupt.iter().any(|c| &c.database == db);
+            self.pkgdb_corrupt
+                .get_or_create(&DatabaseLabels {
+                    database: db.clone(),
+                })
+                .set(i64::from(bad));
+        }
+        self.watch_duration.set(r.duration.as_secs_f64());
+        self.watch_passes.inc();
+        self.watch_last
+            .set(k8s_openapi::chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
     }
 
     /// Replaces the per-finding gauges with this cycle's findings.

@@ -42,6 +42,12 @@ pub(crate) struct NodeState {
     /// Condition types withheld because another field manager owns them (found when the
     /// Node could first be read, after the config was accepted).
     withheld: Vec<String>,
+    /// The last check cycle's readiness conditions and the last watch pass's condition: each
+    /// side's update republishes the other's as it was, so neither removes the other.
+    /// `None` until the first check cycle: the readiness conditions seeded from the Node are
+    /// then kept as they are (a watch pass before it must not drop them).
+    ready: Option<Vec<crate::condition::Desired>>,
+    watch: Option<crate::condition::Desired>,
 }
 
 impl NodeState {
@@ -63,6 +69,8 @@ impl NodeState {
             retry_at: None,
             verified: false,
             withheld: Vec::new(),
+            ready: None,
+            watch: None,
         }
     }
 
@@ -139,8 +147,40 @@ impl NodeState {
         }
         self.metrics.stuck_probes.set(r.stats.stuck as i64);
         self.metrics.set_findings(&r.findings);
+        self.ready = Some(r.desired);
+        self.update_conditions();
+    }
+
+    /// Records a watch pass (`None`: the watch is off, its condition goes away): its
+    /// metrics, and its condition beside the readiness ones.
+    pub(crate) fn record_watch(&mut self, r: Option<&crate::watch::WatchResult>) {
+        if let Some(r) = r {
+            self.metrics.set_watch(r);
+        }
+        let before = self.watch.take();
+        self.watch = r.map(crate::watch::desired);
+        if let (Some(b), Some(a)) = (&before, &self.watch) {
+            if let Some(e) = crate::watch::new_problem_event(b, a, Utc::now()) {
+                self.push_event(None, e);
+            }
+        }
+        self.update_conditions();
+    }
+
+    /// Updates the tracked conditions to the readiness ones and the watch's, logging and
+    /// queueing an event for each transition.
+    fn update_conditions(&mut self) {
         let now = Utc::now();
-        let mut desired = r.desired;
+        let mut desired = match &self.ready {
+            Some(ready) => ready.clone(),
+            None => self
+                .conditions
+                .desired()
+                .into_iter()
+                .filter(|d| d.type_ != crate::watch::CONDITION)
+                .collect(),
+        };
+        desired.extend(self.watch.clone());
         desired.retain(|d| !self.withheld.contains(&d.type_));
         for t in self.conditions.update(desired, now) {
             log::info(&format!(
@@ -260,6 +300,69 @@ mod tests {
         }
     }
 
+    /// A watch pass before the first check cycle keeps the readiness conditions seeded from
+    /// the Node (an agent restarted), so they neither disappear nor "appear" again with an
+    /// event; the watch's own condition appears beside them.
+    #[tokio::test]
+    async fn a_watch_pass_before_the_first_check_keeps_the_seeded_conditions() {
+        let (svc, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let metrics = Arc::new(Metrics::new());
+        let opts = crate::agent::Options {
+            node_name: "n1".into(),
+            root: "/".into(),
+            proc: hostready_host::ProcSource::Disabled,
+            config: None,
+            defaults: crate::config::Defaults {
+                profiles: Vec::new(),
+                interval: Duration::from_secs(60),
+                heartbeat: Duration::from_secs(60),
+                search_path: String::new(),
+            },
+            once: false,
+            metrics_addr: None,
+            kubeconfig: None,
+            events_namespace: "default".into(),
+            max_cycles: None,
+            backoff_cap: Duration::from_secs(1),
+            reload_poll: Duration::from_secs(1),
+            probe_kill_grace: Duration::from_secs(1),
+            watch_interval: Duration::from_secs(60),
+        };
+        let kube = Kube::new(kube::Client::new(svc, "default"), "n1", "default");
+        let mut state = NodeState::new(kube, &opts, metrics);
+        let seeded: k8s_openapi::api::core::v1::NodeCondition = serde_json::from_value(
+            serde_json::json!({"type": "IscsiReady", "status": "True", "reason": "RequirementsMet",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"}),
+        )
+        .unwrap();
+        state
+            .conditions
+            .seed(&[seeded], &["IscsiReady".to_string()]);
+        let r = crate::watch::WatchResult {
+            piles: Vec::new(),
+            locks: Vec::new(),
+            corrupt: Vec::new(),
+            databases: Vec::new(),
+            unknown: None,
+            thresholds: hostready_doctor::Thresholds::default(),
+            duration: Duration::ZERO,
+        };
+        state.record_watch(Some(&r));
+        let types: Vec<String> = state
+            .conditions
+            .statuses()
+            .into_iter()
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(types, ["IscsiReady", crate::watch::CONDITION]);
+        let events: Vec<&Option<String>> = state.pending.iter().map(|(t, _)| t).collect();
+        assert_eq!(
+            events,
+            [&Some(crate::watch::CONDITION.to_string())],
+            "only the watch's appearance"
+        );
+    }
+
     /// The API was away at start, so ownership could not be checked then: at the first Node
     /// read before an apply, a condition the kubelet owns is withheld (never in the apply),
     /// reported by an event and the metric, and the others are published.
@@ -283,6 +386,8 @@ mod tests {
             retry_at: None,
             verified: false,
             withheld: Vec::new(),
+            ready: None,
+            watch: None,
         };
         state
             .conditions

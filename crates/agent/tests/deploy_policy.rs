@@ -99,11 +99,13 @@ fn chart_and_manifest_policies_agree_and_allow_exactly_the_builtin_conditions() 
         "the chart's policy differs from deploy/manifests/policy.yaml"
     );
 
-    // Exactly the built-in profiles' condition types, in both.
-    let expected: BTreeSet<String> = hostready_checks::profile::builtin_names()
+    // Exactly the built-in profiles' condition types and HostProcessesHealthy, in both.
+    let mut expected: BTreeSet<String> = hostready_checks::profile::builtin_names()
         .into_iter()
         .map(|n| hostready_checks::profile::load(n).unwrap().condition_type())
         .collect();
+    // And the watch pass's own condition.
+    expected.insert(hostready_agent::WATCH_CONDITION.to_string());
     assert_eq!(m_types, expected, "deploy/manifests/policy.yaml ownTypes");
     assert_eq!(builtin, expected, "the chart's $builtin list");
     let kubelet = [

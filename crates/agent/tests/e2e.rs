@@ -21,7 +21,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
-const PROFILES: [&str; 4] = ["-p", "iscsi", "-p", "nfs-client"];
+/// The profiles these agents publish; the watch pass (HostProcessesHealthy) is off here, its
+/// own end-to-end test is `tests/e2e_watch.rs`.
+const PROFILES: [&str; 6] = ["-p", "iscsi", "-p", "nfs-client", "--watch-interval", "off"];
 
 fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), "default");
@@ -138,6 +140,8 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
                 "127.0.0.1:0",
                 "--reload-poll",
                 "200ms",
+                "--watch-interval",
+                "off",
             ],
         ),
     );

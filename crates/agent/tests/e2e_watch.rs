@@ -1,0 +1,246 @@
+//! The incident, caught by the agent's watch pass, end to end against a real kube-apiserver
+//! and with real rpm: an rpmdb made by Debian's `rpm`, `sqlite3` holding an EXCLUSIVE lock
+//! on it, and two dozen `rpm -q` waiting behind it under a parent named like
+//! longhorn-manager. Within a few watch intervals the Node's `HostProcessesHealthy` turns
+//! False naming the pile, its parent and the holder, one event is recorded, and `/metrics`
+//! shows the pile and the lock; once holder and pile are killed the condition returns to
+//! True. Throughout, the agent has no child process: the watch pass starts none.
+//!
+//! The agent reads the machine's real `/proc`, where other tests may run: the pile threshold
+//! is 20 (ours is 24) and the pile's command names this test's own root, so another test's
+//! processes are not taken for ours.
+
+// Tests build fake hosts and read fixtures on this machine directly.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::fs;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use hostready_testkit::process::{Group, count_argv0, hold_sqlite_exclusive, marker, need};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+
+fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    block(async { api.list(&ListParams::default()).await.unwrap() })
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
+        .collect()
+}
+
+/// The agent's child processes (every thread's), from the real procfs.
+fn children(pid: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    for t in fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        if let Ok(c) = fs::read_to_string(t.path().join("children")) {
+            out.extend(c.split_whitespace().map(str::to_string));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
+    need("/usr/bin/rpm");
+    need("/usr/bin/sqlite3");
+    let env = KubeEnv::start();
+    let client = env.client();
+    let node = "node-watch";
+    create_node_with_kubelet_conditions(&client, node);
+
+    let root = tempfile::tempdir().unwrap();
+    let r = root.path().to_str().unwrap().to_string();
+    let ok = Command::new("rpm")
+        .args(["--root", &r, "--initdb", "--dbpath", "/var/lib/rpm"])
+        .status()
+        .unwrap();
+    assert!(ok.success(), "rpm --initdb failed");
+    let db = root.path().join("var/lib/rpm/rpmdb.sqlite");
+    let conf_dir = tempfile::tempdir().unwrap();
+    let config = conf_dir.path().join("agent.yaml");
+    fs::write(
+        &config,
+        "profiles: [iscsi]\ninterval: 1h\nheartbeat: 1h\nwatch_interval: 1s\npile_min_count: 20\npile_min_age: 1s\n",
+    )
+    .unwrap();
+    let mut agent = Agent::start(
+        &env.kubeconfig,
+        &[
+            "--node-name",
+            node,
+            "--root",
+            &r,
+            "--proc",
+            "/proc",
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    let pid = agent.child.id();
+    let addr = agent.metrics_addr();
+    let no_children = || {
+        let c = children(pid);
+        assert!(c.is_empty(), "the agent started processes: {c:?}");
+    };
+
+    // Healthy first: True, AsExpected.
+    let healthy = wait_for("HostProcessesHealthy=True", Duration::from_secs(60), || {
+        no_children();
+        condition(&client, node, "HostProcessesHealthy").filter(|c| c.0 == "True")
+    });
+    assert_eq!(healthy.1, "AsExpected", "{healthy:?}");
+    let name = |e: &Event| e.metadata.name.clone().unwrap_or_default();
+    let events_before: Vec<String> = events_about(&client, node).iter().map(name).collect();
+
+    // The incident: the lock, then 24 queries that wait behind it, never reaped.
+    let holder = hold_sqlite_exclusive(&db, "SELECT count(*) FROM Packages;");
+    let hp = holder.pid();
+    let manager = marker("longhorn-manager-");
+    let pile = Group::bash(
+        &manager,
+        &format!(
+            "for i in $(seq 24); do rpm --root {r} --dbpath /var/lib/rpm -q open-iscsi & done; wait"
+        ),
+    );
+    // False at once for the lock its waiters queue on; the pile joins the message when its
+    // members are older than `pile_min_age`.
+    let sick = wait_for(
+        "HostProcessesHealthy=False with the pile",
+        Duration::from_secs(60),
+        || {
+            no_children();
+            condition(&client, node, "HostProcessesHealthy")
+                .filter(|c| c.0 == "False" && c.2.contains("pile of at least 20 ×"))
+        },
+    );
+    assert!(count_argv0("rpm") >= 24);
+    let (_, reason, message, _) = &sick;
+    assert_eq!(reason, "PackageDatabaseLocked", "{message}");
+    for want in [
+        "/var/lib/rpm/rpmdb.sqlite locked by".to_string(),
+        format!("pid {hp} (sqlite3"),
+        "-q open-iscsi`".to_string(),
+        format!("{manager}({})", pile.pid()),
+        format!("kill {hp}"),
+    ] {
+        assert!(message.contains(&want), "{want:?} not in {message}");
+    }
+    // The pile stays, the passes go on (a second a pass): the condition and its message do
+    // not move, and no event is added.
+    let settled = events_about(&client, node).len();
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        condition(&client, node, "HostProcessesHealthy").as_ref(),
+        Some(&sick)
+    );
+    assert_eq!(
+        events_about(&client, node).len(),
+        settled,
+        "events while the pile stays"
+    );
+    // One event for the transition to False; if the lock was seen before the pile was old
+    // enough, one more when the pile appeared. The last names pile, parent, holder and fix.
+    // Listed by name (random suffixes): the new ones are those not there before, in time order.
+    let mut events: Vec<Event> = events_about(&client, node)
+        .into_iter()
+        .filter(|e| !events_before.contains(&name(e)))
+        .collect();
+    events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    let watch_events: Vec<&Event> = events
+        .iter()
+        .filter(|e| {
+            e.note
+                .as_deref()
+                // Its first appearance (True) may be created just after we looked.
+                .is_some_and(|n| {
+                    n.starts_with("HostProcessesHealthy")
+                        && !n.starts_with("HostProcessesHealthy (none)")
+                })
+        })
+        .collect();
+    let transitions = watch_events
+        .iter()
+        .filter(|e| {
+            e.note
+                .as_deref()
+                .unwrap()
+                .starts_with("HostProcessesHealthy True -> False")
+        })
+        .count();
+    assert_eq!(transitions, 1, "{events:#?}");
+    assert!(watch_events.len() <= 2, "{events:#?}");
+    let last = watch_events.last().unwrap();
+    let note = last.note.as_deref().unwrap();
+    assert_eq!(last.reason.as_deref(), Some("PackageDatabaseLocked"));
+    for want in [
+        "pile of 24 ×".to_string(),
+        format!("{manager}("),
+        format!("pid {hp} (sqlite3"),
+        "24 process(es) wait".to_string(),
+        format!("kill {hp}"),
+    ] {
+        assert!(note.contains(&want), "{want:?} not in {note}");
+    }
+
+    // The metrics show the pile and the lock.
+    let (code, text) = http_get(&addr, "/metrics");
+    assert_eq!(code, 200);
+    let pile_line = text
+        .lines()
+        .find(|l| l.starts_with("hostready_pileup_processes{") && l.contains("-q open-iscsi"))
+        .unwrap_or_else(|| panic!("no pile series:\n{text}"));
+    assert!(pile_line.ends_with(" 24"), "{pile_line}");
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("hostready_pileup_private_bytes{") && l.contains("-q open-iscsi")
+        ),
+        "{text}"
+    );
+    for want in [
+        "hostready_pkgdb_lock_holders{database=\"/var/lib/rpm/rpmdb.sqlite\"} 1",
+        "hostready_pkgdb_lock_waiters{database=\"/var/lib/rpm/rpmdb.sqlite\"} 24",
+        "hostready_pkgdb_corrupt{database=\"/var/lib/rpm/rpmdb.sqlite\"} 0",
+    ] {
+        assert!(text.contains(want), "{want} not in\n{text}");
+    }
+    for name in [
+        "hostready_watch_duration_seconds ",
+        "hostready_watch_passes_total ",
+        "hostready_watch_last_timestamp_seconds ",
+    ] {
+        assert!(text.contains(name), "{name} not in\n{text}");
+    }
+
+    // Holder and pile killed: back to True, and the pile's series are gone.
+    drop(pile);
+    drop(holder);
+    let back = wait_for(
+        "HostProcessesHealthy=True again",
+        Duration::from_secs(60),
+        || {
+            no_children();
+            condition(&client, node, "HostProcessesHealthy").filter(|c| c.0 == "True")
+        },
+    );
+    assert_eq!(back.1, "AsExpected");
+    let (_, text) = http_get(&addr, "/metrics");
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.starts_with("hostready_pileup_processes{") && l.contains("-q open-iscsi")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("hostready_pkgdb_lock_waiters{database=\"/var/lib/rpm/rpmdb.sqlite\"}"),
+        "the lock is gone, its series too:\n{text}"
+    );
+    let (code, _) = agent.terminate();
+    assert_eq!(code, Some(0), "{}", agent.log_text());
+}
