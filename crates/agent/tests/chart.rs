@@ -729,6 +729,22 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
         .unwrap(),
     );
     block(ds.get("hostready-agent")).expect("the installed DaemonSet");
+    // The CRDs installed above: `auto` saw the kinds in the cluster's discovery (helm's
+    // capabilities list them as group/version/Kind) and installed both monitoring objects.
+    for (kind, api_version) in [
+        ("PodMonitor", "monitoring.coreos.com/v1"),
+        ("PrometheusRule", "monitoring.coreos.com/v1"),
+    ] {
+        let api = api_for(
+            &client,
+            &serde_yaml_ng::from_str(&format!(
+                "apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: hostready-agent, namespace: hostready-system}}"
+            ))
+            .unwrap(),
+        );
+        block(api.get("hostready-agent"))
+            .unwrap_or_else(|e| panic!("auto did not install the {kind}: {e}"));
+    }
     // Labelled as NOTES say: the warning is gone.
     create_namespace(&client, "hostready-system", Some("privileged"));
     let notes = install(&[]);
