@@ -9,8 +9,11 @@
 //! - the chart's defaults render the same objects as `deploy/manifests/` (apart from the
 //!   release's bookkeeping labels and the config checksum), so the two cannot drift;
 //! - the config file it renders is one the agent accepts;
+//! - the PodMonitor and PrometheusRule render only when the cluster serves their kinds
+//!   (`auto`) or when turned on, never when turned off;
 //! - every object rendered with every value set passes a server-side dry run (admission and
-//!   validation run, nothing is stored), and a real `helm install --create-namespace` works and
+//!   validation run, nothing is stored; the monitoring objects against stand-in CRDs,
+//!   `ci/prometheus-operator-crds.yaml`, with strict field validation), and a real `helm install --create-namespace` works and
 //!   its NOTES warn that the new namespace's Pod Security level refuses the agent's pods —
 //!   which the API server confirms by refusing the pod under `baseline`.
 //!
@@ -432,7 +435,144 @@ fn dry_run_apply(client: &kube::Client, obj: &Value) -> kube::Result<DynamicObje
     let api = api_for(client, &d);
     let mut pp = PatchParams::apply("chart-test").force();
     pp.dry_run = true;
+    // The monitoring objects' CRDs (ci/prometheus-operator-crds.yaml) type only the fields
+    // the chart uses: strict, so a field they do not know is refused, not silently pruned.
+    if d.types.as_ref().unwrap().api_version == "monitoring.coreos.com/v1" {
+        pp = pp.validation(kube::api::ValidationDirective::Strict);
+    }
     block(api.patch(d.metadata.name.as_deref().unwrap(), &pp, &Patch::Apply(&d)))
+}
+
+/// Creates the stand-in Prometheus Operator CRDs (`ci/prometheus-operator-crds.yaml`) and
+/// waits until the API server serves them.
+fn install_monitoring_crds(client: &kube::Client) {
+    let text = fs::read_to_string(format!("{}/ci/prometheus-operator-crds.yaml", chart())).unwrap();
+    for crd in docs(&text) {
+        let d: DynamicObject = serde_yaml_ng::from_value(crd).unwrap();
+        let api = api_for(client, &d);
+        let name = d.metadata.name.clone().unwrap();
+        block(api.patch(
+            &name,
+            &PatchParams::apply("chart-test").force(),
+            &Patch::Apply(&d),
+        ))
+        .unwrap_or_else(|e| panic!("CRD {name}: {e}"));
+        wait_for(
+            "the CRD established",
+            std::time::Duration::from_secs(30),
+            || {
+                let got = block(api.get(&name)).ok()?;
+                let conds = got.data["status"]["conditions"].as_array()?.clone();
+                conds
+                    .iter()
+                    .any(|c| c["type"] == "Established" && c["status"] == "True")
+                    .then_some(())
+            },
+        );
+    }
+}
+
+fn kinds_of(objs: &[Value]) -> Vec<String> {
+    objs.iter().map(|o| key(o).0).collect()
+}
+
+#[test]
+fn monitoring_objects_render_when_the_operator_kinds_are_served_or_asked_for() {
+    let monitoring = ["PodMonitor", "PrometheusRule"];
+    let has = |objs: &[Value], kind: &str| kinds_of(objs).iter().any(|k| k == kind);
+    // auto (the default) on a cluster without the operator: neither.
+    let objs = template("hostready", "hostready-system", &[]);
+    for k in monitoring {
+        assert!(!has(&objs, k), "{k} rendered without the operator's CRDs");
+    }
+    // auto, the cluster serving each kind: each alone, then both.
+    for k in monitoring {
+        let api = format!("monitoring.coreos.com/v1/{k}");
+        let objs = template("hostready", "hostready-system", &["--api-versions", &api]);
+        for m in monitoring {
+            assert_eq!(has(&objs, m), m == k, "--api-versions {api}: {m}");
+        }
+    }
+    // The group version without the kind (a cluster with only the ServiceMonitor CRD).
+    let objs = template(
+        "hostready",
+        "hostready-system",
+        &["--api-versions", "monitoring.coreos.com/v1"],
+    );
+    for k in monitoring {
+        assert!(!has(&objs, k), "{k} rendered for the group version alone");
+    }
+    // Turned on without the CRDs, and off with them.
+    let objs = template(
+        "hostready",
+        "hostready-system",
+        &[
+            "--set",
+            "monitoring.podMonitor.enabled=true",
+            "--set",
+            "monitoring.prometheusRule.enabled=true",
+        ],
+    );
+    for k in monitoring {
+        assert!(has(&objs, k), "{k} not rendered when enabled");
+    }
+    let objs = template(
+        "hostready",
+        "hostready-system",
+        &[
+            "--api-versions",
+            "monitoring.coreos.com/v1/PodMonitor",
+            "--api-versions",
+            "monitoring.coreos.com/v1/PrometheusRule",
+            "--set",
+            "monitoring.podMonitor.enabled=false",
+            "--set",
+            "monitoring.prometheusRule.enabled=false",
+        ],
+    );
+    for k in monitoring {
+        assert!(!has(&objs, k), "{k} rendered when disabled");
+    }
+    // The PodMonitor scrapes the DaemonSet's pods on their metrics port and names the node.
+    let objs = template(
+        "hostready",
+        "hostready-system",
+        &["--values", &all_values()],
+    );
+    let pm = objs.iter().find(|o| o["kind"] == "PodMonitor").unwrap();
+    let ds = objs.iter().find(|o| o["kind"] == "DaemonSet").unwrap();
+    assert_eq!(
+        pm["spec"]["selector"]["matchLabels"],
+        ds["spec"]["selector"]["matchLabels"]
+    );
+    assert_eq!(
+        pm["spec"]["podMetricsEndpoints"][0]["port"],
+        ds["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"]
+    );
+    assert_eq!(pm["spec"]["podMetricsEndpoints"][0]["interval"], "30s");
+    assert_eq!(pm["metadata"]["labels"]["release"], "kube-prometheus-stack");
+    let relabel = &pm["spec"]["podMetricsEndpoints"][0]["relabelings"][0];
+    assert_eq!(
+        relabel["sourceLabels"][0],
+        "__meta_kubernetes_pod_node_name"
+    );
+    assert_eq!(relabel["targetLabel"], "node");
+    // The schema: auto, true or false, nothing else.
+    let out = helm(
+        &[
+            "template",
+            "x",
+            &chart(),
+            "--set-string",
+            "monitoring.podMonitor.enabled=yes",
+        ],
+        None,
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("/monitoring/podMonitor/enabled"),
+        "{err}"
+    );
 }
 
 /// The DaemonSet's pod, as its controller would create it, in `namespace`.
@@ -456,6 +596,7 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
     let objs = template("hs", "storage", &["--values", &all]);
     create_namespace(&client, "storage", Some("privileged"));
     create_namespace(&client, "storage-events", None);
+    install_monitoring_crds(&client);
     let kinds: Vec<String> = objs.iter().map(|o| key(o).0).collect();
     for kind in [
         "ServiceAccount",
@@ -467,6 +608,8 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
         "DaemonSet",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
+        "PodMonitor",
+        "PrometheusRule",
     ] {
         assert!(
             kinds.iter().any(|k| k == kind),
@@ -476,6 +619,20 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
     for o in &objs {
         dry_run_apply(&client, o).unwrap_or_else(|e| panic!("{:?}: {e}", key(o)));
     }
+    // The stand-in CRDs' schemas bite: a misplaced field and a wrong type are refused.
+    let rule = objs.iter().find(|o| o["kind"] == "PrometheusRule").unwrap();
+    let mut bad = rule.clone();
+    bad["spec"]["groups"][0]["rules"][0]["fore"] = Value::from("5m");
+    match dry_run_apply(&client, &bad) {
+        Err(kube::Error::Api(s)) if s.message.contains("fore") => {}
+        other => panic!("an unknown rule field was accepted: {other:?}"),
+    }
+    let mut bad = rule.clone();
+    bad["spec"]["groups"][0]["rules"][0]["for"] = Value::from("ten minutes");
+    assert!(
+        dry_run_apply(&client, &bad).is_err(),
+        "a malformed `for` was accepted"
+    );
     // The DaemonSet's pod itself: the privileged level admits it, baseline refuses it, and
     // says why — what a `--create-namespace` install on a baseline cluster runs into. The pod
     // needs its ServiceAccount to exist, so that one is created for real.
@@ -572,6 +729,22 @@ fn every_rendered_object_passes_the_api_server_and_install_notes_say_the_pod_sec
         .unwrap(),
     );
     block(ds.get("hostready-agent")).expect("the installed DaemonSet");
+    // The CRDs installed above: `auto` saw the kinds in the cluster's discovery (helm's
+    // capabilities list them as group/version/Kind) and installed both monitoring objects.
+    for (kind, api_version) in [
+        ("PodMonitor", "monitoring.coreos.com/v1"),
+        ("PrometheusRule", "monitoring.coreos.com/v1"),
+    ] {
+        let api = api_for(
+            &client,
+            &serde_yaml_ng::from_str(&format!(
+                "apiVersion: {api_version}\nkind: {kind}\nmetadata: {{name: hostready-agent, namespace: hostready-system}}"
+            ))
+            .unwrap(),
+        );
+        block(api.get("hostready-agent"))
+            .unwrap_or_else(|e| panic!("auto did not install the {kind}: {e}"));
+    }
     // Labelled as NOTES say: the warning is gone.
     create_namespace(&client, "hostready-system", Some("privileged"));
     let notes = install(&[]);
