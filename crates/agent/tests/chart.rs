@@ -17,7 +17,7 @@
 //!   its NOTES warn that the new namespace's Pod Security level refuses the agent's pods —
 //!   which the API server confirms by refusing the pod under `baseline`.
 //!
-//! The kube-apiserver tests skip loudly with HOSTREADY_SKIP_KUBE=1; otherwise they run.
+//! The kube-apiserver tests start kube-testenv (common::KubeEnv); leave them out with `--skip`.
 
 // Tests build fake hosts and read fixtures on this machine directly, not a host's root.
 #![allow(clippy::disallowed_methods)]

@@ -10,7 +10,7 @@
 //! - the series count is the one docs/agent.md ("Series per node") derives, and within the
 //!   bound it documents.
 //!
-//! Skips loudly with HOSTREADY_SKIP_KUBE=1 (the agent needs an API server); otherwise it runs.
+//! The agent needs an API server: kube-testenv, started by common::KubeEnv.
 
 // Tests build fake hosts and read fixtures on this machine directly, not a host's root.
 #![allow(clippy::disallowed_methods)]
