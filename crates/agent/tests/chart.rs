@@ -370,6 +370,8 @@ fn the_agent_accepts_the_config_the_chart_renders() {
     let s = hostready_agent::Settings::load(&path, &defaults).unwrap();
     assert_eq!(s.profiles.len(), 1);
     assert_eq!(s.interval, std::time::Duration::from_secs(1800));
+    assert_eq!(s.watch_interval, Some(std::time::Duration::from_secs(60)));
+    assert_eq!(s.thresholds.min_count, 10);
 
     let all = all_values();
     let objs = template("hs", "storage", &["--values", &all]);
@@ -388,6 +390,14 @@ fn the_agent_accepts_the_config_the_chart_renders() {
         s.search_path,
         "/run/current-system/sw/bin:/run/current-system/sw/sbin"
     );
+    // The watch pass's keys (issue 12): interval, pile thresholds, and the extra crowds on top
+    // of doctor's own list.
+    assert_eq!(s.watch_interval, Some(std::time::Duration::from_secs(120)));
+    assert_eq!(s.thresholds.min_count, 20);
+    assert_eq!(s.thresholds.min_age_secs, 300);
+    for extra in ["java", "postgres"] {
+        assert!(s.thresholds.expected.iter().any(|e| e == extra), "{extra}");
+    }
 }
 
 fn api_for(client: &kube::Client, obj: &DynamicObject) -> Api<DynamicObject> {
