@@ -292,7 +292,11 @@ impl Agent {
         }
         self.config_stamp = stamp;
         let loaded = match Settings::load(path, &self.opts.defaults) {
-            Ok(s) => self.state.check_ownership(&s).await.map(|()| s),
+            Ok(s) => {
+                // The watch's condition too, when the new config keeps the pass on.
+                let types = self.condition_types(&s);
+                self.state.check_ownership(&types).await.map(|()| s)
+            }
             Err(e) => Err(DisplayChain(&e).to_string()),
         };
         match loaded {
@@ -463,7 +467,7 @@ async fn serve(
 }
 
 /// The condition types the enabled profiles publish.
-pub(crate) fn condition_types(s: &Settings) -> Vec<String> {
+fn condition_types(s: &Settings) -> Vec<String> {
     s.profiles
         .iter()
         .map(hostready_checks::Profile::condition_type)

@@ -15,7 +15,6 @@ use k8s_openapi::chrono::Utc;
 use crate::agent::Options;
 use crate::backoff::{Backoff, Jitter};
 use crate::condition::{CondStatus, ConditionSet};
-use crate::config::Settings;
 use crate::cycle::CycleResult;
 use crate::log;
 use crate::metrics::Metrics;
@@ -74,14 +73,13 @@ impl NodeState {
         }
     }
 
-    /// Checks a newly loaded config's conditions against the Node's owners: `Err` with why
-    /// if another field manager owns one (the config is refused, the last good one stays).
+    /// Checks a newly loaded config's condition types against the Node's owners: `Err` with
+    /// why if another field manager owns one (the config is refused, the last good one stays).
     /// If the Node cannot be read now, the check is left to the next read before an apply.
-    pub(crate) async fn check_ownership(&mut self, s: &Settings) -> Result<(), String> {
-        let types = crate::agent::condition_types(s);
+    pub(crate) async fn check_ownership(&mut self, types: &[String]) -> Result<(), String> {
         match self.kube.get_node().await {
             Ok(node) => {
-                let conflicts = crate::ownership::conflicts(&node, &types);
+                let conflicts = crate::ownership::conflicts(&node, types);
                 if !conflicts.is_empty() {
                     return Err(format!(
                         "{}; a profile may only publish a condition no one else owns",

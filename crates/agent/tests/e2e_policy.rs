@@ -378,6 +378,73 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     );
     drop(agent);
 
+    // ... and so is a reload that turns the watch pass on while another field manager owns
+    // its condition, HostProcessesHealthy.
+    block(nodes.patch_status(
+        "node-a",
+        &PatchParams::apply("site-controller").force(),
+        &Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
+            "status": {"conditions": [
+                {"type": "SiteStorageReady", "status": "True",
+                 "reason": "SiteCheck", "message": "set by the site controller",
+                 "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"},
+                {"type": "HostProcessesHealthy", "status": "True",
+                 "reason": "SiteCheck", "message": "watched by the site controller",
+                 "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
+        })),
+    ))
+    .unwrap();
+    fs::write(
+        &cfg,
+        "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\nwatch_interval: off\n",
+    )
+    .unwrap();
+    let agent = Agent::start(
+        &env.kubeconfig,
+        &host.args(
+            "node-a",
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--reload-poll",
+                "200ms",
+            ],
+        ),
+    );
+    let metrics = agent.metrics_addr();
+    wait_for("readyz", Duration::from_secs(30), || {
+        (http_get(&metrics, "/readyz").0 == 200).then_some(())
+    });
+    fs::write(
+        &cfg,
+        "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\nwatch_interval: 1s\n",
+    )
+    .unwrap();
+    let refused = wait_for(
+        "a ConfigInvalid event naming HostProcessesHealthy",
+        Duration::from_secs(30),
+        || {
+            events_about(&admin, "node-a").into_iter().find(|e| {
+                e.reason.as_deref() == Some("ConfigInvalid") && e.note.as_deref().is_some_and(|n| {
+                    n.contains(
+                        "condition HostProcessesHealthy is owned by field manager site-controller",
+                    )
+                })
+            })
+        },
+    );
+    assert!(refused.note.is_some());
+    assert_eq!(
+        condition(&admin, "node-a", "HostProcessesHealthy")
+            .unwrap()
+            .2,
+        "watched by the site controller"
+    );
+    drop(agent);
+
     // Step 3: the write budget. A probe that times out every cycle; 10 cycles, heartbeat 1h.
     let probe = dir.path().join("slow.yaml");
     fs::write(
