@@ -428,11 +428,12 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         Duration::from_secs(30),
         || {
             events_about(&admin, "node-a").into_iter().find(|e| {
-                e.reason.as_deref() == Some("ConfigInvalid") && e.note.as_deref().is_some_and(|n| {
-                    n.contains(
+                e.reason.as_deref() == Some("ConfigInvalid")
+                    && e.note.as_deref().is_some_and(|n| {
+                        n.contains(
                         "condition HostProcessesHealthy is owned by field manager site-controller",
                     )
-                })
+                    })
             })
         },
     );

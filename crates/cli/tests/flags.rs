@@ -185,9 +185,10 @@ fn every_duration_flag_follows_the_one_grammar() {
     ];
     let doctor = ["doctor", "--proc", "none", "--root", r];
     let cluster = ["cluster", "--kubeconfig", NO_KUBECONFIG];
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
         (&agent, "--interval"),
         (&agent, "--heartbeat"),
+        (&agent, "--watch-interval"),
         (&doctor, "--pile-min-age"),
         (&cluster, "--request-timeout"),
     ];
@@ -223,6 +224,12 @@ fn every_duration_flag_follows_the_one_grammar() {
     let mut a = doctor.to_vec();
     a.extend(["--pile-min-age", "0"]);
     assert_parsed(&a, &run(&a));
+    // The watch pass is switched off by `off` or a zero duration.
+    for off in ["off", "0s"] {
+        let mut a = agent.to_vec();
+        a.extend(["--watch-interval", off]);
+        assert_parsed(&a, &run(&a));
+    }
 }
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
