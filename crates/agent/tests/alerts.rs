@@ -23,9 +23,10 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+
+use hostready_testkit::process::output_with_stdin;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -159,19 +160,10 @@ fn rule_file(args: &[&str]) -> String {
 
 /// `promlint rules` on `text`: success and its stdout (JSON, or one problem per line).
 fn check_rules(text: &str) -> (bool, String) {
-    let mut child = Command::new(go_tool("promlint"))
-        .arg("rules")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        Command::new(go_tool("promlint")).arg("rules"),
+        text.as_bytes(),
+    );
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -20,6 +20,8 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
+
+use hostready_testkit::process::output_with_stdin;
 use std::time::Duration;
 
 use common::*;
@@ -114,19 +116,7 @@ fn promlint_with(args: &[&str], text: &str) -> (bool, String) {
         .last()
         .unwrap()
         .to_string();
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(Command::new(bin).args(args), text.as_bytes());
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

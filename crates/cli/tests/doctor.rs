@@ -7,12 +7,11 @@
 
 mod util;
 
-use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use hostready_testkit::fakehost::FakeProc;
-use hostready_testkit::process::{Group, count_argv0, marker};
+use hostready_testkit::process::{Group, count_argv0, marker, output_with_stdin};
 use hostready_testkit::wait_until;
 use serde_json::Value;
 use util::{finding, hostready, run_json};
@@ -114,20 +113,10 @@ fn explain_file_names_known_problems_with_their_lines() {
 #[test]
 fn explain_stdin_and_a_clean_log() {
     let run = |input: &str| {
-        let mut child = hostready()
-            .args(["doctor", "-o", "json", "--explain", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = output_with_stdin(
+            hostready().args(["doctor", "-o", "json", "--explain", "-"]),
+            input.as_bytes(),
+        );
         let json: Value = serde_json::from_slice(&out.stdout).unwrap();
         (out.status.code().unwrap(), json)
     };

@@ -126,6 +126,23 @@ pub fn sqlite3(db: &Path, sql: &str) {
     );
 }
 
+/// Runs `cmd` with `input` on its standard input (stdout and stderr captured) and waits for it.
+pub fn output_with_stdin(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input)
+        .expect("write its standard input");
+    child.wait_with_output().expect("wait for the command")
+}
+
 /// Returns a lowercase marker unique to this test process and call, so concurrent tests on
 /// this machine never share a group (digits would be normalised away, so letters only).
 pub fn marker(prefix: &str) -> String {
