@@ -119,6 +119,8 @@ pub(crate) fn pass(
         &host,
         &Options {
             thresholds: thresholds.clone(),
+            // Bounded reads only, every minute: see `Options::full_read`.
+            full_read: false,
         },
     );
     out.unknown = report.no_proc.clone();

@@ -68,6 +68,7 @@ pub fn run(args: &DoctorArgs) -> anyhow::Result<ExitCode> {
             t.expected.extend(args.pile_expect.iter().cloned());
             t
         },
+        full_read: true,
     };
     let report = hostready_doctor::diagnose(&host, &opts);
     match args.output.format {

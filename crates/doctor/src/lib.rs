@@ -35,9 +35,24 @@ pub const SCHEMA: u32 = 1;
 pub const EXACT_MEMORY_MAX: usize = 256;
 
 /// What [`diagnose`] is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub thresholds: Thresholds,
+    /// Also read every package database record (`hostready-pkgdb`'s full readers), which
+    /// finds damage past the header but holds the records in memory: `hostready doctor`
+    /// does; the agent's minute-by-minute watch pass does not (a 150 MB rpmdb read every
+    /// minute would not fit the pod's 48 MiB limit). Off, the database findings rest on the
+    /// files' headers, environments and locks, each read bounded.
+    pub full_read: bool,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            thresholds: Thresholds::default(),
+            full_read: true,
+        }
+    }
 }
 
 /// Everything one diagnosis found. The first five fields are those of `hostready check`'s
@@ -124,7 +139,9 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
                     format!("no procfs: {}", why.0),
                 ));
             }
-            report.findings.extend(pkgdb::findings(host.fs(), None));
+            report
+                .findings
+                .extend(pkgdb::findings(host.fs(), None, opts.full_read));
             return;
         }
     };
@@ -145,7 +162,9 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
             report
                 .findings
                 .push(finding::new("doctor.pileup", Status::Unknown, why));
-            report.findings.extend(pkgdb::findings(host.fs(), None));
+            report
+                .findings
+                .extend(pkgdb::findings(host.fs(), None, opts.full_read));
             return;
         }
     };
@@ -238,7 +257,7 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
     }
     report
         .findings
-        .extend(pkgdb::findings(host.fs(), Some(&snap)));
+        .extend(pkgdb::findings(host.fs(), Some(&snap), opts.full_read));
     // No PSI file: a kernel built without it (or booted with psi=0), not an error.
     let psi = proc
         .read_head("/pressure/memory", memory::MAX_FILE)

@@ -57,7 +57,8 @@ fn is_rpm_name(name: &str) -> bool {
 
 /// Checks every rpm and dpkg database under `root`. `snap` (when procfs is available) says
 /// whether any rpm user is alive, which decides whether a Berkeley DB environment is stale.
-pub fn findings(root: &Root, snap: Option<&Snapshot>) -> Vec<Finding> {
+/// With `full_read`, every record is read too (see [`crate::Options::full_read`]).
+pub fn findings(root: &Root, snap: Option<&Snapshot>, full_read: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
     let rpm_users: Vec<u32> = snap
@@ -87,7 +88,9 @@ pub fn findings(root: &Root, snap: Option<&Snapshot>) -> Vec<Finding> {
         rpm_dir(root, &resolved.path, snap.is_some(), &rpm_users, &mut out);
     }
     dpkg(root, &mut out);
-    merge_full_read(&hostready_pkgdb::open_host_databases(root), &mut out);
+    if full_read {
+        merge_full_read(&hostready_pkgdb::open_host_databases(root), &mut out);
+    }
     if out.is_empty() {
         out.push(finding::new(
             "doctor.pkgdb",

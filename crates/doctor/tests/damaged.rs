@@ -109,7 +109,7 @@ fn berkeley_db_environment_without_rpm_is_stale() {
     }
     let r = Root::open(&root).unwrap();
     // With a process table that has no rpm in it: stale.
-    let f = pkgdb::findings(&r, Some(&Snapshot::default()));
+    let f = pkgdb::findings(&r, Some(&Snapshot::default()), true);
     let env = f
         .iter()
         .find(|f| f.id == "doctor.pkgdb.bdb-environment")
@@ -132,7 +132,7 @@ fn berkeley_db_environment_without_rpm_is_stale() {
         Some("__db.001 __db.002 __db.003")
     );
     // Without procfs doctor cannot tell.
-    let f = pkgdb::findings(&r, None);
+    let f = pkgdb::findings(&r, None, true);
     let env = f
         .iter()
         .find(|f| f.id == "doctor.pkgdb.bdb-environment")

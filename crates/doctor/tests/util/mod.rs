@@ -15,6 +15,7 @@ pub fn diagnose_here(count: usize) -> Report {
                 min_age_secs: 0,
                 ..Thresholds::default()
             },
+            full_read: true,
         },
     )
 }
