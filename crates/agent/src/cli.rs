@@ -23,9 +23,8 @@ pub struct AgentArgs {
     /// `--path`: the config file's `path` key, when set, takes its place.
     #[command(flatten)]
     pub path: SearchPathArgs,
-    /// Profiles to publish (built-in names or files), unless the config file names them.
-    #[arg(long = "profile", short = 'p', value_name = "NAME|FILE")]
-    pub profiles: Vec<String>,
+    #[command(flatten)]
+    pub profile: hostready_flags::ProfileArgs,
     /// Time between checks (jittered by ±10%), unless the config file sets it.
     #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = positive)]
     pub interval: Duration,
@@ -85,10 +84,10 @@ impl AgentArgs {
             proc: self.host.proc_source(),
             config: self.config.clone(),
             defaults: Defaults {
-                profiles: if self.profiles.is_empty() {
+                profiles: if self.profile.profiles.is_empty() {
                     vec![hostready_checks::DEFAULT_PROFILE.to_string()]
                 } else {
-                    self.profiles.clone()
+                    self.profile.profiles.clone()
                 },
                 interval: self.interval,
                 heartbeat: self.heartbeat,

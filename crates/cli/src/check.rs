@@ -16,9 +16,8 @@ use crate::table;
 pub struct CheckArgs {
     #[command(flatten)]
     pub host: HostArgs,
-    /// A built-in profile name or a YAML file; repeatable. Default: longhorn.
-    #[arg(long = "profile", short = 'p', value_name = "NAME|FILE")]
-    pub profiles: Vec<String>,
+    #[command(flatten)]
+    pub profile: hostready_flags::ProfileArgs,
     #[command(flatten)]
     pub path: SearchPathArgs,
     #[command(flatten)]
@@ -43,10 +42,10 @@ pub struct CheckArgs {
 /// Runs `hostready check`: exit 0 when every required requirement passes, 1 when one fails, 2
 /// when one is unknown and none fails (`exit.rs`).
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let names: Vec<&str> = if args.profiles.is_empty() {
+    let names: Vec<&str> = if args.profile.profiles.is_empty() {
         vec![DEFAULT_PROFILE]
     } else {
-        args.profiles.iter().map(String::as_str).collect()
+        args.profile.profiles.iter().map(String::as_str).collect()
     };
     // Every profile is loaded and validated before anything is checked.
     let profiles = names

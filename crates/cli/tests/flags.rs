@@ -126,6 +126,9 @@ fn shared_flags_have_the_same_help_everywhere() {
         flag_help(&["check"], "--path"),
         flag_help(&["agent"], "--path")
     );
+    let profile = flag_help(&["check"], "--profile");
+    assert!(profile.contains("-p, --profile <NAME|FILE>"), "{profile}");
+    assert_eq!(flag_help(&["agent"], "--profile"), profile);
     let outputs = [
         &["check"][..],
         &["profiles"],

@@ -3,6 +3,7 @@
 //! parsing beside it (as ripgrep keeps each flag's definition and test together):
 //!
 //! - [`HostArgs`]: where the host is, `--root` and `--proc` (`check`, `doctor`, `pkg`, `agent`);
+//! - [`ProfileArgs`]: `-p/--profile` (`check`, `agent`);
 //! - [`SearchPathArgs`]: the executable search path inside the root, `--path` (`check`, `agent`);
 //! - [`duration`]: the one grammar of every duration flag and config key.
 //!
@@ -60,6 +61,15 @@ fn proc_source(s: &str) -> Result<ProcSource, String> {
         "none" => Ok(ProcSource::Disabled),
         dir => Ok(ProcSource::At(PathBuf::from(dir))),
     }
+}
+
+/// The profiles to check (`check`) or publish (`agent`).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct ProfileArgs {
+    /// A built-in profile name or a YAML file; repeatable. Default: longhorn (for the agent,
+    /// the config file's `profiles` when it names them).
+    #[arg(long = "profile", short = 'p', value_name = "NAME|FILE")]
+    pub profiles: Vec<String>,
 }
 
 /// The executable search path inside the host root.
