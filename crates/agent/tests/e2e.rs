@@ -154,15 +154,18 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
         condition(&client, "node-b", "IscsiReady").filter(|c| c.0 == "True")
     });
     assert_ne!(flipped.3, b.3, "lastTransitionTime must change on a flip");
-    let ev = events_about(&client, "node-b");
-    let normal = ev
-        .iter()
-        .find(|e| {
-            e.note
-                .as_deref()
-                .is_some_and(|n| n.starts_with("IscsiReady False -> True"))
-        })
-        .unwrap_or_else(|| panic!("no event for the flip to True: {ev:?}"));
+    // The event is created right after the condition is applied: wait for it, do not race it.
+    let normal = wait_for(
+        "an event for the flip to True",
+        Duration::from_secs(30),
+        || {
+            events_about(&client, "node-b").into_iter().find(|e| {
+                e.note
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("IscsiReady False -> True"))
+            })
+        },
+    );
     assert_eq!(normal.type_.as_deref(), Some("Normal"));
     assert_eq!(normal.reason.as_deref(), Some("RequirementsMet"));
 
