@@ -357,15 +357,8 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
     };
     let r = each_page(&dss, &ListParams::default(), PAGE_SIZE, timeout, |page| {
         for d in &page {
-            for c in d
-                .spec
-                .iter()
-                .filter_map(|s| s.template.spec.as_ref())
-                .flat_map(|s| s.containers.iter())
-            {
-                if let Some(image) = &c.image {
-                    versions.record(&catalogue, image, || place("DaemonSet", &d.metadata));
-                }
+            for image in template_images(d.spec.as_ref().map(|s| &s.template)) {
+                versions.record(&catalogue, image, || place("DaemonSet", &d.metadata));
             }
         }
     })
@@ -379,15 +372,8 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
     };
     let r = each_page(&deps, &ListParams::default(), PAGE_SIZE, timeout, |page| {
         for d in &page {
-            for c in d
-                .spec
-                .iter()
-                .filter_map(|s| s.template.spec.as_ref())
-                .flat_map(|s| s.containers.iter())
-            {
-                if let Some(image) = &c.image {
-                    versions.record(&catalogue, image, || place("Deployment", &d.metadata));
-                }
+            for image in template_images(d.spec.as_ref().map(|s| &s.template)) {
+                versions.record(&catalogue, image, || place("Deployment", &d.metadata));
             }
         }
     })
@@ -489,6 +475,17 @@ pub fn fetch(kubeconfig: Option<&Path>, timeout: Duration) -> Result<ClusterView
 fn sorted_by_name(mut nodes: Vec<Node>) -> Vec<Node> {
     nodes.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
     nodes
+}
+
+/// The container images of a workload's pod template (DaemonSets and Deployments alike).
+fn template_images(
+    template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>,
+) -> impl Iterator<Item = &str> {
+    template
+        .and_then(|t| t.spec.as_ref())
+        .into_iter()
+        .flat_map(|s| s.containers.iter())
+        .filter_map(|c| c.image.as_deref())
 }
 
 #[cfg(test)]
