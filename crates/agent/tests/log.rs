@@ -10,32 +10,12 @@
 // Tests build fake hosts and read fixtures on this machine directly, not a host's root.
 #![allow(clippy::disallowed_methods)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use hostready_testkit::loopback::refused_kubeconfig as kubeconfig;
 use hostready_testkit::memcg::MemCgroup;
 use serde_json::Value;
-
-/// A kubeconfig pointing at a loopback port that was free a moment ago (connections refused).
-fn kubeconfig(dir: &Path) -> PathBuf {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let p = dir.join("kubeconfig");
-    std::fs::write(
-        &p,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\n\
-             users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
-             current-context: x\n"
-        ),
-    )
-    .unwrap();
-    p
-}
 
 /// An agent command for one node on an empty root, with `RUST_LOG` as given (removed if None).
 fn agent(dir: &Path, rust_log: Option<&str>, extra: &[&str]) -> Command {

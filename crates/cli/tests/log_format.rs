@@ -5,31 +5,10 @@
 // Tests build fake hosts and read fixtures on this machine directly, not a host's root.
 #![allow(clippy::disallowed_methods)]
 
-use std::net::TcpListener;
-
+use hostready_testkit::loopback::refused_kubeconfig as kubeconfig;
 use util::hostready;
 
 mod util;
-
-/// A kubeconfig pointing at a loopback port nothing listens on (connections refused).
-fn kubeconfig(dir: &std::path::Path) -> std::path::PathBuf {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let p = dir.join("kubeconfig");
-    std::fs::write(
-        &p,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\n\
-             users:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context:\n    cluster: c\n    user: u\n\
-             current-context: x\n"
-        ),
-    )
-    .unwrap();
-    p
-}
 
 #[test]
 fn cluster_logs_kube_client_events_as_json_lines_with_rust_log_debug() {

@@ -73,6 +73,17 @@ pub fn kubeconfig(dir: &Path, addr: &str) -> PathBuf {
     p
 }
 
+/// A kubeconfig (in `dir`) for a loopback port that was free a moment ago: connections to it
+/// are refused.
+pub fn refused_kubeconfig(dir: &Path) -> PathBuf {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a loopback port")
+        .local_addr()
+        .expect("its address")
+        .port();
+    kubeconfig(dir, &format!("127.0.0.1:{port}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
