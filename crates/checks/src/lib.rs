@@ -6,6 +6,7 @@ pub mod checks;
 mod explain;
 mod facts;
 pub mod finding;
+pub mod fix;
 mod probes;
 pub mod profile;
 mod remedy;

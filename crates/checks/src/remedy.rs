@@ -74,6 +74,127 @@ pub fn package(
         })
 }
 
+/// The program that installs packages on a host. The one source of install commands: the
+/// remediation's copy-paste lines ([`install`], [`reinstall`]) and the fix script
+/// (`crate::fix`) are both built from these argvs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Installer {
+    Apt,
+    Dnf,
+    /// RHEL/CentOS/Oracle Linux 7, Amazon Linux 2.
+    Yum,
+    Zypper,
+    Pacman,
+    Emerge,
+    Apk,
+    /// Fedora CoreOS, RHEL CoreOS: packages are layered into the next deployment.
+    RpmOstree,
+    /// SLE Micro, openSUSE MicroOS: packages land in a new snapshot.
+    TransactionalUpdate,
+}
+
+impl Installer {
+    /// Returns the installer of this host, or `None` where there is none to call: an unknown
+    /// distribution, or an image-based host configured another way (Talos, Flatcar,
+    /// Bottlerocket: see [`install`]'s notes).
+    pub fn of(os: Option<&OsRelease>) -> Option<Installer> {
+        let os = os?;
+        match os.immutable {
+            Some(Immutable::SleMicro | Immutable::OpensuseMicroos) => {
+                return Some(Installer::TransactionalUpdate);
+            }
+            Some(Immutable::FedoraCoreos | Immutable::RhelCoreos) => {
+                return Some(Installer::RpmOstree);
+            }
+            Some(Immutable::Talos | Immutable::Flatcar | Immutable::Bottlerocket) => return None,
+            None => {}
+        }
+        Some(match os.family {
+            Family::Debian => Installer::Apt,
+            Family::Rhel if legacy_yum(os) => Installer::Yum,
+            Family::Rhel => Installer::Dnf,
+            Family::Suse => Installer::Zypper,
+            Family::Arch => Installer::Pacman,
+            Family::Gentoo => Installer::Emerge,
+            Family::Alpine => Installer::Apk,
+            Family::Image | Family::Unknown => return None,
+        })
+    }
+
+    /// Returns the argv that refreshes the package index before installing, where the
+    /// manager needs one (apt's lists may be missing or stale on a fresh host).
+    pub fn refresh(self) -> Option<Vec<String>> {
+        match self {
+            Installer::Apt => Some(argv(&["apt-get", "update"])),
+            _ => None,
+        }
+    }
+
+    /// Returns the argv that installs `package`.
+    pub fn install(self, package: &str) -> Vec<String> {
+        let mut v = argv(match self {
+            Installer::Apt => &["apt-get", "install", "-y"],
+            Installer::Dnf => &["dnf", "install", "-y"],
+            Installer::Yum => &["yum", "install", "-y"],
+            Installer::Zypper => &["zypper", "--non-interactive", "install"],
+            Installer::Pacman => &["pacman", "-S", "--needed", "--noconfirm"],
+            Installer::Emerge => &["emerge", "--noreplace"],
+            Installer::Apk => &["apk", "add"],
+            Installer::RpmOstree => &["rpm-ostree", "install"],
+            Installer::TransactionalUpdate => &["transactional-update", "pkg", "install"],
+        });
+        v.push(package.to_string());
+        v
+    }
+
+    /// Returns [`Installer::install`] with the flags an unattended, repeatable run needs:
+    /// rpm-ostree's `--idempotent` (a package already requested for the next deployment is
+    /// not an error) and transactional-update's `--non-interactive`. The other managers'
+    /// install commands are unattended as they are.
+    pub fn install_unattended(self, package: &str) -> Vec<String> {
+        let mut v = self.install(package);
+        match self {
+            Installer::RpmOstree => v.insert(2, "--idempotent".into()),
+            Installer::TransactionalUpdate => v.insert(1, "--non-interactive".into()),
+            _ => {}
+        }
+        v
+    }
+
+    /// Returns the argv that reinstalls `package` (recorded as installed while a file of it
+    /// is gone); on image-based hosts that is installing it again.
+    pub fn reinstall(self, package: &str) -> Vec<String> {
+        let mut v = argv(match self {
+            Installer::Apt => &["apt-get", "install", "--reinstall", "-y"],
+            Installer::Dnf => &["dnf", "reinstall", "-y"],
+            Installer::Yum => &["yum", "reinstall", "-y"],
+            Installer::Zypper => &["zypper", "--non-interactive", "install", "--force"],
+            Installer::Pacman => &["pacman", "-S", "--noconfirm"],
+            Installer::Emerge => &["emerge", "--oneshot"],
+            Installer::Apk => &["apk", "fix"],
+            Installer::RpmOstree | Installer::TransactionalUpdate => {
+                return self.install(package);
+            }
+        });
+        v.push(package.to_string());
+        v
+    }
+
+    /// Returns the command that makes an installed package take effect, where that needs a
+    /// reboot (the package lands in the next deployment or snapshot).
+    pub fn reboot(self) -> Option<&'static str> {
+        match self {
+            Installer::RpmOstree => Some("systemctl reboot"),
+            Installer::TransactionalUpdate => Some("reboot"),
+            _ => None,
+        }
+    }
+}
+
+fn argv(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
 /// Returns the command that installs `package` on this host, or advice for an immutable one.
 pub fn install(package: &str, os: Option<&OsRelease>) -> (Vec<String>, Vec<String>) {
     let Some(os) = os else {
@@ -84,29 +205,32 @@ pub fn install(package: &str, os: Option<&OsRelease>) -> (Vec<String>, Vec<Strin
             )],
         );
     };
-    if let Some(im) = os.immutable {
-        return immutable_install(package, im);
-    }
-    let cmd = match os.family {
-        Family::Debian => format!("apt-get update && apt-get install -y {package}"),
-        Family::Rhel if legacy_yum(os) => format!("yum install -y {package}"),
-        Family::Rhel => format!("dnf install -y {package}"),
-        Family::Suse => format!("zypper --non-interactive install {package}"),
-        Family::Arch => format!("pacman -S --needed --noconfirm {package}"),
-        Family::Gentoo => format!("emerge --noreplace {package}"),
-        Family::Alpine => format!("apk add {package}"),
-        Family::Image | Family::Unknown => {
-            return (
-                vec![],
-                vec![format!(
-                    "unrecognised distribution {:?} (ID_LIKE {:?}): install the package that provides it ({package} on Debian-like hosts)",
-                    os.id,
-                    os.id_like.join(" ")
-                )],
-            );
+    let Some(installer) = Installer::of(Some(os)) else {
+        if let Some(im) = os.immutable {
+            return (vec![], vec![no_installer_note(package, im)]);
         }
+        return (
+            vec![],
+            vec![format!(
+                "unrecognised distribution {:?} (ID_LIKE {:?}): install the package that provides it ({package} on Debian-like hosts)",
+                os.id,
+                os.id_like.join(" ")
+            )],
+        );
     };
-    (vec![cmd], vec![])
+    let install = installer.install(package).join(" ");
+    let cmd = match installer.refresh() {
+        Some(refresh) => format!("{} && {install}", refresh.join(" ")),
+        None => install,
+    };
+    let mut commands = vec![cmd];
+    commands.extend(installer.reboot().map(str::to_string));
+    let notes = match installer {
+        Installer::TransactionalUpdate => vec!["the root filesystem is read-only; the package lands in a new snapshot used after the reboot".into()],
+        Installer::RpmOstree => vec!["layer the package into the OS image (or bake it into your image with Butane/Ignition); it takes effect after the reboot".into()],
+        _ => vec![],
+    };
+    (commands, notes)
 }
 
 /// Returns the commands that reinstall `package` on this host (recorded as installed, but a
@@ -117,18 +241,9 @@ pub fn reinstall(package: &str, os: Option<&OsRelease>) -> Vec<String> {
     if os.immutable.is_some() {
         return install(package, Some(os)).0;
     }
-    match os.family {
-        Family::Debian => vec![format!("apt-get install --reinstall -y {package}")],
-        Family::Rhel if legacy_yum(os) => vec![format!("yum reinstall -y {package}")],
-        Family::Rhel => vec![format!("dnf reinstall -y {package}")],
-        Family::Suse => vec![format!(
-            "zypper --non-interactive install --force {package}"
-        )],
-        Family::Arch => vec![format!("pacman -S --noconfirm {package}")],
-        Family::Gentoo => vec![format!("emerge --oneshot {package}")],
-        Family::Alpine => vec![format!("apk fix {package}")],
-        Family::Image | Family::Unknown => vec![],
-    }
+    Installer::of(Some(os))
+        .map(|i| vec![i.reinstall(package).join(" ")])
+        .unwrap_or_default()
 }
 
 /// Returns true if and only if the host's package manager is yum, not dnf (RHEL/CentOS/Oracle
@@ -140,32 +255,23 @@ fn legacy_yum(os: &OsRelease) -> bool {
     )
 }
 
-fn immutable_install(package: &str, im: Immutable) -> (Vec<String>, Vec<String>) {
+/// What an image-based host without a package manager offers instead.
+fn no_installer_note(package: &str, im: Immutable) -> String {
     match im {
-        Immutable::SleMicro | Immutable::OpensuseMicroos => (
-            vec![format!("transactional-update pkg install {package}"), "reboot".into()],
-            vec!["the root filesystem is read-only; the package lands in a new snapshot used after the reboot".into()],
+        Immutable::Talos => format!(
+            "Talos has no package manager: add the system extension that provides it (for Longhorn: siderolabs/iscsi-tools and siderolabs/util-linux-tools) to the installer image and upgrade the node ({package} on other distros)"
         ),
-        Immutable::FedoraCoreos | Immutable::RhelCoreos => (
-            vec![format!("rpm-ostree install {package}"), "systemctl reboot".into()],
-            vec!["layer the package into the OS image (or bake it into your image with Butane/Ignition); it takes effect after the reboot".into()],
+        Immutable::Flatcar => format!(
+            "Flatcar ships Longhorn's tools in its base image; if {package}'s tools are missing, update Flatcar or add them as a systemd-sysext image"
         ),
-        Immutable::Talos => (
-            vec![],
-            vec![format!(
-                "Talos has no package manager: add the system extension that provides it (for Longhorn: siderolabs/iscsi-tools and siderolabs/util-linux-tools) to the installer image and upgrade the node ({package} on other distros)"
-            )],
+        Immutable::Bottlerocket => format!(
+            "Bottlerocket has no package manager: choose a variant that includes it or run it from a privileged bootstrap container ({package} on other distros)"
         ),
-        Immutable::Flatcar => (
-            vec![],
-            vec![format!(
-                "Flatcar ships Longhorn's tools in its base image; if {package}'s tools are missing, update Flatcar or add them as a systemd-sysext image"
-            )],
-        ),
-        Immutable::Bottlerocket => (
-            vec![],
-            vec![format!("Bottlerocket has no package manager: choose a variant that includes it or run it from a privileged bootstrap container ({package} on other distros)")],
-        ),
+        // These have an installer (Installer::of); kept total for a new variant.
+        Immutable::SleMicro
+        | Immutable::OpensuseMicroos
+        | Immutable::FedoraCoreos
+        | Immutable::RhelCoreos => format!("install {package} the way this OS image documents"),
     }
 }
 
@@ -192,28 +298,239 @@ pub fn missing_executable(
     }
 }
 
+/// The file the fix script lists the modules it loads in, read at boot by
+/// systemd-modules-load (`modules-load.d(5)`). The copy-paste remediation writes one file per
+/// module instead ([`load_module`]), which reads better as a single command.
+pub const MODULES_LOAD_FILE: &str = "/etc/modules-load.d/hostready.conf";
+/// Alpine's (OpenRC `modules` service) list of modules loaded at boot.
+pub const ETC_MODULES: &str = "/etc/modules";
+/// The file the fix script writes module options to (`modprobe.d(5)`).
+pub const MODPROBE_FILE: &str = "/etc/modprobe.d/hostready.conf";
+/// The file the fix script persists sysctls in: `90-` sorts after the distributions' own
+/// files, so its values win (`sysctl.d(5)`: files are applied in lexicographic order).
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-hostready.conf";
+
+/// How a host is configured where files under `/etc` are not the way: its machine
+/// configuration or settings API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Configured {
+    /// Talos: the machine config (`talosctl apply-config` / `patch mc`).
+    TalosMachineConfig,
+    /// Bottlerocket: the settings API (user data, or `apiclient set`).
+    BottlerocketSettings,
+}
+
+impl Configured {
+    /// Returns how `os` is configured, if not through files under `/etc`.
+    pub fn of(os: Option<&OsRelease>) -> Option<Configured> {
+        match os.and_then(|o| o.immutable) {
+            Some(Immutable::Talos) => Some(Configured::TalosMachineConfig),
+            Some(Immutable::Bottlerocket) => Some(Configured::BottlerocketSettings),
+            _ => None,
+        }
+    }
+
+    /// Returns where module `name` is loaded at boot on this OS.
+    pub fn load_module(self, name: &str) -> String {
+        match self {
+            Configured::TalosMachineConfig => {
+                format!("add `- name: {name}` under machine.kernel.modules and apply the config")
+            }
+            Configured::BottlerocketSettings => format!(
+                "set settings.kernel.modules.{name}.allowed = true and settings.kernel.modules.{name}.autoload = true (user data or apiclient set)"
+            ),
+        }
+    }
+
+    /// Returns where sysctl `name` is set to `value` on this OS.
+    pub fn sysctl(self, name: &str, value: &str) -> String {
+        match self {
+            Configured::TalosMachineConfig => {
+                format!("set machine.sysctls.\"{name}\": \"{value}\" and apply the config")
+            }
+            Configured::BottlerocketSettings => format!(
+                "set settings.kernel.sysctl.\"{name}\" = \"{value}\" (user data or apiclient set)"
+            ),
+        }
+    }
+
+    /// Returns where option `parameter=value` of module `module` is set on this OS.
+    pub fn module_option(self, module: &str, parameter: &str, value: &str) -> String {
+        match self {
+            Configured::TalosMachineConfig => format!(
+                "add `- name: {module}` with `parameters: [{parameter}={value}]` under machine.kernel.modules and apply the config"
+            ),
+            Configured::BottlerocketSettings => format!(
+                "Bottlerocket documents no module options setting: add {module}.{parameter}={value} to settings.boot.kernel-parameters and reboot"
+            ),
+        }
+    }
+
+    /// Returns how a missing daemon `name` is provided on this OS.
+    pub fn service(self, name: &str) -> String {
+        match self {
+            Configured::TalosMachineConfig => format!(
+                "{name} comes from a Talos system extension (for iscsid: siderolabs/iscsi-tools) added to the installer image"
+            ),
+            Configured::BottlerocketSettings => format!(
+                "Bottlerocket runs no extra host daemons: run {name} in a privileged host container or choose a variant that has it"
+            ),
+        }
+    }
+}
+
+/// Where a host lists the modules it loads at boot, when files under `/etc` are the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModuleList {
+    /// systemd-modules-load's `/etc/modules-load.d/*.conf`.
+    ModulesLoadD,
+    /// Alpine's `/etc/modules`.
+    EtcModules,
+}
+
+impl ModuleList {
+    /// Returns the list `os` reads at boot.
+    pub fn of(os: Option<&OsRelease>) -> ModuleList {
+        if os.is_some_and(|o| o.family == Family::Alpine) {
+            ModuleList::EtcModules
+        } else {
+            ModuleList::ModulesLoadD
+        }
+    }
+}
+
+/// How a host starts daemons, when files under `/etc` and its init are the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServiceManager {
+    Systemd,
+    /// Alpine's OpenRC.
+    OpenRc,
+}
+
+impl ServiceManager {
+    /// Returns the service manager of `os`.
+    pub fn of(os: Option<&OsRelease>) -> ServiceManager {
+        if os.is_some_and(|o| o.family == Family::Alpine) {
+            ServiceManager::OpenRc
+        } else {
+            ServiceManager::Systemd
+        }
+    }
+
+    /// Returns the argvs that enable `name` at boot, then start it now.
+    pub fn enable_and_start(self, name: &str) -> (Vec<String>, Vec<String>) {
+        match self {
+            ServiceManager::Systemd => (
+                argv(&["systemctl", "enable", name]),
+                argv(&["systemctl", "start", name]),
+            ),
+            ServiceManager::OpenRc => (
+                argv(&["rc-update", "add", name, "default"]),
+                argv(&["rc-service", name, "start"]),
+            ),
+        }
+    }
+}
+
 /// Builds the remediation for a module file that exists but is not loaded.
 pub fn load_module(name: &str, os: Option<&OsRelease>) -> Remediation {
-    let im = os.and_then(|o| o.immutable);
-    if im == Some(Immutable::Talos) {
+    if let Some(c) = Configured::of(os) {
         return Remediation {
-            summary: format!("load {name} through the Talos machine configuration"),
-            notes: vec![format!(
-                "add `- name: {name}` under machine.kernel.modules and apply the config"
-            )],
+            summary: match c {
+                Configured::TalosMachineConfig => {
+                    format!("load {name} through the Talos machine configuration")
+                }
+                Configured::BottlerocketSettings => {
+                    format!("load {name} through Bottlerocket's settings")
+                }
+            },
+            notes: vec![c.load_module(name)],
             ..Remediation::default()
         };
     }
-    let persist = if os.is_some_and(|o| o.family == Family::Alpine) {
-        format!("echo {name} >> /etc/modules")
-    } else {
-        format!("echo {name} > /etc/modules-load.d/{name}.conf")
+    let persist = match ModuleList::of(os) {
+        ModuleList::EtcModules => format!("echo {name} >> {ETC_MODULES}"),
+        ModuleList::ModulesLoadD => format!("echo {name} > /etc/modules-load.d/{name}.conf"),
     };
     Remediation {
         summary: format!("load {name} now and at every boot"),
         commands: vec![format!("modprobe {name}"), persist],
         package: None,
         notes: vec![],
+    }
+}
+
+/// Builds the remediation for a daemon that is neither running nor socket-activated: enable
+/// it at boot and start it (`systemctl enable --now`), or what the OS has instead.
+pub fn start_service(name: &str, os: Option<&OsRelease>) -> Remediation {
+    if let Some(c) = Configured::of(os) {
+        return Remediation {
+            summary: format!("{name} is provided by the OS image's configuration"),
+            notes: vec![c.service(name)],
+            ..Remediation::default()
+        };
+    }
+    let commands = match ServiceManager::of(os) {
+        ServiceManager::Systemd => vec![format!("systemctl enable --now {name}")],
+        m @ ServiceManager::OpenRc => {
+            let (enable, start) = m.enable_and_start(name);
+            vec![enable.join(" "), start.join(" ")]
+        }
+    };
+    Remediation {
+        summary: format!("start {name} and enable it at boot"),
+        commands,
+        ..Remediation::default()
+    }
+}
+
+/// Builds the remediation for a sysctl that does not hold `value`: set it now and persist it
+/// in [`SYSCTL_FILE`], or what the OS has instead. For the sysctl check family.
+pub fn set_sysctl(name: &str, value: &str, os: Option<&OsRelease>) -> Remediation {
+    if let Some(c) = Configured::of(os) {
+        return Remediation {
+            summary: format!("set {name} = {value} through the OS configuration"),
+            notes: vec![c.sysctl(name, value)],
+            ..Remediation::default()
+        };
+    }
+    Remediation {
+        summary: format!("set {name} = {value} now and at every boot"),
+        commands: vec![
+            format!("sysctl -w {name}={value}"),
+            format!("echo '{name} = {value}' >> {SYSCTL_FILE}"),
+        ],
+        ..Remediation::default()
+    }
+}
+
+/// Builds the remediation for a module parameter that does not hold `value`: an `options`
+/// line in [`MODPROBE_FILE`], used when the module is next loaded. For the module parameter
+/// check family.
+pub fn set_module_option(
+    module: &str,
+    parameter: &str,
+    value: &str,
+    os: Option<&OsRelease>,
+) -> Remediation {
+    if let Some(c) = Configured::of(os) {
+        return Remediation {
+            summary: format!("set {module}.{parameter}={value} through the OS configuration"),
+            notes: vec![c.module_option(module, parameter, value)],
+            ..Remediation::default()
+        };
+    }
+    Remediation {
+        summary: format!(
+            "set {parameter}={value} for {module}; it takes effect when {module} is next loaded"
+        ),
+        commands: vec![format!(
+            "echo 'options {module} {parameter}={value}' >> {MODPROBE_FILE}"
+        )],
+        notes: vec![format!(
+            "a loaded {module} keeps its value until it is reloaded or the host reboots; if {module} is built into the kernel, add {module}.{parameter}={value} to the kernel command line instead"
+        )],
+        ..Remediation::default()
     }
 }
 
