@@ -462,6 +462,9 @@ pub fn load_module(name: &str, os: Option<&OsRelease>) -> Remediation {
 
 /// Builds the remediation for a daemon that is neither running nor socket-activated: enable
 /// it at boot and start it (`systemctl enable --now`), or what the OS has instead.
+// Used by the check families of issue 13 once the lead connects them (service.rs keeps
+// its own copy until then, the sysctl and module parameter families are on other branches).
+#[allow(dead_code)]
 pub fn start_service(name: &str, os: Option<&OsRelease>) -> Remediation {
     if let Some(c) = Configured::of(os) {
         return Remediation {
@@ -486,6 +489,9 @@ pub fn start_service(name: &str, os: Option<&OsRelease>) -> Remediation {
 
 /// Builds the remediation for a sysctl that does not hold `value`: set it now and persist it
 /// in [`SYSCTL_FILE`], or what the OS has instead. For the sysctl check family.
+// Used by the check families of issue 13 once the lead connects them (service.rs keeps
+// its own copy until then, the sysctl and module parameter families are on other branches).
+#[allow(dead_code)]
 pub fn set_sysctl(name: &str, value: &str, os: Option<&OsRelease>) -> Remediation {
     if let Some(c) = Configured::of(os) {
         return Remediation {
@@ -507,6 +513,9 @@ pub fn set_sysctl(name: &str, value: &str, os: Option<&OsRelease>) -> Remediatio
 /// Builds the remediation for a module parameter that does not hold `value`: an `options`
 /// line in [`MODPROBE_FILE`], used when the module is next loaded. For the module parameter
 /// check family.
+// Used by the check families of issue 13 once the lead connects them (service.rs keeps
+// its own copy until then, the sysctl and module parameter families are on other branches).
+#[allow(dead_code)]
 pub fn set_module_option(
     module: &str,
     parameter: &str,
@@ -676,6 +685,47 @@ mod tests {
         assert_eq!(
             r.package.as_deref(),
             Some("linux-modules-extra-6.8.0-31-generic")
+        );
+    }
+
+    /// The remediations the sysctl, module parameter and service families will use: files
+    /// under /etc where those are the way, the machine config where not; start_service
+    /// says what service.rs says today.
+    #[test]
+    fn sysctl_module_option_and_service_fixes() {
+        let deb = os("ID=debian\n");
+        let r = set_sysctl("net.ipv4.ip_forward", "1", Some(&deb));
+        assert_eq!(
+            r.commands,
+            [
+                "sysctl -w net.ipv4.ip_forward=1",
+                "echo 'net.ipv4.ip_forward = 1' >> /etc/sysctl.d/90-hostready.conf"
+            ]
+        );
+        let talos = os("ID=talos\n");
+        let r = set_sysctl("vm.nr_hugepages", "1024", Some(&talos));
+        assert!(r.commands.is_empty());
+        assert!(r.notes[0].contains("machine.sysctls"), "{r:?}");
+        let r = set_module_option("nvme_core", "multipath", "N", Some(&deb));
+        assert_eq!(
+            r.commands,
+            ["echo 'options nvme_core multipath=N' >> /etc/modprobe.d/hostready.conf"]
+        );
+        assert_eq!(
+            start_service("iscsid", Some(&deb)).commands,
+            ["systemctl enable --now iscsid"]
+        );
+        let alpine = os("ID=alpine\n");
+        assert_eq!(
+            start_service("iscsid", Some(&alpine)).commands,
+            ["rc-update add iscsid default", "rc-service iscsid start"]
+        );
+        let bottlerocket = os("ID=bottlerocket\n");
+        let r = load_module("iscsi_tcp", Some(&bottlerocket));
+        assert!(r.commands.is_empty());
+        assert!(
+            r.notes[0].contains("settings.kernel.modules.iscsi_tcp.autoload"),
+            "{r:?}"
         );
     }
 }

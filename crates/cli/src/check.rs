@@ -3,6 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
+use hostready_checks::fix::{self, FixPlan};
 use hostready_checks::{Check, DEFAULT_PROFILE, Facts, Probing, Profile, Report, profile};
 use hostready_exec::{Runner, RunnerConfig};
 use hostready_flags::{HostArgs, SearchPathArgs};
@@ -37,6 +38,12 @@ pub struct CheckArgs {
     /// Show passing findings' evidence too (table output).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Print, instead of the table, a POSIX shell script that would fix what failed on this
+    /// host: install packages, load and persist modules, set and persist sysctls, enable
+    /// services, each step only if still needed (docs/fix-script.md). hostready never runs
+    /// it; review it first. The exit code is the check's.
+    #[arg(long)]
+    pub fix_script: bool,
 }
 
 /// Runs `hostready check`: exit 0 when every required requirement passes, 1 when one fails, 2
@@ -66,12 +73,33 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         verify_executables: args.verify_runs,
         root: (root != Path::new("/")).then_some(root.as_path()),
     });
+    // Refused before anything is checked: the plan is the script; its data is the report's
+    // findings and remediations, which -o json already prints.
+    if args.fix_script && args.output.format != Format::Table {
+        anyhow::bail!(
+            "--fix-script prints a shell script and has no JSON or YAML form; -o json without it gives the findings and their remediations"
+        );
+    }
     let report = hostready_checks::evaluate(&profiles, &facts, probing.as_ref());
     match args.output.format {
+        Format::Table if args.fix_script => print_fix_script(&report, &facts)?,
         Format::Table => print_table(&report, args.verbose)?,
         f => output::print_data(f, &report)?,
     }
     Ok(exit::of_findings(&report.findings, args.strict.strict).into())
+}
+
+/// Prints the fix plan of `report` as a shell script. Not through [`output::Text`]: the script
+/// is data for `sh`, its host text already made inert by the renderer (quoted in commands,
+/// control characters replaced in comments), and escaping it again would change its commands.
+fn print_fix_script(report: &Report, facts: &Facts<'_>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let plan = FixPlan::build(&report.findings, facts.os());
+    let header = fix::Header::of(env!("CARGO_PKG_VERSION"), report, facts);
+    let mut out = std::io::stdout().lock();
+    out.write_all(fix::shell::render(&plan, &header).as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {

@@ -82,9 +82,9 @@ pub fn render_with(plan: &FixPlan, header: &Header, paths: &Paths) -> String {
     comment(&mut s, &format!("Profiles: {}", header.profiles.join(", ")));
     comment(
         &mut s,
-        "hostready never runs this script. Each step first tests whether its change is there \
-         and makes it only if not, so a second run changes nothing. Changes that cannot take \
-         effect now are reported and make the script exit 1 after the rest is done.",
+        "hostready never runs this script. Each step first tests whether its change is\n\
+         there and makes it only if not, so a second run changes nothing. Changes that\n\
+         cannot take effect now are reported, and make the script exit 1 after the rest.",
     );
     s.push_str("set -eu\n");
     let _ = writeln!(s, "PATH={}; export PATH", quote(&header.path));
