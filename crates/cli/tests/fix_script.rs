@@ -295,9 +295,13 @@ fn the_script_fixes_a_debian_root_and_a_second_run_changes_nothing() {
             "{script}"
         );
     }
-    // nfs.client and kmod.nfsv4 share one step.
+    // nfs.client's fix is the nfsv4 module's.
     assert!(
         script.contains("# nfs.client: load nfsv4 now and at every boot\n"),
+        "{script}"
+    );
+    assert!(
+        script.contains("# svc.iscsid: enable iscsid at boot and start it\n"),
         "{script}"
     );
     fs::write(s.path("/tmp/hostready-fix.sh"), &script).unwrap();
@@ -324,6 +328,12 @@ fn the_script_fixes_a_debian_root_and_a_second_run_changes_nothing() {
             "{m}: {err}"
         );
     }
+    // No systemctl in this minimal root, or systemd not running in the chroot: either way said.
+    assert!(
+        err.contains("not in effect now: no systemctl here: enable and start iscsid")
+            || err.contains("not in effect now: systemd is not running here: iscsid starts"),
+        "{err}"
+    );
     assert_eq!(
         fs::read_to_string(s.path("/etc/modules-load.d/hostready.conf")).unwrap(),
         MODULES

@@ -49,8 +49,13 @@ fn actions(f: &Finding, os: Option<&OsRelease>) -> Vec<Action> {
         Subject::KernelModule(m) => module(m, fix, os).unwrap_or_else(|| vec![manual(f)]),
         // nfs.client fails with the nfsv4 module's own remediation when it can be loaded.
         Subject::NfsClient => module("nfsv4", fix, os).unwrap_or_else(|| vec![manual(f)]),
-        // A daemon that runs but is unreachable needs a look, not a restart in a script.
-        Subject::Service(name) if f.status == Status::Fail => {
+        // Only "neither running nor socket-activated" (whose remediation is start_service's,
+        // at either level): a daemon that runs but is unreachable needs a look, not a
+        // restart in a script.
+        Subject::Service(name)
+            if fix.is_some_and(|r| r.commands == remedy::start_service(name, os).commands)
+                && fix.is_some_and(|r| !r.commands.is_empty()) =>
+        {
             vec![Action::enable_service(name, os)]
         }
         // The sysctl and module parameter families (issue 13) add their arms here:
@@ -223,6 +228,33 @@ mod tests {
         assert_eq!(got[5].1, ["kernel.version"]);
         assert!(matches!(got[6].0, Action::Undecided { .. }), "{got:?}");
         assert_eq!(got.len(), 7);
+    }
+
+    /// A recommended service that is down warns, and is still started; one that runs but is
+    /// unreachable is left to the operator.
+    #[test]
+    fn services_are_started_only_when_down() {
+        let deb = os("ID=debian\n");
+        let mut down = finding(
+            "svc.iscsid",
+            Subject::Service("iscsid".into()),
+            Status::Warn,
+            Some(remedy::start_service("iscsid", Some(&deb))),
+        );
+        down.level = Level::Recommended;
+        let plan = FixPlan::build(&[down], Some(&deb));
+        assert!(matches!(plan.steps[0].action, Action::EnableService { .. }));
+        let unreachable = finding(
+            "svc.iscsid",
+            Subject::Service("iscsid".into()),
+            Status::Warn,
+            Some(Remediation {
+                summary: "run iscsid in the host's network namespace".into(),
+                commands: vec!["systemctl restart iscsid".into()],
+                ..Remediation::default()
+            }),
+        );
+        assert!(!FixPlan::build(&[unreachable], Some(&deb)).changes_anything());
     }
 
     /// One action for two findings: nfs.client and kmod.nfsv4 both ask for nfsv4.
