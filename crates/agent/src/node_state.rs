@@ -441,6 +441,77 @@ mod tests {
         );
     }
 
+    /// The labels are due only when the set differs from what the Node shows as the agent's:
+    /// not before the Node is read nor before the first check, not for the same statuses
+    /// again; a flip makes them due; switched off, the empty set is due while the Node still
+    /// shows some of the agent's, and nothing once it shows none.
+    #[tokio::test]
+    async fn labels_are_due_only_when_the_set_differs_from_the_nodes() {
+        let (svc, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let kube = Kube::new(kube::Client::new(svc, "default"), "n1", "default");
+        let mut state = NodeState::new(kube, &test_options(), Arc::new(Metrics::new()));
+        let hb = Duration::from_secs(3600);
+        let cycle = |status: CondStatus| CycleResult {
+            findings: Vec::new(),
+            desired: vec![crate::condition::Desired {
+                profile: "iscsi".into(),
+                status,
+                ..desired("IscsiReady")
+            }],
+            stats: Default::default(),
+            duration: Duration::ZERO,
+        };
+        state.labels_on = true;
+        assert_eq!(state.labels_due(hb), None, "the Node was not read");
+        state.labels_node = Some(Labels::new());
+        assert_eq!(state.labels_due(hb), None, "no check yet");
+        state.record(cycle(CondStatus::True));
+        let on: Labels = [("hostready.dev/iscsi".to_string(), "true".to_string())].into();
+        assert_eq!(state.labels_due(hb), Some(on.clone()));
+        // Written (or found on the Node after a restart): the same status is not due again.
+        state.labels_node = Some(on.clone());
+        state.record(cycle(CondStatus::True));
+        assert_eq!(state.labels_due(hb), None);
+        state.record(cycle(CondStatus::False));
+        let off: Labels = [("hostready.dev/iscsi".to_string(), "false".to_string())].into();
+        assert_eq!(state.labels_due(hb), Some(off.clone()));
+        // A refused set waits for the heartbeat (or a change of the set).
+        state.labels_refused = Some((off.clone(), Instant::now()));
+        assert_eq!(state.labels_due(hb), None);
+        assert_eq!(state.labels_due(Duration::ZERO), Some(off));
+        state.record(cycle(CondStatus::True));
+        assert_eq!(state.labels_due(hb), None, "back to what the Node shows");
+        state.labels_on = false;
+        assert_eq!(state.labels_due(hb), Some(Labels::new()));
+        state.labels_node = Some(Labels::new());
+        assert_eq!(state.labels_due(hb), None);
+    }
+
+    fn test_options() -> crate::agent::Options {
+        crate::agent::Options {
+            node_name: "n1".into(),
+            root: "/".into(),
+            proc: hostready_host::ProcSource::Disabled,
+            config: None,
+            defaults: crate::config::Defaults {
+                profiles: Vec::new(),
+                interval: Duration::from_secs(60),
+                heartbeat: Duration::from_secs(60),
+                search_path: String::new(),
+            },
+            once: false,
+            metrics_addr: None,
+            kubeconfig: None,
+            events_namespace: "default".into(),
+            max_cycles: None,
+            backoff_cap: Duration::from_secs(1),
+            reload_poll: Duration::from_secs(1),
+            probe_kill_grace: Duration::from_secs(1),
+            watch_interval: Duration::from_secs(60),
+            scheduling_labels: false,
+        }
+    }
+
     /// The API was away at start, so ownership could not be checked then: at the first Node
     /// read before an apply, a condition the kubelet owns is withheld (never in the apply),
     /// reported by an event and the metric, and the others are published.
