@@ -48,6 +48,8 @@ pub struct Options {
     /// `--watch-interval`: the watch pass's period when the config file does not set one;
     /// zero is off.
     pub watch_interval: Duration,
+    /// `--scheduling-labels`: labels on when the config file does not say.
+    pub scheduling_labels: bool,
 }
 
 /// Why the agent could not start.
@@ -65,6 +67,8 @@ pub enum AgentError {
     },
     #[error("cannot start the async runtime")]
     Runtime(#[source] std::io::Error),
+    #[error("scheduling labels: {0}")]
+    Labels(String),
     #[error(
         "refusing to write to node {node}: {}; a profile may only publish a condition no one else owns (nothing was written)",
         list(conflicts)
@@ -145,6 +149,7 @@ impl Agent {
             None => Settings::from_defaults(&opts.defaults)?,
         });
         let config_stamp = opts.config.as_deref().and_then(crate::config::stamp);
+        let labels_on = labels_on(&settings, &opts).map_err(AgentError::Labels)?;
         let client = make_client(&opts).await?;
         let kube = Kube::new(client, &opts.node_name, &opts.events_namespace);
         let metrics = Arc::new(Metrics::new());
@@ -169,8 +174,10 @@ impl Agent {
         } else {
             jitter.upto((settings.interval / 10).min(Duration::from_secs(30)))
         };
+        let mut state = NodeState::new(kube, &opts, metrics.clone());
+        state.labels_on = labels_on;
         Ok(Agent {
-            state: NodeState::new(kube, &opts, metrics.clone()),
+            state,
             opts,
             settings,
             config_stamp,
@@ -205,6 +212,7 @@ impl Agent {
             }
         };
         state.uid = node.metadata.uid.clone();
+        state.labels_node = Some(crate::labels::owned(&node));
         // Before the first apply: a condition someone else owns is never taken over.
         let conflicts = crate::ownership::conflicts(&node, &types);
         if !conflicts.is_empty() {
@@ -292,16 +300,21 @@ impl Agent {
         }
         self.config_stamp = stamp;
         let loaded = match Settings::load(path, &self.opts.defaults) {
-            Ok(s) => {
-                // The watch's condition too, when the new config keeps the pass on.
-                let types = self.condition_types(&s);
-                self.state.check_ownership(&types).await.map(|()| s)
-            }
+            Ok(s) => match labels_on(&s, &self.opts) {
+                Ok(on) => {
+                    // The watch's condition too, when the new config keeps the pass on.
+                    let types = self.condition_types(&s);
+                    self.state.check_ownership(&types).await.map(|()| (s, on))
+                }
+                Err(why) => Err(format!("scheduling labels: {why}")),
+            },
             Err(e) => Err(DisplayChain(&e).to_string()),
         };
         match loaded {
-            Ok(s) => {
+            Ok((s, on)) => {
                 log::info(&format!("config reloaded: profiles {}", names(&s)));
+                // Turned off: the labels the agent set go with the next publish.
+                self.state.labels_on = on;
                 self.settings = Arc::new(s);
                 self.metrics.config_valid.set(1);
                 self.next_check = Instant::now();
@@ -464,6 +477,16 @@ async fn serve(
         metrics.clone(),
         health.clone(),
     ))))
+}
+
+/// Returns whether scheduling labels are on (the config file's `scheduling_labels`, else
+/// `--scheduling-labels`), or why they cannot be: a profile name that is no label name.
+fn labels_on(s: &Settings, opts: &Options) -> Result<bool, String> {
+    let on = s.scheduling_labels.unwrap_or(opts.scheduling_labels);
+    if on {
+        crate::labels::keys(s.profiles.iter().map(|p| p.name.as_str()))?;
+    }
+    Ok(on)
 }
 
 /// The condition types the enabled profiles publish.

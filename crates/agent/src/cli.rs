@@ -36,8 +36,13 @@ pub struct AgentArgs {
     /// `watch_interval` sets it. `off` or `0s`: no watch pass, no HostProcessesHealthy condition.
     #[arg(long, value_name = "DURATION|off", default_value = "1m", value_parser = watch_interval)]
     pub watch_interval: Duration,
-    /// YAML config (profiles, interval, heartbeat, path, watch_interval, pile thresholds),
-    /// reloaded when it changes.
+    /// Keep one label per profile on the Node, `hostready.dev/<profile>=true|false|unknown`
+    /// (changed only when a status flips), unless the config file's `scheduling_labels` says
+    /// otherwise. Needs `patch` on `nodes` (the chart grants it with `config.schedulingLabels`).
+    #[arg(long)]
+    pub scheduling_labels: bool,
+    /// YAML config (profiles, interval, heartbeat, path, watch_interval, pile thresholds,
+    /// scheduling_labels), reloaded when it changes.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Run one cycle, publish, exit: 0 published, 1 could not publish.
@@ -104,6 +109,7 @@ impl AgentArgs {
                 .min(self.interval.max(Duration::from_millis(100))),
             probe_kill_grace: self.probe_kill_grace,
             watch_interval: self.watch_interval,
+            scheduling_labels: self.scheduling_labels,
         })
     }
 }

@@ -12,10 +12,12 @@
 //! pile_min_count: 10                        # doctor's pile-up thresholds
 //! pile_min_age: 1m
 //! pile_expect: [java]                       # added to doctor's list of processes that crowd
+//! scheduling_labels: false                  # hostready.dev/<profile>=true|false|unknown on the Node
 //! ```
 //!
 //! Every key left out takes the command line's value (`--profile`, `--interval`,
-//! `--heartbeat`, `--path`, `--watch-interval`; the pile thresholds take doctor's defaults),
+//! `--heartbeat`, `--path`, `--watch-interval`, `--scheduling-labels`; the pile thresholds
+//! take doctor's defaults),
 //! and every key is reloaded when the file changes.
 //!
 //! Command checks (node-problem-detector plugin convention) are requirements of a profile
@@ -64,6 +66,7 @@ struct FileConfig {
     pile_min_count: Option<usize>,
     pile_min_age: Option<String>,
     pile_expect: Option<Vec<String>>,
+    scheduling_labels: Option<bool>,
 }
 
 /// Defaults that apply when the file (or no file) leaves a setting out: the command line's.
@@ -90,6 +93,10 @@ pub struct Settings {
     /// The watch pass's pile-up thresholds and exemptions (doctor's, with `pile_expect` added
     /// to its list of processes that normally crowd).
     pub thresholds: hostready_doctor::Thresholds,
+    /// The file's `scheduling_labels`: `None` when the key is left out (the flag applies).
+    /// On, the agent keeps one `hostready.dev/<profile>` label per profile on its Node
+    /// (`labels.rs`).
+    pub scheduling_labels: Option<bool>,
 }
 
 impl Settings {
@@ -204,6 +211,7 @@ fn build(
         search_path,
         watch_interval,
         thresholds,
+        scheduling_labels: file.scheduling_labels,
     })
 }
 
@@ -383,6 +391,26 @@ mod tests {
             let e = load(bad).unwrap_err().to_string();
             assert!(e.contains(key), "{bad}: {e}");
         }
+    }
+
+    /// Left out, the flag decides (None); a boolean sets it; anything else names the key.
+    #[test]
+    fn scheduling_labels_key() {
+        assert_eq!(load("").unwrap().scheduling_labels, None);
+        assert_eq!(
+            load("scheduling_labels: true\n").unwrap().scheduling_labels,
+            Some(true)
+        );
+        assert_eq!(
+            load("scheduling_labels: false\n")
+                .unwrap()
+                .scheduling_labels,
+            Some(false)
+        );
+        let e = load("scheduling_labels: sometimes\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("scheduling_labels"), "{e}");
     }
 
     #[test]

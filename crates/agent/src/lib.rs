@@ -21,6 +21,7 @@ mod condition;
 mod config;
 mod cycle;
 pub mod duration;
+mod labels;
 pub mod log;
 mod metrics;
 mod node_state;

@@ -83,7 +83,7 @@ pub struct DatabaseLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
-    /// `get_node`, `apply_conditions`, `create_event`.
+    /// `get_node`, `apply_conditions`, `apply_labels`, `create_event`.
     pub op: String,
     /// One of [`API_ERROR_CODES`]: an HTTP status the API server sends, or `timeout` /
     /// `connect` / `too_large` / `other` (any other status too, so the label stays bounded).
@@ -120,7 +120,12 @@ pub const API_ERROR_CODES: [&str; 18] = [
 ];
 
 /// The operations of `api_errors_total` and `api_writes_total`'s `op` label.
-pub const API_OPS: [&str; 3] = ["get_node", "apply_conditions", "create_event"];
+pub const API_OPS: [&str; 4] = [
+    "get_node",
+    "apply_conditions",
+    "apply_labels",
+    "create_event",
+];
 
 /// Every metric the agent exports.
 #[derive(Debug)]

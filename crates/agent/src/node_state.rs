@@ -1,6 +1,7 @@
 //! What the agent tells its Node, and when: the conditions it owns (with their transition
-//! times), the events waiting to be created, whether another field manager owns one of its
-//! condition types, and the backoff of failed writes. `agent.rs` decides when to check and
+//! times), its scheduling labels (`labels.rs`: written only when the set differs from what
+//! the Node shows as the agent's), the events waiting to be created, whether another field
+//! manager owns one of its condition types, and the backoff of failed writes. `agent.rs` decides when to check and
 //! when to publish; this file does the publishing.
 //!
 //! Memory stays bounded whatever the API does: only the latest conditions are kept (a write
@@ -16,6 +17,7 @@ use crate::agent::Options;
 use crate::backoff::{Backoff, Jitter};
 use crate::condition::{CondStatus, ConditionSet};
 use crate::cycle::CycleResult;
+use crate::labels::{self, Labels};
 use crate::log;
 use crate::metrics::Metrics;
 use crate::publish::{ApiError, EventSpec, Kube};
@@ -47,6 +49,16 @@ pub(crate) struct NodeState {
     /// then kept as they are (a watch pass before it must not drop them).
     ready: Option<Vec<crate::condition::Desired>>,
     watch: Option<crate::condition::Desired>,
+    /// Scheduling labels on (the agent sets it from the settings in force).
+    pub(crate) labels_on: bool,
+    /// The labels the Node shows as the agent's own (its field manager's apply to the Node
+    /// object), as read with the Node and then as last written; `None` until the Node is read.
+    pub(crate) labels_node: Option<Labels>,
+    /// A label set the API refused for good (no `patch` on nodes in the ClusterRole, the
+    /// admission policy) and when: tried again only at the next heartbeat, or sooner if the
+    /// wanted set changes (so a fixed ClusterRole takes effect without a restart, and a
+    /// refusal costs one request per heartbeat, not one per cycle).
+    labels_refused: Option<(Labels, Instant)>,
 }
 
 impl NodeState {
@@ -70,6 +82,68 @@ impl NodeState {
             withheld: Vec::new(),
             ready: None,
             watch: None,
+            labels_on: false,
+            labels_node: None,
+            labels_refused: None,
+        }
+    }
+
+    /// Returns the label set to write now, if one is due: the profiles' statuses as labels
+    /// while the switch is on (none before the first check cycle), the empty set while it is
+    /// off — and only if that differs from what the Node shows as the agent's own, so an
+    /// unchanged status never writes (heartbeats included). `None` until the Node was read.
+    pub(crate) fn labels_due(&self, heartbeat: Duration) -> Option<Labels> {
+        let node = self.labels_node.as_ref()?;
+        let want = if self.labels_on {
+            let ready: Vec<crate::condition::Desired> = self
+                .ready
+                .as_ref()?
+                .iter()
+                .filter(|d| !self.withheld.contains(&d.type_))
+                .cloned()
+                .collect();
+            labels::wanted(&ready)
+        } else {
+            Labels::new()
+        };
+        let waiting = self
+            .labels_refused
+            .as_ref()
+            .is_some_and(|(r, at)| *r == want && at.elapsed() < heartbeat);
+        (want != *node && !waiting).then_some(want)
+    }
+
+    /// Applies `want` to the Node object. A refusal for good (400, 403, 422: RBAC, the policy)
+    /// is logged and counted, and not retried until the wanted set changes; the conditions are
+    /// not held up by it. Other failures are returned for the backoff.
+    async fn write_labels(&mut self, want: Labels) -> Result<(), ApiError> {
+        let body = labels::apply_body(&self.node, &want);
+        match self.kube.apply_labels(&body).await {
+            Ok(_) => {
+                self.metrics.api_write("apply_labels");
+                log::info(&format!("scheduling labels: {}", labels::describe(&want)));
+                // What was written, not what the answer shows: a label someone else also owns
+                // stays on the Node after the agent lets go of it, and must not make the agent
+                // apply again and again.
+                self.labels_node = Some(want);
+                self.labels_refused = None;
+                Ok(())
+            }
+            Err(e) if matches!(e.status(), Some(400 | 403 | 422)) => {
+                self.metrics.api_error(e.op(), &e.code());
+                log::warn(&format!(
+                    "scheduling labels {} refused: {}; tried again at the next heartbeat (the \
+                     ClusterRole needs patch on nodes: the chart's config.schedulingLabels; a \
+                     label the agent can no longer remove goes with `kubectl label node {} \
+                     <key>-`)",
+                    labels::describe(&want),
+                    e.describe(),
+                    self.node
+                ));
+                self.labels_refused = Some((want, Instant::now()));
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -208,6 +282,7 @@ impl NodeState {
     pub(crate) fn publish_due(&self, heartbeat: Duration, now: Instant) -> Instant {
         let wanted = self.uid.is_none()
             || self.conditions.changed()
+            || self.labels_due(heartbeat).is_some()
             || !self.pending.is_empty()
             || self.last_write.is_none();
         let due = if wanted {
@@ -246,6 +321,7 @@ impl NodeState {
                 self.withhold_foreign(&node);
             }
             self.uid = node.metadata.uid.clone();
+            self.labels_node = Some(labels::owned(&node));
             let existing = node.status.and_then(|s| s.conditions).unwrap_or_default();
             let adopted = self.conditions.adopt(&existing);
             self.pending
@@ -261,6 +337,9 @@ impl NodeState {
             self.metrics
                 .last_publish
                 .set(Utc::now().timestamp_millis() as f64 / 1000.0);
+        }
+        if let Some(want) = self.labels_due(heartbeat) {
+            self.write_labels(want).await?;
         }
         while let Some((_, e)) = self.pending.front() {
             let event = e.to_event(&self.node, self.uid.as_deref());
@@ -325,6 +404,7 @@ mod tests {
             reload_poll: Duration::from_secs(1),
             probe_kill_grace: Duration::from_secs(1),
             watch_interval: Duration::from_secs(60),
+            scheduling_labels: false,
         };
         let kube = Kube::new(kube::Client::new(svc, "default"), "n1", "default");
         let mut state = NodeState::new(kube, &opts, metrics);
@@ -361,6 +441,77 @@ mod tests {
         );
     }
 
+    /// The labels are due only when the set differs from what the Node shows as the agent's:
+    /// not before the Node is read nor before the first check, not for the same statuses
+    /// again; a flip makes them due; switched off, the empty set is due while the Node still
+    /// shows some of the agent's, and nothing once it shows none.
+    #[tokio::test]
+    async fn labels_are_due_only_when_the_set_differs_from_the_nodes() {
+        let (svc, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let kube = Kube::new(kube::Client::new(svc, "default"), "n1", "default");
+        let mut state = NodeState::new(kube, &test_options(), Arc::new(Metrics::new()));
+        let hb = Duration::from_secs(3600);
+        let cycle = |status: CondStatus| CycleResult {
+            findings: Vec::new(),
+            desired: vec![crate::condition::Desired {
+                profile: "iscsi".into(),
+                status,
+                ..desired("IscsiReady")
+            }],
+            stats: Default::default(),
+            duration: Duration::ZERO,
+        };
+        state.labels_on = true;
+        assert_eq!(state.labels_due(hb), None, "the Node was not read");
+        state.labels_node = Some(Labels::new());
+        assert_eq!(state.labels_due(hb), None, "no check yet");
+        state.record(cycle(CondStatus::True));
+        let on: Labels = [("hostready.dev/iscsi".to_string(), "true".to_string())].into();
+        assert_eq!(state.labels_due(hb), Some(on.clone()));
+        // Written (or found on the Node after a restart): the same status is not due again.
+        state.labels_node = Some(on.clone());
+        state.record(cycle(CondStatus::True));
+        assert_eq!(state.labels_due(hb), None);
+        state.record(cycle(CondStatus::False));
+        let off: Labels = [("hostready.dev/iscsi".to_string(), "false".to_string())].into();
+        assert_eq!(state.labels_due(hb), Some(off.clone()));
+        // A refused set waits for the heartbeat (or a change of the set).
+        state.labels_refused = Some((off.clone(), Instant::now()));
+        assert_eq!(state.labels_due(hb), None);
+        assert_eq!(state.labels_due(Duration::ZERO), Some(off));
+        state.record(cycle(CondStatus::True));
+        assert_eq!(state.labels_due(hb), None, "back to what the Node shows");
+        state.labels_on = false;
+        assert_eq!(state.labels_due(hb), Some(Labels::new()));
+        state.labels_node = Some(Labels::new());
+        assert_eq!(state.labels_due(hb), None);
+    }
+
+    fn test_options() -> crate::agent::Options {
+        crate::agent::Options {
+            node_name: "n1".into(),
+            root: "/".into(),
+            proc: hostready_host::ProcSource::Disabled,
+            config: None,
+            defaults: crate::config::Defaults {
+                profiles: Vec::new(),
+                interval: Duration::from_secs(60),
+                heartbeat: Duration::from_secs(60),
+                search_path: String::new(),
+            },
+            once: false,
+            metrics_addr: None,
+            kubeconfig: None,
+            events_namespace: "default".into(),
+            max_cycles: None,
+            backoff_cap: Duration::from_secs(1),
+            reload_poll: Duration::from_secs(1),
+            probe_kill_grace: Duration::from_secs(1),
+            watch_interval: Duration::from_secs(60),
+            scheduling_labels: false,
+        }
+    }
+
     /// The API was away at start, so ownership could not be checked then: at the first Node
     /// read before an apply, a condition the kubelet owns is withheld (never in the apply),
     /// reported by an event and the metric, and the others are published.
@@ -386,6 +537,9 @@ mod tests {
             withheld: Vec::new(),
             ready: None,
             watch: None,
+            labels_on: false,
+            labels_node: None,
+            labels_refused: None,
         };
         state
             .conditions

@@ -1,5 +1,6 @@
 //! Talking to the Kubernetes API: read the Node, server-side apply its conditions on
-//! `nodes/<name>/status`, create events (events.k8s.io/v1). Every call is bounded by a
+//! `nodes/<name>/status` and its scheduling labels on `nodes/<name>`, create events
+//! (events.k8s.io/v1). Every call is bounded by a
 //! deadline; errors are classified for the metrics and retried by the caller with backoff.
 
 use std::time::Duration;
@@ -145,6 +146,20 @@ impl Kube {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Applies `body` (from [`crate::labels::apply_body`]) to the Node object itself — labels
+    /// live in its metadata, which a status write cannot change — under the agent's field
+    /// manager, and returns the Node as stored (its `managedFields` say which labels the agent
+    /// now owns). Forced: the `hostready.dev/` prefix is hostready's, and a hand edit of one of
+    /// its labels must not stall the agent with a conflict.
+    pub async fn apply_labels(&self, body: &Value) -> Result<Node, ApiError> {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        bounded(
+            "apply_labels",
+            self.nodes.patch(&self.node, &params, &Patch::Apply(body)),
+        )
+        .await
     }
 
     /// Creates an event.
@@ -341,6 +356,45 @@ mod tests {
             );
         });
         kube.apply_conditions(&body).await.unwrap();
+        server.await.unwrap();
+    }
+
+    /// The labels' apply goes to the Node object (not /status), as an apply patch under the
+    /// same field manager, and carries nothing but the labels.
+    #[tokio::test]
+    async fn labels_are_applied_to_the_node_object_not_its_status() {
+        let (svc, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let kube = Kube::new(kube::Client::new(svc, "default"), "node-a", "default");
+        let mut labels = crate::labels::Labels::new();
+        labels.insert("hostready.dev/iscsi".into(), "false".into());
+        let body = crate::labels::apply_body("node-a", &labels);
+        let server = tokio::spawn(async move {
+            let (req, send) = handle.next_request().await.expect("a request");
+            assert_eq!(req.method(), http::Method::PATCH);
+            let uri = req.uri().to_string();
+            assert!(uri.starts_with("/api/v1/nodes/node-a?"), "{uri}");
+            assert!(uri.contains("fieldManager=hostready-agent"), "{uri}");
+            assert_eq!(
+                req.headers()[http::header::CONTENT_TYPE],
+                "application/apply-patch+yaml"
+            );
+            let bytes = http_body_util::BodyExt::collect(req.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            let sent: Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(
+                sent["metadata"],
+                serde_json::json!({"name": "node-a", "labels": {"hostready.dev/iscsi": "false"}})
+            );
+            assert!(sent.get("status").is_none() && sent.get("spec").is_none());
+            send.send_response(
+                Response::builder()
+                    .body(Body::from(bytes.to_vec()))
+                    .unwrap(),
+            );
+        });
+        kube.apply_labels(&body).await.unwrap();
         server.await.unwrap();
     }
 

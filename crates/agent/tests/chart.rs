@@ -372,6 +372,11 @@ fn the_agent_accepts_the_config_the_chart_renders() {
     assert_eq!(s.interval, std::time::Duration::from_secs(1800));
     assert_eq!(s.watch_interval, Some(std::time::Duration::from_secs(60)));
     assert_eq!(s.thresholds.min_count, 10);
+    assert_eq!(
+        s.scheduling_labels,
+        Some(false),
+        "scheduling labels are opt-in"
+    );
 
     let all = all_values();
     let objs = template("hs", "storage", &["--values", &all]);
@@ -393,6 +398,7 @@ fn the_agent_accepts_the_config_the_chart_renders() {
     // The watch pass's keys (issue 12): interval, pile thresholds, and the extra crowds on top
     // of doctor's own list.
     assert_eq!(s.watch_interval, Some(std::time::Duration::from_secs(120)));
+    assert_eq!(s.scheduling_labels, Some(true));
     assert_eq!(s.thresholds.min_count, 20);
     assert_eq!(s.thresholds.min_age_secs, 300);
     for extra in ["java", "postgres"] {

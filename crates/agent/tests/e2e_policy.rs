@@ -5,7 +5,10 @@
 //! 1. the policy: with the agent ServiceAccount's token bound to a pod on node A, changing
 //!    node B's conditions, node A's `Ready`, another controller's condition or node A's
 //!    capacity is denied, and so is any change with a token bound to no pod; the agent's
-//!    own writes with that token succeed;
+//!    own writes with that token succeed; with `patch` on `nodes` granted (the chart's
+//!    `config.schedulingLabels` rule), a label outside `hostready.dev/`, a `hostready.dev/`
+//!    label on node B, a value other than true/false/unknown, or a spec change on node A is
+//!    denied, and node A's own `hostready.dev/` label goes through;
 //! 2. ownership at run time: a profile whose condition another field manager owns is refused
 //!    before the first apply (exit 2, an event, nothing written) — the incident's
 //!    `condition: Ready` included — and a reload bringing one is refused while the last good
@@ -25,7 +28,7 @@ use std::fs;
 use std::time::Duration;
 
 use common::*;
-use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::core::v1::Node;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -51,25 +54,6 @@ fn apply_manifests(client: &kube::Client) {
     want.sort();
     assert_eq!(present, want, "a manifest is not applied by this test");
     apply_manifest_files(client, &order);
-}
-
-/// Creates a pod of the agent's ServiceAccount bound to `node` (no kubelet runs it; it only
-/// anchors the token) and returns a token bound to it.
-fn pod_bound_token(client: &kube::Client, pod_name: &str, node: &str) -> String {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
-    let pod: Pod = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": pod_name, "namespace": NS},
-        "spec": {"nodeName": node, "serviceAccountName": SA,
-                 "containers": [{"name": "agent", "image": "hostready:0.1.0"}]}
-    }))
-    .unwrap();
-    let pod = block(pods.create(&PostParams::default(), &pod)).unwrap();
-    sa_token(
-        client,
-        json!({"apiVersion": "v1", "kind": "Pod", "name": pod_name,
-               "uid": pod.metadata.uid.unwrap()}),
-    )
 }
 
 /// The token's user info as the API server sees it (SelfSubjectReview).
@@ -115,6 +99,57 @@ fn apply_condition_with(
     let mut pp = PatchParams::apply("hostready-agent").force();
     pp.dry_run = dry_run;
     block(nodes.patch_status(node, &pp, &Patch::Apply(&body)))
+}
+
+/// A server-side apply of one label to `node` (the Node object), as field manager
+/// hostready-agent, optionally as a dry run.
+fn apply_label(
+    client: &kube::Client,
+    node: &str,
+    key: &str,
+    value: &str,
+    dry_run: bool,
+) -> kube::Result<Node> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    let body = json!({"apiVersion": "v1", "kind": "Node",
+        "metadata": {"name": node, "labels": {key: value}}});
+    let mut pp = PatchParams::apply("hostready-agent").force();
+    pp.dry_run = dry_run;
+    block(nodes.patch(node, &pp, &Patch::Apply(&body)))
+}
+
+/// The rule the chart adds with config.schedulingLabels (`patch` on `nodes`), in a role of its
+/// own bound to the agent's ServiceAccount.
+fn grant_node_patch(admin: &kube::Client) {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let roles: Api<ClusterRole> = Api::all(admin.clone());
+    let role: ClusterRole = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "hostready-agent-labels"},
+        "rules": [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["patch"]}]
+    }))
+    .unwrap();
+    block(roles.create(&PostParams::default(), &role)).unwrap();
+    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "hostready-agent-labels"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "hostready-agent-labels"},
+        "subjects": [{"kind": "ServiceAccount", "name": SA, "namespace": NS}]
+    }))
+    .unwrap();
+    block(bindings.create(&PostParams::default(), &binding)).unwrap();
+}
+
+/// Removes what [`grant_node_patch`] created: the rest of the test runs with the shipped RBAC.
+fn revoke_node_patch(admin: &kube::Client) {
+    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+    let dp = kube::api::DeleteParams::default();
+    let bindings: Api<ClusterRoleBinding> = Api::all(admin.clone());
+    block(bindings.delete("hostready-agent-labels", &dp)).unwrap();
+    let roles: Api<ClusterRole> = Api::all(admin.clone());
+    block(roles.delete("hostready-agent-labels", &dp)).unwrap();
 }
 
 /// Panics unless `r` is a 403 whose message contains `needle`.
@@ -229,6 +264,76 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         "must use its pod-bound token",
         "a token bound to no pod",
     );
+    // The scheduling labels' rules. RBAC grants `patch` on `nodes` only with the chart's
+    // config.schedulingLabels (tests/e2e_labels.rs renders that role with helm); the same rule
+    // is granted here by a role of its own, so what stops the writes below is the policy.
+    grant_node_patch(&admin);
+    wait_for(
+        "patch on nodes to be granted",
+        Duration::from_secs(60),
+        || apply_label(&sa, "node-a", "hostready.dev/iscsi", "true", true).ok(),
+    );
+    denied(
+        apply_label(
+            &sa,
+            "node-a",
+            "node-role.kubernetes.io/storage",
+            "true",
+            false,
+        ),
+        "may only change labels under hostready.dev/, not: node-role.kubernetes.io/storage",
+        "node-a's token setting another label on node-a",
+    );
+    denied(
+        apply_label(&sa, "node-b", "hostready.dev/iscsi", "true", false),
+        "on node node-a may only change its own Node, not node-b",
+        "node-a's token labelling node-b",
+    );
+    denied(
+        apply_label(&sa, "node-a", "hostready.dev/iscsi", "yes", false),
+        "labels may only be true, false or unknown",
+        "a label value that is no status",
+    );
+    denied(
+        block(nodes.patch(
+            "node-a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"unschedulable": true}})),
+        )),
+        "may only change its hostready.dev/ labels on the Node object",
+        "node-a's token cordoning node-a",
+    );
+    denied(
+        block(nodes.patch(
+            "node-a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"example.com/x": "y"}}})),
+        )),
+        "may only change its hostready.dev/ labels on the Node object",
+        "node-a's token annotating node-a",
+    );
+    apply_label(&sa, "node-a", "hostready.dev/iscsi", "true", false)
+        .expect("node-a's own hostready.dev/ label");
+    let labels_of = |n: &str| get_node(&admin, n).metadata.labels.unwrap_or_default();
+    assert_eq!(
+        labels_of("node-a")
+            .get("hostready.dev/iscsi")
+            .map(String::as_str),
+        Some("true")
+    );
+    assert!(!labels_of("node-a").contains_key("node-role.kubernetes.io/storage"));
+    assert!(!labels_of("node-b").contains_key("hostready.dev/iscsi"));
+    assert_eq!(get_node(&admin, "node-a").spec.unwrap().unschedulable, None);
+    // Released again (the apply of an empty set), as the agent does when the switch goes off.
+    block(nodes.patch(
+        "node-a",
+        &PatchParams::apply("hostready-agent").force(),
+        &Patch::Apply(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"}})),
+    ))
+    .unwrap();
+    assert!(!labels_of("node-a").contains_key("hostready.dev/iscsi"));
+    revoke_node_patch(&admin);
+
     // Nothing of the above reached node-b or the kubelet's Ready.
     assert!(condition(&admin, "node-b", "IscsiReady").is_none());
     assert_eq!(condition(&admin, "node-a", "Ready").unwrap().0, "True");

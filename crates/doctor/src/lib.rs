@@ -7,6 +7,7 @@
 //! ([`pkgdb`]) and memory pressure ([`memory`]). [`signatures::scan`] reads logs instead
 //! (opened by [`logfile::open`]).
 
+pub mod catalogue;
 pub mod finding;
 pub mod locks;
 pub mod logfile;

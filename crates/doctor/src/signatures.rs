@@ -2,6 +2,13 @@
 //! dpkg and Longhorn print when a package database is sick or a probe piles up — each mapped
 //! to its cause, its fix and the upstream issue. [`explain`] reads logs (for example `kubectl
 //! logs` output) and says which of them show, on which lines.
+//!
+//! A signature that is a symptom of an entry of the known-issues catalogue
+//! (`catalogue/known-issues.yaml`, [`crate::catalogue`]) names that entry
+//! ([`Upstream::Known`]) instead of carrying a link of its own: its upstream link, the
+//! entry's title and fixed versions all come from the catalogue, the one place they are kept
+//! (`hostready cluster` lists the same entries by version). Tests hold that every named entry
+//! exists and that no signature's own link repeats one of the catalogue's.
 
 use std::io::{self, Read};
 use std::sync::OnceLock;
@@ -26,7 +33,39 @@ pub struct Signature {
     pub commands: &'static [&'static str],
     /// Conditions and caveats (the remediation's `notes`, before the upstream link).
     pub notes: &'static [&'static str],
-    pub link: &'static str,
+    /// Where upstream tracks it.
+    pub upstream: Upstream,
+}
+
+/// Where a signature's problem is tracked upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upstream {
+    /// A link of the signature's own (a problem the known-issues catalogue does not hold).
+    Link(&'static str),
+    /// The id of the known-issues catalogue entry this is a symptom of: its links are the
+    /// signature's.
+    Known(&'static str),
+}
+
+impl Signature {
+    /// Returns the catalogue entry this signature names, if any (and if it exists).
+    pub fn known_issue(&self) -> Option<&'static crate::catalogue::Entry> {
+        match self.upstream {
+            Upstream::Known(id) => crate::catalogue::entry(id),
+            Upstream::Link(_) => None,
+        }
+    }
+
+    /// Returns the upstream link: its own, or the first of its catalogue entry's.
+    pub fn link(&self) -> &'static str {
+        match self.upstream {
+            Upstream::Link(l) => l,
+            Upstream::Known(_) => self
+                .known_issue()
+                .and_then(|e| e.links.first())
+                .map_or("", String::as_str),
+        }
+    }
 }
 
 /// The built-in catalogue.
@@ -44,7 +83,7 @@ pub const CATALOGUE: &[Signature] = &[
             "rpm --rebuilddb",
         ],
         notes: &[],
-        link: "https://github.com/longhorn/longhorn/issues/10019",
+        upstream: Upstream::Known("longhorn.package-check-pileup"),
     },
     Signature {
         id: "bdb-runrecovery",
@@ -58,7 +97,7 @@ pub const CATALOGUE: &[Signature] = &[
             "rpm --rebuilddb",
         ],
         notes: &[],
-        link: "https://github.com/longhorn/longhorn/issues/10019",
+        upstream: Upstream::Known("longhorn.package-check-pileup"),
     },
     Signature {
         id: "rpmdb-open-failed",
@@ -70,7 +109,7 @@ pub const CATALOGUE: &[Signature] = &[
         notes: &[
             "If damaged, back up the directory (`cp -a /var/lib/rpm /var/lib/rpm.bak`) and `rpm --rebuilddb`.",
         ],
-        link: "https://github.com/rpm-software-management/rpm/issues/602",
+        upstream: Upstream::Link("https://github.com/rpm-software-management/rpm/issues/602"),
     },
     Signature {
         id: "sqlite-malformed",
@@ -82,7 +121,7 @@ pub const CATALOGUE: &[Signature] = &[
         notes: &[
             "If `rpm --rebuilddb` fails too, `sqlite3 rpmdb.sqlite .recover` into a new file and rebuild from it.",
         ],
-        link: "https://github.com/rpm-software-management/rpm/issues/1428",
+        upstream: Upstream::Link("https://github.com/rpm-software-management/rpm/issues/1428"),
     },
     Signature {
         id: "sqlite-locked",
@@ -92,7 +131,7 @@ pub const CATALOGUE: &[Signature] = &[
         fix: "Find the holder (`hostready doctor` names its pid and command, and the waiters); stop the holder if it is stuck.",
         commands: &["hostready doctor"],
         notes: &[],
-        link: "https://github.com/rpm-software-management/rpm/issues/602",
+        upstream: Upstream::Link("https://github.com/rpm-software-management/rpm/issues/602"),
     },
     Signature {
         id: "rpm-transaction-lock",
@@ -102,7 +141,7 @@ pub const CATALOGUE: &[Signature] = &[
         fix: "Find the holder (`hostready doctor` names it); let it finish, or stop it if it is hung.",
         commands: &["hostready doctor"],
         notes: &[],
-        link: "https://github.com/rpm-software-management/rpm/issues/602",
+        upstream: Upstream::Link("https://github.com/rpm-software-management/rpm/issues/602"),
     },
     Signature {
         id: "nsenter-timeout",
@@ -114,7 +153,7 @@ pub const CATALOGUE: &[Signature] = &[
         notes: &[
             "Fix the package database it was querying (`hostready doctor`); then kill the leftover processes.",
         ],
-        link: "https://github.com/longhorn/longhorn/issues/10019",
+        upstream: Upstream::Known("longhorn.package-check-pileup"),
     },
     Signature {
         id: "longhorn-packages-not-installed",
@@ -124,7 +163,7 @@ pub const CATALOGUE: &[Signature] = &[
         fix: "Check the capability instead: `hostready check` looks for the executables themselves.",
         commands: &["hostready check"],
         notes: &[],
-        link: "https://github.com/longhorn/longhorn/issues/13949",
+        upstream: Upstream::Link("https://github.com/longhorn/longhorn/issues/13949"),
     },
     Signature {
         id: "dpkg-lock",
@@ -134,7 +173,7 @@ pub const CATALOGUE: &[Signature] = &[
         fix: "Find the holder (`hostready doctor` names it); let it finish, or stop it if it is hung and run `dpkg --configure -a`.",
         commands: &["hostready doctor"],
         notes: &["Never delete the lock files."],
-        link: "https://manpages.debian.org/dpkg",
+        upstream: Upstream::Link("https://manpages.debian.org/dpkg"),
     },
     Signature {
         id: "dpkg-interrupted",
@@ -144,7 +183,7 @@ pub const CATALOGUE: &[Signature] = &[
         fix: "Finish the interrupted run.",
         commands: &["dpkg --configure -a"],
         notes: &[],
-        link: "https://manpages.debian.org/dpkg",
+        upstream: Upstream::Link("https://manpages.debian.org/dpkg"),
     },
     Signature {
         id: "oom",
@@ -154,7 +193,7 @@ pub const CATALOGUE: &[Signature] = &[
         fix: "Look for pile-ups (`hostready doctor`); give long-lived pods memory limits.",
         commands: &["hostready doctor"],
         notes: &[],
-        link: "https://github.com/longhorn/longhorn/issues/10019",
+        upstream: Upstream::Known("longhorn.package-check-pileup"),
     },
 ];
 
@@ -188,13 +227,39 @@ pub struct Match {
     pub fix: &'static str,
     pub commands: &'static [&'static str],
     pub notes: &'static [&'static str],
+    /// The upstream link: the signature's own, or its known issue's first.
     pub link: &'static str,
+    /// The known-issues catalogue entry this is a symptom of (`null` when none).
+    pub known_issue: Option<KnownIssue>,
     /// 1-based line numbers where it shows: the first [`LINES_KEPT`] of them.
     pub lines: Vec<usize>,
     /// How many lines it shows on, all of them counted.
     pub count: usize,
     /// The first match with a little context before it, shortened.
     pub first: String,
+}
+
+/// A known-issues catalogue entry, as a match names it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KnownIssue {
+    /// The entry's id (`longhorn.package-check-pileup`).
+    pub id: &'static str,
+    pub title: &'static str,
+    /// Its upstream issues and pull requests.
+    pub links: &'static [String],
+    /// The first fixed release of each maintained line.
+    pub fixed_in: &'static [String],
+}
+
+impl KnownIssue {
+    fn of(e: &'static crate::catalogue::Entry) -> KnownIssue {
+        KnownIssue {
+            id: &e.id,
+            title: &e.title,
+            links: &e.links,
+            fixed_in: &e.fixed_in,
+        }
+    }
 }
 
 /// The catalogue compiled into one set that says which signatures a line shows in one pass.
@@ -418,7 +483,8 @@ impl Scanner {
                 fix: s.fix,
                 commands: s.commands,
                 notes: s.notes,
-                link: s.link,
+                link: s.link(),
+                known_issue: s.known_issue().map(KnownIssue::of),
                 lines: Vec::new(),
                 count: 0,
                 first: snippet(line, match_start(line, i)),
@@ -583,6 +649,16 @@ pub fn findings(matches: &[Match], source: &str) -> Vec<Finding> {
             for n in m.notes {
                 f = f.note(*n);
             }
+            if let Some(k) = &m.known_issue {
+                // The catalogue's words, so the table shows the entry `hostready cluster` lists.
+                f = f.note(format!(
+                    "known issue {}: {} (fixed in {}; {})",
+                    k.id,
+                    k.title,
+                    k.fixed_in.join(", "),
+                    k.links.join(" ")
+                ));
+            }
             f.note(format!("upstream: {}", m.link))
         })
         .collect()
@@ -636,6 +712,86 @@ error: rpmdb: BDB0113 Thread/process 2618/1 failed: BDB1507 Thread died in Berke
             fix.notes.last().map(String::as_str),
             Some("upstream: https://github.com/longhorn/longhorn/issues/10019")
         );
+    }
+
+    /// Every catalogue id a signature names exists in the shipped catalogue, and its link is
+    /// the entry's; no signature's own link repeats a catalogue link (the catalogue is the one
+    /// place a known issue's links are kept).
+    #[test]
+    fn signatures_name_existing_catalogue_entries_and_copy_none_of_their_links() {
+        let catalogue = crate::catalogue::catalogue().unwrap();
+        let mut named = 0;
+        for s in CATALOGUE {
+            match s.upstream {
+                Upstream::Known(id) => {
+                    let e = catalogue.iter().find(|e| e.id == id).unwrap_or_else(|| {
+                        panic!(
+                            "signature {} names catalogue entry {id:?}, which does not exist",
+                            s.id
+                        )
+                    });
+                    assert_eq!(s.known_issue().map(|k| &k.id), Some(&e.id));
+                    assert_eq!(s.link(), e.links[0], "{}", s.id);
+                    named += 1;
+                }
+                Upstream::Link(l) => {
+                    assert!(l.starts_with("https://"), "{}: {l}", s.id);
+                    let copied = catalogue.iter().find(|e| e.links.iter().any(|x| x == l));
+                    assert!(
+                        copied.is_none(),
+                        "signature {} copies {l} of catalogue entry {}: name the entry instead",
+                        s.id,
+                        copied.unwrap().id
+                    );
+                }
+            }
+        }
+        assert!(named > 0);
+        // An id that is not in the catalogue resolves to nothing (so the test above can fail).
+        let ghost = Signature {
+            upstream: Upstream::Known("longhorn.no-such-entry"),
+            ..CATALOGUE[0]
+        };
+        assert!(ghost.known_issue().is_none());
+        assert_eq!(ghost.link(), "");
+    }
+
+    /// The nsenter time-out of the incident names the rpm pile-up entry in its match (JSON)
+    /// and in its finding's notes (the table), with the entry's fixed versions and links.
+    #[test]
+    fn a_match_names_its_known_issue_in_json_and_text() {
+        let m = explain(LOG);
+        let ns = m.iter().find(|m| m.id == "nsenter-timeout").unwrap();
+        let k = ns.known_issue.as_ref().unwrap();
+        assert_eq!(k.id, "longhorn.package-check-pileup");
+        assert!(k.fixed_in.iter().any(|v| v == "v1.7.3"));
+        let json = serde_json::to_value(ns).unwrap();
+        assert_eq!(json["known_issue"]["id"], "longhorn.package-check-pileup");
+        assert_eq!(
+            json["link"],
+            "https://github.com/longhorn/longhorn/issues/10019"
+        );
+        let f = findings(&m, "log");
+        let notes = &f
+            .iter()
+            .find(|f| f.id == "doctor.signature.nsenter-timeout")
+            .unwrap()
+            .remediation
+            .as_ref()
+            .unwrap()
+            .notes;
+        assert!(
+            notes.iter().any(
+                |n| n.starts_with("known issue longhorn.package-check-pileup: ")
+                    && n.contains("fixed in v1.7.3, v1.8.0")
+                    && n.contains("https://github.com/longhorn/longhorn-manager/pull/3406")
+            ),
+            "{notes:?}"
+        );
+        // A signature outside the catalogue says so with null.
+        let m = explain("error: rpmdbOpen: sqlite failure: database disk image is malformed\n");
+        assert!(m[0].known_issue.is_none());
+        assert!(serde_json::to_value(&m[0]).unwrap()["known_issue"].is_null());
     }
 
     #[test]

@@ -251,6 +251,27 @@ pub fn sa_token(client: &kube::Client, bound: serde_json::Value) -> String {
     tr["status"]["token"].as_str().unwrap().to_string()
 }
 
+/// Creates a pod of the agent's ServiceAccount (`hostready-system/hostready-agent`) bound to
+/// `node` (no kubelet runs it; it only anchors the token) and returns a token bound to it,
+/// which the API server gives the pod's node name (the admission policy's `tokenNode`).
+pub fn pod_bound_token(client: &kube::Client, pod_name: &str, node: &str) -> String {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(client.clone(), "hostready-system");
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod_name, "namespace": "hostready-system"},
+        "spec": {"nodeName": node, "serviceAccountName": "hostready-agent",
+                 "containers": [{"name": "agent", "image": "hostready:0.1.0"}]}
+    }))
+    .unwrap();
+    let pod = block(pods.create(&PostParams::default(), &pod)).unwrap();
+    sa_token(
+        client,
+        serde_json::json!({"apiVersion": "v1", "kind": "Pod", "name": pod_name,
+               "uid": pod.metadata.uid.unwrap()}),
+    )
+}
+
 /// A host: a hard-link copy of the Debian root (`cp -al`: a second, not 300 MB) and a procfs
 /// tree describing a kernel with iscsi_tcp and nfs loaded and iscsid running.
 pub struct TestHost {
