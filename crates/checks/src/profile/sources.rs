@@ -37,14 +37,14 @@ pub struct SourceRef {
 /// A requirement's `source:` as written: one source or a list.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-pub(super) enum Specs {
+pub(crate) enum Specs {
     One(String),
     Many(Vec<String>),
 }
 
 /// Parses a requirement's `source:` into sources, checking their grammar; keys stay
 /// unresolved (empty `location`) until [`resolve`] runs with the file's `sources:` map.
-pub(super) fn specs(written: Option<Specs>) -> Result<Vec<SourceRef>, String> {
+pub(crate) fn specs(written: Option<Specs>) -> Result<Vec<SourceRef>, String> {
     let list = match written {
         None => return Ok(Vec::new()),
         Some(Specs::One(s)) => vec![s],
