@@ -100,8 +100,7 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>) -> FakeHost {
     let mut hugepages = (0u64, 2048u64);
     let mut flags: Vec<String> = vec!["fpu".into()];
     let mut shared = true;
-    let mut pid = 100;
-    for r in reqs {
+    for (pid, r) in (100..).zip(reqs) {
         let wanted = Some(r.id.as_str()) != except;
         match &r.check {
             Check::Executable(name) if wanted => {
@@ -160,7 +159,6 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>) -> FakeHost {
             Check::Command(_) => panic!("{}: built-in profiles start no process", r.id),
             _ => {}
         }
-        pid += 1;
     }
     h.proc_file("/sys/kernel/osrelease", &format!("{release}\n"));
     h.proc_file("/modules", &modules);
