@@ -293,4 +293,55 @@ mod tests {
             assert!(!is_location(bad), "{bad}");
         }
     }
+
+    /// A user's file cites built-in keys, its own `sources:` keys and locations written
+    /// directly; a key in neither is refused naming the file and the requirement, and so is a
+    /// `sources:` value that is not a location.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // the test writes its own profile files
+    fn a_files_sources_resolve_or_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("site.yaml");
+        std::fs::write(
+            &f,
+            "name: site\nsources:\n  RUNBOOK: https://wiki.example.com/storage\nrequirements:\n  \
+             - {executable: iscsiadm, source: [LH-inst, RUNBOOK \"step 3\"]}\n  \
+             - {executable: dmsetup, source: \"owner/repo@abc:docs/x.md L1\"}\n",
+        )
+        .unwrap();
+        let p = crate::profile::load(f.to_str().unwrap()).unwrap();
+        let s = &p.requirements[0].sources;
+        assert_eq!(s[0].location, catalogue().unwrap()["LH-inst"]);
+        assert_eq!(s[1].location, "https://wiki.example.com/storage");
+        assert_eq!(s[1].at.as_deref(), Some("\"step 3\""));
+        assert_eq!(p.requirements[1].sources[0].key, None);
+        assert_eq!(p.sources.len(), 3, "{:?}", p.sources);
+        std::fs::write(
+            &f,
+            "name: site\nrequirements:\n  - {executable: a, source: NOPE}\n",
+        )
+        .unwrap();
+        let e = crate::profile::load(f.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("site.yaml") && e.contains("exe.a") && e.contains("NOPE"),
+            "{e}"
+        );
+        std::fs::write(&f, "name: site\nsources: {K: not-a-location}\n").unwrap();
+        let e = crate::profile::load(f.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a URL"), "{e}");
+        // Grammar mistakes are refused where they are written.
+        std::fs::write(
+            &f,
+            "name: site\nrequirements:\n  - {executable: a, source: \"bad/key\"}\n",
+        )
+        .unwrap();
+        let e = crate::profile::load(f.to_str().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("site.yaml:3:"), "{e}");
+    }
 }
