@@ -122,6 +122,7 @@ pub fn reason_for(subject: &Subject, id: &str) -> &'static str {
         Subject::KernelVersion => "KernelVersionUnsupported",
         Subject::MountPropagation(_) => "MountPropagationPrivate",
         Subject::Command(_) if id.starts_with("probe.") => "ProbeFailed",
+        Subject::Conflict(_) => "ProfilesConflict",
         Subject::Command(_) | Subject::Diagnosis => "RequirementFailed",
     }
 }

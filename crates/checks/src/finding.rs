@@ -156,6 +156,9 @@ pub enum Subject {
     MountPropagation(String),
     /// `command:` — by its program (`argv[0]`).
     Command(String),
+    /// Two enabled profiles that conflict, by the conflict catalogue's id (`conflicts.rs`):
+    /// not a requirement of either profile.
+    Conflict(String),
     /// A `hostready doctor` diagnosis: not a requirement of any profile.
     Diagnosis,
 }
@@ -176,6 +179,7 @@ impl Subject {
             Subject::KernelVersion => "kernel_version",
             Subject::MountPropagation(_) => "mount_propagation",
             Subject::Command(_) => "command",
+            Subject::Conflict(_) => "conflict",
             Subject::Diagnosis => "diagnosis",
         }
     }
@@ -188,7 +192,8 @@ impl Subject {
             | Subject::KernelModule(n)
             | Subject::Service(n)
             | Subject::MountPropagation(n)
-            | Subject::Command(n) => Some(n.clone()),
+            | Subject::Command(n)
+            | Subject::Conflict(n) => Some(n.clone()),
             Subject::Hugepages { page_size_kib } => Some(format!("{page_size_kib}kib")),
             Subject::Multipathd
             | Subject::NfsClient

@@ -3,6 +3,7 @@
 //! every requirement yields a [`Finding`] with evidence and a remediation for this host's distro.
 
 pub mod checks;
+pub mod conflicts;
 mod explain;
 mod facts;
 pub mod finding;

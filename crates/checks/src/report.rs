@@ -149,7 +149,25 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probin
     if let Some(p) = probing.filter(|p| p.verify_executables) {
         verify(&mut findings, p);
     }
-    let by_profile = profiles.iter().map(|p| group(p, &findings)).collect();
+    // Conflicts between the profiles enabled together: warnings listed under each profile
+    // they concern, so each of those profiles' conditions shows them (a warning never turns a
+    // condition False).
+    let mut concerns: Vec<(String, Vec<String>)> = Vec::new();
+    for found in crate::conflicts::findings(profiles) {
+        concerns.push((found.finding.id.clone(), found.profiles));
+        findings.push(found.finding);
+    }
+    let by_profile = profiles
+        .iter()
+        .map(|p| {
+            let extra: Vec<&str> = concerns
+                .iter()
+                .filter(|(_, ps)| ps.contains(&p.name))
+                .map(|(id, _)| id.as_str())
+                .collect();
+            group(p, &extra, &findings)
+        })
+        .collect();
     let host = HostInfo::of(facts);
     Report {
         schema: REPORT_SCHEMA,
@@ -162,12 +180,15 @@ pub fn evaluate(profiles: &[Profile], facts: &Facts<'_>, probing: Option<&Probin
     }
 }
 
-/// Collects `profile`'s findings: by requirement id, since each id was checked once.
-fn group(profile: &Profile, findings: &[Finding]) -> ProfileFindings {
+/// Collects `profile`'s findings: by requirement id, since each id was checked once, then the
+/// `extra` ids (its conflicts).
+fn group(profile: &Profile, extra: &[&str], findings: &[Finding]) -> ProfileFindings {
     let indexes: Vec<usize> = profile
         .requirements
         .iter()
-        .filter_map(|r| findings.iter().position(|f| f.id == r.id))
+        .map(|r| r.id.as_str())
+        .chain(extra.iter().copied())
+        .filter_map(|id| findings.iter().position(|f| f.id == id))
         .collect();
     let mine = || indexes.iter().map(|i| &findings[*i]);
     ProfileFindings {

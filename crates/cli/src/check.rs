@@ -1,4 +1,4 @@
-//! `hostready check` and `hostready profiles`: load profiles, open the host, evaluate, print.
+//! `hostready check`: load profiles, open the host, evaluate, print.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -118,93 +118,4 @@ fn print_table(report: &Report, verbose: bool) -> anyhow::Result<()> {
     table::print_summary(&mut out, verdict, &report.summary)?;
     out.flush()?;
     Ok(())
-}
-
-/// Arguments of `hostready profiles`.
-#[derive(Debug, clap::Args)]
-pub struct ProfilesArgs {
-    /// Show this profile (a built-in name or a file) with its requirements expanded.
-    pub name: Option<String>,
-    #[command(flatten)]
-    pub output: OutputArgs,
-}
-
-/// Version of each profile object `profiles -o json|yaml` prints (the output is an array, so
-/// each element carries it; `docs/schemas/profiles.schema.json`): kept while fields are only
-/// added, bumped when one is removed or changes meaning. 2: the check key
-/// `nfs_default_version` became `nfs_defaultvers` (docs/schemas.md).
-const PROFILE_SCHEMA: u32 = 2;
-
-/// A profile as `profiles -o json|yaml` prints it: its schema version, then its fields.
-#[derive(serde::Serialize)]
-struct Versioned<'a> {
-    schema: u32,
-    #[serde(flatten)]
-    profile: &'a Profile,
-}
-
-/// Runs `hostready profiles`: lists the built-ins, or shows one profile.
-pub fn profiles(args: &ProfilesArgs) -> anyhow::Result<ExitCode> {
-    let loaded: Vec<Profile> = match &args.name {
-        Some(n) => vec![profile::load(n)?],
-        None => profile::builtin_names()
-            .into_iter()
-            .map(profile::load)
-            .collect::<Result<_, _>>()?,
-    };
-    if args.output.format != Format::Table {
-        let shown: Vec<Versioned> = loaded
-            .iter()
-            .map(|profile| Versioned {
-                schema: PROFILE_SCHEMA,
-                profile,
-            })
-            .collect();
-        output::print_data(args.output.format, &shown)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    // Escapes the profiles' own text (a custom file is anyone's) for the terminal: see output.rs.
-    let mut out = output::stdout();
-    if args.name.is_none() {
-        for p in &loaded {
-            let default = if p.name == DEFAULT_PROFILE {
-                " (default)"
-            } else {
-                ""
-            };
-            writeln!(
-                out,
-                "{:<18} {:>2} requirement{}  {}{default}",
-                p.name,
-                p.requirements.len(),
-                if p.requirements.len() == 1 { " " } else { "s" },
-                p.description.trim()
-            )?;
-        }
-        out.flush()?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    for p in &loaded {
-        writeln!(out, "{} ({})", p.name, p.source)?;
-        for line in p.description.trim().lines() {
-            writeln!(out, "{line}")?;
-        }
-        if !p.includes.is_empty() {
-            writeln!(out, "includes: {}", p.includes.join(", "))?;
-        }
-        for r in &p.requirements {
-            writeln!(
-                out,
-                "  {:<22} {:<11} {}",
-                r.id,
-                r.level.as_str(),
-                r.description
-                    .as_deref()
-                    .map(str::trim)
-                    .map_or_else(|| r.check.summary(), str::to_string)
-            )?;
-        }
-    }
-    out.flush()?;
-    Ok(ExitCode::SUCCESS)
 }

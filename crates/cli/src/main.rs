@@ -9,6 +9,7 @@ mod exit;
 mod manual;
 mod output;
 mod pkg;
+mod profiles;
 mod table;
 
 use std::process::ExitCode;
@@ -32,7 +33,7 @@ enum Command {
     /// Check this host against profiles (default: longhorn) with per-distro fixes.
     Check(check::CheckArgs),
     /// List the built-in profiles, or show one (a name or a YAML file).
-    Profiles(check::ProfilesArgs),
+    Profiles(profiles::ProfilesArgs),
     /// Read dpkg and rpm databases without locks or processes.
     Pkg(pkg::PkgArgs),
     /// Diagnose process pile-ups, package-database locks and corruption, memory pressure.
@@ -60,7 +61,7 @@ fn main() -> ExitCode {
     }
     let result = match &cli.command {
         Command::Check(args) => check::run(args),
-        Command::Profiles(args) => check::profiles(args),
+        Command::Profiles(args) => profiles::run(args),
         Command::Pkg(args) => pkg::run(args),
         Command::Doctor(args) => doctor::run(args),
         Command::Agent(args) => agent::run(args),

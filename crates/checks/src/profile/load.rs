@@ -159,8 +159,9 @@ impl Loader {
         let (text, source, file) = read(self)?;
         self.bytes += text.len() as u64;
         self.parsed += 1;
-        let raw = yaml::parse(&text, &file)?;
+        let mut raw = yaml::parse(&text, &file)?;
         drop(text);
+        resolve_sources(&mut raw, &file)?;
         let condition_type = raw
             .condition
             .clone()
@@ -182,6 +183,10 @@ impl Loader {
         }
         self.chain.push((key, label));
         let mut merged = Merged::default();
+        let mut builtins = std::collections::BTreeSet::new();
+        if let Key::Builtin(name) = key {
+            builtins.insert(name.to_string());
+        }
         for inc in &raw.include {
             self.includes += 1;
             if self.includes > MAX_INCLUDES {
@@ -190,6 +195,7 @@ impl Loader {
                 )));
             }
             let included = self.load_inner(inc, dir.as_deref())?;
+            builtins.extend(included.builtins.iter().cloned());
             for r in &included.requirements {
                 merged.add(r.clone());
             }
@@ -212,11 +218,24 @@ impl Loader {
             source,
             condition: raw.condition,
             includes: raw.include,
+            sources: super::sources::distinct(&merged.list),
             requirements: merged.list,
+            builtins,
         });
         self.done.insert(key, Rc::clone(&p));
         Ok(p)
     }
+}
+
+/// Checks the file's own `sources:` map and expands every source key of its requirements
+/// (`sources.rs`); a mistake names the file.
+fn resolve_sources(raw: &mut yaml::RawProfile, file: &str) -> Result<(), ProfileError> {
+    super::sources::check_map(&raw.sources)
+        .and_then(|()| super::sources::resolve(&mut raw.requirements.0, &raw.sources))
+        .map_err(|message| ProfileError::InvalidNoLocation {
+            file: file.to_string(),
+            message,
+        })
 }
 
 /// Requirements in order, where a later one with the same id replaces the earlier one in its

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::finding::{Level, Subject};
+pub use sources::SourceRef;
 
 /// The built-in profiles, embedded at build time, in the order `hostready profiles` lists them.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -33,6 +34,44 @@ pub const BUILTIN: &[(&str, &str)] = &[
     (
         "longhorn-utils",
         include_str!("../../profiles/longhorn-utils.yaml"),
+    ),
+    ("rook-ceph", include_str!("../../profiles/rook-ceph.yaml")),
+    (
+        "openebs-mayastor",
+        include_str!("../../profiles/openebs-mayastor.yaml"),
+    ),
+    (
+        "openebs-lvm",
+        include_str!("../../profiles/openebs-lvm.yaml"),
+    ),
+    (
+        "openebs-zfs",
+        include_str!("../../profiles/openebs-zfs.yaml"),
+    ),
+    ("piraeus", include_str!("../../profiles/piraeus.yaml")),
+    ("topolvm", include_str!("../../profiles/topolvm.yaml")),
+    ("csi-nfs", include_str!("../../profiles/csi-nfs.yaml")),
+    ("csi-smb", include_str!("../../profiles/csi-smb.yaml")),
+    ("csi-iscsi", include_str!("../../profiles/csi-iscsi.yaml")),
+    (
+        "democratic-csi-iscsi",
+        include_str!("../../profiles/democratic-csi-iscsi.yaml"),
+    ),
+    (
+        "democratic-csi-nfs",
+        include_str!("../../profiles/democratic-csi-nfs.yaml"),
+    ),
+    (
+        "democratic-csi-smb",
+        include_str!("../../profiles/democratic-csi-smb.yaml"),
+    ),
+    (
+        "democratic-csi-nvmeof",
+        include_str!("../../profiles/democratic-csi-nvmeof.yaml"),
+    ),
+    (
+        "kubernetes-node",
+        include_str!("../../profiles/kubernetes-node.yaml"),
     ),
 ];
 
@@ -77,6 +116,11 @@ pub struct Profile {
     pub condition: Option<String>,
     pub includes: Vec<String>,
     pub requirements: Vec<Requirement>,
+    /// The distinct sources its requirements cite, in the order first cited.
+    pub sources: Vec<SourceRef>,
+    /// The built-in profiles it is or includes (transitively), for the conflict catalogue.
+    #[serde(skip)]
+    pub builtins: std::collections::BTreeSet<String>,
 }
 
 impl Profile {
@@ -99,6 +143,8 @@ pub struct Requirement {
     /// Packages that provide it, by distro family (`debian`, `rhel`, `suse`, ...), overriding
     /// the built-in table.
     pub packages: BTreeMap<String, String>,
+    /// The upstream documents or code that demand it, keys expanded (`sources.rs`).
+    pub sources: Vec<SourceRef>,
     /// Written as a one-key map (`check: {executable: iscsiadm}`) in every format: serde_yaml_ng
     /// would otherwise write an enum variant as a YAML tag (`check: !executable iscsiadm`),
     /// which is not the JSON's shape and which YAML readers without tag support cannot read.
@@ -268,6 +314,7 @@ mod file;
 mod load;
 pub mod names;
 pub mod prescan;
+pub mod sources;
 mod yaml;
 
 pub use load::{

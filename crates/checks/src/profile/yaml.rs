@@ -43,6 +43,9 @@ pub(super) struct RawProfile {
     pub(super) include: Vec<String>,
     #[serde(default)]
     pub(super) requirements: Requirements,
+    /// This file's own source keys (`sources.rs`).
+    #[serde(default)]
+    pub(super) sources: BTreeMap<String, String>,
 }
 
 /// A string checked by `check` inside its visitor, so a refusal carries the scalar's location.
@@ -143,6 +146,8 @@ struct RawRequirementFields {
     description: Option<String>,
     #[serde(default)]
     packages: BTreeMap<String, String>,
+    /// Where the requirement comes from (`sources.rs`).
+    source: Option<super::sources::Specs>,
     executable: Option<String>,
     kernel_module: Option<String>,
     /// Only with `kernel_module`: the `CONFIG_` option that builds it.
@@ -318,6 +323,7 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         level: r.level,
         description: r.description,
         packages: r.packages,
+        sources: super::sources::specs(r.source)?,
         check,
     })
 }
