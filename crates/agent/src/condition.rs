@@ -123,6 +123,11 @@ pub fn reason_for(subject: &Subject, id: &str) -> &'static str {
         Subject::MountPropagation(_) => "MountPropagationPrivate",
         Subject::Command(_) if id.starts_with("probe.") => "ProbeFailed",
         Subject::Command(_) | Subject::Diagnosis => "RequirementFailed",
+        Subject::Sysctl(_) => "SysctlMismatch",
+        Subject::Cgroup => "CgroupUnsupported",
+        Subject::Swap => "SwapEnabled",
+        Subject::ModuleParameter { .. } => "ModuleParameterMismatch",
+        Subject::ModuleVersion(_) => "ModuleVersionUnsupported",
     }
 }
 

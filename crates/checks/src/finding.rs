@@ -158,6 +158,16 @@ pub enum Subject {
     Command(String),
     /// A `hostready doctor` diagnosis: not a requirement of any profile.
     Diagnosis,
+    /// `sysctl:` — by its dotted name.
+    Sysctl(String),
+    /// `cgroup:`.
+    Cgroup,
+    /// `swap:`.
+    Swap,
+    /// `module_parameter:` — a module's parameter, both names normalised; shown as `m.p`.
+    ModuleParameter { module: String, parameter: String },
+    /// `module_version:` — by the module's normalised name.
+    ModuleVersion(String),
 }
 
 impl Subject {
@@ -177,6 +187,11 @@ impl Subject {
             Subject::MountPropagation(_) => "mount_propagation",
             Subject::Command(_) => "command",
             Subject::Diagnosis => "diagnosis",
+            Subject::Sysctl(_) => "sysctl",
+            Subject::Cgroup => "cgroup",
+            Subject::Swap => "swap",
+            Subject::ModuleParameter { .. } => "module_parameter",
+            Subject::ModuleVersion(_) => "module_version",
         }
     }
 
@@ -190,6 +205,9 @@ impl Subject {
             | Subject::MountPropagation(n)
             | Subject::Command(n) => Some(n.clone()),
             Subject::Hugepages { page_size_kib } => Some(format!("{page_size_kib}kib")),
+            Subject::Sysctl(n) | Subject::ModuleVersion(n) => Some(n.clone()),
+            Subject::ModuleParameter { module, parameter } => Some(format!("{module}.{parameter}")),
+            Subject::Cgroup | Subject::Swap => None,
             Subject::Multipathd
             | Subject::NfsClient
             | Subject::NfsDefaultvers
