@@ -56,11 +56,12 @@ pub fn read_parameter(fs: &Root, module: &str, parameter: &str) -> Result<String
 }
 
 /// Returns a boolean parameter's value: the kernel shows `bool` parameters as `Y`/`N` and
-/// accepts `y`, `n`, `1`, `0` (and `on`/`off` since 4.x) when setting them.
+/// accepts what `kstrtobool` does when setting them. Only whole words are taken (`kstrtobool`
+/// looks at the first letter alone, but `none` must not read as false here).
 pub fn as_bool(v: &str) -> Option<bool> {
     match v.trim() {
-        "Y" | "y" | "1" | "on" => Some(true),
-        "N" | "n" | "0" | "off" => Some(false),
+        "Y" | "y" | "1" | "on" | "yes" | "Yes" | "YES" => Some(true),
+        "N" | "n" | "0" | "off" | "no" | "No" | "NO" => Some(false),
         _ => None,
     }
 }
@@ -250,6 +251,8 @@ mod tests {
         assert!(value_matches("N", "0"));
         assert!(value_matches("Y\n", "y"));
         assert!(!value_matches("Y", "N"));
+        assert!(value_matches("N", "no"));
+        assert!(!value_matches("none", "N"));
         assert!(value_matches("  1024 ", "1024"));
         assert!(!value_matches("1024", "2048"));
     }

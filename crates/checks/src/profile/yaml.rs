@@ -293,7 +293,7 @@ impl<'de> Deserialize<'de> for ScalarString {
             }
             fn visit_bool<E: de::Error>(self, _: bool) -> Result<ScalarString, E> {
                 Err(E::custom(
-                    "quote this value (\"Y\", \"N\", \"1\", \"0\"): YAML reads true/false, yes/no and on/off as booleans",
+                    "quote this value (\"Y\", \"N\", \"1\", \"0\"): YAML reads true and false as booleans",
                 ))
             }
         }
@@ -312,10 +312,13 @@ fn kernel_side_checks(
     let mut kinds = Vec::new();
     if let Some(s) = sysctl {
         names::check_sysctl_name(&s.name)?;
-        names::check_setting_value("sysctl value", &s.value.0)?;
+        // Tabs and runs of spaces are how the kernel writes multi-value parameters; the
+        // normalised value is what is compared and printed.
+        let value = hostready_host::sysctl::normalize(&s.value.0);
+        names::check_setting_value("sysctl value", &value)?;
         kinds.push(Check::Sysctl {
             name: hostready_host::sysctl::dotted(&s.name),
-            value: hostready_host::sysctl::normalize(&s.value.0),
+            value,
             persist: s.persist,
         });
     }
@@ -837,5 +840,144 @@ mod gap_tests {
         assert!(e.contains("nest deeper than 32"), "{e}");
         let text = format!("name: x\nrequirements:\n{}", "  - ".repeat(40));
         refused_at(&text, "3:127");
+    }
+}
+
+/// The kernel-side keys of issue 13 (keys13): their default ids, typed values, and refusals
+/// with the line and column of the mistake.
+#[cfg(test)]
+mod kernel_side_tests {
+    use super::*;
+
+    fn ok(req: &str) -> Requirement {
+        let p = parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml")
+            .unwrap_or_else(|e| panic!("{req}: {e}"));
+        p.requirements.0.into_iter().next().unwrap()
+    }
+
+    fn refused(req: &str, at: &str, what: &str) {
+        match parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    e.starts_with(&format!("my.yaml:{at}: ")),
+                    "{req}: want {at}: {e}"
+                );
+                assert!(e.contains(what), "{req}: want {what:?}: {e}");
+            }
+            Ok(p) => panic!("{req}: parsed {p:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_default_ids_and_values() {
+        let r = ok("sysctl: {name: net.ipv4.ip_forward, value: 1, persist: true}");
+        assert_eq!(r.id, "sysctl.net.ipv4.ip_forward");
+        assert_eq!(
+            r.check,
+            Check::Sysctl {
+                name: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+                persist: true
+            }
+        );
+        let r = ok("sysctl: {name: net/ipv4/ip_local_port_range, value: \"1024\t65000\"}");
+        assert_eq!(r.id, "sysctl.net.ipv4.ip_local_port_range");
+        let Check::Sysctl { value, persist, .. } = &r.check else {
+            panic!()
+        };
+        assert_eq!((value.as_str(), *persist), ("1024 65000", false));
+        let r = ok("cgroup: {version: 2, controllers: [cpu, memory, pids]}");
+        assert_eq!(r.id, "cgroup");
+        assert_eq!(
+            ok("cgroup: {}").check,
+            Check::Cgroup {
+                version: None,
+                controllers: vec![]
+            }
+        );
+        let r = ok("swap: {enabled: false}");
+        assert_eq!(
+            (r.id.as_str(), &r.check),
+            ("swap", &Check::Swap { enabled: false })
+        );
+        let r = ok("module_parameter: {module: nvme-core, parameter: multipath, value: \"N\"}");
+        assert_eq!(r.id, "kmod.nvme_core.multipath");
+        let r = ok("module_version: {module: drbd, min: \"9.0.0\"}");
+        assert_eq!(r.id, "kmod.drbd.version");
+        assert_eq!(
+            ok("module_version: {module: drbd, min: 9}").check,
+            Check::ModuleVersion {
+                module: "drbd".into(),
+                min: "9".into()
+            }
+        );
+        // JSON shows them as the schema says.
+        let json = serde_json::to_value(&ok("cgroup: {version: 2}").check).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"cgroup": {"version": 2, "controllers": []}})
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_where_they_are() {
+        refused(
+            "cgroup: {version: 3}",
+            "3:5",
+            "cgroup version 3 must be 1 or 2",
+        );
+        refused("cgroup: {version: \"2\"}", "3:23", "invalid type");
+        refused(
+            "cgroup: {controllers: [\"cpu;reboot\"]}",
+            "3:5",
+            "cgroup controller",
+        );
+        refused(
+            "sysctl: {name: net..ip_forward, value: 1}",
+            "3:5",
+            "empty component",
+        );
+        refused(
+            "sysctl: {name: \"net.*.x\", value: 1}",
+            "3:5",
+            "sysctl name",
+        );
+        refused(
+            "sysctl: {name: a.b, value: \"1; reboot\"}",
+            "3:5",
+            "sysctl value",
+        );
+        refused("sysctl: {name: a.b}", "3:13", "missing field `value`");
+        refused(
+            "sysctl: {name: a.b, value: 1, persit: true}",
+            "3:35",
+            "persit",
+        );
+        refused(
+            "module_parameter: {module: nvme_core, parameter: multipath, value: false}",
+            "3:72",
+            "YAML reads true and false",
+        );
+        refused(
+            "module_parameter: {module: \"x y\", parameter: p, value: \"1\"}",
+            "3:5",
+            "kernel module",
+        );
+        refused(
+            "module_version: {module: drbd, min: 9.10}",
+            "3:41",
+            "quote this value",
+        );
+        refused(
+            "module_version: {module: drbd, min: latest}",
+            "3:5",
+            "is not a version",
+        );
+        refused(
+            "swap: {enabled: false}\n    sysctl: {name: a.b, value: 1}",
+            "3:5",
+            "exactly one kind",
+        );
     }
 }
