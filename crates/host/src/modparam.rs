@@ -126,8 +126,7 @@ pub fn cmdline_parameter(cmdline: &str, module: &str, parameter: &str) -> Option
     );
     parse_cmdline(cmdline)
         .into_iter()
-        .filter(|(k, _)| normalize_module(k) == want)
-        .next_back()
+        .rfind(|(k, _)| normalize_module(k) == want)
         // A bare `m.flag` sets a bool parameter to true.
         .map(|(_, v)| v.unwrap_or_else(|| "Y".into()))
 }

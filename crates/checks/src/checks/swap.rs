@@ -75,8 +75,9 @@ pub fn check(enabled: bool, facts: &Facts<'_>) -> Outcome {
             Remediation {
                 summary: "add a swap area and enable it at boot (an /etc/fstab line or a systemd swap unit)".into(),
                 commands: vec![
-                    "fallocate -l 4G /swapfile && chmod 600 /swapfile && mkswap /swapfile && swapon /swapfile".into(),
-                    "echo '/swapfile none swap sw 0 0' >> /etc/fstab".into(),
+                    "[ -e /swapfile ] || { fallocate -l 4G /swapfile && chmod 600 /swapfile && mkswap /swapfile; }".into(),
+                    "swapon /swapfile".into(),
+                    "grep -q '^/swapfile ' /etc/fstab || echo '/swapfile none swap sw 0 0' >> /etc/fstab".into(),
                 ],
                 ..Remediation::default()
             },
