@@ -227,6 +227,23 @@ fn swap_pass_fail_unknown() {
         "{fix}"
     );
     assert_status(&check(true), Status::Pass);
+    // Off now, on at the next boot: a warning naming the fstab line.
+    h.proc_file(
+        "/swaps",
+        "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n",
+    );
+    h.file(
+        "/etc/fstab",
+        "UUID=1 / ext4 defaults 0 1\n/swap.img none swap sw 0 0\n",
+    );
+    let o = check(false);
+    assert_status(&o, Status::Warn);
+    assert!(o.message.contains("/swap.img (/etc/fstab:2)"), "{o:#?}");
+    h.file(
+        "/etc/fstab",
+        "UUID=1 / ext4 defaults 0 1\n#/swap.img none swap sw 0 0\n",
+    );
+    assert_status(&check(false), Status::Pass);
     h.proc_file(
         "/swaps",
         "Filename Type Size Used Priority\n/swap.img file 4194300\n",

@@ -69,6 +69,27 @@ pub fn parse(text: &str) -> Result<Vec<SwapArea>, ParseError> {
         .collect()
 }
 
+/// The largest `/etc/fstab` read.
+pub const MAX_FSTAB_BYTES: u64 = 1 << 20;
+
+/// Returns the swap entries of an `fstab(5)` that the boot activates: type `swap`, not
+/// commented out, without `noauto`. Each is `(line, device)`.
+pub fn fstab_swaps(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            if f.first().is_none_or(|d| d.starts_with('#')) || f.len() < 3 || f[2] != "swap" {
+                return None;
+            }
+            let noauto = f
+                .get(3)
+                .is_some_and(|o| o.split(',').any(|o| o == "noauto"));
+            (!noauto).then(|| (i + 1, unescape(f[0])))
+        })
+        .collect()
+}
+
 /// Decodes the kernel's `\ooo` octal escapes (`seq_file_path` escapes space, tab, newline and
 /// backslash).
 fn unescape(s: &str) -> String {
@@ -129,6 +150,14 @@ mod tests {
         );
         assert_eq!(a[1].priority, 100);
         assert_eq!(a[2].filename, "/var/my swap");
+    }
+
+    #[test]
+    fn fstab_swap_lines() {
+        // Ubuntu's installer line, a commented one, a noauto one and an ordinary mount.
+        let t = "# /etc/fstab\nUUID=1 / ext4 defaults 0 1\n/swap.img\tnone\tswap\tsw\t0\t0\n#/dev/sdb2 none swap sw 0 0\n/dev/sdc1 none swap noauto,sw 0 0\n";
+        assert_eq!(fstab_swaps(t), [(3, "/swap.img".to_string())]);
+        assert!(fstab_swaps("").is_empty());
     }
 
     #[test]

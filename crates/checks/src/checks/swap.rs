@@ -58,7 +58,43 @@ pub fn check(enabled: bool, facts: &Facts<'_>) -> Outcome {
             shown.join(", ")
         },
     );
+    // What the boot turns on: a host with swap off now but an fstab line fails the
+    // kubelet after its next reboot.
+    let at_boot = match facts
+        .fs()
+        .read_to_string_bounded("/etc/fstab", swap::MAX_FSTAB_BYTES)
+    {
+        Ok(t) => {
+            let lines: Vec<String> = swap::fstab_swaps(&t)
+                .into_iter()
+                .map(|(n, d)| format!("{d} (/etc/fstab:{n})"))
+                .collect();
+            ev.add(
+                "swap at boot",
+                if lines.is_empty() {
+                    "none in /etc/fstab".to_string()
+                } else {
+                    lines.join(", ")
+                },
+            );
+            lines
+        }
+        Err(e) => {
+            if !e.is_not_found() {
+                ev.add("/etc/fstab", format!("unreadable: {}", e.source));
+            }
+            Vec::new()
+        }
+    };
     match (enabled, areas.is_empty()) {
+        (false, true) if !at_boot.is_empty() => Outcome::warn(
+            format!(
+                "no swap is active, but /etc/fstab turns on {} at boot; the kubelet will refuse to start after a reboot",
+                at_boot.join(", ")
+            ),
+            ev,
+            Some(remedy::swap_off(&at_boot)),
+        ),
         (false, true) => Outcome::pass("no swap is active", ev),
         (true, false) => Outcome::pass(format!("swap is active: {}", shown.join(", ")), ev),
         (false, false) => Outcome::fail(
