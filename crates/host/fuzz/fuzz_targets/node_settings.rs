@@ -1,5 +1,5 @@
 //! The parsers of issue 13's kernel-side families: `sysctl.d` files and sysctl names,
-//! `/proc/swaps`, `mountinfo` to a cgroup layout, `cgroup.controllers`, `/proc/cgroups`, the
+//! `/proc/swaps`, `fstab` swap lines, `mountinfo` to a cgroup layout, `cgroup.controllers`, `/proc/cgroups`, the
 //! kernel command line, `modprobe.d` options, `/proc/drbd`, version comparison and
 //! `modules.builtin.modinfo`. The input is split at the first NUL: file text before, a name
 //! to look up after.
@@ -24,6 +24,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let _ = sysctl::normalize(&text);
     if let Ok(areas) = swap::parse(&text) {
         assert!(areas.len() <= text.lines().count());
+    }
+    for (line, _) in swap::fstab_swaps(&text) {
+        assert!(line >= 1 && line <= text.lines().count());
     }
     let _ = cgroup::layout(&procfs::parse_mountinfo(&text));
     let _ = cgroup::parse_controllers(&text);
