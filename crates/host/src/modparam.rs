@@ -7,8 +7,8 @@
 //! [`MAX_ATTR_BYTES`] (64 KiB pages exist). `/proc/cmdline` is at most [`MAX_CMDLINE_BYTES`],
 //! `/proc/drbd` is read only up to [`MAX_PROC_DRBD_HEAD`] bytes (its first line has the
 //! version; the rest grows with resources), each `modprobe.d` file at most
-//! [`MAX_MODPROBE_CONF_BYTES`], and `modules.builtin.modinfo` at most
-//! [`MAX_BUILTIN_MODINFO_BYTES`].
+//! [`MAX_MODPROBE_CONF_BYTES`]; `modules.builtin.modinfo` is streamed, holding one record of
+//! at most 4 KiB, and read up to [`MAX_BUILTIN_MODINFO_BYTES`].
 
 use std::cmp::Ordering;
 
@@ -28,7 +28,7 @@ pub const MAX_PROC_DRBD_HEAD: usize = 4096;
 /// The largest `modprobe.d` file read.
 pub const MAX_MODPROBE_CONF_BYTES: u64 = 1 << 20;
 
-/// The largest `modules.builtin.modinfo` read (distro kernels ship ~300 KiB).
+/// How much of `modules.builtin.modinfo` is scanned (distro kernels ship ~300 KiB).
 pub const MAX_BUILTIN_MODINFO_BYTES: u64 = 8 << 20;
 
 /// The directories `modprobe.d(5)` reads, highest precedence first.
@@ -227,6 +227,47 @@ pub fn compare_versions(a: &str, b: &str) -> Option<Ordering> {
     )
 }
 
+/// The longest `modules.builtin.modinfo` record looked at; longer ones (descriptions can be
+/// long, hostile ones endless) are skipped to their NUL without being held.
+const MAX_MODINFO_RECORD: usize = 4096;
+
+/// [`builtin_has_version`] on a stream, holding at most one record of
+/// [`MAX_MODINFO_RECORD`] bytes and reading at most [`MAX_BUILTIN_MODINFO_BYTES`]: a module
+/// check must not hold an 8 MiB file to look for one line.
+pub fn builtin_has_version_in(input: impl std::io::Read, module: &str) -> std::io::Result<bool> {
+    use std::io::{BufRead, Read};
+    let mut r = std::io::BufReader::new(input.take(MAX_BUILTIN_MODINFO_BYTES));
+    let mut rec: Vec<u8> = Vec::with_capacity(MAX_MODINFO_RECORD);
+    let mut overlong = false;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(!overlong && !rec.is_empty() && builtin_has_version(&rec, module));
+        }
+        let (chunk, ends) = match memchr::memchr(0, buf) {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !overlong {
+            if rec.len() + chunk.len() > MAX_MODINFO_RECORD {
+                overlong = true;
+                rec.clear();
+            } else {
+                rec.extend_from_slice(chunk);
+            }
+        }
+        let used = ends.unwrap_or(buf.len());
+        r.consume(used);
+        if ends.is_some() {
+            if !overlong && builtin_has_version(&rec, module) {
+                return Ok(true);
+            }
+            rec.clear();
+            overlong = false;
+        }
+    }
+}
+
 /// Returns true if and only if `modules.builtin.modinfo` (NUL-separated `module.key=value`
 /// records, kernel 5.2 and later) gives built-in `module` a `version`: the kernel then always
 /// creates `/sys/module/<module>/version` at boot (`version_sysfs_builtin`), so the directory's
@@ -327,5 +368,16 @@ mod tests {
         assert!(!builtin_has_version(m, "ext4"));
         assert!(!builtin_has_version(m, "nvme_core"));
         assert!(!builtin_has_version(b"bridge.versions=1\0", "bridge"));
+        // The streaming reader says the same, and skips an overlong record whole: a
+        // `bridge.version=` after 5000 bytes of one record is not a record of its own.
+        assert!(builtin_has_version_in(&m[..], "bridge").unwrap());
+        assert!(!builtin_has_version_in(&m[..], "ext4").unwrap());
+        let mut long = vec![b'x'; 5000];
+        long.extend_from_slice(b"bridge.version=1\0ext4.version=1");
+        assert!(!builtin_has_version_in(&long[..], "bridge").unwrap());
+        assert!(
+            builtin_has_version_in(&long[..], "ext4").unwrap(),
+            "the last record has no NUL"
+        );
     }
 }

@@ -163,19 +163,18 @@ fn builtin_contradicted(name: &str, facts: &Facts<'_>, ev: &mut Evidence) -> Opt
         return None;
     }
     let release = facts.release().ok()?;
-    let modinfo = facts
-        .fs()
-        .read_bounded(
-            format!("/lib/modules/{release}/modules.builtin.modinfo"),
-            modparam::MAX_BUILTIN_MODINFO_BYTES,
-        )
-        .ok()?;
-    if !modparam::builtin_has_version(&modinfo, &module) {
-        return None;
-    }
+    // The cheap test first: most built-ins that are there have no directory either, so the
+    // modinfo stream is read only when the directory is absent.
     match facts.fs().stat(format!("/sys/module/{module}")) {
         Err(e) if e.is_not_found() => {}
         _ => return None,
+    }
+    let modinfo = facts
+        .fs()
+        .open_file(format!("/lib/modules/{release}/modules.builtin.modinfo"))
+        .ok()?;
+    if !modparam::builtin_has_version_in(modinfo, &module).ok()? {
+        return None;
     }
     ev.add(
         "running kernel",
