@@ -235,7 +235,7 @@ const MAX_MODINFO_RECORD: usize = 4096;
 /// [`MAX_MODINFO_RECORD`] bytes and reading at most [`MAX_BUILTIN_MODINFO_BYTES`]: a module
 /// check must not hold an 8 MiB file to look for one line.
 pub fn builtin_has_version_in(input: impl std::io::Read, module: &str) -> std::io::Result<bool> {
-    use std::io::{BufRead, Read};
+    use std::io::BufRead;
     let mut r = std::io::BufReader::new(input.take(MAX_BUILTIN_MODINFO_BYTES));
     let mut rec: Vec<u8> = Vec::with_capacity(MAX_MODINFO_RECORD);
     let mut overlong = false;
