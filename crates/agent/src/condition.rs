@@ -124,6 +124,11 @@ pub fn reason_for(subject: &Subject, id: &str) -> &'static str {
         Subject::Command(_) if id.starts_with("probe.") => "ProbeFailed",
         Subject::Conflict(_) => "ProfilesConflict",
         Subject::Command(_) | Subject::Diagnosis => "RequirementFailed",
+        Subject::Sysctl(_) => "SysctlMismatch",
+        Subject::Cgroup => "CgroupUnsupported",
+        Subject::Swap => "SwapEnabled",
+        Subject::ModuleParameter { .. } => "ModuleParameterMismatch",
+        Subject::ModuleVersion(_) => "ModuleVersionUnsupported",
     }
 }
 

@@ -161,6 +161,16 @@ pub enum Subject {
     Conflict(String),
     /// A `hostready doctor` diagnosis: not a requirement of any profile.
     Diagnosis,
+    /// `sysctl:` — by its dotted name.
+    Sysctl(String),
+    /// `cgroup:`.
+    Cgroup,
+    /// `swap:`.
+    Swap,
+    /// `module_parameter:` — a module's parameter, both names normalised; shown as `m.p`.
+    ModuleParameter { module: String, parameter: String },
+    /// `module_version:` — by the module's normalised name.
+    ModuleVersion(String),
 }
 
 impl Subject {
@@ -181,6 +191,11 @@ impl Subject {
             Subject::Command(_) => "command",
             Subject::Conflict(_) => "conflict",
             Subject::Diagnosis => "diagnosis",
+            Subject::Sysctl(_) => "sysctl",
+            Subject::Cgroup => "cgroup",
+            Subject::Swap => "swap",
+            Subject::ModuleParameter { .. } => "module_parameter",
+            Subject::ModuleVersion(_) => "module_version",
         }
     }
 
@@ -195,6 +210,9 @@ impl Subject {
             | Subject::Command(n)
             | Subject::Conflict(n) => Some(n.clone()),
             Subject::Hugepages { page_size_kib } => Some(format!("{page_size_kib}kib")),
+            Subject::Sysctl(n) | Subject::ModuleVersion(n) => Some(n.clone()),
+            Subject::ModuleParameter { module, parameter } => Some(format!("{module}.{parameter}")),
+            Subject::Cgroup | Subject::Swap => None,
             Subject::Multipathd
             | Subject::NfsClient
             | Subject::NfsDefaultvers

@@ -581,6 +581,233 @@ pub fn missing_module(
     }
 }
 
+// Issue 13, kernel-side families: each fix names the command for now and the file that
+// keeps it across a reboot.
+
+/// The file hostready suggests for a sysctl: late in `sysctl.d`'s lexical order (after
+/// Debian's `99-sysctl.conf`), one per name so that writing it again is idempotent.
+pub fn sysctl_file(name: &str) -> String {
+    format!("/etc/sysctl.d/99-zz-hostready-{name}.conf")
+}
+
+/// Builds the fix for a sysctl: set it now, persist it in [`sysctl_file`]; `conflict` names a
+/// boot file that sets another value (it must go, or it wins on hosts that read it later).
+pub fn set_sysctl(
+    name: &str,
+    value: &str,
+    conflict: Option<&str>,
+    os: Option<&OsRelease>,
+) -> Remediation {
+    let mut notes = Vec::new();
+    if let Some(c) = conflict {
+        notes.push(format!(
+            "{c}: remove that line, or the boot may apply it after this file"
+        ));
+    }
+    match os.and_then(|o| o.immutable) {
+        Some(Immutable::Talos) => {
+            return Remediation {
+                summary: format!("set {name} to {value} in the Talos machine configuration"),
+                notes: vec![format!(
+                    "add `{name}: \"{value}\"` under machine.sysctls and apply the config"
+                )],
+                ..Remediation::default()
+            };
+        }
+        Some(Immutable::FedoraCoreos | Immutable::RhelCoreos | Immutable::Flatcar) => notes.push(
+            "on an Ignition-provisioned host, also add the file to the Butane/Ignition config so new nodes get it".into(),
+        ),
+        _ => {}
+    }
+    Remediation {
+        summary: format!(
+            "set {name} to {value} now and at every boot ({})",
+            sysctl_file(name)
+        ),
+        commands: vec![
+            format!("sysctl -w {name}='{value}'"),
+            format!("echo '{name} = {value}' > {}", sysctl_file(name)),
+        ],
+        package: None,
+        notes,
+    }
+}
+
+/// Returns the commands that add `arg` to the kernel command line of every installed kernel,
+/// the persistent place for a boot parameter, for this distro (a reboot applies it).
+pub fn kernel_cmdline_arg(arg: &str, os: Option<&OsRelease>) -> (Vec<String>, Vec<String>) {
+    match os.map(|o| (o.family, o.immutable)) {
+        Some((_, Some(Immutable::FedoraCoreos | Immutable::RhelCoreos))) => (
+            vec![
+                format!("rpm-ostree kargs --append={arg}"),
+                "systemctl reboot".into(),
+            ],
+            vec![],
+        ),
+        Some((_, Some(Immutable::Talos))) => (
+            vec![],
+            vec![format!(
+                "add {arg} to machine.install.extraKernelArgs and upgrade the node"
+            )],
+        ),
+        Some((_, Some(Immutable::Flatcar))) => (
+            vec![],
+            vec![format!(
+                "add `set linux_append=\"$linux_append {arg}\"` to /oem/grub.cfg (or the OEM partition's grub.cfg) and reboot"
+            )],
+        ),
+        Some((_, Some(Immutable::SleMicro | Immutable::OpensuseMicroos))) => (
+            vec![
+                format!(
+                    "transactional-update run sh -c \"sed -i 's/^GRUB_CMDLINE_LINUX_DEFAULT=\\\"/&{arg} /' /etc/default/grub && grub2-mkconfig -o /boot/grub2/grub.cfg\""
+                ),
+                "reboot".into(),
+            ],
+            vec![],
+        ),
+        Some((Family::Rhel, _)) => (
+            vec![
+                format!("grubby --update-kernel=ALL --args={arg}"),
+                "reboot".into(),
+            ],
+            vec![],
+        ),
+        Some((Family::Debian, _)) => (
+            vec![
+                format!("sed -i 's/^GRUB_CMDLINE_LINUX=\"/&{arg} /' /etc/default/grub"),
+                "update-grub".into(),
+                "reboot".into(),
+            ],
+            vec![],
+        ),
+        _ => (
+            vec![],
+            vec![format!(
+                "add {arg} to the kernel command line in the boot loader's configuration (GRUB_CMDLINE_LINUX in /etc/default/grub, then regenerate grub.cfg) and reboot"
+            )],
+        ),
+    }
+}
+
+/// Builds the fix for a cgroup layout other than `want` (1 or 2).
+pub fn cgroup_version(want: u8, os: Option<&OsRelease>) -> Remediation {
+    let flag = if want == 2 { 1 } else { 0 };
+    let (commands, mut notes) =
+        kernel_cmdline_arg(&format!("systemd.unified_cgroup_hierarchy={flag}"), os);
+    if want == 2 {
+        notes.push("remove systemd.legacy_systemd_cgroup_controller and cgroup_no_v1= from the kernel command line if present; systemd 256 and later boot cgroup v2 only".into());
+        notes.push("the kubelet 1.35 and later refuses to start on cgroup v1 unless its KubeletConfiguration sets failCgroupV1: false (cgroup v1 support is in maintenance mode since 1.31)".into());
+    }
+    Remediation {
+        summary: format!(
+            "boot the host with cgroup v{want} (the unified hierarchy at /sys/fs/cgroup{})",
+            if want == 2 { "" } else { " off" }
+        ),
+        commands,
+        package: None,
+        notes,
+    }
+}
+
+/// Builds the fix for cgroup controllers that are not available.
+pub fn cgroup_controllers(missing: &[String], os: Option<&OsRelease>) -> Remediation {
+    let arg = format!("cgroup_enable={}", missing.join(","));
+    let (commands, mut notes) = kernel_cmdline_arg(&arg, os);
+    notes.push("a controller disabled on the kernel command line (cgroup_disable=...) must lose that flag; Raspberry Pi kernels also need cgroup_memory=1 for memory; a controller the kernel is built without needs another kernel".into());
+    Remediation {
+        summary: format!(
+            "enable the cgroup controllers {} at boot",
+            missing.join(", ")
+        ),
+        commands,
+        package: None,
+        notes,
+    }
+}
+
+/// Builds the fix for active swap on a node that must run without it.
+pub fn swap_off(areas: &[String]) -> Remediation {
+    Remediation {
+        summary: "turn swap off now and keep it off at boot (/etc/fstab and systemd swap units)".into(),
+        commands: vec![
+            "swapoff -a".into(),
+            r"sed -i '/^[^#].*\sswap\s/s/^/#/' /etc/fstab".into(),
+            "systemctl mask swap.target".into(),
+        ],
+        package: None,
+        notes: vec![
+            format!("active: {}", areas.join(", ")),
+            "the kubelet refuses to start while swap is on unless its KubeletConfiguration sets failSwapOn: false (to let pods use swap, also memorySwap.swapBehavior: LimitedSwap, the NodeSwap feature)".into(),
+            "zram swap comes from zram-generator (/etc/systemd/zram-generator.conf) or zram-tools (/etc/default/zramswap): remove or disable it there".into(),
+        ],
+    }
+}
+
+/// Builds the fix for a module parameter with the wrong value: written now if sysfs allows
+/// it, kept by `/etc/modprobe.d` for a loadable module or the kernel command line for a
+/// built-in one (where `modprobe.d` has no effect).
+pub fn module_parameter(
+    module: &str,
+    parameter: &str,
+    value: &str,
+    builtin: bool,
+    writable: bool,
+    os: Option<&OsRelease>,
+) -> Remediation {
+    let path = hostready_host::modparam::parameter_path(module, parameter);
+    let mut commands = Vec::new();
+    let mut notes = Vec::new();
+    if writable {
+        commands.push(format!("echo {value} > {path}"));
+    } else {
+        notes.push(format!(
+            "{path} is read-only: the value is fixed when the module loads"
+        ));
+    }
+    let arg = format!("{module}.{parameter}={value}");
+    if builtin {
+        let (c, n) = kernel_cmdline_arg(&arg, os);
+        commands.extend(c);
+        notes.extend(n);
+        notes.push(format!("{module} is built into the kernel: only the kernel command line sets it at boot (modprobe.d does not apply)"));
+    } else {
+        let file = format!("/etc/modprobe.d/99-hostready-{module}.conf");
+        commands.push(format!(
+            "echo 'options {module} {parameter}={value}' > {file}"
+        ));
+        if !writable {
+            commands.push(format!("modprobe -r {module} && modprobe {module}"));
+        }
+        notes.push(format!("if {module} is loaded from the initramfs, rebuild it too (update-initramfs -u on Debian/Ubuntu, dracut -f on RHEL/SUSE); or set {arg} on the kernel command line"));
+        if !writable {
+            notes.push(format!(
+                "unloading {module} fails while devices use it: reboot instead"
+            ));
+        }
+    }
+    Remediation {
+        summary: format!("set {module}.{parameter} to {value}, now and at boot"),
+        commands,
+        package: None,
+        notes,
+    }
+}
+
+/// Builds the fix for a module older than a profile needs.
+pub fn module_upgrade(module: &str, min: &str) -> Remediation {
+    let notes = if module == "drbd" {
+        vec!["the in-tree drbd module is DRBD 8.4; DRBD 9 comes from LINBIT (drbd-dkms, e.g. ppa:linbit/linbit-drbd9-stack on Ubuntu) or Piraeus' drbd-module-loader image, and must replace the loaded 8.4 module (rmmod drbd, or reboot)".into()]
+    } else {
+        vec![]
+    };
+    Remediation {
+        summary: format!("install and load {module} {min} or newer"),
+        commands: vec![],
+        package: None,
+        notes,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

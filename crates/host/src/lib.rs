@@ -5,12 +5,17 @@
 //! processes (usually `<root>/proc`). Everything else in this crate is a parser or a lookup on
 //! top of them; nothing here starts a process.
 
+pub mod cgroup;
+pub mod confdirs;
 pub mod elf;
 pub mod exe;
 pub mod kernel;
+pub mod modparam;
 pub mod os_release;
 pub mod procfs;
 mod root;
+pub mod swap;
+pub mod sysctl;
 
 use std::path::PathBuf;
 

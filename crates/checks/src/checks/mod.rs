@@ -14,7 +14,13 @@
 //! | `kernel.version` | `kernel_version` | `KernelVersion` | [`kernel::version`] |
 //! | `mount.propagation` | `mount_propagation` | `MountPropagation` | [`mount::propagation`] |
 //! | `cmd.<program>` | `command` | `Command` | [`command::outcome`] |
+//! | `sysctl.<name>` | `sysctl` | `Sysctl` | [`sysctl::check`] |
+//! | `cgroup` | `cgroup` | `Cgroup` | [`cgroup::check`] |
+//! | `swap` | `swap` | `Swap` | [`swap::check`] |
+//! | `kmod.<module>.<parameter>` | `module_parameter` | `ModuleParameter` | [`kmod::parameter`] |
+//! | `kmod.<module>.version` | `module_version` | `ModuleVersion` | [`kmod::version`] |
 
+pub mod cgroup;
 pub mod command;
 pub mod cpu;
 pub mod exe;
@@ -25,6 +31,8 @@ pub mod mount;
 pub mod multipath;
 pub mod nfs;
 pub mod service;
+pub mod swap;
+pub mod sysctl;
 
 use crate::facts::Facts;
 use crate::finding::Outcome;
@@ -61,5 +69,21 @@ pub fn run(
         Check::CpuFlags(per_machine) => cpu::flags(per_machine, facts),
         Check::KernelVersion { min, known_bad } => kernel::version(min, known_bad, facts),
         Check::MountPropagation { path } => mount::propagation(path, facts),
+        Check::Sysctl {
+            name,
+            value,
+            persist,
+        } => sysctl::check(name, value, *persist, facts),
+        Check::Cgroup {
+            version,
+            controllers,
+        } => cgroup::check(*version, controllers, facts),
+        Check::Swap { enabled } => swap::check(*enabled, facts),
+        Check::ModuleParameter {
+            module,
+            parameter,
+            value,
+        } => kmod::parameter(module, parameter, value, facts),
+        Check::ModuleVersion { module, min } => kmod::version(module, min, facts),
     }
 }

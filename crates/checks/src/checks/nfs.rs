@@ -1,19 +1,25 @@
 //! `nfs.client` and `nfs.defaultvers`: the kernel speaks NFSv4, and `nfsmount.conf` does not
 //! force an older default (longhorn/longhorn#9830).
 
-use hostready_host::kernel::{ConfigValue, ModuleState};
+use hostready_host::kernel::ConfigValue;
 
 use crate::facts::Facts;
 use crate::finding::{Evidence, Outcome, Remediation};
 use crate::remedy;
 
-/// The NFSv4 options Longhorn accepts, newest first.
-const NFS4_OPTIONS: [&str; 3] = ["CONFIG_NFS_V4_2", "CONFIG_NFS_V4_1", "CONFIG_NFS_V4"];
+/// The NFSv4 options shown as evidence. Only `CONFIG_NFS_V4` is a tristate (it builds the
+/// `nfsv4` module or builds it in); `CONFIG_NFS_V4_1` and `CONFIG_NFS_V4_2` are bool options
+/// of that module, so `=y` on them says nothing about whether NFSv4 is built in.
+const NFS4_OPTIONS: [&str; 3] = ["CONFIG_NFS_V4", "CONFIG_NFS_V4_1", "CONFIG_NFS_V4_2"];
 
-/// Checks NFSv4 client support: `nfs4` registered in `/proc/filesystems`, a `CONFIG_NFS_V4*`
-/// built in, or built as a module that is loaded (Longhorn's rule) — loadable fails with modprobe.
+/// Checks NFSv4 client support: `nfs4` registered in `/proc/filesystems`, `CONFIG_NFS_V4=y`
+/// (built in), or `CONFIG_NFS_V4=m` and the `nfsv4` module loaded (Longhorn's rule), checked
+/// like any other kernel module — loadable fails with modprobe. A config that says built in
+/// while the running kernel has no `nfs4` registered fails: the config describes another kernel.
 pub fn client(facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
+    // Some(false): read, and no nfs4; None: not read.
+    let mut registered = None;
     if let Ok(proc) = facts.proc() {
         match proc
             .read_to_string_bounded("/filesystems", hostready_host::procfs::MAX_PROC_FILE_BYTES)
@@ -30,6 +36,7 @@ pub fn client(facts: &Facts<'_>) -> Outcome {
                     );
                 }
                 ev.add("/proc/filesystems", "no nfs4");
+                registered = Some(false);
             }
             Err(e) => {
                 ev.add("/proc/filesystems", format!("unreadable: {}", e.source));
@@ -46,40 +53,53 @@ pub fn client(facts: &Facts<'_>) -> Outcome {
         }
     };
     ev.add("config source", &cfg.source);
-    let values: Vec<(&str, ConfigValue)> = NFS4_OPTIONS.iter().map(|o| (*o, cfg.get(o))).collect();
-    for (o, v) in &values {
-        ev.add(*o, v.to_string());
+    for o in NFS4_OPTIONS {
+        ev.add(o, cfg.get(o).to_string());
     }
-    if let Some((o, _)) = values.iter().find(|(_, v)| *v == ConfigValue::Yes) {
-        return Outcome::pass(format!("NFSv4 client built into the kernel ({o}=y)"), ev);
-    }
-    if values.iter().any(|(_, v)| *v == ConfigValue::Module) {
-        let modules = facts.modules();
-        let state = modules.state(facts.fs(), "nfsv4");
-        if state == Some(ModuleState::Loaded) {
-            return Outcome::pass("NFSv4 client module nfsv4 is loaded", ev);
-        }
-        if modules.loaded.is_none() {
-            for gap in &modules.gaps {
-                ev.add("not read", gap);
-            }
-            return Outcome::unknown(
-                "NFSv4 client is built as a module (nfsv4), and whether it is loaded is unknown",
-                ev,
-            );
-        }
-        return Outcome::fail(
-            "NFSv4 client is built as a module (nfsv4) that is not loaded",
+    match cfg.get("CONFIG_NFS_V4") {
+        ConfigValue::Yes if registered == Some(false) => Outcome::fail(
+            format!(
+                "{} says the NFSv4 client is built in (CONFIG_NFS_V4=y), but the running kernel \
+                 has no nfs4 filesystem registered (/proc/filesystems), which a built-in NFSv4 \
+                 client always registers at boot: the config describes another kernel",
+                cfg.source
+            ),
             ev,
-            remedy::load_module("nfsv4", facts.os()),
-        );
+            remedy::missing_module(
+                "nfsv4",
+                Some("CONFIG_NFS_V4"),
+                facts.os(),
+                facts.release().unwrap_or("unknown"),
+            ),
+        ),
+        ConfigValue::Yes => {
+            Outcome::pass("NFSv4 client built into the kernel (CONFIG_NFS_V4=y)", ev)
+        }
+        ConfigValue::Module => {
+            ev.add(
+                "note",
+                "CONFIG_NFS_V4_1 and CONFIG_NFS_V4_2 are options of the nfsv4 module, not built-ins of their own",
+            );
+            let module = super::kmod::check("nfsv4", Some("CONFIG_NFS_V4"), facts);
+            ev.0.extend(module.evidence.0);
+            Outcome {
+                message: format!(
+                    "NFSv4 client is the nfsv4 module (CONFIG_NFS_V4=m): {}",
+                    module.message
+                ),
+                evidence: ev,
+                ..module
+            }
+        }
+        ConfigValue::NotSet | ConfigValue::Other(_) => {
+            let release = facts.release().unwrap_or("unknown").to_string();
+            Outcome::fail(
+                "the kernel is built without an NFSv4 client",
+                ev,
+                remedy::missing_module("nfsv4", Some("CONFIG_NFS_V4"), facts.os(), &release),
+            )
+        }
     }
-    let release = facts.release().unwrap_or("unknown").to_string();
-    Outcome::fail(
-        "the kernel is built without an NFSv4 client",
-        ev,
-        remedy::missing_module("nfsv4", Some("CONFIG_NFS_V4"), facts.os(), &release),
-    )
 }
 
 /// Checks that `Defaultvers` (and `Nfsvers`), when set globally in `nfsmount.conf`, is allowed.

@@ -193,6 +193,28 @@ pub enum Check {
     /// A program run under the bounded runner, read with node-problem-detector's plugin
     /// convention: exit 0 pass, 1 fail, anything else unknown; stdout is the message.
     Command(CommandCheck),
+    /// A kernel parameter under `/proc/sys` has `value` (whitespace-normalised); with
+    /// `persist`, a file the boot applies (`sysctl.d`) sets it to that value too.
+    Sysctl {
+        name: String,
+        value: String,
+        persist: bool,
+    },
+    /// The cgroup version the kubelet sees (1 or 2), and controllers that must be available.
+    Cgroup {
+        version: Option<u8>,
+        controllers: Vec<String>,
+    },
+    /// Swap is active (`enabled: true`) or not (`false`, the kubelet's default rule).
+    Swap { enabled: bool },
+    /// A module parameter's running value (`/sys/module/M/parameters/P`).
+    ModuleParameter {
+        module: String,
+        parameter: String,
+        value: String,
+    },
+    /// A module's version (`/sys/module/M/version`, `/proc/drbd`) is at least `min`.
+    ModuleVersion { module: String, min: String },
 }
 
 /// A command check: what to run and how to read a timeout.
@@ -263,6 +285,41 @@ impl Check {
             }
             Check::MountPropagation { path } => format!("the mount holding {path} is shared"),
             Check::Command(c) => format!("`{}` exits 0", c.argv.join(" ")),
+            Check::Sysctl {
+                name,
+                value,
+                persist,
+            } => format!(
+                "sysctl {name} = {value}{}",
+                if *persist { ", set at boot" } else { "" }
+            ),
+            Check::Cgroup {
+                version,
+                controllers,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(v) = version {
+                    parts.push(format!("cgroup v{v}"));
+                }
+                if !controllers.is_empty() {
+                    parts.push(format!("controllers {}", controllers.join(", ")));
+                }
+                if parts.is_empty() {
+                    "a cgroup hierarchy mounted".into()
+                } else {
+                    parts.join(" with ")
+                }
+            }
+            Check::Swap { enabled: false } => "no active swap".into(),
+            Check::Swap { enabled: true } => "swap active".into(),
+            Check::ModuleParameter {
+                module,
+                parameter,
+                value,
+            } => format!("module parameter {module}.{parameter} = {value}"),
+            Check::ModuleVersion { module, min } => {
+                format!("kernel module {module} version {min} or newer")
+            }
         }
     }
 
@@ -284,6 +341,18 @@ impl Check {
             Check::KernelVersion { .. } => Subject::KernelVersion,
             Check::MountPropagation { path } => Subject::MountPropagation(path.clone()),
             Check::Command(c) => Subject::Command(c.argv.first().cloned().unwrap_or_default()),
+            Check::Sysctl { name, .. } => Subject::Sysctl(hostready_host::sysctl::dotted(name)),
+            Check::Cgroup { .. } => Subject::Cgroup,
+            Check::Swap { .. } => Subject::Swap,
+            Check::ModuleParameter {
+                module, parameter, ..
+            } => Subject::ModuleParameter {
+                module: hostready_host::kernel::normalize_module(module),
+                parameter: hostready_host::kernel::normalize_module(parameter),
+            },
+            Check::ModuleVersion { module, .. } => {
+                Subject::ModuleVersion(hostready_host::kernel::normalize_module(module))
+            }
         }
     }
 
@@ -306,6 +375,22 @@ impl Check {
                 let program = c.argv.first().map(String::as_str).unwrap_or("command");
                 format!("cmd.{}", program.rsplit('/').next().unwrap_or(program))
             }
+            Check::Sysctl { name, .. } => {
+                format!("sysctl.{}", hostready_host::sysctl::dotted(name))
+            }
+            Check::Cgroup { .. } => "cgroup".into(),
+            Check::Swap { .. } => "swap".into(),
+            Check::ModuleParameter {
+                module, parameter, ..
+            } => format!(
+                "kmod.{}.{}",
+                hostready_host::kernel::normalize_module(module),
+                hostready_host::kernel::normalize_module(parameter)
+            ),
+            Check::ModuleVersion { module, .. } => format!(
+                "kmod.{}.version",
+                hostready_host::kernel::normalize_module(module)
+            ),
         }
     }
 }

@@ -177,6 +177,50 @@ fn check_word(what: &str, value: &str, extra: &str, max: usize) -> Result<(), St
     }
 }
 
+// Issue 13, kernel-side families (sysctl, cgroup, module parameters and versions).
+
+/// Checks a sysctl name (`sysctl -w NAME=...`, `/proc/sys/...`): dotted (or `/`-separated)
+/// components of ASCII letters, digits, `_` and `-`, none empty — so it can never leave
+/// `/proc/sys` nor be a glob.
+pub fn check_sysctl_name(name: &str) -> Result<(), String> {
+    check_word("sysctl name", name, "._-/", 255)?;
+    if hostready_host::sysctl::proc_path(name).is_none() {
+        return Err(format!(
+            "sysctl name {name:?} has an empty component (write it as net.ipv4.ip_forward)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a value a profile wants a sysctl or module parameter to have, as it is printed in
+/// suggested commands (`sysctl -w name='VALUE'`): 1 to 256 ASCII letters, digits, spaces and
+/// `. _ : , / + - =`.
+pub fn check_setting_value(what: &str, value: &str) -> Result<(), String> {
+    let ok = !value.trim().is_empty()
+        && value.len() <= 256
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || " ._:,/+-=".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} {value:?} must be 1 to 256 ASCII letters, digits, spaces or '.', '_', ':', \
+             ',', '/', '+', '-', '=' (it is printed in suggested shell commands)"
+        ))
+    }
+}
+
+/// Checks a module parameter name (`/sys/module/M/parameters/NAME`).
+pub fn check_module_parameter(name: &str) -> Result<(), String> {
+    check_word("module parameter", name, "_-", 64)
+}
+
+/// Checks a cgroup controller name (`cpu`, `memory`, `hugetlb`, `rdma`, ...).
+pub fn check_controller(name: &str) -> Result<(), String> {
+    check_word("cgroup controller", name, "_", 32)
+}
+
 /// Checks a kernel module name (`modprobe NAME`, `/etc/modules-load.d/NAME.conf`); the kernel
 /// allows 55 characters.
 pub fn check_module(name: &str) -> Result<(), String> {

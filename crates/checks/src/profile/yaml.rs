@@ -169,6 +169,11 @@ struct RawRequirementFields {
     on_timeout: Option<crate::finding::Status>,
     /// Only with `command`: extra environment variables.
     env: Option<BTreeMap<String, String>>,
+    sysctl: Option<SysctlFields>,
+    cgroup: Option<CgroupFields>,
+    swap: Option<SwapFields>,
+    module_parameter: Option<ModuleParameterFields>,
+    module_version: Option<ModuleVersionFields>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -218,7 +223,152 @@ struct MountFields {
     path: String,
 }
 
-const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, command";
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, command, sysctl, cgroup, swap, module_parameter, module_version";
+
+// The kernel-side families of issue 13: `sysctl`, `cgroup`, `swap`, `module_parameter`,
+// `module_version` (docs: keys13).
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SysctlFields {
+    name: String,
+    /// A number is accepted as written (`value: 1`), since YAML reads it as one.
+    value: ScalarString,
+    #[serde(default)]
+    persist: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CgroupFields {
+    version: Option<u8>,
+    #[serde(default)]
+    controllers: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SwapFields {
+    #[serde(default)]
+    enabled: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleParameterFields {
+    module: String,
+    parameter: String,
+    value: ScalarString,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModuleVersionFields {
+    module: String,
+    min: ScalarString,
+}
+
+/// A scalar read as text: YAML makes `1` a number and `N` a string, and a profile author
+/// means the text in both (`value: 1`, `min: 9.2` — where `9.2` would otherwise be a float).
+#[derive(Debug)]
+struct ScalarString(String);
+
+impl<'de> Deserialize<'de> for ScalarString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = ScalarString;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<ScalarString, E> {
+                Ok(ScalarString(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<ScalarString, E> {
+                // `9.10` would read as 9.1: refuse rather than compare the wrong version.
+                Err(E::custom(
+                    "quote this value (\"9.10\"): YAML reads it as a number and drops digits",
+                ))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<ScalarString, E> {
+                Err(E::custom(
+                    "quote this value (\"Y\", \"N\", \"1\", \"0\"): YAML reads true and false as booleans",
+                ))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Turns the kernel-side families' fields into checks, validating every value.
+fn kernel_side_checks(
+    sysctl: Option<SysctlFields>,
+    cgroup: Option<CgroupFields>,
+    swap: Option<SwapFields>,
+    module_parameter: Option<ModuleParameterFields>,
+    module_version: Option<ModuleVersionFields>,
+) -> Result<Vec<Check>, String> {
+    let mut kinds = Vec::new();
+    if let Some(s) = sysctl {
+        names::check_sysctl_name(&s.name)?;
+        // Tabs and runs of spaces are how the kernel writes multi-value parameters; the
+        // normalised value is what is compared and printed.
+        let value = hostready_host::sysctl::normalize(&s.value.0);
+        names::check_setting_value("sysctl value", &value)?;
+        kinds.push(Check::Sysctl {
+            name: hostready_host::sysctl::dotted(&s.name),
+            value,
+            persist: s.persist,
+        });
+    }
+    if let Some(c) = cgroup {
+        if let Some(v) = c.version {
+            if v != 1 && v != 2 {
+                return Err(format!("cgroup version {v} must be 1 or 2"));
+            }
+        }
+        for name in &c.controllers {
+            names::check_controller(name)?;
+        }
+        kinds.push(Check::Cgroup {
+            version: c.version,
+            controllers: c.controllers,
+        });
+    }
+    if let Some(s) = swap {
+        kinds.push(Check::Swap { enabled: s.enabled });
+    }
+    if let Some(m) = module_parameter {
+        names::check_module(&m.module)?;
+        names::check_module_parameter(&m.parameter)?;
+        names::check_setting_value("module parameter value", &m.value.0)?;
+        kinds.push(Check::ModuleParameter {
+            module: m.module,
+            parameter: m.parameter,
+            value: m.value.0.trim().to_string(),
+        });
+    }
+    if let Some(m) = module_version {
+        names::check_module(&m.module)?;
+        if hostready_host::modparam::version_numbers(&m.min.0).is_none() {
+            return Err(format!(
+                "module_version min {:?} is not a version (numbers separated by dots, such as 9.0.0)",
+                m.min.0
+            ));
+        }
+        kinds.push(Check::ModuleVersion {
+            module: m.module,
+            min: m.min.0,
+        });
+    }
+    Ok(kinds)
+}
 
 /// Turns a requirement's fields into a [`Requirement`]: exactly one kind, valid values, a
 /// valid id.
@@ -296,6 +446,13 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
     } else if r.timeout.is_some() || r.on_timeout.is_some() || r.env.is_some() {
         return Err("`timeout`, `on_timeout` and `env` only go with `command`".into());
     }
+    kinds.extend(kernel_side_checks(
+        r.sysctl,
+        r.cgroup,
+        r.swap,
+        r.module_parameter,
+        r.module_version,
+    )?);
     let check = match kinds.len() {
         1 => kinds.remove(0),
         0 => return Err(format!("a requirement needs one of: {KIND_KEYS}")),
@@ -689,5 +846,144 @@ mod gap_tests {
         assert!(e.contains("nest deeper than 32"), "{e}");
         let text = format!("name: x\nrequirements:\n{}", "  - ".repeat(40));
         refused_at(&text, "3:127");
+    }
+}
+
+/// The kernel-side keys of issue 13 (keys13): their default ids, typed values, and refusals
+/// with the line and column of the mistake.
+#[cfg(test)]
+mod kernel_side_tests {
+    use super::*;
+
+    fn ok(req: &str) -> Requirement {
+        let p = parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml")
+            .unwrap_or_else(|e| panic!("{req}: {e}"));
+        p.requirements.0.into_iter().next().unwrap()
+    }
+
+    fn refused(req: &str, at: &str, what: &str) {
+        match parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    e.starts_with(&format!("my.yaml:{at}: ")),
+                    "{req}: want {at}: {e}"
+                );
+                assert!(e.contains(what), "{req}: want {what:?}: {e}");
+            }
+            Ok(p) => panic!("{req}: parsed {p:?}"),
+        }
+    }
+
+    #[test]
+    fn keys_default_ids_and_values() {
+        let r = ok("sysctl: {name: net.ipv4.ip_forward, value: 1, persist: true}");
+        assert_eq!(r.id, "sysctl.net.ipv4.ip_forward");
+        assert_eq!(
+            r.check,
+            Check::Sysctl {
+                name: "net.ipv4.ip_forward".into(),
+                value: "1".into(),
+                persist: true
+            }
+        );
+        let r = ok("sysctl: {name: net/ipv4/ip_local_port_range, value: \"1024\t65000\"}");
+        assert_eq!(r.id, "sysctl.net.ipv4.ip_local_port_range");
+        let Check::Sysctl { value, persist, .. } = &r.check else {
+            panic!()
+        };
+        assert_eq!((value.as_str(), *persist), ("1024 65000", false));
+        let r = ok("cgroup: {version: 2, controllers: [cpu, memory, pids]}");
+        assert_eq!(r.id, "cgroup");
+        assert_eq!(
+            ok("cgroup: {}").check,
+            Check::Cgroup {
+                version: None,
+                controllers: vec![]
+            }
+        );
+        let r = ok("swap: {enabled: false}");
+        assert_eq!(
+            (r.id.as_str(), &r.check),
+            ("swap", &Check::Swap { enabled: false })
+        );
+        let r = ok("module_parameter: {module: nvme-core, parameter: multipath, value: \"N\"}");
+        assert_eq!(r.id, "kmod.nvme_core.multipath");
+        let r = ok("module_version: {module: drbd, min: \"9.0.0\"}");
+        assert_eq!(r.id, "kmod.drbd.version");
+        assert_eq!(
+            ok("module_version: {module: drbd, min: 9}").check,
+            Check::ModuleVersion {
+                module: "drbd".into(),
+                min: "9".into()
+            }
+        );
+        // JSON shows them as the schema says.
+        let json = serde_json::to_value(&ok("cgroup: {version: 2}").check).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"cgroup": {"version": 2, "controllers": []}})
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused_where_they_are() {
+        refused(
+            "cgroup: {version: 3}",
+            "3:5",
+            "cgroup version 3 must be 1 or 2",
+        );
+        refused("cgroup: {version: \"2\"}", "3:23", "invalid type");
+        refused(
+            "cgroup: {controllers: [\"cpu;reboot\"]}",
+            "3:5",
+            "cgroup controller",
+        );
+        refused(
+            "sysctl: {name: net..ip_forward, value: 1}",
+            "3:5",
+            "empty component",
+        );
+        refused(
+            "sysctl: {name: \"net.*.x\", value: 1}",
+            "3:5",
+            "sysctl name",
+        );
+        refused(
+            "sysctl: {name: a.b, value: \"1; reboot\"}",
+            "3:5",
+            "sysctl value",
+        );
+        refused("sysctl: {name: a.b}", "3:13", "missing field `value`");
+        refused(
+            "sysctl: {name: a.b, value: 1, persit: true}",
+            "3:35",
+            "persit",
+        );
+        refused(
+            "module_parameter: {module: nvme_core, parameter: multipath, value: false}",
+            "3:72",
+            "YAML reads true and false",
+        );
+        refused(
+            "module_parameter: {module: \"x y\", parameter: p, value: \"1\"}",
+            "3:5",
+            "kernel module",
+        );
+        refused(
+            "module_version: {module: drbd, min: 9.10}",
+            "3:41",
+            "quote this value",
+        );
+        refused(
+            "module_version: {module: drbd, min: latest}",
+            "3:5",
+            "is not a version",
+        );
+        refused(
+            "swap: {enabled: false}\n    sysctl: {name: a.b, value: 1}",
+            "3:5",
+            "exactly one kind",
+        );
     }
 }
