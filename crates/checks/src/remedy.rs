@@ -308,7 +308,7 @@ pub const ETC_MODULES: &str = "/etc/modules";
 pub const MODPROBE_FILE: &str = "/etc/modprobe.d/hostready.conf";
 /// The file the fix script persists sysctls in: `90-` sorts after the distributions' own
 /// files, so its values win (`sysctl.d(5)`: files are applied in lexicographic order).
-pub const SYSCTL_FILE: &str = "/etc/sysctl.d/90-hostready.conf";
+pub const SYSCTL_FILE: &str = "/etc/sysctl.d/99-zz-hostready.conf";
 
 /// How a host is configured where files under `/etc` are not the way: its machine
 /// configuration or settings API.
@@ -487,62 +487,6 @@ pub fn start_service(name: &str, os: Option<&OsRelease>) -> Remediation {
     }
 }
 
-/// Builds the remediation for a sysctl that does not hold `value`: set it now and persist it
-/// in [`SYSCTL_FILE`], or what the OS has instead. For the sysctl check family.
-// Used by the check families of issue 13 once the lead connects them (service.rs keeps
-// its own copy until then, the sysctl and module parameter families are on other branches).
-#[allow(dead_code)]
-pub fn set_sysctl(name: &str, value: &str, os: Option<&OsRelease>) -> Remediation {
-    if let Some(c) = Configured::of(os) {
-        return Remediation {
-            summary: format!("set {name} = {value} through the OS configuration"),
-            notes: vec![c.sysctl(name, value)],
-            ..Remediation::default()
-        };
-    }
-    Remediation {
-        summary: format!("set {name} = {value} now and at every boot"),
-        commands: vec![
-            format!("sysctl -w {name}={value}"),
-            format!("echo '{name} = {value}' >> {SYSCTL_FILE}"),
-        ],
-        ..Remediation::default()
-    }
-}
-
-/// Builds the remediation for a module parameter that does not hold `value`: an `options`
-/// line in [`MODPROBE_FILE`], used when the module is next loaded. For the module parameter
-/// check family.
-// Used by the check families of issue 13 once the lead connects them (service.rs keeps
-// its own copy until then, the sysctl and module parameter families are on other branches).
-#[allow(dead_code)]
-pub fn set_module_option(
-    module: &str,
-    parameter: &str,
-    value: &str,
-    os: Option<&OsRelease>,
-) -> Remediation {
-    if let Some(c) = Configured::of(os) {
-        return Remediation {
-            summary: format!("set {module}.{parameter}={value} through the OS configuration"),
-            notes: vec![c.module_option(module, parameter, value)],
-            ..Remediation::default()
-        };
-    }
-    Remediation {
-        summary: format!(
-            "set {parameter}={value} for {module}; it takes effect when {module} is next loaded"
-        ),
-        commands: vec![format!(
-            "echo 'options {module} {parameter}={value}' >> {MODPROBE_FILE}"
-        )],
-        notes: vec![format!(
-            "a loaded {module} keeps its value until it is reloaded or the host reboots; if {module} is built into the kernel, add {module}.{parameter}={value} to the kernel command line instead"
-        )],
-        ..Remediation::default()
-    }
-}
-
 /// Builds the remediation for a module the running kernel does not have at all.
 pub fn missing_module(
     name: &str,
@@ -584,13 +528,7 @@ pub fn missing_module(
 // Issue 13, kernel-side families: each fix names the command for now and the file that
 // keeps it across a reboot.
 
-/// The file hostready suggests for a sysctl: late in `sysctl.d`'s lexical order (after
-/// Debian's `99-sysctl.conf`), one per name so that writing it again is idempotent.
-pub fn sysctl_file(name: &str) -> String {
-    format!("/etc/sysctl.d/99-zz-hostready-{name}.conf")
-}
-
-/// Builds the fix for a sysctl: set it now, persist it in [`sysctl_file`]; `conflict` names a
+/// Builds the fix for a sysctl: set it now, persist it in [`SYSCTL_FILE`]; `conflict` names a
 /// boot file that sets another value (it must go, or it wins on hosts that read it later).
 pub fn set_sysctl(
     name: &str,
@@ -604,29 +542,27 @@ pub fn set_sysctl(
             "{c}: remove that line, or the boot may apply it after this file"
         ));
     }
+    if let Some(c) = Configured::of(os) {
+        return Remediation {
+            summary: format!("set {name} to {value} through the OS configuration"),
+            notes: vec![c.sysctl(name, value)],
+            ..Remediation::default()
+        };
+    }
     match os.and_then(|o| o.immutable) {
-        Some(Immutable::Talos) => {
-            return Remediation {
-                summary: format!("set {name} to {value} in the Talos machine configuration"),
-                notes: vec![format!(
-                    "add `{name}: \"{value}\"` under machine.sysctls and apply the config"
-                )],
-                ..Remediation::default()
-            };
-        }
         Some(Immutable::FedoraCoreos | Immutable::RhelCoreos | Immutable::Flatcar) => notes.push(
             "on an Ignition-provisioned host, also add the file to the Butane/Ignition config so new nodes get it".into(),
         ),
         _ => {}
     }
     Remediation {
-        summary: format!(
-            "set {name} to {value} now and at every boot ({})",
-            sysctl_file(name)
-        ),
+        summary: format!("set {name} to {value} now and at every boot ({SYSCTL_FILE})"),
         commands: vec![
             format!("sysctl -w {name}='{value}'"),
-            format!("echo '{name} = {value}' > {}", sysctl_file(name)),
+            // One line per name in the one file the fix script also keeps: replace, then add.
+            format!(
+                "sed -i '/^{name} *=/d' {SYSCTL_FILE} 2>/dev/null; echo '{name} = {value}' >> {SYSCTL_FILE}"
+            ),
         ],
         package: None,
         notes,
@@ -771,9 +707,8 @@ pub fn module_parameter(
         notes.extend(n);
         notes.push(format!("{module} is built into the kernel: only the kernel command line sets it at boot (modprobe.d does not apply)"));
     } else {
-        let file = format!("/etc/modprobe.d/99-hostready-{module}.conf");
         commands.push(format!(
-            "echo 'options {module} {parameter}={value}' > {file}"
+            "sed -i '/^options {module} {parameter}=/d' {MODPROBE_FILE} 2>/dev/null; echo 'options {module} {parameter}={value}' >> {MODPROBE_FILE}"
         ));
         if !writable {
             commands.push(format!("modprobe -r {module} && modprobe {module}"));
@@ -921,22 +856,24 @@ mod tests {
     #[test]
     fn sysctl_module_option_and_service_fixes() {
         let deb = os("ID=debian\n");
-        let r = set_sysctl("net.ipv4.ip_forward", "1", Some(&deb));
+        let r = set_sysctl("net.ipv4.ip_forward", "1", None, Some(&deb));
         assert_eq!(
             r.commands,
             [
-                "sysctl -w net.ipv4.ip_forward=1",
-                "echo 'net.ipv4.ip_forward = 1' >> /etc/sysctl.d/90-hostready.conf"
+                "sysctl -w net.ipv4.ip_forward='1'",
+                "sed -i '/^net.ipv4.ip_forward *=/d' /etc/sysctl.d/99-zz-hostready.conf 2>/dev/null; echo 'net.ipv4.ip_forward = 1' >> /etc/sysctl.d/99-zz-hostready.conf"
             ]
         );
         let talos = os("ID=talos\n");
-        let r = set_sysctl("vm.nr_hugepages", "1024", Some(&talos));
+        let r = set_sysctl("vm.nr_hugepages", "1024", None, Some(&talos));
         assert!(r.commands.is_empty());
         assert!(r.notes[0].contains("machine.sysctls"), "{r:?}");
-        let r = set_module_option("nvme_core", "multipath", "N", Some(&deb));
-        assert_eq!(
-            r.commands,
-            ["echo 'options nvme_core multipath=N' >> /etc/modprobe.d/hostready.conf"]
+        let r = module_parameter("nvme_core", "multipath", "N", false, false, Some(&deb));
+        assert!(
+            r.commands[0].ends_with(
+                "echo 'options nvme_core multipath=N' >> /etc/modprobe.d/hostready.conf"
+            ),
+            "{r:?}"
         );
         assert_eq!(
             start_service("iscsid", Some(&deb)).commands,

@@ -200,6 +200,8 @@ pub fn parameter(module: &str, param: &str, want: &str, facts: &Facts<'_>) -> Ou
     let mut ev = Evidence::default();
     let module = hostready_host::kernel::normalize_module(module);
     let path = modparam::parameter_path(&module, param);
+    // The wanted value, as data: the fix plan's `options` step reads it from here.
+    ev.add("needed", want);
     let state = facts.modules().state(facts.fs(), &module);
     let builtin = state == Some(ModuleState::Builtin);
     // What sets it at boot: the command line for any module, modprobe.d for loadable ones.

@@ -58,9 +58,25 @@ fn actions(f: &Finding, os: Option<&OsRelease>) -> Vec<Action> {
         {
             vec![Action::enable_service(name, os)]
         }
-        // The sysctl and module parameter families (issue 13) add their arms here:
-        // `Subject::Sysctl { .. } => vec![Action::sysctl(name, value, os)]` and
-        // `Subject::ModuleParameter { .. } => vec![Action::module_option(m, p, v, os)]`.
+        // A sysctl whose remediation sets it (not one the OS configures elsewhere): the
+        // wanted value is the finding's `needed` evidence.
+        Subject::Sysctl(name) if fix.is_some_and(|r| !r.commands.is_empty()) => {
+            match f.evidence.get("needed") {
+                Some(value) => vec![Action::sysctl(name, value, os)],
+                None => vec![manual(f)],
+            }
+        }
+        // Only where modprobe.d sets it (a loadable module): a built-in module's parameter
+        // is a kernel command line change, which needs a reboot and stays a comment.
+        Subject::ModuleParameter { module, parameter }
+            if fix
+                .is_some_and(|r| r.commands.iter().any(|c| c.contains(remedy::MODPROBE_FILE))) =>
+        {
+            match f.evidence.get("needed") {
+                Some(value) => vec![Action::module_option(module, parameter, value, os)],
+                None => vec![manual(f)],
+            }
+        }
         _ => vec![manual(f)],
     }
 }
@@ -255,6 +271,71 @@ mod tests {
             }),
         );
         assert!(!FixPlan::build(&[unreachable], Some(&deb)).changes_anything());
+    }
+
+    /// A sysctl and a loadable module's parameter become their steps, with the value the
+    /// finding's `needed` evidence holds (the check families write it); a built-in module's
+    /// parameter (a kernel command line change) and a Talos host's sysctl stay comments.
+    #[test]
+    fn sysctls_and_module_options_take_the_needed_value() {
+        let deb = os("ID=debian\n");
+        let mut sysctl = finding(
+            "sysctl.net.ipv4.ip_forward",
+            Subject::Sysctl("net.ipv4.ip_forward".into()),
+            Status::Fail,
+            Some(remedy::set_sysctl(
+                "net.ipv4.ip_forward",
+                "1",
+                None,
+                Some(&deb),
+            )),
+        );
+        sysctl.evidence.add("needed", "1");
+        let module_parameter = |builtin: bool| {
+            let mut f = finding(
+                "kmod.nvme_core.multipath",
+                Subject::ModuleParameter {
+                    module: "nvme_core".into(),
+                    parameter: "multipath".into(),
+                },
+                Status::Fail,
+                Some(remedy::module_parameter(
+                    "nvme_core",
+                    "multipath",
+                    "N",
+                    builtin,
+                    false,
+                    Some(&deb),
+                )),
+            );
+            f.evidence.add("needed", "N");
+            f
+        };
+        let plan = FixPlan::build(&[sysctl.clone(), module_parameter(false)], Some(&deb));
+        let actions: Vec<_> = plan.steps.iter().map(|s| &s.action).collect();
+        assert!(
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Sysctl { name, value }
+                if name == "net.ipv4.ip_forward" && value == "1")),
+            "{plan:?}"
+        );
+        assert!(
+            actions.iter().any(
+                |a| matches!(a, Action::ModuleOption { module, parameter, value }
+                if module == "nvme_core" && parameter == "multipath" && value == "N")
+            ),
+            "{plan:?}"
+        );
+        assert!(!FixPlan::build(&[module_parameter(true)], Some(&deb)).changes_anything());
+        let talos = os("ID=talos\n");
+        sysctl.remediation = Some(remedy::set_sysctl(
+            "net.ipv4.ip_forward",
+            "1",
+            None,
+            Some(&talos),
+        ));
+        assert!(!FixPlan::build(&[sysctl], Some(&talos)).changes_anything());
     }
 
     /// One action for two findings: nfs.client and kmod.nfsv4 both ask for nfsv4.

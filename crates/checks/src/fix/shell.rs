@@ -506,7 +506,7 @@ mod tests {
                 modules_load: leak(d.join("etc/modules-load.d/hostready.conf")),
                 etc_modules: leak(d.join("etc/modules")),
                 modprobe: leak(d.join("etc/modprobe.d/hostready.conf")),
-                sysctl: leak(d.join("etc/sysctl.d/90-hostready.conf")),
+                sysctl: leak(d.join("etc/sysctl.d/99-zz-hostready.conf")),
                 sys_module: leak(d.join("sys/module")),
                 proc_sys: leak(d.join("proc/sys")),
                 systemd_booted: leak(d.join("run/systemd/system")),
