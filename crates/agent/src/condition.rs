@@ -121,6 +121,9 @@ pub fn reason_for(subject: &Subject, id: &str) -> &'static str {
         Subject::CpuFlags => "CpuFlagsMissing",
         Subject::KernelVersion => "KernelVersionUnsupported",
         Subject::MountPropagation(_) => "MountPropagationPrivate",
+        Subject::CriSocket => "CriSocketNotListening",
+        Subject::DataPath(_) => "DataPathUnsuitable",
+        Subject::RawDisks => "RawDisksInsufficient",
         Subject::Command(_) if id.starts_with("probe.") => "ProbeFailed",
         Subject::Command(_) | Subject::Diagnosis => "RequirementFailed",
     }

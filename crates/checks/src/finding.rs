@@ -156,6 +156,12 @@ pub enum Subject {
     MountPropagation(String),
     /// `command:` — by its program (`argv[0]`).
     Command(String),
+    /// `cri_socket:`.
+    CriSocket,
+    /// `data_path:` — the data directory, by its path.
+    DataPath(String),
+    /// `raw_disks:`.
+    RawDisks,
     /// A `hostready doctor` diagnosis: not a requirement of any profile.
     Diagnosis,
 }
@@ -176,6 +182,9 @@ impl Subject {
             Subject::KernelVersion => "kernel_version",
             Subject::MountPropagation(_) => "mount_propagation",
             Subject::Command(_) => "command",
+            Subject::CriSocket => "cri_socket",
+            Subject::DataPath(_) => "data_path",
+            Subject::RawDisks => "raw_disks",
             Subject::Diagnosis => "diagnosis",
         }
     }
@@ -188,6 +197,7 @@ impl Subject {
             | Subject::KernelModule(n)
             | Subject::Service(n)
             | Subject::MountPropagation(n)
+            | Subject::DataPath(n)
             | Subject::Command(n) => Some(n.clone()),
             Subject::Hugepages { page_size_kib } => Some(format!("{page_size_kib}kib")),
             Subject::Multipathd
@@ -195,6 +205,8 @@ impl Subject {
             | Subject::NfsDefaultvers
             | Subject::CpuFlags
             | Subject::KernelVersion
+            | Subject::CriSocket
+            | Subject::RawDisks
             | Subject::Diagnosis => None,
         }
     }

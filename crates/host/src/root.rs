@@ -659,6 +659,9 @@ pub struct Node {
     pub kind: &'static str,
     /// The device number (major, minor) of a block or character device.
     pub rdev: Option<(u32, u32)>,
+    /// The device (major, minor) of the filesystem holding it (`st_dev`), as `mountinfo`
+    /// spells a mount's.
+    pub dev: (u32, u32),
 }
 
 impl Node {
@@ -677,6 +680,7 @@ fn node_of(st: &rustix::fs::Stat) -> Node {
     Node {
         kind: kind_name(ft),
         rdev: device.then(|| (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev))),
+        dev: (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev)),
     }
 }
 

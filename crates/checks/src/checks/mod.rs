@@ -14,9 +14,15 @@
 //! | `kernel.version` | `kernel_version` | `KernelVersion` | [`kernel::version`] |
 //! | `mount.propagation` | `mount_propagation` | `MountPropagation` | [`mount::propagation`] |
 //! | `cmd.<program>` | `command` | `Command` | [`command::outcome`] |
+//! | `cri.socket` | `cri_socket` | `CriSocket` | [`cri::check`] |
+//! | `path.<path>` | `data_path` | `DataPath` | [`data_path::check`] |
+//! | `disk.raw` | `raw_disks` | `RawDisks` | [`disk::check`] |
 
 pub mod command;
 pub mod cpu;
+pub mod cri;
+pub mod data_path;
+pub mod disk;
 pub mod exe;
 pub mod hugepages;
 pub mod kernel;
@@ -61,5 +67,8 @@ pub fn run(
         Check::CpuFlags(per_machine) => cpu::flags(per_machine, facts),
         Check::KernelVersion { min, known_bad } => kernel::version(min, known_bad, facts),
         Check::MountPropagation { path } => mount::propagation(path, facts),
+        Check::CriSocket { paths } => cri::check(paths, facts),
+        Check::DataPath(d) => data_path::check(d, facts),
+        Check::RawDisks(r) => disk::check(r, facts),
     }
 }

@@ -147,6 +147,13 @@ pub enum Check {
     /// A program run under the bounded runner, read with node-problem-detector's plugin
     /// convention: exit 0 pass, 1 fail, anything else unknown; stdout is the message.
     Command(CommandCheck),
+    /// The container runtime's CRI socket: one of `paths` (kubeadm's known sockets when
+    /// empty) is a listening socket.
+    CriSocket { paths: Vec<String> },
+    /// The filesystem type, mount options and free space of a data directory.
+    DataPath(crate::checks::data_path::DataPath),
+    /// Enough whole disks with nothing on them.
+    RawDisks(crate::checks::disk::RawDisks),
 }
 
 /// A command check: what to run and how to read a timeout.
@@ -217,6 +224,24 @@ impl Check {
             }
             Check::MountPropagation { path } => format!("the mount holding {path} is shared"),
             Check::Command(c) => format!("`{}` exits 0", c.argv.join(" ")),
+            Check::CriSocket { .. } => "the container runtime's CRI socket is listening".into(),
+            Check::DataPath(d) => {
+                let mut parts = Vec::new();
+                if !d.filesystems.is_empty() {
+                    parts.push(d.filesystems.join(" or "));
+                }
+                if let Some(g) = d.min_free_gib {
+                    parts.push(format!("{g} GiB free"));
+                }
+                if !d.forbid_options.is_empty() {
+                    parts.push(format!("not {}", d.forbid_options.join(",")));
+                }
+                format!("{} on a suitable filesystem ({})", d.path, parts.join("; "))
+            }
+            Check::RawDisks(r) => format!(
+                "at least {} raw disk(s) of {} GiB or more",
+                r.min_count, r.min_size_gib
+            ),
         }
     }
 
@@ -238,6 +263,9 @@ impl Check {
             Check::KernelVersion { .. } => Subject::KernelVersion,
             Check::MountPropagation { path } => Subject::MountPropagation(path.clone()),
             Check::Command(c) => Subject::Command(c.argv.first().cloned().unwrap_or_default()),
+            Check::CriSocket { .. } => Subject::CriSocket,
+            Check::DataPath(d) => Subject::DataPath(d.path.clone()),
+            Check::RawDisks(_) => Subject::RawDisks,
         }
     }
 
@@ -260,6 +288,9 @@ impl Check {
                 let program = c.argv.first().map(String::as_str).unwrap_or("command");
                 format!("cmd.{}", program.rsplit('/').next().unwrap_or(program))
             }
+            Check::CriSocket { .. } => "cri.socket".into(),
+            Check::DataPath(d) => format!("path.{}", d.path),
+            Check::RawDisks(_) => "disk.raw".into(),
         }
     }
 }

@@ -157,6 +157,9 @@ struct RawRequirementFields {
     cpu_flags: Option<BTreeMap<String, Vec<String>>>,
     kernel_version: Option<KernelVersionFields>,
     mount_propagation: Option<MountFields>,
+    cri_socket: Option<CriSocketFields>,
+    data_path: Option<DataPathFields>,
+    raw_disks: Option<RawDisksFields>,
     command: Option<Vec<String>>,
     /// Only with `command`: its deadline, such as `5s` or `500ms`.
     timeout: Option<String>,
@@ -213,7 +216,85 @@ struct MountFields {
     path: String,
 }
 
-const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, command";
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CriSocketFields {
+    #[serde(default)]
+    paths: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataPathFields {
+    path: String,
+    #[serde(default)]
+    filesystems: Vec<String>,
+    min_free_gib: Option<u64>,
+    #[serde(default)]
+    forbid_options: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDisksFields {
+    #[serde(default = "one")]
+    min_count: u64,
+    #[serde(default)]
+    min_size_gib: u64,
+    #[serde(default)]
+    include: Vec<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// The node-side families of issue 13 (`cri_socket`, `data_path`, `raw_disks`): their values
+/// checked, one [`Check`] each.
+fn node_family_kinds(
+    cri: Option<CriSocketFields>,
+    data: Option<DataPathFields>,
+    disks: Option<RawDisksFields>,
+    kinds: &mut Vec<Check>,
+) -> Result<(), String> {
+    if let Some(c) = cri {
+        for p in &c.paths {
+            names::check_command_path("cri_socket.paths", p)?;
+        }
+        kinds.push(Check::CriSocket { paths: c.paths });
+    }
+    if let Some(d) = data {
+        names::check_command_path("data_path.path", &d.path)?;
+        for f in &d.filesystems {
+            names::check_fs_type(f)?;
+        }
+        for o in &d.forbid_options {
+            names::check_mount_option(o)?;
+        }
+        kinds.push(Check::DataPath(crate::checks::data_path::DataPath {
+            path: d.path,
+            filesystems: d.filesystems,
+            min_free_gib: d.min_free_gib,
+            forbid_options: d.forbid_options,
+        }));
+    }
+    if let Some(r) = disks {
+        if r.min_count == 0 {
+            return Err("raw_disks.min_count must be at least 1".into());
+        }
+        for p in &r.include {
+            names::check_device_prefix(p)?;
+        }
+        kinds.push(Check::RawDisks(crate::checks::disk::RawDisks {
+            min_count: r.min_count,
+            min_size_gib: r.min_size_gib,
+            include: r.include,
+        }));
+    }
+    Ok(())
+}
+
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, cri_socket, data_path, raw_disks, command";
 
 /// Turns a requirement's fields into a [`Requirement`]: exactly one kind, valid values, a
 /// valid id.
@@ -242,6 +323,9 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
     }
     if let Some(s) = r.service {
         names::check_service(&s.name)?;
+        if let Some(sock) = &s.socket {
+            names::check_socket(sock)?;
+        }
         kinds.push(Check::Service {
             name: s.name,
             process: s.process,
@@ -281,6 +365,7 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         names::check_command_path("mount_propagation.path", &m.path)?;
         kinds.push(Check::MountPropagation { path: m.path });
     }
+    node_family_kinds(r.cri_socket, r.data_path, r.raw_disks, &mut kinds)?;
     if let Some(argv) = r.command {
         kinds.push(Check::Command(command_check(
             argv,
