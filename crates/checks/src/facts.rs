@@ -30,6 +30,7 @@ pub struct Facts<'h> {
     listeners: OnceCell<Result<(Vec<Listener>, String), String>>,
     mounts: OnceCell<Result<(Vec<Mount>, String), String>>,
     mount_table: OnceCell<Result<(Vec<MountEntry>, String), String>>,
+    unsettled: OnceCell<Result<Vec<hostready_pkgdb::Package>, String>>,
 }
 
 impl<'h> Facts<'h> {
@@ -49,6 +50,7 @@ impl<'h> Facts<'h> {
             listeners: OnceCell::new(),
             mounts: OnceCell::new(),
             mount_table: OnceCell::new(),
+            unsettled: OnceCell::new(),
         }
     }
 
@@ -221,6 +223,18 @@ impl Facts<'_> {
             .get_or_init(|| read_host_wide(self, "mountinfo", mounts::parse_mountinfo))
             .as_ref()
             .map(|(m, s)| (m.as_slice(), s.as_str()))
+            .map_err(String::as_str)
+    }
+
+    /// Returns the dpkg packages whose installation did not finish (`iU`, `iF`, ...), read
+    /// once per run (see `hostready_pkgdb::dpkg_unsettled`).
+    pub fn dpkg_unsettled(&self) -> Result<&[hostready_pkgdb::Package], &str> {
+        self.unsettled
+            .get_or_init(|| {
+                hostready_pkgdb::dpkg_unsettled(self.fs())
+                    .map_err(|e| hostready_pkgdb::error_chain(&e))
+            })
+            .as_deref()
             .map_err(String::as_str)
     }
 }

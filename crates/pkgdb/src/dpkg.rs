@@ -325,6 +325,94 @@ pub(crate) fn owners(
     Ok(owners_from(root, &info, &hits, pkgs))
 }
 
+/// Returns the packages of `status` whose installation did not finish: a state of
+/// `half-installed`, `unpacked`, `half-configured`, `triggers-awaited` or `triggers-pending`,
+/// or the `reinst-required` error flag (dpkg(1), "Package states" and "Package flags") —
+/// dpkg-query shows them as `iH`, `iU`, `iF`, `iW`, `iT`, `?R`. Streamed like every read of
+/// `status`; only these few records are kept. `status.d` lists installed packages only.
+pub(crate) fn unsettled(root: &Root) -> Result<Vec<Package>, DbError> {
+    let Ok(dir) = root.resolve(DPKG_DIR) else {
+        return Ok(Vec::new());
+    };
+    let status = dir.path.join("status");
+    if !root.stat(&status).is_ok_and(|s| s.kind == FileKind::File) {
+        return Ok(Vec::new());
+    }
+    let file = open_regular(root, &status)?;
+    let mut out = Vec::new();
+    stanza::read(file, true, |s| {
+        let words: Vec<&str> = s.status.unwrap_or("").split_ascii_whitespace().collect();
+        let unfinished = matches!(
+            words.get(2),
+            Some(
+                &"half-installed"
+                    | &"unpacked"
+                    | &"half-configured"
+                    | &"triggers-awaited"
+                    | &"triggers-pending"
+            )
+        ) || words.get(1) == Some(&"reinstreq");
+        if unfinished {
+            out.push(package(s, &status));
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        stanza::ReadError::Parse(e) => DbError::Corrupt {
+            what: e.what,
+            file: status.clone(),
+            offset: Some(e.offset),
+        },
+        stanza::ReadError::Io(source) => read_error(root, &status, source),
+    })?;
+    Ok(out)
+}
+
+/// Returns which of `pkgs` own one of `wanted` by their own `info/` lists only (not every
+/// list: a lookup among a few packages must not read thousands of files).
+pub(crate) fn owners_among(
+    root: &Root,
+    pkgs: &[Package],
+    wanted: &[String],
+) -> Result<Vec<Package>, DbError> {
+    let Ok(dir) = root.resolve(DPKG_DIR) else {
+        return Ok(Vec::new());
+    };
+    let info = dir.path.join("info");
+    let finders: Vec<(memmem::Finder, &String)> = wanted
+        .iter()
+        .map(|w| (memmem::Finder::new(w.as_bytes()), w))
+        .collect();
+    let mut buf = vec![0; lines::BUF];
+    let mut out = Vec::new();
+    for p in pkgs {
+        let multi = info.join(format!("{}:{}.list", p.name, p.arch));
+        let list = if root.exists(&multi) {
+            multi
+        } else {
+            info.join(format!("{}.list", p.name))
+        };
+        let file = match open_regular(root, &list) {
+            Ok(f) => f,
+            Err(DbError::Read { source, .. }) if source.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| read_error(root, &list, e))?
+            .len()
+            .min(MAX_LIST_BYTES);
+        let found =
+            search_list(file, size, &finders, &mut buf).map_err(|e| read_error(root, &list, e))?;
+        if !found.is_empty() {
+            let mut q = p.clone();
+            q.files = found;
+            out.push(q);
+        }
+    }
+    Ok(out)
+}
+
 /// A list naming a wanted path.
 #[derive(Debug)]
 struct ListHit {
