@@ -37,7 +37,13 @@ pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
     if activity == Activity::Inactive {
         return Outcome::pass("multipathd is neither running nor socket-activated", ev);
     }
-    let active = format!("multipathd is {}", activity.describe("multipathd"));
+    let active = match &activity {
+        Activity::Listening {
+            socket,
+            by_unit: false,
+        } => format!("multipathd is active ({socket} is listening)"),
+        a => format!("multipathd is {}", a.describe("multipathd")),
+    };
     let mut patterns = Vec::new();
     let files = match facts.config_with_dropins("/etc/multipath.conf", "/etc/multipath/conf.d") {
         Ok(f) => f,
