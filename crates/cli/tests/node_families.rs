@@ -519,3 +519,56 @@ mod schema {
         assert!(errs.is_empty(), "{}\n{doc:#}", errs.join("\n"));
     }
 }
+
+#[test]
+fn a_hundred_thousand_socket_table_is_streamed_in_bounded_memory() {
+    use hostready_testkit::memcg::MemCgroup;
+    // The agent's limit; the bound is the same check's peak RSS on a table with one line, plus
+    // 4 MiB (the binary's own pages are measured, not assumed).
+    const LIMIT: u64 = 48 << 20;
+    let h = Host::new("name: t\nrequirements:\n  - multipathd: {}\n");
+    let args = |h: &Host| {
+        let mut c = hostready();
+        c.args(["check", "-o", "json", "-p"])
+            .arg(&h.profile)
+            .arg("--root")
+            .arg(&h.h.root)
+            .arg("--proc")
+            .arg(&h.h.proc);
+        c
+    };
+    h.listeners(&["@/org/kernel/linux/storage/multipathd"]);
+    let small = MemCgroup::new(LIMIT).run_command(&mut args(&h));
+    assert_eq!(small.oom_kills, 0);
+    // 100,000 connected sockets (as a node with thousands of containers has), about 6 MiB of
+    // table — over the 4 MiB a whole-file read accepted — with the listener last.
+    let mut t = String::from(NET_UNIX_HEADER);
+    for i in 0..100_000 {
+        t.push_str(&format!(
+            "00000000fd76f3ea: 00000003 00000000 00000000 0001 03 {i} /run/containerd/s/{i:016x}\n"
+        ));
+    }
+    t.push_str(
+        "00000000211c6dc9: 00000002 00000000 00010000 0001 01 7 @/org/kernel/linux/storage/multipathd\n",
+    );
+    assert!(t.len() > 6 << 20);
+    h.h.proc_file("/1/net/unix", &t);
+    let big = MemCgroup::new(LIMIT).run_command(&mut args(&h));
+    assert_eq!(big.oom_kills, 0);
+    let json: Value = serde_json::from_slice(&big.output.stdout).unwrap();
+    let f = finding(&json, "svc.multipathd");
+    assert_eq!(f["evidence"]["active"], "listening", "{f:#}");
+    let bound = small.max_rss_kib + (4 << 10);
+    assert!(
+        big.max_rss_kib <= bound,
+        "peak RSS {} KiB on 100,000 sockets, bound {bound} KiB (one line: {} KiB)",
+        big.max_rss_kib,
+        small.max_rss_kib
+    );
+    eprintln!(
+        "net/unix of {} bytes: peak RSS {:.1} MiB (one-line table: {:.1} MiB)",
+        t.len(),
+        big.max_rss_mib(),
+        small.max_rss_mib()
+    );
+}
