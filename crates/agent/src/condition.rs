@@ -608,6 +608,16 @@ mod tests {
     }
 
     #[test]
+    fn reasons_of_the_node_families() {
+        assert_eq!(reason_for(&Subject::CriSocket, "cri.socket"), "CriSocketNotListening");
+        assert_eq!(
+            reason_for(&Subject::DataPath("/var/lib/longhorn".into()), "longhorn.data"),
+            "DataPathUnsuitable"
+        );
+        assert_eq!(reason_for(&Subject::RawDisks, "disk.raw"), "RawDisksInsufficient");
+    }
+
+    #[test]
     fn reasons_by_family() {
         let reason = |id: &str| reason_for(&subject_of(id), id);
         assert_eq!(reason("kmod.nfs"), "ModuleNotLoaded");

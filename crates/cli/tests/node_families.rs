@@ -572,3 +572,52 @@ fn a_hundred_thousand_socket_table_is_streamed_in_bounded_memory() {
         small.max_rss_mib()
     );
 }
+
+const DEBROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../.cache/debroot/bookworm");
+
+#[test]
+fn on_the_debootstrap_root_the_real_dpkg_status_is_read_and_nothing_is_unfinished() {
+    assert!(
+        Path::new(DEBROOT).join("var/lib/dpkg/status").exists(),
+        "no debootstrap root at {DEBROOT}: run scripts/debroot"
+    );
+    let h = Host::new("name: t\nrequirements:\n  - executable: iscsiadm\n  - executable: dmsetup\n");
+    let (_, json) = run_json(
+        hostready()
+            .args(["check", "-o", "json", "-p"])
+            .arg(&h.profile)
+            .args(["--root", DEBROOT, "--proc", "none"]),
+    );
+    schema::assert_valid("check", &json);
+    for id in ["exe.iscsiadm", "exe.dmsetup"] {
+        let f = finding(&json, id);
+        assert_eq!(status(f), "pass", "{f:#}");
+        // Read, found nothing unfinished, said nothing: no note, no "unknown" either.
+        assert!(f["evidence"].get("package state").is_none(), "{f:#}");
+    }
+}
+
+#[test]
+fn on_this_machine_a_data_path_not_created_yet_is_judged_by_its_parent_with_real_statvfs() {
+    let p = tempfile::NamedTempFile::new().unwrap();
+    fs::write(
+        p.path(),
+        "name: t\nrequirements:\n  - data_path: {path: /var/lib/hostready-test-absent/data, min_free_gib: 0}\n",
+    )
+    .unwrap();
+    let (_, json) = run_json(
+        hostready()
+            .args(["check", "-o", "json", "-p"])
+            .arg(p.path())
+            .args(["--root", "/"]),
+    );
+    schema::assert_valid("check", &json);
+    let f = finding(&json, "path./var/lib/hostready-test-absent/data");
+    assert_eq!(status(f), "pass", "{f:#}");
+    assert!(message(f).contains("its ancestor /var/lib"), "{f:#}");
+    assert!(
+        f["evidence"]["space"].as_str().unwrap().contains("GiB available of"),
+        "{f:#}"
+    );
+    assert_eq!(f["evidence"]["mounts source"], "/proc/1/mountinfo");
+}

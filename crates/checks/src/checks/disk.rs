@@ -38,10 +38,10 @@ pub fn check(want: &RawDisks, facts: &Facts<'_>) -> Outcome {
     let disks = match blockdev::list(facts.fs()) {
         Ok(d) => d,
         Err(e) => {
-            let why = std::error::Error::source(&e)
-                .map(|s| format!("{e}: {s}"))
-                .unwrap_or_else(|| e.to_string());
-            return Outcome::unknown(format!("cannot list the host's block devices: {why}"), ev);
+            return Outcome::unknown(
+                format!("cannot list the host's block devices: {}", with_cause(&e)),
+                ev,
+            );
         }
     };
     let mounts = facts.mount_table();
@@ -139,14 +139,19 @@ fn verdict(
     match blockdev::probe(facts.fs(), d) {
         Ok(Content::Signature(s)) => Verdict::InUse(format!("holds {s}")),
         Ok(_) => Verdict::Raw,
-        Err(e) => {
-            let why = std::error::Error::source(&e)
-                .map(|s| {
-                    let inner = s.source().map(|i| format!(": {i}")).unwrap_or_default();
-                    format!("{e}: {s}{inner}")
-                })
-                .unwrap_or_else(|| e.to_string());
-            Verdict::Unknown(why)
-        }
+        Err(e) => Verdict::Unknown(with_cause(&e)),
+    }
+}
+
+/// An error's message and its innermost cause (the OS error): the middle links repeat the
+/// path the message already names.
+fn with_cause(e: &dyn std::error::Error) -> String {
+    let mut inner = e.source();
+    while let Some(next) = inner.and_then(|i| i.source()) {
+        inner = Some(next);
+    }
+    match inner {
+        Some(i) => format!("{e}: {i}"),
+        None => e.to_string(),
     }
 }

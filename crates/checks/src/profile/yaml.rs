@@ -770,3 +770,98 @@ mod gap_tests {
         refused_at(&text, "3:127");
     }
 }
+
+/// The node-side keys of issue 13 (`service` sockets, `cri_socket`, `data_path`,
+/// `raw_disks`): defaults, default ids, and each mistake refused where it is.
+#[cfg(test)]
+mod node_family_tests {
+    use super::*;
+
+    fn checks(text: &str) -> Vec<Requirement> {
+        parse(text, "my.yaml").unwrap().requirements.0
+    }
+
+    fn refused(text: &str) -> String {
+        parse(text, "my.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn keys_as_agreed_with_their_defaults_and_ids() {
+        let r = checks(
+            "name: x\nrequirements:\n  - cri_socket: {}\n  - cri_socket: {paths: [/run/k3s/containerd/containerd.sock]}\n    id: cri.k3s\n  - data_path: {path: /var/lib/longhorn, filesystems: [ext4, xfs], min_free_gib: 10, forbid_options: [noexec]}\n  - data_path: {path: /var/lib/rook}\n  - raw_disks: {min_count: 1, min_size_gib: 10}\n  - service: {name: multipathd, socket: \"@/org/kernel/linux/storage/multipathd\"}\n",
+        );
+        let ids: Vec<&str> = r.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "cri.socket",
+                "cri.k3s",
+                "path./var/lib/longhorn",
+                "path./var/lib/rook",
+                "disk.raw",
+                "svc.multipathd"
+            ]
+        );
+        assert_eq!(r[0].check, Check::CriSocket { paths: vec![] });
+        let Check::DataPath(d) = &r[3].check else {
+            panic!("{:?}", r[3].check)
+        };
+        assert!(d.filesystems.is_empty() && d.min_free_gib.is_none());
+        assert_eq!(r[2].check.subject().kind(), "data_path");
+        assert_eq!(
+            r[2].check.subject().name().as_deref(),
+            Some("/var/lib/longhorn")
+        );
+        let Check::RawDisks(d) = &r[4].check else {
+            panic!()
+        };
+        assert_eq!((d.min_count, d.min_size_gib), (1, 10));
+        let r = checks("name: x\nrequirements:\n  - raw_disks: {}\n");
+        let Check::RawDisks(d) = &r[0].check else {
+            panic!()
+        };
+        assert_eq!((d.min_count, d.min_size_gib), (1, 0), "one disk of any size");
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_place() {
+        for (text, what) in [
+            (
+                "name: x\nrequirements:\n  - data_path: {path: var/lib/longhorn}\n",
+                "must be absolute",
+            ),
+            (
+                "name: x\nrequirements:\n  - data_path: {path: /x, filesystems: [\"ext4; reboot\"]}\n",
+                "filesystem type",
+            ),
+            (
+                "name: x\nrequirements:\n  - data_path: {path: /x, forbid_options: [\"no exec\"]}\n",
+                "mount option",
+            ),
+            (
+                "name: x\nrequirements:\n  - data_path: {path: /x, min_free: 3}\n",
+                "min_free",
+            ),
+            (
+                "name: x\nrequirements:\n  - raw_disks: {min_count: 0}\n",
+                "at least 1",
+            ),
+            (
+                "name: x\nrequirements:\n  - raw_disks: {include: [\"loop*\"]}\n",
+                "device prefix",
+            ),
+            (
+                "name: x\nrequirements:\n  - cri_socket: {paths: [containerd.sock]}\n",
+                "must be absolute",
+            ),
+            (
+                "name: x\nrequirements:\n  - service: {name: x, socket: \"@\"}\n",
+                "abstract name",
+            ),
+        ] {
+            let e = refused(text);
+            assert!(e.starts_with("my.yaml:3:"), "{text}: {e}");
+            assert!(e.contains(what), "{text}: {e}");
+        }
+    }
+}
