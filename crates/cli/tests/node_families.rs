@@ -621,3 +621,35 @@ fn on_this_machine_a_data_path_not_created_yet_is_judged_by_its_parent_with_real
     );
     assert_eq!(f["evidence"]["mounts source"], "/proc/1/mountinfo");
 }
+
+#[test]
+fn profiles_with_the_node_keys_match_the_profiles_schema() {
+    let h = Host::new(
+        "name: t\nrequirements:\n  - cri_socket: {}\n  - data_path: {path: /var/lib/longhorn, filesystems: [ext4, xfs], min_free_gib: 10, forbid_options: [noexec]}\n  - data_path: {path: /var/lib/rook}\n  - raw_disks: {min_count: 2, min_size_gib: 10, include: [loop]}\n  - service: {name: multipathd, socket: \"@/org/kernel/linux/storage/multipathd\"}\n",
+    );
+    for format in ["json", "yaml"] {
+        let out = hostready()
+            .args(["profiles", "-o", format])
+            .arg(&h.profile)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let doc: Value = if format == "json" {
+            serde_json::from_slice(&out.stdout).unwrap()
+        } else {
+            serde_yaml_ng::from_slice(&out.stdout).unwrap()
+        };
+        schema::assert_valid("profiles", &doc);
+        let kinds: Vec<String> = doc[0]["requirements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["check"].as_object().unwrap().keys().next().unwrap().clone())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["cri_socket", "data_path", "data_path", "raw_disks", "service"],
+            "{format}"
+        );
+    }
+}
