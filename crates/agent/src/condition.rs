@@ -609,12 +609,21 @@ mod tests {
 
     #[test]
     fn reasons_of_the_node_families() {
-        assert_eq!(reason_for(&Subject::CriSocket, "cri.socket"), "CriSocketNotListening");
         assert_eq!(
-            reason_for(&Subject::DataPath("/var/lib/longhorn".into()), "longhorn.data"),
+            reason_for(&Subject::CriSocket, "cri.socket"),
+            "CriSocketNotListening"
+        );
+        assert_eq!(
+            reason_for(
+                &Subject::DataPath("/var/lib/longhorn".into()),
+                "longhorn.data"
+            ),
             "DataPathUnsuitable"
         );
-        assert_eq!(reason_for(&Subject::RawDisks, "disk.raw"), "RawDisksInsufficient");
+        assert_eq!(
+            reason_for(&Subject::RawDisks, "disk.raw"),
+            "RawDisksInsufficient"
+        );
     }
 
     #[test]

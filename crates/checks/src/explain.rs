@@ -102,7 +102,7 @@ pub fn unsettled_owner(
     ev: &mut Evidence,
 ) -> Option<String> {
     let pkgs = match facts.dpkg_unsettled() {
-        Ok(p) if p.is_empty() => return None,
+        Ok([]) => return None,
         Ok(p) => p,
         Err(why) => {
             ev.add("package state", format!("unknown: {why}"));

@@ -581,7 +581,8 @@ fn on_the_debootstrap_root_the_real_dpkg_status_is_read_and_nothing_is_unfinishe
         Path::new(DEBROOT).join("var/lib/dpkg/status").exists(),
         "no debootstrap root at {DEBROOT}: run scripts/debroot"
     );
-    let h = Host::new("name: t\nrequirements:\n  - executable: iscsiadm\n  - executable: dmsetup\n");
+    let h =
+        Host::new("name: t\nrequirements:\n  - executable: iscsiadm\n  - executable: dmsetup\n");
     let (_, json) = run_json(
         hostready()
             .args(["check", "-o", "json", "-p"])
@@ -616,7 +617,10 @@ fn on_this_machine_a_data_path_not_created_yet_is_judged_by_its_parent_with_real
     assert_eq!(status(f), "pass", "{f:#}");
     assert!(message(f).contains("its ancestor /var/lib"), "{f:#}");
     assert!(
-        f["evidence"]["space"].as_str().unwrap().contains("GiB available of"),
+        f["evidence"]["space"]
+            .as_str()
+            .unwrap()
+            .contains("GiB available of"),
         "{f:#}"
     );
     assert_eq!(f["evidence"]["mounts source"], "/proc/1/mountinfo");
@@ -633,7 +637,11 @@ fn profiles_with_the_node_keys_match_the_profiles_schema() {
             .arg(&h.profile)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let doc: Value = if format == "json" {
             serde_json::from_slice(&out.stdout).unwrap()
         } else {
@@ -644,11 +652,25 @@ fn profiles_with_the_node_keys_match_the_profiles_schema() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|r| r["check"].as_object().unwrap().keys().next().unwrap().clone())
+            .map(|r| {
+                r["check"]
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .next()
+                    .unwrap()
+                    .clone()
+            })
             .collect();
         assert_eq!(
             kinds,
-            ["cri_socket", "data_path", "data_path", "raw_disks", "service"],
+            [
+                "cri_socket",
+                "data_path",
+                "data_path",
+                "raw_disks",
+                "service"
+            ],
             "{format}"
         );
     }

@@ -84,7 +84,7 @@ pub fn check(want: &DataPath, facts: &Facts<'_>) -> Outcome {
     );
     ev.add("options", m.options.join(","));
     let mut problems = Vec::new();
-    if !want.filesystems.is_empty() && !want.filesystems.iter().any(|f| *f == m.fs_type) {
+    if !want.filesystems.is_empty() && !want.filesystems.contains(&m.fs_type) {
         problems.push(format!(
             "it is on {}, not {}",
             m.fs_type,

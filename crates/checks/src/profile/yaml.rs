@@ -820,7 +820,11 @@ mod node_family_tests {
         let Check::RawDisks(d) = &r[0].check else {
             panic!()
         };
-        assert_eq!((d.min_count, d.min_size_gib), (1, 0), "one disk of any size");
+        assert_eq!(
+            (d.min_count, d.min_size_gib),
+            (1, 0),
+            "one disk of any size"
+        );
     }
 
     #[test]
