@@ -381,7 +381,7 @@ fn raw_disks_blank_formatted_partitioned_mounted_and_unreadable() {
     assert_eq!(status(&f), "pass", "{f:#}");
     assert_eq!(f["evidence"]["disk vdz"], "raw, 0.1 GiB");
     assert_eq!(f["evidence"]["disk vda"], "in use: partitions vda1");
-    assert_eq!(f["evidence"]["disk loop0"], "skipped: virtual device");
+    assert_eq!(f["evidence"]["skipped virtual devices"], "loop0");
     assert_eq!(f["kind"], "raw_disks");
 
     // Formatted: no raw disk left.

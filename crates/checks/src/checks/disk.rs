@@ -25,6 +25,9 @@ pub struct RawDisks {
 
 const GIB: u64 = 1 << 30;
 
+/// Why a loop, ram, zram, dm-, md, sr or nbd device was not considered.
+const VIRTUAL: &str = "virtual device";
+
 enum Verdict {
     Raw,
     InUse(String),
@@ -47,6 +50,7 @@ pub fn check(want: &RawDisks, facts: &Facts<'_>) -> Outcome {
     let mounts = facts.mount_table();
     let mut raw = 0u64;
     let mut unknown = Vec::new();
+    let mut virtual_skipped = Vec::new();
     for d in &disks {
         let v = verdict(d, want, facts, &mounts);
         let size = format!("{:.1} GiB", d.size_bytes as f64 / GIB as f64);
@@ -56,7 +60,10 @@ pub fn check(want: &RawDisks, facts: &Facts<'_>) -> Outcome {
             Verdict::Skipped(why) => format!("skipped: {why}"),
             Verdict::Unknown(why) => format!("unknown: {why}"),
         };
-        if !matches!(v, Verdict::Skipped(_)) || want.include.is_empty() {
+        // A host with snaps has dozens of loop devices: one line names them all.
+        if matches!(&v, Verdict::Skipped(why) if why == VIRTUAL) {
+            virtual_skipped.push(d.name.as_str());
+        } else {
             ev.add(format!("disk {}", d.name), said);
         }
         match v {
@@ -64,6 +71,9 @@ pub fn check(want: &RawDisks, facts: &Facts<'_>) -> Outcome {
             Verdict::Unknown(why) => unknown.push(format!("{}: {why}", d.name)),
             _ => {}
         }
+    }
+    if !virtual_skipped.is_empty() {
+        ev.add("skipped virtual devices", virtual_skipped.join(" "));
     }
     let wanted = if want.min_size_gib > 0 {
         format!(
@@ -107,7 +117,7 @@ fn verdict(
 ) -> Verdict {
     if blockdev::is_virtual(&d.name) && !want.include.iter().any(|p| d.name.starts_with(p.as_str()))
     {
-        return Verdict::Skipped("virtual device".into());
+        return Verdict::Skipped(VIRTUAL.into());
     }
     if d.size_bytes == 0 {
         return Verdict::Skipped("size 0 (no medium, or a detached loop device)".into());
