@@ -389,7 +389,7 @@ fn mentions_unfinished_state(mut file: File) -> io::Result<bool> {
         b" reinstreq ",
     ];
     const KEEP: usize = 32;
-    let finders: Vec<memmem::Finder> = WORDS.iter().map(|w| memmem::Finder::new(w)).collect();
+    let finders: Vec<memmem::Finder> = WORDS.iter().map(memmem::Finder::new).collect();
     let mut buf = vec![0u8; lines::BUF];
     let mut have = 0;
     loop {
