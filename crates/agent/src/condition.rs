@@ -121,6 +121,9 @@ pub fn reason_for(subject: &Subject, id: &str) -> &'static str {
         Subject::CpuFlags => "CpuFlagsMissing",
         Subject::KernelVersion => "KernelVersionUnsupported",
         Subject::MountPropagation(_) => "MountPropagationPrivate",
+        Subject::CriSocket => "CriSocketNotListening",
+        Subject::DataPath(_) => "DataPathUnsuitable",
+        Subject::RawDisks => "RawDisksInsufficient",
         Subject::Command(_) if id.starts_with("probe.") => "ProbeFailed",
         Subject::Conflict(_) => "ProfilesConflict",
         Subject::Command(_) | Subject::Diagnosis => "RequirementFailed",
@@ -608,6 +611,25 @@ mod tests {
         let mut exe = finding("exe.zfs", Status::Fail, Level::Required);
         exe.subject = check("exe.zfs").subject();
         assert_eq!(stable_finding(&exe).message, exe.message);
+    }
+
+    #[test]
+    fn reasons_of_the_node_families() {
+        assert_eq!(
+            reason_for(&Subject::CriSocket, "cri.socket"),
+            "CriSocketNotListening"
+        );
+        assert_eq!(
+            reason_for(
+                &Subject::DataPath("/var/lib/longhorn".into()),
+                "longhorn.data"
+            ),
+            "DataPathUnsuitable"
+        );
+        assert_eq!(
+            reason_for(&Subject::RawDisks, "disk.raw"),
+            "RawDisksInsufficient"
+        );
     }
 
     #[test]

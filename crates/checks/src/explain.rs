@@ -90,6 +90,46 @@ pub fn found_executable(path: &std::path::Path, facts: &Facts<'_>, ev: &mut Evid
     };
 }
 
+/// Returns a warning when the package owning a found executable did not finish installing
+/// (dpkg `half-installed`, `unpacked`, `half-configured`, `triggers-awaited`/`-pending`, or
+/// `reinst-required`): the file is there, but its configuration, maintainer scripts or
+/// sibling files may not be. rpm records no such state: a failed `%post` leaves the package
+/// recorded as installed, so there is nothing to read there. The dpkg `status` is streamed
+/// once per run; only the file lists of the unfinished packages (usually none) are searched.
+pub fn unsettled_owner(
+    path: &std::path::Path,
+    facts: &Facts<'_>,
+    ev: &mut Evidence,
+) -> Option<String> {
+    let pkgs = match facts.dpkg_unsettled() {
+        Ok([]) => return None,
+        Ok(p) => p,
+        Err(why) => {
+            ev.add("package state", format!("unknown: {why}"));
+            return None;
+        }
+    };
+    match hostready_pkgdb::dpkg_owners_among(facts.fs(), pkgs, path) {
+        Ok(owners) => owners.first().map(|p| {
+            ev.add(
+                "package state",
+                format!("{} {}: {}", p.name, p.evr, p.state),
+            );
+            format!(
+                "{} ({}) did not finish installing: dpkg status \"{}\"",
+                p.name, p.evr, p.state
+            )
+        }),
+        Err(e) => {
+            ev.add(
+                "package state",
+                format!("unknown: {}", hostready_pkgdb::error_chain(&e)),
+            );
+            None
+        }
+    }
+}
+
 fn kinds(dbs: &[Database]) -> String {
     let mut kinds: Vec<&str> = dbs.iter().map(|d| d.kind.as_str()).collect();
     kinds.dedup();

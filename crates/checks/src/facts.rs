@@ -5,10 +5,12 @@ use std::cell::OnceCell;
 use std::path::PathBuf;
 
 use hostready_host::kernel::{self, KernelConfig, Modules};
+use hostready_host::mounts::{self, MountEntry};
 use hostready_host::os_release::OsRelease;
 use hostready_host::procfs::{
-    self, MAX_PROC_FILE_BYTES, MAX_SMALL_PROC_FILE_BYTES, Meminfo, Mount, Process, UnixListener,
+    self, MAX_PROC_FILE_BYTES, MAX_SMALL_PROC_FILE_BYTES, Meminfo, Mount, Process,
 };
+use hostready_host::unix_sockets::{self, Listener};
 use hostready_host::{Host, Root, exe};
 
 /// Lazily read facts about one host.
@@ -25,8 +27,10 @@ pub struct Facts<'h> {
     meminfo: OnceCell<Result<Meminfo, String>>,
     cpuinfo: OnceCell<Result<Vec<String>, String>>,
     processes: OnceCell<Result<Vec<Process>, String>>,
-    listeners: OnceCell<Result<(Vec<UnixListener>, String), String>>,
+    listeners: OnceCell<Result<(Vec<Listener>, String), String>>,
     mounts: OnceCell<Result<(Vec<Mount>, String), String>>,
+    mount_table: OnceCell<Result<(Vec<MountEntry>, String), String>>,
+    unsettled: OnceCell<Result<Vec<hostready_pkgdb::Package>, String>>,
 }
 
 impl<'h> Facts<'h> {
@@ -45,6 +49,8 @@ impl<'h> Facts<'h> {
             processes: OnceCell::new(),
             listeners: OnceCell::new(),
             mounts: OnceCell::new(),
+            mount_table: OnceCell::new(),
+            unsettled: OnceCell::new(),
         }
     }
 
@@ -155,10 +161,23 @@ impl<'h> Facts<'h> {
         procfs::process_state(self.proc().ok()?, pid)
     }
 
-    /// Returns the listening Unix sockets of the host's network namespace and the file read.
-    pub fn unix_listeners(&self) -> Result<(&[UnixListener], &str), &str> {
+    /// Returns the listening Unix sockets of the host's network namespace and the file read,
+    /// streamed (see `hostready_host::unix_sockets`: a node may have 100,000 sockets).
+    pub fn unix_listeners(&self) -> Result<(&[Listener], &str), &str> {
         self.listeners
-            .get_or_init(|| read_host_wide(self, "net/unix", procfs::parse_unix_listeners))
+            .get_or_init(|| {
+                let proc = self.proc()?;
+                unix_sockets::read_listeners(proc).map_err(|e| {
+                    let mut msg = e.to_string();
+                    if let Some(s) = std::error::Error::source(&e) {
+                        msg.push_str(&format!(": {s}"));
+                        if let Some(s) = s.source() {
+                            msg.push_str(&format!(": {s}"));
+                        }
+                    }
+                    msg
+                })
+            })
             .as_ref()
             .map(|(l, s)| (l.as_slice(), s.as_str()))
             .map_err(String::as_str)
@@ -193,6 +212,29 @@ impl<'h> Facts<'h> {
             .get_or_init(|| read_host_wide(self, "mountinfo", procfs::parse_mountinfo))
             .as_ref()
             .map(|(m, s)| (m.as_slice(), s.as_str()))
+            .map_err(String::as_str)
+    }
+}
+
+impl Facts<'_> {
+    /// Returns the host's mounts with their options (pid 1's `mountinfo`) and the file read.
+    pub fn mount_table(&self) -> Result<(&[MountEntry], &str), &str> {
+        self.mount_table
+            .get_or_init(|| read_host_wide(self, "mountinfo", mounts::parse_mountinfo))
+            .as_ref()
+            .map(|(m, s)| (m.as_slice(), s.as_str()))
+            .map_err(String::as_str)
+    }
+
+    /// Returns the dpkg packages whose installation did not finish (`iU`, `iF`, ...), read
+    /// once per run (see `hostready_pkgdb::dpkg_unsettled`).
+    pub fn dpkg_unsettled(&self) -> Result<&[hostready_pkgdb::Package], &str> {
+        self.unsettled
+            .get_or_init(|| {
+                hostready_pkgdb::dpkg_unsettled(self.fs())
+                    .map_err(|e| hostready_pkgdb::error_chain(&e))
+            })
+            .as_deref()
             .map_err(String::as_str)
     }
 }

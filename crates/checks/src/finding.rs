@@ -159,6 +159,12 @@ pub enum Subject {
     /// Two enabled profiles that conflict, by the conflict catalogue's id (`conflicts.rs`):
     /// not a requirement of either profile.
     Conflict(String),
+    /// `cri_socket:`.
+    CriSocket,
+    /// `data_path:` — the data directory, by its path.
+    DataPath(String),
+    /// `raw_disks:`.
+    RawDisks,
     /// A `hostready doctor` diagnosis: not a requirement of any profile.
     Diagnosis,
     /// `sysctl:` — by its dotted name.
@@ -190,6 +196,9 @@ impl Subject {
             Subject::MountPropagation(_) => "mount_propagation",
             Subject::Command(_) => "command",
             Subject::Conflict(_) => "conflict",
+            Subject::CriSocket => "cri_socket",
+            Subject::DataPath(_) => "data_path",
+            Subject::RawDisks => "raw_disks",
             Subject::Diagnosis => "diagnosis",
             Subject::Sysctl(_) => "sysctl",
             Subject::Cgroup => "cgroup",
@@ -207,6 +216,7 @@ impl Subject {
             | Subject::KernelModule(n)
             | Subject::Service(n)
             | Subject::MountPropagation(n)
+            | Subject::DataPath(n)
             | Subject::Command(n)
             | Subject::Conflict(n) => Some(n.clone()),
             Subject::Hugepages { page_size_kib } => Some(format!("{page_size_kib}kib")),
@@ -218,6 +228,8 @@ impl Subject {
             | Subject::NfsDefaultvers
             | Subject::CpuFlags
             | Subject::KernelVersion
+            | Subject::CriSocket
+            | Subject::RawDisks
             | Subject::Diagnosis => None,
         }
     }

@@ -462,9 +462,6 @@ pub fn load_module(name: &str, os: Option<&OsRelease>) -> Remediation {
 
 /// Builds the remediation for a daemon that is neither running nor socket-activated: enable
 /// it at boot and start it (`systemctl enable --now`), or what the OS has instead.
-// Used by the check families of issue 13 once the lead connects them (service.rs keeps
-// its own copy until then, the sysctl and module parameter families are on other branches).
-#[allow(dead_code)]
 pub fn start_service(name: &str, os: Option<&OsRelease>) -> Remediation {
     if let Some(c) = Configured::of(os) {
         return Remediation {

@@ -4,7 +4,7 @@
 # .gitignore keeps out). `root` takes structured input and starts from an empty corpus.
 set -euo pipefail
 cd "$(dirname "$0")"
-mkdir -p corpus/os_release corpus/procfs corpus/kernel corpus/elf corpus/root
+mkdir -p corpus/os_release corpus/procfs corpus/kernel corpus/elf corpus/root corpus/signatures corpus/node_tables
 for f in /etc/os-release /usr/lib/os-release; do
   if [ -r "$f" ]; then cp "$f" "corpus/os_release/$(echo "$f" | tr / _)"; fi
 done
@@ -35,3 +35,17 @@ done
 printf '#!/usr/bin/env python3\nprint(1)\n' >corpus/elf/script
 printf '#!/bin/sh -e\n' >corpus/elf/script_arg
 true
+# Device heads written by the real tools (scripts/setup installs them), and the node tables.
+for t in ext4 xfs swap; do
+  img="$(mktemp)"
+  truncate -s 320M "$img"
+  case $t in
+    ext4) mkfs.ext4 -q -F "$img" ;;
+    xfs) mkfs.xfs -q -f "$img" ;;
+    swap) mkswap "$img" >/dev/null ;;
+  esac
+  head -c 266240 "$img" >"corpus/signatures/$t"
+  rm -f "$img"
+done
+head -c 16384 /proc/net/unix >corpus/node_tables/unix
+{ cat /proc/self/mountinfo; printf '\0/var/lib/longhorn'; } >corpus/node_tables/mountinfo

@@ -5,21 +5,26 @@
 //! processes (usually `<root>/proc`). Everything else in this crate is a parser or a lookup on
 //! top of them; nothing here starts a process.
 
+pub mod blockdev;
 pub mod cgroup;
 pub mod confdirs;
 pub mod elf;
 pub mod exe;
 pub mod kernel;
 pub mod modparam;
+pub mod mounts;
 pub mod os_release;
 pub mod procfs;
 mod root;
+pub mod signatures;
+pub mod statfs;
 pub mod swap;
 pub mod sysctl;
+pub mod unix_sockets;
 
 use std::path::PathBuf;
 
-pub use root::{FileKind, FsError, Link, MAX_READ_BYTES, MAX_SYMLINKS, Resolved, Root, Stat};
+pub use root::{FileKind, FsError, Link, MAX_READ_BYTES, MAX_SYMLINKS, Node, Resolved, Root, Stat};
 
 /// Where the host's procfs comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

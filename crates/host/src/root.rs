@@ -100,6 +100,37 @@ pub struct Resolved {
     pub links: Vec<Link>,
 }
 
+impl Resolved {
+    /// Returns the first symlink followed whose target, read as the host's own kernel would
+    /// outside any root, climbs above `/` with `..` (`/run/x.sock -> ../../../../etc`): inside
+    /// the root it resolved to something else than its author meant, so an answer about it
+    /// would be about the wrong file.
+    pub fn escaping_link(&self) -> Option<&Link> {
+        self.links.iter().find(|l| {
+            let mut depth: i64 = if l.target.is_absolute() {
+                0
+            } else {
+                l.path.parent().map_or(0, |p| {
+                    p.components()
+                        .filter(|c| matches!(c, Component::Normal(_)))
+                        .count() as i64
+                })
+            };
+            for c in l.target.components() {
+                match c {
+                    Component::ParentDir => depth -= 1,
+                    Component::Normal(_) => depth += 1,
+                    _ => {}
+                }
+                if depth < 0 {
+                    return true;
+                }
+            }
+            false
+        })
+    }
+}
+
 /// File type and permission facts of a resolved path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
@@ -366,6 +397,57 @@ impl Root {
         list().map_err(|e| self.error(path, e))
     }
 
+    /// Returns the node `path` names (following symlinks inside the root): its type, and for a
+    /// device its device number. Examined through an `O_PATH` descriptor, so no driver runs.
+    pub fn node(&self, path: impl AsRef<Path>) -> Result<Node, FsError> {
+        let path = path.as_ref();
+        self.open_flags(path, OFlags::PATH)
+            .and_then(|fd| Ok(node_of(&rustix::fs::fstat(&fd)?)))
+            .map_err(|e| self.error(path, e))
+    }
+
+    /// Returns `statvfs(3)` and `statfs(2)` figures of the filesystem holding `path`, through
+    /// an `O_PATH` descriptor resolved inside the root (Linux >= 3.12 answers `fstatfs` on one).
+    pub fn statvfs(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<(rustix::fs::StatVfs, rustix::fs::StatFs), FsError> {
+        let path = path.as_ref();
+        self.open_flags(path, OFlags::PATH)
+            .and_then(|fd| Ok((rustix::fs::fstatvfs(&fd)?, rustix::fs::fstatfs(&fd)?)))
+            .map_err(|e| self.error(path, e))
+    }
+
+    /// Opens the block device node `path` read-only, checking through an `O_PATH` descriptor
+    /// that it is a block device before the open that runs its driver, and opening that very
+    /// inode (through `/proc/self/fd`), so nothing swapped in meanwhile is opened. A character
+    /// device (a tape, `/dev/watchdog`) is never opened. Returns it with its device number.
+    pub fn open_block_device(&self, path: impl AsRef<Path>) -> Result<(File, (u32, u32)), FsError> {
+        let path = path.as_ref();
+        let open = || -> io::Result<(File, (u32, u32))> {
+            let opath = self.open_flags(path, OFlags::PATH)?;
+            let st = rustix::fs::fstat(&opath)?;
+            let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
+            if ft != rustix::fs::FileType::BlockDevice {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("not a block device: {}", kind_name(ft)),
+                ));
+            }
+            let Some(fd_dir) = self_fd_dir() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "no /proc/self/fd to open the examined inode through",
+                ));
+            };
+            let name = opath.as_raw_fd().to_string();
+            let fd = rustix::fs::openat(fd_dir, name.as_str(), READ, Mode::empty())?;
+            let dev = (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev));
+            Ok((File::from(fd), dev))
+        };
+        open().map_err(|e| self.error(path, e))
+    }
+
     /// Opens the regular file `path` names, checking its type through an `O_PATH` descriptor
     /// before any open that could run a driver or block, and returns it with its `fstat`.
     fn open_regular(&self, path: &Path) -> io::Result<(File, rustix::fs::Stat)> {
@@ -568,6 +650,52 @@ fn stat_fd(fd: impl rustix::fd::AsFd) -> io::Result<Stat> {
         uid: st.st_uid,
         size: st.st_size as u64,
     })
+}
+
+/// What a path names, in more detail than [`FileKind`]: sockets and devices apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Node {
+    /// `file`, `directory`, `socket`, `block device`, `character device`, `FIFO`, `symlink`.
+    pub kind: &'static str,
+    /// The device number (major, minor) of a block or character device.
+    pub rdev: Option<(u32, u32)>,
+    /// The device (major, minor) of the filesystem holding it (`st_dev`), as `mountinfo`
+    /// spells a mount's.
+    pub dev: (u32, u32),
+}
+
+impl Node {
+    /// Returns true if and only if the node is a Unix socket.
+    pub fn is_socket(&self) -> bool {
+        self.kind == "socket"
+    }
+}
+
+fn node_of(st: &rustix::fs::Stat) -> Node {
+    let ft = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    let device = matches!(
+        ft,
+        rustix::fs::FileType::BlockDevice | rustix::fs::FileType::CharacterDevice
+    );
+    Node {
+        kind: kind_name(ft),
+        rdev: device.then(|| (rustix::fs::major(st.st_rdev), rustix::fs::minor(st.st_rdev))),
+        dev: (rustix::fs::major(st.st_dev), rustix::fs::minor(st.st_dev)),
+    }
+}
+
+fn kind_name(ft: rustix::fs::FileType) -> &'static str {
+    use rustix::fs::FileType as T;
+    match ft {
+        T::RegularFile => "file",
+        T::Directory => "directory",
+        T::Socket => "socket",
+        T::BlockDevice => "block device",
+        T::CharacterDevice => "character device",
+        T::Fifo => "FIFO",
+        T::Symlink => "symlink",
+        _ => "unknown kind of file",
+    }
 }
 
 fn kind_of(ft: rustix::fs::FileType) -> FileKind {

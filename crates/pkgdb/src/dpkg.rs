@@ -325,6 +325,133 @@ pub(crate) fn owners(
     Ok(owners_from(root, &info, &hits, pkgs))
 }
 
+/// Returns the packages of `status` whose installation did not finish: a state of
+/// `half-installed`, `unpacked`, `half-configured`, `triggers-awaited` or `triggers-pending`,
+/// or the `reinst-required` error flag (dpkg(1), "Package states" and "Package flags") —
+/// dpkg-query shows them as `iH`, `iU`, `iF`, `iW`, `iT`, `?R`. Streamed like every read of
+/// `status`; only these few records are kept. `status.d` lists installed packages only.
+pub(crate) fn unsettled(root: &Root) -> Result<Vec<Package>, DbError> {
+    let Ok(dir) = root.resolve(DPKG_DIR) else {
+        return Ok(Vec::new());
+    };
+    let status = dir.path.join("status");
+    if !root.stat(&status).is_ok_and(|s| s.kind == FileKind::File) {
+        return Ok(Vec::new());
+    }
+    // Nearly every host has no unfinished package: a byte search for the state words at the
+    // end of a `Status` line (a tenth of the cost of parsing every stanza) settles it; any hit,
+    // even one in a description, goes on to the real parse.
+    if !mentions_unfinished_state(open_regular(root, &status)?)
+        .map_err(|e| read_error(root, &status, e))?
+    {
+        return Ok(Vec::new());
+    }
+    let file = open_regular(root, &status)?;
+    let mut out = Vec::new();
+    stanza::read(file, true, |s| {
+        let words: Vec<&str> = s.status.unwrap_or("").split_ascii_whitespace().collect();
+        let unfinished = matches!(
+            words.get(2),
+            Some(
+                &"half-installed"
+                    | &"unpacked"
+                    | &"half-configured"
+                    | &"triggers-awaited"
+                    | &"triggers-pending"
+            )
+        ) || words.get(1) == Some(&"reinstreq");
+        if unfinished {
+            out.push(package(s, &status));
+        }
+        Ok(())
+    })
+    .map_err(|e| match e {
+        stanza::ReadError::Parse(e) => DbError::Corrupt {
+            what: e.what,
+            file: status.clone(),
+            offset: Some(e.offset),
+        },
+        stanza::ReadError::Io(source) => read_error(root, &status, source),
+    })?;
+    Ok(out)
+}
+
+/// Returns true if and only if `file` holds one of the unfinished states' words as a `Status`
+/// line ends with them (or `reinstreq` as its error flag), read through one 64 KiB buffer that
+/// keeps the last few bytes of each read so a word split between reads is still seen.
+fn mentions_unfinished_state(mut file: File) -> io::Result<bool> {
+    const WORDS: [&[u8]; 6] = [
+        b" half-installed\n",
+        b" unpacked\n",
+        b" half-configured\n",
+        b" triggers-awaited\n",
+        b" triggers-pending\n",
+        b" reinstreq ",
+    ];
+    const KEEP: usize = 32;
+    let finders: Vec<memmem::Finder> = WORDS.iter().map(memmem::Finder::new).collect();
+    let mut buf = vec![0u8; lines::BUF];
+    let mut have = 0;
+    loop {
+        let n = file.read(&mut buf[have..])?;
+        if n == 0 {
+            return Ok(false);
+        }
+        have += n;
+        if finders.iter().any(|f| f.find(&buf[..have]).is_some()) {
+            return Ok(true);
+        }
+        let keep = have.min(KEEP);
+        buf.copy_within(have - keep..have, 0);
+        have = keep;
+    }
+}
+
+/// Returns which of `pkgs` own one of `wanted` by their own `info/` lists only (not every
+/// list: a lookup among a few packages must not read thousands of files).
+pub(crate) fn owners_among(
+    root: &Root,
+    pkgs: &[Package],
+    wanted: &[String],
+) -> Result<Vec<Package>, DbError> {
+    let Ok(dir) = root.resolve(DPKG_DIR) else {
+        return Ok(Vec::new());
+    };
+    let info = dir.path.join("info");
+    let finders: Vec<(memmem::Finder, &String)> = wanted
+        .iter()
+        .map(|w| (memmem::Finder::new(w.as_bytes()), w))
+        .collect();
+    let mut buf = vec![0; lines::BUF];
+    let mut out = Vec::new();
+    for p in pkgs {
+        let multi = info.join(format!("{}:{}.list", p.name, p.arch));
+        let list = if root.exists(&multi) {
+            multi
+        } else {
+            info.join(format!("{}.list", p.name))
+        };
+        let file = match open_regular(root, &list) {
+            Ok(f) => f,
+            Err(DbError::Read { source, .. }) if source.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        let size = file
+            .metadata()
+            .map_err(|e| read_error(root, &list, e))?
+            .len()
+            .min(MAX_LIST_BYTES);
+        let found =
+            search_list(file, size, &finders, &mut buf).map_err(|e| read_error(root, &list, e))?;
+        if !found.is_empty() {
+            let mut q = p.clone();
+            q.files = found;
+            out.push(q);
+        }
+    }
+    Ok(out)
+}
+
 /// A list naming a wanted path.
 #[derive(Debug)]
 struct ListHit {
@@ -577,5 +704,83 @@ Package: gone\nStatus: purge ok not-installed\nArchitecture: amd64\n";
         // A line longer than the buffer is skipped whole, even where it ends in a wanted path.
         let text = format!("{}/usr/bin/a\n/usr/bin/b\n", "x".repeat(200));
         assert_eq!(search(text.as_bytes(), &mut buf), ["/usr/bin/b"]);
+    }
+}
+
+/// `unsettled` and `owners_among` (issue 13: the half-installed executable note).
+#[cfg(test)]
+mod unsettled_tests {
+    #![allow(clippy::disallowed_methods)] // tests write a dpkg database with std::fs
+    use super::*;
+
+    fn root_with(status: &str, lists: &[(&str, &str)]) -> (tempfile::TempDir, Root) {
+        let d = tempfile::tempdir().unwrap();
+        let dpkg = d.path().join("var/lib/dpkg");
+        std::fs::create_dir_all(dpkg.join("info")).unwrap();
+        std::fs::write(dpkg.join("status"), status).unwrap();
+        for (name, text) in lists {
+            std::fs::write(dpkg.join("info").join(name), text).unwrap();
+        }
+        let root = Root::open(d.path()).unwrap();
+        (d, root)
+    }
+
+    #[test]
+    fn only_unfinished_packages_are_kept_and_only_their_lists_read() {
+        let status = "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n\
+Package: b\nStatus: install ok unpacked\nArchitecture: amd64\nVersion: 2\n\n\
+Package: c\nStatus: install ok half-configured\nArchitecture: all\nVersion: 3\n\n\
+Package: d\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 4\n\n\
+Package: e\nStatus: install reinstreq half-installed\nArchitecture: amd64\nVersion: 5\n\n";
+        let (_d, root) = root_with(
+            status,
+            &[
+                ("a.list", "/usr/bin/a\n"),
+                ("b:amd64.list", "/usr/bin/b\n"),
+                ("c.list", "/usr/bin/c\n"),
+            ],
+        );
+        let u = unsettled(&root).unwrap();
+        let names: Vec<&str> = u.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["b", "c", "e"]);
+        let w = |p: &str| vec![p.to_string()];
+        let o = owners_among(&root, &u, &w("/usr/bin/b")).unwrap();
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].state, "install ok unpacked");
+        assert!(
+            owners_among(&root, &u, &w("/usr/bin/a"))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            owners_among(&root, &u, &w("/usr/bin/c")).unwrap()[0].name,
+            "c"
+        );
+    }
+
+    #[test]
+    fn a_settled_database_is_not_parsed_and_a_state_across_reads_is_seen() {
+        // Every package installed: the byte search answers, so even damage after the
+        // first stanza is never parsed (nothing is decided from it).
+        let (_d, root) = root_with(
+            "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\n\n\x00\x01 junk",
+            &[],
+        );
+        assert!(unsettled(&root).unwrap().is_empty());
+        // The word straddles the 64 KiB read boundary.
+        let head = "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1\nDescription: x\n ";
+        let next = "\n\nPackage: b\nStatus: install ok";
+        // " unpacked\n" starts 4 bytes before the end of the first read.
+        let n = lines::BUF - 4 - head.len() - next.len();
+        let mut status = format!("{head}{}\n\n", "y".repeat(n));
+        status.push_str(
+            "Package: b\nStatus: install ok unpacked\nArchitecture: amd64\nVersion: 2\n\n",
+        );
+        let at = status.find(" unpacked\n").unwrap();
+        assert!(at < lines::BUF && at + 10 > lines::BUF - 32, "{at}");
+        let (_d, root) = root_with(&status, &[]);
+        let u = unsettled(&root).unwrap();
+        assert_eq!(u.len(), 1, "{at}");
+        assert_eq!(u[0].name, "b");
     }
 }

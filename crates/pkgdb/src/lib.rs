@@ -507,6 +507,27 @@ impl<'r> Databases<'r> {
     }
 }
 
+/// Returns the dpkg packages whose installation did not finish (`half-installed`, `unpacked`,
+/// `half-configured`, `triggers-awaited`, `triggers-pending`, or `reinst-required`), from
+/// `status` streamed; none where there is no dpkg database. For explaining a found executable
+/// (issue 13): read once per run, then [`dpkg_owners_among`] per executable.
+pub fn dpkg_unsettled(root: &Root) -> Result<Vec<Package>, DbError> {
+    dpkg::unsettled(root)
+}
+
+/// Returns which of `pkgs` (dpkg records, such as [`dpkg_unsettled`]'s) own `path`, matched as
+/// given and as resolved in the root, reading only those packages' file lists.
+pub fn dpkg_owners_among(
+    root: &Root,
+    pkgs: &[Package],
+    path: impl AsRef<Path>,
+) -> Result<Vec<Package>, DbError> {
+    if pkgs.is_empty() {
+        return Ok(Vec::new());
+    }
+    dpkg::owners_among(root, pkgs, &wanted_paths(root, path.as_ref()))
+}
+
 /// Formats an error with its sources, `a: b: c`.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();

@@ -75,6 +75,24 @@ pub fn check(name: &str, req: &Requirement, facts: &Facts<'_>) -> Outcome {
         Runnability::Yes { how } => {
             ev.add("runs", how);
             explain::found_executable(&found.resolved, facts, &mut ev);
+            if let Some(note) = explain::unsettled_owner(&found.resolved, facts, &mut ev) {
+                let package = note.split(' ').next().unwrap_or_default().to_string();
+                return Outcome::warn(
+                    format!(
+                        "{name} found at {}, but its package {note}",
+                        found.path.display()
+                    ),
+                    ev,
+                    Some(Remediation {
+                        summary: format!("finish the interrupted installation of {package}"),
+                        commands: vec![
+                            "dpkg --configure -a".into(),
+                            format!("apt-get install --reinstall {package}"),
+                        ],
+                        ..Remediation::default()
+                    }),
+                );
+            }
             Outcome::pass(format!("{name} found at {}", found.path.display()), ev)
         }
         Runnability::No { why } => {

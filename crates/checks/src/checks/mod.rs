@@ -19,10 +19,16 @@
 //! | `swap` | `swap` | `Swap` | [`swap::check`] |
 //! | `kmod.<module>.<parameter>` | `module_parameter` | `ModuleParameter` | [`kmod::parameter`] |
 //! | `kmod.<module>.version` | `module_version` | `ModuleVersion` | [`kmod::version`] |
+//! | `cri.socket` | `cri_socket` | `CriSocket` | [`cri::check`] |
+//! | `path.<path>` | `data_path` | `DataPath` | [`data_path::check`] |
+//! | `disk.raw` | `raw_disks` | `RawDisks` | [`disk::check`] |
 
 pub mod cgroup;
 pub mod command;
 pub mod cpu;
+pub mod cri;
+pub mod data_path;
+pub mod disk;
 pub mod exe;
 pub mod hugepages;
 pub mod kernel;
@@ -85,5 +91,8 @@ pub fn run(
             value,
         } => kmod::parameter(module, parameter, value, facts),
         Check::ModuleVersion { module, min } => kmod::version(module, min, facts),
+        Check::CriSocket { paths } => cri::check(paths, facts),
+        Check::DataPath(d) => data_path::check(d, facts),
+        Check::RawDisks(r) => disk::check(r, facts),
     }
 }

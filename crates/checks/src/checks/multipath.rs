@@ -3,34 +3,53 @@
 
 use regex::Regex;
 
+use super::service::{self, Activity};
 use crate::facts::Facts;
 use crate::finding::{Evidence, Outcome, Remediation};
 
-/// Checks that multipathd is not running, or that it blacklists every name in `devices`.
+/// The abstract socket multipathd listens on, and that `multipathd.socket` holds for it
+/// (multipath-tools `libmpathcmd/mpath_cmd.h` `DEFAULT_SOCKET`, `multipathd/multipathd.socket`
+/// `ListenStream=@/org/kernel/linux/storage/multipathd`). Ubuntu server images enable that
+/// socket unit by default: multipathd then starts on the first `multipath` call, or at boot.
+pub const MULTIPATHD_SOCKET: &str = "@/org/kernel/linux/storage/multipathd";
+
+/// Checks that multipathd is neither running nor socket-activated, or that it blacklists
+/// every name in `devices`.
 pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
     let mut ev = Evidence::default();
-    let procs = match facts.processes() {
-        Ok(p) => p,
-        Err(why) => return Outcome::unknown(format!("cannot see the host's processes: {why}"), ev),
+    let seen = service::observe(
+        "multipathd",
+        "multipathd",
+        Some(MULTIPATHD_SOCKET),
+        facts,
+        &mut ev,
+    );
+    let activity = match seen.activity() {
+        Ok(a) => a,
+        Err(why) => {
+            return Outcome::unknown(
+                format!("whether multipathd is active is unknown: {why}"),
+                ev,
+            );
+        }
     };
-    let live = procs
-        .iter()
-        .filter(|p| p.comm == "multipathd")
-        .find(|p| facts.process_state(p.pid).is_some_and(|s| s != 'Z'));
-    let Some(p) = live else {
-        ev.add("processes", "no multipathd");
-        return Outcome::pass("multipathd is not running", ev);
+    ev.add("active", activity.word());
+    if activity == Activity::Inactive {
+        return Outcome::pass("multipathd is neither running nor socket-activated", ev);
+    }
+    let active = match &activity {
+        Activity::Listening {
+            socket,
+            by_unit: false,
+        } => format!("multipathd is active ({socket} is listening)"),
+        a => format!("multipathd is {}", a.describe("multipathd")),
     };
-    ev.add("pid", p.pid.to_string());
     let mut patterns = Vec::new();
     let files = match facts.config_with_dropins("/etc/multipath.conf", "/etc/multipath/conf.d") {
         Ok(f) => f,
         Err(why) => {
             return Outcome::unknown(
-                format!(
-                    "multipathd is running (pid {}) and its configuration is unknown: {why}",
-                    p.pid
-                ),
+                format!("{active} and its configuration is unknown: {why}"),
                 ev,
             );
         }
@@ -45,10 +64,7 @@ pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
             // An unreadable file may hold the blacklist: not knowing is not "none".
             Err(e) => {
                 return Outcome::unknown(
-                    format!(
-                        "multipathd is running (pid {}) and {f} cannot be read: {}",
-                        p.pid, e.source
-                    ),
+                    format!("{active} and {f} cannot be read: {}", e.source),
                     ev,
                 );
             }
@@ -71,13 +87,7 @@ pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
         },
     );
     if unmatched.is_empty() {
-        return Outcome::pass(
-            format!(
-                "multipathd is running (pid {}) and blacklists Longhorn's devices",
-                p.pid
-            ),
-            ev,
-        );
+        return Outcome::pass(format!("{active} and blacklists Longhorn's devices"), ev);
     }
     let fix = Remediation {
         summary: "blacklist Longhorn's devices in multipath.conf, or stop multipathd if this node does not use multipath".into(),
@@ -90,11 +100,7 @@ pub fn check(devices: &[String], facts: &Facts<'_>) -> Outcome {
     };
     let names: Vec<&str> = unmatched.iter().map(|s| s.as_str()).collect();
     Outcome::warn(
-        format!(
-            "multipathd is running (pid {}) and does not blacklist {}",
-            p.pid,
-            names.join(", ")
-        ),
+        format!("{active} and does not blacklist {}", names.join(", ")),
         ev,
         Some(fix),
     )

@@ -215,6 +215,13 @@ pub enum Check {
     },
     /// A module's version (`/sys/module/M/version`, `/proc/drbd`) is at least `min`.
     ModuleVersion { module: String, min: String },
+    /// The container runtime's CRI socket: one of `paths` (kubeadm's known sockets when
+    /// empty) is a listening socket.
+    CriSocket { paths: Vec<String> },
+    /// The filesystem type, mount options and free space of a data directory.
+    DataPath(crate::checks::data_path::DataPath),
+    /// Enough whole disks with nothing on them.
+    RawDisks(crate::checks::disk::RawDisks),
 }
 
 /// A command check: what to run and how to read a timeout.
@@ -320,6 +327,24 @@ impl Check {
             Check::ModuleVersion { module, min } => {
                 format!("kernel module {module} version {min} or newer")
             }
+            Check::CriSocket { .. } => "the container runtime's CRI socket is listening".into(),
+            Check::DataPath(d) => {
+                let mut parts = Vec::new();
+                if !d.filesystems.is_empty() {
+                    parts.push(d.filesystems.join(" or "));
+                }
+                if let Some(g) = d.min_free_gib {
+                    parts.push(format!("{g} GiB free"));
+                }
+                if !d.forbid_options.is_empty() {
+                    parts.push(format!("not {}", d.forbid_options.join(",")));
+                }
+                format!("{} on a suitable filesystem ({})", d.path, parts.join("; "))
+            }
+            Check::RawDisks(r) => format!(
+                "at least {} raw disk(s) of {} GiB or more",
+                r.min_count, r.min_size_gib
+            ),
         }
     }
 
@@ -353,6 +378,9 @@ impl Check {
             Check::ModuleVersion { module, .. } => {
                 Subject::ModuleVersion(hostready_host::kernel::normalize_module(module))
             }
+            Check::CriSocket { .. } => Subject::CriSocket,
+            Check::DataPath(d) => Subject::DataPath(d.path.clone()),
+            Check::RawDisks(_) => Subject::RawDisks,
         }
     }
 
@@ -391,6 +419,9 @@ impl Check {
                 "kmod.{}.version",
                 hostready_host::kernel::normalize_module(module)
             ),
+            Check::CriSocket { .. } => "cri.socket".into(),
+            Check::DataPath(d) => format!("path.{}", d.path),
+            Check::RawDisks(_) => "disk.raw".into(),
         }
     }
 }

@@ -264,6 +264,41 @@ pub fn check_command_path(what: &str, path: &str) -> Result<(), String> {
     check_word(what, path, "/._+@:,=-", 4096)
 }
 
+/// Checks a filesystem type as `mountinfo` spells it (`ext4`, `xfs`, `fuse.sshfs`).
+pub fn check_fs_type(name: &str) -> Result<(), String> {
+    check_word("filesystem type", name, "._-", 64)
+}
+
+/// Checks a mount option (`noexec`, `errors=remount-ro`), as printed in a suggested fstab edit.
+pub fn check_mount_option(name: &str) -> Result<(), String> {
+    check_word("mount option", name, "_=.-", 255)
+}
+
+/// Checks a block device name prefix (`loop`, `dm-`) of `raw_disks.include`.
+pub fn check_device_prefix(name: &str) -> Result<(), String> {
+    check_word("raw_disks.include device prefix", name, "_-", 32)
+}
+
+/// Checks a service's socket: an absolute path, or `@name` in the abstract namespace, as
+/// `/proc/net/unix` prints it (at most 108 bytes, `sun_path`).
+pub fn check_socket(socket: &str) -> Result<(), String> {
+    let name = socket.strip_prefix('@').unwrap_or(socket);
+    let ok = (socket.starts_with('/') || socket.starts_with('@'))
+        && socket.len() <= 108
+        && !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_graphic() && c != '\\' && c != '\'' && c != '"');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "service socket {socket:?} must be an absolute path or an abstract name `@name`: \
+             at most 108 printable ASCII bytes, without quotes or backslashes"
+        ))
+    }
+}
+
 /// Checks one environment variable of a command check: a non-empty name without `=` or NUL,
 /// a value without NUL (neither could reach `execve` intact).
 pub fn check_env(key: &str, value: &str) -> Result<(), String> {

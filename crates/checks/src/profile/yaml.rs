@@ -174,6 +174,9 @@ struct RawRequirementFields {
     swap: Option<SwapFields>,
     module_parameter: Option<ModuleParameterFields>,
     module_version: Option<ModuleVersionFields>,
+    cri_socket: Option<CriSocketFields>,
+    data_path: Option<DataPathFields>,
+    raw_disks: Option<RawDisksFields>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -223,7 +226,85 @@ struct MountFields {
     path: String,
 }
 
-const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, command, sysctl, cgroup, swap, module_parameter, module_version";
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CriSocketFields {
+    #[serde(default)]
+    paths: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DataPathFields {
+    path: String,
+    #[serde(default)]
+    filesystems: Vec<String>,
+    min_free_gib: Option<u64>,
+    #[serde(default)]
+    forbid_options: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDisksFields {
+    #[serde(default = "one")]
+    min_count: u64,
+    #[serde(default)]
+    min_size_gib: u64,
+    #[serde(default)]
+    include: Vec<String>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+/// The node-side families of issue 13 (`cri_socket`, `data_path`, `raw_disks`): their values
+/// checked, one [`Check`] each.
+fn node_family_kinds(
+    cri: Option<CriSocketFields>,
+    data: Option<DataPathFields>,
+    disks: Option<RawDisksFields>,
+    kinds: &mut Vec<Check>,
+) -> Result<(), String> {
+    if let Some(c) = cri {
+        for p in &c.paths {
+            names::check_command_path("cri_socket.paths", p)?;
+        }
+        kinds.push(Check::CriSocket { paths: c.paths });
+    }
+    if let Some(d) = data {
+        names::check_command_path("data_path.path", &d.path)?;
+        for f in &d.filesystems {
+            names::check_fs_type(f)?;
+        }
+        for o in &d.forbid_options {
+            names::check_mount_option(o)?;
+        }
+        kinds.push(Check::DataPath(crate::checks::data_path::DataPath {
+            path: d.path,
+            filesystems: d.filesystems,
+            min_free_gib: d.min_free_gib,
+            forbid_options: d.forbid_options,
+        }));
+    }
+    if let Some(r) = disks {
+        if r.min_count == 0 {
+            return Err("raw_disks.min_count must be at least 1".into());
+        }
+        for p in &r.include {
+            names::check_device_prefix(p)?;
+        }
+        kinds.push(Check::RawDisks(crate::checks::disk::RawDisks {
+            min_count: r.min_count,
+            min_size_gib: r.min_size_gib,
+            include: r.include,
+        }));
+    }
+    Ok(())
+}
+
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, command, sysctl, cgroup, swap, module_parameter, module_version, cri_socket, data_path, raw_disks";
 
 // The kernel-side families of issue 13: `sysctl`, `cgroup`, `swap`, `module_parameter`,
 // `module_version` (docs: keys13).
@@ -397,6 +478,9 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
     }
     if let Some(s) = r.service {
         names::check_service(&s.name)?;
+        if let Some(sock) = &s.socket {
+            names::check_socket(sock)?;
+        }
         kinds.push(Check::Service {
             name: s.name,
             process: s.process,
@@ -436,6 +520,7 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         names::check_command_path("mount_propagation.path", &m.path)?;
         kinds.push(Check::MountPropagation { path: m.path });
     }
+    node_family_kinds(r.cri_socket, r.data_path, r.raw_disks, &mut kinds)?;
     if let Some(argv) = r.command {
         kinds.push(Check::Command(command_check(
             argv,
@@ -985,5 +1070,104 @@ mod kernel_side_tests {
             "3:5",
             "exactly one kind",
         );
+    }
+}
+
+/// The node-side keys of issue 13 (`service` sockets, `cri_socket`, `data_path`,
+/// `raw_disks`): defaults, default ids, and each mistake refused where it is.
+#[cfg(test)]
+mod node_family_tests {
+    use super::*;
+
+    fn checks(text: &str) -> Vec<Requirement> {
+        parse(text, "my.yaml").unwrap().requirements.0
+    }
+
+    fn refused(text: &str) -> String {
+        parse(text, "my.yaml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn keys_as_agreed_with_their_defaults_and_ids() {
+        let r = checks(
+            "name: x\nrequirements:\n  - cri_socket: {}\n  - cri_socket: {paths: [/run/k3s/containerd/containerd.sock]}\n    id: cri.k3s\n  - data_path: {path: /var/lib/longhorn, filesystems: [ext4, xfs], min_free_gib: 10, forbid_options: [noexec]}\n  - data_path: {path: /var/lib/rook}\n  - raw_disks: {min_count: 1, min_size_gib: 10}\n  - service: {name: multipathd, socket: \"@/org/kernel/linux/storage/multipathd\"}\n",
+        );
+        let ids: Vec<&str> = r.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "cri.socket",
+                "cri.k3s",
+                "path./var/lib/longhorn",
+                "path./var/lib/rook",
+                "disk.raw",
+                "svc.multipathd"
+            ]
+        );
+        assert_eq!(r[0].check, Check::CriSocket { paths: vec![] });
+        let Check::DataPath(d) = &r[3].check else {
+            panic!("{:?}", r[3].check)
+        };
+        assert!(d.filesystems.is_empty() && d.min_free_gib.is_none());
+        assert_eq!(r[2].check.subject().kind(), "data_path");
+        assert_eq!(
+            r[2].check.subject().name().as_deref(),
+            Some("/var/lib/longhorn")
+        );
+        let Check::RawDisks(d) = &r[4].check else {
+            panic!()
+        };
+        assert_eq!((d.min_count, d.min_size_gib), (1, 10));
+        let r = checks("name: x\nrequirements:\n  - raw_disks: {}\n");
+        let Check::RawDisks(d) = &r[0].check else {
+            panic!()
+        };
+        assert_eq!(
+            (d.min_count, d.min_size_gib),
+            (1, 0),
+            "one disk of any size"
+        );
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_place() {
+        for (text, what) in [
+            (
+                "name: x\nrequirements:\n  - data_path: {path: var/lib/longhorn}\n",
+                "must be absolute",
+            ),
+            (
+                "name: x\nrequirements:\n  - data_path: {path: /x, filesystems: [\"ext4; reboot\"]}\n",
+                "filesystem type",
+            ),
+            (
+                "name: x\nrequirements:\n  - data_path: {path: /x, forbid_options: [\"no exec\"]}\n",
+                "mount option",
+            ),
+            (
+                "name: x\nrequirements:\n  - data_path: {path: /x, min_free: 3}\n",
+                "min_free",
+            ),
+            (
+                "name: x\nrequirements:\n  - raw_disks: {min_count: 0}\n",
+                "at least 1",
+            ),
+            (
+                "name: x\nrequirements:\n  - raw_disks: {include: [\"loop*\"]}\n",
+                "device prefix",
+            ),
+            (
+                "name: x\nrequirements:\n  - cri_socket: {paths: [containerd.sock]}\n",
+                "must be absolute",
+            ),
+            (
+                "name: x\nrequirements:\n  - service: {name: x, socket: \"@\"}\n",
+                "abstract name",
+            ),
+        ] {
+            let e = refused(text);
+            assert!(e.starts_with("my.yaml:3:"), "{text}: {e}");
+            assert!(e.contains(what), "{text}: {e}");
+        }
     }
 }
