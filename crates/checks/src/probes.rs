@@ -148,11 +148,12 @@ mod tests {
             fs::create_dir_all(r.join(d)).unwrap();
         }
         fs::set_permissions(r.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-        fs::copy(busybox, r.join("bin/busybox")).unwrap();
+        hostready_testkit::process::copy_executable(busybox, &r.join("bin/busybox"));
         std::os::unix::fs::symlink("busybox", r.join("bin/sh")).unwrap();
-        let exe = r.join("usr/sbin/iscsiadm");
-        fs::write(&exe, format!("#!/bin/sh\n{script}\n")).unwrap();
-        fs::set_permissions(&exe, fs::Permissions::from_mode(0o755)).unwrap();
+        hostready_testkit::process::write_executable(
+            &r.join("usr/sbin/iscsiadm"),
+            format!("#!/bin/sh\n{script}\n").as_bytes(),
+        );
         dir
     }
 

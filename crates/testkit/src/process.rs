@@ -18,6 +18,36 @@ pub fn need(path: &str) {
     );
 }
 
+/// Writes an executable file `to` holding `contents` without this process ever having it
+/// open for writing: a file a multi-threaded test writes itself can be inherited, open, by
+/// a child another thread is forking at that moment, and executing it fails with ETXTBSY
+/// ("Text file busy") until that child execs. The bytes go to a staging file first and a
+/// child `cp` writes the executable.
+pub fn write_executable(to: &Path, contents: &[u8]) {
+    let staged = to.with_file_name(format!(
+        ".{}.staged",
+        to.file_name().and_then(|n| n.to_str()).unwrap_or("exe")
+    ));
+    std::fs::write(&staged, contents).unwrap_or_else(|e| panic!("{}: {e}", staged.display()));
+    copy_executable(&staged, to);
+    std::fs::remove_file(&staged).unwrap_or_else(|e| panic!("{}: {e}", staged.display()));
+}
+
+/// Copies `from` to an executable `to` in a child `cp`, for the reason [`write_executable`]
+/// gives.
+pub fn copy_executable(from: &Path, to: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let ok = Command::new("cp")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap_or_else(|e| panic!("cp: {e}"))
+        .success();
+    assert!(ok, "cp {} {}", from.display(), to.display());
+    std::fs::set_permissions(to, std::fs::Permissions::from_mode(0o755))
+        .unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+}
+
 /// A child that is killed and reaped when dropped.
 #[derive(Debug)]
 pub struct Reaped(pub Child);

@@ -422,7 +422,6 @@ fn comment(s: &mut String, text: &str) {
 #[allow(clippy::disallowed_methods)]
 mod tests {
     use std::fs;
-    use std::os::unix::fs::PermissionsExt;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Output};
 
@@ -461,17 +460,16 @@ mod tests {
             fs::write(d.join("proc/sys/net/ipv4/ip_forward"), "0\n").unwrap();
             let log = d.join("log");
             let stub = |name: &str, body: &str| {
-                let p = bin.join(name);
-                fs::write(
-                    &p,
+                // Not fs::write: see write_executable (ETXTBSY when run in parallel).
+                hostready_testkit::process::write_executable(
+                    &bin.join(name),
                     format!(
                         "#!/bin/sh\necho \"{name} $*\" >> '{}'\nD='{}'\n{body}\n",
                         log.display(),
                         d.display()
-                    ),
-                )
-                .unwrap();
-                fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+                    )
+                    .as_bytes(),
+                );
             };
             // Installing open-iscsi brings iscsiadm; loading a module makes its sysfs dir.
             stub(
