@@ -344,7 +344,7 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
     };
     audit.stale = candidates
         .into_iter()
-        .filter(|(_, place)| placement.as_ref().is_none_or(|p| p.runs_on(place)))
+        .filter(|(s, place)| placement.as_ref().is_none_or(|p| p.judges(s, place)))
         .map(|(s, _)| s)
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));

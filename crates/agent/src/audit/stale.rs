@@ -138,20 +138,46 @@ impl Placement {
         self
     }
 
-    /// Returns true if and only if the DaemonSet would run a pod on `node`: its labels match
-    /// the node selector, one of the required terms matches (when there are terms), and every
-    /// `NoSchedule`/`NoExecute` taint is tolerated (`PreferNoSchedule` never keeps it away).
+    /// Returns true if and only if the DaemonSet would start a pod on `node`: its labels
+    /// match the node selector, one of the required terms matches (when there are terms), and
+    /// every `NoSchedule`/`NoExecute` taint is tolerated (`PreferNoSchedule` never keeps it
+    /// away). The controller's `shouldRun`.
     pub fn runs_on(&self, node: &NodePlace) -> bool {
+        self.selects(node) && self.tolerates_all(node, &["NoSchedule", "NoExecute"])
+    }
+
+    /// Returns true if and only if a pod the DaemonSet already runs on `node` is kept there:
+    /// as [`Placement::runs_on`], but a `NoSchedule` taint only keeps new pods away (the
+    /// controller's `shouldContinueRunning`). So a node that went `NotReady` with its agent
+    /// on it (the API server taints it `not-ready:NoSchedule`) is still judged.
+    pub fn keeps_running_on(&self, node: &NodePlace) -> bool {
+        self.selects(node) && self.tolerates_all(node, &["NoExecute"])
+    }
+
+    fn selects(&self, node: &NodePlace) -> bool {
         selected(Some(&self.node_selector), Some(&node.labels))
             && self
                 .terms
                 .as_ref()
                 .is_none_or(|terms| terms.iter().any(|t| term_matches(t, node)))
-            && node
-                .taints
-                .iter()
-                .filter(|t| matches!(t.effect.as_str(), "NoSchedule" | "NoExecute"))
-                .all(|t| self.tolerations.iter().any(|tol| tolerates(tol, t)))
+    }
+
+    fn tolerates_all(&self, node: &NodePlace, effects: &[&str]) -> bool {
+        node.taints
+            .iter()
+            .filter(|t| effects.contains(&t.effect.as_str()))
+            .all(|t| self.tolerations.iter().any(|tol| tolerates(tol, t)))
+    }
+
+    /// Returns true if and only if the agent should be on `node` for `stale` to be a
+    /// finding: an agent that never published must be one the DaemonSet would start there
+    /// ([`Placement::runs_on`]); one whose heartbeat stopped, one it would keep running
+    /// ([`Placement::keeps_running_on`]).
+    pub fn judges(&self, stale: &Stale, node: &NodePlace) -> bool {
+        match stale.why {
+            Why::NoConditions => self.runs_on(node),
+            Why::Heartbeat => self.keeps_running_on(node),
+        }
     }
 }
 
@@ -440,6 +466,25 @@ mod tests {
             p.runs_on(&place(&linux, &[("gpu", "yes", "PreferNoSchedule")])),
             "PreferNoSchedule does not block"
         );
+        // A pod already there stays under a NoSchedule taint, not under a NoExecute one.
+        assert!(p.keeps_running_on(&place(&linux, &[("gpu", "yes", "NoSchedule")])));
+        assert!(!p.keeps_running_on(&place(&linux, &[("gpu", "yes", "NoExecute")])));
+        assert!(!p.keeps_running_on(&place(&[], &[])), "the node selector");
+        let not_ready = place(&linux, &[("node.kubernetes.io/not-ready", "", "NoSchedule")]);
+        let stale = |why| Stale {
+            node: "node-7".into(),
+            why,
+            since: None,
+            age_seconds: None,
+        };
+        assert!(
+            p.judges(&stale(Why::Heartbeat), &not_ready),
+            "a node gone NotReady under its agent is judged"
+        );
+        assert!(
+            !p.judges(&stale(Why::NoConditions), &not_ready),
+            "a new node the DaemonSet does not start on yet is not"
+        );
         assert!(p.runs_on(&place(&linux, &[("storage", "only", "NoSchedule")])));
         assert!(
             !p.runs_on(&place(&linux, &[("storage", "other", "NoSchedule")])),
@@ -481,6 +526,41 @@ mod tests {
             &[],
             &[("node.kubernetes.io/network-unavailable", "", "NoSchedule")]
         )));
+    }
+
+    /// The DaemonSet and node objects as the API server returns them.
+    #[test]
+    fn placement_from_api_objects() {
+        let ds: k8s_openapi::api::apps::v1::DaemonSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "hostready-agent"},
+            "spec": {"selector": {"matchLabels": {"app": "a"}},
+                     "template": {"metadata": {"labels": {"app": "a"}},
+                                  "spec": {"nodeSelector": {"kubernetes.io/os": "linux"},
+                                           "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                                               "nodeSelectorTerms": [{"matchExpressions": [
+                                                   {"key": "role", "operator": "NotIn", "values": ["edge"]}]}]}}},
+                                           "tolerations": [{"key": "storage", "operator": "Exists", "effect": "NoSchedule"}],
+                                           "containers": [{"name": "agent", "image": "x"}]}}}
+        }))
+        .unwrap();
+        let p = Placement::of(ds.spec.as_ref().and_then(|s| s.template.spec.as_ref()));
+        let node = |labels: serde_json::Value, taints: serde_json::Value| -> Node {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "n", "labels": labels, "creationTimestamp": "2026-12-01T10:00:00Z"},
+                "spec": {"taints": taints}
+            }))
+            .unwrap()
+        };
+        let linux = serde_json::json!({"kubernetes.io/os": "linux"});
+        assert!(p.runs_on(&NodePlace::of(&node(linux.clone(), serde_json::json!([])))), "{p:?}");
+        assert!(!p.runs_on(&NodePlace::of(&node(
+            linux.clone(),
+            serde_json::json!([{"key": "gpu", "value": "yes", "effect": "NoSchedule"}])
+        ))));
+        assert!(!p.runs_on(&NodePlace::of(&node(
+            serde_json::json!({"kubernetes.io/os": "linux", "role": "edge"}),
+            serde_json::json!([])
+        ))));
     }
 
     #[test]
