@@ -313,11 +313,7 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
             .unreadable
             .push(Unreadable::new("daemonsets (the agent's)", &e));
     }
-    let template = |d: &DaemonSet| {
-        d.spec
-            .as_ref()
-            .and_then(|s| s.template.spec.clone())
-    };
+    let template = |d: &DaemonSet| d.spec.as_ref().and_then(|s| s.template.spec.clone());
     let placement = agent_ds
         .first()
         .map(|d| stale::Placement::of(template(d).as_ref()));

@@ -270,7 +270,11 @@ fn api_requests(client: &kube::Client, needles: &[&str]) -> u64 {
 fn status_applies(client: &kube::Client) -> u64 {
     api_requests(
         client,
-        &["resource=\"nodes\"", "subresource=\"status\"", "verb=\"APPLY\""],
+        &[
+            "resource=\"nodes\"",
+            "subresource=\"status\"",
+            "verb=\"APPLY\"",
+        ],
     )
 }
 
@@ -296,7 +300,9 @@ fn add_member(proc: &FakeProc, pid: u32) {
     write(
         &staging,
         "stat",
-        format!("{pid} (rpm) S 40 {pid} {pid} 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 {start} 12537856 600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"),
+        format!(
+            "{pid} (rpm) S 40 {pid} {pid} 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 {start} 12537856 600 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+        ),
     );
     write(&staging, "cmdline", "rpm\0-q\0open-iscsi\0");
     write(&staging, "statm", "730 439 412 5 0 89 0\n");
@@ -387,7 +393,10 @@ fn a_growing_pile_costs_one_write_per_band_crossed() {
         p = passes_after(&addr, p, 1.0);
     }
     assert_eq!(
-        (status_applies(&client) - writes0, events_posted(&client) - events0),
+        (
+            status_applies(&client) - writes0,
+            events_posted(&client) - events0
+        ),
         (0, 0),
         "growing from 12 to 19 is inside the band of 10: {}",
         agent.log_text()
@@ -419,7 +428,10 @@ fn a_growing_pile_costs_one_write_per_band_crossed() {
     );
     assert!(passes >= 20.0, "{passes}");
     let now = condition(&client, node, "HostProcessesHealthy").unwrap();
-    assert_eq!(now.3, sick.3, "the transition time stays that of the first sight");
+    assert_eq!(
+        now.3, sick.3,
+        "the transition time stays that of the first sight"
+    );
     let (code, _) = agent.terminate();
     assert_eq!(code, Some(0), "{}", agent.log_text());
 }

@@ -12,8 +12,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hostready_agent::{KubeconfigArgs, WATCH_CONDITION};
 use hostready_agent::cluster::{self, ClusterView};
+use hostready_agent::{KubeconfigArgs, WATCH_CONDITION};
 use hostready_flags::duration;
 
 use crate::exit::Verdict;

@@ -414,13 +414,31 @@ fn placement_and_host_processes(kubeconfig: &Path) {
     // The nodes without conditions are judged once older than --stale-after.
     std::thread::sleep(std::time::Duration::from_secs(3));
     let out = hostready()
-        .args(["cluster", "-o", "json", "--stale-after", "2s", "--request-timeout", "20s", "--kubeconfig", kc])
+        .args([
+            "cluster",
+            "-o",
+            "json",
+            "--stale-after",
+            "2s",
+            "--request-timeout",
+            "20s",
+            "--kubeconfig",
+            kc,
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
     let a = &doc["audit"];
-    assert_eq!(a["scope"]["daemonset"], "hostready/hostready-agent", "{a:#}");
+    assert_eq!(
+        a["scope"]["daemonset"], "hostready/hostready-agent",
+        "{a:#}"
+    );
     let mut flagged: Vec<&str> = a["stale"]
         .as_array()
         .unwrap()
@@ -436,7 +454,10 @@ fn placement_and_host_processes(kubeconfig: &Path) {
     );
     let hp = doc["host_processes"].as_array().unwrap();
     assert_eq!(hp.len(), 1, "{doc:#}");
-    assert_eq!((&hp[0]["node"], &hp[0]["reason"]), (&json!("node-ok"), &json!("ProcessPileUp")));
+    assert_eq!(
+        (&hp[0]["node"], &hp[0]["reason"]),
+        (&json!("node-ok"), &json!("ProcessPileUp"))
+    );
     let age = hp[0]["age_seconds"].as_u64().unwrap();
     assert!((720..800).contains(&age), "{age}");
 

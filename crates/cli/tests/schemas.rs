@@ -1108,9 +1108,7 @@ fn empty_audit() -> Value {
 
 #[test]
 fn cluster_audit_fields_are_strict() {
-    let doc = |audit: Value| {
-        json!({"schema": 1, "types": [], "nodes": [], "host_processes": [], "audit": audit})
-    };
+    let doc = |audit: Value| json!({"schema": 1, "types": [], "nodes": [], "host_processes": [], "audit": audit});
     assert_valid("cluster", &doc(empty_audit()), "an empty audit");
     let mut a = empty_audit();
     a["stale"] = json!([{"node": "n", "why": "asleep", "since": null, "age_seconds": null}]);

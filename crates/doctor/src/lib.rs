@@ -134,12 +134,7 @@ pub fn diagnose_keeping(host: &Host, opts: &Options, kept: Option<&mut proc::Kep
     report
 }
 
-fn diagnose_into(
-    host: &Host,
-    opts: &Options,
-    kept: Option<&mut proc::Kept>,
-    report: &mut Report,
-) {
+fn diagnose_into(host: &Host, opts: &Options, kept: Option<&mut proc::Kept>, report: &mut Report) {
     let t = &opts.thresholds;
     let proc = match host.proc() {
         Ok(p) => p,

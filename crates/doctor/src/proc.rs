@@ -30,8 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use hostready_host::Root;
 use hostready_host::procfs::{
     parse_btime, parse_cmdline, parse_smaps_private_kb, parse_stat, parse_stat_arg_range,
-    parse_statm,
-    parse_status_rss_anon_kb, parse_uptime,
+    parse_statm, parse_status_rss_anon_kb, parse_uptime,
 };
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags, ResolveFlags};

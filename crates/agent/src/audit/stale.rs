@@ -116,7 +116,10 @@ impl Placement {
                 .affinity
                 .as_ref()
                 .and_then(|a| a.node_affinity.as_ref())
-                .and_then(|n| n.required_during_scheduling_ignored_during_execution.as_ref())
+                .and_then(|n| {
+                    n.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                })
                 .map(|r| r.node_selector_terms.clone()),
             tolerations: spec.tolerations.clone().unwrap_or_default(),
         }
@@ -231,7 +234,11 @@ fn requirement_matches(r: &NodeSelectorRequirement, value: Option<&str>) -> bool
 /// same effect or none, and `Exists` with the same key or none, or `Equal` (the default) with
 /// the same key and value.
 fn tolerates(tol: &Toleration, taint: &Taint) -> bool {
-    if tol.effect.as_deref().is_some_and(|e| !e.is_empty() && e != taint.effect) {
+    if tol
+        .effect
+        .as_deref()
+        .is_some_and(|e| !e.is_empty() && e != taint.effect)
+    {
         return false;
     }
     let key = tol.key.as_deref().unwrap_or_default();
@@ -385,7 +392,10 @@ mod tests {
         assert!(!runs(req("rack", "In", &["a"])), "In needs the label");
         assert!(runs(req("zone", "NotIn", &["b"])));
         assert!(!runs(req("zone", "NotIn", &["a"])));
-        assert!(runs(req("rack", "NotIn", &["a"])), "NotIn holds without the label");
+        assert!(
+            runs(req("rack", "NotIn", &["a"])),
+            "NotIn holds without the label"
+        );
         assert!(runs(req("zone", "Exists", &[])));
         assert!(!runs(req("rack", "Exists", &[])));
         assert!(runs(req("rack", "DoesNotExist", &[])));
@@ -394,7 +404,10 @@ mod tests {
         assert!(!runs(req("disks", "Gt", &["4"])));
         assert!(runs(req("disks", "Lt", &["5"])));
         assert!(!runs(req("disks", "Lt", &["4"])));
-        assert!(!runs(req("zone", "Gt", &["1"])), "a label that is no integer");
+        assert!(
+            !runs(req("zone", "Gt", &["1"])),
+            "a label that is no integer"
+        );
         assert!(!runs(req("disks", "Gt", &["1", "2"])), "Gt takes one value");
         assert!(!runs(req("rack", "Lt", &["9"])), "Lt needs the label");
         assert!(!runs(req("zone", "Like", &["a"])), "an unknown operator");
@@ -470,7 +483,10 @@ mod tests {
         assert!(p.keeps_running_on(&place(&linux, &[("gpu", "yes", "NoSchedule")])));
         assert!(!p.keeps_running_on(&place(&linux, &[("gpu", "yes", "NoExecute")])));
         assert!(!p.keeps_running_on(&place(&[], &[])), "the node selector");
-        let not_ready = place(&linux, &[("node.kubernetes.io/not-ready", "", "NoSchedule")]);
+        let not_ready = place(
+            &linux,
+            &[("node.kubernetes.io/not-ready", "", "NoSchedule")],
+        );
         let stale = |why| Stale {
             node: "node-7".into(),
             why,
@@ -552,7 +568,10 @@ mod tests {
             .unwrap()
         };
         let linux = serde_json::json!({"kubernetes.io/os": "linux"});
-        assert!(p.runs_on(&NodePlace::of(&node(linux.clone(), serde_json::json!([])))), "{p:?}");
+        assert!(
+            p.runs_on(&NodePlace::of(&node(linux.clone(), serde_json::json!([])))),
+            "{p:?}"
+        );
         assert!(!p.runs_on(&NodePlace::of(&node(
             linux.clone(),
             serde_json::json!([{"key": "gpu", "value": "yes", "effect": "NoSchedule"}])

@@ -227,7 +227,10 @@ mod tests {
         let line = format!("1 (a b) c) {}\n", fields.join(" "));
         assert_eq!(parse_stat_arg_range(&line), Some((48, 49)));
         // A line that stops before field 48 (an old kernel, a fake procfs) has no range.
-        assert_eq!(parse_stat_arg_range(&line[..line.find(" 48").unwrap()]), None);
+        assert_eq!(
+            parse_stat_arg_range(&line[..line.find(" 48").unwrap()]),
+            None
+        );
         assert_eq!(parse_stat_arg_range(RPM_STAT), Some((0, 0)));
     }
 
