@@ -8,13 +8,18 @@
 # pass's wall time, and the agent's resident memory. Figures go to docs/agent.md.
 #   bench/agent-watch.sh              # 5000 sleepers, 30 s of passes
 #   N=2000 SECS=60 bench/agent-watch.sh
+#   BIN=/tmp/hostready-agent-old bench/agent-watch.sh   # another build (no cargo build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-5000}
 SECS=${SECS:-30}
 
-cargo build --release -p hostready-agent --quiet
-bin=$PWD/target/release/hostready-agent
+if [ -n "${BIN:-}" ]; then
+  bin=$BIN
+else
+  cargo build --release -p hostready-agent --quiet
+  bin=$PWD/target/release/hostready-agent
+fi
 out=$(mktemp -d)
 pgid=
 agent=

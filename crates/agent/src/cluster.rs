@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::chrono::{DateTime, Utc};
 use kube::api::{Api, ListParams};
 use serde::Serialize;
 
@@ -65,8 +66,49 @@ pub struct ClusterView {
     pub schema: u32,
     pub types: Vec<String>,
     pub nodes: Vec<NodeRow>,
+    /// The nodes whose `HostProcessesHealthy` is `False` (a pile, a locked or damaged package
+    /// database), by node name, with since when.
+    pub host_processes: Vec<HostProblem>,
     /// Stale agents, memory limits, known issues, preflight items (`crate::audit`).
     pub audit: crate::audit::Audit,
+}
+
+/// A node where the agent's watch pass found trouble: its `HostProcessesHealthy` condition
+/// is `False`, and since when (the condition's `lastTransitionTime`: the pile or the lock has
+/// been there at least that long).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostProblem {
+    pub node: String,
+    /// `ProcessPileUp`, `PackageDatabaseLocked` or `PackageDatabaseCorrupt`.
+    pub reason: String,
+    /// When the condition turned `False` (RFC 3339), when the API gave a time.
+    pub since: Option<String>,
+    /// Seconds from `since` to when the view was read.
+    pub age_seconds: Option<u64>,
+}
+
+/// Returns the nodes of `rows` whose `HostProcessesHealthy` is `False`, with their ages at
+/// `now`, in the rows' order.
+pub fn host_problems(rows: &[NodeRow], now: DateTime<Utc>) -> Vec<HostProblem> {
+    rows.iter()
+        .filter_map(|r| {
+            let c = r.conditions.get(crate::watch::CONDITION)?;
+            if c.status != "False" {
+                return None;
+            }
+            let at = c
+                .last_transition
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.with_timezone(&Utc));
+            Some(HostProblem {
+                node: r.name.clone(),
+                reason: c.reason.clone(),
+                since: c.last_transition.clone(),
+                age_seconds: at.map(|t| u64::try_from((now - t).num_seconds()).unwrap_or(0)),
+            })
+        })
+        .collect()
 }
 
 impl ClusterView {
@@ -134,6 +176,7 @@ pub fn view(nodes: &[Node]) -> ClusterView {
     ClusterView {
         schema: SCHEMA,
         types: types.into_iter().collect(),
+        host_processes: host_problems(&rows, Utc::now()),
         nodes: rows,
         audit: crate::audit::Audit::empty(crate::audit::stale::DEFAULT_STALE_AFTER),
     }
@@ -234,15 +277,15 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
     let mut types = BTreeSet::new();
     let mut rows = Vec::new();
     let now = k8s_openapi::chrono::Utc::now();
-    // A node that would be stale is kept with its labels until the agent's DaemonSet says
-    // whether the agent should run there: memory is a row per node plus the flagged ones'
-    // labels.
-    let mut candidates: Vec<(stale::Stale, Option<BTreeMap<String, String>>)> = Vec::new();
+    // A node that would be stale is kept with its labels and taints until the agent's
+    // DaemonSet says whether the agent should run there: memory is a row per node plus the
+    // flagged ones' labels and taints.
+    let mut candidates: Vec<(stale::Stale, stale::NodePlace)> = Vec::new();
     each_page(&api, &lp, PAGE_SIZE, timeout, |page| {
         let part = view(&page);
         for (row, node) in part.nodes.into_iter().zip(sorted_by_name(page)) {
             if let Some(s) = stale::check(&row, &node, o.stale_after, now) {
-                candidates.push((s, node.metadata.labels.clone()));
+                candidates.push((s, stale::NodePlace::of(&node)));
             }
             let v2 = row
                 .conditions
@@ -270,13 +313,11 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
             .unreadable
             .push(Unreadable::new("daemonsets (the agent's)", &e));
     }
-    let selector = agent_ds.first().map(|d| {
-        d.spec
-            .as_ref()
-            .and_then(|s| s.template.spec.as_ref())
-            .and_then(|s| s.node_selector.clone())
-            .unwrap_or_default()
-    });
+    let template = |d: &DaemonSet| d.spec.as_ref().and_then(|s| s.template.spec.clone());
+    let placement = agent_ds
+        .first()
+        .map(|d| stale::Placement::of(template(d).as_ref()));
+    let selector = placement.as_ref().map(|p| p.node_selector.clone());
     audit.scope = match agent_ds.first() {
         Some(d) => audit::Scope {
             daemonset: Some(format!(
@@ -285,7 +326,7 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
                 d.metadata.name.as_deref().unwrap_or_default()
             )),
             node_selector: selector.clone().unwrap_or_default(),
-            note: "nodes matched by the agent DaemonSet's nodeSelector (affinity not evaluated)"
+            note: "nodes the agent DaemonSet would run on: its nodeSelector, required node affinity, and the nodes' NoSchedule/NoExecute taints against its tolerations (and the DaemonSet controller's own)"
                 .into(),
         },
         None => audit::Scope {
@@ -299,7 +340,7 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
     };
     audit.stale = candidates
         .into_iter()
-        .filter(|(_, labels)| stale::selected(selector.as_ref(), labels.as_ref()))
+        .filter(|(s, place)| placement.as_ref().is_none_or(|p| p.judges(s, place)))
         .map(|(s, _)| s)
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
@@ -452,6 +493,7 @@ async fn fetch_async(o: &Options<'_>) -> Result<ClusterView, ClusterError> {
     Ok(ClusterView {
         schema: SCHEMA,
         types: types.into_iter().collect(),
+        host_processes: host_problems(&rows, now),
         nodes: rows,
         audit,
     })
@@ -514,5 +556,77 @@ mod tests {
             "ExecutableMissing"
         );
         assert!(!v.all_ready());
+    }
+
+    /// A pile or a locked database is listed with since when; a healthy or unknown watch,
+    /// and another condition that is False, are not.
+    #[test]
+    fn nodes_with_trouble_on_the_host_are_listed_with_their_age() {
+        let node = |name: &str, conds: serde_json::Value| -> Node {
+            let types: serde_json::Map<String, serde_json::Value> = conds
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        format!("k:{{\"type\":\"{}\"}}", c["type"].as_str().unwrap()),
+                        serde_json::json!({}),
+                    )
+                })
+                .collect();
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "managedFields": [
+                    {"manager": "hostready-agent", "operation": "Apply", "apiVersion": "v1",
+                     "fieldsType": "FieldsV1",
+                     "fieldsV1": {"f:status": {"f:conditions": types}}}
+                ]},
+                "status": {"conditions": conds}
+            }))
+            .unwrap()
+        };
+        let hph = crate::watch::CONDITION;
+        let nodes = [
+            node(
+                "a",
+                serde_json::json!([{"type": hph, "status": "False", "reason": "ProcessPileUp",
+                    "lastTransitionTime": "2026-12-01T11:48:00Z"}]),
+            ),
+            node(
+                "b",
+                serde_json::json!([{"type": hph, "status": "True", "reason": "AsExpected",
+                    "lastTransitionTime": "2026-12-01T09:00:00Z"},
+                    {"type": "LonghornReady", "status": "False", "reason": "ExecutableMissing"}]),
+            ),
+            node(
+                "c",
+                serde_json::json!([{"type": hph, "status": "False",
+                    "reason": "PackageDatabaseLocked", "lastTransitionTime": "2026-12-01T10:00:00Z"}]),
+            ),
+            node(
+                "d",
+                serde_json::json!([{"type": hph, "status": "Unknown", "reason": "WatchUnknown"}]),
+            ),
+            node(
+                "e",
+                serde_json::json!([{"type": hph, "status": "False", "reason": "ProcessPileUp"}]),
+            ),
+        ];
+        let v = view(&nodes);
+        let now: DateTime<Utc> = "2026-12-01T12:00:00Z".parse().unwrap();
+        let got = host_problems(&v.nodes, now);
+        let short: Vec<(&str, &str, Option<u64>)> = got
+            .iter()
+            .map(|p| (p.node.as_str(), p.reason.as_str(), p.age_seconds))
+            .collect();
+        assert_eq!(
+            short,
+            [
+                ("a", "ProcessPileUp", Some(720)),
+                ("c", "PackageDatabaseLocked", Some(7200)),
+                ("e", "ProcessPileUp", None),
+            ]
+        );
+        assert_eq!(got[0].since.as_deref(), Some("2026-12-01T11:48:00Z"));
+        assert_eq!(v.host_processes.len(), 3, "the view lists them too");
     }
 }

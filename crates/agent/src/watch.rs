@@ -82,11 +82,15 @@ pub(crate) struct WatchResult {
     pub(crate) duration: Duration,
 }
 
-/// Pile sizes of the previous pass, for the growth per minute.
-#[derive(Debug, Default, Clone)]
+/// What a pass keeps for the next: pile sizes, for the growth per minute, and the command
+/// lines doctor's scan read, so the next scan reads only those of new processes
+/// (`hostready_doctor::proc::Kept`: keyed by pid and start time, entries of exited processes
+/// dropped each pass, at most `KEPT_MAX_BYTES`).
+#[derive(Debug, Default)]
 pub(crate) struct Previous {
     counts: BTreeMap<String, usize>,
     at: Option<Instant>,
+    kept: hostready_doctor::proc::Kept,
 }
 
 /// One watch pass (blocking: run it on a blocking thread). Never fails: what cannot be read
@@ -115,13 +119,14 @@ pub(crate) fn pass(
             return out;
         }
     };
-    let report = hostready_doctor::diagnose(
+    let report = hostready_doctor::diagnose_keeping(
         &host,
         &Options {
             thresholds: thresholds.clone(),
             // Bounded reads only, every minute: see `Options::full_read`.
             full_read: false,
         },
+        Some(&mut prev.kept),
     );
     out.unknown = report.no_proc.clone();
     let elapsed_min = prev.at.map(|t| t.elapsed().as_secs_f64() / 60.0);

@@ -12,8 +12,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use hostready_agent::KubeconfigArgs;
 use hostready_agent::cluster::{self, ClusterView};
+use hostready_agent::{KubeconfigArgs, WATCH_CONDITION};
 use hostready_flags::duration;
 
 use crate::exit::Verdict;
@@ -114,10 +114,20 @@ fn print_table(view: &ClusterView) -> anyhow::Result<()> {
         .chain([4])
         .max()
         .unwrap_or(4);
+    // Since when a node has had a pile or a locked database: beside its condition.
+    let since = |node: &str| {
+        view.host_processes
+            .iter()
+            .find(|p| p.node == node)
+            .map(|p| ago_short(p.age_seconds))
+    };
     let cell = |n: &hostready_agent::cluster::NodeRow, t: &str| match n.conditions.get(t) {
         None => "-".to_string(),
         Some(c) if c.status == "True" => "True".to_string(),
-        Some(c) => format!("{} ({})", c.status, c.reason),
+        Some(c) => match since(&n.name).filter(|_| t == WATCH_CONDITION) {
+            Some(age) => format!("{} ({}, {age})", c.status, c.reason),
+            None => format!("{} ({})", c.status, c.reason),
+        },
     };
     let widths: Vec<usize> = view
         .types
@@ -153,9 +163,13 @@ fn print_table(view: &ClusterView) -> anyhow::Result<()> {
                 writeln!(out)?;
                 first = false;
             }
+            let age = since(&n.name)
+                .filter(|_| t == WATCH_CONDITION)
+                .map(|a| format!(" for {a}"))
+                .unwrap_or_default();
             writeln!(
                 out,
-                "{} {t}={} {}: {}",
+                "{} {t}={} {}{age}: {}",
                 n.name, c.status, c.reason, c.message
             )?;
         }
@@ -174,6 +188,16 @@ fn print_table(view: &ClusterView) -> anyhow::Result<()> {
     print_audit(&mut out, view)?;
     out.flush()?;
     Ok(())
+}
+
+/// Returns `secs` as an age for a table cell: `2h5m`, `12m`, `40s`, `?` when unknown.
+fn ago_short(secs: Option<u64>) -> String {
+    match secs {
+        // Minutes are enough beside a pile that has been there for hours.
+        Some(s) if s >= 3600 => duration::format(Duration::from_secs(s / 60 * 60)),
+        Some(s) => duration::format(Duration::from_secs(s)),
+        None => "?".to_string(),
+    }
 }
 
 /// Returns `secs` as `1h2m`, `5m`, `40s` (the shared duration grammar, whole units).
@@ -389,6 +413,7 @@ mod tests {
         ClusterView {
             schema: hostready_agent::cluster::SCHEMA,
             types: types.into_iter().collect(),
+            host_processes: Vec::new(),
             nodes,
             audit: hostready_agent::audit::Audit::empty(Duration::from_secs(600)),
         }

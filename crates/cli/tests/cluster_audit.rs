@@ -342,6 +342,136 @@ fn the_audit_finds_what_the_issue_names() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("nope"), "{err}");
+
+    placement_and_host_processes(&env.kubeconfig);
+}
+
+/// Where the agent's DaemonSet runs decides which nodes without conditions are stale: its
+/// nodeSelector, its required node affinity, and the nodes' taints against its tolerations
+/// (and the DaemonSet controller's own). And a node whose HostProcessesHealthy is False is
+/// listed with since when, in JSON and beside the condition in the table.
+fn placement_and_host_processes(kubeconfig: &Path) {
+    let kc = kubeconfig.to_str().unwrap();
+    rt().block_on(async {
+        let c = client(kubeconfig).await;
+        namespace(&c, "hostready").await;
+        let dss: Api<DaemonSet> = Api::namespaced(c.clone(), "hostready");
+        dss.create(&PostParams::default(), &obj(json!({
+            "metadata": {"name": "hostready-agent", "labels": {"app.kubernetes.io/name": "hostready-agent"}},
+            "spec": {"selector": {"matchLabels": {"app": "hostready-agent"}},
+                     "template": {"metadata": {"labels": {"app": "hostready-agent"}},
+                                  "spec": {"nodeSelector": {"kubernetes.io/os": "linux"},
+                                           "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                                               "nodeSelectorTerms": [{"matchExpressions": [
+                                                   {"key": "role", "operator": "NotIn", "values": ["edge"]}]}]}}},
+                                           // No kubelet here: every node keeps the not-ready taint the
+                                           // API server gives a new one (the chart's agent tolerates
+                                           // every taint).
+                                           "tolerations": [{"key": "storage", "operator": "Exists", "effect": "NoSchedule"},
+                                                           {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoSchedule"}],
+                                           "containers": [{"name": "agent", "image": "hostready:test",
+                                                           "resources": {"limits": {"memory": "48Mi"}}}]}}}})))
+            .await
+            .unwrap();
+        let nodes: Api<Node> = Api::all(c.clone());
+        let linux = json!({"kubernetes.io/os": "linux"});
+        for (name, labels, taints) in [
+            ("bare-plain", linux.clone(), json!([])),
+            ("bare-tainted", linux.clone(), json!([{"key": "gpu", "value": "yes", "effect": "NoSchedule"}])),
+            ("bare-evicting", linux.clone(), json!([{"key": "gpu", "value": "yes", "effect": "NoExecute"}])),
+            ("bare-tolerated", linux.clone(), json!([{"key": "storage", "value": "only", "effect": "NoSchedule"},
+                                                     {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}])),
+            ("bare-preferred", linux.clone(), json!([{"key": "gpu", "value": "yes", "effect": "PreferNoSchedule"}])),
+            ("bare-edge", json!({"kubernetes.io/os": "linux", "role": "edge"}), json!([])),
+            ("bare-windows", json!({"kubernetes.io/os": "windows"}), json!([])),
+        ] {
+            nodes
+                .create(&PostParams::default(), &obj(json!({
+                    "metadata": {"name": name, "labels": labels}, "spec": {"taints": taints}})))
+                .await
+                .unwrap();
+        }
+        // node-ok's watch turned False twelve minutes ago (the apply names every condition the
+        // agent owns there: what it leaves out, the API server removes).
+        let now = k8s_openapi::chrono::Utc::now();
+        let t = |d: k8s_openapi::chrono::Duration| {
+            (now - d).to_rfc3339_opts(k8s_openapi::chrono::SecondsFormat::Secs, true)
+        };
+        let patch = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-ok"},
+            "status": {"conditions": [
+                {"type": "LonghornReady", "status": "True", "reason": "Test", "message": "m",
+                 "lastHeartbeatTime": t(k8s_openapi::chrono::Duration::seconds(5)),
+                 "lastTransitionTime": t(k8s_openapi::chrono::Duration::hours(2))},
+                {"type": "HostProcessesHealthy", "status": "False", "reason": "ProcessPileUp",
+                 "message": "pile of at least 200 × `rpm -q iscsi-initiator-utils`",
+                 "lastHeartbeatTime": t(k8s_openapi::chrono::Duration::seconds(5)),
+                 "lastTransitionTime": t(k8s_openapi::chrono::Duration::minutes(12))}]}});
+        nodes
+            .patch_status("node-ok", &PatchParams::apply("hostready-agent").force(), &Patch::Apply(&patch))
+            .await
+            .unwrap();
+    });
+    // The nodes without conditions are judged once older than --stale-after.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let out = hostready()
+        .args([
+            "cluster",
+            "-o",
+            "json",
+            "--stale-after",
+            "2s",
+            "--request-timeout",
+            "20s",
+            "--kubeconfig",
+            kc,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let a = &doc["audit"];
+    assert_eq!(
+        a["scope"]["daemonset"], "hostready/hostready-agent",
+        "{a:#}"
+    );
+    let mut flagged: Vec<&str> = a["stale"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["why"] == "no_conditions")
+        .map(|s| s["node"].as_str().unwrap())
+        .collect();
+    flagged.sort_unstable();
+    assert_eq!(
+        flagged,
+        ["bare-plain", "bare-preferred", "bare-tolerated"],
+        "a NoSchedule or NoExecute taint not tolerated, the affinity and the nodeSelector keep the agent away; PreferNoSchedule and tolerated taints do not: {a:#}"
+    );
+    let hp = doc["host_processes"].as_array().unwrap();
+    assert_eq!(hp.len(), 1, "{doc:#}");
+    assert_eq!(
+        (&hp[0]["node"], &hp[0]["reason"]),
+        (&json!("node-ok"), &json!("ProcessPileUp"))
+    );
+    let age = hp[0]["age_seconds"].as_u64().unwrap();
+    assert!((720..800).contains(&age), "{age}");
+
+    let out = hostready()
+        .args(["cluster", "--request-timeout", "20s", "--kubeconfig", kc])
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    for want in [
+        "False (ProcessPileUp, 12m",
+        "node-ok HostProcessesHealthy=False ProcessPileUp for 12m",
+    ] {
+        assert!(table.contains(want), "{want:?} not in:\n{table}");
+    }
 }
 
 /// Creates `items` through `create`, 64 requests in flight at a time.
@@ -416,9 +546,15 @@ fn scale_1000_nodes_10000_pods() {
         "created 1,000 Nodes and 10,000 Pods in {:?}",
         created.elapsed()
     );
+    // HOSTREADY_SCALE_BIN measures another build of the binary (the release one, for
+    // docs/cluster.md) with this debug harness.
+    let bin = std::env::var_os("HOSTREADY_SCALE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_hostready").into());
+    eprintln!("measuring {}", bin.display());
     let cg = hostready_testkit::memcg::MemCgroup::new(256 << 20);
     for _ in 0..3 {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready"));
+        let mut cmd = Command::new(&bin);
         cmd.args([
             "cluster",
             "-o",

@@ -1089,7 +1089,7 @@ fn wrong_documents_are_rejected() {
     let mut bad = json!({"schema": 1, "types": ["A"], "nodes": [{"name": "n", "conditions": {"A": {
         "status": "True", "reason": "r", "message": "m",
         "lastTransitionTime": "yesterday", "lastHeartbeatTime": null}}}],
-        "audit": empty_audit()});
+        "host_processes": [], "audit": empty_audit()});
     assert!(
         !errors("cluster", &bad).is_empty(),
         "a time that is not RFC 3339 accepted"
@@ -1108,7 +1108,7 @@ fn empty_audit() -> Value {
 
 #[test]
 fn cluster_audit_fields_are_strict() {
-    let doc = |audit: Value| json!({"schema": 1, "types": [], "nodes": [], "audit": audit});
+    let doc = |audit: Value| json!({"schema": 1, "types": [], "nodes": [], "host_processes": [], "audit": audit});
     assert_valid("cluster", &doc(empty_audit()), "an empty audit");
     let mut a = empty_audit();
     a["stale"] = json!([{"node": "n", "why": "asleep", "since": null, "age_seconds": null}]);

@@ -109,6 +109,14 @@ fn host_info(host: &Host) -> HostInfo {
 
 /// Diagnoses `host`. Never fails: what cannot be read becomes an `unknown` finding.
 pub fn diagnose(host: &Host, opts: &Options) -> Report {
+    diagnose_keeping(host, opts, None)
+}
+
+/// Like [`diagnose`], for a watcher that diagnoses the same host again and again (the agent's
+/// watch pass): the process scan reuses the command lines `kept` holds from the previous call
+/// where they belong to the same processes ([`proc::scan_keeping`]), and leaves this call's in
+/// it. The report is the one [`diagnose`] gives (tests/incremental.rs).
+pub fn diagnose_keeping(host: &Host, opts: &Options, kept: Option<&mut proc::Kept>) -> Report {
     let mut report = Report {
         schema: SCHEMA,
         host: host_info(host),
@@ -121,13 +129,13 @@ pub fn diagnose(host: &Host, opts: &Options) -> Report {
         no_proc: None,
         links_unknown: None,
     };
-    diagnose_into(host, opts, &mut report);
+    diagnose_into(host, opts, kept, &mut report);
     report.ok = all_ok(&report.findings);
     report.summary = Summary::of(&report.findings);
     report
 }
 
-fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
+fn diagnose_into(host: &Host, opts: &Options, kept: Option<&mut proc::Kept>, report: &mut Report) {
     let t = &opts.thresholds;
     let proc = match host.proc() {
         Ok(p) => p,
@@ -155,7 +163,7 @@ fn diagnose_into(host: &Host, opts: &Options, report: &mut Report) {
         )
     });
     let dir = dir.ok();
-    let mut snap = match proc::scan(proc, dir.as_ref(), t.min_count) {
+    let mut snap = match proc::scan_keeping(proc, dir.as_ref(), t.min_count, kept) {
         Ok(s) => s,
         Err(e) => {
             let why = format!("cannot list processes: {e}");

@@ -15,6 +15,13 @@
 //! name ([`Snapshot::fill`]: lock holders and waiters) or the groups that are flagged (memory,
 //! the executable of a pile's oldest member). With more than [`PARALLEL_MIN`] processes the
 //! passes run on two threads.
+//!
+//! A watcher that scans every minute (the agent) passes a [`Kept`]: the command lines read by
+//! the previous scan, each under the identity of the process it was read from. Pass 1 still
+//! reads every `stat` (states, parents and names change, and it is what tells a pid reused
+//! from the one before), but passes 2 and 3 read a command line only where no kept one
+//! belongs to the same process — so on a host whose processes mostly stay, a scan costs one
+//! file per process instead of two. [`Kept`] says when a kept line is trusted.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -22,8 +29,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hostready_host::Root;
 use hostready_host::procfs::{
-    parse_btime, parse_cmdline, parse_smaps_private_kb, parse_stat, parse_statm,
-    parse_status_rss_anon_kb, parse_uptime,
+    parse_btime, parse_cmdline, parse_smaps_private_kb, parse_stat, parse_stat_arg_range,
+    parse_statm, parse_status_rss_anon_kb, parse_uptime,
 };
 use rustix::fd::OwnedFd;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
@@ -128,6 +135,18 @@ pub fn scan(
     dir: Option<&ProcDir>,
     min_count: usize,
 ) -> Result<Snapshot, hostready_host::FsError> {
+    scan_keeping(proc, dir, min_count, None)
+}
+
+/// Like [`scan`], reusing the command lines `kept` holds from the previous scan where they
+/// still belong to the same process, and leaving in `kept` those of this one. The snapshot is
+/// the one [`scan`] would have made (tests/incremental.rs holds them equal).
+pub fn scan_keeping(
+    proc: &Root,
+    dir: Option<&ProcDir>,
+    min_count: usize,
+    mut kept: Option<&mut Kept>,
+) -> Result<Snapshot, hostready_host::FsError> {
     let uptime_secs = read_capped(proc, "/uptime", SMALL_CAP)
         .ok()
         .and_then(|t| parse_uptime(&t))
@@ -151,9 +170,15 @@ pub fn scan(
     };
 
     // Pass 1: stat of every process.
+    let keeping = kept.is_some();
     let stats = for_each(proc, dir, &pids, threads, |r, pid| {
-        let st = parse_stat(r.read_str(pid, "stat", 1024)?)?;
-        Some((pid, st))
+        let text = r.read_str(pid, "stat", 1024)?;
+        let args = if keeping {
+            parse_stat_arg_range(text)
+        } else {
+            None
+        };
+        Some((pid, parse_stat(text)?, args))
     });
     let mut snap = Snapshot {
         uptime_secs,
@@ -161,10 +186,21 @@ pub fn scan(
         procs: HashMap::with_capacity(stats.len()),
         ..Snapshot::default()
     };
-    for (pid, st) in stats {
+    let mut ids: HashMap<u32, Identity> = HashMap::new();
+    for (pid, st, args) in stats {
         if st.is_kernel_thread() || pid == 2 || st.ppid == 2 {
             snap.kernel_threads += 1;
             continue;
+        }
+        if keeping {
+            ids.insert(
+                pid,
+                Identity {
+                    start: st.starttime,
+                    comm: st.comm.clone(),
+                    arg_range: args,
+                },
+            );
         }
         let start_secs = st.starttime / ticks;
         snap.procs.insert(
@@ -199,7 +235,19 @@ pub fn scan(
         .map(|p| p.pid)
         .collect();
     candidates.sort_unstable();
-    let argvs = for_each(proc, dir, &candidates, threads, |r, pid| {
+    let mut to_read = Vec::with_capacity(candidates.len());
+    for &pid in &candidates {
+        match kept.as_deref().and_then(|k| k.get(pid, ids.get(&pid)?)) {
+            Some(argv) => {
+                if let Some(p) = snap.procs.get_mut(&pid) {
+                    p.argv = argv.to_vec();
+                    p.cmdline_read = true;
+                }
+            }
+            None => to_read.push(pid),
+        }
+    }
+    let argvs = for_each(proc, dir, &to_read, threads, |r, pid| {
         Some((pid, parse_cmdline(r.read(pid, "cmdline", CMDLINE_BYTES)?)))
     });
     for (pid, argv) in argvs {
@@ -220,8 +268,121 @@ pub fn scan(
             at = snap.procs.get(&at).map_or(0, |p| p.ppid);
         }
     }
-    snap.fill(proc, dir, ancestors);
+    match kept.as_deref_mut() {
+        None => snap.fill(proc, dir, ancestors),
+        Some(k) => {
+            let mut ancestors: Vec<u32> = ancestors.into_iter().collect();
+            ancestors.sort_unstable();
+            let mut r = Reader::new(proc, dir);
+            for pid in ancestors {
+                let id = ids.get(&pid);
+                let Some(p) = snap.procs.get_mut(&pid) else {
+                    continue;
+                };
+                if p.cmdline_read {
+                    continue;
+                }
+                match id.and_then(|id| k.get(pid, id)) {
+                    // What `read_details` does, with the kept line for the read one.
+                    Some(argv) => {
+                        p.argv = argv.to_vec();
+                        p.cmdline_read = true;
+                        if p.state != 'Z' && p.exe.is_none() {
+                            p.exe = dir.and_then(|d| d.exe(p.pid));
+                        }
+                    }
+                    None => read_details(&mut r, p, dir),
+                }
+            }
+        }
+    }
+    if let Some(k) = kept {
+        k.keep(&snap, &ids);
+    }
     Ok(snap)
+}
+
+/// The most bytes of command lines a [`Kept`] holds (each line counted by its arguments'
+/// lengths plus [`KEPT_ENTRY_BYTES`]). 4 MiB keeps ~50,000 typical lines (`rpm -q
+/// iscsi-initiator-utils` is 26 bytes); beyond it new lines are not kept but read again
+/// next scan, so the cap bounds memory, never correctness.
+pub const KEPT_MAX_BYTES: usize = 4 << 20;
+
+/// What one kept line costs besides its text: the map entry, the identity and the vector.
+pub const KEPT_ENTRY_BYTES: usize = 96;
+
+/// The command lines one scan read, for the next ([`scan_keeping`]). A line is kept under the
+/// identity of its process from `stat`: pid, start time, name and where the line lies in its
+/// memory. A pid reused by a new process has a new start time; an `execve` gives a new name
+/// and a new argument range (a new stack); either makes the line be read again. What no
+/// identity shows is a process rewriting its own arguments in place, within the same range
+/// (`setproctitle`): it is seen with the line first read until it execs or exits — the same
+/// as a scan that happened to read it before the rewrite. Entries of processes that exited are
+/// dropped at each scan (only the processes of the last scan are kept), and the whole is
+/// capped at [`KEPT_MAX_BYTES`].
+#[derive(Debug, Default)]
+pub struct Kept {
+    lines: HashMap<u32, (Identity, Vec<String>)>,
+    bytes: usize,
+}
+
+impl Kept {
+    /// Returns how many command lines are kept.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// Returns true if and only if nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// Returns the bytes kept, as counted against [`KEPT_MAX_BYTES`].
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    fn get(&self, pid: u32, id: &Identity) -> Option<&[String]> {
+        self.lines
+            .get(&pid)
+            .filter(|(kept, _)| kept == id)
+            .map(|(_, argv)| argv.as_slice())
+    }
+
+    /// Replaces what is kept by the lines `snap` read: non-empty ones of live processes
+    /// (an empty line is a process exiting, or a zombie: read again), within the cap.
+    fn keep(&mut self, snap: &Snapshot, ids: &HashMap<u32, Identity>) {
+        self.lines.clear();
+        self.bytes = 0;
+        let mut pids: Vec<u32> = snap
+            .procs
+            .values()
+            .filter(|p| p.cmdline_read && !p.argv.is_empty() && p.state != 'Z')
+            .map(|p| p.pid)
+            .collect();
+        // In pid order, so which lines a full cap leaves out does not hang on hashing.
+        pids.sort_unstable();
+        for pid in pids {
+            let (Some(p), Some(id)) = (snap.procs.get(&pid), ids.get(&pid)) else {
+                continue;
+            };
+            let cost = KEPT_ENTRY_BYTES + p.argv.iter().map(String::len).sum::<usize>();
+            if self.bytes + cost > KEPT_MAX_BYTES {
+                continue;
+            }
+            self.bytes += cost;
+            self.lines.insert(pid, (id.clone(), p.argv.clone()));
+        }
+    }
+}
+
+/// Who a process is, as far as its command line goes (see [`Kept`]): its start time, name
+/// and argument range from `stat` (`parse_stat_arg_range`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Identity {
+    start: u64,
+    comm: String,
+    arg_range: Option<(u64, u64)>,
 }
 
 /// How much of a command line a scan reads: grouping uses the first 16 arguments only.

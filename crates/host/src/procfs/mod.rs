@@ -36,8 +36,8 @@ pub use memory::{
 };
 pub use pid::{
     PF_KTHREAD, Stat, environ_value, parse_btime, parse_cmdline, parse_smaps_private_kb,
-    parse_stat, parse_stat_state, parse_statm, parse_status_rss_anon_kb, parse_uptime,
-    status_field, status_kb,
+    parse_stat, parse_stat_arg_range, parse_stat_state, parse_statm, parse_status_rss_anon_kb,
+    parse_uptime, status_field, status_kb,
 };
 
 /// The most read of a host-wide procfs table (`mountinfo`, `net/unix`, `cpuinfo`,

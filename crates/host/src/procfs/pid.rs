@@ -90,6 +90,18 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// Returns where the command line lies in the process's memory, fields 48 and 49 of
+/// `/proc/<pid>/stat` (`arg_start`, `arg_end`; Linux 3.5+), when the line has them. They are
+/// zeros for a zombie, or when the reader may not ptrace the process. An `execve` lays out a
+/// new stack, so the range moves: with the pid, start time and name it tells whether a
+/// command line read before can have changed since.
+pub fn parse_stat_arg_range(text: &str) -> Option<(u64, u64)> {
+    let (_, _, rest) = split_comm(text)?;
+    // Field 3 is the first after the name: field 48 is the 46th.
+    let mut f = rest.split_ascii_whitespace().skip(45);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+}
+
 /// Parses only the state letter out of `/proc/<pid>/stat`, from a line that may lack the
 /// later fields (a process being torn down, a hand-written fake procfs).
 pub fn parse_stat_state(text: &str) -> Option<char> {
@@ -212,6 +224,14 @@ mod tests {
         assert_eq!((s.ppid, s.pgrp, s.flags), (4, 5, 9));
         assert_eq!((s.utime, s.stime), (14, 15));
         assert_eq!((s.starttime, s.vsize, s.rss_pages), (22, 23, 24));
+        let line = format!("1 (a b) c) {}\n", fields.join(" "));
+        assert_eq!(parse_stat_arg_range(&line), Some((48, 49)));
+        // A line that stops before field 48 (an old kernel, a fake procfs) has no range.
+        assert_eq!(
+            parse_stat_arg_range(&line[..line.find(" 48").unwrap()]),
+            None
+        );
+        assert_eq!(parse_stat_arg_range(RPM_STAT), Some((0, 0)));
     }
 
     #[test]

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The watch pass's process scan before and after it kept state between passes, side by side
+# in one run: N sleepers (default 5000) in their own process group, killed on exit whatever
+# happens, and doctor's diagnosis as the agent runs it (bounded reads, the sleepers one pile)
+# on the real /proc — `full` (every pass reads every stat and command line: before) and
+# `incremental` (command lines kept by pid and start time: after). Each run does PASSES
+# passes; the example prints CPU per pass, hyperfine the runs' user and system time.
+# Figures go to docs/agent.md.
+#   bench/watch-scan.sh               # 5000 sleepers, 30 passes a run
+#   N=2000 PASSES=50 bench/watch-scan.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-5000}
+PASSES=${PASSES:-30}
+
+cargo build --release -p hostready-doctor --example watch_cost --quiet
+bin=$PWD/target/release/examples/watch_cost
+pgid=
+cleanup() {
+  if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT INT TERM
+
+set -m
+bash -c "for i in \$(seq $N); do sleep 900 & done; wait" </dev/null >/dev/null 2>&1 &
+pgid=$!
+set +m
+while [ "$(pgrep -c -g "$pgid" sleep || true)" -lt "$N" ]; do sleep 0.5; done
+echo "bench: $N sleepers, $(ls /proc | grep -c '^[0-9]') pids" >&2
+
+"$bin" full "$PASSES"
+"$bin" incremental "$PASSES"
+hyperfine --warmup 1 --runs "${RUNS:-5}" -N \
+  "$bin full $PASSES" "$bin incremental $PASSES"
