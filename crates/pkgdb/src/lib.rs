@@ -35,6 +35,7 @@ mod header;
 pub mod health;
 mod locks;
 mod ndb;
+mod ndb_index;
 mod ofd_lock;
 mod paged;
 mod pages;
