@@ -100,7 +100,10 @@ pub(crate) fn head<S: Source + ?Sized>(src: &S) -> Result<Head, ReadError> {
     let mut head = [0u8; 16];
     src.read_at(&mut head, 0)?;
     if le32(&head, 0) != HEADER_MAGIC {
-        return Err(err("no NDB magic \"RpmP\": header zeroed or overwritten", 0));
+        return Err(err(
+            "no NDB magic \"RpmP\": header zeroed or overwritten",
+            0,
+        ));
     }
     let version = le32(&head, 4);
     if version != 0 {
@@ -182,12 +185,13 @@ pub(crate) struct Located {
 pub(crate) fn locate<S: Source + ?Sized>(src: &S, wanted: &[u32]) -> Result<Located, ReadError> {
     let h = head(src)?;
     let mut at = Vec::with_capacity(wanted.len());
-    let r: Result<(), Stop<std::convert::Infallible>> = each_slot(src, &h, |slot_at, pkg, blkoff, blkcnt| {
-        if wanted.binary_search(&pkg).is_ok() {
-            at.push((pkg, slot_at, blkoff, blkcnt));
-        }
-        Ok(())
-    });
+    let r: Result<(), Stop<std::convert::Infallible>> =
+        each_slot(src, &h, |slot_at, pkg, blkoff, blkcnt| {
+            if wanted.binary_search(&pkg).is_ok() {
+                at.push((pkg, slot_at, blkoff, blkcnt));
+            }
+            Ok(())
+        });
     match r {
         Ok(()) => {}
         Err(Stop::Read(e)) => return Err(e),
@@ -195,10 +199,7 @@ pub(crate) fn locate<S: Source + ?Sized>(src: &S, wanted: &[u32]) -> Result<Loca
     }
     at.sort_unstable_by_key(|a| a.0);
     if let Some(w) = at.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(err(
-            format!("package {} has two slots", w[0].0),
-            w[1].1,
-        ));
+        return Err(err(format!("package {} has two slots", w[0].0), w[1].1));
     }
     Ok(Located {
         slots_end: h.slots_end,

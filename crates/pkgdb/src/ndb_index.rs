@@ -122,7 +122,10 @@ impl<'s, S: Source + ?Sized> IndexDb<'s, S> {
             return Err(bad(format!("page size {page} out of range"), 16));
         }
         if slot_pages == 0 || slot_pages >= MAX_SLOT_PAGES {
-            return Err(bad(format!("slot page count {slot_pages} out of range"), 12));
+            return Err(bad(
+                format!("slot page count {slot_pages} out of range"),
+                12,
+            ));
         }
         let page = u64::from(page);
         let slots_end = u64::from(slot_pages) * page;
@@ -151,7 +154,10 @@ impl<'s, S: Source + ?Sized> IndexDb<'s, S> {
                     return Err(bad("slot without \"Slo\" magic", slot_at));
                 }
                 let (subtag, tag) = (magic >> 24, le32(&buf, at + 4));
-                let (start, count) = (u64::from(le32(&buf, at + 8)), u64::from(le32(&buf, at + 12)));
+                let (start, count) = (
+                    u64::from(le32(&buf, at + 8)),
+                    u64::from(le32(&buf, at + 12)),
+                );
                 // Subtag 1 is a rebuild in progress; start page 0 a free slot.
                 if subtag != 0 || start == 0 || !tags.contains(&tag) {
                     continue;
@@ -259,7 +265,10 @@ impl<'s, S: Source + ?Sized> IndexDb<'s, S> {
             step += 1;
         }
         Err(bad(
-            format!("index of tag {tag}: {} slots probed, none empty", idx.nslots),
+            format!(
+                "index of tag {tag}: {} slots probed, none empty",
+                idx.nslots
+            ),
             idx.at + IDX_HEADER,
         ))
     }
@@ -333,6 +342,24 @@ fn decode(data: u32, ovl: u32) -> (u32, u32) {
     }
 }
 
+/// Returns the `(package index, entry index)` pairs that an `Index.db` held in memory lists
+/// under `key` in its index of `tag`, checking it was synced to `Packages.db` generation
+/// `generation` (fuzzing and tests; hostready reads the file through the same code).
+pub fn lookup(
+    index: &[u8],
+    generation: u32,
+    tag: u32,
+    key: &[u8],
+) -> Result<Vec<(u32, u32)>, crate::ParseError> {
+    let to_parse = |t: Trouble| match t {
+        Trouble::Damaged(e) => e.into_parse(),
+        other => crate::ParseError::at(other.to_string(), 0),
+    };
+    IndexDb::open(index, generation, &[tag])
+        .and_then(|db| db.get(tag, key))
+        .map_err(to_parse)
+}
+
 /// rpm's variant of MurmurHash2 over a key (`murmurhash` in `rpmidx.c`); the hash decides
 /// where a key's slots are, so it must be bit-exact.
 pub(crate) fn murmur(s: &[u8]) -> u32 {
@@ -385,7 +412,10 @@ mod tests {
     #[test]
     fn data_words_decode_in_all_three_packings() {
         assert_eq!(decode(5 | 3 << 20, 0), (5, 3));
-        assert_eq!(decode(0x0012_3456 | 7 << 24 | 0x4000_0000, 0), (0x0012_3456, 7));
+        assert_eq!(
+            decode(0x0012_3456 | 7 << 24 | 0x4000_0000, 0),
+            (0x0012_3456, 7)
+        );
         assert_eq!(decode(0x8000_0000 | 900, 0x0200_0000), (0x0200_0000, 900));
     }
 }

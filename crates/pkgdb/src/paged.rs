@@ -28,12 +28,12 @@ use hostready_host::{FileKind, FsError, Root};
 use crate::bdb::{HashDb, Stop};
 use crate::header::Header;
 use crate::locks::{LockHolder, Probe, holders_of};
+use crate::ndb_index::{IndexDb, TAG_BASENAMES, TAG_NAME, TAG_PROVIDENAME, Trouble};
 use crate::pages::{FileSource, ReadError, Source};
 use crate::rpm::{
     Candidates, IndexTrouble, Indexed, contradiction, describe_holders, finish, header_error,
     index_keys, matches, rpm_lock_holders, to_package, to_package_light, verify_indexed,
 };
-use crate::ndb_index::{IndexDb, TAG_BASENAMES, TAG_NAME, TAG_PROVIDENAME, Trouble};
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, ndb};
 
 /// Reads one Berkeley DB or NDB database for `want`.
@@ -382,10 +382,10 @@ impl Reader<'_> {
         let Some((table, keys)) = index_keys(want) else {
             return scan(self);
         };
-        let index_file = self
-            .path
-            .parent()
-            .map_or_else(|| Path::new("Index.db").to_path_buf(), |d| d.join("Index.db"));
+        let index_file = self.path.parent().map_or_else(
+            || Path::new("Index.db").to_path_buf(),
+            |d| d.join("Index.db"),
+        );
         let why = match self.ndb_indexed(src, &index_file, table, &keys, want) {
             Ok(Indexed::Answer(found)) => return (Ok(found), Scope::Index),
             Ok(Indexed::NoAnswer(_)) => {
@@ -445,7 +445,9 @@ impl Reader<'_> {
         want: Want,
     ) -> Result<Indexed, String> {
         let (kind, path) = (self.kind, self.path);
-        let generation = ndb::head(src).map_err(|e| format!("cannot be used: {e}"))?.generation;
+        let generation = ndb::head(src)
+            .map_err(|e| format!("cannot be used: {e}"))?
+            .generation;
         match self.root.stat(index_file) {
             Ok(st) if st.kind == FileKind::File => {}
             Ok(st) => return Err(format!("is a {:?}, not a regular file", st.kind)),
@@ -501,9 +503,8 @@ impl Reader<'_> {
         let mut wanted: Vec<u32> = primary.iter().chain(&provides).map(|&p| p as u32).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let located = ndb::locate(src, &wanted).map_err(|e| {
-            format!("cannot be followed: Packages.db's slots cannot be read ({e})")
-        })?;
+        let located = ndb::locate(src, &wanted)
+            .map_err(|e| format!("cannot be followed: Packages.db's slots cannot be read ({e})"))?;
         verify_indexed(
             Candidates {
                 primary,
@@ -516,7 +517,11 @@ impl Reader<'_> {
             kind,
             path,
             // Package indexes come from 4-byte index words: they fit a u32.
-            |pkg| located.fetch(src, pkg as u32).map_err(|e| self.error(e, path)),
+            |pkg| {
+                located
+                    .fetch(src, pkg as u32)
+                    .map_err(|e| self.error(e, path))
+            },
         )
         .map_err(|t| match t {
             IndexTrouble::Corrupt(e) => format!("disagrees with Packages.db: {e}"),

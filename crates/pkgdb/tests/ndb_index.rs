@@ -102,7 +102,11 @@ fn query_and_owner_answer_from_index_db_as_a_full_scan_does() {
     let q = query(&g, &name);
     assert_eq!(scope(&q), Scope::Index, "{:?}", q.dbs[0]);
     assert_eq!(nevras(&q), vec![nevra.clone()]);
-    assert!(q.lookup.complete && q.lookup.notes.is_empty(), "{}", notes(&q));
+    assert!(
+        q.lookup.complete && q.lookup.notes.is_empty(),
+        "{}",
+        notes(&q)
+    );
     let o = owner(&g, &file);
     assert_eq!(scope(&o), Scope::Index, "{:?}", o.dbs[0]);
     assert_eq!(nevras(&o), vec![nevra.clone()]);
@@ -110,8 +114,14 @@ fn query_and_owner_answer_from_index_db_as_a_full_scan_does() {
     std::fs::remove_file(index_path(&g)).unwrap();
     let (qs, os) = (query(&g, &name), owner(&g, &file));
     assert!(matches!(scope(&qs), Scope::Scan { .. }));
-    assert_eq!(format!("{:?}", qs.lookup.packages), format!("{:?}", q.lookup.packages));
-    assert_eq!(format!("{:?}", os.lookup.packages), format!("{:?}", o.lookup.packages));
+    assert_eq!(
+        format!("{:?}", qs.lookup.packages),
+        format!("{:?}", q.lookup.packages)
+    );
+    assert_eq!(
+        format!("{:?}", os.lookup.packages),
+        format!("{:?}", o.lookup.packages)
+    );
 }
 
 #[test]
@@ -135,7 +145,11 @@ fn a_missing_index_db_is_a_scan_with_a_note() {
     let (name, nevra, _) = sample(&g);
     std::fs::remove_file(index_path(&g)).unwrap();
     let q = query(&g, &name);
-    assert!(matches!(scope(&q), Scope::Scan { .. }), "{:?}", q.dbs[0].scope);
+    assert!(
+        matches!(scope(&q), Scope::Scan { .. }),
+        "{:?}",
+        q.dbs[0].scope
+    );
     assert_eq!(nevras(&q), vec![nevra]);
     assert!(notes(&q).contains("Index.db is missing"), "{}", notes(&q));
     assert!(q.lookup.complete);
@@ -215,7 +229,11 @@ fn an_index_that_lost_a_package_still_finds_it_and_says_the_index_is_damaged() {
     std::fs::write(index_path(&g), index_db(&kept, 1)).unwrap();
     let q = query(&g, &name);
     assert_eq!(nevras(&q), vec![nevra]);
-    assert!(notes(&q).contains("disagrees with Packages.db"), "{}", notes(&q));
+    assert!(
+        notes(&q).contains("disagrees with Packages.db"),
+        "{}",
+        notes(&q)
+    );
 }
 
 #[test]
@@ -238,7 +256,11 @@ fn an_index_naming_the_wrong_package_is_caught() {
     let q = query(&g, &name);
     assert_eq!(nevras(&q), vec![nevra]);
     assert!(matches!(scope(&q), Scope::Scan { .. }));
-    assert!(notes(&q).contains("disagrees with Packages.db"), "{}", notes(&q));
+    assert!(
+        notes(&q).contains("disagrees with Packages.db"),
+        "{}",
+        notes(&q)
+    );
 }
 
 #[test]
@@ -246,8 +268,17 @@ fn not_installed_is_decided_by_every_header_even_with_an_index() {
     let (_tmp, g) = copy();
     let q = query(&g, "no-such-package");
     assert!(q.lookup.packages.is_empty());
-    assert_eq!(scope(&q), Scope::Scan { records: g.packages.len() });
-    assert!(q.lookup.complete && q.lookup.notes.is_empty(), "{}", notes(&q));
+    assert_eq!(
+        scope(&q),
+        Scope::Scan {
+            records: g.packages.len()
+        }
+    );
+    assert!(
+        q.lookup.complete && q.lookup.notes.is_empty(),
+        "{}",
+        notes(&q)
+    );
 }
 
 #[test]
@@ -258,7 +289,11 @@ fn damage_in_packages_db_stays_corrupt_whatever_the_index_says() {
         .unwrap()
         .into_iter()
         .find(|(_, b)| {
-            hostready_pkgdb::Header::parse(b).unwrap().string(1000).unwrap().as_deref()
+            hostready_pkgdb::Header::parse(b)
+                .unwrap()
+                .string(1000)
+                .unwrap()
+                .as_deref()
                 == Some(name.as_str())
         })
         .unwrap()
@@ -272,4 +307,41 @@ fn damage_in_packages_db_stays_corrupt_whatever_the_index_says() {
     assert!(!q.lookup.complete);
     let e = q.dbs[0].contents.as_ref().unwrap_err();
     assert!(e.is_corrupt() && e.to_string().contains("checksum"), "{e}");
+}
+
+#[test]
+fn the_in_memory_lookup_finds_each_key_and_checks_the_generation() {
+    let (_tmp, g) = copy();
+    let blobs = blobs(&g);
+    let index = std::fs::read(index_path(&g)).unwrap();
+    let (name, _, _) = sample(&g);
+    let pkg = blobs
+        .iter()
+        .position(|b| {
+            hostready_pkgdb::Header::parse(b)
+                .unwrap()
+                .string(1000)
+                .unwrap()
+                .as_deref()
+                == Some(name.as_str())
+        })
+        .unwrap() as u32
+        + 1;
+    assert_eq!(
+        hostready_pkgdb::lookup_ndb_index(&index, 1, 1000, name.as_bytes()).unwrap(),
+        vec![(pkg, 0)]
+    );
+    assert!(
+        hostready_pkgdb::lookup_ndb_index(&index, 1, 1000, b"no-such-package")
+            .unwrap()
+            .is_empty()
+    );
+    let e = hostready_pkgdb::lookup_ndb_index(&index, 2, 1000, name.as_bytes()).unwrap_err();
+    assert!(e.what.contains("stale"), "{e}");
+    // Truncated anywhere: an error naming where, never a panic.
+    for cut in [0, 31, 4095, 4200, index.len() / 2] {
+        assert!(
+            hostready_pkgdb::lookup_ndb_index(&index[..cut], 1, 1000, name.as_bytes()).is_err()
+        );
+    }
 }

@@ -26,7 +26,12 @@ pub fn entries(blobs: &[Vec<u8>]) -> Vec<Entry> {
             out.push((1000, n.into_bytes(), pkg, 0));
         }
         for tag in [1047, 1117] {
-            for (j, s) in h.strings(tag).expect("string array").into_iter().enumerate() {
+            for (j, s) in h
+                .strings(tag)
+                .expect("string array")
+                .into_iter()
+                .enumerate()
+            {
                 out.push((tag, s.into_bytes(), pkg, j as u32));
             }
         }
@@ -149,9 +154,7 @@ fn hash(s: &[u8]) -> u32 {
     let mut h = (s.len() as u32).wrapping_mul(m);
     let whole = s.len() / 4 * 4;
     for w in s[..whole].chunks(4) {
-        h = h
-            .wrapping_add(get(w, 0))
-            .wrapping_mul(m);
+        h = h.wrapping_add(get(w, 0)).wrapping_mul(m);
         h ^= h >> 16;
     }
     let tail = &s[whole..];
