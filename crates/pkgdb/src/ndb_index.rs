@@ -236,8 +236,8 @@ impl<'s, S: Source + ?Sized> IndexDb<'s, S> {
         let mut keyoff = 0u32;
         let mut out = Vec::new();
         let mut h = u64::from(keyh) & hmask;
-        let mut step = 7u64;
-        for _ in 0..idx.nslots {
+        // rpm's probe: steps of 7, 8, 9, ...; at most one probe per slot.
+        for step in (7u64..).take(idx.nslots as usize) {
             let (x, data) = window.slot(self.src, h)?;
             if x == 0 {
                 return Ok(out);
@@ -262,7 +262,6 @@ impl<'s, S: Source + ?Sized> IndexDb<'s, S> {
                 }
             }
             h = (h + step) & hmask;
-            step += 1;
         }
         Err(bad(
             format!(

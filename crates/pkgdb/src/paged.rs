@@ -32,7 +32,8 @@ use crate::ndb_index::{IndexDb, TAG_BASENAMES, TAG_NAME, TAG_PROVIDENAME, Troubl
 use crate::pages::{FileSource, ReadError, Source};
 use crate::rpm::{
     Candidates, IndexTrouble, Indexed, contradiction, describe_holders, finish, header_error,
-    index_keys, matches, rpm_lock_holders, to_package, to_package_light, verify_indexed,
+    index_keys, matches, package_from, rpm_lock_holders, to_package, to_package_light,
+    verify_indexed,
 };
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, ndb};
 
@@ -165,20 +166,25 @@ impl Reader<'_> {
         let mut records = 0usize;
         let r = walk(&mut |offset, blob| {
             records += 1;
-            let hit = match want {
-                Want::All => true,
-                _ => Header::parse(blob)
-                    .and_then(|h| matches(&h, want))
-                    .map_err(|e| Stop::Caller(header_error(e, offset, kind, path)))?,
+            let p = match want {
+                Want::All if self.files => to_package(blob, offset, kind, path),
+                Want::All => to_package_light(blob, offset, kind, path),
+                _ => {
+                    let fail = |e| Stop::Caller(header_error(e, offset, kind, path));
+                    let h = Header::parse(blob).map_err(fail)?;
+                    if !matches(&h, want).map_err(fail)? {
+                        return Ok(());
+                    }
+                    // Parsed once: its digests are not checked a second time.
+                    package_from(&h, offset, kind, path).map(|mut p| {
+                        if !self.files {
+                            crate::rpm::forget_files(&mut p);
+                        }
+                        p
+                    })
+                }
             };
-            if hit {
-                let p = if self.files {
-                    to_package(blob, offset, kind, path)
-                } else {
-                    to_package_light(blob, offset, kind, path)
-                };
-                out.push(p.map_err(Stop::Caller)?);
-            }
+            out.push(p.map_err(Stop::Caller)?);
             Ok(())
         });
         match r {
