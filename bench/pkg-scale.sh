@@ -2,8 +2,11 @@
 # `hostready pkg query/owner` against `rpm -q/-qf` (Debian's rpm, bdb_ro backend) on large
 # Berkeley DB databases (10 and 150 MB by default), side by side in one hyperfine run per
 # lookup, plus the same lookups on an NDB file holding the same headers (rpm cannot read NDB
-# here: Debian builds it without the ndb backend).
-# Needs: rpm, db5.3-util, hyperfine (scripts/setup installs them).
+# here: Debian builds it without the ndb backend; its answers are compared with rpm's reading
+# of the Berkeley DB file holding the same headers). With the process floors (`--version`)
+# in the same run, then instructions per whole process (valgrind's callgrind: independent of
+# the machine's load) unless CALLGRIND=0.
+# Needs: rpm, db5.3-util, hyperfine, valgrind (scripts/setup installs them).
 # Usage: bench/pkg-scale.sh [MB ...]   (default: 10 150); results go to stdout and $OUT.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +27,7 @@ for mb in $SIZES; do
   IFS=$'\t' read -r N _ _ _ _ < <("$MAKE" "$CACHE" ndb "$mb" "$FIXTURES")
   echo "$mb MB: Packages $bytes bytes, $count packages; query $name, owner $file" >&2
   hyperfine -N --warmup 5 --min-runs "$RUNS" --export-markdown "$OUT/query-$mb.md" \
+    "$HR --version" "rpm --version" \
     "$HR pkg query $name --root $R --proc none" \
     "rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm -q $name" \
     "$HR pkg query $name --root $N --proc none"
@@ -36,5 +40,18 @@ for mb in $SIZES; do
   hyperfine -N -i --warmup 2 --min-runs 10 --export-markdown "$OUT/missing-$mb.md" \
     "$HR pkg query no-such-package --root $R --proc none" \
     "rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm -q no-such-package"
+  if [ "${CALLGRIND:-1}" != 0 ]; then
+    rpmq="rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm"
+    for cmd in "$HR --version" "rpm --version" \
+      "$HR pkg query $name --root $R --proc none" "$rpmq -q $name" \
+      "$HR pkg query $name --root $N --proc none" \
+      "$HR pkg owner $file --root $R --proc none" "$rpmq -qf $file" \
+      "$HR pkg owner $file --root $N --proc none"; do
+      # eval: the rpm command carries a quoted --define.
+      ir=$(eval "valgrind --tool=callgrind --callgrind-out-file=/dev/null $cmd" 2>&1 >/dev/null |
+        sed -n 's/.*Collected : //p')
+      printf '| `%s` | %s |\n' "${cmd//$CACHE/CACHE}" "$ir"
+    done | tee "$OUT/instructions-$mb.txt" >&2
+  fi
 done
 for f in "$OUT"/*.md; do echo "## $(basename "$f" .md)"; sed "s#$CACHE#CACHE#g" "$f"; done

@@ -35,6 +35,7 @@ mod header;
 pub mod health;
 mod locks;
 mod ndb;
+mod ndb_index;
 mod ofd_lock;
 mod paged;
 mod pages;
@@ -52,6 +53,7 @@ pub use dpkg::{check_status as check_dpkg_status, parse_status as parse_dpkg_sta
 pub use header::{Header, HeaderError, RpmInfo};
 pub use locks::{LockHolder, parse_proc_locks};
 pub use ndb::{parse as parse_ndb, scan as scan_ndb};
+pub use ndb_index::lookup as lookup_ndb_index;
 pub use rpm::{RPM_DIRS, open_one as open_rpm_file};
 
 /// Remediation text shared by every corrupt-database report.

@@ -75,42 +75,67 @@ pub fn scan<E: From<ParseError>>(
     }
 }
 
-/// Walks every slot of `Packages.db`, calling `f` with each header blob and where it lives.
-pub(crate) fn scan_source<S: Source + ?Sized, E>(src: &S, f: Visit<E>) -> Result<(), Stop<E>> {
+/// What the 16-byte header of `Packages.db` says, checked against the file's length.
+pub(crate) struct Head {
+    /// Bumped by rpm on every write; `Index.db` records the one it was built for.
+    pub(crate) generation: u32,
+    /// How many 4 KiB slot pages open the file.
+    pub(crate) npages: usize,
+    /// Where the slot pages end and the blob blocks begin.
+    pub(crate) slots_end: u64,
+}
+
+/// Reads and checks the header of `Packages.db`.
+pub(crate) fn head<S: Source + ?Sized>(src: &S) -> Result<Head, ReadError> {
     let len = src.len();
     if len < 32 {
-        return Err(err(format!("truncated: {len} bytes, no NDB header"), len).into());
+        return Err(err(format!("truncated: {len} bytes, no NDB header"), len));
     }
     if len > MAX_DB_BYTES {
-        return Err(Stop::Read(ReadError::TooLarge {
+        return Err(ReadError::TooLarge {
             what: format!("{len} bytes, more than hostready reads ({MAX_DB_BYTES})"),
             offset: 0,
-        }));
+        });
     }
-    let mut page = vec![0u8; SLOT_PAGE];
     let mut head = [0u8; 16];
     src.read_at(&mut head, 0)?;
     if le32(&head, 0) != HEADER_MAGIC {
-        return Err(err("no NDB magic \"RpmP\": header zeroed or overwritten", 0).into());
+        return Err(err(
+            "no NDB magic \"RpmP\": header zeroed or overwritten",
+            0,
+        ));
     }
     let version = le32(&head, 4);
     if version != 0 {
-        return Err(err(format!("unsupported NDB version {version}"), 4).into());
+        return Err(err(format!("unsupported NDB version {version}"), 4));
     }
     let npages = le32(&head, 12) as usize;
     if npages == 0 || npages > MAX_SLOT_PAGES {
-        return Err(err(format!("slot page count {npages} out of range"), 12).into());
+        return Err(err(format!("slot page count {npages} out of range"), 12));
     }
     let slots_end = (npages * SLOT_PAGE) as u64;
     if len < slots_end {
         return Err(err(
             format!("truncated: {npages} slot pages need {slots_end} bytes, file has {len}"),
             len,
-        )
-        .into());
+        ));
     }
-    let mut blob = Vec::new();
-    for p in 0..npages {
+    Ok(Head {
+        generation: le32(&head, 8),
+        npages,
+        slots_end,
+    })
+}
+
+/// Calls `f(slot offset, package index, block offset, block count)` for every used slot, one
+/// slot page in memory at a time; a slot without its magic is corrupt.
+fn each_slot<S: Source + ?Sized, E>(
+    src: &S,
+    h: &Head,
+    mut f: impl FnMut(u64, u32, u64, u64) -> Result<(), Stop<E>>,
+) -> Result<(), Stop<E>> {
+    let mut page = vec![0u8; SLOT_PAGE];
+    for p in 0..h.npages {
         let page_at = (p * SLOT_PAGE) as u64;
         src.read_at(&mut page, page_at)?;
         // The header occupies the first two slots of the first page.
@@ -131,11 +156,72 @@ pub(crate) fn scan_source<S: Source + ?Sized, E>(src: &S, f: Visit<E>) -> Result
             }
             let blkoff = u64::from(le32(&page, at + 8));
             let blkcnt = u64::from(le32(&page, at + 12));
-            let start = read_blob(src, pkg, blkoff, blkcnt, slots_end, slot_at, &mut blob)?;
-            f(start, &blob)?;
+            f(slot_at, pkg, blkoff, blkcnt)?;
         }
     }
     Ok(())
+}
+
+/// Walks every slot of `Packages.db`, calling `f` with each header blob and where it lives.
+pub(crate) fn scan_source<S: Source + ?Sized, E>(src: &S, f: Visit<E>) -> Result<(), Stop<E>> {
+    let h = head(src)?;
+    let mut blob = Vec::new();
+    each_slot(src, &h, |slot_at, pkg, blkoff, blkcnt| {
+        let start = read_blob(src, pkg, blkoff, blkcnt, h.slots_end, slot_at, &mut blob)?;
+        f(start, &blob)
+    })
+}
+
+/// Where the blobs of some packages live, found by one pass over the slot pages (rpm keeps no
+/// other map from package index to blob); then each is read by [`Located::fetch`].
+pub(crate) struct Located {
+    slots_end: u64,
+    /// `(package index, slot offset, block offset, block count)`, sorted by package index.
+    at: Vec<(u32, u64, u64, u64)>,
+}
+
+/// Finds the slots of `wanted` (sorted, deduplicated package indexes); 32 bytes per package
+/// wanted, one slot page read at a time.
+pub(crate) fn locate<S: Source + ?Sized>(src: &S, wanted: &[u32]) -> Result<Located, ReadError> {
+    let h = head(src)?;
+    let mut at = Vec::with_capacity(wanted.len());
+    let r: Result<(), Stop<std::convert::Infallible>> =
+        each_slot(src, &h, |slot_at, pkg, blkoff, blkcnt| {
+            if wanted.binary_search(&pkg).is_ok() {
+                at.push((pkg, slot_at, blkoff, blkcnt));
+            }
+            Ok(())
+        });
+    match r {
+        Ok(()) => {}
+        Err(Stop::Read(e)) => return Err(e),
+        Err(Stop::Caller(never)) => match never {},
+    }
+    at.sort_unstable_by_key(|a| a.0);
+    if let Some(w) = at.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(err(format!("package {} has two slots", w[0].0), w[1].1));
+    }
+    Ok(Located {
+        slots_end: h.slots_end,
+        at,
+    })
+}
+
+impl Located {
+    /// Returns package `pkg`'s blob and where it starts, or `None` when no slot holds it.
+    pub(crate) fn fetch<S: Source + ?Sized>(
+        &self,
+        src: &S,
+        pkg: u32,
+    ) -> Result<Option<(u64, Vec<u8>)>, ReadError> {
+        let Ok(i) = self.at.binary_search_by_key(&pkg, |a| a.0) else {
+            return Ok(None);
+        };
+        let (_, slot_at, blkoff, blkcnt) = self.at[i];
+        let mut blob = Vec::new();
+        let start = read_blob(src, pkg, blkoff, blkcnt, self.slots_end, slot_at, &mut blob)?;
+        Ok(Some((start, blob)))
+    }
 }
 
 /// Reads and verifies the blob of package `pkg` into `out` (the header blob only); returns

@@ -9,7 +9,11 @@
 //! checked by a streaming scan; when they disagree with `Packages` the scan runs too, with a
 //! note naming the damaged index. Never is the whole file read into memory.
 //!
-//! NDB lookups always scan: rpm's `Index.db` (`lib/backend/ndb/rpmidx.c`) is not read yet.
+//! An NDB lookup goes through `Index.db` beside `Packages.db` ([`crate::ndb_index`]) by the
+//! same rules, with one difference: rpm treats `Index.db` as derived data (it rebuilds it when
+//! its generation disagrees with `Packages.db`'s), so an index that is missing, stale, damaged
+//! or contradicts `Packages.db` is not the database's corruption: every header answers
+//! instead, with a note saying which. Damage in `Packages.db` itself stays corrupt.
 //!
 //! Memory bound (see `docs/pkgdb-memory.md`): one page buffer per open walk, one header blob
 //! at a time (at most [`MAX_BLOB`](crate::pages::MAX_BLOB), checked before allocation), the
@@ -24,10 +28,12 @@ use hostready_host::{FileKind, FsError, Root};
 use crate::bdb::{HashDb, Stop};
 use crate::header::Header;
 use crate::locks::{LockHolder, Probe, holders_of};
+use crate::ndb_index::{IndexDb, TAG_BASENAMES, TAG_NAME, TAG_PROVIDENAME, Trouble};
 use crate::pages::{FileSource, ReadError, Source};
 use crate::rpm::{
     Candidates, IndexTrouble, Indexed, contradiction, describe_holders, finish, header_error,
-    index_keys, matches, rpm_lock_holders, to_package, to_package_light, verify_indexed,
+    index_keys, matches, package_from, rpm_lock_holders, to_package, to_package_light,
+    verify_indexed,
 };
 use crate::{Database, DbError, DbKind, Note, Package, Scope, Want, ndb};
 
@@ -73,7 +79,7 @@ pub(crate) fn open(
             if kind == DbKind::RpmBdb {
                 r.bdb(&src, want, &mut notes)
             } else {
-                r.stream(want, |f| ndb::scan_source(&src, f))
+                r.ndb(&src, want, &mut notes)
             }
         }
     };
@@ -160,20 +166,25 @@ impl Reader<'_> {
         let mut records = 0usize;
         let r = walk(&mut |offset, blob| {
             records += 1;
-            let hit = match want {
-                Want::All => true,
-                _ => Header::parse(blob)
-                    .and_then(|h| matches(&h, want))
-                    .map_err(|e| Stop::Caller(header_error(e, offset, kind, path)))?,
+            let p = match want {
+                Want::All if self.files => to_package(blob, offset, kind, path),
+                Want::All => to_package_light(blob, offset, kind, path),
+                _ => {
+                    let fail = |e| Stop::Caller(header_error(e, offset, kind, path));
+                    let h = Header::parse(blob).map_err(fail)?;
+                    if !matches(&h, want).map_err(fail)? {
+                        return Ok(());
+                    }
+                    // Parsed once: its digests are not checked a second time.
+                    package_from(&h, offset, kind, path).map(|mut p| {
+                        if !self.files {
+                            crate::rpm::forget_files(&mut p);
+                        }
+                        p
+                    })
+                }
             };
-            if hit {
-                let p = if self.files {
-                    to_package(blob, offset, kind, path)
-                } else {
-                    to_package_light(blob, offset, kind, path)
-                };
-                out.push(p.map_err(Stop::Caller)?);
-            }
+            out.push(p.map_err(Stop::Caller)?);
             Ok(())
         });
         match r {
@@ -361,6 +372,167 @@ impl Reader<'_> {
             },
         )
         .map(Some)
+    }
+}
+
+impl Reader<'_> {
+    /// Answers `want` from an NDB `Packages.db`: through `Index.db` when it is there, current
+    /// and consistent with it, else by a streaming scan with a note saying why.
+    fn ndb<S: Source + ?Sized>(
+        &self,
+        src: &S,
+        want: Want,
+        notes: &mut Vec<Note>,
+    ) -> (Result<Vec<Package>, DbError>, Scope) {
+        let scan = |r: &Self| r.stream(want, |f| ndb::scan_source(src, f));
+        let Some((table, keys)) = index_keys(want) else {
+            return scan(self);
+        };
+        let index_file = self.path.parent().map_or_else(
+            || Path::new("Index.db").to_path_buf(),
+            |d| d.join("Index.db"),
+        );
+        let why = match self.ndb_indexed(src, &index_file, table, &keys, want) {
+            Ok(Indexed::Answer(found)) => return (Ok(found), Scope::Index),
+            Ok(Indexed::NoAnswer(_)) => {
+                // Only every header can say "not there"; one that answers is a row the index
+                // lost, reported (with the scan's answer, which does not depend on it).
+                let (res, scope) = scan(self);
+                if let Ok(found) = &res {
+                    if found.iter().any(|p| answers(want, p)) {
+                        notes.push(Note {
+                            file: index_file,
+                            message: format!(
+                                "rpm's Index.db does not list {} under its {table} index, which \
+                                 Packages.db holds: the index is damaged; answered from every \
+                                 package header instead (`rpm --rebuilddb` rebuilds it)",
+                                found
+                                    .iter()
+                                    .map(|p| format!("{} {}", p.name, p.evr))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            unreliable: false,
+                        });
+                    }
+                }
+                return (res, scope);
+            }
+            Err(why) => why,
+        };
+        let (res, scope) = scan(self);
+        // Damage in Packages.db itself is what the scan reports; the index is then beside
+        // the point.
+        if res.is_ok() {
+            notes.push(Note {
+                file: index_file,
+                message: format!(
+                    "rpm's Index.db {why}; answered from every package header instead{}",
+                    if why.starts_with("is missing") {
+                        ""
+                    } else {
+                        " (rpm rebuilds it on its next write; `rpm --rebuilddb` now)"
+                    }
+                ),
+                unreliable: false,
+            });
+        }
+        (res, scope)
+    }
+
+    /// Looks `keys` up in `Index.db` and verifies what it names against `Packages.db`; the
+    /// error says why the index could not answer, for the note.
+    fn ndb_indexed<S: Source + ?Sized>(
+        &self,
+        src: &S,
+        index_file: &Path,
+        table: &str,
+        keys: &[&str],
+        want: Want,
+    ) -> Result<Indexed, String> {
+        let (kind, path) = (self.kind, self.path);
+        let generation = ndb::head(src)
+            .map_err(|e| format!("cannot be used: {e}"))?
+            .generation;
+        match self.root.stat(index_file) {
+            Ok(st) if st.kind == FileKind::File => {}
+            Ok(st) => return Err(format!("is a {:?}, not a regular file", st.kind)),
+            Err(e) if e.source.kind() == std::io::ErrorKind::NotFound => {
+                return Err("is missing".into());
+            }
+            Err(e) => return Err(format!("cannot be opened ({e})")),
+        }
+        let opened = self
+            .root
+            .open_file(index_file)
+            .map_err(|e| format!("cannot be opened ({e})"))?;
+        let meta = opened
+            .metadata()
+            .map_err(|e| format!("cannot be read ({e})"))?;
+        if !meta.is_file() {
+            return Err("is not a regular file".into());
+        }
+        let isrc = FileSource {
+            file: &opened,
+            len: meta.len(),
+        };
+        let tag = if table == "Name" {
+            TAG_NAME
+        } else {
+            TAG_BASENAMES
+        };
+        let tags: &[u32] = match want {
+            Want::Name { .. } => &[TAG_NAME, TAG_PROVIDENAME],
+            _ => &[TAG_BASENAMES],
+        };
+        let trouble = |t: Trouble| t.to_string();
+        let idx = IndexDb::open(&isrc, generation, tags).map_err(trouble)?;
+        let list = |tag: u32| -> Result<Vec<u64>, String> {
+            let mut out = Vec::new();
+            for key in keys {
+                out.extend(
+                    idx.get(tag, key.as_bytes())
+                        .map_err(trouble)?
+                        .into_iter()
+                        .map(|(pkg, _)| u64::from(pkg)),
+                );
+            }
+            out.sort_unstable();
+            out.dedup();
+            Ok(out)
+        };
+        let primary = list(tag)?;
+        let provides = match want {
+            Want::Name { .. } => list(TAG_PROVIDENAME)?,
+            _ => Vec::new(),
+        };
+        let mut wanted: Vec<u32> = primary.iter().chain(&provides).map(|&p| p as u32).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let located = ndb::locate(src, &wanted)
+            .map_err(|e| format!("cannot be followed: Packages.db's slots cannot be read ({e})"))?;
+        verify_indexed(
+            Candidates {
+                primary,
+                provides,
+                table,
+                keys,
+                unit: "package ",
+            },
+            want,
+            kind,
+            path,
+            // Package indexes come from 4-byte index words: they fit a u32.
+            |pkg| {
+                located
+                    .fetch(src, pkg as u32)
+                    .map_err(|e| self.error(e, path))
+            },
+        )
+        .map_err(|t| match t {
+            IndexTrouble::Corrupt(e) => format!("disagrees with Packages.db: {e}"),
+            IndexTrouble::Unreadable(why) => why,
+        })
     }
 }
 

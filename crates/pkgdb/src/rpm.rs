@@ -313,7 +313,7 @@ pub(crate) fn verify_indexed(
             }
         }
         if hit {
-            out.push(to_package(&blob, offset, kind, path).map_err(IndexTrouble::Corrupt)?);
+            out.push(package_from(&header, offset, kind, path).map_err(IndexTrouble::Corrupt)?);
         }
     }
     let answers = match want {
@@ -467,9 +467,20 @@ pub(crate) fn to_package(
     kind: DbKind,
     path: &Path,
 ) -> Result<Package, DbError> {
-    let info = Header::parse(blob)
-        .and_then(|h| h.info())
-        .map_err(|e| header_error(e, offset, kind, path))?;
+    let h = Header::parse(blob).map_err(|e| header_error(e, offset, kind, path))?;
+    package_from(&h, offset, kind, path)
+}
+
+/// Turns a header already parsed (and its digests checked) into a package record: parsing a
+/// blob checks its SHA-1 and SHA-256 digests, most of a lookup's work, so a lookup that
+/// parsed it to match does not parse it again.
+pub(crate) fn package_from(
+    h: &Header,
+    offset: u64,
+    kind: DbKind,
+    path: &Path,
+) -> Result<Package, DbError> {
+    let info = h.info().map_err(|e| header_error(e, offset, kind, path))?;
     Ok(package_of(info, kind, path))
 }
 

@@ -21,6 +21,7 @@ pub mod debroot;
 pub mod fakehost;
 pub mod loopback;
 pub mod memcg;
+pub mod ndb_index;
 pub mod process;
 pub mod rpmdb;
 pub mod wait;

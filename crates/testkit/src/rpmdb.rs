@@ -12,7 +12,7 @@
 //! Generation is deterministic and cached: a database is built once under the given cache
 //! directory (`<cache>/<kind>-<MB>`) and reused while its stamp matches [`GENERATION`].
 //! NDB is written here (Debian's rpm has no `ndb` backend: "invalid %_db_backend: ndb") in the
-//! layout of rpm's `lib/backend/ndb/rpmpkg.c`.
+//! layout of rpm's `lib/backend/ndb/rpmpkg.c`, with an `Index.db` ([`crate::ndb_index`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
@@ -98,6 +98,9 @@ pub fn generate(cache: &Path, format: Format, mb: u64, fixtures: &Path) -> Gener
     rustix::fs::flock(&_lock, rustix::fs::FlockOperation::LockExclusive).expect("flock");
     if fs::read_to_string(&stamp).is_ok_and(|s| s == GENERATION) {
         if let (Ok(m), Ok(meta)) = (fs::read_to_string(&manifest), fs::metadata(&db_file)) {
+            if format == Format::Ndb {
+                ensure_index_db(&db_dir, &db_file);
+            }
             return Generated {
                 root,
                 db_dir,
@@ -111,7 +114,10 @@ pub fn generate(cache: &Path, format: Format, mb: u64, fixtures: &Path) -> Gener
     let (blobs, packages) = headers(fixtures, mb * 1_000_000);
     match format {
         Format::Bdb => write_bdb(&db_dir, &blobs),
-        Format::Ndb => write_ndb(&db_file, &blobs),
+        Format::Ndb => {
+            write_ndb(&db_file, &blobs);
+            ensure_index_db(&db_dir, &db_file);
+        }
     }
     // `rpm -qf` looks a path up only if it exists in the root: give every package's own file
     // an empty stand-in.
@@ -455,6 +461,24 @@ fn adler32(data: &[u8]) -> u32 {
         b %= 65521;
     }
     (b << 16) | a
+}
+
+/// Writes `Index.db` beside an NDB `Packages.db` (synced to its generation, 1) unless there is
+/// one: databases cached before it existed get it without being regenerated.
+fn ensure_index_db(db_dir: &Path, db_file: &Path) {
+    let index = db_dir.join("Index.db");
+    if index.exists() {
+        return;
+    }
+    let blobs: Vec<Vec<u8>> = parse_ndb(&fs::read(db_file).expect("read Packages.db"))
+        .expect("generated Packages.db")
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
+    let bytes = crate::ndb_index::index_db(&crate::ndb_index::entries(&blobs), 1);
+    let tmp = db_dir.join("Index.db.tmp");
+    fs::write(&tmp, bytes).expect("write Index.db");
+    fs::rename(&tmp, &index).expect("rename Index.db");
 }
 
 /// Writes an NDB `Packages.db` (rpm's `rpmpkg.c` layout): a header and slots in 4 KiB slot

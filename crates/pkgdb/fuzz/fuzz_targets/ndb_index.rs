@@ -1,0 +1,23 @@
+//! NDB `Index.db` lookups (container slots, index header, hash probes, keys) over a byte
+//! slice. The heap may never grow past a small multiple of the input plus one container page
+//! (at most 64 KiB, allocated before it is read): every offset and count is checked against the
+//! file before it is followed, and the probe loop stops after `nslots` slots.
+#![no_main]
+
+#[path = "alloc_bound.rs"]
+mod alloc_bound;
+
+#[global_allocator]
+static ALLOC: alloc_bound::Counting = alloc_bound::Counting;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    // The first byte picks the tag, the next up to 16 bytes are the key, the rest the file.
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let (key, index) = rest.split_at(rest.len().min(usize::from(pick & 15)));
+    let tag = [1000, 1047, 1117][usize::from(pick >> 4) % 3];
+    alloc_bound::within(data.len(), 64, 1 << 20, || {
+        let _ = hostready_pkgdb::lookup_ndb_index(index, 1, tag, key);
+    });
+});
