@@ -383,6 +383,39 @@ fn every_schema_is_a_strict_2020_12_schema() {
     }
 }
 
+/// A pile larger than doctor reads member by member (`EXACT_MEMORY_MAX`, 256) has its memory
+/// sampled, and says so in `memory_source`: the schema knew only the exact sources, so a node
+/// with a real incident-sized pile printed a document its own schema refused.
+#[test]
+fn a_sampled_pile_matches_the_doctor_schema() {
+    use hostready_testkit::process::{Group, count_argv0, marker};
+    use hostready_testkit::wait::wait_until;
+    let name = marker("hrschemapile");
+    let n = hostready_doctor::EXACT_MEMORY_MAX + 44;
+    let _pile = Group::quiet(Command::new("/bin/bash").arg("-c").arg(format!(
+        "for i in $(seq {n}); do (exec -a {name} sleep 1000) & done; wait"
+    )));
+    assert!(
+        wait_until(|| count_argv0(&name) == n),
+        "sleepers did not start"
+    );
+    let (_, doc) = run(&["doctor", "--pile-min-age", "0s"], "json");
+    assert_valid("doctor", &doc, "doctor with a sampled pile");
+    let pile = doc["pileups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p.to_string().contains(&name))
+        .unwrap_or_else(|| panic!("no pile of {name}: {doc:#}"));
+    assert!(
+        pile["memory_source"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("of {n} members")),
+        "{pile:#}"
+    );
+}
+
 #[test]
 fn outputs_on_this_machine_match_their_schemas() {
     validate_root(Path::new("/"), None, "bash", "/bin/sh");
