@@ -63,7 +63,11 @@ fn daemonset_settings() -> PodSettings {
     let mut flags: Vec<String> = Vec::new();
     let mut f = |s: &str| flags.push(s.to_string());
     f("--pid");
-    f(if pod["hostPID"] == true { "host" } else { "private" });
+    f(if pod["hostPID"] == true {
+        "host"
+    } else {
+        "private"
+    });
     let uid = sc["runAsUser"].as_u64().expect("runAsUser is set");
     let gid = sc["runAsGroup"].as_u64().unwrap_or(uid);
     f("--user");
@@ -131,7 +135,14 @@ struct CgroupParent {
 }
 
 const CONTROLLERS: [&str; 8] = [
-    "memory", "pids", "cpu,cpuacct", "cpuset", "blkio", "devices", "freezer", "systemd",
+    "memory",
+    "pids",
+    "cpu,cpuacct",
+    "cpuset",
+    "blkio",
+    "devices",
+    "freezer",
+    "systemd",
 ];
 
 impl CgroupParent {
@@ -141,7 +152,10 @@ impl CgroupParent {
     }
 
     fn peak_bytes(&self) -> u64 {
-        let p = format!("/sys/fs/cgroup/memory/{}/memory.max_usage_in_bytes", self.name);
+        let p = format!(
+            "/sys/fs/cgroup/memory/{}/memory.max_usage_in_bytes",
+            self.name
+        );
         fs::read_to_string(&p)
             .unwrap_or_else(|e| panic!("{p}: {e}"))
             .trim()
@@ -180,10 +194,21 @@ fn podman_run(pod: &PodSettings, tag: &str, extra: &[&str], args: &[&str]) -> Ru
     let cg = CgroupParent::new(tag);
     let out = Command::new("podman")
         // crun refuses this machine's hybrid cgroup layout; runc works (docs/image.md).
-        .args(["--runtime", "runc", "--cgroup-manager=cgroupfs", "run", "--rm"])
+        .args([
+            "--runtime",
+            "runc",
+            "--cgroup-manager=cgroupfs",
+            "run",
+            "--rm",
+        ])
         .arg(format!("--cgroup-parent=/{}", cg.name))
         // podman's default rlimits exceed what this machine grants (docs/image.md).
-        .args(["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1000:1000"])
+        .args([
+            "--ulimit",
+            "nofile=1024:1024",
+            "--ulimit",
+            "nproc=1000:1000",
+        ])
         // The API server of the test listens on 127.0.0.1.
         .args(["--network", "host"])
         .args(&pod.flags)
@@ -202,8 +227,8 @@ fn podman_run(pod: &PodSettings, tag: &str, extra: &[&str], args: &[&str]) -> Ru
 
 /// Finding id -> status of a `check -o json` report.
 fn statuses(json: &str) -> BTreeMap<String, String> {
-    let v: serde_json::Value = serde_json::from_str(json)
-        .unwrap_or_else(|e| panic!("not a check report ({e}):\n{json}"));
+    let v: serde_json::Value =
+        serde_json::from_str(json).unwrap_or_else(|e| panic!("not a check report ({e}):\n{json}"));
     v["findings"]
         .as_array()
         .unwrap()
@@ -269,9 +294,18 @@ fn the_image_decides_every_check_the_host_decides_under_the_daemonsets_settings(
 
     // As the DaemonSet runs it.
     let run = podman_run(&pod, "chart", &[], &args);
-    assert!(run.code == 0 || run.code == 1, "exit {}: {}", run.code, run.stderr);
+    assert!(
+        run.code == 0 || run.code == 1,
+        "exit {}: {}",
+        run.code,
+        run.stderr
+    );
     assert_decides_like_the_host("the DaemonSet's settings", &host, &run);
-    assert!(run.peak < pod.memory_limit, "peak {} over the limit", mib(run.peak));
+    assert!(
+        run.peak < pod.memory_limit,
+        "peak {} over the limit",
+        mib(run.peak)
+    );
     eprintln!("check, DaemonSet settings: peak {}", mib(run.peak));
 
     // The host's PID namespace adds nothing: /host/proc is the host's procfs (the hostPath
@@ -340,7 +374,11 @@ fn the_agent_in_the_image_runs_a_cycle_against_a_real_api_server_as_in_a_pod() {
         ],
     );
     assert_eq!(run.code, 0, "agent in the image:\n{}", run.stderr);
-    assert!(run.peak < pod.memory_limit, "peak {} over the limit", mib(run.peak));
+    assert!(
+        run.peak < pod.memory_limit,
+        "peak {} over the limit",
+        mib(run.peak)
+    );
     eprintln!("agent --once, DaemonSet settings: peak {}", mib(run.peak));
     let (status, reason, _, _) = condition(&client, "image-node", "LonghornReady")
         .expect("the agent in the image published LonghornReady");
