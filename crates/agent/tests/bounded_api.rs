@@ -53,7 +53,7 @@ fn an_endless_api_response_is_refused_within_the_daemonsets_memory_limit() {
     let kc = kubeconfig(dir.path(), &server.addr);
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
-    let cg = MemCgroup::new(48 << 20);
+    let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready-agent"));
     cmd.arg("--kubeconfig")
         .arg(&kc)

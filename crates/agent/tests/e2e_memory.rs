@@ -18,8 +18,6 @@ use hostready_testkit::FIXTURES;
 use hostready_testkit::memcg::MemCgroup;
 use hostready_testkit::rpmdb::{Format, generate};
 
-/// The DaemonSet's memory limit (deploy/manifests/daemonset.yaml).
-const POD_LIMIT: u64 = 48 << 20;
 /// How much more the cycle may use on 150 MB than on 10 MB: allocator noise, not the file.
 const FLAT_SLACK_KIB: u64 = 1024;
 
@@ -32,7 +30,7 @@ fn one_agent_cycle_on_a_150_mb_rpmdb_fits_the_pods_limit_and_stays_flat() {
     let mut peaks = Vec::new();
     for mb in [10, 150] {
         let g = generate(&cache, Format::Bdb, mb, Path::new(FIXTURES));
-        let cg = MemCgroup::new(POD_LIMIT);
+        let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready-agent"));
         cmd.arg("--kubeconfig")
             .arg(&env.kubeconfig)
@@ -49,7 +47,7 @@ fn one_agent_cycle_on_a_150_mb_rpmdb_fits_the_pods_limit_and_stays_flat() {
         let log = String::from_utf8_lossy(&m.output.stderr);
         assert_eq!(
             m.oom_kills, 0,
-            "{mb} MB: OOM-killed under 48Mi; log:\n{log}"
+            "{mb} MB: OOM-killed under the DaemonSet's limit; log:\n{log}"
         );
         assert_eq!(m.exit_code, Some(0), "{mb} MB: {m:?}\nlog:\n{log}");
         eprintln!(

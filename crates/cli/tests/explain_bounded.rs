@@ -1,7 +1,7 @@
 //! `hostready doctor --explain` reads its input in bounded memory, however large: a 2 GiB log
 //! (sparse, so the test costs no disk) with the signatures near its end, 2 GiB of NULs from
 //! `/dev/zero` on stdin, and one endless line of text — each run inside a real memory cgroup
-//! with the DaemonSet's 48 MiB limit, peak RSS at most 4 MiB above the same command's on a
+//! with the DaemonSet's limit (read from its manifest), peak RSS at most 4 MiB above the same command's on a
 //! one-line log (what the binary itself costs, which grows with the code, not the input). And
 //! a device named as FILE is refused without being opened.
 
@@ -17,8 +17,6 @@ use hostready_testkit::memcg::MemCgroup;
 use serde_json::Value;
 use util::hostready;
 
-/// The DaemonSet's memory limit.
-const LIMIT: u64 = 48 << 20;
 /// What reading a huge input may add to the peak RSS of reading a one-line one: the readers'
 /// fixed buffers and the report (issue 9 §1). The unoptimised binary's own resident pages
 /// (about 12-16 MiB, more as the code grows) are measured, not assumed.
@@ -88,11 +86,16 @@ fn a_2_gib_log_is_streamed_in_bounded_memory_and_matches_near_its_end_are_found(
     let size = std::fs::metadata(&path).unwrap().len();
     assert!(size > 2 << 30, "{size}");
 
-    let cg = MemCgroup::new(LIMIT);
+    let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
     // The bound, on the output people read (the default table).
     let bound = bound_kib(&cg, false);
     let t = cg.run(bin(), &["doctor", "--explain", path.to_str().unwrap()]);
-    assert_eq!(t.oom_kills, 0, "OOM-killed under {LIMIT} bytes");
+    assert_eq!(
+        t.oom_kills,
+        0,
+        "OOM-killed under {} bytes",
+        hostready_testkit::memcg::daemonset_limit()
+    );
     assert_eq!(t.exit_code, Some(1), "known problems: exit 1");
     let table = String::from_utf8_lossy(&t.output.stdout);
     assert!(table.contains("1004 lines, "), "{table}");
@@ -118,7 +121,12 @@ fn a_2_gib_log_is_streamed_in_bounded_memory_and_matches_near_its_end_are_found(
         bin(),
         &["doctor", "-o", "json", "--explain", path.to_str().unwrap()],
     );
-    assert_eq!(m.oom_kills, 0, "OOM-killed under {LIMIT} bytes");
+    assert_eq!(
+        m.oom_kills,
+        0,
+        "OOM-killed under {} bytes",
+        hostready_testkit::memcg::daemonset_limit()
+    );
     assert_eq!(m.exit_code, Some(1), "known problems: exit 1");
     let json = json_of(&m.output);
     assert_eq!(json["bytes_read"], size, "{json:#}");
@@ -153,7 +161,7 @@ fn a_2_gib_log_is_streamed_in_bounded_memory_and_matches_near_its_end_are_found(
 fn two_gib_of_nuls_on_stdin_are_one_endless_line_read_in_bounded_memory() {
     // `head` bounds /dev/zero (which never ends) so the test ends; `timeout` bounds the run
     // should reading ever stop making progress. Both are killed with the cgroup if left.
-    let cg = MemCgroup::new(LIMIT);
+    let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
     let bound = bound_kib(&cg, false);
     let script = format!(
         "head -c 2G /dev/zero | timeout -s KILL 300 {} doctor --explain -",
@@ -200,7 +208,7 @@ fn an_endless_line_of_text_is_matched_in_overlapping_pieces_in_bounded_memory() 
         }
     }
     drop(f);
-    let cg = MemCgroup::new(LIMIT);
+    let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
     let bound = bound_kib(&cg, false);
     let m = cg.run(bin(), &["doctor", "--explain", path.to_str().unwrap()]);
     assert_eq!(m.oom_kills, 0);

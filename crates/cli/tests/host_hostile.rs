@@ -1,5 +1,5 @@
 //! `hostready check` against hostile host roots, through the real binary: readers bounded in
-//! memory under a real memory cgroup (the DaemonSet's 48 MiB limit), permission denied read as
+//! memory under a real memory cgroup (the DaemonSet's limit, read from its manifest), permission denied read as
 //! "unknown" with the reason (run as an unprivileged uid), impossible procfs figures refused,
 //! and a `proc` symlink that never hands over this machine's procfs.
 
@@ -20,8 +20,6 @@ use util::{finding, hostready};
 
 mod util;
 
-/// The DaemonSet's memory limit.
-const LIMIT: u64 = 48 << 20;
 /// What a hostile input may add to the peak RSS of the same check on an ordinary host: the
 /// readers' fixed caps (issue 9 §1). The unoptimised binary's own resident pages (12-16 MiB,
 /// more as the code grows) are measured, not assumed.
@@ -33,7 +31,8 @@ fn bound_kib(profile_yaml: &str) -> u64 {
     let h = Host::new();
     config_only_proc(&h, &gzip(Command::new("echo").arg("CONFIG_ISCSI_TCP=m")));
     let profile = h.profile(profile_yaml);
-    let m = MemCgroup::new(LIMIT).run_command(hostready().args(h.check_args(&profile, true)));
+    let m = MemCgroup::new(hostready_testkit::memcg::daemonset_limit())
+        .run_command(hostready().args(h.check_args(&profile, true)));
     assert_eq!(m.oom_kills, 0);
     m.max_rss_kib + GROWTH_KIB
 }
@@ -171,7 +170,7 @@ fn elf_with_huge_interpreter_headers_is_examined_within_the_memory_bound() {
     let yaml = "name: elfbomb\nrequirements:\n  - executable: tool\n";
     let profile = h.profile(yaml);
     let bound = bound_kib(yaml);
-    let cg = MemCgroup::new(LIMIT);
+    let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
     let m = cg.run_command(hostready().args(h.check_args(&profile, false)));
     let json: Value = serde_json::from_slice(&m.output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -253,7 +252,7 @@ fn gzip_bomb_config_is_refused_within_the_memory_bound() {
     config_only_proc(&h, &bomb);
     let profile = h.profile(KMOD_PROFILE);
     let bound = bound_kib(KMOD_PROFILE);
-    let cg = MemCgroup::new(LIMIT);
+    let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
     let m = cg.run_command(hostready().args(h.check_args(&profile, true)));
     let json: Value = serde_json::from_slice(&m.output.stdout).unwrap();
     let f = finding(&json, "kmod.iscsi_tcp");

@@ -34,9 +34,6 @@ use hostready_testkit::memcg::MemCgroup;
 /// far below "hangs" (a FIFO opened without O_NONBLOCK blocks forever).
 const RUN_BOUND: Duration = Duration::from_secs(30);
 
-/// The DaemonSet's memory limit (deploy/manifests): a run over a hostile root must fit in it.
-const POD_LIMIT: u64 = 48 << 20;
-
 const SQLITE_FIXTURE: &str = "../../../shared/fixtures/rpmdb/cbl-mariner-2.0-sqlite/rpmdb.sqlite";
 const BDB_FIXTURE: &str = "../../../shared/fixtures/rpmdb/libuuid-bdb/Packages";
 
@@ -572,7 +569,7 @@ fn huge_sparse_files_fit_in_the_pods_memory_limit() {
     assert_clean(&h, "huge sparse files", false);
     let mut failures = Vec::new();
     for args in subcommands(&h.root) {
-        let cg = MemCgroup::new(POD_LIMIT);
+        let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready"));
         cmd.args(&args);
         let m = cg.run_command(&mut cmd);

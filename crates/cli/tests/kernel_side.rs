@@ -166,9 +166,6 @@ fn kernel_side_profile_on_this_machine() {
     }
 }
 
-/// The DaemonSet's memory limit.
-const LIMIT: u64 = 48 << 20;
-
 /// A fake host whose every file the kernel-side families read is absent (`bombs: false`) or
 /// a 1 GiB sparse file (`true`).
 fn host(bombs: bool) -> FakeHost {
@@ -210,7 +207,7 @@ fn host(bombs: bool) -> FakeHost {
 }
 
 fn measured(h: &FakeHost) -> hostready_testkit::memcg::Measured {
-    let m = MemCgroup::new(LIMIT).run_command(
+    let m = MemCgroup::new(hostready_testkit::memcg::daemonset_limit()).run_command(
         hostready()
             .args(["check", "-o", "json", "-p", PROFILE, "--root"])
             .arg(&h.root)

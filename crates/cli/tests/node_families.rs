@@ -525,7 +525,6 @@ fn a_hundred_thousand_socket_table_is_streamed_in_bounded_memory() {
     use hostready_testkit::memcg::MemCgroup;
     // The agent's limit; the bound is the same check's peak RSS on a table with one line, plus
     // 4 MiB (the binary's own pages are measured, not assumed).
-    const LIMIT: u64 = 48 << 20;
     let h = Host::new("name: t\nrequirements:\n  - multipathd: {}\n");
     let args = |h: &Host| {
         let mut c = hostready();
@@ -538,7 +537,8 @@ fn a_hundred_thousand_socket_table_is_streamed_in_bounded_memory() {
         c
     };
     h.listeners(&["@/org/kernel/linux/storage/multipathd"]);
-    let small = MemCgroup::new(LIMIT).run_command(&mut args(&h));
+    let small =
+        MemCgroup::new(hostready_testkit::memcg::daemonset_limit()).run_command(&mut args(&h));
     assert_eq!(small.oom_kills, 0);
     // 100,000 connected sockets (as a node with thousands of containers has), about 6 MiB of
     // table — over the 4 MiB a whole-file read accepted — with the listener last.
@@ -553,7 +553,8 @@ fn a_hundred_thousand_socket_table_is_streamed_in_bounded_memory() {
     );
     assert!(t.len() > 6 << 20);
     h.h.proc_file("/1/net/unix", &t);
-    let big = MemCgroup::new(LIMIT).run_command(&mut args(&h));
+    let big =
+        MemCgroup::new(hostready_testkit::memcg::daemonset_limit()).run_command(&mut args(&h));
     assert_eq!(big.oom_kills, 0);
     let json: Value = serde_json::from_slice(&big.output.stdout).unwrap();
     let f = finding(&json, "svc.multipathd");

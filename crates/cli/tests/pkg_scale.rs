@@ -34,29 +34,10 @@ fn cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("rpmdb-scale")
 }
 
-/// The DaemonSet's memory limit, read from the shipped manifest (so this test follows it).
-fn daemonset_limit() -> u64 {
-    let yaml = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/manifests/daemonset.yaml"),
-    )
-    .expect("deploy/manifests/daemonset.yaml");
-    let after = yaml.split_once("limits:").expect("a limits: block").1;
-    let mem = after
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("memory:"))
-        .expect("limits.memory");
-    let mib: u64 = mem
-        .trim()
-        .strip_suffix("Mi")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("limits.memory {mem:?} is not N Mi"));
-    mib << 20
-}
-
 /// Runs hostready with `args` on `root` under the DaemonSet's limit; returns the measurement
 /// and the JSON report.
 fn hostready(root: &Path, args: &[&str]) -> (Measured, Value) {
-    let cg = MemCgroup::new(daemonset_limit());
+    let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
     let mut cmd = util::hostready();
     cmd.args(args)
         .arg("--root")

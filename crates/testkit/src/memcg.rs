@@ -20,6 +20,26 @@ use std::time::{Duration, Instant};
 
 const MEMORY_MOUNT: &str = "/sys/fs/cgroup/memory";
 
+/// The DaemonSet's memory limit, read from the shipped manifest
+/// (`deploy/manifests/daemonset.yaml`, rendered from the chart), so that every test that
+/// runs "under the pod's limit" follows the limit users get.
+pub fn daemonset_limit() -> u64 {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/manifests/daemonset.yaml");
+    let yaml = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let after = yaml.split_once("limits:").expect("a limits: block").1;
+    let mem = after
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("memory:"))
+        .expect("limits.memory");
+    let mib: u64 = mem
+        .trim()
+        .strip_suffix("Mi")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("limits.memory {mem:?} is not N Mi"));
+    mib << 20
+}
+
 /// What one limited run measured.
 #[derive(Debug)]
 pub struct Measured {
