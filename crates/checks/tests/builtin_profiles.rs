@@ -1,8 +1,8 @@
 //! Every built-in profile, requirement by requirement, on host roots built file by file: each
 //! one loads, cites a source whose key resolved, passes on a root that has what it asks,
 //! fails (or warns, when recommended) on a root that lacks only it (or, asking nothing a root
-//! can lack, still passes there), and is unknown where its
-//! facts need a procfs and there is none. Table-driven over the profiles' own requirements, so
+//! can lack, still passes there), and is unknown where its facts need a procfs and there is
+//! none. Table-driven over the profiles' own requirements, so
 //! a requirement added to a profile is covered without editing this file (a requirement of a
 //! kind, or with an option, the table does not model panics and says so).
 
@@ -433,16 +433,27 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
     }
     if let Some((version, controllers)) = &cgroup {
         match version {
-            // Pure cgroup2 at /sys/fs/cgroup, as systemd mounts it by default since 247.
+            // Pure cgroup2 at /sys/fs/cgroup, as systemd mounts it by default since 247. The
+            // kernel never lists devices and freezer in cgroup.controllers: devices is
+            // always there, freezer shows as cgroup.freeze in each child cgroup.
             Some(2) => {
                 mountinfo.push_str(&format!(
                     "25 22 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime{} - cgroup2 cgroup2 rw,nsdelegate,memory_recursiveprot\n",
                     propagation(4)
                 ));
+                let listed: Vec<&str> = controllers
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|c| !["devices", "freezer"].contains(c))
+                    .collect();
                 h.file(
                     "/sys/fs/cgroup/cgroup.controllers",
-                    &format!("{}\n", controllers.join(" ")),
+                    &format!("{}\n", listed.join(" ")),
                 );
+                fs::create_dir_all(h.root.join("sys/fs/cgroup/init.scope")).unwrap();
+                if controllers.iter().any(|c| c == "freezer") {
+                    h.file("/sys/fs/cgroup/init.scope/cgroup.freeze", "0\n");
+                }
             }
             // The hybrid layout (this machine's): a tmpfs of v1 hierarchies, cgroup2 beside
             // them at `unified`; controllers from /proc/cgroups.
