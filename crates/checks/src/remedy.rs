@@ -546,11 +546,12 @@ pub fn set_sysctl(
             ..Remediation::default()
         };
     }
-    match os.and_then(|o| o.immutable) {
-        Some(Immutable::FedoraCoreos | Immutable::RhelCoreos | Immutable::Flatcar) => notes.push(
+    if let Some(Immutable::FedoraCoreos | Immutable::RhelCoreos | Immutable::Flatcar) =
+        os.and_then(|o| o.immutable)
+    {
+        notes.push(
             "on an Ignition-provisioned host, also add the file to the Butane/Ignition config so new nodes get it".into(),
-        ),
-        _ => {}
+        );
     }
     Remediation {
         summary: format!("set {name} to {value} now and at every boot ({SYSCTL_FILE})"),

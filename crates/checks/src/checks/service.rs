@@ -293,4 +293,3 @@ fn unit_files(name: &str, facts: &Facts<'_>) -> Vec<(String, String)> {
     }
     out
 }
-
