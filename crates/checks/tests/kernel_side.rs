@@ -172,6 +172,46 @@ fn cgroup_v2_pass_fail_unknown() {
     assert!(commands(&o).contains("systemd.unified_cgroup_hierarchy=0"));
 }
 
+/// On cgroup v2 the kernel lists neither `devices` nor `freezer` in `cgroup.controllers`
+/// (Debian 12's 6.1 kernel writes the line below): devices is always there, freezer is the
+/// `cgroup.freeze` of every child cgroup (kernel 5.2), as system-validators counts them. So
+/// the kubelet's required set passes on a real v2 host, freezer fails on a host whose child
+/// cgroups lack `cgroup.freeze`, and is unknown where no child cgroup can be seen.
+#[test]
+fn cgroup_v2_devices_and_freezer_are_not_in_cgroup_controllers() {
+    let h = debian();
+    h.proc_file("/1/mountinfo", UNIFIED);
+    h.file(
+        "/sys/fs/cgroup/cgroup.controllers",
+        "cpuset cpu io memory hugetlb pids rdma misc\n",
+    );
+    let kubelet: Vec<String> = ["cpu", "cpuset", "devices", "freezer", "memory", "pids"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let o = on(&h, |f| cgroup::check(Some(2), &kubelet, f));
+    assert_status(&o, Status::Unknown);
+    assert!(
+        o.message.contains("freezer") && o.message.contains("init.scope"),
+        "{o:#?}"
+    );
+    let o = on(&h, |f| cgroup::check(Some(2), &["devices".into()], f));
+    assert_status(&o, Status::Pass);
+    fs::create_dir_all(h.root.join("sys/fs/cgroup/init.scope")).unwrap();
+    let o = on(&h, |f| cgroup::check(Some(2), &kubelet, f));
+    assert_status(&o, Status::Fail);
+    assert!(o.message.contains("lacks the controller freezer"), "{o:#?}");
+    h.file("/sys/fs/cgroup/init.scope/cgroup.freeze", "0\n");
+    let o = on(&h, |f| cgroup::check(Some(2), &kubelet, f));
+    assert_status(&o, Status::Pass);
+    assert!(
+        o.evidence
+            .get("implicit")
+            .is_some_and(|v| v.contains("init.scope/cgroup.freeze")),
+        "{o:#?}"
+    );
+}
+
 /// The hybrid layout (this machine's) is version 1 for the kubelet, and the fix says what
 /// kubelet 1.35 does with it.
 #[test]

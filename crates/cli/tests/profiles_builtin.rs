@@ -7,7 +7,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 
 use serde_json::Value;
@@ -224,6 +224,7 @@ fn kubernetes_node_on_this_machine_says_what_it_is() {
         status("svc.kubelet"),
         if kubelet_runs { "pass" } else { "warn" }
     );
+    node_facts(&doc);
     // The exit code is the required findings' verdict.
     let required: Vec<String> = doc["findings"]
         .as_array()
@@ -240,4 +241,168 @@ fn kubernetes_node_on_this_machine_says_what_it_is() {
         0
     };
     assert_eq!(code, want, "{doc:#}");
+}
+
+/// Returns the non-comment `name = value` assignments to `name` (either spelling) in the
+/// files the boot applies sysctls from: the `*.conf` of the sysctl.d directories and
+/// /etc/sysctl.conf, in no particular order.
+fn boot_sysctl_values(dotted: &str) -> Vec<String> {
+    let slashed = dotted.replace('.', "/");
+    let mut files = vec![std::path::PathBuf::from("/etc/sysctl.conf")];
+    for d in [
+        "/etc/sysctl.d",
+        "/run/sysctl.d",
+        "/usr/local/lib/sysctl.d",
+        "/usr/lib/sysctl.d",
+        "/lib/sysctl.d",
+    ] {
+        if let Ok(rd) = fs::read_dir(d) {
+            files.extend(
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "conf")),
+            );
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap_or_default();
+        for l in text.lines().map(str::trim) {
+            if l.starts_with('#') || l.starts_with(';') {
+                continue;
+            }
+            if let Some((k, v)) = l.split_once('=') {
+                let k = k.trim().trim_start_matches('-').trim();
+                if k == dotted || k == slashed {
+                    out.push(v.trim().to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The node-level facts of `kubernetes-node` — sysctls, swap, the cgroup layout, the CRI
+/// socket — each read here from this machine's /proc and /sys and compared with the finding.
+fn node_facts(doc: &Value) {
+    let f = |id: &str| finding(doc, id).clone();
+    let status = |id: &str| f(id)["status"].as_str().unwrap().to_string();
+    let message = |id: &str| f(id)["message"].as_str().unwrap().to_string();
+
+    // net.ipv4.ip_forward = 1, required, and persisted by a boot file.
+    let id = "sysctl.net.ipv4.ip_forward";
+    let now = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let boot = boot_sysctl_values("net.ipv4.ip_forward");
+    if now.trim() != "1" {
+        assert_eq!(status(id), "fail", "{:#}", f(id));
+        assert!(
+            message(id).contains(&format!("is {}", now.trim())),
+            "{:#}",
+            f(id)
+        );
+    } else if boot.is_empty() {
+        // Right now, but nothing sets it at boot: persist is asked for.
+        assert_eq!(status(id), "fail", "{:#}", f(id));
+        assert!(message(id).contains("reboot"), "{:#}", f(id));
+    } else if boot.iter().all(|v| v == "1") {
+        assert_eq!(status(id), "pass", "{:#}", f(id));
+    } else {
+        // Files disagree: which one wins is the boot order's, read by the check itself.
+        assert!(
+            ["pass", "fail"].contains(&status(id).as_str()),
+            "{:#}",
+            f(id)
+        );
+    }
+
+    // net.ipv6.conf.default.forwarding = 1, recommended, not persisted.
+    let id = "sysctl.net.ipv6.conf.default.forwarding";
+    match fs::read_to_string("/proc/sys/net/ipv6/conf/default/forwarding") {
+        Ok(v) if v.trim() == "1" => assert_eq!(status(id), "pass", "{:#}", f(id)),
+        Ok(_) => assert_eq!(status(id), "warn", "{:#}", f(id)),
+        // No IPv6 in this kernel: the file does not exist.
+        Err(_) => assert_eq!(status(id), "unknown", "{:#}", f(id)),
+    }
+
+    // Swap: off now and not turned on by /etc/fstab passes; anything else warns.
+    let swaps = fs::read_to_string("/proc/swaps").unwrap();
+    let active = swaps.lines().skip(1).any(|l| !l.trim().is_empty());
+    let fstab = fs::read_to_string("/etc/fstab").unwrap_or_default();
+    let at_boot = fstab.lines().any(|l| {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        !l.trim_start().starts_with('#') && w.len() >= 3 && w[2] == "swap"
+    });
+    let want = if active || at_boot { "warn" } else { "pass" };
+    assert_eq!(status("swap"), want, "{swaps}{:#}", f("swap"));
+
+    // cgroup v2 at /sys/fs/cgroup (the last mount there is what is seen), with the kubelet's
+    // controllers: devices always, freezer when a child cgroup has cgroup.freeze.
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let at_root = mountinfo
+        .lines()
+        .filter(|l| l.split(' ').nth(4) == Some("/sys/fs/cgroup"))
+        .filter_map(|l| l.split(" - ").nth(1)?.split(' ').next())
+        .next_back();
+    let v2_elsewhere = mountinfo.lines().any(|l| {
+        l.split(" - ")
+            .nth(1)
+            .is_some_and(|t| t.starts_with("cgroup2 "))
+    });
+    if at_root == Some("cgroup2") {
+        let listed = fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap();
+        let listed: Vec<&str> = listed.split_whitespace().collect();
+        let freezer = [
+            "init.scope",
+            "system.slice",
+            "user.slice",
+            "kubepods.slice",
+            "kubepods",
+        ]
+        .iter()
+        .any(|c| Path::new(&format!("/sys/fs/cgroup/{c}/cgroup.freeze")).exists());
+        let all = ["cpu", "cpuset", "memory", "pids"]
+            .iter()
+            .all(|c| listed.contains(c));
+        let want = if all && freezer { "pass" } else { "fail" };
+        assert_eq!(status("cgroup"), want, "{:#}", f("cgroup"));
+    } else {
+        assert_eq!(status("cgroup"), "fail", "{:#}", f("cgroup"));
+        assert!(message("cgroup").contains("cgroup v1"), "{:#}", f("cgroup"));
+        if v2_elsewhere {
+            assert!(message("cgroup").contains("hybrid"), "{:#}", f("cgroup"));
+        }
+    }
+
+    // The CRI socket: one of kubeadm's known paths is a socket with a listener in the
+    // kernel's table (flags __SO_ACCEPTCON, state unconnected), named by either spelling.
+    let unix = fs::read_to_string("/proc/net/unix").unwrap();
+    let listeners: Vec<&str> = unix
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.len() >= 8 && w[3] == "00010000" && w[5] == "01").then(|| w[7])
+        })
+        .collect();
+    let known = [
+        "/var/run/containerd/containerd.sock",
+        "/var/run/crio/crio.sock",
+        "/var/run/cri-dockerd.sock",
+    ];
+    let listening = known
+        .iter()
+        .filter(|p| {
+            let Ok(real) = fs::canonicalize(p) else {
+                return false;
+            };
+            fs::metadata(&real).is_ok_and(|m| m.file_type().is_socket())
+                && listeners.iter().any(|l| Path::new(l) == real || l == *p)
+        })
+        .count();
+    let want = match listening {
+        0 => "fail",
+        1 => "pass",
+        _ => "warn",
+    };
+    assert_eq!(status("cri.socket"), want, "{:#}", f("cri.socket"));
 }
