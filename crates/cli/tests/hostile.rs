@@ -568,17 +568,29 @@ fn huge_sparse_files_fit_in_the_pods_memory_limit() {
     // Time and paths first (strace), then memory (the cgroup), for every subcommand.
     assert_clean(&h, "huge sparse files", false);
     let mut failures = Vec::new();
-    for args in subcommands(&h.root) {
+    // The floor of each subcommand: the same run on an empty root (memcg::bound_kib).
+    let empty = tempfile::tempdir().unwrap();
+    let run = |args: &[String]| {
         let cg = MemCgroup::new(hostready_testkit::memcg::daemonset_limit());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hostready"));
-        cmd.args(&args);
-        let m = cg.run_command(&mut cmd);
-        if m.exit_code.is_none() || m.oom_kills > 0 || m.max_rss_kib > 16 * 1024 {
+        cmd.args(args);
+        cg.run_command(&mut cmd)
+    };
+    for (args, on_empty) in subcommands(&h.root)
+        .into_iter()
+        .zip(subcommands(empty.path()))
+    {
+        let floor = run(&on_empty).max_rss_kib;
+        let bound = hostready_testkit::memcg::bound_kib(floor, 16 * 1024);
+        let m = run(&args);
+        if m.exit_code.is_none() || m.oom_kills > 0 || m.max_rss_kib > bound {
             failures.push(format!(
-                "hostready {}: exit {:?}, peak {:.1} MiB, oom kills {}",
+                "hostready {}: exit {:?}, peak {:.1} MiB (bound {:.1} MiB, empty root {:.1} MiB), oom kills {}",
                 args.join(" "),
                 m.exit_code,
                 m.max_rss_mib(),
+                bound as f64 / 1024.0,
+                floor as f64 / 1024.0,
                 m.oom_kills
             ));
         }

@@ -20,6 +20,19 @@ use std::time::{Duration, Instant};
 
 const MEMORY_MOUNT: &str = "/sys/fs/cgroup/memory";
 
+/// What a reader may add, in KiB, to a command's floor (see [`bound_kib`]).
+pub const OVER_FLOOR_KIB: u64 = 1024;
+
+/// The peak-RSS bound, in KiB, for a command whose floor — the same command where there is
+/// nothing to read (an empty root) — is `floor_kib`: `absolute_kib` (the documented budget,
+/// 16 MiB), or the floor plus [`OVER_FLOOR_KIB`] where the floor alone is above it. The
+/// floor is the binary's and its built-in data's (a debug build's grows with the code: 16.4
+/// MiB for `pkg query` on an empty root once issue 13's profiles landed); what the bound
+/// holds is that the input adds no more than this to it.
+pub fn bound_kib(floor_kib: u64, absolute_kib: u64) -> u64 {
+    absolute_kib.max(floor_kib + OVER_FLOOR_KIB)
+}
+
 /// The DaemonSet's memory limit, read from the shipped manifest
 /// (`deploy/manifests/daemonset.yaml`, rendered from the chart), so that every test that
 /// runs "under the pod's limit" follows the limit users get.
