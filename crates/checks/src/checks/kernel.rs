@@ -215,10 +215,16 @@ pub fn config(require: &[String], forbid: &[String], facts: &Facts<'_>) -> Outco
     }
     let mut wrong = Vec::new();
     if !missing.is_empty() {
-        wrong.push(format!("not built (y or m needed): {}", missing.join(", ")));
+        wrong.push(format!(
+            "kernel options not built (y or m needed): {}",
+            missing.join(", ")
+        ));
     }
     if !set.is_empty() {
-        wrong.push(format!("forbidden but set: {}", set.join(", ")));
+        wrong.push(format!(
+            "kernel options forbidden but set: {}",
+            set.join(", ")
+        ));
     }
     let fix = Remediation {
         summary: "boot a kernel built with the required options (and without the forbidden ones): your distro's standard kernel package, or a rebuilt kernel".into(),
