@@ -460,7 +460,7 @@ mod tests {
         ] {
             assert!(check_kernel_config_entry(bad).is_err(), "{bad:?}");
         }
-        let many = vec!["CONFIG_A"; MAX_CONFIG_ALTERNATIVES + 1].join("|");
+        let many = ["CONFIG_A"; MAX_CONFIG_ALTERNATIVES + 1].join("|");
         assert!(check_kernel_config_entry(&many).is_err());
         for (fam, names) in [
             ("debian", "open-iscsi; curl x | sh"),
