@@ -132,6 +132,7 @@ pub fn reason_for(subject: &Subject, id: &str) -> &'static str {
         Subject::Swap => "SwapEnabled",
         Subject::ModuleParameter { .. } => "ModuleParameterMismatch",
         Subject::ModuleVersion(_) => "ModuleVersionUnsupported",
+        Subject::KernelConfig => "KernelConfigMissing",
     }
 }
 

@@ -177,6 +177,8 @@ pub enum Subject {
     ModuleParameter { module: String, parameter: String },
     /// `module_version:` — by the module's normalised name.
     ModuleVersion(String),
+    /// `kernel_config:`.
+    KernelConfig,
 }
 
 impl Subject {
@@ -205,6 +207,7 @@ impl Subject {
             Subject::Swap => "swap",
             Subject::ModuleParameter { .. } => "module_parameter",
             Subject::ModuleVersion(_) => "module_version",
+            Subject::KernelConfig => "kernel_config",
         }
     }
 
@@ -222,7 +225,7 @@ impl Subject {
             Subject::Hugepages { page_size_kib } => Some(format!("{page_size_kib}kib")),
             Subject::Sysctl(n) | Subject::ModuleVersion(n) => Some(n.clone()),
             Subject::ModuleParameter { module, parameter } => Some(format!("{module}.{parameter}")),
-            Subject::Cgroup | Subject::Swap => None,
+            Subject::Cgroup | Subject::Swap | Subject::KernelConfig => None,
             Subject::Multipathd
             | Subject::NfsClient
             | Subject::NfsDefaultvers

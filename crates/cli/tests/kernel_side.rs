@@ -255,3 +255,102 @@ fn kernel_side_readers_are_bounded_under_a_memory_cgroup() {
         bound as f64 / 1024.0
     );
 }
+
+/// Returns this machine's kernel config as hostready should find it, read by the test itself:
+/// `/boot/config-<release>`, `/lib/modules/<release>/config`, else `/proc/config.gz` through
+/// `zcat`; `None` when there is none.
+fn kernel_config_here() -> Option<(String, String)> {
+    let release = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+    let release = release.trim();
+    for path in [
+        format!("/boot/config-{release}"),
+        format!("/lib/modules/{release}/config"),
+    ] {
+        if let Ok(text) = fs::read_to_string(&path) {
+            return Some((path, text));
+        }
+    }
+    if !Path::new("/proc/config.gz").exists() {
+        return None;
+    }
+    let out = std::process::Command::new("zcat")
+        .arg("/proc/config.gz")
+        .output()
+        .expect("zcat runs");
+    assert!(out.status.success(), "zcat /proc/config.gz: {out:?}");
+    Some((
+        "/proc/config.gz".into(),
+        String::from_utf8(out.stdout).unwrap(),
+    ))
+}
+
+/// The value of `option` in a `.config` text as Kconfig reads it: the last assignment,
+/// `not set` when absent or commented out.
+fn config_value(text: &str, option: &str) -> String {
+    let mut value = "not set".to_string();
+    for line in text.lines() {
+        if let Some(v) = line.strip_prefix(option).and_then(|r| r.strip_prefix('=')) {
+            value = v.trim().to_string();
+        } else if line.trim() == format!("# {option} is not set") {
+            value = "not set".into();
+        }
+    }
+    value
+}
+
+#[test]
+fn kubernetes_node_kernel_config_on_this_machine() {
+    let (_, json) = run_json(hostready().args(["check", "-o", "json", "-p", "kubernetes-node"]));
+    assert_valid("check", &json);
+    let (_, listing) = run_json(hostready().args(["profiles", "kubernetes-node", "-o", "json"]));
+    assert_valid("profiles", &listing);
+    let here = kernel_config_here();
+    let mut seen = 0;
+    for r in listing[0]["requirements"].as_array().unwrap() {
+        let Some(k) = r["check"].get("kernel_config") else {
+            continue;
+        };
+        seen += 1;
+        let id = r["id"].as_str().unwrap();
+        let f = finding(&json, id);
+        assert_eq!(f["kind"], "kernel_config", "{f:#}");
+        assert!(f.get("subject").is_none(), "{f:#}");
+        let Some((source, text)) = &here else {
+            assert_eq!(status(f), "unknown", "{f:#}");
+            assert!(message(f).contains("/proc/config.gz"), "{f:#}");
+            continue;
+        };
+        assert_eq!(f["evidence"]["config source"], source.as_str(), "{f:#}");
+        let enabled = |o: &str| matches!(config_value(text, o).as_str(), "y" | "m");
+        let mut ok = true;
+        for entry in k["require"].as_array().unwrap() {
+            let entry = entry.as_str().unwrap();
+            let met = entry.split('|').any(enabled);
+            ok &= met;
+            // Each option the finding shows has the value the test read.
+            for o in entry.split('|') {
+                if let Some(v) = f["evidence"].get(o) {
+                    assert_eq!(v, config_value(text, o).as_str(), "{o}: {f:#}");
+                }
+            }
+            assert_eq!(
+                message(f).contains(&format!("{} ", entry.split('|').next().unwrap())),
+                !met,
+                "{entry}: {f:#}"
+            );
+        }
+        for o in k["forbid"].as_array().unwrap() {
+            ok &= !enabled(o.as_str().unwrap());
+        }
+        let want = match (ok, r["level"].as_str().unwrap()) {
+            (true, _) => "pass",
+            (false, "required") => "fail",
+            (false, _) => "warn",
+        };
+        assert_eq!(status(f), want, "{id}: {f:#}");
+    }
+    assert_eq!(
+        seen, 2,
+        "kernel.config and kernel.config.optional: {listing:#}"
+    );
+}

@@ -1,7 +1,9 @@
 //! `kernel.version`: the running kernel is new enough and not one of the releases known to
-//! corrupt or hang storage workloads.
+//! corrupt or hang storage workloads. `kernel.config`: it was built with the options a system
+//! needs (`y` or `m`) and without those it forbids, read from the kernel config the module
+//! checks read (the checks' facts: once per run, bounded by `MAX_CONFIG_BYTES`).
 
-use hostready_host::kernel::version_triple;
+use hostready_host::kernel::{ConfigValue, version_triple};
 use serde::{Serialize, Serializer};
 
 use crate::facts::Facts;
@@ -159,6 +161,80 @@ pub fn version(min: &MinKernel, known_bad: &[BadRelease], facts: &Facts<'_>) -> 
         format!("kernel {release} (at least {min}, not known bad)"),
         ev,
     )
+}
+
+/// Checks the kernel config: each `require` entry (`CONFIG_A`, or alternatives
+/// `CONFIG_A|CONFIG_B`, any one of which will do) is `y` or `m`, and no `forbid` option is `y`
+/// or `m` — system-validators' rule, where `=m` counts as enabled and any other value (a
+/// number, a string) neither satisfies a requirement nor breaks a prohibition. Whether an `=m`
+/// option's module file is installed is the `kernel_module` family's question, not this one.
+pub fn config(require: &[String], forbid: &[String], facts: &Facts<'_>) -> Outcome {
+    let mut ev = Evidence::default();
+    let cfg = match facts.kernel_config() {
+        Ok(c) => c,
+        Err(why) => {
+            return Outcome::unknown(format!("cannot check kernel build options: {why}"), ev);
+        }
+    };
+    ev.add("config source", &cfg.source);
+    let enabled = |v: &ConfigValue| matches!(v, ConfigValue::Yes | ConfigValue::Module);
+    let mut missing = Vec::new();
+    for entry in require {
+        let values: Vec<(&str, ConfigValue)> =
+            entry.split('|').map(|name| (name, cfg.get(name))).collect();
+        match values.iter().find(|(_, v)| enabled(v)) {
+            Some((name, v)) => {
+                ev.add(*name, v.to_string());
+            }
+            None => {
+                for (name, v) in &values {
+                    ev.add(*name, v.to_string());
+                }
+                let shown: Vec<String> = values.iter().map(|(n, v)| format!("{n} {v}")).collect();
+                missing.push(shown.join(" or "));
+            }
+        }
+    }
+    let mut set = Vec::new();
+    for name in forbid {
+        let v = cfg.get(name);
+        if enabled(&v) {
+            set.push(format!("{name}={v}"));
+        }
+        ev.add(name.as_str(), v.to_string());
+    }
+    if missing.is_empty() && set.is_empty() {
+        let mut parts = Vec::new();
+        if !require.is_empty() {
+            parts.push(format!("{} required option(s) y or m", require.len()));
+        }
+        if !forbid.is_empty() {
+            parts.push(format!("none of {} forbidden option(s) set", forbid.len()));
+        }
+        return Outcome::pass(format!("{} ({})", parts.join(", "), cfg.source), ev);
+    }
+    let mut wrong = Vec::new();
+    if !missing.is_empty() {
+        wrong.push(format!(
+            "kernel options not built (y or m needed): {}",
+            missing.join(", ")
+        ));
+    }
+    if !set.is_empty() {
+        wrong.push(format!(
+            "kernel options forbidden but set: {}",
+            set.join(", ")
+        ));
+    }
+    let fix = Remediation {
+        summary: "boot a kernel built with the required options (and without the forbidden ones): your distro's standard kernel package, or a rebuilt kernel".into(),
+        notes: vec![
+            "build options are fixed when the kernel is compiled: no module load, sysctl or boot parameter changes them; reboot into the new kernel afterwards".into(),
+            format!("read from {}", cfg.source),
+        ],
+        ..Remediation::default()
+    };
+    Outcome::fail(format!("kernel config {}", wrong.join("; ")), ev, fix)
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! | `hugepages.<size>kib` | `hugepages` | `Hugepages` | [`hugepages::check`] |
 //! | `cpu.flags` | `cpu_flags` | `CpuFlags` | [`cpu::flags`] |
 //! | `kernel.version` | `kernel_version` | `KernelVersion` | [`kernel::version`] |
+//! | `kernel.config` | `kernel_config` | `KernelConfig` | [`kernel::config`] |
 //! | `mount.propagation` | `mount_propagation` | `MountPropagation` | [`mount::propagation`] |
 //! | `cmd.<program>` | `command` | `Command` | [`command::outcome`] |
 //! | `sysctl.<name>` | `sysctl` | `Sysctl` | [`sysctl::check`] |
@@ -94,5 +95,6 @@ pub fn run(
         Check::CriSocket { paths } => cri::check(paths, facts),
         Check::DataPath(d) => data_path::check(d, facts),
         Check::RawDisks(r) => disk::check(r, facts),
+        Check::KernelConfig { require, forbid } => kernel::config(require, forbid, facts),
     }
 }

@@ -222,6 +222,13 @@ pub enum Check {
     DataPath(crate::checks::data_path::DataPath),
     /// Enough whole disks with nothing on them.
     RawDisks(crate::checks::disk::RawDisks),
+    /// Kernel build options, read from the kernel config: each `require` entry `y` or `m`
+    /// (an entry may name alternatives, `CONFIG_A|CONFIG_B`, any one of which satisfies it),
+    /// no `forbid` option set. Entries as the profile wrote them, validated at load.
+    KernelConfig {
+        require: Vec<String>,
+        forbid: Vec<String>,
+    },
 }
 
 /// A command check: what to run and how to read a timeout.
@@ -345,6 +352,16 @@ impl Check {
                 "at least {} raw disk(s) of {} GiB or more",
                 r.min_count, r.min_size_gib
             ),
+            Check::KernelConfig { require, forbid } => {
+                let mut parts = Vec::new();
+                if !require.is_empty() {
+                    parts.push(format!("{} y or m", require.join(" ")));
+                }
+                if !forbid.is_empty() {
+                    parts.push(format!("{} not set", forbid.join(" ")));
+                }
+                format!("kernel config: {}", parts.join("; "))
+            }
         }
     }
 
@@ -381,6 +398,7 @@ impl Check {
             Check::CriSocket { .. } => Subject::CriSocket,
             Check::DataPath(d) => Subject::DataPath(d.path.clone()),
             Check::RawDisks(_) => Subject::RawDisks,
+            Check::KernelConfig { .. } => Subject::KernelConfig,
         }
     }
 
@@ -422,6 +440,7 @@ impl Check {
             Check::CriSocket { .. } => "cri.socket".into(),
             Check::DataPath(d) => format!("path.{}", d.path),
             Check::RawDisks(_) => "disk.raw".into(),
+            Check::KernelConfig { .. } => "kernel.config".into(),
         }
     }
 }

@@ -235,6 +235,39 @@ pub fn check_config_option(name: &str) -> Result<(), String> {
     }
 }
 
+/// The most alternatives one `kernel_config` entry may name (`CONFIG_A|CONFIG_B`): aliases of
+/// one option across kernel versions are two or three, never dozens.
+pub const MAX_CONFIG_ALTERNATIVES: usize = 8;
+
+/// Checks one `kernel_config` entry: a Kconfig symbol `CONFIG_[A-Z0-9_]+`, or up to
+/// [`MAX_CONFIG_ALTERNATIVES`] of them joined by `|` (any one of them satisfies it, as
+/// system-validators' aliases do: an option renamed between kernel versions). Upper case only:
+/// a `.config` writes every symbol so, and a lower-case name would silently never match.
+pub fn check_kernel_config_entry(entry: &str) -> Result<(), String> {
+    let names: Vec<&str> = entry.split('|').collect();
+    if names.len() > MAX_CONFIG_ALTERNATIVES {
+        return Err(format!(
+            "kernel_config entry {entry:?} has {} alternatives; at most {MAX_CONFIG_ALTERNATIVES}",
+            names.len()
+        ));
+    }
+    for name in names {
+        let ok = name.len() <= 128
+            && name.strip_prefix("CONFIG_").is_some_and(|rest| {
+                !rest.is_empty()
+                    && rest
+                        .bytes()
+                        .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            });
+        if !ok {
+            return Err(format!(
+                "kernel_config option {name:?} must be CONFIG_ followed by upper-case letters, digits or _ (alternatives joined by |)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Checks a systemd service name as hostready prints it (`systemctl enable --now NAME`).
 pub fn check_service(name: &str) -> Result<(), String> {
     check_word("service name", name, ":_.@-", 255)
@@ -406,6 +439,29 @@ mod tests {
         }
         assert!(check_config_option("NVME_TCP").is_err());
         assert!(check_config_option("CONFIG_X;Y").is_err());
+        assert_eq!(check_kernel_config_entry("CONFIG_NET_NS"), Ok(()));
+        assert_eq!(
+            check_kernel_config_entry(
+                "CONFIG_NETFILTER_XT_TARGET_REDIRECT|CONFIG_IP_NF_TARGET_REDIRECT"
+            ),
+            Ok(())
+        );
+        for bad in [
+            "",
+            "NET_NS",
+            "CONFIG_",
+            "CONFIG_net_ns",
+            "CONFIG_A|",
+            "|CONFIG_A",
+            "CONFIG_A||CONFIG_B",
+            "CONFIG_A CONFIG_B",
+            "CONFIG_A;reboot",
+            "CONFIG_É",
+        ] {
+            assert!(check_kernel_config_entry(bad).is_err(), "{bad:?}");
+        }
+        let many = ["CONFIG_A"; MAX_CONFIG_ALTERNATIVES + 1].join("|");
+        assert!(check_kernel_config_entry(&many).is_err());
         for (fam, names) in [
             ("debian", "open-iscsi; curl x | sh"),
             ("debian", "a  b"),

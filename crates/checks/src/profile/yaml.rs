@@ -177,6 +177,7 @@ struct RawRequirementFields {
     cri_socket: Option<CriSocketFields>,
     data_path: Option<DataPathFields>,
     raw_disks: Option<RawDisksFields>,
+    kernel_config: Option<KernelConfigFields>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -259,6 +260,70 @@ fn one() -> u64 {
     1
 }
 
+/// `kernel_config: {require: [...], forbid: [...]}`. An option system-validators calls
+/// optional is a second `kernel_config` requirement with `level: recommended` (and its own
+/// `id:`): how much a requirement matters is its level everywhere, not a key of one family.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KernelConfigFields {
+    #[serde(default)]
+    require: Vec<String>,
+    #[serde(default)]
+    forbid: Vec<String>,
+}
+
+/// The most entries one `kernel_config` requirement lists: DefaultSysSpec names about 30
+/// options in all; a bound keeps the per-option evidence of one finding small.
+pub const MAX_KERNEL_CONFIG_ENTRIES: usize = 128;
+
+/// Validates a `kernel_config` requirement's entries (grammar, count, no option both
+/// required and forbidden).
+fn kernel_config_check(k: KernelConfigFields) -> Result<Check, String> {
+    if k.require.is_empty() && k.forbid.is_empty() {
+        return Err("kernel_config needs at least one option in `require` or `forbid`".into());
+    }
+    let n = k.require.len() + k.forbid.len();
+    if n > MAX_KERNEL_CONFIG_ENTRIES {
+        return Err(format!(
+            "kernel_config lists {n} options; at most {MAX_KERNEL_CONFIG_ENTRIES} per requirement (split it)"
+        ));
+    }
+    for e in &k.require {
+        names::check_kernel_config_entry(e)?;
+    }
+    for e in &k.forbid {
+        if e.contains('|') {
+            return Err(format!(
+                "kernel_config.forbid entry {e:?}: alternatives (|) only go in `require`; list each forbidden option"
+            ));
+        }
+        names::check_kernel_config_entry(e)?;
+    }
+    // Each option once: its value is one evidence key of the finding, and an option both
+    // required and forbidden could never pass.
+    let mut required = std::collections::BTreeSet::new();
+    for name in k.require.iter().flat_map(|e| e.split('|')) {
+        if !required.insert(name) {
+            return Err(format!("kernel_config option {name} is listed twice"));
+        }
+    }
+    let mut forbidden = std::collections::BTreeSet::new();
+    for name in &k.forbid {
+        if required.contains(name.as_str()) {
+            return Err(format!(
+                "kernel_config option {name} is both required and forbidden"
+            ));
+        }
+        if !forbidden.insert(name.as_str()) {
+            return Err(format!("kernel_config option {name} is listed twice"));
+        }
+    }
+    Ok(Check::KernelConfig {
+        require: k.require,
+        forbid: k.forbid,
+    })
+}
+
 /// The node-side families of issue 13 (`cri_socket`, `data_path`, `raw_disks`): their values
 /// checked, one [`Check`] each.
 fn node_family_kinds(
@@ -304,7 +369,7 @@ fn node_family_kinds(
     Ok(())
 }
 
-const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, mount_propagation, command, sysctl, cgroup, swap, module_parameter, module_version, cri_socket, data_path, raw_disks";
+const KIND_KEYS: &str = "executable, kernel_module, service, multipathd, nfs_client, nfs_defaultvers, hugepages, cpu_flags, kernel_version, kernel_config, mount_propagation, command, sysctl, cgroup, swap, module_parameter, module_version, cri_socket, data_path, raw_disks";
 
 // The kernel-side families of issue 13: `sysctl`, `cgroup`, `swap`, `module_parameter`,
 // `module_version` (docs: keys13).
@@ -521,6 +586,9 @@ fn requirement(r: RawRequirementFields) -> Result<Requirement, String> {
         kinds.push(Check::MountPropagation { path: m.path });
     }
     node_family_kinds(r.cri_socket, r.data_path, r.raw_disks, &mut kinds)?;
+    if let Some(k) = r.kernel_config {
+        kinds.push(kernel_config_check(k)?);
+    }
     if let Some(argv) = r.command {
         kinds.push(Check::Command(command_check(
             argv,
@@ -1169,5 +1237,130 @@ mod node_family_tests {
             assert!(e.starts_with("my.yaml:3:"), "{text}: {e}");
             assert!(e.contains(what), "{text}: {e}");
         }
+    }
+}
+
+/// `kernel_config`: its shape, default id, and each mistake refused where it is.
+#[cfg(test)]
+mod kernel_config_tests {
+    use super::*;
+
+    fn ok(req: &str) -> Requirement {
+        let p = parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml")
+            .unwrap_or_else(|e| panic!("{req}: {e}"));
+        p.requirements.0.into_iter().next().unwrap()
+    }
+
+    fn refused(req: &str, at: &str, what: &str) {
+        match parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml") {
+            Err(e) => {
+                let e = e.to_string();
+                assert!(
+                    e.starts_with(&format!("my.yaml:{at}: ")),
+                    "{req}: want {at}: {e}"
+                );
+                assert!(e.contains(what), "{req}: want {what:?}: {e}");
+            }
+            Ok(p) => panic!("{req}: parsed {p:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_default_id_and_json() {
+        let r = ok(
+            "kernel_config: {require: [CONFIG_NET_NS, \"CONFIG_NETFILTER_XT_TARGET_REDIRECT|CONFIG_IP_NF_TARGET_REDIRECT\"], forbid: [CONFIG_X]}",
+        );
+        assert_eq!(r.id, "kernel.config");
+        assert_eq!(r.level, Level::Required);
+        assert_eq!(
+            r.check,
+            Check::KernelConfig {
+                require: vec![
+                    "CONFIG_NET_NS".into(),
+                    "CONFIG_NETFILTER_XT_TARGET_REDIRECT|CONFIG_IP_NF_TARGET_REDIRECT".into()
+                ],
+                forbid: vec!["CONFIG_X".into()],
+            }
+        );
+        assert_eq!(r.check.subject().kind(), "kernel_config");
+        assert_eq!(r.check.subject().name(), None);
+        let r = ok("kernel_config: {forbid: [CONFIG_A]}\n    id: kernel.config.forbidden");
+        assert_eq!(r.id, "kernel.config.forbidden");
+        let r = ok(
+            "kernel_config: {require: [CONFIG_SECCOMP]}\n    level: recommended\n    id: kernel.config.optional",
+        );
+        assert_eq!(
+            (r.id.as_str(), r.level),
+            ("kernel.config.optional", Level::Recommended)
+        );
+        assert_eq!(
+            serde_json::to_value(&r.check).unwrap(),
+            serde_json::json!({"kernel_config": {"require": ["CONFIG_SECCOMP"], "forbid": []}})
+        );
+    }
+
+    #[test]
+    fn mistakes_are_refused_where_they_are() {
+        refused("kernel_config: {}", "3:5", "at least one option");
+        refused("kernel_config: {require: []}", "3:5", "at least one option");
+        refused(
+            "kernel_config: {require: [NET_NS]}",
+            "3:5",
+            "must be CONFIG_ followed by upper-case",
+        );
+        refused(
+            "kernel_config: {require: [CONFIG_net_ns]}",
+            "3:5",
+            "\"CONFIG_net_ns\"",
+        );
+        refused(
+            "kernel_config: {require: [\"CONFIG_A|\"]}",
+            "3:5",
+            "kernel_config option \"\"",
+        );
+        refused(
+            "kernel_config: {require: [\"CONFIG_A; reboot\"]}",
+            "3:5",
+            "kernel_config option",
+        );
+        refused(
+            "kernel_config: {forbid: [\"CONFIG_A|CONFIG_B\"]}",
+            "3:5",
+            "only go in `require`",
+        );
+        refused(
+            "kernel_config: {require: [CONFIG_A], forbid: [CONFIG_A]}",
+            "3:5",
+            "both required and forbidden",
+        );
+        refused(
+            "kernel_config: {require: [CONFIG_A, \"CONFIG_B|CONFIG_A\"]}",
+            "3:5",
+            "CONFIG_A is listed twice",
+        );
+        refused(
+            "kernel_config: {forbid: [CONFIG_A, CONFIG_A]}",
+            "3:5",
+            "listed twice",
+        );
+        refused(
+            "kernel_config: {required: [CONFIG_A]}",
+            "3:21",
+            "unknown field `required`",
+        );
+        refused("kernel_config: {require: CONFIG_A}", "3:30", "invalid type");
+        refused(
+            "kernel_config: {require: [CONFIG_A]}\n    swap: {enabled: false}",
+            "3:5",
+            "exactly one kind",
+        );
+        let many: Vec<String> = (0..=MAX_KERNEL_CONFIG_ENTRIES)
+            .map(|i| format!("CONFIG_O{i}"))
+            .collect();
+        refused(
+            &format!("kernel_config: {{require: [{}]}}", many.join(", ")),
+            "3:5",
+            "at most 128",
+        );
     }
 }
