@@ -183,7 +183,7 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
     symlink("usr/bin", h.root.join("bin")).unwrap();
     h.file(&format!("/lib/modules/{RELEASE}/modules.builtin"), "");
     // The config says modules exist and builds nothing, so a module the lists lack fails.
-    h.file(&format!("/boot/config-{RELEASE}"), "CONFIG_MODULES=y\n");
+    let mut kconfig = String::from("CONFIG_MODULES=y\n");
     init_process(&h.proc);
     let interp = interpreter_of_true();
     write(&h.root, &interp, "");
@@ -371,6 +371,18 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
                 };
                 data_mounts.push((d.path.clone(), fs_type, options));
             }
+            // Required options as modules (=m), so that a `kernel_module` requirement naming
+            // the same option still fails when its module is the one lacking (=m, not loaded);
+            // lacking drops the first required option, or sets the first forbidden one.
+            Check::KernelConfig { require, forbid } => {
+                let skip = usize::from(!wanted && !require.is_empty());
+                for entry in &require[skip..] {
+                    kconfig.push_str(&format!("{}=m\n", entry.split('|').next().unwrap()));
+                }
+                if !wanted && require.is_empty() {
+                    kconfig.push_str(&format!("{}=y\n", forbid[0]));
+                }
+            }
             Check::RawDisks(d) => {
                 let (count, size, partitioned) = raw.unwrap_or((0, 0, false));
                 raw = Some((
@@ -390,6 +402,7 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
         .map(|m| format!("{m} 16384 0 - Live 0x0\n"))
         .collect();
     h.proc_file("/sys/kernel/osrelease", &format!("{release}\n"));
+    h.file(&format!("/boot/config-{RELEASE}"), &kconfig);
     h.proc_file("/modules", &modules);
     h.proc_file("/1/net/unix", &unix);
     h.proc_file("/filesystems", &filesystems);
