@@ -12,7 +12,6 @@ use std::path::Path;
 
 use hostready_testkit::fakehost::FakeHost;
 use hostready_testkit::memcg::MemCgroup;
-use jsonschema::{Retrieve, Uri};
 use serde_json::Value;
 use util::{finding, hostready, run_json};
 
@@ -22,39 +21,9 @@ const PROFILE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../checks/tests/kernel-side.yaml"
 );
-const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schemas");
-
-/// Resolves the schemas' `$ref`s to the files beside them, nothing else.
-struct Beside;
-
-impl Retrieve for Beside {
-    fn retrieve(
-        &self,
-        uri: &Uri<String>,
-    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let name = uri.path().as_str().trim_start_matches('/');
-        if uri.scheme().as_str() != "json-schema" || name.contains('/') {
-            return Err(format!("refusing to retrieve {uri}").into());
-        }
-        Ok(schema(name))
-    }
-}
-
-fn schema(name: &str) -> Value {
-    serde_json::from_str(&fs::read_to_string(Path::new(SCHEMAS).join(name)).unwrap()).unwrap()
-}
 
 fn assert_valid(name: &str, doc: &Value) {
-    let v = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .with_retriever(Beside)
-        .build(&schema(&format!("{name}.schema.json")))
-        .unwrap();
-    let errors: Vec<String> = v
-        .iter_errors(doc)
-        .map(|e| format!("{}: {e}", e.instance_path))
-        .collect();
-    assert!(errors.is_empty(), "{name}: {errors:#?}");
+    util::schema::assert_valid(name, doc, name);
 }
 
 fn status(f: &Value) -> &str {

@@ -478,45 +478,11 @@ fn an_executable_of_a_half_installed_package_warns() {
 }
 
 mod schema {
-    //! The report checked against `docs/schemas/check.schema.json`, as `schemas.rs` does.
-    use std::path::Path;
-
-    use jsonschema::{Retrieve, Uri};
+    //! The report checked against `docs/schemas/`, as `schemas.rs` does.
     use serde_json::Value;
 
-    const SCHEMAS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/schemas");
-
-    struct Beside;
-
-    impl Retrieve for Beside {
-        fn retrieve(
-            &self,
-            uri: &Uri<String>,
-        ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-            let name = uri.path().as_str().trim_start_matches('/');
-            if uri.scheme().as_str() != "json-schema" || name.contains('/') {
-                return Err(format!("refusing to retrieve {uri}").into());
-            }
-            Ok(read(name))
-        }
-    }
-
-    fn read(name: &str) -> Value {
-        let text = std::fs::read_to_string(Path::new(SCHEMAS).join(name)).unwrap();
-        serde_json::from_str(&text).unwrap()
-    }
-
     pub fn assert_valid(name: &str, doc: &Value) {
-        let v = jsonschema::options()
-            .with_draft(jsonschema::Draft::Draft202012)
-            .with_retriever(Beside)
-            .build(&read(&format!("{name}.schema.json")))
-            .unwrap();
-        let errs: Vec<String> = v
-            .iter_errors(doc)
-            .map(|e| format!("at {}: {e}", e.instance_path))
-            .collect();
-        assert!(errs.is_empty(), "{}\n{doc:#}", errs.join("\n"));
+        super::util::schema::assert_valid(name, doc, name);
     }
 }
 

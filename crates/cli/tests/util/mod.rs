@@ -3,6 +3,8 @@
 // Each test file uses a different subset of these.
 #![allow(dead_code)]
 
+pub mod schema;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
