@@ -30,7 +30,7 @@ pub fn propagation(path: &str, facts: &Facts<'_>) -> Outcome {
         return Outcome::pass(format!("{} (holding {path}) is shared", m.mount_point), ev);
     }
     Outcome::fail(
-        format!("{} (holding {path}) is not shared; mounts made by Longhorn's pods will not reach the host", m.mount_point),
+        format!("{} (holding {path}) is not shared; mounts that storage pods make there (Bidirectional propagation) will not reach the host", m.mount_point),
         ev,
         Remediation {
             summary: format!("make {} shared (systemd does this at boot; a container runtime or fstab may have undone it)", m.mount_point),
