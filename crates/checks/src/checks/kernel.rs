@@ -234,7 +234,7 @@ pub fn config(require: &[String], forbid: &[String], facts: &Facts<'_>) -> Outco
         ],
         ..Remediation::default()
     };
-    Outcome::fail(format!("kernel config {}", wrong.join("; ")), ev, fix)
+    Outcome::fail(wrong.join("; "), ev, fix)
 }
 
 #[cfg(test)]
