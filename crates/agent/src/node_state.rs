@@ -384,28 +384,7 @@ mod tests {
     async fn a_watch_pass_before_the_first_check_keeps_the_seeded_conditions() {
         let (svc, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
         let metrics = Arc::new(Metrics::new());
-        let opts = crate::agent::Options {
-            node_name: "n1".into(),
-            root: "/".into(),
-            proc: hostready_host::ProcSource::Disabled,
-            config: None,
-            defaults: crate::config::Defaults {
-                profiles: Vec::new(),
-                interval: Duration::from_secs(60),
-                heartbeat: Duration::from_secs(60),
-                search_path: String::new(),
-            },
-            once: false,
-            metrics_addr: None,
-            kubeconfig: None,
-            events_namespace: "default".into(),
-            max_cycles: None,
-            backoff_cap: Duration::from_secs(1),
-            reload_poll: Duration::from_secs(1),
-            probe_kill_grace: Duration::from_secs(1),
-            watch_interval: Duration::from_secs(60),
-            scheduling_labels: false,
-        };
+        let opts = test_options();
         let kube = Kube::new(kube::Client::new(svc, "default"), "n1", "default");
         let mut state = NodeState::new(kube, &opts, metrics);
         let seeded: k8s_openapi::api::core::v1::NodeCondition = serde_json::from_value(
