@@ -1008,13 +1008,15 @@ mod gap_tests {
 mod kernel_side_tests {
     use super::*;
 
-    fn ok(req: &str) -> Requirement {
+    /// Parses one requirement, which must load.
+    pub(super) fn ok(req: &str) -> Requirement {
         let p = parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml")
             .unwrap_or_else(|e| panic!("{req}: {e}"));
         p.requirements.0.into_iter().next().unwrap()
     }
 
-    fn refused(req: &str, at: &str, what: &str) {
+    /// Panics unless one requirement is refused at `at` (line:column) saying `what`.
+    pub(super) fn refused(req: &str, at: &str, what: &str) {
         match parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml") {
             Err(e) => {
                 let e = e.to_string();
@@ -1243,27 +1245,8 @@ mod node_family_tests {
 /// `kernel_config`: its shape, default id, and each mistake refused where it is.
 #[cfg(test)]
 mod kernel_config_tests {
+    use super::kernel_side_tests::{ok, refused};
     use super::*;
-
-    fn ok(req: &str) -> Requirement {
-        let p = parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml")
-            .unwrap_or_else(|e| panic!("{req}: {e}"));
-        p.requirements.0.into_iter().next().unwrap()
-    }
-
-    fn refused(req: &str, at: &str, what: &str) {
-        match parse(&format!("name: x\nrequirements:\n  - {req}\n"), "my.yaml") {
-            Err(e) => {
-                let e = e.to_string();
-                assert!(
-                    e.starts_with(&format!("my.yaml:{at}: ")),
-                    "{req}: want {at}: {e}"
-                );
-                assert!(e.contains(what), "{req}: want {what:?}: {e}");
-            }
-            Ok(p) => panic!("{req}: parsed {p:?}"),
-        }
-    }
 
     #[test]
     fn shape_default_id_and_json() {
