@@ -10,6 +10,8 @@
 
 use serde::Serialize;
 
+use crate::procfs::unescape_octal;
+
 /// One line of `/proc/<pid>/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MountEntry {
@@ -54,12 +56,12 @@ fn parse_line(line: &str) -> Option<MountEntry> {
     let device = (major.parse().ok()?, minor.parse().ok()?);
     let mut r = right.split(' ');
     let fs_type = r.next().filter(|t| !t.is_empty())?.to_string();
-    let source = unescape(r.next().unwrap_or(""));
+    let source = unescape_octal(r.next().unwrap_or(""));
     let super_options = r.next().map(split_options).unwrap_or_default();
     Some(MountEntry {
         device,
-        root: unescape(f[3]),
-        mount_point: unescape(f[4]),
+        root: unescape_octal(f[3]),
+        mount_point: unescape_octal(f[4]),
         options: split_options(f[5]),
         fs_type,
         source,
@@ -88,27 +90,6 @@ pub fn holding<'a>(mounts: &'a [MountEntry], path: &str) -> Option<&'a MountEntr
         .enumerate()
         .max_by_key(|(i, m)| (m.mount_point.trim_end_matches('/').len(), *i))
         .map(|(_, m)| m)
-}
-
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && (b'0'..=b'3').contains(&b[i + 1])
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]

@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 
+use crate::procfs::unescape_octal;
+
 /// The largest `/proc/swaps` read.
 pub const MAX_SWAPS_BYTES: u64 = 1 << 20;
 
@@ -59,7 +61,7 @@ pub fn parse(text: &str) -> Result<Vec<SwapArea>, ParseError> {
                 ));
             }
             Ok(SwapArea {
-                filename: unescape(f[0]),
+                filename: unescape_octal(f[0]),
                 kind: f[1].to_string(),
                 size_kib: f[2].parse().map_err(|_| bad("size is not a number"))?,
                 used_kib: f[3].parse().map_err(|_| bad("used is not a number"))?,
@@ -85,35 +87,9 @@ pub fn fstab_swaps(text: &str) -> Vec<(usize, String)> {
             let noauto = f
                 .get(3)
                 .is_some_and(|o| o.split(',').any(|o| o == "noauto"));
-            (!noauto).then(|| (i + 1, unescape(f[0])))
+            (!noauto).then(|| (i + 1, unescape_octal(f[0])))
         })
         .collect()
-}
-
-/// Decodes the kernel's `\ooo` octal escapes (`seq_file_path` escapes space, tab, newline and
-/// backslash).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            let v = b[i + 1..i + 4]
-                .iter()
-                .fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
-            if let Ok(byte) = u8::try_from(v) {
-                out.push(byte);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -168,7 +144,7 @@ mod tests {
         assert!(e.to_string().contains("size"), "{e}");
         let e = parse("/swap.img file 10 0 -2\n").unwrap_err();
         assert_eq!(e.line, 1);
-        assert_eq!(unescape("a\\\\b\\9"), "a\\\\b\\9");
-        assert_eq!(unescape("x\\134y"), "x\\y");
+        assert_eq!(unescape_octal("a\\\\b\\9"), "a\\\\b\\9");
+        assert_eq!(unescape_octal("x\\134y"), "x\\y");
     }
 }

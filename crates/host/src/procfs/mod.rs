@@ -90,10 +90,10 @@ pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
             }
             let mut r = right.split(' ');
             let fs_type = r.next()?.to_string();
-            let source = unescape(r.next().unwrap_or(""));
+            let source = unescape_octal(r.next().unwrap_or(""));
             Some(Mount {
-                root: unescape(f[3]),
-                mount_point: unescape(f[4]),
+                root: unescape_octal(f[3]),
+                mount_point: unescape_octal(f[4]),
                 fs_type,
                 source,
                 propagation: f[6..]
@@ -121,7 +121,10 @@ pub fn mount_containing<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount
         .map(|(_, m)| m)
 }
 
-fn unescape(s: &str) -> String {
+/// Decodes the kernel's `\ooo` octal escapes in procfs tables (`seq_file`'s escaping of space,
+/// tab, newline and backslash in mountinfo and `/proc/swaps` paths). An escape above `\377`
+/// is no byte the kernel writes: it is kept as text, never wrapped or overflowed.
+pub(crate) fn unescape_octal(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -130,13 +133,17 @@ fn unescape(s: &str) -> String {
             && i + 3 < b.len()
             && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
         {
-            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
-            out.push(v);
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
+            let v = b[i + 1..i + 4]
+                .iter()
+                .fold(0u32, |v, c| v * 8 + u32::from(c - b'0'));
+            if let Ok(byte) = u8::try_from(v) {
+                out.push(byte);
+                i += 4;
+                continue;
+            }
         }
+        out.push(b[i]);
+        i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -289,6 +296,18 @@ pub fn read_host_wide(proc: &Root, rel: &str) -> Result<(String, String), FsErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: mountinfo's own unescape computed `\777` as 7·64 in a `u8` (a panic in a
+    /// debug build, a wrapped byte in release); one decoder now serves mountinfo and swaps,
+    /// and keeps an escape above `\377` as text.
+    #[test]
+    fn octal_escapes_decode_and_an_impossible_one_stays_text() {
+        assert_eq!(unescape_octal("/mnt/a\\040b"), "/mnt/a b");
+        assert_eq!(unescape_octal("x\\134y"), "x\\y");
+        assert_eq!(unescape_octal("/m\\777"), "/m\\777");
+        let m = parse_mountinfo("22 1 253:0 / /m\\777 rw - ext4 /dev/vda rw\n");
+        assert_eq!(m[0].mount_point, "/m\\777");
+    }
 
     #[test]
     fn cpu_flags_x86_and_arm() {
