@@ -148,29 +148,6 @@ pub(crate) fn unescape_octal(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// A listening Unix socket from `/proc/<pid>/net/unix`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct UnixListener {
-    /// The bound path; abstract names start with `@`.
-    pub path: String,
-}
-
-/// Parses `/proc/net/unix` and returns the sockets that are listening (`__SO_ACCEPTCON`).
-pub fn parse_unix_listeners(text: &str) -> Vec<UnixListener> {
-    const SO_ACCEPTCON: u32 = 1 << 16;
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let flags = u32::from_str_radix(f.get(3)?, 16).ok()?;
-            let path = f.get(7)?;
-            (flags & SO_ACCEPTCON != 0).then(|| UnixListener {
-                path: path.to_string(),
-            })
-        })
-        .collect()
-}
-
 /// A process seen in procfs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Process {
@@ -349,17 +326,5 @@ mod tests {
         let t = "1 0 0:1 / / rw shared:1 - ext4 a rw\n2 1 0:2 / /var rw - tmpfs b rw\n3 1 0:3 / /var rw shared:5 - tmpfs c rw\n";
         let m = parse_mountinfo(t);
         assert_eq!(mount_containing(&m, "/var/x").unwrap().source, "c");
-    }
-
-    #[test]
-    fn unix_listeners() {
-        let t = "Num       RefCount Protocol Flags    Type St Inode Path\n\
-                 0000000000000000: 00000002 00000000 00010000 0001 01 20512 @ISCSIADM_ABSTRACT_NAMESPACE\n\
-                 0000000000000000: 00000003 00000000 00000000 0001 03 20513 /run/foo.sock\n\
-                 0000000000000000: 00000002 00000000 00010000 0001 01 20514 /run/systemd/notify\n\
-                 0000000000000000: 00000002 00000000 00000000 0002 01 20515\n";
-        let l = parse_unix_listeners(t);
-        assert_eq!(l.len(), 2);
-        assert_eq!(l[0].path, "@ISCSIADM_ABSTRACT_NAMESPACE");
     }
 }
