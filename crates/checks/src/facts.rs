@@ -5,10 +5,10 @@ use std::cell::OnceCell;
 use std::path::PathBuf;
 
 use hostready_host::kernel::{self, KernelConfig, Modules};
-use hostready_host::mounts::{self, MountEntry};
+use hostready_host::mounts::MountTable;
 use hostready_host::os_release::OsRelease;
 use hostready_host::procfs::{
-    self, MAX_PROC_FILE_BYTES, MAX_SMALL_PROC_FILE_BYTES, Meminfo, Mount, Process,
+    self, MAX_PROC_FILE_BYTES, MAX_SMALL_PROC_FILE_BYTES, Meminfo, Process,
 };
 use hostready_host::unix_sockets::{self, Listener};
 use hostready_host::{Host, Root, exe};
@@ -28,8 +28,7 @@ pub struct Facts<'h> {
     cpuinfo: OnceCell<Result<Vec<String>, String>>,
     processes: OnceCell<Result<Vec<Process>, String>>,
     listeners: OnceCell<Result<(Vec<Listener>, String), String>>,
-    mounts: OnceCell<Result<(Vec<Mount>, String), String>>,
-    mount_table: OnceCell<Result<(Vec<MountEntry>, String), String>>,
+    mounts: OnceCell<Result<(MountTable, String), String>>,
     unsettled: OnceCell<Result<Vec<hostready_pkgdb::Package>, String>>,
 }
 
@@ -49,7 +48,6 @@ impl<'h> Facts<'h> {
             processes: OnceCell::new(),
             listeners: OnceCell::new(),
             mounts: OnceCell::new(),
-            mount_table: OnceCell::new(),
             unsettled: OnceCell::new(),
         }
     }
@@ -206,26 +204,25 @@ impl<'h> Facts<'h> {
         Ok(files)
     }
 
-    /// Returns the host's mounts (pid 1's mount namespace) and the file read.
-    pub fn mounts(&self) -> Result<(&[Mount], &str), &str> {
+    /// Returns the host's mount table (pid 1's mount namespace) and the file read, read once
+    /// per run for every check that asks (propagation, cgroup layout, data paths, raw disks).
+    /// It holds the text, at most `MAX_PROC_FILE_BYTES` (4 MiB); entries are parsed as
+    /// iterated (see `hostready_host::mounts`).
+    pub fn mounts(&self) -> Result<(&MountTable, &str), &str> {
         self.mounts
-            .get_or_init(|| read_host_wide(self, "mountinfo", procfs::parse_mountinfo))
+            .get_or_init(|| {
+                let proc = self.proc()?;
+                procfs::read_host_wide(proc, "mountinfo")
+                    .map(|(t, src)| (MountTable::new(t), format!("/proc{src}")))
+                    .map_err(|e| format!("cannot read {}: {}", e, e.source))
+            })
             .as_ref()
-            .map(|(m, s)| (m.as_slice(), s.as_str()))
+            .map(|(m, s)| (m, s.as_str()))
             .map_err(String::as_str)
     }
 }
 
 impl Facts<'_> {
-    /// Returns the host's mounts with their options (pid 1's `mountinfo`) and the file read.
-    pub fn mount_table(&self) -> Result<(&[MountEntry], &str), &str> {
-        self.mount_table
-            .get_or_init(|| read_host_wide(self, "mountinfo", mounts::parse_mountinfo))
-            .as_ref()
-            .map(|(m, s)| (m.as_slice(), s.as_str()))
-            .map_err(String::as_str)
-    }
-
     /// Returns the dpkg packages whose installation did not finish (`iU`, `iF`, ...), read
     /// once per run (see `hostready_pkgdb::dpkg_unsettled`).
     pub fn dpkg_unsettled(&self) -> Result<&[hostready_pkgdb::Package], &str> {
@@ -237,18 +234,6 @@ impl Facts<'_> {
             .as_deref()
             .map_err(String::as_str)
     }
-}
-
-/// Reads a host-wide procfs file (pid 1's view) and parses it; the path read goes with it.
-fn read_host_wide<T>(
-    facts: &Facts<'_>,
-    rel: &str,
-    parse: fn(&str) -> Vec<T>,
-) -> Result<(Vec<T>, String), String> {
-    let proc = facts.proc()?;
-    procfs::read_host_wide(proc, rel)
-        .map(|(t, src)| (parse(&t), format!("/proc{src}")))
-        .map_err(|e| format!("cannot read {}: {}", e, e.source))
 }
 
 fn read_proc(facts: &Facts<'_>, path: &str, max: u64) -> Result<String, String> {

@@ -56,7 +56,11 @@ fn on_xfs(path: &str) -> DataPath {
 #[test]
 fn propagation_keeps_lines_with_unparsed_id_device_or_type() {
     let h = host(DAMAGED);
-    for (d, peer) in [("id", "shared:2"), ("dev", "shared:3"), ("fstype", "shared:4")] {
+    for (d, peer) in [
+        ("id", "shared:2"),
+        ("dev", "shared:3"),
+        ("fstype", "shared:4"),
+    ] {
         let path = format!("/var/lib/{d}");
         let o = on(&h, |f| mount::propagation(&path, f));
         assert_eq!(o.status, Status::Pass, "{o:#?}");
@@ -75,7 +79,9 @@ fn propagation_keeps_lines_with_unparsed_id_device_or_type() {
 fn data_path_skips_every_damaged_line() {
     let h = host(DAMAGED);
     for d in ["id", "dev", "fstype", "short", "nosep"] {
-        let o = on(&h, |f| data_path::check(&on_xfs(&format!("/var/lib/{d}")), f));
+        let o = on(&h, |f| {
+            data_path::check(&on_xfs(&format!("/var/lib/{d}")), f)
+        });
         assert_eq!(o.status, Status::Fail, "{d}: {o:#?}");
         assert_eq!(
             o.evidence.get("mount"),
@@ -102,5 +108,30 @@ fn cgroup_layout_keeps_lines_with_unparsed_id_or_device() {
         "{DAMAGED}29 22 0:26 / /sys/fs/cgroup rw cgroup2 cgroup2 rw\n"
     ));
     let o = on(&h, |f| cgroup::check(Some(2), &[], f));
+    assert_eq!(o.status, Status::Fail, "{o:#?}");
+}
+
+/// One run reads pid 1's `mountinfo` once: the checks that judge by the device (data paths,
+/// raw disks) and those that read peer groups and types (propagation, cgroup) share the table.
+/// Regression: `Facts` read it twice, once per parser; here the file changes between the first
+/// check and the second, and the second still sees the table the first read.
+#[test]
+fn one_run_reads_mountinfo_once() {
+    let h = host("22 1 254:1 / / rw shared:1 - ext4 /dev/vda1 rw\n");
+    let host = Host::open(&h.root, ProcSource::At(h.proc.clone())).unwrap();
+    let facts = Facts::new(&host, "/usr/bin");
+    let o = mount::propagation("/var/lib/id", &facts);
+    assert_eq!(o.status, Status::Pass, "{o:#?}");
+    h.proc_file("/1/mountinfo", "22 1 254:1 / / rw - xfs /dev/vda1 rw\n");
+    let o = data_path::check(&on_xfs("/var/lib/id"), &facts);
+    assert_eq!(o.status, Status::Fail, "{o:#?}");
+    assert_eq!(o.evidence.get("mount"), Some("/dev/vda1 on / (ext4)"));
+    let o = cgroup::check(None, &[], &facts);
+    assert!(o.message.contains("no cgroup hierarchy"), "{o:#?}");
+    // A new run reads the new table.
+    let facts = Facts::new(&host, "/usr/bin");
+    let o = data_path::check(&on_xfs("/var/lib/id"), &facts);
+    assert_eq!(o.status, Status::Pass, "{o:#?}");
+    let o = mount::propagation("/var/lib/id", &facts);
     assert_eq!(o.status, Status::Fail, "{o:#?}");
 }

@@ -5,11 +5,12 @@
 //! Sources: the host's mount table (pid 1's `mountinfo`), `/sys/fs/cgroup/cgroup.controllers`
 //! for v2, the `enabled` column of `/proc/cgroups` for v1. Memory bound: the files are read
 //! with caps ([`MAX_CONTROLLERS_BYTES`], [`MAX_PROC_CGROUPS_BYTES`]); the mount table is the
-//! caller's, already bounded by [`crate::procfs::MAX_PROC_FILE_BYTES`].
+//! caller's ([`crate::mounts::MountTable`], bounded by [`crate::procfs::MAX_PROC_FILE_BYTES`]),
+//! walked once without keeping its entries.
 
 use serde::Serialize;
 
-use crate::procfs::Mount;
+use crate::mounts::Mount;
 
 /// Where the kubelet and runc look for the cgroup hierarchy.
 pub const CGROUP_ROOT: &str = "/sys/fs/cgroup";
@@ -58,19 +59,21 @@ impl Layout {
     }
 }
 
-/// Returns the layout of a mount table. The last mount at `/sys/fs/cgroup` is the one visible
-/// (an overmount hides what was there), as `statfs("/sys/fs/cgroup")` sees it.
-pub fn layout(mounts: &[Mount]) -> Layout {
-    let root_is_v2 = mounts
-        .iter()
-        .rev()
-        .find(|m| m.mount_point == CGROUP_ROOT)
-        .is_some_and(|m| m.fs_type == "cgroup2");
+/// Returns the layout of a mount table (every line kept by the parser: only the mount point
+/// and type are read). The last mount at `/sys/fs/cgroup` is the one visible (an overmount
+/// hides what was there), as `statfs("/sys/fs/cgroup")` sees it.
+pub fn layout<'t>(mounts: impl IntoIterator<Item = Mount<'t>>) -> Layout {
+    let (mut root_is_v2, mut v1, mut v2) = (false, false, false);
+    for m in mounts {
+        if m.mount_point == CGROUP_ROOT {
+            root_is_v2 = m.fs_type == "cgroup2";
+        }
+        v1 |= m.fs_type == "cgroup";
+        v2 |= m.fs_type == "cgroup2";
+    }
     if root_is_v2 {
         return Layout::Unified;
     }
-    let v1 = mounts.iter().any(|m| m.fs_type == "cgroup");
-    let v2 = mounts.iter().any(|m| m.fs_type == "cgroup2");
     match (v1, v2) {
         (true, true) => Layout::Hybrid,
         (true, false) => Layout::Legacy,
@@ -127,7 +130,7 @@ pub fn alias(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::procfs::parse_mountinfo;
+    use crate::mounts::parse_mountinfo;
 
     /// This machine: v1 controllers under a tmpfs, systemd's cgroup2 at `unified`.
     const HYBRID: &str = "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n\
@@ -143,15 +146,15 @@ mod tests {
 
     #[test]
     fn layouts_real_samples() {
-        assert_eq!(layout(&parse_mountinfo(HYBRID)), Layout::Hybrid);
-        assert_eq!(layout(&parse_mountinfo(HYBRID)).kubelet_version(), Some(1));
-        assert_eq!(layout(&parse_mountinfo(UNIFIED)), Layout::Unified);
+        assert_eq!(layout(parse_mountinfo(HYBRID)), Layout::Hybrid);
+        assert_eq!(layout(parse_mountinfo(HYBRID)).kubelet_version(), Some(1));
+        assert_eq!(layout(parse_mountinfo(UNIFIED)), Layout::Unified);
         let legacy: String = HYBRID.lines().take(5).map(|l| format!("{l}\n")).collect();
-        assert_eq!(layout(&parse_mountinfo(&legacy)), Layout::Legacy);
-        assert_eq!(layout(&[]), Layout::None);
+        assert_eq!(layout(parse_mountinfo(&legacy)), Layout::Legacy);
+        assert_eq!(layout(Vec::new()), Layout::None);
         // A tmpfs mounted over a cgroup2 root hides it: the kubelet's statfs sees no cgroup2.
         let over = format!("{UNIFIED}40 29 0:40 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n");
-        assert_eq!(layout(&parse_mountinfo(&over)), Layout::Hybrid);
+        assert_eq!(layout(parse_mountinfo(&over)), Layout::Hybrid);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub fn check(version: Option<u8>, controllers: &[String], facts: &Facts<'_>) -> 
         }
     };
     ev.add("mounts", source);
-    let layout = cgroup::layout(mounts);
+    let layout = cgroup::layout(mounts.iter());
     ev.add("layout", layout.as_str());
     let seen = layout.kubelet_version();
     if let Some(v) = seen {

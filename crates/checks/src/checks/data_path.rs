@@ -70,21 +70,22 @@ pub fn check(want: &DataPath, facts: &Facts<'_>) -> Outcome {
         );
         format!("{} (not created yet; its ancestor {canonical})", want.path)
     };
-    let (table, source) = match facts.mount_table() {
+    let (table, source) = match facts.mounts() {
         Ok(t) => t,
         Err(why) => return Outcome::unknown(format!("cannot read the host's mounts: {why}"), ev),
     };
     ev.add("mounts source", source);
-    let Some(m) = mounts::holding(table, &canonical) else {
+    // Only complete lines: the type and device are what this check judges by.
+    let Some(m) = mounts::holding(table.complete(), &canonical) else {
         return Outcome::unknown(format!("no mount in {source} holds {canonical}"), ev);
     };
     ev.add(
         "mount",
         format!("{} on {} ({})", m.source, m.mount_point, m.fs_type),
     );
-    ev.add("options", m.options.join(","));
+    ev.add("options", m.options().collect::<Vec<_>>().join(","));
     let mut problems = Vec::new();
-    if !want.filesystems.is_empty() && !want.filesystems.contains(&m.fs_type) {
+    if !want.filesystems.is_empty() && !want.filesystems.iter().any(|f| f == m.fs_type) {
         problems.push(format!(
             "it is on {}, not {}",
             m.fs_type,
@@ -102,7 +103,7 @@ pub fn check(want: &DataPath, facts: &Facts<'_>) -> Outcome {
     }
     let mut space_unknown = None;
     if let Some(min) = want.min_free_gib {
-        match space(facts, &at.canonical, m, &mut ev) {
+        match space(facts, &at.canonical, &m, &mut ev) {
             Ok(avail) if avail < min.saturating_mul(GIB) => {
                 problems.push(format!("{} GiB free, {min} GiB wanted", avail / GIB))
             }
@@ -157,22 +158,27 @@ pub fn check(want: &DataPath, facts: &Facts<'_>) -> Outcome {
 fn space(
     facts: &Facts<'_>,
     path: &Path,
-    m: &mounts::MountEntry,
+    m: &mounts::Mount<'_>,
     ev: &mut Evidence,
 ) -> Result<u64, String> {
     let node = facts
         .fs()
         .node(path)
         .map_err(|e| format!("cannot examine {e}: {}", e.source))?;
-    // btrfs gives each subvolume its own anonymous st_dev, which mountinfo does not show.
-    if node.dev != m.device && m.fs_type != "btrfs" {
+    // Unreachable for the complete lines this check takes; said rather than assumed.
+    let Some((major, minor)) = m.device else {
         return Err(format!(
-            "through the root, {} is on device {}:{}, but the host mounts {}:{} there: the host's mounts are not visible here (mount the host root with mountPropagation: HostToContainer)",
+            "the host's mountinfo names no device for {}",
+            m.mount_point
+        ));
+    };
+    // btrfs gives each subvolume its own anonymous st_dev, which mountinfo does not show.
+    if node.dev != (major, minor) && m.fs_type != "btrfs" {
+        return Err(format!(
+            "through the root, {} is on device {}:{}, but the host mounts {major}:{minor} there: the host's mounts are not visible here (mount the host root with mountPropagation: HostToContainer)",
             path.display(),
             node.dev.0,
             node.dev.1,
-            m.device.0,
-            m.device.1
         ));
     }
     let s =

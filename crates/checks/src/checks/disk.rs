@@ -47,7 +47,7 @@ pub fn check(want: &RawDisks, facts: &Facts<'_>) -> Outcome {
             );
         }
     };
-    let mounts = facts.mount_table();
+    let mounts = facts.mounts();
     let mut raw = 0u64;
     let mut unknown = Vec::new();
     let mut virtual_skipped = Vec::new();
@@ -113,7 +113,7 @@ fn verdict(
     d: &BlockDevice,
     want: &RawDisks,
     facts: &Facts<'_>,
-    mounts: &Result<(&[hostready_host::mounts::MountEntry], &str), &str>,
+    mounts: &Result<(&hostready_host::mounts::MountTable, &str), &str>,
 ) -> Verdict {
     if blockdev::is_virtual(&d.name) && !want.include.iter().any(|p| d.name.starts_with(p.as_str()))
     {
@@ -140,7 +140,8 @@ fn verdict(
     }
     match mounts {
         Ok((table, _)) => {
-            if let Some(m) = table.iter().find(|m| m.device == d.device) {
+            // Only complete lines, as ever (a damaged device field names no disk anyway).
+            if let Some(m) = table.complete().find(|m| m.device == Some(d.device)) {
                 return Verdict::InUse(format!("mounted on {}", m.mount_point));
             }
         }

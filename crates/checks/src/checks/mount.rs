@@ -1,7 +1,7 @@
 //! `mount.propagation`: the mount holding the storage data path is shared, so mounts made by
 //! the CSI plugin inside its container propagate to the host (Bidirectional propagation).
 
-use hostready_host::procfs::mount_containing;
+use hostready_host::mounts;
 
 use crate::facts::Facts;
 use crate::finding::{Evidence, Outcome, Remediation};
@@ -14,16 +14,18 @@ pub fn propagation(path: &str, facts: &Facts<'_>) -> Outcome {
         Err(why) => return Outcome::unknown(format!("cannot read the host's mounts: {why}"), ev),
     };
     ev.add("source", source);
-    let Some(m) = mount_containing(mounts, path) else {
+    // Every line the parser keeps: this check reads only the mount point and optional fields.
+    let Some(m) = mounts::holding(mounts.iter(), path) else {
         return Outcome::unknown(format!("no mount in {source} contains {path}"), ev);
     };
-    ev.add("mount", &m.mount_point);
+    ev.add("mount", &*m.mount_point);
+    let fields: Vec<&str> = m.propagation().collect();
     ev.add(
         "optional fields",
-        if m.propagation.is_empty() {
+        if fields.is_empty() {
             "none (private)".to_string()
         } else {
-            m.propagation.join(" ")
+            fields.join(" ")
         },
     );
     if m.is_shared() {

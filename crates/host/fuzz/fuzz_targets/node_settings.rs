@@ -4,7 +4,7 @@
 //! `modules.builtin.modinfo`. The input is split at the first NUL: file text before, a name
 //! to look up after.
 #![no_main]
-use hostready_host::{cgroup, modparam, procfs, swap, sysctl};
+use hostready_host::{cgroup, modparam, mounts, swap, sysctl};
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let (text, name) = match data.iter().position(|&b| b == 0) {
@@ -28,7 +28,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     for (line, _) in swap::fstab_swaps(&text) {
         assert!(line >= 1 && line <= text.lines().count());
     }
-    let _ = cgroup::layout(&procfs::parse_mountinfo(&text));
+    let _ = cgroup::layout(mounts::parse_mountinfo(&text));
     let _ = cgroup::parse_controllers(&text);
     let _ = cgroup::parse_proc_cgroups(&text);
     let _ = modparam::cmdline_parameter(&text, &name, "multipath");

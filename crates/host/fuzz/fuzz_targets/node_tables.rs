@@ -1,5 +1,6 @@
 //! The node-side tables of issue 13: `/proc/net/unix` streamed (`unix_sockets`), `mountinfo`
-//! with options and the mount holding a path (`mounts`), and sysfs `dev` numbers
+//! (the one parser, `mounts`: every line kept and the complete ones, and the mount holding a
+//! path in each), and sysfs `dev` numbers
 //! (`blockdev::parse_dev`). The input is split at the first NUL: table text before, the path
 //! given to `mounts::holding` after.
 #![no_main]
@@ -20,10 +21,22 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let text = String::from_utf8_lossy(text);
     let path = String::from_utf8_lossy(path);
-    let table = mounts::parse_mountinfo(&text);
-    if let Some(m) = mounts::holding(&table, &path) {
-        assert!(table.iter().any(|x| std::ptr::eq(x, m)));
-        let _ = m.has_option("noexec");
+    let table = mounts::MountTable::new(text.to_string());
+    for m in table.iter() {
+        let _ = (m.is_shared(), m.is_complete(), m.has_option("noexec"));
+        // Fields are split at spaces; only escaped paths may hold one once decoded.
+        assert!(!m.fs_type.contains(' ') && !m.options().any(|o| o.contains(' ')));
     }
+    for lines in [table.iter().collect::<Vec<_>>(), table.complete().collect()] {
+        let held = mounts::holding(lines.iter().cloned(), &path);
+        if let Some(m) = &held {
+            assert!(lines.contains(m));
+        }
+        // The root covers every path: a table with `/` always holds.
+        if lines.iter().any(|m| m.mount_point == "/") {
+            assert!(held.is_some());
+        }
+    }
+    let _ = mounts::holding(table.iter(), "/");
     let _ = blockdev::parse_dev(&text);
 });

@@ -4,15 +4,16 @@
 //! Parsers take text and return values, so each is tested on real samples; readers only add the
 //! file access. [`pid`]: the per-process files (`stat`, `statm`, `status`, `smaps_rollup`,
 //! `cmdline`, `environ`) and `/proc/stat`, `/proc/uptime`; [`memory`]: `meminfo` and PSI;
-//! [`locks`]: `/proc/locks`; this file: `mountinfo`, `net/unix`, `cpuinfo` and the process
-//! list; [`live`]: this process's own `/proc` (the runner's children), not rooted.
+//! [`locks`]: `/proc/locks`; this file: `cpuinfo`, the process list and the octal-escape
+//! decoder that `mountinfo` (parsed in [`crate::mounts`]) and `/proc/swaps` share; [`live`]:
+//! this process's own `/proc` (the runner's children), not rooted.
 //!
 //! Why not `procfs-core` (parsing only, from any `Read`): its `Stat` parses all 52 fields
 //! into an owned struct where doctor's scan of thousands of processes needs 8; its `Meminfo`
 //! requires some 20 lines a trimmed or fake procfs lacks, accepts `MB`/`GB` units, and keeps
 //! no duplicate check; its lock table refuses the whole file for one line it does not know and
-//! drops the `->` waiter mark; its pressure figures take `nan`. Mount, socket and cpuinfo
-//! parsers here read 2-5 fields per line, and the checks' tests cover them. Host-wide views (mounts, sockets) are read through pid 1, because our own
+//! drops the `->` waiter mark; its pressure figures take `nan`. The cpuinfo parser here reads
+//! one field. Host-wide views (mounts, sockets) are read through pid 1, because our own
 //! `/proc/self` is the pod's in a DaemonSet while `/proc/1` is the host's (hostPID).
 //!
 //! Memory bounds: every procfs file is read whole with a per-file cap ([`MAX_PROC_FILE_BYTES`]
@@ -59,66 +60,6 @@ pub fn parse_cpu_flags(text: &str) -> Vec<String> {
                 .then(|| v.split_whitespace().map(str::to_string).collect())
         })
         .unwrap_or_default()
-}
-
-/// One line of `/proc/<pid>/mountinfo` (see proc(5)).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Mount {
-    pub mount_point: String,
-    pub root: String,
-    pub fs_type: String,
-    pub source: String,
-    /// Optional fields such as `shared:1` or `master:3`.
-    pub propagation: Vec<String>,
-}
-
-impl Mount {
-    /// Returns true if and only if the mount is in a shared peer group (`shared:N`).
-    pub fn is_shared(&self) -> bool {
-        self.propagation.iter().any(|t| t.starts_with("shared:"))
-    }
-}
-
-/// Parses `mountinfo`, skipping malformed lines; octal escapes (`\040`) in paths are decoded.
-pub fn parse_mountinfo(text: &str) -> Vec<Mount> {
-    text.lines()
-        .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let f: Vec<&str> = left.split(' ').collect();
-            if f.len() < 6 {
-                return None;
-            }
-            let mut r = right.split(' ');
-            let fs_type = r.next()?.to_string();
-            let source = unescape_octal(r.next().unwrap_or(""));
-            Some(Mount {
-                root: unescape_octal(f[3]),
-                mount_point: unescape_octal(f[4]),
-                fs_type,
-                source,
-                propagation: f[6..]
-                    .iter()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.to_string())
-                    .collect(),
-            })
-        })
-        .collect()
-}
-
-/// Returns the mount that holds `path`: the longest mount point that is a prefix of it, the last
-/// one when several mounts are stacked on the same point.
-pub fn mount_containing<'a>(mounts: &'a [Mount], path: &str) -> Option<&'a Mount> {
-    let covers = |m: &&Mount| {
-        let mp = m.mount_point.trim_end_matches('/');
-        path == m.mount_point || path.starts_with(&format!("{mp}/")) || m.mount_point == "/"
-    };
-    mounts
-        .iter()
-        .filter(covers)
-        .enumerate()
-        .max_by_key(|(i, m)| (m.mount_point.len(), *i))
-        .map(|(_, m)| m)
 }
 
 /// Decodes the kernel's `\ooo` octal escapes in procfs tables (`seq_file`'s escaping of space,
@@ -206,16 +147,12 @@ pub fn hidden_processes(proc: &Root) -> Option<String> {
     let mountinfo = proc
         .read_to_string_bounded("/self/mountinfo", MAX_PROC_FILE_BYTES)
         .ok()?;
-    let dev = format!("{major}:{minor}");
-    // Super options follow the source after " - ": `rw,nosuid,hidepid=invisible,gid=27`.
-    let options = mountinfo.lines().find_map(|l| {
-        let (left, right) = l.split_once(" - ")?;
-        (left.split(' ').nth(2) == Some(dev.as_str()))
-            .then(|| right.split(' ').nth(2).unwrap_or("").to_string())
-    })?;
+    // The procfs's superblock options: `rw,nosuid,hidepid=invisible,gid=27`.
+    let mount =
+        crate::mounts::parse_mountinfo(&mountinfo).find(|m| m.device == Some((major, minor)))?;
     let mut hidepid = None;
     let mut gid = None;
-    for o in options.split(',') {
+    for o in mount.super_options() {
         if let Some(v) = o.strip_prefix("hidepid=") {
             hidepid = Some(v.to_string());
         } else if let Some(v) = o.strip_prefix("gid=") {
@@ -282,8 +219,6 @@ mod tests {
         assert_eq!(unescape_octal("/mnt/a\\040b"), "/mnt/a b");
         assert_eq!(unescape_octal("x\\134y"), "x\\y");
         assert_eq!(unescape_octal("/m\\777"), "/m\\777");
-        let m = parse_mountinfo("22 1 253:0 / /m\\777 rw - ext4 /dev/vda rw\n");
-        assert_eq!(m[0].mount_point, "/m\\777");
     }
 
     #[test]
@@ -293,38 +228,5 @@ mod tests {
         let arm = "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd evtstrm aes\n";
         assert!(parse_cpu_flags(arm).contains(&"asimd".to_string()));
         assert!(parse_cpu_flags("").is_empty());
-    }
-
-    #[test]
-    fn mountinfo_real_sample() {
-        let t = "22 1 253:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
-                 30 22 0:5 / /dev rw,nosuid master:2 - devtmpfs udev rw\n\
-                 40 22 253:1 / /var/lib/long\\040horn rw - xfs /dev/vdb rw\n\
-                 bad line\n";
-        let m = parse_mountinfo(t);
-        assert_eq!(m.len(), 3);
-        assert!(m[0].is_shared());
-        assert!(!m[1].is_shared());
-        assert_eq!(m[2].mount_point, "/var/lib/long horn");
-        assert_eq!(
-            mount_containing(&m, "/var/lib/longhorn")
-                .unwrap()
-                .mount_point,
-            "/"
-        );
-        assert_eq!(
-            mount_containing(&m, "/var/lib/long horn/x")
-                .unwrap()
-                .fs_type,
-            "xfs"
-        );
-        assert_eq!(mount_containing(&m, "/dev").unwrap().fs_type, "devtmpfs");
-    }
-
-    #[test]
-    fn stacked_mounts_last_wins() {
-        let t = "1 0 0:1 / / rw shared:1 - ext4 a rw\n2 1 0:2 / /var rw - tmpfs b rw\n3 1 0:3 / /var rw shared:5 - tmpfs c rw\n";
-        let m = parse_mountinfo(t);
-        assert_eq!(mount_containing(&m, "/var/x").unwrap().source, "c");
     }
 }
