@@ -67,6 +67,29 @@ fn every_builtin_loads_and_every_requirement_cites_a_resolved_source() {
     }
 }
 
+/// Rook's `dataDirHostPath` has constraints a host can fail (it could only pass or be unknown):
+/// a writable mount and Rook's own size of a mon store, from the CephCluster reference and
+/// Ceph's monitor settings. The table test below holds them pass and warn on built roots.
+#[test]
+fn rook_data_dir_host_path_wants_a_writable_mount_with_space() {
+    let p = profile::load("rook-ceph").unwrap();
+    let r = p
+        .requirements
+        .iter()
+        .find(|r| r.id == "path./var/lib/rook")
+        .expect("rook-ceph checks dataDirHostPath");
+    let Check::DataPath(d) = &r.check else {
+        panic!("{r:?}")
+    };
+    assert_eq!(d.min_free_gib, Some(10));
+    assert_eq!(d.forbid_options, ["ro"]);
+    assert!(d.filesystems.is_empty(), "no source names a filesystem");
+    assert_eq!(r.level, Level::Recommended);
+    let keys: Vec<Option<&str>> = r.sources.iter().map(|s| s.key.as_deref()).collect();
+    assert_eq!(keys, [Some("RK-crd"), Some("CEPH-mon")]);
+    assert!(can_lack(&r.check));
+}
+
 /// The bytes of this machine's `true` and its ELF interpreter's path, so executables found
 /// on the fake root are real, runnable programs.
 fn interpreter_of_true() -> String {
@@ -164,8 +187,8 @@ fn other_value(want: &str) -> String {
 
 /// Returns true if and only if a root can lack what `check` asks. A `data_path` with no
 /// filesystem list, no forbidden option and no free space asks only that the host can name
-/// the mount holding its path (Rook's `dataDirHostPath`: the finding shows where it lives);
-/// it can pass or be unknown, never fail.
+/// the mount holding its path; it can pass or be unknown, never fail (no built-in has one
+/// now: Rook's `dataDirHostPath` forbids `ro` and wants free space).
 fn can_lack(check: &Check) -> bool {
     !matches!(check, Check::DataPath(d)
         if d.filesystems.is_empty() && d.forbid_options.is_empty() && d.min_free_gib.is_none())
@@ -206,8 +229,9 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
     let mut swap_on = false;
     // The kubelet's cgroup version of the layout (None: nothing mounted), and the controllers.
     let mut cgroup: Option<(Option<u8>, Vec<String>)> = None;
-    // Mounts below `/`: (mount point, filesystem type, mount options).
-    let mut data_mounts: Vec<(String, String, String)> = Vec::new();
+    // Mounts below `/`: (mount point, filesystem type, mount options, the real device
+    // where free space is asked, so that statvfs through the root is trusted).
+    let mut data_mounts: Vec<(String, String, String, Option<(u32, u32)>)> = Vec::new();
     // Raw disks: (count, size in GiB, partitioned).
     let mut raw: Option<(u64, u64, bool)> = None;
     for (pid, r) in (100..).zip(reqs) {
@@ -353,13 +377,25 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
             }
             // The path's own mount: an allowed filesystem without a forbidden option, or
             // (lacking) a filesystem not allowed, else a forbidden option.
+            // Free space is the real disk's (crates/cli/tests/node_families.rs makes it
+            // lack): the mount names the temp dir's own device, and the disk must have it.
             Check::DataPath(d) => {
-                assert!(
-                    d.min_free_gib.is_none(),
-                    "{}: min_free_gib is not modelled by this table (free space is the real disk's); crates/cli/tests/node_families.rs covers it",
-                    r.id
-                );
-                fs::create_dir_all(h.root.join(d.path.trim_start_matches('/'))).unwrap();
+                let dir = h.root.join(d.path.trim_start_matches('/'));
+                fs::create_dir_all(&dir).unwrap();
+                let device = d.min_free_gib.map(|min| {
+                    let root = hostready_host::Root::open(&h.root).unwrap();
+                    let s = hostready_host::statfs::space(&root, std::path::Path::new(&d.path))
+                        .unwrap();
+                    assert!(
+                        s.available_bytes >= min << 30,
+                        "{}: this test needs {min} GiB free in {} (has {} MiB)",
+                        r.id,
+                        dir.display(),
+                        s.available_bytes >> 20
+                    );
+                    let dev = fs::metadata(&dir).unwrap().dev();
+                    (rustix::fs::major(dev), rustix::fs::minor(dev))
+                });
                 let allowed = d.filesystems.first().cloned().unwrap_or("ext4".into());
                 let (fs_type, options) = match (wanted, d.forbid_options.first()) {
                     (false, _) if !d.filesystems.is_empty() => {
@@ -369,7 +405,7 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
                     (false, Some(o)) => (allowed, format!("rw,relatime,{o}")),
                     _ => (allowed, "rw,relatime".to_string()),
                 };
-                data_mounts.push((d.path.clone(), fs_type, options));
+                data_mounts.push((d.path.clone(), fs_type, options, device));
             }
             // Required options as modules (=m), so that a `kernel_module` requirement naming
             // the same option still fails when its module is the one lacking (=m, not loaded);
@@ -438,9 +474,10 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
         "22 1 253:0 / / rw,relatime{} - ext4 /dev/vda rw\n",
         propagation(1)
     );
-    for (id, (at, fs_type, options)) in (40..).zip(&data_mounts) {
+    for (id, (at, fs_type, options, device)) in (40..).zip(&data_mounts) {
+        let (major, minor) = device.unwrap_or((0, id));
         mountinfo.push_str(&format!(
-            "{id} 22 0:{id} / {at} {options}{} - {fs_type} /dev/vd{id} rw\n",
+            "{id} 22 {major}:{minor} / {at} {options}{} - {fs_type} /dev/vd{id} rw\n",
             propagation(id)
         ));
     }
