@@ -194,6 +194,10 @@ fn can_lack(check: &Check) -> bool {
         if d.filesystems.is_empty() && d.forbid_options.is_empty() && d.min_free_gib.is_none())
 }
 
+/// A mount below `/` of a built root: mount point, filesystem type, mount options, and the
+/// real device where free space is asked (so that statvfs through the root is trusted).
+type DataMount = (String, String, String, Option<(u32, u32)>);
+
 /// A Debian root and procfs with what `reqs` ask, except the requirement `except`; `disk` is
 /// the blank disk a `raw_disks` requirement finds.
 fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> FakeHost {
@@ -229,9 +233,7 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
     let mut swap_on = false;
     // The kubelet's cgroup version of the layout (None: nothing mounted), and the controllers.
     let mut cgroup: Option<(Option<u8>, Vec<String>)> = None;
-    // Mounts below `/`: (mount point, filesystem type, mount options, the real device
-    // where free space is asked, so that statvfs through the root is trusted).
-    let mut data_mounts: Vec<(String, String, String, Option<(u32, u32)>)> = Vec::new();
+    let mut data_mounts: Vec<DataMount> = Vec::new();
     // Raw disks: (count, size in GiB, partitioned).
     let mut raw: Option<(u64, u64, bool)> = None;
     for (pid, r) in (100..).zip(reqs) {
