@@ -19,7 +19,7 @@ use hostready_checks::checks::cri::KNOWN_CRI_SOCKETS;
 use hostready_checks::profile::{self, sources};
 use hostready_checks::{Check, Facts, Level, Profile, Requirement, Status, evaluate};
 use hostready_host::{Host, ProcSource};
-use hostready_testkit::fakehost::{FakeHost, init_process, write};
+use hostready_testkit::fakehost::{FakeHost, Mount, init_process, write};
 
 const RELEASE: &str = "6.8.0-1-amd64";
 
@@ -200,8 +200,23 @@ type DataMount = (String, String, String, Option<(u32, u32)>);
 
 /// A Debian root and procfs with what `reqs` ask, except the requirement `except`; `disk` is
 /// the blank disk a `raw_disks` requirement finds.
-fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> FakeHost {
+/// A built root, and the tmpfs mounts that give its data paths their free space; the mounts
+/// are declared first so that they go before the root's temp dir is removed.
+struct Built {
+    _space: Vec<Mount>,
+    host: FakeHost,
+}
+
+impl std::ops::Deref for Built {
+    type Target = FakeHost;
+    fn deref(&self) -> &FakeHost {
+        &self.host
+    }
+}
+
+fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Built {
     let h = FakeHost::new();
+    let mut space = Vec::new();
     h.file("/etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n");
     for d in ["usr/sbin", "usr/bin", &format!("lib/modules/{RELEASE}")] {
         fs::create_dir_all(h.root.join(d)).unwrap();
@@ -379,22 +394,16 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
             }
             // The path's own mount: an allowed filesystem without a forbidden option, or
             // (lacking) a filesystem not allowed, else a forbidden option.
-            // Free space is the real disk's (crates/cli/tests/node_families.rs makes it
-            // lack): the mount names the temp dir's own device, and the disk must have it.
+            // Free space is statvfs's (crates/cli/tests/node_families.rs makes it lack): a
+            // tmpfs of one GiB more than asked is mounted there (it takes no memory until
+            // written), whatever the machine's own disk has free, and the mount line names
+            // its device so that free space through the root is trusted.
             Check::DataPath(d) => {
                 let dir = h.root.join(d.path.trim_start_matches('/'));
                 fs::create_dir_all(&dir).unwrap();
                 let device = d.min_free_gib.map(|min| {
-                    let root = hostready_host::Root::open(&h.root).unwrap();
-                    let s = hostready_host::statfs::space(&root, std::path::Path::new(&d.path))
-                        .unwrap();
-                    assert!(
-                        s.available_bytes >= min << 30,
-                        "{}: this test needs {min} GiB free in {} (has {} MiB)",
-                        r.id,
-                        dir.display(),
-                        s.available_bytes >> 20
-                    );
+                    let size = format!("size={}g,mode=0755", min + 1);
+                    space.push(Mount::new(&["-t", "tmpfs", "-o", &size, "tmpfs"], &dir));
                     let dev = fs::metadata(&dir).unwrap().dev();
                     (rustix::fs::major(dev), rustix::fs::minor(dev))
                 });
@@ -539,7 +548,10 @@ fn host_for(reqs: &[&Requirement], except: Option<&str>, disk: &BlankDisk) -> Fa
             disk.show_in(&h, &name, size_gib.max(1), partitioned);
         }
     }
-    h
+    Built {
+        _space: space,
+        host: h,
+    }
 }
 
 /// Returns the status of each requirement of `p` on `h` (with or without its procfs).
