@@ -13,10 +13,13 @@
 //!   questions about live processes; [`process::need`] for a program a test cannot run without.
 //! - [`loopback`]: a hostile API server on loopback and a kubeconfig for it.
 //! - [`wait`]: polling with a deadline.
+//! - [`counting_alloc`]: a counting global allocator, for peak-heap bounds in tests and in the
+//!   fuzz targets (which include the file by path).
 
 // A test-only crate: it builds fixtures and cgroups on this machine directly.
 #![allow(clippy::disallowed_methods)]
 
+pub mod counting_alloc;
 pub mod debroot;
 pub mod fakehost;
 pub mod loopback;
