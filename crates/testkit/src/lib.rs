@@ -12,6 +12,7 @@
 //! - [`process`]: guards that kill and reap what a test starts, a SQLite lock holder, and
 //!   questions about live processes; [`process::need`] for a program a test cannot run without.
 //! - [`loopback`]: a hostile API server on loopback and a kubeconfig for it.
+//! - [`loopdev`]: loop devices attached to image files, detached on drop.
 //! - [`wait`]: polling with a deadline.
 //! - [`counting_alloc`]: a counting global allocator, for peak-heap bounds in tests and in the
 //!   fuzz targets (which include the file by path).
@@ -23,6 +24,7 @@ pub mod counting_alloc;
 pub mod debroot;
 pub mod fakehost;
 pub mod loopback;
+pub mod loopdev;
 pub mod memcg;
 pub mod ndb_index;
 pub mod process;
