@@ -6,8 +6,9 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use hostready_testkit::kube_testenv::KubeTestenv;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -15,47 +16,6 @@ use serde_json::{Value, json};
 use util::hostready;
 
 mod util;
-
-const KUBE_TESTENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/kube-testenv");
-
-/// A control plane in a temp dir, told this test's pid, taken down on drop.
-struct Testenv {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Testenv {
-    fn up() -> Testenv {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(KUBE_TESTENV)
-            .args(["up", "--dir"])
-            .arg(dir.path())
-            .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/kube-testenv");
-        assert!(out.status.success(), "scripts/kube-testenv up failed");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let kc = stdout
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("KUBECONFIG="))
-            .unwrap_or_else(|| panic!("no KUBECONFIG= line: {stdout}"));
-        Testenv {
-            kubeconfig: PathBuf::from(kc),
-            dir,
-        }
-    }
-}
-
-impl Drop for Testenv {
-    fn drop(&mut self) {
-        let _ = Command::new(KUBE_TESTENV)
-            .args(["down", "--dir"])
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -214,7 +174,7 @@ async fn seed(kubeconfig: &Path) {
 
 #[test]
 fn the_audit_finds_what_the_issue_names() {
-    let env = Testenv::up();
+    let env = KubeTestenv::up();
     rt().block_on(seed(&env.kubeconfig));
     let kc = env.kubeconfig.to_str().unwrap();
 
@@ -507,7 +467,7 @@ where
 #[test]
 #[ignore = "a measurement for docs/cluster.md (creates 11,000 objects): run with --ignored"]
 fn scale_1000_nodes_10000_pods() {
-    let env = Testenv::up();
+    let env = KubeTestenv::up();
     let kc = env.kubeconfig.clone();
     let created = std::time::Instant::now();
     rt().block_on(async {
@@ -651,7 +611,7 @@ fn kubeconfig_with(admin: &Path, dir: &Path, token: &str) -> PathBuf {
 /// `pods` the audit names the list it could not read and exits 2, the rest still shown.
 #[test]
 fn the_documented_rbac_reads_everything_and_a_forbidden_list_is_named() {
-    let env = Testenv::up();
+    let env = KubeTestenv::up();
     let dir = tempfile::tempdir().unwrap();
     let (full, no_pods) = rt().block_on(async {
         let c = client(&env.kubeconfig).await;
