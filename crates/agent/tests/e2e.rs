@@ -128,27 +128,14 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
         "profiles: [iscsi, nfs-client]\ninterval: 1s\nheartbeat: 3s\n",
     )
     .unwrap();
-    let cfg_s = cfg.to_str().unwrap();
-    let mut agent = Agent::start(
+    let mut agent = Agent::start_with_config(
         kc,
-        &no_iscsiadm.args(
-            "node-b",
-            &[
-                "--config",
-                cfg_s,
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--reload-poll",
-                "200ms",
-                "--watch-interval",
-                "off",
-            ],
-        ),
+        &no_iscsiadm,
+        "node-b",
+        &cfg,
+        &["--watch-interval", "off"],
     );
-    let metrics = agent.metrics_addr();
-    wait_for("readyz", Duration::from_secs(30), || {
-        (http_get(&metrics, "/readyz").0 == 200).then_some(())
-    });
+    let metrics = agent.wait_ready();
     no_iscsiadm.restore("usr/sbin/iscsiadm");
     let flipped = wait_for("node-b IscsiReady=True", Duration::from_secs(60), || {
         condition(&client, "node-b", "IscsiReady").filter(|c| c.0 == "True")

@@ -153,23 +153,6 @@ fn wait_agent<T>(agent: &Agent, what: &str, mut f: impl FnMut() -> Option<T>) ->
         })
 }
 
-fn start_agent(host: &TestHost, kubeconfig: &std::path::Path, cfg: &std::path::Path) -> Agent {
-    Agent::start(
-        kubeconfig,
-        &host.args(
-            "node-a",
-            &[
-                "--config",
-                cfg.to_str().unwrap(),
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--reload-poll",
-                "200ms",
-            ],
-        ),
-    )
-}
-
 #[test]
 fn scheduling_labels_follow_status_flips_only_and_go_when_turned_off() {
     // Step 1: the chart's switch decides the node patch rule.
@@ -239,7 +222,7 @@ fn scheduling_labels_follow_status_flips_only_and_go_when_turned_off() {
     fs::write(&cfg, on).unwrap();
 
     // Step 2: the labels appear.
-    let mut agent = start_agent(&host, &sa_kc, &cfg);
+    let mut agent = Agent::start_with_config(&sa_kc, &host, "node-a", &cfg, &[]);
     let metrics = agent.metrics_addr();
     let ready = labels(&[
         ("example.com/zone", "a"),
@@ -300,7 +283,7 @@ fn scheduling_labels_follow_status_flips_only_and_go_when_turned_off() {
     // ... nor does an agent restarted on the same statuses: it finds its labels on the Node.
     assert_eq!(agent.terminate().0, Some(0));
     let before = node_applies(&admin, "");
-    let mut agent = start_agent(&host, &sa_kc, &cfg);
+    let mut agent = Agent::start_with_config(&sa_kc, &host, "node-a", &cfg, &[]);
     let metrics = agent.metrics_addr();
     wait_agent(&agent, "3 cycles after the restart", || {
         (cycles(&metrics) >= 3).then_some(())

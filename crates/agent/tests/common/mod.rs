@@ -382,6 +382,36 @@ impl Agent {
         )
     }
 
+    /// Starts the agent as `node` on `host` with the config file `cfg`, as the reload tests
+    /// run it: metrics on a free loopback port, the config polled every 200 ms; then `extra`.
+    pub fn start_with_config(
+        kubeconfig: &Path,
+        host: &TestHost,
+        node: &str,
+        cfg: &Path,
+        extra: &[&str],
+    ) -> Agent {
+        let mut args = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--reload-poll",
+            "200ms",
+        ];
+        args.extend_from_slice(extra);
+        Agent::start(kubeconfig, &host.args(node, &args))
+    }
+
+    /// Waits up to 30 s for `/readyz` to answer 200 and returns the metrics address.
+    pub fn wait_ready(&self) -> String {
+        let metrics = self.metrics_addr();
+        wait_for("readyz", Duration::from_secs(30), || {
+            (http_get(&metrics, "/readyz").0 == 200).then_some(())
+        });
+        metrics
+    }
+
     /// Sends SIGTERM and returns the exit code and how long the exit took.
     pub fn terminate(&mut self) -> (Option<i32>, Duration) {
         let start = Instant::now();
