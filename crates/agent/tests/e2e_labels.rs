@@ -23,7 +23,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -35,42 +34,12 @@ use serde_json::json;
 /// The ClusterRole the chart renders (release `hostready`, namespace `hostready-system`), with
 /// `extra` helm arguments, rendered by the genuine helm (`scripts/go-tool helm`, cached).
 fn chart_cluster_role(extra: &[&str]) -> ClusterRole {
-    let helm = Command::new(format!("{WORKSPACE}/scripts/go-tool"))
-        .arg("helm")
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("run scripts/go-tool helm");
-    assert!(helm.status.success(), "scripts/go-tool helm failed");
-    let bin = String::from_utf8(helm.stdout).unwrap();
-    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home-labels");
-    let out = Command::new(bin.lines().last().unwrap())
-        .args([
-            "template",
-            "hostready",
-            &format!("{WORKSPACE}/deploy/helm/hostready"),
-            "--namespace",
-            "hostready-system",
-            "--show-only",
-            "templates/rbac.yaml",
-        ])
-        .args(extra)
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .env("HOME", &home)
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &serde_json::Value| v["kind"] == "ClusterRole")
-        .map(|v| serde_json::from_value(v).unwrap())
+    let mut args = vec!["--show-only", "templates/rbac.yaml"];
+    args.extend_from_slice(extra);
+    helm::template("hostready", "hostready-system", &args)
+        .into_iter()
+        .filter(|v| v["kind"] == "ClusterRole")
+        .map(|v| serde_yaml_ng::from_value(v).unwrap())
         .next()
         .expect("a ClusterRole in templates/rbac.yaml")
 }

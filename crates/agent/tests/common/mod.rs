@@ -17,6 +17,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod helm;
+
 use hostready_testkit::debroot::Copy;
 use hostready_testkit::fakehost::{init_process, write};
 use hostready_testkit::wait::poll;
