@@ -32,7 +32,6 @@ use common::helm::{chart, docs, helm, template};
 use common::*;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::discovery::ApiResource;
 use serde_yaml_ng::Value;
 
 fn all_values() -> String {
@@ -339,25 +338,6 @@ fn the_agent_accepts_the_config_the_chart_renders() {
     assert_eq!(s.thresholds.min_age_secs, 300);
     for extra in ["java", "postgres"] {
         assert!(s.thresholds.expected.iter().any(|e| e == extra), "{extra}");
-    }
-}
-
-fn api_for(client: &kube::Client, obj: &DynamicObject) -> Api<DynamicObject> {
-    let tm = obj.types.clone().unwrap();
-    let (group, version) = tm
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", &tm.api_version));
-    let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
-    let lower = tm.kind.to_lowercase();
-    let plural = match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{lower}s"),
-    };
-    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-    match obj.metadata.namespace.as_deref() {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
     }
 }
 

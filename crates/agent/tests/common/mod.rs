@@ -199,28 +199,13 @@ pub fn condition(
 }
 
 /// Applies `files` of deploy/manifests/, in order, with server-side apply (the API server
-/// validates them); kinds ending in `y` are plural in `ies` (`ValidatingAdmissionPolicy`).
+/// validates them).
 pub fn apply_manifest_files(client: &kube::Client, files: &[&str]) {
     for file in files {
         let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
-            let tm = obj.types.clone().unwrap();
-            let (group, version) = tm
-                .api_version
-                .rsplit_once('/')
-                .unwrap_or(("", &tm.api_version));
-            let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
-            let lower = tm.kind.to_lowercase();
-            let plural = match lower.strip_suffix('y') {
-                Some(stem) => format!("{stem}ies"),
-                None => format!("{lower}s"),
-            };
-            let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
-                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-                None => Api::all_with(client.clone(), &ar),
-            };
+            let api = api_for(client, &obj);
             let name = obj.metadata.name.clone().unwrap();
             block(api.patch(
                 &name,
@@ -229,6 +214,27 @@ pub fn apply_manifest_files(client: &kube::Client, files: &[&str]) {
             ))
             .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
         }
+    }
+}
+
+/// The API for `obj`'s kind, in its namespace if it has one; kinds ending in `y` are plural
+/// in `ies` (`ValidatingAdmissionPolicy`).
+pub fn api_for(client: &kube::Client, obj: &DynamicObject) -> Api<DynamicObject> {
+    let tm = obj.types.clone().unwrap();
+    let (group, version) = tm
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", &tm.api_version));
+    let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
+    let lower = tm.kind.to_lowercase();
+    let plural = match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    };
+    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+    match obj.metadata.namespace.as_deref() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
     }
 }
 
