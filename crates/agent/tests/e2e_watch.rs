@@ -20,7 +20,6 @@
 mod common;
 
 use std::fs;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -60,12 +59,7 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
 
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap().to_string();
-    let ok = Command::new("rpm")
-        .args(["--root", &r, "--initdb", "--dbpath", "/var/lib/rpm"])
-        .status()
-        .unwrap();
-    assert!(ok.success(), "rpm --initdb failed");
-    let db = root.path().join("var/lib/rpm/rpmdb.sqlite");
+    let db = hostready_testkit::rpmdb::init_empty(root.path());
     let conf_dir = tempfile::tempdir().unwrap();
     let config = conf_dir.path().join("agent.yaml");
     // Shells are exempt: on a shared machine (CI runners, a session's helpers) dozens of
