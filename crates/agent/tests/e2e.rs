@@ -25,15 +25,6 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 /// own end-to-end test is `tests/e2e_watch.rs`.
 const PROFILES: [&str; 6] = ["-p", "iscsi", "-p", "nfs-client", "--watch-interval", "off"];
 
-fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    block(async { api.list(&ListParams::default()).await.unwrap() })
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
-        .collect()
-}
-
 fn kubelet_view(n: &Node) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = n
         .status

@@ -84,23 +84,6 @@ fn labels_entry_time(admin: &kube::Client, node: &str) -> Option<String> {
         .map(|t| t.0.to_rfc3339())
 }
 
-/// Sums `apiserver_request_total` for server-side applies on nodes, `subresource` = `sub`
-/// (`""`: the Node object, where labels are written; `status`: the conditions).
-fn node_applies(admin: &kube::Client, sub: &str) -> f64 {
-    let text = block(async {
-        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-        admin.request_text(req).await.unwrap()
-    });
-    let sub = format!("subresource=\"{sub}\"");
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| {
-            l.contains("resource=\"nodes\"") && l.contains(&sub) && l.contains("verb=\"APPLY\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// The agent's `hostready_check_cycles_total`.
 fn cycles(metrics: &str) -> u64 {
     http_get(metrics, "/metrics")

@@ -29,8 +29,7 @@ use std::time::Duration;
 
 use common::*;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 const NS: &str = "hostready-system";
@@ -183,33 +182,6 @@ fn denied<T: std::fmt::Debug>(r: kube::Result<T>, needle: &str, what: &str) {
         }
         other => panic!("{what}: expected 403 containing {needle:?}, got {other:?}"),
     }
-}
-
-fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    block(api.list(&ListParams::default()))
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
-        .collect()
-}
-
-/// Sums `apiserver_request_total` for server-side applies on nodes/status.
-fn status_applies(client: &kube::Client) -> f64 {
-    let text = block(async {
-        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-        client.request_text(req).await.unwrap()
-    });
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| {
-            l.contains("resource=\"nodes\"")
-                && l.contains("subresource=\"status\"")
-                && l.contains("verb=\"APPLY\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[test]
@@ -533,7 +505,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         "name: slow\ncondition: IscsiReady\nrequirements:\n  - id: probe.slow\n    command: [\"/bin/sleep\", \"30\"]\n    timeout: 100ms\n",
     )
     .unwrap();
-    let before = status_applies(&admin);
+    let before = node_applies(&admin, "status");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostready-agent"))
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
@@ -556,7 +528,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
-    let writes = status_applies(&admin) - before;
+    let writes = node_applies(&admin, "status") - before;
     eprintln!("write budget: {writes} applies in 10 cycles of a probe that times out each time");
     assert!(writes >= 1.0, "the first write is missing: {log}");
     assert!(

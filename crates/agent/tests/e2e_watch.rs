@@ -26,16 +26,6 @@ use common::*;
 use hostready_testkit::fakehost::{FakeProc, init_process, write};
 use hostready_testkit::process::{Group, count_argv0, hold_sqlite_exclusive, marker, need};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
-
-fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    block(async { api.list(&ListParams::default()).await.unwrap() })
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
-        .collect()
-}
 
 /// The agent's child processes (every thread's), from the real procfs.
 fn children(pid: u32) -> Vec<String> {
@@ -246,35 +236,14 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
     assert_eq!(code, Some(0), "{}", agent.log_text());
 }
 
-/// Sums the API server's `apiserver_request_total` samples whose labels contain every one
-/// of `needles`: requests counted by the server itself, so nothing the agent does unseen.
-fn api_requests(client: &kube::Client, needles: &[&str]) -> u64 {
-    let text = block(async {
-        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-        client.request_text(req).await.unwrap()
-    });
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 /// Node status writes: the agent's server-side applies on `nodes/status`.
 fn status_applies(client: &kube::Client) -> u64 {
-    api_requests(
-        client,
-        &[
-            "resource=\"nodes\"",
-            "subresource=\"status\"",
-            "verb=\"APPLY\"",
-        ],
-    )
+    node_applies(client, "status") as u64
 }
 
 /// Events created (the agent posts `events.k8s.io/v1` Events).
 fn events_posted(client: &kube::Client) -> u64 {
-    api_requests(client, &["resource=\"events\"", "verb=\"POST\""])
+    api_requests(client, &["resource=\"events\"", "verb=\"POST\""]) as u64
 }
 
 /// A value of the agent's own `/metrics`.

@@ -23,7 +23,8 @@ use hostready_testkit::debroot::Copy;
 use hostready_testkit::fakehost::{init_process, write};
 use hostready_testkit::wait::poll;
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 
 pub use hostready_testkit::{WORKSPACE, wait_for};
@@ -236,6 +237,38 @@ pub fn api_for(client: &kube::Client, obj: &DynamicObject) -> Api<DynamicObject>
         Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
         None => Api::all_with(client.clone(), &ar),
     }
+}
+
+/// The events about `node` (in `default`, where the agent posts them).
+pub fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    block(api.list(&ListParams::default()))
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
+        .collect()
+}
+
+/// Sums the API server's own `apiserver_request_total` samples whose labels contain every one
+/// of `needles`: requests counted by the server, so nothing the agent does goes unseen.
+pub fn api_requests(client: &kube::Client, needles: &[&str]) -> f64 {
+    let text = block(async {
+        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+        client.request_text(req).await.unwrap()
+    });
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Server-side applies on nodes with subresource `sub` (`""`: the Node object, where labels
+/// are written; `status`: the conditions).
+pub fn node_applies(client: &kube::Client, sub: &str) -> f64 {
+    let sub = format!("subresource=\"{sub}\"");
+    api_requests(client, &["resource=\"nodes\"", &sub, "verb=\"APPLY\""])
 }
 
 /// Requests a token for the shipped ServiceAccount (`hostready-system/hostready-agent`),
