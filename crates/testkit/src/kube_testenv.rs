@@ -5,13 +5,25 @@
 //! The kit holds no Kubernetes client (it would bring kube-rs into every crate's tests); a test
 //! makes its own from [`KubeTestenv::kubeconfig`].
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 use crate::WORKSPACE;
 
 fn script() -> String {
     format!("{WORKSPACE}/scripts/kube-testenv")
+}
+
+/// Runs `scripts/kube-testenv ARGS --dir DIR`, told this test's pid, and returns its output:
+/// for the tests that run the script's own steps (the README's), with a guard of their own.
+pub fn run(args: &[&str], dir: &Path) -> Output {
+    Command::new(script())
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
+        .output()
+        .expect("run scripts/kube-testenv")
 }
 
 /// A running control plane; `scripts/kube-testenv down` on drop.
