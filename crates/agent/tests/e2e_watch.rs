@@ -20,12 +20,33 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use hostready_testkit::fakehost::{FakeProc, init_process, write};
 use hostready_testkit::process::{Group, count_argv0, hold_sqlite_exclusive, marker, need};
 use k8s_openapi::api::events::v1::Event;
+
+/// Starts the agent as `node` on the host root `root` and procfs `proc`, with the config file
+/// `config` (the watch pass's settings), metrics on a free loopback port.
+fn start_watching(env: &KubeEnv, node: &str, root: &Path, proc: &Path, config: &Path) -> Agent {
+    Agent::start(
+        &env.kubeconfig,
+        &[
+            "--node-name",
+            node,
+            "--root",
+            root.to_str().unwrap(),
+            "--proc",
+            proc.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+    )
+}
 
 /// The agent's child processes (every thread's), from the real procfs.
 fn children(pid: u32) -> Vec<String> {
@@ -59,21 +80,7 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
         "profiles: [iscsi]\ninterval: 1h\nheartbeat: 1h\nwatch_interval: 1s\npile_min_count: 20\npile_min_age: 1s\npile_expect: [bash, sh]\n",
     )
     .unwrap();
-    let mut agent = Agent::start(
-        &env.kubeconfig,
-        &[
-            "--node-name",
-            node,
-            "--root",
-            &r,
-            "--proc",
-            "/proc",
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut agent = start_watching(&env, node, root.path(), Path::new("/proc"), &config);
     let pid = agent.child.id();
     let addr = agent.metrics_addr();
     let no_children = || {
@@ -316,21 +323,7 @@ fn a_growing_pile_costs_one_write_per_band_crossed() {
         "profiles: [iscsi]\ninterval: 1h\nheartbeat: 1h\nwatch_interval: 1s\npile_min_count: 10\npile_min_age: 1s\n",
     )
     .unwrap();
-    let mut agent = Agent::start(
-        &env.kubeconfig,
-        &[
-            "--node-name",
-            node,
-            "--root",
-            root.path().to_str().unwrap(),
-            "--proc",
-            proc.path().to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut agent = start_watching(&env, node, root.path(), proc.path(), &config);
     let addr = agent.metrics_addr();
     let sick = wait_for(
         "HostProcessesHealthy=False, the pile of at least 10",
