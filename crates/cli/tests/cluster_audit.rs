@@ -49,11 +49,16 @@ async fn agent_conditions(c: &kube::Client, node: &str, conds: &[(&str, &str)], 
         .collect();
     let patch = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
                        "status": {"conditions": conds}});
+    apply_status(&nodes, node, "hostready-agent", &patch).await;
+}
+
+/// A forced server-side apply of `patch` to `name`'s status as the field manager `manager`.
+async fn apply_status(nodes: &Api<Node>, name: &str, manager: &str, patch: &Value) {
     nodes
         .patch_status(
-            node,
-            &PatchParams::apply("hostready-agent").force(),
-            &Patch::Apply(&patch),
+            name,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(patch),
         )
         .await
         .unwrap();
@@ -71,14 +76,7 @@ async fn node(c: &kube::Client, name: &str, hugepages: &str) {
     // Capacity is status: written as the kubelet would, by its own field manager.
     let patch = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
         "status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110", "hugepages-2Mi": hugepages}}});
-    nodes
-        .patch_status(
-            name,
-            &PatchParams::apply("kubelet").force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .unwrap();
+    apply_status(&nodes, name, "kubelet", &patch).await;
 }
 
 async fn namespace(c: &kube::Client, ns: &str) {
@@ -366,10 +364,7 @@ fn placement_and_host_processes(kubeconfig: &Path) {
                  "message": "pile of at least 200 × `rpm -q iscsi-initiator-utils`",
                  "lastHeartbeatTime": t(k8s_openapi::chrono::Duration::seconds(5)),
                  "lastTransitionTime": t(k8s_openapi::chrono::Duration::minutes(12))}]}});
-        nodes
-            .patch_status("node-ok", &PatchParams::apply("hostready-agent").force(), &Patch::Apply(&patch))
-            .await
-            .unwrap();
+        apply_status(&nodes, "node-ok", "hostready-agent", &patch).await;
     });
     // The nodes without conditions are judged once older than --stale-after.
     std::thread::sleep(std::time::Duration::from_secs(3));
