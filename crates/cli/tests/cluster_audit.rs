@@ -17,6 +17,17 @@ use util::hostready;
 
 mod util;
 
+/// Runs `hostready cluster ARGS --request-timeout 20s --kubeconfig KUBECONFIG` to its end.
+fn cluster(kubeconfig: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> std::process::Output {
+    hostready()
+        .arg("cluster")
+        .args(args)
+        .args(["--request-timeout", "20s", "--kubeconfig"])
+        .arg(kubeconfig)
+        .output()
+        .unwrap()
+}
+
 fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -176,18 +187,7 @@ fn the_audit_finds_what_the_issue_names() {
     rt().block_on(seed(&env.kubeconfig));
     let kc = env.kubeconfig.to_str().unwrap();
 
-    let out = hostready()
-        .args([
-            "cluster",
-            "-o",
-            "json",
-            "--request-timeout",
-            "20s",
-            "--kubeconfig",
-            kc,
-        ])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &["-o", "json"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -251,10 +251,7 @@ fn the_audit_finds_what_the_issue_names() {
     );
 
     // The table says the same, the risky container first.
-    let out = hostready()
-        .args(["cluster", "--request-timeout", "20s", "--kubeconfig", kc])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &[]);
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8(out.stdout).unwrap();
     for want in [
@@ -368,20 +365,7 @@ fn placement_and_host_processes(kubeconfig: &Path) {
     });
     // The nodes without conditions are judged once older than --stale-after.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let out = hostready()
-        .args([
-            "cluster",
-            "-o",
-            "json",
-            "--stale-after",
-            "2s",
-            "--request-timeout",
-            "20s",
-            "--kubeconfig",
-            kc,
-        ])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &["-o", "json", "--stale-after", "2s"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -416,10 +400,7 @@ fn placement_and_host_processes(kubeconfig: &Path) {
     let age = hp[0]["age_seconds"].as_u64().unwrap();
     assert!((720..800).contains(&age), "{age}");
 
-    let out = hostready()
-        .args(["cluster", "--request-timeout", "20s", "--kubeconfig", kc])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &[]);
     let table = String::from_utf8(out.stdout).unwrap();
     for want in [
         "False (ProcessPileUp, 12m",
@@ -624,18 +605,7 @@ fn the_documented_rbac_reads_everything_and_a_forbidden_list_is_named() {
     });
     let run = |token: &str| {
         let kc = kubeconfig_with(&env.kubeconfig, dir.path(), token);
-        let out = hostready()
-            .args([
-                "cluster",
-                "-o",
-                "json",
-                "--request-timeout",
-                "20s",
-                "--kubeconfig",
-            ])
-            .arg(&kc)
-            .output()
-            .unwrap();
+        let out = cluster(&kc, &["-o", "json"]);
         let doc: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
         (out.status.code(), doc)
