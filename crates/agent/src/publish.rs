@@ -277,6 +277,28 @@ mod tests {
     use http::{Request, Response};
     use kube::client::Body;
 
+    type Handle = tower_test::mock::Handle<Request<Body>, Response<Body>>;
+    type Send = tower_test::mock::SendResponse<Response<Body>>;
+
+    /// Takes the next request, asserts that it is a server-side apply under the agent's field
+    /// manager (PATCH, an apply patch, `fieldManager=hostready-agent`), and returns its URI,
+    /// its body, and the handle to answer it with.
+    async fn next_apply(handle: &mut Handle) -> (String, Value, Send) {
+        let (req, send) = handle.next_request().await.expect("a request");
+        assert_eq!(req.method(), http::Method::PATCH);
+        let uri = req.uri().to_string();
+        assert!(uri.contains("fieldManager=hostready-agent"), "{uri}");
+        assert_eq!(
+            req.headers()[http::header::CONTENT_TYPE],
+            "application/apply-patch+yaml"
+        );
+        let bytes = http_body_util::BodyExt::collect(req.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (uri, serde_json::from_slice(&bytes).unwrap(), send)
+    }
+
     fn ts() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
             .unwrap()
@@ -328,21 +350,9 @@ mod tests {
         );
         let body = set.apply_body("node-a", ts());
         let server = tokio::spawn(async move {
-            let (req, send) = handle.next_request().await.expect("a request");
-            assert_eq!(req.method(), http::Method::PATCH);
-            let uri = req.uri().to_string();
+            let (uri, sent, send) = next_apply(&mut handle).await;
             assert!(uri.starts_with("/api/v1/nodes/node-a/status?"), "{uri}");
-            assert!(uri.contains("fieldManager=hostready-agent"), "{uri}");
             assert!(uri.contains("force=true"), "{uri}");
-            assert_eq!(
-                req.headers()[http::header::CONTENT_TYPE],
-                "application/apply-patch+yaml"
-            );
-            let bytes = http_body_util::BodyExt::collect(req.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            let sent: Value = serde_json::from_slice(&bytes).unwrap();
             let conds = sent["status"]["conditions"].as_array().unwrap();
             assert_eq!(conds.len(), 1);
             assert_eq!(conds[0]["type"], "LonghornReady");
@@ -369,28 +379,17 @@ mod tests {
         labels.insert("hostready.dev/iscsi".into(), "false".into());
         let body = crate::labels::apply_body("node-a", &labels);
         let server = tokio::spawn(async move {
-            let (req, send) = handle.next_request().await.expect("a request");
-            assert_eq!(req.method(), http::Method::PATCH);
-            let uri = req.uri().to_string();
+            let (uri, sent, send) = next_apply(&mut handle).await;
             assert!(uri.starts_with("/api/v1/nodes/node-a?"), "{uri}");
-            assert!(uri.contains("fieldManager=hostready-agent"), "{uri}");
-            assert_eq!(
-                req.headers()[http::header::CONTENT_TYPE],
-                "application/apply-patch+yaml"
-            );
-            let bytes = http_body_util::BodyExt::collect(req.into_body())
-                .await
-                .unwrap()
-                .to_bytes();
-            let sent: Value = serde_json::from_slice(&bytes).unwrap();
             assert_eq!(
                 sent["metadata"],
                 serde_json::json!({"name": "node-a", "labels": {"hostready.dev/iscsi": "false"}})
             );
             assert!(sent.get("status").is_none() && sent.get("spec").is_none());
+            // The labelled Node back, as the API server answers an apply.
             send.send_response(
                 Response::builder()
-                    .body(Body::from(bytes.to_vec()))
+                    .body(Body::from(serde_json::to_vec(&sent).unwrap()))
                     .unwrap(),
             );
         });

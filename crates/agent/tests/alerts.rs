@@ -23,13 +23,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use hostready_testkit::process::output_with_stdin;
-use std::sync::OnceLock;
 use std::time::Duration;
 
+use common::helm::{go_tool, template};
 use common::*;
 use serde_yaml_ng::Value;
 
@@ -94,62 +93,9 @@ const ALERTS: &[&str] = &[
     "HostreadyWatchStalled",
 ];
 
-/// Builds a Go tool of tools/ once (`scripts/go-tool`) and returns its path.
-fn go_tool(name: &str) -> PathBuf {
-    let out = Command::new(format!("{WORKSPACE}/scripts/go-tool"))
-        .arg(name)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "scripts/go-tool {name} failed");
-    PathBuf::from(
-        String::from_utf8(out.stdout)
-            .unwrap()
-            .lines()
-            .last()
-            .unwrap(),
-    )
-}
-
-fn helm_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| go_tool("helm"))
-}
-
-/// `helm template` of the chart with `args`, helm's own dirs under target/ (as tests/chart.rs).
-fn template(args: &[&str]) -> Vec<Value> {
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home-alerts");
-    let chart = format!("{WORKSPACE}/deploy/helm/hostready");
-    let out = Command::new(helm_bin())
-        .args([
-            "template",
-            "hostready",
-            &chart,
-            "--namespace",
-            "hostready-system",
-        ])
-        .args(args)
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .env("HOME", &home)
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "helm template {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_yaml_ng::Deserializer::from_str(&String::from_utf8(out.stdout).unwrap())
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
-}
-
 /// The rendered PrometheusRule's `spec` (a Prometheus rule file: `groups:`).
 fn rule_file(args: &[&str]) -> String {
-    let objs = template(args);
+    let objs = template("hostready", "hostready-system", args);
     let rules: Vec<&Value> = objs
         .iter()
         .filter(|o| o["kind"] == "PrometheusRule")

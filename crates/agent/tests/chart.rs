@@ -27,80 +27,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::OnceLock;
 
+use common::helm::{chart, docs, helm, template};
 use common::*;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::discovery::ApiResource;
 use serde_yaml_ng::Value;
-
-fn chart() -> String {
-    format!("{WORKSPACE}/deploy/helm/hostready")
-}
 
 fn all_values() -> String {
     format!("{}/ci/all-values.yaml", chart())
-}
-
-/// The helm binary, built once (minutes the first time, then cached in .cache/go-tools).
-fn helm_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let out = Command::new(format!("{WORKSPACE}/scripts/go-tool"))
-            .arg("helm")
-            .stderr(std::process::Stdio::inherit())
-            .output()
-            .expect("run scripts/go-tool helm");
-        assert!(out.status.success(), "scripts/go-tool helm failed");
-        PathBuf::from(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .last()
-                .unwrap(),
-        )
-    })
-}
-
-/// Runs helm with its own config and cache dirs (nothing from the user's ~/.config/helm; kept
-/// under target/, not left in /tmp).
-fn helm(args: &[&str], kubeconfig: Option<&Path>) -> Output {
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home");
-    let mut cmd = Command::new(helm_bin());
-    cmd.args(args)
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        // client-go's discovery cache goes to $HOME/.kube/cache.
-        .env("HOME", &home)
-        .env_remove("KUBECONFIG");
-    if let Some(kc) = kubeconfig {
-        cmd.env("KUBECONFIG", kc);
-    }
-    cmd.output().unwrap()
-}
-
-/// Renders the chart; panics with helm's message if it fails.
-fn template(release: &str, namespace: &str, extra: &[&str]) -> Vec<Value> {
-    let chart = chart();
-    let mut args = vec!["template", release, &chart, "--namespace", namespace];
-    args.extend_from_slice(extra);
-    let out = helm(&args, None);
-    assert!(
-        out.status.success(),
-        "helm template {extra:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    docs(&String::from_utf8(out.stdout).unwrap())
-}
-
-fn docs(text: &str) -> Vec<Value> {
-    serde_yaml_ng::Deserializer::from_str(text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &Value| !v.is_null())
-        .collect()
 }
 
 fn key(obj: &Value) -> (String, String) {
@@ -403,25 +338,6 @@ fn the_agent_accepts_the_config_the_chart_renders() {
     assert_eq!(s.thresholds.min_age_secs, 300);
     for extra in ["java", "postgres"] {
         assert!(s.thresholds.expected.iter().any(|e| e == extra), "{extra}");
-    }
-}
-
-fn api_for(client: &kube::Client, obj: &DynamicObject) -> Api<DynamicObject> {
-    let tm = obj.types.clone().unwrap();
-    let (group, version) = tm
-        .api_version
-        .rsplit_once('/')
-        .unwrap_or(("", &tm.api_version));
-    let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
-    let lower = tm.kind.to_lowercase();
-    let plural = match lower.strip_suffix('y') {
-        Some(stem) => format!("{stem}ies"),
-        None => format!("{lower}s"),
-    };
-    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-    match obj.metadata.namespace.as_deref() {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-        None => Api::all_with(client.clone(), &ar),
     }
 }
 

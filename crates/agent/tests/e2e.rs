@@ -25,15 +25,6 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 /// own end-to-end test is `tests/e2e_watch.rs`.
 const PROFILES: [&str; 6] = ["-p", "iscsi", "-p", "nfs-client", "--watch-interval", "off"];
 
-fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    block(async { api.list(&ListParams::default()).await.unwrap() })
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
-        .collect()
-}
-
 fn kubelet_view(n: &Node) -> Vec<(String, String, String)> {
     let mut v: Vec<(String, String, String)> = n
         .status
@@ -128,27 +119,14 @@ fn agents_publish_conditions_and_events_through_a_real_api_server() {
         "profiles: [iscsi, nfs-client]\ninterval: 1s\nheartbeat: 3s\n",
     )
     .unwrap();
-    let cfg_s = cfg.to_str().unwrap();
-    let mut agent = Agent::start(
+    let mut agent = Agent::start_with_config(
         kc,
-        &no_iscsiadm.args(
-            "node-b",
-            &[
-                "--config",
-                cfg_s,
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--reload-poll",
-                "200ms",
-                "--watch-interval",
-                "off",
-            ],
-        ),
+        &no_iscsiadm,
+        "node-b",
+        &cfg,
+        &["--watch-interval", "off"],
     );
-    let metrics = agent.metrics_addr();
-    wait_for("readyz", Duration::from_secs(30), || {
-        (http_get(&metrics, "/readyz").0 == 200).then_some(())
-    });
+    let metrics = agent.wait_ready();
     no_iscsiadm.restore("usr/sbin/iscsiadm");
     let flipped = wait_for("node-b IscsiReady=True", Duration::from_secs(60), || {
         condition(&client, "node-b", "IscsiReady").filter(|c| c.0 == "True")

@@ -23,7 +23,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -35,42 +34,12 @@ use serde_json::json;
 /// The ClusterRole the chart renders (release `hostready`, namespace `hostready-system`), with
 /// `extra` helm arguments, rendered by the genuine helm (`scripts/go-tool helm`, cached).
 fn chart_cluster_role(extra: &[&str]) -> ClusterRole {
-    let helm = Command::new(format!("{WORKSPACE}/scripts/go-tool"))
-        .arg("helm")
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .expect("run scripts/go-tool helm");
-    assert!(helm.status.success(), "scripts/go-tool helm failed");
-    let bin = String::from_utf8(helm.stdout).unwrap();
-    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("helm-home-labels");
-    let out = Command::new(bin.lines().last().unwrap())
-        .args([
-            "template",
-            "hostready",
-            &format!("{WORKSPACE}/deploy/helm/hostready"),
-            "--namespace",
-            "hostready-system",
-            "--show-only",
-            "templates/rbac.yaml",
-        ])
-        .args(extra)
-        .env("HELM_CONFIG_HOME", home.join("config"))
-        .env("HELM_CACHE_HOME", home.join("cache"))
-        .env("HELM_DATA_HOME", home.join("data"))
-        .env("HOME", &home)
-        .env_remove("KUBECONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_yaml_ng::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).unwrap())
-        .filter(|v: &serde_json::Value| v["kind"] == "ClusterRole")
-        .map(|v| serde_json::from_value(v).unwrap())
+    let mut args = vec!["--show-only", "templates/rbac.yaml"];
+    args.extend_from_slice(extra);
+    helm::template("hostready", "hostready-system", &args)
+        .into_iter()
+        .filter(|v| v["kind"] == "ClusterRole")
+        .map(|v| serde_yaml_ng::from_value(v).unwrap())
         .next()
         .expect("a ClusterRole in templates/rbac.yaml")
 }
@@ -115,23 +84,6 @@ fn labels_entry_time(admin: &kube::Client, node: &str) -> Option<String> {
         .map(|t| t.0.to_rfc3339())
 }
 
-/// Sums `apiserver_request_total` for server-side applies on nodes, `subresource` = `sub`
-/// (`""`: the Node object, where labels are written; `status`: the conditions).
-fn node_applies(admin: &kube::Client, sub: &str) -> f64 {
-    let text = block(async {
-        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-        admin.request_text(req).await.unwrap()
-    });
-    let sub = format!("subresource=\"{sub}\"");
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| {
-            l.contains("resource=\"nodes\"") && l.contains(&sub) && l.contains("verb=\"APPLY\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 /// The agent's `hostready_check_cycles_total`.
 fn cycles(metrics: &str) -> u64 {
     http_get(metrics, "/metrics")
@@ -151,23 +103,6 @@ fn wait_agent<T>(agent: &Agent, what: &str, mut f: impl FnMut() -> Option<T>) ->
                 agent.log_text()
             )
         })
-}
-
-fn start_agent(host: &TestHost, kubeconfig: &std::path::Path, cfg: &std::path::Path) -> Agent {
-    Agent::start(
-        kubeconfig,
-        &host.args(
-            "node-a",
-            &[
-                "--config",
-                cfg.to_str().unwrap(),
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--reload-poll",
-                "200ms",
-            ],
-        ),
-    )
 }
 
 #[test]
@@ -239,7 +174,7 @@ fn scheduling_labels_follow_status_flips_only_and_go_when_turned_off() {
     fs::write(&cfg, on).unwrap();
 
     // Step 2: the labels appear.
-    let mut agent = start_agent(&host, &sa_kc, &cfg);
+    let mut agent = Agent::start_with_config(&sa_kc, &host, "node-a", &cfg, &[]);
     let metrics = agent.metrics_addr();
     let ready = labels(&[
         ("example.com/zone", "a"),
@@ -300,7 +235,7 @@ fn scheduling_labels_follow_status_flips_only_and_go_when_turned_off() {
     // ... nor does an agent restarted on the same statuses: it finds its labels on the Node.
     assert_eq!(agent.terminate().0, Some(0));
     let before = node_applies(&admin, "");
-    let mut agent = start_agent(&host, &sa_kc, &cfg);
+    let mut agent = Agent::start_with_config(&sa_kc, &host, "node-a", &cfg, &[]);
     let metrics = agent.metrics_addr();
     wait_agent(&agent, "3 cycles after the restart", || {
         (cycles(&metrics) >= 3).then_some(())

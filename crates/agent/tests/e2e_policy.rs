@@ -29,8 +29,7 @@ use std::time::Duration;
 
 use common::*;
 use k8s_openapi::api::core::v1::Node;
-use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
 
 const NS: &str = "hostready-system";
@@ -152,6 +151,29 @@ fn revoke_node_patch(admin: &kube::Client) {
     block(roles.delete("hostready-agent-labels", &dp)).unwrap();
 }
 
+/// A server-side apply of `conditions` (type, message; all True) to node-a's status, as the
+/// field manager site-controller: conditions another controller owns.
+fn site_controller_sets(admin: &kube::Client, conditions: &[(&str, &str)]) {
+    let conditions: Vec<serde_json::Value> = conditions
+        .iter()
+        .map(|(type_, message)| {
+            json!({"type": type_, "status": "True", "reason": "SiteCheck", "message": message,
+                "lastHeartbeatTime": "2026-01-01T00:00:00Z",
+                "lastTransitionTime": "2026-01-01T00:00:00Z"})
+        })
+        .collect();
+    let nodes: Api<Node> = Api::all(admin.clone());
+    block(nodes.patch_status(
+        "node-a",
+        &PatchParams::apply("site-controller").force(),
+        &Patch::Apply(json!({
+            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
+            "status": {"conditions": conditions}
+        })),
+    ))
+    .unwrap();
+}
+
 /// Panics unless `r` is a 403 whose message contains `needle`.
 fn denied<T: std::fmt::Debug>(r: kube::Result<T>, needle: &str, what: &str) {
     match r {
@@ -160,33 +182,6 @@ fn denied<T: std::fmt::Debug>(r: kube::Result<T>, needle: &str, what: &str) {
         }
         other => panic!("{what}: expected 403 containing {needle:?}, got {other:?}"),
     }
-}
-
-fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    block(api.list(&ListParams::default()))
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
-        .collect()
-}
-
-/// Sums `apiserver_request_total` for server-side applies on nodes/status.
-fn status_applies(client: &kube::Client) -> f64 {
-    let text = block(async {
-        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-        client.request_text(req).await.unwrap()
-    });
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| {
-            l.contains("resource=\"nodes\"")
-                && l.contains("subresource=\"status\"")
-                && l.contains("verb=\"APPLY\"")
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 #[test]
@@ -354,18 +349,10 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     assert_eq!(condition(&admin, "node-a", "Ready").unwrap().0, "True");
 
     // Step 2: a condition another field manager owns is never taken over.
-    let nodes: Api<Node> = Api::all(admin.clone());
-    block(nodes.patch_status(
-        "node-a",
-        &PatchParams::apply("site-controller").force(),
-        &Patch::Apply(json!({
-            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
-            "status": {"conditions": [{"type": "SiteStorageReady", "status": "True",
-                "reason": "SiteCheck", "message": "set by the site controller",
-                "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
-        })),
-    ))
-    .unwrap();
+    site_controller_sets(
+        &admin,
+        &[("SiteStorageReady", "set by the site controller")],
+    );
     let dir = tempfile::tempdir().unwrap();
     let site = dir.path().join("site.yaml");
     fs::write(
@@ -415,24 +402,8 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
     // ... and a reload that brings such a profile is refused; the last good config stays.
     let cfg = dir.path().join("agent.yaml");
     fs::write(&cfg, "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\n").unwrap();
-    let agent = Agent::start(
-        &env.kubeconfig,
-        &host.args(
-            "node-a",
-            &[
-                "--config",
-                cfg.to_str().unwrap(),
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--reload-poll",
-                "200ms",
-            ],
-        ),
-    );
-    let metrics = agent.metrics_addr();
-    wait_for("readyz", Duration::from_secs(30), || {
-        (http_get(&metrics, "/readyz").0 == 200).then_some(())
-    });
+    let agent = Agent::start_with_config(&env.kubeconfig, &host, "node-a", &cfg, &[]);
+    let metrics = agent.wait_ready();
     fs::write(
         &cfg,
         "profiles: [iscsi, ./site.yaml]\ninterval: 1s\nheartbeat: 2s\n",
@@ -485,44 +456,20 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
 
     // ... and so is a reload that turns the watch pass on while another field manager owns
     // its condition, HostProcessesHealthy.
-    block(nodes.patch_status(
-        "node-a",
-        &PatchParams::apply("site-controller").force(),
-        &Patch::Apply(json!({
-            "apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-a"},
-            "status": {"conditions": [
-                {"type": "SiteStorageReady", "status": "True",
-                 "reason": "SiteCheck", "message": "set by the site controller",
-                 "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"},
-                {"type": "HostProcessesHealthy", "status": "True",
-                 "reason": "SiteCheck", "message": "watched by the site controller",
-                 "lastHeartbeatTime": "2026-01-01T00:00:00Z", "lastTransitionTime": "2026-01-01T00:00:00Z"}]}
-        })),
-    ))
-    .unwrap();
+    site_controller_sets(
+        &admin,
+        &[
+            ("SiteStorageReady", "set by the site controller"),
+            ("HostProcessesHealthy", "watched by the site controller"),
+        ],
+    );
     fs::write(
         &cfg,
         "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\nwatch_interval: off\n",
     )
     .unwrap();
-    let agent = Agent::start(
-        &env.kubeconfig,
-        &host.args(
-            "node-a",
-            &[
-                "--config",
-                cfg.to_str().unwrap(),
-                "--metrics-addr",
-                "127.0.0.1:0",
-                "--reload-poll",
-                "200ms",
-            ],
-        ),
-    );
-    let metrics = agent.metrics_addr();
-    wait_for("readyz", Duration::from_secs(30), || {
-        (http_get(&metrics, "/readyz").0 == 200).then_some(())
-    });
+    let agent = Agent::start_with_config(&env.kubeconfig, &host, "node-a", &cfg, &[]);
+    agent.wait_ready();
     fs::write(
         &cfg,
         "profiles: [iscsi]\ninterval: 1s\nheartbeat: 2s\nwatch_interval: 1s\n",
@@ -558,7 +505,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         "name: slow\ncondition: IscsiReady\nrequirements:\n  - id: probe.slow\n    command: [\"/bin/sleep\", \"30\"]\n    timeout: 100ms\n",
     )
     .unwrap();
-    let before = status_applies(&admin);
+    let before = node_applies(&admin, "status");
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_hostready-agent"))
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
@@ -581,7 +528,7 @@ fn agent_touches_only_its_own_node_and_conditions_and_writes_only_on_change() {
         .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{log}");
-    let writes = status_applies(&admin) - before;
+    let writes = node_applies(&admin, "status") - before;
     eprintln!("write budget: {writes} applies in 10 cycles of a probe that times out each time");
     assert!(writes >= 1.0, "the first write is missing: {log}");
     assert!(

@@ -20,22 +20,32 @@
 mod common;
 
 use std::fs;
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
 use hostready_testkit::fakehost::{FakeProc, init_process, write};
 use hostready_testkit::process::{Group, count_argv0, hold_sqlite_exclusive, marker, need};
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, ListParams};
 
-fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    block(async { api.list(&ListParams::default()).await.unwrap() })
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
-        .collect()
+/// Starts the agent as `node` on the host root `root` and procfs `proc`, with the config file
+/// `config` (the watch pass's settings), metrics on a free loopback port.
+fn start_watching(env: &KubeEnv, node: &str, root: &Path, proc: &Path, config: &Path) -> Agent {
+    Agent::start(
+        &env.kubeconfig,
+        &[
+            "--node-name",
+            node,
+            "--root",
+            root.to_str().unwrap(),
+            "--proc",
+            proc.to_str().unwrap(),
+            "--config",
+            config.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ],
+    )
 }
 
 /// The agent's child processes (every thread's), from the real procfs.
@@ -60,12 +70,7 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
 
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap().to_string();
-    let ok = Command::new("rpm")
-        .args(["--root", &r, "--initdb", "--dbpath", "/var/lib/rpm"])
-        .status()
-        .unwrap();
-    assert!(ok.success(), "rpm --initdb failed");
-    let db = root.path().join("var/lib/rpm/rpmdb.sqlite");
+    let db = hostready_testkit::rpmdb::init_empty(root.path());
     let conf_dir = tempfile::tempdir().unwrap();
     let config = conf_dir.path().join("agent.yaml");
     // Shells are exempt: on a shared machine (CI runners, a session's helpers) dozens of
@@ -75,21 +80,7 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
         "profiles: [iscsi]\ninterval: 1h\nheartbeat: 1h\nwatch_interval: 1s\npile_min_count: 20\npile_min_age: 1s\npile_expect: [bash, sh]\n",
     )
     .unwrap();
-    let mut agent = Agent::start(
-        &env.kubeconfig,
-        &[
-            "--node-name",
-            node,
-            "--root",
-            &r,
-            "--proc",
-            "/proc",
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut agent = start_watching(&env, node, root.path(), Path::new("/proc"), &config);
     let pid = agent.child.id();
     let addr = agent.metrics_addr();
     let no_children = || {
@@ -252,35 +243,14 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
     assert_eq!(code, Some(0), "{}", agent.log_text());
 }
 
-/// Sums the API server's `apiserver_request_total` samples whose labels contain every one
-/// of `needles`: requests counted by the server itself, so nothing the agent does unseen.
-fn api_requests(client: &kube::Client, needles: &[&str]) -> u64 {
-    let text = block(async {
-        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-        client.request_text(req).await.unwrap()
-    });
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
-}
-
 /// Node status writes: the agent's server-side applies on `nodes/status`.
 fn status_applies(client: &kube::Client) -> u64 {
-    api_requests(
-        client,
-        &[
-            "resource=\"nodes\"",
-            "subresource=\"status\"",
-            "verb=\"APPLY\"",
-        ],
-    )
+    node_applies(client, "status") as u64
 }
 
 /// Events created (the agent posts `events.k8s.io/v1` Events).
 fn events_posted(client: &kube::Client) -> u64 {
-    api_requests(client, &["resource=\"events\"", "verb=\"POST\""])
+    api_requests(client, &["resource=\"events\"", "verb=\"POST\""]) as u64
 }
 
 /// A value of the agent's own `/metrics`.
@@ -353,21 +323,7 @@ fn a_growing_pile_costs_one_write_per_band_crossed() {
         "profiles: [iscsi]\ninterval: 1h\nheartbeat: 1h\nwatch_interval: 1s\npile_min_count: 10\npile_min_age: 1s\n",
     )
     .unwrap();
-    let mut agent = Agent::start(
-        &env.kubeconfig,
-        &[
-            "--node-name",
-            node,
-            "--root",
-            root.path().to_str().unwrap(),
-            "--proc",
-            proc.path().to_str().unwrap(),
-            "--config",
-            config.to_str().unwrap(),
-            "--metrics-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let mut agent = start_watching(&env, node, root.path(), proc.path(), &config);
     let addr = agent.metrics_addr();
     let sick = wait_for(
         "HostProcessesHealthy=False, the pile of at least 10",

@@ -22,20 +22,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use hostready_testkit::process::rss_kib;
 
-/// Sums `apiserver_request_total` samples whose labels contain all of `needles`.
-fn requests(env: &KubeEnv, needles: &[&str]) -> f64 {
-    let client = env.client();
-    let text = block(async {
-        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
-        client.request_text(req).await.unwrap()
-    });
-    text.lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[test]
 #[ignore = "minutes long and hundreds of processes; run for the figures in docs/agent.md"]
 fn hundreds_of_agents_against_one_api_server() {
@@ -95,8 +81,8 @@ fn hundreds_of_agents_against_one_api_server() {
     });
     std::thread::sleep(Duration::from_secs(15));
     let (a0, e0, t0) = (
-        requests(&env, &apply),
-        requests(&env, &events),
+        api_requests(&env.client(), &apply),
+        api_requests(&env.client(), &events),
         Instant::now(),
     );
     let mut rss: BTreeMap<u32, u64> = BTreeMap::new();
@@ -110,7 +96,10 @@ fn hundreds_of_agents_against_one_api_server() {
         std::thread::sleep(Duration::from_secs(5));
     }
     let window = t0.elapsed().as_secs_f64();
-    let (a1, e1) = (requests(&env, &apply), requests(&env, &events));
+    let (a1, e1) = (
+        api_requests(&env.client(), &apply),
+        api_requests(&env.client(), &events),
+    );
     let alive = procs
         .iter()
         .filter(|p| std::fs::metadata(format!("/proc/{}", p.child.id())).is_ok())

@@ -8,24 +8,13 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use hostready_testkit::kube_testenv::run as kube_testenv;
 use util::hostready;
 
 mod util;
-
-const WORKSPACE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-
-fn kube_testenv(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(format!("{WORKSPACE}/scripts/kube-testenv"))
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
-        .output()
-        .expect("run scripts/kube-testenv")
-}
 
 /// Stops the agent and the control plane however the test ends.
 struct Cleanup<'a> {

@@ -6,8 +6,9 @@
 #![allow(clippy::disallowed_methods)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
+use hostready_testkit::kube_testenv::KubeTestenv;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment};
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod, ServiceAccount};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -16,45 +17,15 @@ use util::hostready;
 
 mod util;
 
-const KUBE_TESTENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/kube-testenv");
-
-/// A control plane in a temp dir, told this test's pid, taken down on drop.
-struct Testenv {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Testenv {
-    fn up() -> Testenv {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(KUBE_TESTENV)
-            .args(["up", "--dir"])
-            .arg(dir.path())
-            .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/kube-testenv");
-        assert!(out.status.success(), "scripts/kube-testenv up failed");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let kc = stdout
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("KUBECONFIG="))
-            .unwrap_or_else(|| panic!("no KUBECONFIG= line: {stdout}"));
-        Testenv {
-            kubeconfig: PathBuf::from(kc),
-            dir,
-        }
-    }
-}
-
-impl Drop for Testenv {
-    fn drop(&mut self) {
-        let _ = Command::new(KUBE_TESTENV)
-            .args(["down", "--dir"])
-            .arg(self.dir.path())
-            .status();
-    }
+/// Runs `hostready cluster ARGS --request-timeout 20s --kubeconfig KUBECONFIG` to its end.
+fn cluster(kubeconfig: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> std::process::Output {
+    hostready()
+        .arg("cluster")
+        .args(args)
+        .args(["--request-timeout", "20s", "--kubeconfig"])
+        .arg(kubeconfig)
+        .output()
+        .unwrap()
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -89,11 +60,16 @@ async fn agent_conditions(c: &kube::Client, node: &str, conds: &[(&str, &str)], 
         .collect();
     let patch = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node},
                        "status": {"conditions": conds}});
+    apply_status(&nodes, node, "hostready-agent", &patch).await;
+}
+
+/// A forced server-side apply of `patch` to `name`'s status as the field manager `manager`.
+async fn apply_status(nodes: &Api<Node>, name: &str, manager: &str, patch: &Value) {
     nodes
         .patch_status(
-            node,
-            &PatchParams::apply("hostready-agent").force(),
-            &Patch::Apply(&patch),
+            name,
+            &PatchParams::apply(manager).force(),
+            &Patch::Apply(patch),
         )
         .await
         .unwrap();
@@ -111,14 +87,7 @@ async fn node(c: &kube::Client, name: &str, hugepages: &str) {
     // Capacity is status: written as the kubelet would, by its own field manager.
     let patch = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
         "status": {"capacity": {"cpu": "4", "memory": "8Gi", "pods": "110", "hugepages-2Mi": hugepages}}});
-    nodes
-        .patch_status(
-            name,
-            &PatchParams::apply("kubelet").force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .unwrap();
+    apply_status(&nodes, name, "kubelet", &patch).await;
 }
 
 async fn namespace(c: &kube::Client, ns: &str) {
@@ -214,22 +183,11 @@ async fn seed(kubeconfig: &Path) {
 
 #[test]
 fn the_audit_finds_what_the_issue_names() {
-    let env = Testenv::up();
+    let env = KubeTestenv::up();
     rt().block_on(seed(&env.kubeconfig));
     let kc = env.kubeconfig.to_str().unwrap();
 
-    let out = hostready()
-        .args([
-            "cluster",
-            "-o",
-            "json",
-            "--request-timeout",
-            "20s",
-            "--kubeconfig",
-            kc,
-        ])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &["-o", "json"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -293,10 +251,7 @@ fn the_audit_finds_what_the_issue_names() {
     );
 
     // The table says the same, the risky container first.
-    let out = hostready()
-        .args(["cluster", "--request-timeout", "20s", "--kubeconfig", kc])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &[]);
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8(out.stdout).unwrap();
     for want in [
@@ -406,27 +361,11 @@ fn placement_and_host_processes(kubeconfig: &Path) {
                  "message": "pile of at least 200 × `rpm -q iscsi-initiator-utils`",
                  "lastHeartbeatTime": t(k8s_openapi::chrono::Duration::seconds(5)),
                  "lastTransitionTime": t(k8s_openapi::chrono::Duration::minutes(12))}]}});
-        nodes
-            .patch_status("node-ok", &PatchParams::apply("hostready-agent").force(), &Patch::Apply(&patch))
-            .await
-            .unwrap();
+        apply_status(&nodes, "node-ok", "hostready-agent", &patch).await;
     });
     // The nodes without conditions are judged once older than --stale-after.
     std::thread::sleep(std::time::Duration::from_secs(3));
-    let out = hostready()
-        .args([
-            "cluster",
-            "-o",
-            "json",
-            "--stale-after",
-            "2s",
-            "--request-timeout",
-            "20s",
-            "--kubeconfig",
-            kc,
-        ])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &["-o", "json", "--stale-after", "2s"]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -461,10 +400,7 @@ fn placement_and_host_processes(kubeconfig: &Path) {
     let age = hp[0]["age_seconds"].as_u64().unwrap();
     assert!((720..800).contains(&age), "{age}");
 
-    let out = hostready()
-        .args(["cluster", "--request-timeout", "20s", "--kubeconfig", kc])
-        .output()
-        .unwrap();
+    let out = cluster(kc, &[]);
     let table = String::from_utf8(out.stdout).unwrap();
     for want in [
         "False (ProcessPileUp, 12m",
@@ -507,7 +443,7 @@ where
 #[test]
 #[ignore = "a measurement for docs/cluster.md (creates 11,000 objects): run with --ignored"]
 fn scale_1000_nodes_10000_pods() {
-    let env = Testenv::up();
+    let env = KubeTestenv::up();
     let kc = env.kubeconfig.clone();
     let created = std::time::Instant::now();
     rt().block_on(async {
@@ -651,7 +587,7 @@ fn kubeconfig_with(admin: &Path, dir: &Path, token: &str) -> PathBuf {
 /// `pods` the audit names the list it could not read and exits 2, the rest still shown.
 #[test]
 fn the_documented_rbac_reads_everything_and_a_forbidden_list_is_named() {
-    let env = Testenv::up();
+    let env = KubeTestenv::up();
     let dir = tempfile::tempdir().unwrap();
     let (full, no_pods) = rt().block_on(async {
         let c = client(&env.kubeconfig).await;
@@ -669,18 +605,7 @@ fn the_documented_rbac_reads_everything_and_a_forbidden_list_is_named() {
     });
     let run = |token: &str| {
         let kc = kubeconfig_with(&env.kubeconfig, dir.path(), token);
-        let out = hostready()
-            .args([
-                "cluster",
-                "-o",
-                "json",
-                "--request-timeout",
-                "20s",
-                "--kubeconfig",
-            ])
-            .arg(&kc)
-            .output()
-            .unwrap();
+        let out = cluster(&kc, &["-o", "json"]);
         let doc: Value = serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
         (out.status.code(), doc)

@@ -14,7 +14,7 @@ use hostready_testkit::fakehost::FakeProc;
 use hostready_testkit::process::{Group, count_argv0, marker, output_with_stdin};
 use hostready_testkit::wait_until;
 use serde_json::Value;
-use util::{finding, hostready, run_json};
+use util::{doctor_on, finding, hostready, run_json};
 
 /// Log lines in the shapes longhorn-manager and rpm print them (longhorn/longhorn#10019).
 const LOG: &str = "\
@@ -170,13 +170,7 @@ fn healthy_fake_procfs_is_exit_0() {
     for pid in 100..105 {
         proc.process(pid, 1, "bash", 'S', &["-bash"], 500);
     }
-    let (code, json) = run_json(
-        hostready()
-            .args(["doctor", "-o", "json", "--root"])
-            .arg(root.path())
-            .arg("--proc")
-            .arg(proc.path()),
-    );
+    let (code, json) = run_json(&mut doctor_on(root.path(), proc.path(), &["-o", "json"]));
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["ok"], true);
     assert_eq!(json["host"]["proc"], proc.path().display().to_string());
@@ -202,11 +196,7 @@ fn healthy_fake_procfs_is_exit_0() {
 
     // The table: check's shape, passing details hidden unless -v.
     let table = |verbose: bool| {
-        let mut cmd = hostready();
-        cmd.args(["doctor", "--root"])
-            .arg(root.path())
-            .arg("--proc")
-            .arg(proc.path());
+        let mut cmd = doctor_on(root.path(), proc.path(), &[]);
         if verbose {
             cmd.arg("-v");
         }
@@ -248,13 +238,7 @@ fn pile_in_a_fake_procfs_is_exit_1_with_its_source() {
             600 - u64::from(pid - 100),
         );
     }
-    let (code, json) = run_json(
-        hostready()
-            .args(["doctor", "-o", "json", "--root"])
-            .arg(root.path())
-            .arg("--proc")
-            .arg(proc.path()),
-    );
+    let (code, json) = run_json(&mut doctor_on(root.path(), proc.path(), &["-o", "json"]));
     assert_eq!(code, 1, "{json:#}");
     let f = finding(&json, "doctor.pileup.rpm");
     // 10 in D state (>= --pile-min-count): fail.
@@ -297,13 +281,7 @@ fn pile_in_a_fake_procfs_is_exit_1_with_its_source() {
     );
 
     // The table shows the same finding in check's shape.
-    let out = hostready()
-        .args(["doctor", "--root"])
-        .arg(root.path())
-        .arg("--proc")
-        .arg(proc.path())
-        .output()
-        .unwrap();
+    let out = doctor_on(root.path(), proc.path(), &[]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("FAIL doctor.pileup.rpm"), "{table}");
@@ -312,13 +290,11 @@ fn pile_in_a_fake_procfs_is_exit_1_with_its_source() {
     assert!(table.contains("$ kill 100 101 102 103 104"), "{table}");
     assert!(table.contains("NEEDS ATTENTION"), "{table}");
     // Thresholds are flags: 25 members are needed now, so nothing is flagged.
-    let (code, json) = run_json(
-        hostready()
-            .args(["doctor", "-o", "json", "--pile-min-count", "25", "--root"])
-            .arg(root.path())
-            .arg("--proc")
-            .arg(proc.path()),
-    );
+    let (code, json) = run_json(&mut doctor_on(
+        root.path(),
+        proc.path(),
+        &["-o", "json", "--pile-min-count", "25"],
+    ));
     assert_eq!(code, 0, "{json:#}");
     assert_eq!(json["pileups"], serde_json::json!([]));
 }

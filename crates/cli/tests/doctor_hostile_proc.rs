@@ -10,7 +10,7 @@ use std::process::Command;
 
 use hostready_testkit::fakehost::{FakeProc, IDLE_PSI};
 use serde_json::Value;
-use util::{finding, hostready, run_json};
+use util::{doctor_on, finding, run_json};
 
 const MEMINFO: &str = "MemTotal:       16000000 kB\nMemAvailable:   12000000 kB\n";
 const PSI: &str = IDLE_PSI;
@@ -103,15 +103,7 @@ fn impossible_memory_figures_are_unknown_not_a_pass() {
     );
     proc.process(1, 1, "systemd", 'S', &["/sbin/init"], 500);
     let root = tempfile::tempdir().unwrap();
-    let run = |proc: &FakeProc| {
-        run_json(
-            hostready()
-                .args(["doctor", "-o", "json", "--root"])
-                .arg(root.path())
-                .arg("--proc")
-                .arg(proc.path()),
-        )
-    };
+    let run = |proc: &FakeProc| run_json(&mut doctor_on(root.path(), proc.path(), &["-o", "json"]));
     let (_, json) = run(&proc);
     let mem = finding(&json, "doctor.memory");
     assert_eq!(mem["status"], "unknown", "{mem:#}");
@@ -121,13 +113,7 @@ fn impossible_memory_figures_are_unknown_not_a_pass() {
     );
     assert!(!mem["message"].as_str().unwrap().contains("MiB"), "{mem:#}");
     // The table says so, and does not call the host healthy.
-    let out = hostready()
-        .args(["doctor", "--root"])
-        .arg(root.path())
-        .arg("--proc")
-        .arg(proc.path())
-        .output()
-        .unwrap();
+    let out = doctor_on(root.path(), proc.path(), &[]).output().unwrap();
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
         table.lines().any(|l| l.starts_with("UNKN doctor.memory ")
@@ -185,13 +171,7 @@ fn an_oversized_lock_table_is_unknown_not_read_whole() {
     let proc = FakeProc::with(MEMINFO, PSI, &line.repeat((5 << 20) / line.len()));
     proc.process(1, 1, "systemd", 'S', &["/sbin/init"], 500);
     let root = tempfile::tempdir().unwrap();
-    let (_, json) = run_json(
-        hostready()
-            .args(["doctor", "-o", "json", "--root"])
-            .arg(root.path())
-            .arg("--proc")
-            .arg(proc.path()),
-    );
+    let (_, json) = run_json(&mut doctor_on(root.path(), proc.path(), &["-o", "json"]));
     let locks = finding(&json, "doctor.locks");
     assert_eq!(locks["status"], "unknown", "{locks:#}");
     assert!(

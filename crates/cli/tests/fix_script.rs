@@ -213,7 +213,8 @@ fn prepared() -> Scratch {
     s
 }
 
-fn check(s: &Scratch, extra: &[&str]) -> Output {
+/// `hostready check` of the scratch root with every profile of `PROFILES`.
+fn check_cmd(s: &Scratch) -> Command {
     let mut cmd = hostready();
     cmd.arg("check")
         .arg("--root")
@@ -223,20 +224,15 @@ fn check(s: &Scratch, extra: &[&str]) -> Output {
     for p in PROFILES {
         cmd.args(["-p", p]);
     }
-    cmd.args(extra).output().unwrap()
+    cmd
+}
+
+fn check(s: &Scratch, extra: &[&str]) -> Output {
+    check_cmd(s).args(extra).output().unwrap()
 }
 
 fn check_json(s: &Scratch) -> (i32, Value) {
-    let mut cmd = hostready();
-    cmd.arg("check")
-        .arg("--root")
-        .arg(&s.root)
-        .arg("--proc")
-        .arg(&s.proc);
-    for p in PROFILES {
-        cmd.args(["-p", p]);
-    }
-    run_json(cmd.args(["-o", "json"]))
+    run_json(check_cmd(s).args(["-o", "json"]))
 }
 
 /// Panics saying the network is missing when apt could not reach Debian's archive.

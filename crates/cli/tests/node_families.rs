@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hostready_testkit::fakehost::{FakeHost, init_process, write};
+use hostready_testkit::loopdev::{LoopDevice, split_dev};
 use serde_json::Value;
 use util::{finding, hostready, run_json};
 
@@ -96,14 +97,6 @@ fn status(f: &Value) -> &str {
 
 fn message(f: &Value) -> &str {
     f["message"].as_str().unwrap()
-}
-
-/// `major:minor` of a `st_dev` or `st_rdev`, as glibc's `major()`/`minor()` split it.
-fn split_dev(r: u64) -> (u64, u64) {
-    (
-        ((r >> 32) & 0xffff_f000) | ((r >> 8) & 0xfff),
-        ((r >> 12) & 0xffff_ff00) | (r & 0xff),
-    )
 }
 
 #[test]
@@ -315,31 +308,6 @@ fn data_path_filesystem_options_space_and_a_path_not_created_yet() {
     assert_eq!(status(finding(&json, "path./var/lib/longhorn")), "unknown");
 }
 
-/// A loop device attached for one test, detached on drop.
-struct Loop(String);
-
-impl Loop {
-    fn attach(file: &Path) -> Loop {
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(file)
-            .output()
-            .expect("losetup");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop(String::from_utf8(out.stdout).unwrap().trim().to_string())
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
 #[test]
 fn raw_disks_blank_formatted_partitioned_mounted_and_unreadable() {
     let h = Host::new("name: t\nrequirements:\n  - raw_disks: {min_count: 1, min_size_gib: 0}\n");
@@ -347,8 +315,8 @@ fn raw_disks_blank_formatted_partitioned_mounted_and_unreadable() {
     // A real 64 MiB loop device as the disk `vdz`: sysfs entries and the root's /dev node.
     let img = h.h.dir.path().join("disk.img");
     fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
-    let lo = Loop::attach(&img);
-    let (major, minor) = split_dev(fs::metadata(&lo.0).unwrap().rdev());
+    let lo = LoopDevice::attach(&img);
+    let (major, minor) = lo.number();
     let sys = |name: &str, dev: &str, size: &str| {
         for (f, v) in [
             ("size", size),
@@ -386,7 +354,7 @@ fn raw_disks_blank_formatted_partitioned_mounted_and_unreadable() {
 
     // Formatted: no raw disk left.
     let mk = Command::new("mkfs.ext4")
-        .args(["-q", "-F", &lo.0])
+        .args(["-q", "-F", lo.path()])
         .status()
         .unwrap();
     assert!(mk.success());

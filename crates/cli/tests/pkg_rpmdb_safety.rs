@@ -140,32 +140,26 @@ fn rpmdb_symlink_out_of_the_root_is_never_opened_outside_it() {
             .map(str::to_string)
             .collect()
     };
+    // Runs the query under strace and asserts its exit code and that nothing was opened
+    // outside the root.
+    let run_opening_nothing_outside = |trace: &Path, code: i32| {
+        let out = run(trace);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            escapes(trace).is_empty(),
+            "opened outside the root: {:#?}",
+            escapes(trace)
+        );
+    };
     let trace = dir.path().join("trace");
-    let out = run(&trace);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        escapes(&trace).is_empty(),
-        "opened outside the root: {:#?}",
-        escapes(&trace)
-    );
+    run_opening_nothing_outside(&trace, 0);
     // With nothing at that path inside the root there is no database: exit 2, still nothing
     // opened outside.
     std::fs::remove_file(&inside).unwrap();
-    let out = run(&trace);
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        escapes(&trace).is_empty(),
-        "opened outside the root: {:#?}",
-        escapes(&trace)
-    );
+    run_opening_nothing_outside(&trace, 2);
 }

@@ -6,8 +6,8 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 
+use hostready_testkit::kube_testenv::run as kube_testenv;
 use util::hostready;
 
 mod util;
@@ -76,16 +76,6 @@ fn sample_output_is_real_output() {
         shape(verdict),
         "the verdict line's shape"
     );
-}
-
-fn kube_testenv(args: &[&str], dir: &Path) -> std::process::Output {
-    Command::new(format!("{WORKSPACE}/scripts/kube-testenv"))
-        .args(args)
-        .arg("--dir")
-        .arg(dir)
-        .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
-        .output()
-        .expect("run scripts/kube-testenv")
 }
 
 /// Stops the control plane however the test ends.

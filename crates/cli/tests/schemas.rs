@@ -20,6 +20,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use hostready_testkit::kube_testenv::KubeTestenv;
 use hostready_testkit::process::output_with_stdin;
 
 use serde_json::{Value, json};
@@ -1096,50 +1097,6 @@ fn cluster_audit_fields_are_strict() {
         !errors("cluster", &doc(a)).is_empty(),
         "a duration humantime does not write accepted"
     );
-}
-
-/// A real control plane (`scripts/kube-testenv`: etcd and kube-apiserver on loopback) in a
-/// temp dir, told this test's pid (it stops by itself if the test dies), and taken down on drop.
-struct KubeTestenv {
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-const KUBE_TESTENV: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/kube-testenv");
-
-impl KubeTestenv {
-    fn up() -> KubeTestenv {
-        let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(KUBE_TESTENV)
-            .args(["up", "--dir"])
-            .arg(dir.path())
-            .env("KUBE_TESTENV_PARENT", std::process::id().to_string())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/kube-testenv");
-        let mut env = KubeTestenv {
-            kubeconfig: PathBuf::new(),
-            dir,
-        };
-        assert!(out.status.success(), "scripts/kube-testenv up failed");
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        let kc = stdout
-            .lines()
-            .last()
-            .and_then(|l| l.strip_prefix("KUBECONFIG="))
-            .unwrap_or_else(|| panic!("no KUBECONFIG= line: {stdout}"));
-        env.kubeconfig = PathBuf::from(kc);
-        env
-    }
-}
-
-impl Drop for KubeTestenv {
-    fn drop(&mut self) {
-        let _ = Command::new(KUBE_TESTENV)
-            .args(["down", "--dir"])
-            .arg(self.dir.path())
-            .status();
-    }
 }
 
 /// Creates a Node named `name` (as a kubelet registering would, without its conditions).

@@ -7,7 +7,6 @@
 
 mod util;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hostready_doctor::Status;
@@ -21,12 +20,7 @@ fn rpm_queries_piled_up_behind_an_exclusive_rpmdb_lock() {
     need("/usr/bin/sqlite3");
     let root = tempfile::tempdir().unwrap();
     let r = root.path().to_str().unwrap().to_string();
-    let ok = Command::new("rpm")
-        .args(["--root", &r, "--initdb", "--dbpath", "/var/lib/rpm"])
-        .status()
-        .unwrap();
-    assert!(ok.success(), "rpm --initdb failed");
-    let db = root.path().join("var/lib/rpm/rpmdb.sqlite");
+    let db = hostready_testkit::rpmdb::init_empty(root.path());
     assert!(db.exists());
 
     let holder = hold_sqlite_exclusive(&db, "SELECT count(*) FROM Packages;");

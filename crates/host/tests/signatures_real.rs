@@ -6,14 +6,13 @@
 // Tests make image files and device nodes on this machine directly.
 #![allow(clippy::disallowed_methods)]
 
-use std::os::unix::fs::FileTypeExt;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use hostready_host::Root;
 use hostready_host::blockdev::{self, BlockDevice};
 use hostready_host::signatures::{self, Content, PROBE_BYTES};
+use hostready_testkit::loopdev::LoopDevice;
 
 /// Runs a formatting tool, panicking with what to install when it is missing.
 fn run(program: &str, args: &[&str]) {
@@ -117,48 +116,12 @@ fn files_formatted_by_the_real_tools() {
     assert_eq!(signatures::probe(&head(&gpt)), sig("gpt"));
 }
 
-/// A loop device attached for one test, detached on drop (even when the test fails).
-struct Loop(String);
-
-impl Loop {
-    fn attach(file: &Path) -> Loop {
-        let out = Command::new("losetup")
-            .args(["--find", "--show"])
-            .arg(file)
-            .output()
-            .expect("losetup");
-        assert!(
-            out.status.success(),
-            "losetup: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop(String::from_utf8(out.stdout).unwrap().trim().to_string())
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
-/// `major:minor` of a device node.
-fn rdev(node: &str) -> (u32, u32) {
-    let m = std::fs::metadata(node).unwrap();
-    assert!(m.file_type().is_block_device(), "{node}");
-    let r = m.rdev();
-    (
-        (((r >> 32) & 0xffff_f000) | ((r >> 8) & 0xfff)) as u32,
-        (((r >> 12) & 0xffff_ff00) | (r & 0xff)) as u32,
-    )
-}
-
 #[test]
 fn a_loop_device_read_through_the_roots_dev_blank_then_an_lvm_pv() {
     let d = tempfile::tempdir().unwrap();
     let img = image(d.path(), "pv.img", 64);
-    let lo = Loop::attach(&img);
-    let (major, minor) = rdev(&lo.0);
+    let lo = LoopDevice::attach(&img);
+    let (major, minor) = lo.number();
     // The root's own /dev node for the loop device, as a DaemonSet's /host/dev holds the
     // host's nodes.
     let root_dir = d.path().join("root");
@@ -183,9 +146,9 @@ fn a_loop_device_read_through_the_roots_dev_blank_then_an_lvm_pv() {
         holders: vec![],
     };
     assert_eq!(blockdev::probe(&root, &dev).unwrap(), Content::Blank);
-    run("pvcreate", &["-q", "-f", &lo.0]);
+    run("pvcreate", &["-q", "-f", lo.path()]);
     assert_eq!(blockdev::probe(&root, &dev).unwrap(), sig("LVM2_member"));
-    run("pvremove", &["-q", "-f", &lo.0]);
+    run("pvremove", &["-q", "-f", lo.path()]);
     // A node whose number is not the device sysfs names is not probed in its place.
     let other = BlockDevice {
         device: (major, minor + 1000),

@@ -12,63 +12,12 @@
 
 mod util;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-
 use hostready_pkgdb::Header;
+use hostready_testkit::counting_alloc::{self, Counting};
 
 /// The same numbers as the fuzz target's.
 const BOUND_PER_BYTE: usize = 64;
 const SLACK: usize = 16 << 10;
-
-struct Counting;
-
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-fn grew(by: usize) {
-    let now = LIVE.fetch_add(by, Relaxed) + by;
-    PEAK.fetch_max(now, Relaxed);
-}
-
-// SAFETY: every call forwards to the system allocator with the same arguments; the counters
-// are atomics and never allocate.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            grew(l.size());
-        }
-        p
-    }
-    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let p = unsafe { System.alloc_zeroed(l) };
-        if !p.is_null() {
-            grew(l.size());
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        // SAFETY: forwarded as is.
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Relaxed);
-    }
-    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        // SAFETY: forwarded as is.
-        let q = unsafe { System.realloc(p, l, new) };
-        if !q.is_null() {
-            if new >= l.size() {
-                grew(new - l.size());
-            } else {
-                LIVE.fetch_sub(l.size() - new, Relaxed);
-            }
-        }
-        q
-    }
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -76,14 +25,14 @@ static ALLOC: Counting = Counting;
 /// Parses and reads `blob` as every caller does; returns the peak bytes live meanwhile.
 fn peak_of(blob: &[u8]) -> usize {
     let wanted = ["/usr/bin/bash".to_string(), "/a".to_string()];
-    let base = LIVE.load(Relaxed);
-    PEAK.store(base, Relaxed);
-    if let Ok(h) = Header::parse(blob) {
-        let _ = h.info();
-        let _ = h.name_is_one_of(&["bash", "x"]);
-        let _ = h.owns_any(&wanted);
-    }
-    PEAK.load(Relaxed).saturating_sub(base)
+    let ((), peak) = counting_alloc::peak_of(|| {
+        if let Ok(h) = Header::parse(blob) {
+            let _ = h.info();
+            let _ = h.name_is_one_of(&["bash", "x"]);
+            let _ = h.owns_any(&wanted);
+        }
+    });
+    peak
 }
 
 /// A header of (tag, type, count, data) entries, data laid out aligned.

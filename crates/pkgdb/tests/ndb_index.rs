@@ -42,12 +42,28 @@ fn index_path(g: &Generated) -> PathBuf {
     g.db_dir.join("Index.db")
 }
 
+/// Packages.db's records as the full scan reads them: (offset, header blob).
+fn records(g: &Generated) -> Vec<(u64, Vec<u8>)> {
+    hostready_pkgdb::parse_ndb(&std::fs::read(g.db_dir.join("Packages.db")).unwrap()).unwrap()
+}
+
 fn blobs(g: &Generated) -> Vec<Vec<u8>> {
-    hostready_pkgdb::parse_ndb(&std::fs::read(g.db_dir.join("Packages.db")).unwrap())
+    records(g).into_iter().map(|(_, b)| b).collect()
+}
+
+/// Whether the header `blob` is the package `name` (its Name tag, 1000).
+fn is_named(blob: &[u8], name: &str) -> bool {
+    hostready_pkgdb::Header::parse(blob)
         .unwrap()
-        .into_iter()
-        .map(|(_, b)| b)
-        .collect()
+        .string(1000)
+        .unwrap()
+        .as_deref()
+        == Some(name)
+}
+
+/// The package number (the index's key: a 1-based position in Packages.db) of `name`.
+fn package_number(blobs: &[Vec<u8>], name: &str) -> u32 {
+    blobs.iter().position(|b| is_named(b, name)).unwrap() as u32 + 1
 }
 
 fn query(g: &Generated, name: &str) -> Answer {
@@ -80,6 +96,17 @@ fn notes(a: &Answer) -> String {
         .map(|n| format!("{}: {}", n.file.display(), n.message))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `a` came from the full scan, found exactly `nevra`, and has a note containing `note`.
+fn assert_scanned_with_note(a: &Answer, nevra: &str, note: &str) {
+    assert!(
+        matches!(scope(a), Scope::Scan { .. }),
+        "{:?}",
+        a.dbs[0].scope
+    );
+    assert_eq!(nevras(a), vec![nevra.to_string()]);
+    assert!(notes(a).contains(note), "{}", notes(a));
 }
 
 /// A package past the middle with a file of its own, and that file.
@@ -145,13 +172,7 @@ fn a_missing_index_db_is_a_scan_with_a_note() {
     let (name, nevra, _) = sample(&g);
     std::fs::remove_file(index_path(&g)).unwrap();
     let q = query(&g, &name);
-    assert!(
-        matches!(scope(&q), Scope::Scan { .. }),
-        "{:?}",
-        q.dbs[0].scope
-    );
-    assert_eq!(nevras(&q), vec![nevra]);
-    assert!(notes(&q).contains("Index.db is missing"), "{}", notes(&q));
+    assert_scanned_with_note(&q, &nevra, "Index.db is missing");
     assert!(q.lookup.complete);
 }
 
@@ -164,12 +185,10 @@ fn a_stale_index_db_is_not_read_and_says_so() {
     b[20..24].copy_from_slice(&7u32.to_le_bytes());
     std::fs::write(index_path(&g), &b).unwrap();
     for a in [query(&g, &name), owner(&g, &file)] {
-        assert!(matches!(scope(&a), Scope::Scan { .. }));
-        assert_eq!(nevras(&a), vec![nevra.clone()]);
-        assert!(
-            notes(&a).contains("is stale (built for Packages.db generation 7, which is now at 1)"),
-            "{}",
-            notes(&a)
+        assert_scanned_with_note(
+            &a,
+            &nevra,
+            "is stale (built for Packages.db generation 7, which is now at 1)",
         );
     }
 }
@@ -182,10 +201,7 @@ fn a_damaged_index_db_is_a_scan_with_a_note_never_a_wrong_answer() {
     // The first index blob (Name) starts at page 1: its "RpmI" magic.
     b[4096..4100].copy_from_slice(b"\0\0\0\0");
     std::fs::write(index_path(&g), &b).unwrap();
-    let q = query(&g, &name);
-    assert!(matches!(scope(&q), Scope::Scan { .. }));
-    assert_eq!(nevras(&q), vec![nevra]);
-    assert!(notes(&q).contains("Index.db is damaged"), "{}", notes(&q));
+    assert_scanned_with_note(&query(&g, &name), &nevra, "Index.db is damaged");
     // Slot pages overwritten: the container itself.
     b[4096..4100].copy_from_slice(b"RpmI");
     b[48..52].copy_from_slice(b"XXXX");
@@ -198,27 +214,14 @@ fn an_index_that_lost_a_package_still_finds_it_and_says_the_index_is_damaged() {
     let (_tmp, g) = copy();
     let (name, nevra, file) = sample(&g);
     let blobs = blobs(&g);
-    let lost = blobs
-        .iter()
-        .position(|b| {
-            hostready_pkgdb::Header::parse(b)
-                .unwrap()
-                .string(1000)
-                .unwrap()
-                .as_deref()
-                == Some(name.as_str())
-        })
-        .unwrap() as u32
-        + 1;
+    let lost = package_number(&blobs, &name);
     let kept: Vec<_> = entries(&blobs)
         .into_iter()
         .filter(|e| e.2 != lost)
         .collect();
     std::fs::write(index_path(&g), index_db(&kept, 1)).unwrap();
     for a in [query(&g, &name), owner(&g, &file)] {
-        assert_eq!(nevras(&a), vec![nevra.clone()]);
-        assert!(matches!(scope(&a), Scope::Scan { .. }));
-        assert!(notes(&a).contains("does not list"), "{}", notes(&a));
+        assert_scanned_with_note(&a, &nevra, "does not list");
     }
     // Only its Name entry lost: Providename still lists it, a contradiction caught without
     // a scan of every header being needed to notice.
@@ -253,14 +256,7 @@ fn an_index_naming_the_wrong_package_is_caught() {
         })
         .collect();
     std::fs::write(index_path(&g), index_db(&shifted, 1)).unwrap();
-    let q = query(&g, &name);
-    assert_eq!(nevras(&q), vec![nevra]);
-    assert!(matches!(scope(&q), Scope::Scan { .. }));
-    assert!(
-        notes(&q).contains("disagrees with Packages.db"),
-        "{}",
-        notes(&q)
-    );
+    assert_scanned_with_note(&query(&g, &name), &nevra, "disagrees with Packages.db");
 }
 
 #[test]
@@ -285,17 +281,9 @@ fn not_installed_is_decided_by_every_header_even_with_an_index() {
 fn damage_in_packages_db_stays_corrupt_whatever_the_index_says() {
     let (_tmp, g) = copy();
     let (name, _, _) = sample(&g);
-    let at = hostready_pkgdb::parse_ndb(&std::fs::read(g.db_dir.join("Packages.db")).unwrap())
-        .unwrap()
+    let at = records(&g)
         .into_iter()
-        .find(|(_, b)| {
-            hostready_pkgdb::Header::parse(b)
-                .unwrap()
-                .string(1000)
-                .unwrap()
-                .as_deref()
-                == Some(name.as_str())
-        })
+        .find(|(_, b)| is_named(b, &name))
         .unwrap()
         .0;
     let mut b = std::fs::read(g.db_dir.join("Packages.db")).unwrap();
@@ -315,18 +303,7 @@ fn the_in_memory_lookup_finds_each_key_and_checks_the_generation() {
     let blobs = blobs(&g);
     let index = std::fs::read(index_path(&g)).unwrap();
     let (name, _, _) = sample(&g);
-    let pkg = blobs
-        .iter()
-        .position(|b| {
-            hostready_pkgdb::Header::parse(b)
-                .unwrap()
-                .string(1000)
-                .unwrap()
-                .as_deref()
-                == Some(name.as_str())
-        })
-        .unwrap() as u32
-        + 1;
+    let pkg = package_number(&blobs, &name);
     assert_eq!(
         hostready_pkgdb::lookup_ndb_index(&index, 1, 1000, name.as_bytes()).unwrap(),
         vec![(pkg, 0)]

@@ -11,15 +11,22 @@
 //! - [`debroot`]: the cached debootstrap Debian root (`scripts/debroot`) and hard-link copies.
 //! - [`process`]: guards that kill and reap what a test starts, a SQLite lock holder, and
 //!   questions about live processes; [`process::need`] for a program a test cannot run without.
+//! - [`kube_testenv`]: a real control plane (`scripts/kube-testenv`) for one test.
 //! - [`loopback`]: a hostile API server on loopback and a kubeconfig for it.
+//! - [`loopdev`]: loop devices attached to image files, detached on drop.
 //! - [`wait`]: polling with a deadline.
+//! - [`counting_alloc`]: a counting global allocator, for peak-heap bounds in tests and in the
+//!   fuzz targets (which include the file by path).
 
 // A test-only crate: it builds fixtures and cgroups on this machine directly.
 #![allow(clippy::disallowed_methods)]
 
+pub mod counting_alloc;
 pub mod debroot;
 pub mod fakehost;
+pub mod kube_testenv;
 pub mod loopback;
+pub mod loopdev;
 pub mod memcg;
 pub mod ndb_index;
 pub mod process;

@@ -17,11 +17,14 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod helm;
+
 use hostready_testkit::debroot::Copy;
 use hostready_testkit::fakehost::{init_process, write};
 use hostready_testkit::wait::poll;
 use k8s_openapi::api::core::v1::{Node, ServiceAccount};
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 
 pub use hostready_testkit::{WORKSPACE, wait_for};
@@ -197,28 +200,13 @@ pub fn condition(
 }
 
 /// Applies `files` of deploy/manifests/, in order, with server-side apply (the API server
-/// validates them); kinds ending in `y` are plural in `ies` (`ValidatingAdmissionPolicy`).
+/// validates them).
 pub fn apply_manifest_files(client: &kube::Client, files: &[&str]) {
     for file in files {
         let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/{file}")).unwrap();
         for doc in serde_yaml_ng::Deserializer::from_str(&text) {
             let obj: DynamicObject = serde::Deserialize::deserialize(doc).unwrap();
-            let tm = obj.types.clone().unwrap();
-            let (group, version) = tm
-                .api_version
-                .rsplit_once('/')
-                .unwrap_or(("", &tm.api_version));
-            let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
-            let lower = tm.kind.to_lowercase();
-            let plural = match lower.strip_suffix('y') {
-                Some(stem) => format!("{stem}ies"),
-                None => format!("{lower}s"),
-            };
-            let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-            let api: Api<DynamicObject> = match obj.metadata.namespace.as_deref() {
-                Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
-                None => Api::all_with(client.clone(), &ar),
-            };
+            let api = api_for(client, &obj);
             let name = obj.metadata.name.clone().unwrap();
             block(api.patch(
                 &name,
@@ -228,6 +216,59 @@ pub fn apply_manifest_files(client: &kube::Client, files: &[&str]) {
             .unwrap_or_else(|e| panic!("{file} {name}: {e}"));
         }
     }
+}
+
+/// The API for `obj`'s kind, in its namespace if it has one; kinds ending in `y` are plural
+/// in `ies` (`ValidatingAdmissionPolicy`).
+pub fn api_for(client: &kube::Client, obj: &DynamicObject) -> Api<DynamicObject> {
+    let tm = obj.types.clone().unwrap();
+    let (group, version) = tm
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", &tm.api_version));
+    let gvk = kube::core::GroupVersionKind::gvk(group, version, &tm.kind);
+    let lower = tm.kind.to_lowercase();
+    let plural = match lower.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{lower}s"),
+    };
+    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+    match obj.metadata.namespace.as_deref() {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    }
+}
+
+/// The events about `node` (in `default`, where the agent posts them).
+pub fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    block(api.list(&ListParams::default()))
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
+        .collect()
+}
+
+/// Sums the API server's own `apiserver_request_total` samples whose labels contain every one
+/// of `needles`: requests counted by the server, so nothing the agent does goes unseen.
+pub fn api_requests(client: &kube::Client, needles: &[&str]) -> f64 {
+    let text = block(async {
+        let req = http::Request::get("/metrics").body(Vec::new()).unwrap();
+        client.request_text(req).await.unwrap()
+    });
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// Server-side applies on nodes with subresource `sub` (`""`: the Node object, where labels
+/// are written; `status`: the conditions).
+pub fn node_applies(client: &kube::Client, sub: &str) -> f64 {
+    let sub = format!("subresource=\"{sub}\"");
+    api_requests(client, &["resource=\"nodes\"", &sub, "verb=\"APPLY\""])
 }
 
 /// Requests a token for the shipped ServiceAccount (`hostready-system/hostready-agent`),
@@ -380,6 +421,36 @@ impl Agent {
                 Some(text[i + 10..].lines().next()?.trim().to_string())
             },
         )
+    }
+
+    /// Starts the agent as `node` on `host` with the config file `cfg`, as the reload tests
+    /// run it: metrics on a free loopback port, the config polled every 200 ms; then `extra`.
+    pub fn start_with_config(
+        kubeconfig: &Path,
+        host: &TestHost,
+        node: &str,
+        cfg: &Path,
+        extra: &[&str],
+    ) -> Agent {
+        let mut args = vec![
+            "--config",
+            cfg.to_str().unwrap(),
+            "--metrics-addr",
+            "127.0.0.1:0",
+            "--reload-poll",
+            "200ms",
+        ];
+        args.extend_from_slice(extra);
+        Agent::start(kubeconfig, &host.args(node, &args))
+    }
+
+    /// Waits up to 30 s for `/readyz` to answer 200 and returns the metrics address.
+    pub fn wait_ready(&self) -> String {
+        let metrics = self.metrics_addr();
+        wait_for("readyz", Duration::from_secs(30), || {
+            (http_get(&metrics, "/readyz").0 == 200).then_some(())
+        });
+        metrics
     }
 
     /// Sends SIGTERM and returns the exit code and how long the exit took.

@@ -26,6 +26,18 @@ pub fn on_root(root: &Path, args: &[&str]) -> Output {
         .expect("run hostready")
 }
 
+/// Returns `hostready doctor ARGS --root ROOT --proc PROC`, to run.
+pub fn doctor_on(root: &Path, proc: &Path, args: &[&str]) -> Command {
+    let mut cmd = hostready();
+    cmd.arg("doctor")
+        .args(args)
+        .arg("--root")
+        .arg(root)
+        .arg("--proc")
+        .arg(proc);
+    cmd
+}
+
 /// Runs `cmd`, which must print a JSON report, and returns its exit code and the report.
 pub fn run_json(cmd: &mut Command) -> (i32, Value) {
     let out = cmd.output().expect("run hostready");

@@ -7,46 +7,20 @@
 //! - the answer does not depend on how the input is cut into chunks;
 //! - the counts agree with the input (bytes, lines, at most `LINES_KEPT` line numbers kept).
 //!
-//! `unsafe` here only implements `GlobalAlloc` (an unsafe trait) over the system allocator, to
-//! count every byte allocated; it forwards each call unchanged.
+//! Every byte allocated is counted by the kit's counting allocator
+//! (`crates/testkit/src/counting_alloc.rs`, included by path).
 #![no_main]
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hostready_doctor::signatures::{self, LINES_KEPT, MAX_LINE, Scanned, Scanner};
 
-/// Counts the bytes live on the heap and the peak since the last reset.
-struct Counting;
+#[allow(dead_code)] // `within` serves pkgdb's paged-reader targets
+#[path = "../../../testkit/src/counting_alloc.rs"]
+mod counting_alloc;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
-        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
-    }
-}
+use counting_alloc::peak_of;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Returns the peak heap growth while `f` runs, and its result.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (usize, T) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    (PEAK.load(Ordering::Relaxed).saturating_sub(base), out)
-}
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 fn stream(data: &[u8], chunk: usize, times: usize) -> Scanned {
     let mut s = Scanner::new();
@@ -59,7 +33,10 @@ fn stream(data: &[u8], chunk: usize, times: usize) -> Scanned {
 }
 
 fn key(s: &Scanned) -> Vec<(&'static str, Vec<usize>, usize)> {
-    s.matches.iter().map(|m| (m.id, m.lines.clone(), m.count)).collect()
+    s.matches
+        .iter()
+        .map(|m| (m.id, m.lines.clone(), m.count))
+        .collect()
 }
 
 /// What streaming may allocate beyond its unfinished line: kept matches (a snippet and
@@ -73,8 +50,8 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let chunk = 1 + pick as usize * 61;
     // Warm up: the catalogue and any per-signature regex this input makes compile.
     let whole = stream(data, data.len().max(1), 1);
-    let (once, _) = peak_of(|| stream(data, chunk, 1));
-    let (many, long) = peak_of(|| stream(data, chunk, 64));
+    let (_, once) = peak_of(|| stream(data, chunk, 1));
+    let (long, many) = peak_of(|| stream(data, chunk, 64));
     assert!(once <= MAX_LINE + SLACK, "one pass allocated {once} bytes");
     assert!(
         many <= MAX_LINE + SLACK,

@@ -1,49 +1,23 @@
 //! What a file needs to run: `exec_format` on a file holding the input (ELF headers, or a `#!`
 //! line), and `parse_shebang` on the input itself. Hostile binaries on a host must give a
 //! format or an I/O error, never a panic or a hang — and never allocate more than a small
-//! multiple of the file: a counting allocator measures the peak bytes live during each call
+//! multiple of the file: the kit's counting allocator (`crates/testkit/src/counting_alloc.rs`,
+//! included by path) measures the peak bytes live during each call
 //! (the case: `PT_INTERP` headers claiming 512 MiB each made `check` allocate ~1.5 GB).
 #![no_main]
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hostready_host::elf::{self, ExecFormat};
 
-/// The system allocator, counting live bytes and their peak. `unsafe` because `GlobalAlloc`
-/// is an unsafe trait; each method only forwards to `System` with the caller's own arguments.
-struct Counting;
+#[allow(dead_code)] // `within` serves pkgdb's paged-reader targets
+#[path = "../../../testkit/src/counting_alloc.rs"]
+mod counting_alloc;
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-static PEAK: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(layout) };
-        if !p.is_null() {
-            let now = LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size();
-            PEAK.fetch_max(now, Ordering::Relaxed);
-        }
-        p
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) };
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-    }
-}
+use counting_alloc::peak_of;
 
 #[global_allocator]
-static ALLOC: Counting = Counting;
-
-/// Runs `f` and returns its result with the most bytes it had allocated at once.
-fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
-    let base = LIVE.load(Ordering::Relaxed);
-    PEAK.store(base, Ordering::Relaxed);
-    let out = f();
-    (out, PEAK.load(Ordering::Relaxed).saturating_sub(base))
-}
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 /// Allowed: twice the input, plus a constant for error strings and the file handle.
 fn bound(input: usize) -> usize {

@@ -3,14 +3,15 @@
 //! input: a blob's declared sizes are checked before its blocks are read.
 #![no_main]
 
-#[path = "alloc_bound.rs"]
-mod alloc_bound;
+// The kit's counting allocator, shared by every memory-bound target and test.
+#[path = "../../../testkit/src/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: alloc_bound::Counting = alloc_bound::Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    alloc_bound::within(data.len(), 64, 1 << 20, || {
+    counting_alloc::within(data.len(), 64, 1 << 20, || {
         let _ = hostready_pkgdb::scan_ndb(data, |_, blob| {
             if let Ok(h) = hostready_pkgdb::Header::parse(blob) {
                 let _ = h.info();

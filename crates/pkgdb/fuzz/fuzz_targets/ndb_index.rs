@@ -4,11 +4,12 @@
 //! file before it is followed, and the probe loop stops after `nslots` slots.
 #![no_main]
 
-#[path = "alloc_bound.rs"]
-mod alloc_bound;
+// The kit's counting allocator, shared by every memory-bound target and test.
+#[path = "../../../testkit/src/counting_alloc.rs"]
+mod counting_alloc;
 
 #[global_allocator]
-static ALLOC: alloc_bound::Counting = alloc_bound::Counting;
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     // The first byte picks the tag, the next up to 16 bytes are the key, the rest the file.
@@ -17,7 +18,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     };
     let (key, index) = rest.split_at(rest.len().min(usize::from(pick & 15)));
     let tag = [1000, 1047, 1117][usize::from(pick >> 4) % 3];
-    alloc_bound::within(data.len(), 64, 1 << 20, || {
+    counting_alloc::within(data.len(), 64, 1 << 20, || {
         let _ = hostready_pkgdb::lookup_ndb_index(index, 1, tag, key);
     });
 });
