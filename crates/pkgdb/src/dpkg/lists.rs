@@ -53,12 +53,32 @@ impl ListHit {
     }
 }
 
-/// How many threads search lists here: the CPUs this process may use (its affinity and
-/// cgroup quota, as the standard library reads them), at most [`MAX_THREADS`].
+/// How many threads search lists here: the CPUs this process may run on (`Cpus_allowed` of
+/// its own `/proc/self/status`), at most [`MAX_THREADS`]; one when that cannot be read.
+///
+/// Not `std::thread::available_parallelism`: it also reads this machine's cgroup files under
+/// `/sys/fs/cgroup`, outside the root and the process's own `/proc` (the hostile-root suite
+/// holds every read there). A cgroup CPU quota is so not counted; under one, the threads
+/// share the quota, doing the same work as one thread would.
 pub(super) fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
+    hostready_host::procfs::live::self_status()
+        .and_then(|s| allowed_cpus(&s))
+        .unwrap_or(1)
         .clamp(1, MAX_THREADS)
+}
+
+/// The number of CPUs in the `Cpus_allowed` mask (hexadecimal words split by commas) of a
+/// `/proc/<pid>/status` text.
+fn allowed_cpus(status: &str) -> Option<usize> {
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed:"))?;
+    let digits = mask.trim().chars().filter(|&c| c != ',');
+    let mut n = 0;
+    for c in digits {
+        n += c.to_digit(16)?.count_ones() as usize;
+    }
+    Some(n)
 }
 
 /// Called with each list's name after it was listed and before it is opened; tests swap the
@@ -388,6 +408,17 @@ mod tests {
 
     fn stems(hits: &[ListHit]) -> Vec<&str> {
         hits.iter().map(|h| h.stem.as_str()).collect()
+    }
+
+    #[test]
+    fn allowed_cpus_count_the_mask_bits() {
+        let status =
+            |mask: &str| format!("Name:\tx\nCpus_allowed:\t{mask}\nCpus_allowed_list:\t0\n");
+        assert_eq!(allowed_cpus(&status("3")), Some(2));
+        assert_eq!(allowed_cpus(&status("ff,00000001")), Some(9));
+        assert_eq!(allowed_cpus(&status("zz")), None);
+        assert_eq!(allowed_cpus("Name:\tx\n"), None);
+        assert!((1..=MAX_THREADS).contains(&threads()));
     }
 
     #[test]
