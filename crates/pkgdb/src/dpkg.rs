@@ -21,8 +21,9 @@
 //! plus the records of the answer itself. Of an owner lookup: one 64 KiB buffer and 32 entry
 //! names (8 KiB) per list-searching thread (at most [`lists::MAX_THREADS`]), the status
 //! thread's 64 KiB buffer and 20 KiB of fields, the 129 KiB index, one directory-listing
-//! buffer, and the answer's records: under 600 KiB, independent of the size of `status`, of
-//! the number of packages and of list files. A listing holds one [`Package`] per stanza (a few
+//! buffer, each thread's stack and allocator arena, and the answer's records: a fixed bound
+//! under 1 MiB (measured in `docs/bench-pkg.md`), independent of the size of `status`, of the
+//! number of packages and of list files. A listing holds one [`Package`] per stanza (a few
 //! hundred bytes each), the answer it prints.
 
 mod lines;

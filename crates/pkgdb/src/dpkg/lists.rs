@@ -476,7 +476,8 @@ mod tests {
     /// start is.
     #[test]
     fn a_list_swapped_between_listing_and_open_is_refused_or_followed_inside_the_root() {
-        let swaps: [(&str, &(dyn Fn(&Path) + Sync)); 4] = [
+        type Swap<'a> = (&'a str, &'a (dyn Fn(&Path) + Sync));
+        let swaps: [Swap; 4] = [
             ("FIFO", &|p| mknod(p, rustix::fs::FileType::Fifo, (0, 0))),
             ("character device", &|p| {
                 mknod(p, rustix::fs::FileType::CharacterDevice, (1, 3))
