@@ -7,7 +7,7 @@
 # keeps the real names, copy N renames each package NAME-hrN, and every package that is not
 # `not-installed` gets an info/ list naming /usr/share/hr/N/NAME (NAME:ARCH.list for
 # Multi-Arch: same), the layout crates/cli/tests/dpkg_scale.rs builds.
-# Needs: dpkg, hyperfine, perl, /usr/bin/time. Usage: bench/dpkg-scale.sh [SIZE_MB...]
+# Needs: dpkg, hyperfine, perl, /usr/bin/time, taskset. Usage: bench/dpkg-scale.sh [SIZE_MB...]
 # (default 50; the first size is timed, every size is measured for RSS). Results go to stdout
 # and $OUT (markdown).
 set -euo pipefail
@@ -67,7 +67,10 @@ hf() {
   hyperfine -N --warmup 2 --min-runs "$RUNS" --export-markdown "$OUT/$name.md" "$@"
 }
 hf dpkg-scale-query "$HR pkg query $mid --root $R --proc none" "dpkg --admindir $A -s $mid"
-hf dpkg-scale-owner "$HR pkg owner $file --root $R --proc none" "dpkg --admindir $A -S $file"
+# The owner lookup searches the lists on as many threads as it may use CPUs (at most 4);
+# `taskset -c 0` runs it on one CPU, to show what the threads contribute.
+hf dpkg-scale-owner "$HR pkg owner $file --root $R --proc none" \
+  "taskset -c 0 $HR pkg owner $file --root $R --proc none" "dpkg --admindir $A -S $file"
 hf dpkg-scale-query-missing -i "$HR pkg query nosuchpkg --root $R --proc none" \
   "dpkg --admindir $A -s nosuchpkg"
 cat "$OUT"/dpkg-scale-*.md

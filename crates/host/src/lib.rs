@@ -24,7 +24,9 @@ pub mod unix_sockets;
 
 use std::path::PathBuf;
 
-pub use root::{FileKind, FsError, Link, MAX_READ_BYTES, MAX_SYMLINKS, Node, Resolved, Root, Stat};
+pub use root::{
+    FileKind, FsError, Link, MAX_READ_BYTES, MAX_SYMLINKS, Node, Resolved, Root, RootDir, Stat,
+};
 
 /// Where the host's procfs comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

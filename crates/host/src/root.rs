@@ -26,6 +26,9 @@ use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
+mod listed;
+pub use listed::RootDir;
+
 /// The most symlinks one resolution follows, as Linux's own `MAXSYMLINKS`.
 pub const MAX_SYMLINKS: usize = 40;
 

@@ -217,3 +217,102 @@ fn regular_files_still_read_through_every_entry_point() {
         assert!(r.read("/etc").unwrap_err().is_not_regular());
     }
 }
+
+/// `Root::open_listed`, the open of a file by its name in a listed directory: a regular file
+/// reads; a symlink is followed inside the root (also when listed as a regular file, as one
+/// swapped in after the listing would be); a device node or FIFO the listing reports is
+/// refused without being opened, also behind a bind mount over a regular file; one swapped in
+/// after a listing that said "regular file" is refused unread, promptly; a name with a `/` or
+/// `..` is refused.
+#[test]
+fn listed_files_open_by_name_and_refuse_what_is_not_regular() {
+    use hostready_host::FileKind;
+    use std::ffi::OsStr;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let info = root.join("var/lib/dpkg/info");
+    fs::create_dir_all(&info).unwrap();
+    fs::write(info.join("a.list"), "/usr/bin/a\n").unwrap();
+    fs::write(root.join("outside-info"), "/usr/bin/other\n").unwrap();
+    symlink("/outside-info", info.join("link.list")).unwrap();
+    symlink("../../../../../../../outside-info", info.join("up.list")).unwrap();
+    mknod(&info.join("null.list"), FileType::CharacterDevice, 1, 3);
+    mknod(&info.join("fifo.list"), FileType::Fifo, 0, 0);
+    // A bind mount of a device node over a regular file: the listing says "regular file".
+    fs::write(info.join("masked.list"), "").unwrap();
+    let dev = dir.path().join("null-dev");
+    mknod(&dev, FileType::CharacterDevice, 1, 3);
+    let _bind = Mount::new(
+        &["--bind", dev.to_str().unwrap()],
+        &info.join("masked.list"),
+    );
+    let watch = OpenWatch::new(&[info.join("null.list"), dev.clone()]);
+    let read = |(mut f, st): (fs::File, hostready_host::Stat)| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut f, &mut s).unwrap();
+        assert_eq!(st.size, s.len() as u64);
+        s
+    };
+    let started = Instant::now();
+    for r in both(&root) {
+        let d = r.open_root_dir("/var/lib/dpkg/info").unwrap();
+        let open = |name: &str, kind| r.open_listed(&d, OsStr::new(name), kind);
+        for kind in [Some(FileKind::File), None] {
+            assert_eq!(read(open("a.list", kind).unwrap()), "/usr/bin/a\n");
+        }
+        for kind in [Some(FileKind::Symlink), Some(FileKind::File), None] {
+            for name in ["link.list", "up.list"] {
+                assert_eq!(
+                    read(open(name, kind).unwrap()),
+                    "/usr/bin/other\n",
+                    "{name}"
+                );
+            }
+        }
+        for kind in [Some(FileKind::Other), None] {
+            for name in ["null.list", "fifo.list"] {
+                let e = open(name, kind).unwrap_err();
+                assert!(e.is_not_regular(), "{name}: {e:?}");
+                assert!(e.path.ends_with(name), "{e:?}");
+            }
+        }
+        let e = open("masked.list", Some(FileKind::File)).unwrap_err();
+        assert!(e.is_not_regular(), "{e:?}");
+        assert!(format!("{}", e.source).contains("character device"), "{e}");
+        assert!(
+            open("gone.list", Some(FileKind::File))
+                .unwrap_err()
+                .is_not_found()
+        );
+        for name in ["", ".", "..", "../info/a.list", "sub/a.list"] {
+            let e = open(name, Some(FileKind::File)).unwrap_err();
+            assert_eq!(
+                e.source.kind(),
+                std::io::ErrorKind::InvalidInput,
+                "{name:?}"
+            );
+        }
+    }
+    assert_eq!(watch.opened(), Vec::<PathBuf>::new(), "a device was opened");
+    // A FIFO swapped in for a file the listing called regular: opened without blocking (no
+    // writer is needed with O_NONBLOCK), refused before any read.
+    let r = Root::open(&root).unwrap();
+    let d = r.open_root_dir("/var/lib/dpkg/info").unwrap();
+    let e = r
+        .open_listed(&d, OsStr::new("fifo.list"), Some(FileKind::File))
+        .unwrap_err();
+    assert!(
+        e.is_not_regular() && format!("{}", e.source).contains("FIFO"),
+        "{e:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an open blocked"
+    );
+    // A device node swapped in likewise is refused; this is the one case whose open() runs.
+    let e = r
+        .open_listed(&d, OsStr::new("null.list"), Some(FileKind::File))
+        .unwrap_err();
+    assert!(e.is_not_regular(), "{e:?}");
+    assert_eq!(watch.opened(), vec![info.join("null.list")]);
+}

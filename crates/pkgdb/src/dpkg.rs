@@ -11,14 +11,24 @@
 //!   packages whose lists name the path; a listing: all). A damaged stanza anywhere makes the
 //!   database corrupt, as it makes dpkg refuse it, so damage never reads as "not installed".
 //! - `info/` is listed one entry at a time, and each `*.list` searched for the wanted paths'
-//!   bytes through one reused 64 KiB buffer.
+//!   bytes through a reused 64 KiB buffer, on a few threads at once ([`lists`]).
+//! - An owner lookup checks `status` on a thread of its own while the lists are searched,
+//!   noting in a fixed-size index where each package's stanza may be ([`segments`]); once the
+//!   owners are known, only the parts of `status` that may hold their stanzas are parsed
+//!   again, through the same open file.
 //!
-//! Memory bound of a query or owner lookup: two 64 KiB buffers, 4 KiB per kept field of the
-//! stanza being read, one directory-listing buffer, plus the records of the answer itself —
-//! independent of the size of `status`, of the number of packages and of list files. A listing
-//! holds one [`Package`] per stanza (a few hundred bytes each), the answer it prints.
+//! Memory bound of a query: two 64 KiB buffers, 4 KiB per kept field of the stanza being read,
+//! plus the records of the answer itself. Of an owner lookup: one 64 KiB buffer and 32 entry
+//! names (8 KiB) per list-searching thread (at most [`lists::MAX_THREADS`]), the status
+//! thread's 64 KiB buffer and 20 KiB of fields, the 129 KiB index, one directory-listing
+//! buffer, each thread's stack and allocator arena, and the answer's records: a fixed bound
+//! under 1 MiB (measured in `docs/bench-pkg.md`), independent of the size of `status`, of the
+//! number of packages and of list files. A listing holds one [`Package`] per stanza (a few
+//! hundred bytes each), the answer it prints.
 
 mod lines;
+mod lists;
+mod segments;
 mod stanza;
 
 use std::collections::HashSet;
@@ -26,12 +36,15 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use hostready_host::{FileKind, FsError, Root};
 use memchr::memmem;
 
 use crate::{Database, DbError, DbKind, Note, Package, ParseError, Scope, Want};
+use lists::{ListHit, search_list};
+use segments::Segments;
 
 const DPKG_DIR: &str = "/var/lib/dpkg";
 
@@ -67,9 +80,19 @@ pub(crate) fn open(root: &Root, want: Want) -> Option<Database> {
                 Ok(pkgs)
             }
             Want::Paths(wanted) => {
-                let hits = search_lists(root, &db.info, wanted)?;
+                // `status` is checked beside the list search; an error in a list comes first,
+                // then one in `status`, as when they were read one after the other.
+                let (hits, checked) = std::thread::scope(|s| {
+                    let checked = s.spawn(|| db.check_status());
+                    let hits = lists::search(root, &db.info, wanted, lists::threads(), &|_| {});
+                    let checked = checked
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    (hits, checked)
+                });
+                let hits = hits?;
                 let names: HashSet<&str> = hits.iter().map(ListHit::package).collect();
-                let (pkgs, records) = db.read(|n| names.contains(n))?;
+                let (pkgs, records) = db.read_checked(checked?, &names)?;
                 scope = Scope::Scan { records };
                 Ok(owners_from(root, &db.info, &hits, &pkgs))
             }
@@ -110,19 +133,88 @@ impl Db<'_> {
         let mut records = 0;
         if let Some(status) = &self.status {
             let n = read_file(self.root, status, true, &keep, &mut pkgs)?;
-            // dpkg writes an empty `status` only where no package was ever installed, and then
-            // there are no file lists. Beside lists it is damage (a lost or zeroed write).
-            if n == 0 && any_list(self.root, &self.info)? {
-                return Err(DbError::Corrupt {
-                    what: "status lists no package, yet info/ holds package file lists \
-                           (emptied or lost)"
-                        .into(),
-                    file: status.clone(),
-                    offset: None,
-                });
-            }
+            self.not_emptied(status, n)?;
             records += n;
         }
+        records += self.read_status_d(&keep, &mut pkgs)?;
+        Ok((pkgs, records))
+    }
+
+    /// Checks every stanza of `status`, building no record but the index of where each
+    /// package's stanza may be; `None` when there is no `status`.
+    fn check_status(&self) -> Result<Option<Checked>, DbError> {
+        let Some(status) = &self.status else {
+            return Ok(None);
+        };
+        let file = open_regular(self.root, status)?;
+        let size = file
+            .metadata()
+            .map_err(|e| read_error(self.root, status, e))?
+            .len();
+        let mut index = Segments::new(size);
+        let count = stanza::read(&file, true, |s| {
+            index.add(s.offset, s.package);
+            Ok(())
+        })
+        .map_err(|e| stanza_error(self.root, status, 0, e))?;
+        Ok(Some(Checked { file, index, count }))
+    }
+
+    /// Like [`Db::read`] for the packages named `names`, `status` having been checked already:
+    /// only the parts of it that may hold their stanzas are parsed, through the file checked.
+    fn read_checked(
+        &self,
+        checked: Option<Checked>,
+        names: &HashSet<&str>,
+    ) -> Result<(Vec<Package>, usize), DbError> {
+        let keep = |n: &str| names.contains(n);
+        let mut pkgs = Vec::new();
+        let mut records = 0;
+        if let (Some(status), Some(c)) = (&self.status, checked) {
+            for (start, end) in c.index.ranges(names.iter().copied()) {
+                let part = Part {
+                    file: &c.file,
+                    at: start,
+                    end,
+                };
+                stanza::read(part, true, |s| {
+                    if keep(s.package) {
+                        pkgs.push(package(s, status));
+                    }
+                    Ok(())
+                })
+                .map_err(|e| stanza_error(self.root, status, start, e))?;
+            }
+            self.not_emptied(status, c.count)?;
+            records += c.count;
+        }
+        records += self.read_status_d(&keep, &mut pkgs)?;
+        Ok((pkgs, records))
+    }
+
+    /// dpkg writes an empty `status` only where no package was ever installed, and then there
+    /// are no file lists. Beside lists it is damage (a lost or zeroed write).
+    fn not_emptied(&self, status: &Path, stanzas: usize) -> Result<(), DbError> {
+        if stanzas == 0 && any_list(self.root, &self.info)? {
+            return Err(DbError::Corrupt {
+                what: "status lists no package, yet info/ holds package file lists \
+                       (emptied or lost)"
+                    .into(),
+                file: status.to_path_buf(),
+                offset: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Reads every `status.d/*` (without `.md5sums`, in directory order), pushing the packages
+    /// `keep` accepts; returns how many stanzas they hold.
+    fn read_status_d(
+        &self,
+        keep: &impl Fn(&str) -> bool,
+        pkgs: &mut Vec<Package>,
+    ) -> Result<usize, DbError> {
+        let mut records = 0;
         if let Some(status_d) = &self.status_d {
             each_entry(self.root, status_d, |name, _| {
                 if name.as_bytes().ends_with(b".md5sums") {
@@ -136,11 +228,51 @@ impl Db<'_> {
                     Err(e) if e.is_not_found() => return Ok(true),
                     _ => {}
                 }
-                records += read_file(self.root, &p, false, &keep, &mut pkgs)?;
+                records += read_file(self.root, &p, false, keep, pkgs)?;
                 Ok(true)
             })?;
         }
-        Ok((pkgs, records))
+        Ok(records)
+    }
+}
+
+/// `status` checked whole, still open, with the index of where each package's stanza may be.
+struct Checked {
+    file: File,
+    index: Segments,
+    count: usize,
+}
+
+/// The bytes `at..end` of an open file, read with `pread` (the file's own position is not
+/// used), so a part of `status` is parsed from the very file that was checked.
+struct Part<'f> {
+    file: &'f File,
+    at: u64,
+    end: u64,
+}
+
+impl Read for Part<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = usize::try_from(self.end - self.at).unwrap_or(usize::MAX);
+        let want = buf.len().min(left);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.at)?;
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
+/// The error of reading stanzas of `path` from byte `base` on.
+fn stanza_error(root: &Root, path: &Path, base: u64, e: stanza::ReadError) -> DbError {
+    match e {
+        stanza::ReadError::Parse(e) => DbError::Corrupt {
+            what: e.what,
+            file: path.to_path_buf(),
+            offset: Some(base + e.offset),
+        },
+        stanza::ReadError::Io(source) => read_error(root, path, source),
     }
 }
 
@@ -159,14 +291,7 @@ fn read_file(
         }
         Ok(())
     })
-    .map_err(|e| match e {
-        stanza::ReadError::Parse(e) => DbError::Corrupt {
-            what: e.what,
-            file: path.to_path_buf(),
-            offset: Some(e.offset),
-        },
-        stanza::ReadError::Io(source) => read_error(root, path, source),
-    })
+    .map_err(|e| stanza_error(root, path, 0, e))
 }
 
 fn package(s: &stanza::Stanza, file: &Path) -> Package {
@@ -321,7 +446,7 @@ pub(crate) fn owners(
         return Ok(Vec::new());
     };
     let info = dir.path.join("info");
-    let hits = search_lists(root, &info, wanted)?;
+    let hits = lists::search(root, &info, wanted, lists::threads(), &|_| {})?;
     Ok(owners_from(root, &info, &hits, pkgs))
 }
 
@@ -365,14 +490,7 @@ pub(crate) fn unsettled(root: &Root) -> Result<Vec<Package>, DbError> {
         }
         Ok(())
     })
-    .map_err(|e| match e {
-        stanza::ReadError::Parse(e) => DbError::Corrupt {
-            what: e.what,
-            file: status.clone(),
-            offset: Some(e.offset),
-        },
-        stanza::ReadError::Io(source) => read_error(root, &status, source),
-    })?;
+    .map_err(|e| stanza_error(root, &status, 0, e))?;
     Ok(out)
 }
 
@@ -450,169 +568,6 @@ pub(crate) fn owners_among(
         }
     }
     Ok(out)
-}
-
-/// A list naming a wanted path.
-#[derive(Debug)]
-struct ListHit {
-    /// `pkg` or `pkg:arch`.
-    stem: String,
-    /// The wanted paths it names.
-    files: Vec<String>,
-}
-
-impl ListHit {
-    fn package(&self) -> &str {
-        self.stem.split(':').next().unwrap_or_default()
-    }
-}
-
-/// Searches every `info/*.list` for the bytes of each wanted path, looking at line boundaries
-/// only where they occur: no line splitting, one reused buffer for every list.
-fn search_lists(root: &Root, info: &Path, wanted: &[String]) -> Result<Vec<ListHit>, DbError> {
-    use rustix::fs::FileType;
-    let finders: Vec<(memmem::Finder, &String)> = wanted
-        .iter()
-        .map(|w| (memmem::Finder::new(w.as_bytes()), w))
-        .collect();
-    let mut hits = Vec::new();
-    let mut buf = vec![0; lines::BUF];
-    let r = each_entry(root, info, |name, kind| {
-        let Some(stem) = name
-            .as_bytes()
-            .strip_suffix(b".list")
-            .and_then(|s| std::str::from_utf8(s).ok())
-        else {
-            return Ok(true);
-        };
-        let path = info.join(name);
-        // Every list is opened through the rooted, type-checked open: an entry the listing
-        // called a regular file may have been swapped for a device or FIFO since.
-        let file = match kind {
-            FileType::Directory => return Ok(true),
-            _ => open_regular(root, &path),
-        };
-        let file = match file {
-            Ok(f) => f,
-            Err(DbError::Read { source, .. }) if source.is_not_found() => return Ok(true),
-            Err(e) => return Err(e),
-        };
-        let size = match file.metadata() {
-            Ok(m) if m.is_file() && m.len() <= MAX_LIST_BYTES => m.len(),
-            Ok(m) if m.is_file() => {
-                return Err(read_error(
-                    root,
-                    &path,
-                    io::Error::new(
-                        io::ErrorKind::FileTooLarge,
-                        format!("larger than {MAX_LIST_BYTES} bytes: no real file list is"),
-                    ),
-                ));
-            }
-            _ => {
-                return Err(read_error(
-                    root,
-                    &path,
-                    io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
-                ));
-            }
-        };
-        let found =
-            search_list(file, size, &finders, &mut buf).map_err(|e| read_error(root, &path, e))?;
-        if !found.is_empty() {
-            hits.push(ListHit {
-                stem: stem.to_string(),
-                files: found,
-            });
-        }
-        Ok(true)
-    });
-    match r {
-        Err(DbError::Read { path, source }) if source.is_not_found() && path == info => {
-            Ok(Vec::new())
-        }
-        Err(e) => Err(e),
-        Ok(()) => Ok(hits),
-    }
-}
-
-/// Returns the wanted paths that are whole lines of one list, read through `buf`.
-///
-/// The buffer is searched up to its last `\n`; the unfinished line is moved to the front and
-/// the rest read after it. A line longer than the buffer is longer than any path (`PATH_MAX`
-/// is 4 KiB) and is skipped.
-///
-/// Reading stops at `size` (the file's size when opened), which saves the `read(2)` that would
-/// only report the end of each of thousands of small lists; a list that grew since is read as
-/// it was.
-fn search_list(
-    mut file: File,
-    size: u64,
-    finders: &[(memmem::Finder, &String)],
-    buf: &mut [u8],
-) -> io::Result<Vec<String>> {
-    let mut found: Vec<String> = Vec::new();
-    let mut keep = 0;
-    let mut skipping = false;
-    let mut left = size;
-    let search = |region: &[u8], found: &mut Vec<String>| {
-        for (f, w) in finders {
-            if !found.contains(w) && f.find_iter(region).any(|at| is_line(region, at, w.len())) {
-                found.push((*w).clone());
-            }
-        }
-    };
-    loop {
-        let room = buf
-            .len()
-            .min(keep + usize::try_from(left).unwrap_or(usize::MAX));
-        let n = match file.read(&mut buf[keep..room]) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        left -= n as u64;
-        if n == 0 || (left == 0 && room < buf.len()) {
-            // The end: what is left in the buffer is the last line, searched with the rest.
-            let end = keep + n;
-            if !skipping {
-                search(&buf[..end], &mut found);
-            } else if let Some(i) = memchr::memchr(b'\n', &buf[..end]) {
-                search(&buf[i + 1..end], &mut found);
-            }
-            return Ok(found);
-        }
-        let filled = keep + n;
-        match memchr::memrchr(b'\n', &buf[..filled]) {
-            Some(last) => {
-                let mut from = 0;
-                if skipping {
-                    // The tail of an over-long line ends at the first `\n`.
-                    from = memchr::memchr(b'\n', &buf[..filled]).map_or(filled, |i| i + 1);
-                    skipping = false;
-                }
-                search(&buf[from..=last], &mut found);
-                buf.copy_within(last + 1..filled, 0);
-                keep = filled - last - 1;
-            }
-            None if filled == buf.len() => {
-                skipping = true;
-                keep = 0;
-            }
-            None => keep = filled,
-        }
-    }
-}
-
-/// Returns true if and only if `len` bytes at `at` are a whole line (`\r\n` endings allowed).
-fn is_line(buf: &[u8], at: usize, len: usize) -> bool {
-    let end = at + len;
-    (at == 0 || buf[at - 1] == b'\n')
-        && match buf.get(end) {
-            None | Some(b'\n') => true,
-            Some(b'\r') => matches!(buf.get(end + 1), None | Some(b'\n')),
-            Some(_) => false,
-        }
 }
 
 /// Pairs each package (not "not-installed") with its list, `pkg:arch.list` before `pkg.list`

@@ -134,6 +134,8 @@ const STATE: [&str; 8] = [
 /// The fields of one valid stanza that lookups use, values trimmed as dpkg trims them.
 #[derive(Debug)]
 pub(crate) struct Stanza<'a> {
+    /// Byte offset of the stanza's first line in what was read.
+    pub offset: u64,
     pub package: &'a str,
     /// The `Status` field; `None` in a `status.d` file, where every stanza is installed.
     pub status: Option<&'a str>,
@@ -416,6 +418,7 @@ impl State {
             }
         }
         each(&Stanza {
+            offset: at,
             package: &name,
             status: state,
             version: &version,
