@@ -17,11 +17,14 @@
 //! passes run on two threads.
 //!
 //! A watcher that scans every minute (the agent) passes a [`Kept`]: the command lines read by
-//! the previous scan, each under the identity of the process it was read from. Pass 1 still
-//! reads every `stat` (states, parents and names change, and it is what tells a pid reused
-//! from the one before), but passes 2 and 3 read a command line only where no kept one
-//! belongs to the same process — so on a host whose processes mostly stay, a scan costs one
-//! file per process instead of two. [`Kept`] says when a kept line is trusted.
+//! the previous scan, each under the identity of the process it was read from, and each
+//! process's procfs directory held open. Pass 1 still reads every `stat` (states, parents,
+//! names and sizes change, the report shows them all, and it is what tells a pid reused from
+//! the one before), through the kept directory so the kernel does not look the pid up again;
+//! passes 2 and 3 read a command line only where no kept one belongs to the same process — so
+//! on a host whose processes mostly stay, a scan costs one file per process instead of two,
+//! and no allocation per process but its name. [`Kept`] says when a kept line is trusted.
+//! The pids are listed with `getdents64` into one 64 KiB buffer.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
