@@ -5,7 +5,10 @@
 # to (its kubeconfig points at a closed port: it keeps watching and retries the API, which
 # costs next to nothing). Reports, from the agent's own /metrics: passes, the CPU time per pass
 # (process_cpu_seconds_total over hostready_watch_passes_total, between two scrapes), the last
-# pass's wall time, and the agent's resident memory. Figures go to docs/agent.md.
+# pass's wall time, and the agent's resident memory; and, run in a cgroup-v1 memory cgroup of
+# its own with the DaemonSet's limit (32Mi, as deploy/manifests/daemonset.yaml ships it;
+# MEMCG=0: none), the cgroup's peak, kernel memory included (the kept process directories are
+# charged there). Figures go to docs/agent.md.
 #   bench/agent-watch.sh              # 5000 sleepers, 30 s of passes
 #   N=2000 SECS=60 bench/agent-watch.sh
 #   BIN=/tmp/hostready-agent-old bench/agent-watch.sh   # another build (no cargo build)
@@ -23,9 +26,16 @@ fi
 out=$(mktemp -d)
 pgid=
 agent=
+cg=
+if [ "${MEMCG:-1}" = 1 ]; then
+  cg=/sys/fs/cgroup/memory/hostready-agent-watch-$$
+  mkdir "$cg"
+  echo $((32 << 20)) >"$cg/memory.limit_in_bytes"
+fi
 cleanup() {
   if [ -n "$agent" ]; then kill -TERM "$agent" 2>/dev/null || true; wait "$agent" 2>/dev/null || true; fi
   if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; fi
+  if [ -n "$cg" ]; then rmdir "$cg" 2>/dev/null || true; fi
   rm -rf "$out"
 }
 trap cleanup EXIT INT TERM
@@ -48,7 +58,9 @@ set +m
 while [ "$(pgrep -c -g "$pgid" sleep || true)" -lt "$N" ]; do sleep 0.5; done
 echo "bench: $N sleepers, $(ls /proc | grep -c '^[0-9]') pids" >&2
 
-"$bin" --node-name bench --root / --proc /proc --kubeconfig "$out/kubeconfig" \
+# In the cgroup (when made) from its first instruction: the shell joins it and execs the agent.
+CG=$cg sh -c '[ -z "$CG" ] || echo $$ >"$CG/cgroup.procs"; exec "$@"' agent \
+  "$bin" --node-name bench --root / --proc /proc --kubeconfig "$out/kubeconfig" \
   --config "$out/agent.yaml" --interval 1h --metrics-addr 127.0.0.1:19808 \
   2>"$out/agent.log" &
 agent=$!
@@ -68,3 +80,9 @@ awk -v p0="$p0" -v p1="$p1" -v c0="$c0" -v c1="$c1" -v last="$last" -v rss="$rss
   printf "watch pass, %d sleepers: %d passes in the window, CPU %.1f ms per pass, last pass %.1f ms wall, agent RSS %.1f MiB, %d pile series\n",
     n, p1 - p0, (c1 - c0) * 1000 / (p1 - p0), last * 1000, rss / 1048576, piles
 }'
+if [ -n "$cg" ]; then
+  awk -v peak="$(cat "$cg/memory.max_usage_in_bytes")" -v kmem="$(cat "$cg/memory.kmem.max_usage_in_bytes" 2>/dev/null || echo 0)" \
+    -v fails="$(cat "$cg/memory.failcnt")" 'BEGIN {
+    printf "agent cgroup (limit 32 MiB): peak %.1f MiB, kernel memory peak %.1f MiB, %d failed charges\n", peak / 1048576, kmem / 1048576, fails
+  }'
+fi

@@ -6,10 +6,19 @@
 # `incremental` (command lines kept by pid and start time: after). Each run does PASSES
 # passes; the example prints CPU per pass, hyperfine the runs' user and system time.
 # Figures go to docs/agent.md.
+# It runs in a pid namespace of its own with its own /proc (NS=0: on the host's), so the
+# machine's other processes and their file locks do not enter the figures: a write-held
+# package-database lock anywhere on the machine makes every pass read the descriptors of every
+# pile member (the incident's cost, not the scan's). BEFORE= another build of the example
+# (e.g. the commit before) runs beside it in the same hyperfine.
 #   bench/watch-scan.sh               # 5000 sleepers, 30 passes a run
 #   N=2000 PASSES=50 bench/watch-scan.sh
+#   BEFORE=/tmp/watch_cost-old bench/watch-scan.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${NS:-1}" = 1 ] && [ -z "${WATCH_SCAN_NS:-}" ]; then
+  exec unshare --pid --fork --mount-proc env WATCH_SCAN_NS=1 "$0" "$@"
+fi
 N=${N:-5000}
 PASSES=${PASSES:-30}
 
@@ -28,7 +37,14 @@ set +m
 while [ "$(pgrep -c -g "$pgid" sleep || true)" -lt "$N" ]; do sleep 0.5; done
 echo "bench: $N sleepers, $(ls /proc | grep -c '^[0-9]') pids" >&2
 
+echo "bench: /proc/locks has $(wc -l </proc/locks) lines" >&2
+
 "$bin" full "$PASSES"
 "$bin" incremental "$PASSES"
+before=()
+if [ -n "${BEFORE:-}" ]; then
+  echo -n "before: " && "$BEFORE" incremental "$PASSES"
+  before=("$BEFORE incremental $PASSES")
+fi
 hyperfine --warmup 1 --runs "${RUNS:-5}" -N \
-  "$bin full $PASSES" "$bin incremental $PASSES"
+  "$bin full $PASSES" "$bin incremental $PASSES" "${before[@]}"

@@ -618,7 +618,7 @@ mod tests {
     fn processes_whose_command_line_was_not_read_group_by_name() {
         let mut a = p(10, 1, 'S', 100, &["/bin/bash", "-l"]);
         a.cmdline_read = false;
-        a.argv.clear();
+        a.argv = Vec::new().into();
         assert_eq!(key_of(&a), ("[bash]".into(), "[bash]".into()));
         // Same command, different names (`exec -a`, prctl): different groups.
         let b = p(11, 1, 'S', 100, &["/bin/x", "N"]);

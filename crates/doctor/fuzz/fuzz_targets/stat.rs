@@ -23,7 +23,7 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             comm: st.comm,
             state: st.state,
             exe: None,
-            argv,
+            argv: argv.into(),
             cmdline_read: true,
             age_secs: st.starttime,
             started_at: None,

@@ -36,9 +36,9 @@ pub use memory::{
     Meminfo, Pressure, PressureLine, PressureLines, Problem, ProcParseError, PsiLine, parse_meminfo,
 };
 pub use pid::{
-    PF_KTHREAD, Stat, environ_value, parse_btime, parse_cmdline, parse_smaps_private_kb,
-    parse_stat, parse_stat_arg_range, parse_stat_state, parse_statm, parse_status_rss_anon_kb,
-    parse_uptime, status_field, status_kb,
+    PF_KTHREAD, Stat, StatLine, environ_value, parse_btime, parse_cmdline, parse_smaps_private_kb,
+    parse_stat, parse_stat_arg_range, parse_stat_line, parse_stat_state, parse_statm,
+    parse_status_rss_anon_kb, parse_uptime, status_field, status_kb,
 };
 
 /// The most read of a host-wide procfs table (`mountinfo`, `net/unix`, `cpuinfo`,

@@ -60,8 +60,54 @@ fn split_comm(text: &str) -> Option<(&str, &str, &str)> {
     ))
 }
 
-/// Parses `/proc/<pid>/stat`; `None` for a line that lacks a field hostready uses.
-pub fn parse_stat(text: &str) -> Option<Stat> {
+/// The fields of `/proc/<pid>/stat` a scan of every process needs, with the name borrowed
+/// from the line and the argument range (fields 48-49) when the line has it: one pass over
+/// the line and no allocation, for a scan that reads thousands of lines a pass and
+/// allocates a name only for a process it has not seen before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatLine<'a> {
+    pub pid: i32,
+    pub comm: &'a str,
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub flags: u64,
+    pub utime: u64,
+    pub stime: u64,
+    pub starttime: u64,
+    pub vsize: u64,
+    pub rss_pages: u64,
+    /// See [`parse_stat_arg_range`].
+    pub arg_range: Option<(u64, u64)>,
+}
+
+impl StatLine<'_> {
+    /// Returns true if and only if this is one of the kernel's own threads.
+    pub fn is_kernel_thread(&self) -> bool {
+        self.flags & PF_KTHREAD != 0
+    }
+
+    /// Returns the owned [`Stat`] (the name copied).
+    pub fn to_stat(&self) -> Stat {
+        Stat {
+            pid: self.pid,
+            comm: self.comm.to_string(),
+            state: self.state,
+            ppid: self.ppid,
+            pgrp: self.pgrp,
+            flags: self.flags,
+            utime: self.utime,
+            stime: self.stime,
+            starttime: self.starttime,
+            vsize: self.vsize,
+            rss_pages: self.rss_pages,
+        }
+    }
+}
+
+/// Parses `/proc/<pid>/stat` without copying the name; `None` for a line that lacks a field
+/// hostready uses (up to field 24; the argument range is optional).
+pub fn parse_stat_line(text: &str) -> Option<StatLine<'_>> {
     let (pid, comm, rest) = split_comm(text)?;
     let pid = pid.trim().parse().ok()?;
     // The first field after the name is field 3; `nth(k)` skips k fields.
@@ -75,9 +121,11 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     let starttime = f.nth(6)?.parse().ok()?; // 22
     let vsize = f.next()?.parse().ok()?; // 23
     let rss_pages = f.next()?.parse().ok()?; // 24
-    Some(Stat {
+    // Field 48 is 23 fields after field 24.
+    let arg_range = (|| Some((f.nth(23)?.parse().ok()?, f.next()?.parse().ok()?)))();
+    Some(StatLine {
         pid,
-        comm: comm.to_string(),
+        comm,
         state,
         ppid,
         pgrp,
@@ -87,7 +135,13 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
         starttime,
         vsize,
         rss_pages,
+        arg_range,
     })
+}
+
+/// Parses `/proc/<pid>/stat`; `None` for a line that lacks a field hostready uses.
+pub fn parse_stat(text: &str) -> Option<Stat> {
+    parse_stat_line(text).map(|l| l.to_stat())
 }
 
 /// Returns where the command line lies in the process's memory, fields 48 and 49 of
@@ -232,6 +286,14 @@ mod tests {
             None
         );
         assert_eq!(parse_stat_arg_range(RPM_STAT), Some((0, 0)));
+        // The one-pass parser reads the same fields and the same range.
+        let l = parse_stat_line(&line).unwrap();
+        assert_eq!(l.to_stat(), s);
+        assert_eq!(l.arg_range, Some((48, 49)));
+        let cut = &line[..line.find(" 48").unwrap()];
+        assert_eq!(parse_stat_line(cut).unwrap().arg_range, None);
+        assert_eq!(parse_stat_line(cut).unwrap().to_stat(), s);
+        assert_eq!(parse_stat_line(RPM_STAT).unwrap().arg_range, Some((0, 0)));
     }
 
     #[test]
