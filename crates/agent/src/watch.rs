@@ -229,6 +229,9 @@ fn inside_root(root: &Path, path: &str) -> String {
     }
 }
 
+/// A database file of the root by identity: (device major, minor), inode, path in the root.
+type Identity = ((u32, u32), u64, String);
+
 /// The package-database files of a root that a lock can be on, for [`database_of`].
 fn lockable_databases() -> Vec<String> {
     let mut out = Vec::new();
@@ -263,7 +266,7 @@ fn database_of(
     host: &Host,
     root: &Path,
     f: &hostready_doctor::locks::LockedFile,
-    identities: &mut Option<Vec<((u32, u32), u64, String)>>,
+    identities: &mut Option<Vec<Identity>>,
 ) -> Option<String> {
     if let Some(path) = f.path.as_deref() {
         if hostready_doctor::locks::package_db_kind(path).is_some() && under_root(root, path) {
