@@ -556,15 +556,11 @@ fn the_chart_on_a_real_node_catches_the_incident_replayed_from_pods() {
     // The pile: Longhorn <= 1.7.2 started `rpm -q` on every node sync and abandoned it when
     // it did not answer. Here one a second, under a parent named longhorn-manager (argv[0]
     // and, through the link's name, comm), never reaped.
+    let pile_script = format!(
+        "n=0; while :; do if [ $n -lt {PILE} ]; then rpm -q iscsi-initiator-utils & n=$((n+1)); fi; sleep 1; done"
+    );
     let pile = named(
-        incident_pod(
-            "rpm-pile",
-            "longhorn-manager",
-            &format!(
-                "n=0; while :; do if [ $n -lt {PILE} ]; then rpm -q iscsi-initiator-utils & n=$((n+1)); fi; sleep 1; done"
-            ),
-            "256Mi",
-        ),
+        incident_pod("rpm-pile", "longhorn-manager", &pile_script, "256Mi"),
         "longhorn-manager",
         "/usr/local/bin/longhorn-manager",
     );
@@ -572,22 +568,9 @@ fn the_chart_on_a_real_node_catches_the_incident_replayed_from_pods() {
     let pile = ready_pod(&client, INCIDENT_NS, "incident=rpm-pile");
     let pile_uid = pile.metadata.uid.clone().unwrap();
     let manager = wait_for("longhorn-manager running", Duration::from_secs(30), || {
-        pod_processes(
-            &pile_uid,
-            &[
-                "longhorn-manager",
-                "-c",
-                pile.spec.as_ref().unwrap().containers[0]
-                    .env
-                    .as_ref()
-                    .unwrap()[0]
-                    .value
-                    .as_deref()
-                    .unwrap(),
-            ],
-        )
-        .first()
-        .copied()
+        pod_processes(&pile_uid, &["longhorn-manager", "-c", &pile_script])
+            .first()
+            .copied()
     });
 
     let sick = wait_for(
