@@ -189,19 +189,17 @@ pub(crate) fn pass(
         .map(|p| (p.command.clone(), p.count))
         .collect();
     prev.at = Some(Instant::now());
+    let mut identities = None;
     for f in &report.locked_files {
-        let Some(path) = f.path.as_deref() else {
-            continue;
-        };
         // The lock table is the whole kernel's: only the databases of the host under the
         // root count (with `--root /`, every one).
-        if hostready_doctor::locks::package_db_kind(path).is_none() || !under_root(root, path) {
+        let Some(database) = database_of(&host, root, f, &mut identities) else {
             continue;
-        }
-        let finding = report
-            .findings
-            .iter()
-            .find(|x| x.id.starts_with("doctor.lock") && x.evidence.get("file") == Some(path));
+        };
+        let inode = format!("{:02x}:{:02x}:{}", f.dev.0, f.dev.1, f.ino);
+        let finding = report.findings.iter().find(|x| {
+            x.id.starts_with("doctor.lock") && x.evidence.get("inode") == Some(inode.as_str())
+        });
         let holders = finding
             .map(|x| {
                 x.evidence
@@ -217,7 +215,7 @@ pub(crate) fn pass(
         holder_pids.sort_unstable();
         holder_pids.dedup();
         out.locks.push(DbLock {
-            database: inside_root(root, path),
+            database,
             holder_pids,
             holders,
             waiters: f.waiters().len(),
@@ -261,6 +259,66 @@ fn inside_root(root: &Path, path: &str) -> String {
         Some(rest) if !r.is_empty() && rest.starts_with('/') => rest.to_string(),
         _ => path.to_string(),
     }
+}
+
+/// A database file of the root by identity: (device major, minor), inode, path in the root.
+type Identity = ((u32, u32), u64, String);
+
+/// The package-database files of a root that a lock can be on, for [`database_of`].
+fn lockable_databases() -> Vec<String> {
+    let mut out = Vec::new();
+    for dir in hostready_doctor::pkgdb::RPM_DIRS {
+        for (name, _) in hostready_doctor::pkgdb::RPM_FILES {
+            out.push(format!("{dir}/{name}"));
+        }
+        out.push(format!("{dir}/.rpm.lock"));
+    }
+    for p in [
+        "/var/lib/dpkg/lock",
+        "/var/lib/dpkg/lock-frontend",
+        "/var/lib/dpkg/triggers/Lock",
+        "/var/lib/apt/lists/lock",
+        "/var/cache/apt/archives/lock",
+    ] {
+        out.push(p.to_string());
+    }
+    out
+}
+
+/// Which of the root's package databases the locked file `f` is, as a path inside the root.
+/// The lock table names a file by device and inode; its path comes from the descriptor of a
+/// process that has it open, as *that* process's mount namespace shows it. A holder in
+/// another container (a pod with a hostPath mount of `/var/lib/rpm`, say) shows
+/// `/var/lib/rpm/rpmdb.sqlite` even to an agent whose root is `/host`, and a path under the
+/// root could name another file. So a path that is not a package database under the root is
+/// matched by identity instead: the device and inode of each of the root's database files
+/// (opened through the rooted view, read-only, no lock taken), looked up once per pass and
+/// only when such a file is in the lock table (docs/node.md, the incident on the node).
+fn database_of(
+    host: &Host,
+    root: &Path,
+    f: &hostready_doctor::locks::LockedFile,
+    identities: &mut Option<Vec<Identity>>,
+) -> Option<String> {
+    if let Some(path) = f.path.as_deref() {
+        if hostready_doctor::locks::package_db_kind(path).is_some() && under_root(root, path) {
+            return Some(inside_root(root, path));
+        }
+    }
+    let ids = identities.get_or_insert_with(|| {
+        use std::os::unix::fs::MetadataExt;
+        lockable_databases()
+            .into_iter()
+            .filter_map(|p| {
+                let m = host.fs().open_file(&p).ok()?.metadata().ok()?;
+                let dev = (rustix::fs::major(m.dev()), rustix::fs::minor(m.dev()));
+                Some((dev, m.ino(), p))
+            })
+            .collect()
+    });
+    ids.iter()
+        .find(|(dev, ino, _)| *dev == f.dev && *ino == f.ino)
+        .map(|(_, _, p)| p.clone())
 }
 
 /// Returns true if and only if `path` is `root` or below it.
@@ -642,6 +700,80 @@ mod tests {
             (CondStatus::Unknown, "WatchUnknown")
         );
         assert!(d.message.contains("--proc none"), "{}", d.message);
+    }
+
+    /// A locked file as the lock table and a holder's descriptor name it.
+    fn locked(
+        dev: (u32, u32),
+        ino: u64,
+        path: Option<&str>,
+    ) -> hostready_doctor::locks::LockedFile {
+        hostready_doctor::locks::LockedFile {
+            dev,
+            ino,
+            path: path.map(str::to_string),
+            holders: Vec::new(),
+            blocked: Vec::new(),
+            openers: Vec::new(),
+            sharing: Vec::new(),
+        }
+    }
+
+    /// A holder in another mount namespace (a pod with a hostPath mount of /var/lib/rpm) shows
+    /// the database at its own path, outside the agent's root: the file is the root's
+    /// database all the same, found by device and inode; another inode is not.
+    #[test]
+    fn a_locked_database_is_known_by_its_inode_when_its_path_is_outside_the_root() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("var/lib/rpm")).unwrap();
+        let db = dir.path().join("var/lib/rpm/rpmdb.sqlite");
+        let mut file = std::fs::File::create(&db).unwrap();
+        std::io::Write::write_all(&mut file, b"SQLite format 3\0").unwrap();
+        let m = file.metadata().unwrap();
+        let o = std::fs::File::create(dir.path().join("other"))
+            .unwrap()
+            .metadata()
+            .unwrap();
+        let other = (
+            (rustix::fs::major(o.dev()), rustix::fs::minor(o.dev())),
+            o.ino(),
+        );
+        let dev = (rustix::fs::major(m.dev()), rustix::fs::minor(m.dev()));
+        let host = Host::open(dir.path(), ProcSource::Disabled).unwrap();
+        let root = dir.path();
+        let mut ids = None;
+        assert_eq!(
+            database_of(
+                &host,
+                root,
+                &locked(dev, m.ino(), Some("/var/lib/rpm/rpmdb.sqlite")),
+                &mut ids
+            )
+            .as_deref(),
+            Some("/var/lib/rpm/rpmdb.sqlite")
+        );
+        // No descriptor readable at all (the holder has capabilities the agent lacks): the
+        // lock table's device and inode still name it.
+        assert_eq!(
+            database_of(&host, root, &locked(dev, m.ino(), None), &mut ids).as_deref(),
+            Some("/var/lib/rpm/rpmdb.sqlite")
+        );
+        assert_eq!(
+            database_of(
+                &host,
+                root,
+                &locked(other.0, other.1, Some("/var/lib/rpm/rpmdb.sqlite")),
+                &mut ids
+            ),
+            None
+        );
+        // Under the root, by its path, as before.
+        let inside = format!("{}/var/lib/rpm/rpmdb.sqlite", root.display());
+        assert_eq!(
+            database_of(&host, root, &locked((0, 0), 1, Some(&inside)), &mut None).as_deref(),
+            Some("/var/lib/rpm/rpmdb.sqlite")
+        );
     }
 
     #[test]
