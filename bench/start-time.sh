@@ -52,6 +52,21 @@ if hd is None:
 else:
     print(f"- dynamic hostready / empty dynamic program: {hd / ed:.2f}x")
 PY
+  if command -v perf >/dev/null && [ -z "${NO_PERF:-}" ]; then
+    # What the time is made of, per run (mean of 200): page faults (each page of code, data,
+    # heap and stack first touched) and task-clock (CPU time). NO_PERF=1 leaves it out.
+    echo
+    echo "| per run (perf stat -r 200) | page faults | task-clock ms |"
+    echo "|---|---:|---:|"
+    for pair in "empty Rust program, static non-PIE:$work/empty-static" \
+        "hostready --version, static image build:$static --version"; do
+      # shellcheck disable=SC2086 # the command line is split on purpose
+      perf stat -x, -r 200 -e page-faults,task-clock ${pair#*:} 2>"$work/perf.csv" >/dev/null
+      faults=$(awk -F, '$3 ~ /page-faults/ {printf "%.0f", $1}' "$work/perf.csv")
+      clock=$(awk -F, '$3 ~ /task-clock/ {printf "%.3f", $1}' "$work/perf.csv")
+      echo "| ${pair%%:*} | $faults | $clock |"
+    done
+  fi
   echo
   echo "| binary | size | dynamic relocations |"
   echo "|---|---:|---:|"
