@@ -19,7 +19,7 @@ OUT=${OUT:-target/bench-pkg-scale}
 CACHE=${CACHE:-$PWD/target/tmp/rpmdb-scale}
 FIXTURES=${FIXTURES:-$PWD/../shared/fixtures/rpmdb}
 mkdir -p "$OUT"
-rm -f "$OUT"/*.md "$OUT"/instructions-*.txt
+rm -f "$OUT"/*.md "$OUT"/*.json "$OUT"/instructions-*.txt
 
 # The generator only (debug profile: Cargo.toml builds hostready-testkit at opt-level 3 there).
 cargo build -p hostready-testkit --bin make-scale-rpmdb --quiet
@@ -51,12 +51,12 @@ for mb in $SIZES; do
     dyn_query=("$HRD --version" "$HRD pkg query $name --root $R --proc none")
     dyn_owner=("$HRD pkg owner $file --root $R --proc none")
   fi
-  hyperfine -N --warmup 5 --min-runs "$RUNS" --export-markdown "$OUT/query-$mb.md" \
+  hyperfine -N --warmup 5 --min-runs "$RUNS" --export-markdown "$OUT/query-$mb.md" --export-json "$OUT/query-$mb.json" \
     "$EMPTY" "$HR --version" "rpm --version" \
     "$HR pkg query $name --root $R --proc none" \
     "rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm -q $name" \
     "$HR pkg query $name --root $N --proc none" "${dyn_query[@]}"
-  hyperfine -N --warmup 5 --min-runs "$RUNS" --export-markdown "$OUT/owner-$mb.md" \
+  hyperfine -N --warmup 5 --min-runs "$RUNS" --export-markdown "$OUT/owner-$mb.md" --export-json "$OUT/owner-$mb.json" \
     "$HR pkg owner $file --root $R --proc none" \
     "rpm --define '_db_backend bdb_ro' --root $R --dbpath /var/lib/rpm -qf $file" \
     "$HR pkg owner $file --root $N --proc none" "${dyn_owner[@]}"
@@ -80,4 +80,19 @@ for mb in $SIZES; do
   fi
 done
 [ -n "$HRD" ] || echo "(the dynamic release build was left out: RELEASE=1 adds it)"
+# Medians and minimums (on a shared machine the means carry the scheduling noise), and each
+# hostready lookup's share of rpm's time in the same run (the target: at most 0.2).
+for f in "$OUT"/query-*.json "$OUT"/owner-*.json; do
+  echo "## $(basename "$f" .json): median / min ms, share of rpm's"
+  python3 - "$f" <<'PY' | names
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+rpm = next(x for x in r if x["command"].startswith("rpm --define"))
+for x in r:
+    share = ""
+    if " pkg " in x["command"]:
+        share = " | %.2f / %.2f" % (x["median"] / rpm["median"], x["min"] / rpm["min"])
+    print("| `%s` | %.2f / %.2f%s |" % (x["command"], x["median"] * 1e3, x["min"] * 1e3, share))
+PY
+done
 for f in "$OUT"/*.md; do echo "## $(basename "$f" .md)"; names <"$f"; done
