@@ -40,18 +40,38 @@ relocs() { readelf -rW "$1" 2>/dev/null | grep -c '^[0-9a-f]\{8,\} ' || true; }
   echo
   python3 - "$work/runs.json" <<'PY'
 import json, sys
-r = {x["command"]: x["mean"] for x in json.load(open(sys.argv[1]))["results"]}
-es = r["empty Rust program, static non-PIE"]
-ed = r["empty Rust program, dynamic (PIE)"]
-hs = r["hostready --version, static image build"]
-hd = r.get("hostready --version, dynamic release build")
-print(f"- static hostready / empty static program: {hs / es:.2f}x (goal <= 1.2x)")
-print(f"- static hostready / empty dynamic program: {hs / ed:.2f}x")
-if hd is None:
+# Means, medians and minimums: on a shared machine the mean carries the scheduling noise.
+runs = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+def ratio(a, b):
+    a, b = runs[a], runs[b]
+    return "{:.2f}x mean, {:.2f}x median, {:.2f}x min".format(
+        a["mean"] / b["mean"], a["median"] / b["median"], a["min"] / b["min"])
+es = "empty Rust program, static non-PIE"
+ed = "empty Rust program, dynamic (PIE)"
+hs = "hostready --version, static image build"
+hd = "hostready --version, dynamic release build"
+print(f"- static hostready / empty static program: {ratio(hs, es)} (goal <= 1.2x)")
+print(f"- static hostready / empty dynamic program: {ratio(hs, ed)}")
+if hd not in runs:
     print("- dynamic release build: left out (NO_RELEASE=1)")
 else:
-    print(f"- dynamic hostready / empty dynamic program: {hd / ed:.2f}x")
+    print(f"- dynamic hostready / empty dynamic program: {ratio(hd, ed)}")
 PY
+  if command -v perf >/dev/null && [ -z "${NO_PERF:-}" ]; then
+    # What the time is made of, per run (mean of 200): page faults (each page of code, data,
+    # heap and stack first touched) and task-clock (CPU time). NO_PERF=1 leaves it out.
+    echo
+    echo "| per run (perf stat -r 200) | page faults | task-clock ms |"
+    echo "|---|---:|---:|"
+    for pair in "empty Rust program, static non-PIE:$work/empty-static" \
+        "hostready --version, static image build:$static --version"; do
+      # shellcheck disable=SC2086 # the command line is split on purpose
+      perf stat -x, -r 200 -e page-faults,task-clock ${pair#*:} 2>"$work/perf.csv" >/dev/null
+      faults=$(awk -F, '$3 ~ /page-faults/ {printf "%.0f", $1}' "$work/perf.csv")
+      clock=$(awk -F, '$3 ~ /task-clock/ {printf "%.3f", $1}' "$work/perf.csv")
+      echo "| ${pair%%:*} | $faults | $clock |"
+    done
+  fi
   echo
   echo "| binary | size | dynamic relocations |"
   echo "|---|---:|---:|"

@@ -101,6 +101,13 @@ pub fn init(format: LogFormat) -> Result<(), LogError> {
     Ok(())
 }
 
+/// Returns true if and only if `RUST_LOG` asks for a filter other than the default `info`
+/// (set, valid UTF-8, not blank): what [`init`] reads it as. A command that emits no events of
+/// its own needs [`init`] only then, to refuse an invalid filter and to log its set-up.
+pub fn rust_log_set() -> bool {
+    std::env::var("RUST_LOG").is_ok_and(|v| !v.trim().is_empty())
+}
+
 /// Returns the filter `RUST_LOG=value` asks for: `info` when empty.
 fn filter(value: &str) -> Result<EnvFilter, LogError> {
     let builder = EnvFilter::builder().with_default_directive(LevelFilter::INFO.into());

@@ -4,6 +4,7 @@
 mod agent;
 mod check;
 mod cluster;
+mod command_line;
 mod doctor;
 mod exit;
 mod manual;
@@ -14,47 +15,25 @@ mod table;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
-/// Tells whether this host has what its storage system needs, without starting a process.
-#[derive(Debug, Parser)]
-#[command(name = "hostready", version, about)]
-struct Cli {
-    #[command(flatten)]
-    color: output::ColorArgs,
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    log: hostready_agent::log::LogArgs,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Check this host against profiles (default: longhorn) with per-distro fixes.
-    Check(check::CheckArgs),
-    /// List the built-in profiles, or show one (a name or a YAML file).
-    Profiles(profiles::ProfilesArgs),
-    /// Read dpkg and rpm databases without locks or processes.
-    Pkg(pkg::PkgArgs),
-    /// Diagnose process pile-ups, package-database locks and corruption, memory pressure.
-    Doctor(doctor::DoctorArgs),
-    /// Run as the DaemonSet agent: periodic checks, node conditions, events, metrics.
-    // Boxed: the agent has many flags, and every other variant would pay for its size.
-    Agent(Box<agent::AgentArgs>),
-    /// Show nodes × profiles from the conditions the agents published.
-    Cluster(cluster::ClusterArgs),
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
-    Completions(manual::CompletionsArgs),
-    /// Print the manual page, or write every page into a directory (--dir).
-    Man(manual::ManArgs),
-}
+use command_line::{Cli, LazyCli, LazyCommand as Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The lazy twin of `Cli`: only the subcommand named is built (command_line.rs).
+    let cli = LazyCli::parse();
     cli.color.apply();
     // Logs (the agent's, kube-client's under `agent` and `cluster`) go to stderr through
-    // tracing; data and tables stay on stdout.
-    if let Err(e) = hostready_agent::log::init(cli.log.log_format) {
+    // tracing; data and tables stay on stdout. No other subcommand emits a tracing event, so
+    // they set logging up only when RUST_LOG asks for something (an invalid filter is still
+    // refused, and `RUST_LOG=debug` still logs the set-up): the subscriber and its filter cost
+    // a start-up of `check` or `pkg query` page faults and time for nothing (issue 14).
+    let logs = matches!(cli.command, Command::Agent(_) | Command::Cluster(_))
+        || hostready_agent::log::rust_log_set();
+    if let Err(e) = match logs {
+        true => hostready_agent::log::init(cli.log.log_format),
+        false => Ok(()),
+    } {
         let e = anyhow::Error::from(e);
         let _ = writeln!(output::stderr(), "hostready: error: {e:#}");
         return ExitCode::from(2);

@@ -61,3 +61,58 @@ fn without_rust_log_debug_events_stay_out_and_the_flag_goes_after_the_subcommand
     assert!(!err.contains("requesting"), "{err}");
     assert!(err.contains("ERROR kube_client"), "{err}");
 }
+
+/// `check`, `pkg`, `doctor`, `profiles` set logging up only when RUST_LOG asks for something
+/// (start-up time, issue 14); what RUST_LOG does to them must stay as it was: an invalid
+/// filter is refused (exit 2, naming it) before anything runs, and `debug` logs the set-up.
+#[test]
+fn rust_log_is_still_honoured_by_commands_that_log_nothing_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap();
+    for args in [
+        &["pkg", "query", "bash", "--proc", "none", "--root", root][..],
+        &["profiles"][..],
+        &["check", "--proc", "none", "--root", root][..],
+    ] {
+        let out = hostready()
+            .args(args)
+            .env("RUST_LOG", "hostready_agent=loud")
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+        assert!(
+            err.contains("RUST_LOG=\"hostready_agent=loud\" is not a valid log filter"),
+            "{args:?}: {err}"
+        );
+
+        let out = hostready()
+            .args(args)
+            .env("RUST_LOG", "debug")
+            .output()
+            .unwrap();
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert!(
+            err.contains("DEBUG hostready_agent: logging Text to stderr, filter \"debug\""),
+            "{args:?}: {err}"
+        );
+
+        // Unset, empty or blank: `info`, and nothing of the agent's is logged.
+        for value in [None, Some(""), Some("  ")] {
+            let mut cmd = hostready();
+            cmd.args(args);
+            match value {
+                Some(v) => cmd.env("RUST_LOG", v),
+                None => cmd.env_remove("RUST_LOG"),
+            };
+            let out = cmd.output().unwrap();
+            let err = String::from_utf8(out.stderr).unwrap();
+            assert!(
+                !err.contains("hostready_agent"),
+                "{args:?} {value:?}: {err}"
+            );
+            assert!(!err.contains("log filter"), "{args:?} {value:?}: {err}");
+        }
+    }
+}
