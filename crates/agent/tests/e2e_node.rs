@@ -40,7 +40,6 @@ use std::time::Duration;
 use common::*;
 use hostready_testkit::process::need;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
 
 const NODE: &str = "kt-node";
@@ -228,16 +227,6 @@ fn pod_processes(uid: &str, argv: &[&str]) -> Vec<u32> {
     }
     out.sort_unstable();
     out
-}
-
-fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
-    let api: Api<Event> = Api::namespaced(client.clone(), "default");
-    block(api.list(&ListParams::default()))
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(node))
-        .collect()
 }
 
 /// A pod of the incident image with the node's `/var/lib/rpm` at `/var/lib/rpm` (a hostPath,
@@ -523,8 +512,7 @@ fn the_chart_on_a_real_node_catches_the_incident_replayed_from_pods() {
         || condition(&client, NODE, "HostProcessesHealthy").filter(|c| c.0 == "True"),
     );
     assert_eq!(healthy.1, "AsExpected", "{healthy:?}");
-    let name = |e: &Event| e.metadata.name.clone().unwrap_or_default();
-    let events_before: Vec<String> = events_about(&client, NODE).iter().map(name).collect();
+    let events_before = event_names(&client, NODE);
 
     let ns: k8s_openapi::api::core::v1::Namespace = serde_json::from_value(
         serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INCIDENT_NS}}),
@@ -623,32 +611,9 @@ fn the_chart_on_a_real_node_catches_the_incident_replayed_from_pods() {
 
     // One event for the transition to False (if the lock was seen before the pile was old
     // enough, one more when the pile joined); the last names pile, parent, holder and fix.
-    let mut events: Vec<Event> = events_about(&client, NODE)
-        .into_iter()
-        .filter(|e| !events_before.contains(&name(e)))
-        .collect();
-    events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
-    let watch_events: Vec<&Event> = events
-        .iter()
-        .filter(|e| {
-            e.note
-                .as_deref()
-                // The condition's first appearance (True) may be posted just after we looked.
-                .is_some_and(|n| {
-                    n.starts_with("HostProcessesHealthy")
-                        && !n.starts_with("HostProcessesHealthy (none)")
-                })
-        })
-        .collect();
-    let transitions = watch_events
-        .iter()
-        .filter(|e| {
-            e.note
-                .as_deref()
-                .unwrap()
-                .starts_with("HostProcessesHealthy True -> False")
-        })
-        .count();
+    let events = events_since(&client, NODE, &events_before);
+    let watch_events = watch_events(&events);
+    let transitions = turned_false(&watch_events);
     assert_eq!(transitions, 1, "{events:#?}");
     assert!(watch_events.len() <= 2, "{events:#?}");
     let last = watch_events.last().unwrap();

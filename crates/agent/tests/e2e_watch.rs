@@ -26,7 +26,6 @@ use std::time::Duration;
 use common::*;
 use hostready_testkit::fakehost::{FakeProc, init_process, write};
 use hostready_testkit::process::{Group, count_argv0, hold_sqlite_exclusive, marker, need};
-use k8s_openapi::api::events::v1::Event;
 
 /// Starts the agent as `node` on the host root `root` and procfs `proc`, with the config file
 /// `config` (the watch pass's settings), metrics on a free loopback port.
@@ -94,8 +93,7 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
         condition(&client, node, "HostProcessesHealthy").filter(|c| c.0 == "True")
     });
     assert_eq!(healthy.1, "AsExpected", "{healthy:?}");
-    let name = |e: &Event| e.metadata.name.clone().unwrap_or_default();
-    let events_before: Vec<String> = events_about(&client, node).iter().map(name).collect();
+    let events_before = event_names(&client, node);
 
     // The incident: the lock, then 24 queries that wait behind it, never reaped.
     let holder = hold_sqlite_exclusive(&db, "SELECT count(*) FROM Packages;");
@@ -146,32 +144,9 @@ fn the_watch_pass_reports_a_pile_behind_a_locked_rpmdb_and_its_recovery() {
     // One event for the transition to False; if the lock was seen before the pile was old
     // enough, one more when the pile appeared. The last names pile, parent, holder and fix.
     // Listed by name (random suffixes): the new ones are those not there before, in time order.
-    let mut events: Vec<Event> = events_about(&client, node)
-        .into_iter()
-        .filter(|e| !events_before.contains(&name(e)))
-        .collect();
-    events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
-    let watch_events: Vec<&Event> = events
-        .iter()
-        .filter(|e| {
-            e.note
-                .as_deref()
-                // Its first appearance (True) may be created just after we looked.
-                .is_some_and(|n| {
-                    n.starts_with("HostProcessesHealthy")
-                        && !n.starts_with("HostProcessesHealthy (none)")
-                })
-        })
-        .collect();
-    let transitions = watch_events
-        .iter()
-        .filter(|e| {
-            e.note
-                .as_deref()
-                .unwrap()
-                .starts_with("HostProcessesHealthy True -> False")
-        })
-        .count();
+    let events = events_since(&client, node, &events_before);
+    let watch_events = watch_events(&events);
+    let transitions = turned_false(&watch_events);
     assert_eq!(transitions, 1, "{events:#?}");
     assert!(watch_events.len() <= 2, "{events:#?}");
     let last = watch_events.last().unwrap();

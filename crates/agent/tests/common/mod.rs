@@ -250,6 +250,52 @@ pub fn events_about(client: &kube::Client, node: &str) -> Vec<Event> {
         .collect()
 }
 
+/// The names of the events about `node` now: what [`events_since`] leaves out later.
+pub fn event_names(client: &kube::Client, node: &str) -> Vec<String> {
+    events_about(client, node).iter().map(event_name).collect()
+}
+
+fn event_name(e: &Event) -> String {
+    e.metadata.name.clone().unwrap_or_default()
+}
+
+/// The events about `node` whose names are not in `before` (names carry random suffixes), in
+/// the order they happened.
+pub fn events_since(client: &kube::Client, node: &str, before: &[String]) -> Vec<Event> {
+    let mut events: Vec<Event> = events_about(client, node)
+        .into_iter()
+        .filter(|e| !before.contains(&event_name(e)))
+        .collect();
+    events.sort_by_key(|e| e.event_time.as_ref().map(|t| t.0));
+    events
+}
+
+/// The watch's own events among `events`: HostProcessesHealthy transitions, without its first
+/// appearance (`(none) -> True`, which may be posted just after a test listed the events).
+pub fn watch_events(events: &[Event]) -> Vec<&Event> {
+    events
+        .iter()
+        .filter(|e| {
+            e.note.as_deref().is_some_and(|n| {
+                n.starts_with("HostProcessesHealthy")
+                    && !n.starts_with("HostProcessesHealthy (none)")
+            })
+        })
+        .collect()
+}
+
+/// How many of `events` record HostProcessesHealthy turning from True to False.
+pub fn turned_false(events: &[&Event]) -> usize {
+    events
+        .iter()
+        .filter(|e| {
+            e.note
+                .as_deref()
+                .is_some_and(|n| n.starts_with("HostProcessesHealthy True -> False"))
+        })
+        .count()
+}
+
 /// Sums the API server's own `apiserver_request_total` samples whose labels contain every one
 /// of `needles`: requests counted by the server, so nothing the agent does goes unseen.
 pub fn api_requests(client: &kube::Client, needles: &[&str]) -> f64 {
