@@ -621,7 +621,11 @@ fn for_each<I: Sync, T: Send>(
         return work();
     }
     std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(work)).collect();
+        // A thread the system refuses (a node out of pids: the incident itself) is one reader
+        // fewer, never a panic: the calling thread takes its share.
+        let others: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(s, work).ok())
+            .collect();
         let mut all = work();
         for h in others {
             // A panicking reader thread loses its share; the binary aborts on panic anyway.

@@ -82,12 +82,20 @@ pub(crate) fn open(root: &Root, want: Want) -> Option<Database> {
             Want::Paths(wanted) => {
                 // `status` is checked beside the list search; an error in a list comes first,
                 // then one in `status`, as when they were read one after the other.
+                // A thread the system refuses (a node out of pids, a pod at its pids limit:
+                // the incident's own state) is no error: the check then runs here, after the
+                // search, as it did before it had a thread of its own.
                 let (hits, checked) = std::thread::scope(|s| {
-                    let checked = s.spawn(|| db.check_status());
+                    let checked = std::thread::Builder::new()
+                        .spawn_scoped(s, || db.check_status())
+                        .ok();
                     let hits = lists::search(root, &db.info, wanted, lists::threads(), &|_| {});
-                    let checked = checked
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    let checked = match checked {
+                        Some(t) => t
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                        None => db.check_status(),
+                    };
                     (hits, checked)
                 });
                 let hits = hits?;

@@ -124,7 +124,15 @@ pub(super) fn search(
     };
     let threads = threads.clamp(1, MAX_THREADS);
     let mut hits = std::thread::scope(|s| {
-        let others: Vec<_> = (1..threads).map(|_| s.spawn(|| shared.work())).collect();
+        // A thread the system refuses (out of pids: the incident's own state) is one searcher
+        // fewer, never an error: the calling thread takes what the others would have.
+        let others: Vec<_> = (1..threads)
+            .filter_map(|_| {
+                std::thread::Builder::new()
+                    .spawn_scoped(s, || shared.work())
+                    .ok()
+            })
+            .collect();
         let mut hits = shared.work();
         for t in others {
             match t.join() {
