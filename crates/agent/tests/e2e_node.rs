@@ -120,23 +120,6 @@ fn hostready_image() -> (PathBuf, String) {
     (PathBuf::from(a), "dev".into())
 }
 
-/// The agent container's memory limit in the shipped manifest (the chart renders the same,
-/// tests/chart.rs), in bytes.
-fn manifest_memory_limit() -> u64 {
-    let text = fs::read_to_string(format!("{WORKSPACE}/deploy/manifests/daemonset.yaml")).unwrap();
-    let ds: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
-    let limit = ds["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["memory"]
-        .as_str()
-        .expect("a memory limit")
-        .to_string();
-    let mib: u64 = limit
-        .strip_suffix("Mi")
-        .expect("the limit in Mi")
-        .parse()
-        .unwrap();
-    mib << 20
-}
-
 fn pods(client: &kube::Client, ns: &str) -> Api<Pod> {
     Api::namespaced(client.clone(), ns)
 }
@@ -490,7 +473,7 @@ fn the_chart_on_a_real_node_catches_the_incident_replayed_from_pods() {
     // The kubelet's cgroup enforces the manifest's limit.
     let f = footprint(&env, &netns_before);
     let cg = container_memory_cgroup(&f.cgroot, &pod, "agent");
-    let limit = manifest_memory_limit();
+    let limit = hostready_testkit::memcg::daemonset_limit();
     assert_eq!(
         read_u64(&cg.join("memory.limit_in_bytes")),
         limit,
