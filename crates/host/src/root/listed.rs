@@ -45,11 +45,8 @@ impl Root {
     /// [`Root::open_listed`]; `O_DIRECTORY` refuses anything else before any driver could run.
     pub fn open_root_dir(&self, path: impl AsRef<Path>) -> Result<RootDir, FsError> {
         let path = path.as_ref();
-        let fd = self
-            .open_flags(path, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK)
-            .map_err(|e| self.error(path, e))?;
         Ok(RootDir {
-            fd,
+            fd: OwnedFd::from(self.open_dir(path)?),
             path: path.to_path_buf(),
         })
     }
