@@ -112,65 +112,99 @@ impl Group {
 /// Normalises one argument: a number becomes `N`, and so does any run of 3+ digits inside it
 /// (pids, ports, timestamps), so copies that differ only there group together; `python3` stays.
 pub fn normalise_arg(arg: &str) -> String {
-    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
-        return "N".into();
-    }
     let mut out = String::with_capacity(arg.len());
-    let mut digits = String::new();
-    for c in arg.chars().take(128) {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        flush_digits(&mut out, &mut digits);
-        out.push(c);
-    }
-    flush_digits(&mut out, &mut digits);
+    push_normalised(&mut out, arg);
     out
 }
 
-fn flush_digits(out: &mut String, digits: &mut String) {
-    if digits.len() >= 3 {
+/// Appends `arg` normalised as [`normalise_arg`] says to `out`, without allocating.
+fn push_normalised(out: &mut String, arg: &str) {
+    if !arg.is_empty() && arg.bytes().all(|b| b.is_ascii_digit()) {
         out.push('N');
-    } else {
-        out.push_str(digits);
+        return;
     }
-    digits.clear();
+    // A run of digits is pushed as it comes and replaced by `N` once it reaches 3.
+    let mut run = 0;
+    for c in arg.chars().take(128) {
+        if !c.is_ascii_digit() {
+            run = 0;
+            out.push(c);
+            continue;
+        }
+        run += 1;
+        match run {
+            3 => {
+                out.truncate(out.len() - 2);
+                out.push('N');
+            }
+            4.. => {}
+            _ => out.push(c),
+        }
+    }
 }
 
 /// Returns the grouping key and display command of a process. Processes group by name and
 /// normalised command line; a zombie, or a process whose command line is empty or was not read,
 /// by its name alone (`[comm]`).
 pub fn key_of(p: &Proc) -> (String, String) {
+    let mut key = String::new();
+    write_key(p, &mut key);
+    let display = display_of(&key);
+    (key, display)
+}
+
+/// Writes the grouping key of `p` into `key` (replacing what it held): `[comm]` for a process
+/// grouped by its name alone, else the name and each of the first 16 arguments normalised,
+/// each behind a NUL (which no argument holds, so the key splits back into them).
+fn write_key(p: &Proc, key: &mut String) {
+    key.clear();
     if p.argv.is_empty() || p.state == 'Z' || !p.cmdline_read {
-        let name = format!("[{}]", p.comm);
-        return (name.clone(), name);
+        key.push('[');
+        key.push_str(&p.comm);
+        key.push(']');
+        return;
     }
-    let mut key = p.comm.clone();
-    let mut display = String::new();
-    for (i, a) in p.argv.iter().take(16).enumerate() {
-        let n = normalise_arg(a);
+    key.push_str(&p.comm);
+    for a in p.argv.iter().take(16) {
         key.push('\0');
-        key.push_str(&n);
-        if i == 0 {
-            display.push_str(basename(&n));
-        } else {
-            display.push(' ');
-            display.push_str(&n);
-        }
+        push_normalised(key, a);
     }
-    (key, truncate(&display, 100))
+}
+
+/// The display command of a group from its key ([`write_key`]): the first argument's base
+/// name and the others, at most 100 characters; a name-only key is shown as it is.
+fn display_of(key: &str) -> String {
+    let mut args = key.split('\0');
+    let _name = args.next();
+    let Some(first) = args.next() else {
+        return key.to_string();
+    };
+    let mut display = basename(first).to_string();
+    for a in args {
+        display.push(' ');
+        display.push_str(a);
+    }
+    truncate(&display, 100)
 }
 
 /// Groups every process of the snapshot; the largest groups come first.
 pub fn group(snap: &Snapshot, t: &Thresholds) -> Vec<Group> {
-    let mut by_key: HashMap<(String, String), Vec<&Proc>> = HashMap::new();
+    // One key buffer for every process: a key is copied only for the first of its group.
+    let mut by_key: HashMap<String, Vec<&Proc>> = HashMap::new();
+    let mut key = String::new();
     for p in snap.procs.values() {
-        by_key.entry(key_of(p)).or_default().push(p);
+        write_key(p, &mut key);
+        match by_key.get_mut(key.as_str()) {
+            Some(members) => members.push(p),
+            None => {
+                by_key.insert(key.clone(), vec![p]);
+            }
+        }
     }
     let mut groups: Vec<Group> = by_key
         .into_iter()
-        .map(|((key, command), mut members)| {
+        .map(|(key, mut members)| {
+            let command = display_of(&key);
             members.sort_by(|a, b| b.age_secs.cmp(&a.age_secs).then(a.pid.cmp(&b.pid)));
             let mut states = BTreeMap::new();
             for m in &members {
@@ -502,6 +536,33 @@ mod tests {
         assert_eq!(normalise_arg("python3"), "python3");
         assert_eq!(normalise_arg("x86_64"), "x86_64");
         assert_eq!(normalise_arg(""), "");
+        // Runs of 3+ digits anywhere, at either end, next to multi-byte characters.
+        assert_eq!(normalise_arg("1234abc12x9999"), "Nabc12xN");
+        assert_eq!(normalise_arg("é12é123é"), "é12éNé");
+        assert_eq!(normalise_arg("a12"), "a12");
+    }
+
+    #[test]
+    fn a_key_splits_back_into_the_command_it_shows() {
+        let a = p(
+            10,
+            1,
+            'S',
+            100,
+            &["/usr/bin/rpm", "-q", "iscsi-initiator-utils"],
+        );
+        let (key, display) = key_of(&a);
+        assert_eq!(key, "rpm\0/usr/bin/rpm\0-q\0iscsi-initiator-utils");
+        assert_eq!(display, "rpm -q iscsi-initiator-utils");
+        // At most 16 arguments are grouped on; the display is cut at 100 characters.
+        let args: Vec<String> = (0..40).map(|i| format!("arg{i}")).collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (key, display) = key_of(&p(11, 1, 'S', 100, &args));
+        assert_eq!(key.split('\0').count(), 17);
+        assert_eq!(
+            display,
+            "arg0 arg1 arg2 arg3 arg4 arg5 arg6 arg7 arg8 arg9 arg10 arg11 arg12 arg13 arg14 arg15"
+        );
     }
 
     #[test]

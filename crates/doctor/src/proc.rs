@@ -13,8 +13,8 @@
 //!
 //! Everything else that is read per process happens later and only for the few that findings
 //! name ([`Snapshot::fill`]: lock holders and waiters) or the groups that are flagged (memory,
-//! the executable of a pile's oldest member). With more than [`PARALLEL_MIN`] processes the
-//! passes run on two threads.
+//! the executable of a pile's oldest member). With more than [`PARALLEL_MIN`] processes a
+//! one-off scan runs its passes on two threads; a watcher's stays on one.
 //!
 //! A watcher that scans every minute (the agent) passes a [`Kept`]: the command lines read by
 //! the previous scan, each under the identity of the process it was read from, and each
@@ -186,7 +186,12 @@ pub fn scan_keeping(
     let ticks = rustix::param::clock_ticks_per_second().max(1);
     let page_kb = rustix::param::page_size() as u64 / 1024;
     let pids = list_pids(proc)?;
-    let threads = if pids.len() >= PARALLEL_MIN {
+    // A watcher (one that keeps state) reads on one thread: it scans every minute and what it
+    // must spare is the node's CPU, not its own wall time, and a second thread costs CPU — its
+    // own procfs directory, and the kernel's locks taken from two cores (measured on 5,000
+    // processes: docs/agent.md). A person waiting for `doctor` gets both threads.
+    let keeping = kept.is_some();
+    let threads = if pids.len() >= PARALLEL_MIN && !keeping {
         std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(THREADS)
@@ -196,7 +201,6 @@ pub fn scan_keeping(
 
     // Pass 1: stat of every process, through its kept directory where there is one. The
     // entries of processes no longer listed are dropped here (their directories closed).
-    let keeping = kept.is_some();
     let mut old = kept
         .as_deref_mut()
         .map(|k| std::mem::take(&mut k.entries))
@@ -250,9 +254,11 @@ pub fn scan_keeping(
         HashMap::with_capacity(if keeping { seen.len() } else { 0 });
     for s in seen {
         let old = slots.get_mut(s.at).and_then(Option::take);
-        let comm = match (s.comm, &old) {
-            (Some(c), _) => c,
-            (None, Some(e)) => e.id.comm.clone(),
+        // The name is the kept one (moved out, not copied) unless `stat` showed another.
+        let same_name = s.comm.is_none();
+        let (comm, old) = match (s.comm, old) {
+            (Some(c), old) => (c, old),
+            (None, Some(mut e)) => (std::mem::take(&mut e.id.comm), Some(e)),
             (None, None) => continue,
         };
         if keeping {
@@ -263,8 +269,10 @@ pub fn scan_keeping(
             };
             let (old_dir, old_argv) = match old {
                 Some(e) => {
-                    let argv = e.argv.filter(|_| e.id == id);
-                    (e.dir, argv)
+                    // The same identity: the same name, start time and argument range.
+                    let same =
+                        same_name && e.id.start == id.start && e.id.arg_range == id.arg_range;
+                    (e.dir, e.argv.filter(|_| same))
                 }
                 None => (None, None),
             };
@@ -282,7 +290,9 @@ pub fn scan_keeping(
                 },
             );
         }
-        if s.kernel_thread || s.pid == 2 || s.ppid == 2 {
+        // By the kernel's own flag, never by pid: in a pid namespace (a container's procfs)
+        // pid 2 and its children are ordinary processes, and kthreadd has the flag too.
+        if s.kernel_thread {
             snap.kernel_threads += 1;
             continue;
         }
@@ -554,7 +564,7 @@ impl Kept {
 
 /// Who a process is, as far as its command line goes (see [`Kept`]): its start time, name
 /// and argument range from `stat` (`parse_stat_arg_range`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 struct Identity {
     start: u64,
     comm: String,

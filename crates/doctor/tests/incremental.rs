@@ -407,3 +407,43 @@ fn real_sleepers_that_exit_arrive_and_exec_are_reported_as_a_full_scan_does() {
     assert_eq!(full, inc);
     drop(g);
 }
+
+/// A container's procfs (its own pid namespace): pid 2 is whatever the container started
+/// second, and its children are ordinary processes; a kernel thread is known by the kernel's
+/// flag (`PF_KTHREAD` in field 9), whatever its pid.
+#[test]
+fn pid_2_of_a_pid_namespace_and_its_children_are_processes() {
+    let root = tempfile::tempdir().unwrap();
+    let proc = FakeProc::new();
+    proc.process(1, 0, "pause", 'S', &["/pause"], 999);
+    proc.process(
+        2,
+        1,
+        "longhorn-manage",
+        'S',
+        &["longhorn-manager", "daemon"],
+        900,
+    );
+    for pid in 10..22 {
+        proc.process(pid, 2, "rpm", 'S', &["rpm", "-q", "nfs-utils"], 300);
+    }
+    // A kernel thread (as a host's procfs shows one) under pid 2: PF_KTHREAD set.
+    let k = proc.process(30, 2, "kworker/0:1", 'I', &[], 500);
+    fs::write(
+        k.join("stat"),
+        "30 (kworker/0:1) I 2 0 0 0 -1 69238880 0 0 0 0 0 0 0 0 20 0 1 0 50000 0 0 18446744073709551615 0 0 0 0 0 0 0 2147483647 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n",
+    )
+    .unwrap();
+    let mut kept = Kept::default();
+    for _ in 0..2 {
+        let r = both(root.path(), &proc, &mut kept);
+        assert_eq!(r.processes, 14, "pid 1, pid 2 and its 12 children");
+        let pile = pile_of(&r, "rpm -q nfs-utils").expect("the children of pid 2 are a pile");
+        assert_eq!(pile.count, 12);
+        assert!(
+            pile.parent_chain.contains("longhorn-manager(2)"),
+            "{}",
+            pile.parent_chain
+        );
+    }
+}
