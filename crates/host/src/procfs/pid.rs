@@ -112,17 +112,20 @@ pub fn parse_stat_line(text: &str) -> Option<StatLine<'_>> {
     let pid = pid.trim().parse().ok()?;
     // The first field after the name is field 3; `nth(k)` skips k fields.
     let mut f = Fields(rest.as_bytes());
-    let state = std::str::from_utf8(f.next()?).ok()?.chars().next()?; // 3
-    let ppid = number(f.next())?; // 4
-    let pgrp = number(f.next())?; // 5
-    let flags = number(f.nth(3))?; // 9
-    let utime = number(f.nth(4))?; // 14
-    let stime = number(f.next())?; // 15
-    let starttime = number(f.nth(6))?; // 22
-    let vsize = number(f.next())?; // 23
-    let rss_pages = number(f.next())?; // 24
+    let state = match f.next()? {
+        [b, ..] if b.is_ascii() => char::from(*b),
+        other => std::str::from_utf8(other).ok()?.chars().next()?,
+    }; // 3
+    let ppid = signed(f.next())?; // 4
+    let pgrp = signed(f.next())?; // 5
+    let flags = unsigned(f.nth(3))?; // 9
+    let utime = unsigned(f.nth(4))?; // 14
+    let stime = unsigned(f.next())?; // 15
+    let starttime = unsigned(f.nth(6))?; // 22
+    let vsize = unsigned(f.next())?; // 23
+    let rss_pages = unsigned(f.next())?; // 24
     // Field 48 is 23 fields after field 24.
-    let arg_range = (|| Some((number(f.nth(23))?, number(f.next())?)))();
+    let arg_range = (|| Some((unsigned(f.nth(23))?, unsigned(f.next())?)))();
     Some(StatLine {
         pid,
         comm,
@@ -165,9 +168,32 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A field as a number (what `str::parse` accepts).
-fn number<T: std::str::FromStr>(field: Option<&[u8]>) -> Option<T> {
-    std::str::from_utf8(field?).ok()?.parse().ok()
+/// A field as an unsigned number, as `str::parse::<u64>` reads one (an optional `+`, digits,
+/// no overflow), straight from the bytes.
+fn unsigned(field: Option<&[u8]>) -> Option<u64> {
+    let f = field?;
+    digits(f.strip_prefix(b"+").unwrap_or(f))
+}
+
+/// A field as an `i32`, as `str::parse::<i32>` reads one (an optional sign).
+fn signed(field: Option<&[u8]>) -> Option<i32> {
+    let f = field?;
+    match f.strip_prefix(b"-") {
+        Some(d) => i32::try_from(-i64::try_from(digits(d)?).ok()?).ok(),
+        None => i32::try_from(digits(f.strip_prefix(b"+").unwrap_or(f))?).ok(),
+    }
+}
+
+/// One or more ASCII digits as a `u64`; `None` for anything else or an overflow.
+fn digits(d: &[u8]) -> Option<u64> {
+    if d.is_empty() {
+        return None;
+    }
+    d.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+            .flatten()
+    })
 }
 
 /// Parses `/proc/<pid>/stat`; `None` for a line that lacks a field hostready uses.
@@ -328,6 +354,19 @@ mod tests {
         // "7", "(a", "b)" and fields 3-48: field 49 is missing.
         let short = line.split(' ').take(49).collect::<Vec<_>>().join(" ");
         assert_eq!(parse_stat_line(&short).unwrap().arg_range, None);
+    }
+
+    #[test]
+    fn stat_numbers_read_as_str_parse_reads_them() {
+        for text in [
+            "0", "7", "+7", "-7", "-0", "+", "-", "", "12a", "2147483647", "2147483648",
+            "-2147483648", "-2147483649", "18446744073709551615", "18446744073709551616", "--1",
+            "+-1", " 1", "٣",
+        ] {
+            let b = Some(text.as_bytes());
+            assert_eq!(unsigned(b), text.parse::<u64>().ok(), "{text:?}");
+            assert_eq!(signed(b), text.parse::<i32>().ok(), "{text:?}");
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@
 //! Memory: the [`Lines`] buffer plus at most [`MAX_VALUE`] bytes for each of the five kept
 //! fields, whatever the size of the file or of any line in it.
 
+use std::borrow::Cow;
 use std::io::Read;
 
 use super::lines::{self, Line, Lines, LinesError};
@@ -371,19 +372,26 @@ impl State {
         self.current = None;
         let at = self.offset;
         let [package, status, version, arch, multi_arch] = &self.values;
-        let text = |v: &[u8]| String::from_utf8_lossy(v.trim_ascii()).into_owned();
+        // Borrowed from the kept values (copied only where a name has upper case or a value
+        // is not UTF-8): this runs for every stanza of a `status` of tens of thousands.
+        fn text(v: &[u8]) -> Cow<'_, str> {
+            String::from_utf8_lossy(v.trim_ascii())
+        }
         if self.seen & 1 == 0 {
             return Err(self.err("stanza without a Package field".into(), at));
         }
         // dpkg keeps package names in lower case (`pkg_db_find_set`), and so does every list.
-        let name = text(package).to_ascii_lowercase();
+        let mut name = text(package);
+        if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            name = Cow::Owned(name.to_ascii_lowercase());
+        }
         if let Some(why) = illegal_name(&name) {
             return Err(self.err(format!("invalid package name {name:?}: {why}"), at));
         }
         let status = text(status);
         let state = if self.seen & 2 != 0 {
             check_status(&name, &status).map_err(|w| self.err(w, at))?;
-            Some(status.as_str())
+            Some(&*status)
         } else if need_status {
             return Err(self.err(format!("package {name} has no Status field"), at));
         } else {
@@ -404,7 +412,7 @@ impl State {
         let arch = text(arch);
         if self.seen & (1 << 11) != 0 {
             let m = text(multi_arch);
-            if !["no", "same", "foreign", "allowed"].contains(&m.as_str()) {
+            if !["no", "same", "foreign", "allowed"].contains(&&*m) {
                 return Err(self.err(
                     format!("package {name} has an invalid Multi-Arch {m:?}"),
                     at,
@@ -454,8 +462,9 @@ fn illegal_name(name: &str) -> Option<&'static str> {
 
 /// Checks that `Status` is three words dpkg knows: want, error flag, state.
 fn check_status(name: &str, status: &str) -> Result<(), String> {
-    let words: Vec<&str> = status.split_ascii_whitespace().collect();
-    if words.len() != 3 {
+    let mut split = status.split_ascii_whitespace();
+    let words: [&str; 3] = [(); 3].map(|_| split.next().unwrap_or(""));
+    if words.contains(&"") || split.next().is_some() {
         return Err(format!(
             "package {name} has malformed Status {status:?} (not three words)"
         ));
@@ -504,5 +513,48 @@ fn bad_version(v: &str) -> Option<&'static str> {
             Some("empty upstream version or revision")
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every stanza as (package, status, version, arch).
+    fn stanzas(text: &str) -> Result<Vec<[String; 4]>, ReadError> {
+        let mut out = Vec::new();
+        read(text.as_bytes(), true, |s| {
+            let status = s.status.unwrap_or_default().to_string();
+            out.push([s.package.into(), status, s.version.into(), s.arch.into()]);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn values_are_trimmed_and_names_lowered_as_dpkg_keeps_them() {
+        let got = stanzas(
+            "Package: LibFoo\nStatus:  install ok installed \nVersion:\t1.0-1\nArchitecture: amd64\n\n\
+             Package: bar\nStatus: deinstall ok config-files\nVersion: 2\nArchitecture: all\n",
+        )
+        .unwrap();
+        assert_eq!(
+            got,
+            [
+                ["libfoo", "install ok installed", "1.0-1", "amd64"].map(String::from),
+                ["bar", "deinstall ok config-files", "2", "all"].map(String::from),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_status_of_other_than_three_known_words_is_refused() {
+        for status in ["install ok", "install ok installed extra", "install ok done", ""] {
+            let text = format!("Package: a\nStatus: {status}\nVersion: 1\n");
+            match stanzas(&text) {
+                Err(ReadError::Parse(e)) => assert!(e.what.contains("malformed Status"), "{e:?}"),
+                other => panic!("{status:?}: {other:?}"),
+            }
+        }
     }
 }
