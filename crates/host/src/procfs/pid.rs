@@ -111,21 +111,18 @@ pub fn parse_stat_line(text: &str) -> Option<StatLine<'_>> {
     let (pid, comm, rest) = split_comm(text)?;
     let pid = pid.trim().parse().ok()?;
     // The first field after the name is field 3; `nth(k)` skips k fields.
-    let mut f = Fields(rest.as_bytes());
-    let state = match f.next()? {
-        [b, ..] if b.is_ascii() => char::from(*b),
-        other => std::str::from_utf8(other).ok()?.chars().next()?,
-    }; // 3
-    let ppid = signed(f.next())?; // 4
-    let pgrp = signed(f.next())?; // 5
-    let flags = unsigned(f.nth(3))?; // 9
-    let utime = unsigned(f.nth(4))?; // 14
-    let stime = unsigned(f.next())?; // 15
-    let starttime = unsigned(f.nth(6))?; // 22
-    let vsize = unsigned(f.next())?; // 23
-    let rss_pages = unsigned(f.next())?; // 24
+    let mut f = rest.split_ascii_whitespace();
+    let state = f.next()?.chars().next()?; // 3
+    let ppid = f.next()?.parse().ok()?; // 4
+    let pgrp = f.next()?.parse().ok()?; // 5
+    let flags = f.nth(3)?.parse().ok()?; // 9
+    let utime = f.nth(4)?.parse().ok()?; // 14
+    let stime = f.next()?.parse().ok()?; // 15
+    let starttime = f.nth(6)?.parse().ok()?; // 22
+    let vsize = f.next()?.parse().ok()?; // 23
+    let rss_pages = f.next()?.parse().ok()?; // 24
     // Field 48 is 23 fields after field 24.
-    let arg_range = (|| Some((unsigned(f.nth(23))?, unsigned(f.next())?)))();
+    let arg_range = (|| Some((f.nth(23)?.parse().ok()?, f.next()?.parse().ok()?)))();
     Some(StatLine {
         pid,
         comm,
@@ -139,60 +136,6 @@ pub fn parse_stat_line(text: &str) -> Option<StatLine<'_>> {
         vsize,
         rss_pages,
         arg_range,
-    })
-}
-
-/// The fields of a `stat` line after the name, split on ASCII whitespace as
-/// `split_ascii_whitespace` splits them, by a plain byte loop: it runs for every process of
-/// every scan, and the iterator adapters cost more than the kernel's text took to read.
-struct Fields<'a>(&'a [u8]);
-
-impl<'a> Fields<'a> {
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let r = self.0;
-        let start = r.iter().position(|b| !b.is_ascii_whitespace())?;
-        let len = r[start..]
-            .iter()
-            .position(u8::is_ascii_whitespace)
-            .unwrap_or(r.len() - start);
-        self.0 = &r[start + len..];
-        Some(&r[start..start + len])
-    }
-
-    /// Skips `n` fields and returns the next.
-    fn nth(&mut self, n: usize) -> Option<&'a [u8]> {
-        for _ in 0..n {
-            self.next()?;
-        }
-        self.next()
-    }
-}
-
-/// A field as an unsigned number, as `str::parse::<u64>` reads one (an optional `+`, digits,
-/// no overflow), straight from the bytes.
-fn unsigned(field: Option<&[u8]>) -> Option<u64> {
-    let f = field?;
-    digits(f.strip_prefix(b"+").unwrap_or(f))
-}
-
-/// A field as an `i32`, as `str::parse::<i32>` reads one (an optional sign).
-fn signed(field: Option<&[u8]>) -> Option<i32> {
-    let f = field?;
-    match f.strip_prefix(b"-") {
-        Some(d) => i32::try_from(-i64::try_from(digits(d)?).ok()?).ok(),
-        None => i32::try_from(digits(f.strip_prefix(b"+").unwrap_or(f))?).ok(),
-    }
-}
-
-/// One or more ASCII digits as a `u64`; `None` for anything else or an overflow.
-fn digits(d: &[u8]) -> Option<u64> {
-    if d.is_empty() {
-        return None;
-    }
-    d.iter().try_fold(0u64, |n, &b| {
-        b.is_ascii_digit()
-            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
-            .flatten()
     })
 }
 
@@ -316,57 +259,6 @@ mod tests {
         assert_eq!(s.rss_pages, 612);
         assert_eq!(s.vsize, 12537856);
         assert!(!s.is_kernel_thread());
-    }
-
-    #[test]
-    fn stat_fields_split_as_split_ascii_whitespace_splits_them() {
-        // Field 3 is the state; every later field is numbered after itself.
-        let numbered: Vec<String> = (4..=52).map(|n| n.to_string()).collect();
-        let line = format!("7 (a b) R {}\n", numbered.join(" "));
-        for text in [
-            line.clone(),
-            line.replace(' ', "  "),
-            line.replace(' ', "\t"),
-            line.trim_end().to_string(),
-            format!("{}\r\n\x0c", line.trim_end()),
-            // Cut short: after field 24, and between fields 48 and 49.
-            line.split(' ').take(25).collect::<Vec<_>>().join(" "),
-            line.split(' ').take(49).collect::<Vec<_>>().join(" "),
-        ] {
-            let (_, _, rest) = split_comm(&text).unwrap();
-            let mut adapters = rest.split_ascii_whitespace();
-            let mut bytes = Fields(rest.as_bytes());
-            loop {
-                let (a, b) = (adapters.next(), bytes.next());
-                assert_eq!(a.map(str::as_bytes), b, "{text:?}");
-                if a.is_none() {
-                    break;
-                }
-            }
-        }
-        let l = parse_stat_line(&line).unwrap();
-        assert_eq!(
-            (l.ppid, l.pgrp, l.flags, l.utime, l.stime),
-            (4, 5, 9, 14, 15)
-        );
-        assert_eq!((l.starttime, l.vsize, l.rss_pages), (22, 23, 24));
-        assert_eq!(l.arg_range, Some((48, 49)));
-        // "7", "(a", "b)" and fields 3-48: field 49 is missing.
-        let short = line.split(' ').take(49).collect::<Vec<_>>().join(" ");
-        assert_eq!(parse_stat_line(&short).unwrap().arg_range, None);
-    }
-
-    #[test]
-    fn stat_numbers_read_as_str_parse_reads_them() {
-        for text in [
-            "0", "7", "+7", "-7", "-0", "+", "-", "", "12a", "2147483647", "2147483648",
-            "-2147483648", "-2147483649", "18446744073709551615", "18446744073709551616", "--1",
-            "+-1", " 1", "٣",
-        ] {
-            let b = Some(text.as_bytes());
-            assert_eq!(unsigned(b), text.parse::<u64>().ok(), "{text:?}");
-            assert_eq!(signed(b), text.parse::<i32>().ok(), "{text:?}");
-        }
     }
 
     #[test]

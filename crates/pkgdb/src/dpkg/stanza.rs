@@ -549,7 +549,12 @@ mod tests {
 
     #[test]
     fn a_status_of_other_than_three_known_words_is_refused() {
-        for status in ["install ok", "install ok installed extra", "install ok done", ""] {
+        for status in [
+            "install ok",
+            "install ok installed extra",
+            "install ok done",
+            "",
+        ] {
             let text = format!("Package: a\nStatus: {status}\nVersion: 1\n");
             match stanzas(&text) {
                 Err(ReadError::Parse(e)) => assert!(e.what.contains("malformed Status"), "{e:?}"),
