@@ -68,11 +68,13 @@ impl Root {
         name: &OsStr,
         listed: Option<FileKind>,
     ) -> Result<(File, Stat), FsError> {
-        let path = dir.path.join(name);
+        // The path is made only for an error or the checked open: a caller opens tens of
+        // thousands of lists, and each join is an allocation.
+        let path = || dir.path.join(name);
         let b = name.as_bytes();
         if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') {
             return Err(self.error(
-                &path,
+                &path(),
                 io::Error::new(io::ErrorKind::InvalidInput, "not a name in the directory"),
             ));
         }
@@ -88,14 +90,15 @@ impl Root {
                     | ResolveFlags::NO_XDEV,
             ) {
                 Ok(fd) => {
-                    let st = rustix::fs::fstat(&fd).map_err(|e| self.error(&path, e))?;
-                    require_regular(&st).map_err(|e| self.error(&path, e))?;
+                    let st = rustix::fs::fstat(&fd).map_err(|e| self.error(&path(), e))?;
+                    require_regular(&st).map_err(|e| self.error(&path(), e))?;
                     return Ok((File::from(fd), stat_of(&st)));
                 }
                 Err(Errno::LOOP | Errno::XDEV) => {}
-                Err(e) => return Err(self.error(&path, e)),
+                Err(e) => return Err(self.error(&path(), e)),
             }
         }
+        let path = path();
         self.open_regular(&path)
             .map(|(file, st)| (file, stat_of(&st)))
             .map_err(|e| self.error(&path, e))

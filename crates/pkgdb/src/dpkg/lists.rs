@@ -265,16 +265,23 @@ impl Shared<'_> {
         buf: &mut [u8],
     ) -> Result<Option<Vec<String>>, DbError> {
         (self.before_open)(name);
-        let path = self.dir.path().join(name);
+        // The path is made only for an error: tens of thousands of lists are searched, and
+        // each join is an allocation.
+        let path = || self.dir.path().join(name);
         let (file, st) = match self.root.open_listed(self.dir, name, kind) {
             Ok(f) => f,
             Err(e) if e.is_not_found() => return Ok(None),
-            Err(source) => return Err(DbError::Read { path, source }),
+            Err(source) => {
+                return Err(DbError::Read {
+                    path: path(),
+                    source,
+                });
+            }
         };
         if st.size > MAX_LIST_BYTES {
             return Err(read_error(
                 self.root,
-                &path,
+                &path(),
                 io::Error::new(
                     io::ErrorKind::FileTooLarge,
                     format!("larger than {MAX_LIST_BYTES} bytes: no real file list is"),
@@ -282,7 +289,7 @@ impl Shared<'_> {
             ));
         }
         let found = search_list(file, st.size, self.finders, buf)
-            .map_err(|e| read_error(self.root, &path, e))?;
+            .map_err(|e| read_error(self.root, &path(), e))?;
         Ok((!found.is_empty()).then_some(found))
     }
 }
