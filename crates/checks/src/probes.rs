@@ -96,6 +96,20 @@ pub fn apply_verification(f: &mut Finding, r: &ProbeResult) {
         // The sandbox could not be set up here (hostready itself lacks the capabilities): the
         // program was not tried, so whether it starts is undecided, not failed.
         RunOutcome::NotStarted(StartError::Confine(_)) => None,
+        // The system started no process at all (out of pids, memory or descriptors): nothing
+        // was learnt of the program.
+        RunOutcome::NotStarted(e) if e.system_refusal().is_some() => {
+            let why = e
+                .system_refusal()
+                .map_or_else(String::new, ToString::to_string);
+            f.status = Status::Warn;
+            f.message = format!(
+                "{}, but whether it starts is undecided: the system refused to start any \
+                 process ({why}: out of pids, memory or descriptors?)",
+                f.message
+            );
+            return;
+        }
         RunOutcome::NotStarted(e) => Some(e.to_string()),
         _ => None,
     };

@@ -3,8 +3,10 @@
 //! searches the file lists and checks `status` on threads of its own, doctor's scan of a
 //! procfs with 1,000 processes or more reads on two, and a thread the kernel refuses is one
 //! worker fewer, never a panic (which, with the release build's `panic = "abort"`, would kill
-//! the agent's whole process). Run in a pids cgroup (v1) whose limit is the one process that
-//! is already there, so every `clone` of a thread fails with EAGAIN.
+//! the agent's whole process). The probes of `check --verify-runs` (and of the agent's
+//! command checks) run on the runner's worker threads the same way, and a process the system
+//! refuses to start says nothing of the program. Run in a pids cgroup (v1) whose limit is the
+//! one process that is already there, so every `clone` of a thread fails with EAGAIN.
 
 // Tests build fake hosts and a cgroup on this machine directly, not a host's root.
 #![allow(clippy::disallowed_methods)]
@@ -130,4 +132,28 @@ fn doctor_scans_a_thousand_processes_when_no_thread_can_be_started() {
     let want: serde_json::Value = serde_json::from_slice(&free.stdout).unwrap();
     assert_eq!(json["ok"], want["ok"], "{json:#}");
     assert_eq!(json["findings"], want["findings"], "{json:#}");
+}
+
+#[test]
+fn check_verify_runs_says_undecided_when_no_process_can_be_started() {
+    // This machine's own executables (util-linux's `lsblk` and `blkid` are on every host
+    // the suite runs on): each found one is verified by running it, on the runner's threads.
+    let cg = PidsCgroup::new(1);
+    let out = cg.run(env!("CARGO_BIN_EXE_hostready"), &["check", "--verify-runs"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A verdict (ready or not), not an abort or a panic.
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{:?}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert!(
+        stdout.contains("lsblk found at")
+            && stdout.contains("whether it starts is undecided: the system refused to start"),
+        "stdout: {stdout}"
+    );
+    // Never "does not start": the program was not tried.
+    assert!(!stdout.contains("but does not start"), "stdout: {stdout}");
 }

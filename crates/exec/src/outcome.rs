@@ -94,6 +94,31 @@ pub enum StartError {
     },
 }
 
+impl StartError {
+    /// Returns the system's refusal to start any process now — no pid, thread or memory left,
+    /// no descriptor (`EAGAIN`, `ENOMEM`, `EMFILE`, `ENFILE`) — which says nothing of the
+    /// program itself: a node out of pids (the incident's own state) must not read as "this
+    /// executable does not start".
+    pub fn system_refusal(&self) -> Option<&std::io::Error> {
+        let StartError::Spawn { source, .. } = self else {
+            return None;
+        };
+        matches!(
+            source.raw_os_error(),
+            Some(libc_errno::EAGAIN | libc_errno::ENOMEM | libc_errno::EMFILE | libc_errno::ENFILE)
+        )
+        .then_some(source)
+    }
+}
+
+/// The errno values [`StartError::system_refusal`] looks for.
+mod libc_errno {
+    pub const EAGAIN: i32 = rustix::io::Errno::AGAIN.raw_os_error();
+    pub const ENOMEM: i32 = rustix::io::Errno::NOMEM.raw_os_error();
+    pub const EMFILE: i32 = rustix::io::Errno::MFILE.raw_os_error();
+    pub const ENFILE: i32 = rustix::io::Errno::NFILE.raw_os_error();
+}
+
 /// How a process ended: an exit code, or the signal that killed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {

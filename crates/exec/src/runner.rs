@@ -85,23 +85,34 @@ pub struct Runner {
     shared: Arc<Shared>,
 }
 
-/// A probe running on its own thread; see [`Runner::spawn`].
+/// A probe running on its own thread, or already run where no thread could be started; see
+/// [`Runner::spawn`].
 #[derive(Debug)]
 pub struct ProbeHandle {
-    thread: JoinHandle<ProbeResult>,
+    inner: Handle,
+}
+
+#[derive(Debug)]
+enum Handle {
+    Thread(JoinHandle<ProbeResult>),
+    Done(Box<ProbeResult>),
 }
 
 impl ProbeHandle {
     /// Returns true if and only if the probe has finished and `join` will not wait.
     pub fn is_finished(&self) -> bool {
-        self.thread.is_finished()
+        match &self.inner {
+            Handle::Thread(t) => t.is_finished(),
+            Handle::Done(_) => true,
+        }
     }
 
     /// Waits for the result (bounded by the probe's timeout + grace + reap wait).
     pub fn join(self) -> ProbeResult {
-        self.thread
-            .join()
-            .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        match self.inner {
+            Handle::Thread(t) => t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            Handle::Done(r) => *r,
+        }
     }
 }
 
@@ -156,12 +167,19 @@ impl Runner {
         self.run_admitted(spec, None)
     }
 
-    /// Runs `spec` on a new thread, so the caller's other work goes on.
+    /// Runs `spec` on a new thread, so the caller's other work goes on; where the system
+    /// refuses a thread (a node out of pids, the incident's own state), on the calling thread
+    /// before returning — never a panic, which the release build's `panic = "abort"` would
+    /// turn into the death of the whole agent.
     pub fn spawn(&self, spec: ProbeSpec) -> ProbeHandle {
         let runner = self.clone();
-        ProbeHandle {
-            thread: std::thread::spawn(move || runner.run(&spec)),
-        }
+        let spec = Arc::new(spec);
+        let on_thread = spec.clone();
+        let inner = match std::thread::Builder::new().spawn(move || runner.run(&on_thread)) {
+            Ok(t) => Handle::Thread(t),
+            Err(_) => Handle::Done(Box::new(self.run(&spec))),
+        };
+        ProbeHandle { inner }
     }
 
     /// Runs all `specs`, at most `max_concurrent` at a time, and returns their results in order.
@@ -172,17 +190,23 @@ impl Runner {
         let results: Vec<Mutex<Option<ProbeResult>>> =
             specs.iter().map(|_| Mutex::new(None)).collect();
         let workers = self.shared.cfg.max_concurrent.clamp(1, specs.len().max(1));
-        std::thread::scope(|s| {
-            for _ in 0..workers {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(spec) = specs.get(i) else { break };
-                        let r = self.run_admitted(spec, Some(Instant::now() + spec.timeout));
-                        *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
-                    }
-                });
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(spec) = specs.get(i) else { break };
+                let r = self.run_admitted(spec, Some(Instant::now() + spec.timeout));
+                *results[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
             }
+        };
+        std::thread::scope(|s| {
+            // The calling thread is one of the workers. A thread the system refuses (a node
+            // out of pids: the incident itself) is one worker fewer, never a panic.
+            for _ in 1..workers {
+                if std::thread::Builder::new().spawn_scoped(s, work).is_err() {
+                    break;
+                }
+            }
+            work();
         });
         results
             .into_iter()
