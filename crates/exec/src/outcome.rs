@@ -100,23 +100,16 @@ impl StartError {
     /// program itself: a node out of pids (the incident's own state) must not read as "this
     /// executable does not start".
     pub fn system_refusal(&self) -> Option<&std::io::Error> {
+        use rustix::io::Errno;
         let StartError::Spawn { source, .. } = self else {
             return None;
         };
         matches!(
-            source.raw_os_error(),
-            Some(libc_errno::EAGAIN | libc_errno::ENOMEM | libc_errno::EMFILE | libc_errno::ENFILE)
+            Errno::from_io_error(source)?,
+            Errno::AGAIN | Errno::NOMEM | Errno::MFILE | Errno::NFILE
         )
         .then_some(source)
     }
-}
-
-/// The errno values [`StartError::system_refusal`] looks for.
-mod libc_errno {
-    pub const EAGAIN: i32 = rustix::io::Errno::AGAIN.raw_os_error();
-    pub const ENOMEM: i32 = rustix::io::Errno::NOMEM.raw_os_error();
-    pub const EMFILE: i32 = rustix::io::Errno::MFILE.raw_os_error();
-    pub const ENFILE: i32 = rustix::io::Errno::NFILE.raw_os_error();
 }
 
 /// How a process ended: an exit code, or the signal that killed it.
@@ -303,5 +296,32 @@ mod tests {
     fn exit_displays_signals_by_name() {
         assert_eq!(Exit::Signal(9).to_string(), "killed by SIGKILL");
         assert_eq!(Exit::Code(3).to_string(), "exit code 3");
+    }
+
+    #[test]
+    fn only_the_systems_refusals_say_nothing_of_the_program() {
+        let spawn = |errno: rustix::io::Errno| StartError::Spawn {
+            command: "/usr/sbin/iscsiadm --version".into(),
+            source: std::io::Error::from_raw_os_error(errno.raw_os_error()),
+        };
+        use rustix::io::Errno;
+        for refused in [Errno::AGAIN, Errno::NOMEM, Errno::MFILE, Errno::NFILE] {
+            assert!(spawn(refused).system_refusal().is_some(), "{refused:?}");
+        }
+        // What the program or its file is to blame for is not a refusal.
+        for own in [Errno::NOENT, Errno::ACCESS, Errno::NOEXEC, Errno::TXTBSY] {
+            assert!(spawn(own).system_refusal().is_none(), "{own:?}");
+        }
+        assert!(
+            StartError::Confine("no caps".into())
+                .system_refusal()
+                .is_none()
+        );
+        let other = std::io::Error::other("not an errno");
+        let e = StartError::Spawn {
+            command: "x".into(),
+            source: other,
+        };
+        assert!(e.system_refusal().is_none());
     }
 }
