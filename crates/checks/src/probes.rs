@@ -90,26 +90,25 @@ pub fn apply_verification(f: &mut Finding, r: &ProbeResult) {
         .add("verified with", format!("{how}: {}", r.command));
     command::describe(r, &mut f.evidence);
     f.probe = Some(command::probe_run(r, VERIFY_TIMEOUT));
+    // The system started no process at all (out of pids, memory or descriptors): nothing was
+    // learnt of the program.
+    if let RunOutcome::NotStarted(e) = &r.outcome
+        && let Some(why) = e.system_refusal()
+    {
+        f.status = Status::Warn;
+        f.message = format!(
+            "{}, but whether it starts is undecided: the system refused to start any process \
+             ({why}: out of pids, memory or descriptors?)",
+            f.message
+        );
+        return;
+    }
     let failed = match &r.outcome {
         RunOutcome::Exited(e) if e.code() == Some(0) => return,
         RunOutcome::Exited(e) => Some(e.to_string()),
         // The sandbox could not be set up here (hostready itself lacks the capabilities): the
         // program was not tried, so whether it starts is undecided, not failed.
         RunOutcome::NotStarted(StartError::Confine(_)) => None,
-        // The system started no process at all (out of pids, memory or descriptors): nothing
-        // was learnt of the program.
-        RunOutcome::NotStarted(e) if e.system_refusal().is_some() => {
-            let why = e
-                .system_refusal()
-                .map_or_else(String::new, ToString::to_string);
-            f.status = Status::Warn;
-            f.message = format!(
-                "{}, but whether it starts is undecided: the system refused to start any \
-                 process ({why}: out of pids, memory or descriptors?)",
-                f.message
-            );
-            return;
-        }
         RunOutcome::NotStarted(e) => Some(e.to_string()),
         _ => None,
     };
