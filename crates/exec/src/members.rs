@@ -178,6 +178,7 @@ impl CgroupTree {
                 starttime: 0,
                 vsize: 0,
                 rss_pages: 0,
+                arg_range: None,
             })
             .collect();
         live.sort_by_key(|s| s.pid);

@@ -13,13 +13,15 @@ use serde::Serialize;
 /// (`PF_KTHREAD`, include/linux/sched.h).
 pub const PF_KTHREAD: u64 = 0x0020_0000;
 
-/// The fields of `/proc/<pid>/stat` hostready uses (proc(5) numbering in the comments).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Stat {
+/// The fields of `/proc/<pid>/stat` hostready uses (proc(5) numbering in the comments), with
+/// the name as `C`: owned in a [`Stat`], borrowed from the line in a [`StatLine`], which a scan
+/// reading thousands of lines a pass uses to copy a name only for a process it has not seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Stat<C = String> {
     /// (1) the pid, in the procfs's pid namespace.
     pub pid: i32,
     /// (2) the command name without parentheses; may contain spaces and `)`.
-    pub comm: String,
+    pub comm: C,
     /// (3) one letter: `R`, `S`, `D`, `Z`, `T`, `t`, `X`, `I`, ...
     pub state: char,
     /// (4) the parent's pid (0 for pid 1 and kthreadd, and a parent outside the namespace).
@@ -38,9 +40,15 @@ pub struct Stat {
     pub vsize: u64,
     /// (24) resident set size in pages (shared pages included).
     pub rss_pages: u64,
+    /// (48, 49) where the command line lies, when the line has it: see
+    /// [`parse_stat_arg_range`].
+    pub arg_range: Option<(u64, u64)>,
 }
 
-impl Stat {
+/// A `stat` line's fields with the name borrowed from the line (see [`Stat`]).
+pub type StatLine<'a> = Stat<&'a str>;
+
+impl<C> Stat<C> {
     /// Returns true if and only if this is one of the kernel's own threads.
     pub fn is_kernel_thread(&self) -> bool {
         self.flags & PF_KTHREAD != 0
@@ -60,33 +68,7 @@ fn split_comm(text: &str) -> Option<(&str, &str, &str)> {
     ))
 }
 
-/// The fields of `/proc/<pid>/stat` a scan of every process needs, with the name borrowed
-/// from the line and the argument range (fields 48-49) when the line has it: one pass over
-/// the line and no allocation, for a scan that reads thousands of lines a pass and
-/// allocates a name only for a process it has not seen before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StatLine<'a> {
-    pub pid: i32,
-    pub comm: &'a str,
-    pub state: char,
-    pub ppid: i32,
-    pub pgrp: i32,
-    pub flags: u64,
-    pub utime: u64,
-    pub stime: u64,
-    pub starttime: u64,
-    pub vsize: u64,
-    pub rss_pages: u64,
-    /// See [`parse_stat_arg_range`].
-    pub arg_range: Option<(u64, u64)>,
-}
-
 impl StatLine<'_> {
-    /// Returns true if and only if this is one of the kernel's own threads.
-    pub fn is_kernel_thread(&self) -> bool {
-        self.flags & PF_KTHREAD != 0
-    }
-
     /// Returns the owned [`Stat`] (the name copied).
     pub fn to_stat(&self) -> Stat {
         Stat {
@@ -101,6 +83,7 @@ impl StatLine<'_> {
             starttime: self.starttime,
             vsize: self.vsize,
             rss_pages: self.rss_pages,
+            arg_range: self.arg_range,
         }
     }
 }
@@ -292,7 +275,12 @@ mod tests {
         assert_eq!(l.arg_range, Some((48, 49)));
         let cut = &line[..line.find(" 48").unwrap()];
         assert_eq!(parse_stat_line(cut).unwrap().arg_range, None);
-        assert_eq!(parse_stat_line(cut).unwrap().to_stat(), s);
+        // The same fields but for the range, which the cut line lacks.
+        let without_range = Stat {
+            arg_range: None,
+            ..s.clone()
+        };
+        assert_eq!(parse_stat_line(cut).unwrap().to_stat(), without_range);
         assert_eq!(parse_stat_line(RPM_STAT).unwrap().arg_range, Some((0, 0)));
     }
 
