@@ -444,14 +444,7 @@ mod tests {
         // A char device with /dev/null's numbers (harmless to open, unlike a tape or a
         // watchdog), reached through a symlink; inotify tells whether it was ever opened.
         let dev = dir.path().join("null");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &dev,
-            rustix::fs::FileType::CharacterDevice,
-            rustix::fs::Mode::from_raw_mode(0o600),
-            rustix::fs::makedev(1, 3),
-        )
-        .unwrap();
+        hostready_testkit::fakehost::mknod(&dev, rustix::fs::FileType::CharacterDevice, 1, 3);
         let link = dir.path().join("dev.yaml");
         std::os::unix::fs::symlink(&dev, &link).unwrap();
         let opens = OpenWatch::new(&dev);

@@ -806,14 +806,12 @@ mod tests {
         std::fs::create_dir(dir.path().join("etc")).unwrap();
         std::fs::write(dir.path().join("etc/file"), "text").unwrap();
         std::os::unix::fs::symlink("/etc/file", dir.path().join("link")).unwrap();
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            dir.path().join("etc/fifo"),
+        hostready_testkit::fakehost::mknod(
+            &dir.path().join("etc/fifo"),
             rustix::fs::FileType::Fifo,
-            Mode::from_raw_mode(0o644),
             0,
-        )
-        .unwrap();
+            0,
+        );
         let root = Root::open(dir.path()).unwrap();
         for p in ["/etc/file", "/link"] {
             let (mut f, st) = root.open_regular_by_parent(Path::new(p)).unwrap();

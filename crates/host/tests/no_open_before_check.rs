@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use hostready_host::os_release::OsRelease;
 use hostready_host::{FsError, Root};
-use hostready_testkit::fakehost::Mount;
+use hostready_testkit::fakehost::{Mount, mknod};
 use rustix::fs::inotify;
 use rustix::fs::{FileType, Mode, OFlags};
 
@@ -43,18 +43,6 @@ fn both(root: &Path) -> [Root; 2] {
     let fast = Root::open(root).unwrap();
     assert!(fast.uses_openat2(), "this kernel offers openat2");
     [fast, Root::open_without_openat2(root).unwrap()]
-}
-
-fn mknod(path: &Path, kind: FileType, major: u32, minor: u32) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        kind,
-        Mode::from_raw_mode(0o666),
-        rustix::fs::makedev(major, minor),
-    )
-    .unwrap_or_else(|e| panic!("mknod {}: {e} (this test needs root)", path.display()));
 }
 
 /// An inotify watch that records real opens of some files.

@@ -107,14 +107,7 @@ fn a_device_bound_over_a_procfs_file_is_refused_without_being_opened() {
     // kernel has), with a node of our own so that opens of it can be watched without seeing
     // the machine's other /dev/null users.
     let node = dir.path().join("null");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &node,
-        rustix::fs::FileType::CharacterDevice,
-        rustix::fs::Mode::from_raw_mode(0o666),
-        rustix::fs::makedev(1, 3),
-    )
-    .unwrap();
+    hostready_testkit::fakehost::mknod(&node, rustix::fs::FileType::CharacterDevice, 1, 3);
     let _mask = Mount::new(
         &["--bind", node.to_str().unwrap()],
         &root.join("proc/version"),

@@ -140,14 +140,7 @@ fn oversized_reads_are_refused() {
 fn devices_and_fifos_are_refused_not_read() {
     let f = fixture();
     // A FIFO would block a plain open or read forever; a device could stream without end.
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        f.root.join("etc/fifo"),
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    hostready_testkit::fakehost::mknod(&f.root.join("etc/fifo"), rustix::fs::FileType::Fifo, 0, 0);
     for r in both(&f.root) {
         let e = r.read("/etc/fifo").unwrap_err();
         assert!(e.to_string().contains("/etc/fifo"), "{e}");

@@ -211,14 +211,7 @@ fn damage_in_status_and_bad_lists_are_the_errors_a_full_read_gives() {
     // searched before `status` was read.
     let fifo = dir.path().join("var/lib/dpkg/info/p2500.list");
     fs::remove_file(&fifo).unwrap();
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o644),
-        0,
-    )
-    .unwrap();
+    hostready_testkit::fakehost::mknod(&fifo, rustix::fs::FileType::Fifo, 0, 0);
     let fast = owner_with_proc(&root, None, "/usr/share/p3");
     assert!(!fast.lookup.complete && fast.lookup.packages.is_empty());
     let msg = &fast.lookup.unreadable[0];

@@ -23,6 +23,24 @@ pub fn write_mode(base: &Path, path: &str, data: impl AsRef<[u8]>, mode: u32) ->
     p
 }
 
+/// Makes a FIFO or device node at `path` (`major`, `minor` for a device; 0, 0 for a FIFO),
+/// replacing a file there and making its parent: the special files a hostile root puts where
+/// a regular file should be. A device node needs root.
+pub fn mknod(path: &Path, kind: rustix::fs::FileType, major: u32, minor: u32) {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    let _ = fs::remove_file(path);
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        kind,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        rustix::fs::makedev(major, minor),
+    )
+    .unwrap_or_else(|e| panic!("mknod {}: {e} (this test needs root)", path.display()));
+}
+
 /// A host root (`dir/root`) and a procfs tree (`dir/proc`), both empty directories, in a temp
 /// dir an unprivileged user can reach (0755: tempdir makes 0700), deleted on drop.
 #[derive(Debug)]

@@ -410,23 +410,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo.yaml");
         let dev = dir.path().join("null.yaml");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            rustix::fs::FileType::Fifo,
-            rustix::fs::Mode::from_raw_mode(0o644),
-            0,
-        )
-        .unwrap();
+        hostready_testkit::fakehost::mknod(&fifo, rustix::fs::FileType::Fifo, 0, 0);
         // /dev/null's numbers (1, 3): harmless if it ever were opened.
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &dev,
-            rustix::fs::FileType::CharacterDevice,
-            rustix::fs::Mode::from_raw_mode(0o644),
-            rustix::fs::makedev(1, 3),
-        )
-        .unwrap();
+        hostready_testkit::fakehost::mknod(&dev, rustix::fs::FileType::CharacterDevice, 1, 3);
         for (path, what) in [
             (&fifo, "is a FIFO"),
             (&dev, "is a character device"),
@@ -461,14 +447,7 @@ mod tests {
                 while !stop.load(Ordering::Relaxed) && i < FLIPS {
                     let (file, fifo) = (d.join(format!("f{i}")), d.join(format!("q{i}")));
                     fs::write(&file, "name: p\n").unwrap();
-                    rustix::fs::mknodat(
-                        rustix::fs::CWD,
-                        &fifo,
-                        rustix::fs::FileType::Fifo,
-                        rustix::fs::Mode::from_raw_mode(0o644),
-                        0,
-                    )
-                    .unwrap();
+                    hostready_testkit::fakehost::mknod(&fifo, rustix::fs::FileType::Fifo, 0, 0);
                     fs::rename(&fifo, d.join("p.yaml")).unwrap();
                     fs::rename(&file, d.join("p.yaml")).unwrap();
                     i += 1;

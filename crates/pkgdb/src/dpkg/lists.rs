@@ -405,18 +405,6 @@ mod tests {
         (d, info)
     }
 
-    fn mknod(path: &Path, kind: rustix::fs::FileType, dev: (u32, u32)) {
-        let _ = fs::remove_file(path);
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            path,
-            kind,
-            rustix::fs::Mode::from_raw_mode(0o644),
-            rustix::fs::makedev(dev.0, dev.1),
-        )
-        .unwrap_or_else(|e| panic!("mknod {}: {e} (this test needs root)", path.display()));
-    }
-
     fn wanted() -> Vec<String> {
         vec!["/usr/bin/x".to_string()]
     }
@@ -449,8 +437,18 @@ mod tests {
         }
         // Two bad lists: whichever thread meets one, the error is the first in the listing's
         // order, naming that list, as one thread reading them in order would say.
-        mknod(&info.join("p350.list"), rustix::fs::FileType::Fifo, (0, 0));
-        mknod(&info.join("p20.list"), rustix::fs::FileType::Fifo, (0, 0));
+        hostready_testkit::fakehost::mknod(
+            &info.join("p350.list"),
+            rustix::fs::FileType::Fifo,
+            0,
+            0,
+        );
+        hostready_testkit::fakehost::mknod(
+            &info.join("p20.list"),
+            rustix::fs::FileType::Fifo,
+            0,
+            0,
+        );
         let first = match search(&root, Path::new(INFO), &wanted(), 1, &|_| {}) {
             Err(DbError::Read { path, source }) => {
                 assert!(source.is_not_regular(), "{source:?}");
@@ -493,9 +491,11 @@ mod tests {
     fn a_list_swapped_between_listing_and_open_is_refused_or_followed_inside_the_root() {
         type Swap<'a> = (&'a str, &'a (dyn Fn(&Path) + Sync));
         let swaps: [Swap; 4] = [
-            ("FIFO", &|p| mknod(p, rustix::fs::FileType::Fifo, (0, 0))),
+            ("FIFO", &|p| {
+                hostready_testkit::fakehost::mknod(p, rustix::fs::FileType::Fifo, 0, 0)
+            }),
             ("character device", &|p| {
-                mknod(p, rustix::fs::FileType::CharacterDevice, (1, 3))
+                hostready_testkit::fakehost::mknod(p, rustix::fs::FileType::CharacterDevice, 1, 3)
             }),
             ("symlink", &|p| {
                 let _ = fs::remove_file(p);
