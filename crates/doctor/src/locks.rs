@@ -21,7 +21,7 @@ use hostready_host::Root;
 
 use crate::finding::{self, Build, Finding, Status, age, id_segment, nth_key};
 use crate::magic::ProcDir;
-use crate::proc::{Snapshot, basename};
+use crate::proc::{PidSet, Snapshot, basename};
 
 /// SQLite's lock bytes (`os_unix.c`, `sqliteInt.h`): one byte each for PENDING and RESERVED,
 /// then the 510-byte SHARED range, all at 1 GiB so they never cover real data.
@@ -161,7 +161,7 @@ pub fn analyse(
     snap: &Snapshot,
     dir: Option<&ProcDir>,
     proc: Option<&Root>,
-    only: Option<&HashSet<u32>>,
+    only: Option<&PidSet>,
 ) -> Vec<LockedFile> {
     let mut files: BTreeMap<FileKey, LockedFile> = BTreeMap::new();
     let mut by_owner: BTreeMap<(FileKey, Option<u32>, String), Vec<&LockEntry>> = BTreeMap::new();
@@ -210,7 +210,7 @@ pub fn analyse(
     let mut first: Vec<u32> = entries.iter().filter_map(|e| e.pid).collect();
     first.sort_unstable();
     first.dedup();
-    let mut done: HashSet<u32> = HashSet::new();
+    let mut done = PidSet::default();
     scan_fds(&first, snap, dir, proc, &mut files, &mut done);
     let pollable = files.values().any(|f| {
         f.write_held()
@@ -240,7 +240,7 @@ fn scan_fds(
     dir: &ProcDir,
     proc: Option<&Root>,
     files: &mut BTreeMap<FileKey, LockedFile>,
-    done: &mut HashSet<u32>,
+    done: &mut PidSet,
 ) {
     for &pid in pids {
         if snap.procs.get(&pid).is_some_and(|p| p.state == 'Z') || !done.insert(pid) {

@@ -7,12 +7,12 @@
 //! least `min_count` members, its oldest is at least `min_age` old, and most members are not
 //! running. Zombies cannot be grouped by command (the kernel dropped it), so they group by name.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 
 use crate::finding::{self, Build, Finding, Status, age, id_segment, mib};
-use crate::proc::{Proc, Snapshot, basename, truncate};
+use crate::proc::{NameMap, PidSet, Proc, Snapshot, basename, truncate};
 
 /// Process names that normally run as many long-lived identical copies and are never a
 /// pile-up by themselves: every pod has a `pause` container (and a shim), web and database
@@ -190,7 +190,7 @@ fn display_of(key: &str) -> String {
 /// Groups every process of the snapshot; the largest groups come first.
 pub fn group(snap: &Snapshot, t: &Thresholds) -> Vec<Group> {
     // One key buffer for every process: a key is copied only for the first of its group.
-    let mut by_key: HashMap<String, Vec<&Proc>> = HashMap::new();
+    let mut by_key: NameMap<String, Vec<&Proc>> = NameMap::default();
     let mut key = String::new();
     for p in snap.procs.values() {
         write_key(p, &mut key);
@@ -210,7 +210,7 @@ pub fn group(snap: &Snapshot, t: &Thresholds) -> Vec<Group> {
             for m in &members {
                 *states.entry(m.state).or_default() += 1;
             }
-            let parents: HashSet<u32> = members.iter().map(|m| m.ppid).collect();
+            let parents: PidSet = members.iter().map(|m| m.ppid).collect();
             // The oldest member's executable (read for flagged groups), else its argv[0].
             let exe = if key.starts_with('[') {
                 key
