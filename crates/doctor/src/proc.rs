@@ -16,15 +16,15 @@
 //! the executable of a pile's oldest member). With more than [`PARALLEL_MIN`] processes a
 //! one-off scan runs its passes on two threads; a watcher's stays on one.
 //!
-//! A watcher that scans every minute (the agent) passes a [`Kept`]: the command lines read by the
-//! previous scan, each under the identity of the process it was read from, and each process's
-//! procfs directory (its main thread's) held open. Pass 1 still reads every `stat` (states,
-//! parents, names and sizes change, the report shows them all, and it is what tells a pid reused
-//! from the one before), through the kept directory so the kernel does not look the pid up again;
-//! passes 2 and 3 read a command line only where no kept one belongs to the same process — so on a
-//! host whose processes mostly stay, a scan costs one file per process instead of two, and no
-//! allocation per process but its name. [`Kept`] says when a kept line is trusted. The pids are
-//! listed with `getdents64` into one 64 KiB buffer.
+//! A watcher that scans every minute (the agent) passes a [`Kept`]: the command lines read by
+//! the previous scan, each under the identity of the process it was read from, and each
+//! process's procfs directory held open. Pass 1 still reads every `stat` (states, parents,
+//! names and sizes change, the report shows them all, and it is what tells a pid reused from
+//! the one before), through the kept directory so the kernel does not look the pid up again;
+//! passes 2 and 3 read a command line only where no kept one belongs to the same process — so
+//! on a host whose processes mostly stay, a scan costs one file per process instead of two,
+//! and no allocation per process but its name. [`Kept`] says when a kept line is trusted.
+//! The pids are listed with `getdents64` into one 64 KiB buffer.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
@@ -479,10 +479,15 @@ fn list_pids(proc: &Root) -> Result<Vec<u32>, hostready_host::FsError> {
     Ok(pids)
 }
 
-/// The most process directories a [`Kept`] holds open. Each costs the kernel ~250 bytes (a
-/// `struct file`, charged to the pod's memory cgroup: 1,280 KiB for 5,171 measured) and one
-/// descriptor; 16,384 is at most 4 MiB. Past it, processes are read by path, as without one.
-pub const KEPT_DIRS_MAX: usize = 16_384;
+/// The most process directories a [`Kept`] holds open. Each costs one descriptor and the
+/// kernel memory it pins, charged to the pod's memory cgroup and not reclaimable while it is
+/// open: its `struct file` (0.22 KiB, measured on 5,003) and, where this process was the first
+/// to look `<pid>/` up, the directory's dentry and inode (~0.9 KiB: each level of
+/// `<pid>/task/<pid>/` measured so). So 8,192 pin at most ~9 MiB of the agent's 32Mi; at 15,000
+/// processes its RSS was 19.8 MiB (bench/agent-watch.sh, docs/agent.md), and twice as many
+/// directories could have left the cgroup nothing to reclaim. Past it, processes are read by
+/// path, as without one.
+pub const KEPT_DIRS_MAX: usize = 8_192;
 
 /// Descriptors left to the rest of the process whatever it keeps: the agent's sockets, files
 /// a pass opens, the runner's pipes.
@@ -518,13 +523,12 @@ pub const KEPT_ENTRY_BYTES: usize = 96;
 /// read until it execs or exits — the same as a scan that happened to read it before the
 /// rewrite. Lines are capped at [`KEPT_MAX_BYTES`].
 ///
-/// A kept directory (an `O_PATH` descriptor of `<pid>/task/<pid>/`, the main thread's; see
-/// `Reader::open_pid_dir`) is how the next scan reads `stat`: relative to it, the kernel skips
-/// looking the pid up (on 5,100 processes 28 ms of kernel time a pass instead of 43), and the
-/// thread's `stat` skips the sum over the process's threads. On a procfs it stays bound to the
-/// process it was opened on — once that exits, reads through it fail and the pid is read by path
-/// again, so a reused pid is never read through the old process's directory. `stat` itself is still
-/// read every scan (states, parents, names, memory change), never kept. At most [`KEPT_DIRS_MAX`].
+/// A kept directory (an `O_PATH` descriptor of `<pid>/`) is how the next scan reads `stat`:
+/// relative to it, the kernel skips looking the pid up (on 5,100 processes 28 ms of kernel
+/// time a pass instead of 43). On a procfs it stays bound to the process it was opened on —
+/// once that exits, reads through it fail and the pid is read by path again, so a reused pid
+/// is never read through the old process's directory. `stat` itself is still read every scan
+/// (states, parents, names, memory change), never kept. At most [`KEPT_DIRS_MAX`].
 ///
 /// Entries of processes no longer listed are dropped at each scan.
 #[derive(Debug, Default)]
@@ -778,27 +782,19 @@ impl<'a> Reader<'a> {
         self.read_fd(&fd, cap)
     }
 
-    /// Opens the directory a [`Kept`] holds for `pid`: `<pid>/task/<pid>/`, its main thread's
-    /// (`O_PATH`: nothing of the process is read by opening it). Its `stat` has every field a
-    /// scan reads from `<pid>/stat` — the main thread's state, the process's parent, name,
-    /// start time, memory and argument range are the same — without the sum over all threads
-    /// of their CPU times and faults, which a scan does not read: 5% less kernel time a pass
-    /// on 5,000 processes (bench/procfs-cost.c). A tree without `task/` (a procfs copied or
-    /// written by hand, as `--proc` may be given) gets `<pid>/` itself. `None` without
-    /// `openat2`, where a kept directory is not used.
+    /// Opens `<pid>/` for [`Kept`] (`O_PATH`: nothing of the process is read by opening it).
+    /// Not `<pid>/task/<pid>/`, the main thread's, though its `stat` costs the kernel ~5% less
+    /// (no sum over the threads): holding it pins two more procfs dentries and inodes per
+    /// process, and in the agent's 32Mi memory cgroup on 5,000 processes the kernel memory
+    /// charged rose to 27.4 MiB and the cgroup hit its limit (bench/agent-watch.sh). `None`
+    /// without `openat2`, where a kept directory is not used.
     #[allow(clippy::disallowed_methods)]
     fn open_pid_dir(&mut self, pid: u32) -> Option<OwnedFd> {
         let dir = self.dir?;
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         self.path.clear();
-        let _ = write!(self.path, "{pid}/task/{pid}");
-        match rustix::fs::openat2(dir, self.path.as_str(), flags, Mode::empty(), RESOLVE) {
-            Err(rustix::io::Errno::NOENT) => {
-                self.path.truncate(self.path.find('/').unwrap_or(0));
-                rustix::fs::openat2(dir, self.path.as_str(), flags, Mode::empty(), RESOLVE).ok()
-            }
-            got => got.ok(),
-        }
+        let _ = write!(self.path, "{pid}");
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        rustix::fs::openat2(dir, self.path.as_str(), flags, Mode::empty(), RESOLVE).ok()
     }
 
     fn read_fd(&mut self, fd: &OwnedFd, cap: usize) -> Option<usize> {
@@ -931,42 +927,6 @@ mod tests {
         // With a threshold of 1 every live process is a candidate.
         let snap = scan(&root, Some(&dir), 1).unwrap();
         assert!(snap.procs[&me].cmdline_read);
-    }
-
-    #[test]
-    fn a_kept_directory_is_the_main_threads_whose_stat_reads_as_the_processes() {
-        let root = Root::open("/proc").unwrap();
-        let dir = ProcDir::open(std::path::Path::new("/proc")).unwrap();
-        let me = std::process::id();
-        // This test runs beside the harness's other threads: a process of several threads,
-        // where `<pid>/stat` sums over them and the main thread's does not.
-        let mut r = Reader::new(&root, Some(&dir));
-        let kept = r.open_pid_dir(me).expect("a directory for this process");
-        // `<pid>/task/<pid>/` has no `task/` of its own: it is the thread's, not the process's.
-        let task = rustix::fs::statat(&kept, "task", rustix::fs::AtFlags::SYMLINK_NOFOLLOW);
-        assert_eq!(task.err(), Some(rustix::io::Errno::NOENT));
-        let n = r.read_in(&kept, "stat", STAT_LINE_BYTES).unwrap();
-        let thread = hostready_host::procfs::parse_stat(r.text(n).unwrap()).unwrap();
-        let n = r.read_len(me, "stat", STAT_LINE_BYTES).unwrap();
-        let process = hostready_host::procfs::parse_stat(r.text(n).unwrap()).unwrap();
-        assert_eq!(
-            (
-                thread.pid,
-                &thread.comm,
-                thread.ppid,
-                thread.flags,
-                thread.starttime
-            ),
-            (
-                process.pid,
-                &process.comm,
-                process.ppid,
-                process.flags,
-                process.starttime
-            )
-        );
-        assert_eq!(thread.arg_range, process.arg_range);
-        assert!(thread.arg_range.is_some());
     }
 
     #[test]
