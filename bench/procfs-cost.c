@@ -5,6 +5,7 @@
 // pread on kept stat descriptors, getdents64 with two buffer sizes. CPU from getrusage, per
 // pass over all pids. Not a test.
 //   cc -O2 -o /tmp/procfs-cost bench/procfs-cost.c && /tmp/procfs-cost 10
+//   /tmp/procfs-cost floor 20     # the least any watch pass costs (see floor_mode)
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,37 @@ static int pids[100000]; static int np;
 static double cpu(void){struct rusage r;getrusage(RUSAGE_SELF,&r);return r.ru_utime.tv_sec*1e3+r.ru_utime.tv_usec/1e3+r.ru_stime.tv_sec*1e3+r.ru_stime.tv_usec/1e3;}
 static double sys_(void){struct rusage r;getrusage(RUSAGE_SELF,&r);return r.ru_stime.tv_sec*1e3+r.ru_stime.tv_usec/1e3;}
 static char buf[4096];
+static int cmp_double(const void*a,const void*b){double x=*(const double*)a,y=*(const double*)b;return x<y?-1:x>y;}
+// `procfs-cost floor REPS`: what every watch pass must cost the kernel at the least — list
+// the pids (getdents64, 64 KiB) and open, read and close each one's stat through a kept
+// O_PATH directory of its main thread (<pid>/task/<pid>/), as doctor's scan does — and
+// nothing else: no parsing, no maps. Prints the median and the lowest CPU ms of REPS passes.
+static int floor_mode(int reps){
+  struct rlimit rl={200000,200000}; setrlimit(RLIMIT_NOFILE,&rl);
+  int proc=open("/proc",O_RDONLY|O_DIRECTORY);
+  static int kept[4194305]; static char b[65536]; char path[64];
+  struct d64 { unsigned long long ino; long long off; unsigned short reclen; unsigned char type; char name[]; };
+  int fd=openat(proc,".",O_RDONLY|O_DIRECTORY),n,np=0;
+  while((n=syscall(SYS_getdents64,fd,b,sizeof b))>0)
+    for(int o=0;o<n;){struct d64*e=(void*)(b+o);o+=e->reclen;int p=atoi(e->name);
+      if(p>0&&p<4194305){snprintf(path,64,"%d/task/%d",p,p);int d=openat(proc,path,O_PATH|O_DIRECTORY|O_CLOEXEC);kept[p]=d<0?0:d;np++;}}
+  close(fd);
+  double t[1000]; if(reps>1000)reps=1000;
+  for(int r=0;r<reps;r++){
+    double c0=cpu();
+    fd=openat(proc,".",O_RDONLY|O_DIRECTORY);
+    while((n=syscall(SYS_getdents64,fd,b,sizeof b))>0)
+      for(int o=0;o<n;){struct d64*e=(void*)(b+o);o+=e->reclen;int p=atoi(e->name);
+        if(p>0&&p<4194305&&kept[p]){int f=openat(kept[p],"stat",O_RDONLY|O_CLOEXEC|O_NOFOLLOW);if(f>=0){read(f,buf,1024);close(f);}}}
+    close(fd);
+    t[r]=cpu()-c0;
+  }
+  qsort(t,reps,sizeof t[0],cmp_double);
+  printf("floor: %.1f ms CPU per pass (median of %d; lowest %.1f); %d pids\n",t[reps/2],reps,t[0],np);
+  return 0;
+}
 int main(int argc,char**argv){
+  if(argc>1&&!strcmp(argv[1],"floor"))return floor_mode(argc>2?atoi(argv[2]):20);
   int reps=argc>1?atoi(argv[1]):10;
   int proc=open("/proc",O_RDONLY|O_DIRECTORY);
   DIR*d=opendir("/proc");struct dirent*e;
