@@ -24,7 +24,7 @@ else
   bin=$PWD/target/release/hostready-agent
 fi
 out=$(mktemp -d)
-pgid=
+. bench/sleepers.sh
 agent=
 cg=
 if [ "${MEMCG:-1}" = 1 ]; then
@@ -34,7 +34,7 @@ if [ "${MEMCG:-1}" = 1 ]; then
 fi
 cleanup() {
   if [ -n "$agent" ]; then kill -TERM "$agent" 2>/dev/null || true; wait "$agent" 2>/dev/null || true; fi
-  if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; fi
+  stop_sleepers
   if [ -n "$cg" ]; then rmdir "$cg" 2>/dev/null || true; fi
   rm -rf "$out"
 }
@@ -50,13 +50,7 @@ current-context: none
 EOF
 printf 'watch_interval: 1s\npile_min_age: 0s\n' >"$out/agent.yaml"
 
-# The sleepers: one process group (job control gives a background job its own).
-set -m
-bash -c "for i in \$(seq $N); do sleep 900 & done; wait" </dev/null >/dev/null 2>&1 &
-pgid=$!
-set +m
-while [ "$(pgrep -c -g "$pgid" sleep || true)" -lt "$N" ]; do sleep 0.5; done
-echo "bench: $N sleepers, $(ls /proc | grep -c '^[0-9]') pids" >&2
+start_sleepers "$N"
 
 # In the cgroup (when made) from its first instruction: the shell joins it and execs the agent.
 CG=$cg sh -c '[ -z "$CG" ] || echo $$ >"$CG/cgroup.procs"; exec "$@"' agent \

@@ -25,20 +25,14 @@ cargo build --release -p hostready-doctor --example watch_cost --quiet
 bin=$PWD/target/release/examples/watch_cost
 floor=$PWD/target/procfs-cost
 cc -O2 -o "$floor" bench/procfs-cost.c
-pgid=
 out=$(mktemp)
+. bench/sleepers.sh
 cleanup() {
-  if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; fi
+  stop_sleepers
   rm -f "$out"
 }
 trap cleanup EXIT INT TERM
-
-set -m
-bash -c "for i in \$(seq $N); do sleep 900 & done; wait" </dev/null >/dev/null 2>&1 &
-pgid=$!
-set +m
-while [ "$(pgrep -c -g "$pgid" sleep || true)" -lt "$N" ]; do sleep 0.5; done
-echo "bench: $N sleepers, $(ls /proc | grep -c '^[0-9]') pids, /proc/locks $(wc -l </proc/locks) lines" >&2
+start_sleepers "$N"
 
 # "ms CPU per pass" of the example's line, "ms CPU per pass (median" of the floor's.
 ms() { sed -n 's/^[a-z]*: \([0-9.]*\) ms CPU per pass.*/\1/p'; }

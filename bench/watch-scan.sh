@@ -24,20 +24,9 @@ PASSES=${PASSES:-30}
 
 cargo build --release -p hostready-doctor --example watch_cost --quiet
 bin=$PWD/target/release/examples/watch_cost
-pgid=
-cleanup() {
-  if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; fi
-}
-trap cleanup EXIT INT TERM
-
-set -m
-bash -c "for i in \$(seq $N); do sleep 900 & done; wait" </dev/null >/dev/null 2>&1 &
-pgid=$!
-set +m
-while [ "$(pgrep -c -g "$pgid" sleep || true)" -lt "$N" ]; do sleep 0.5; done
-echo "bench: $N sleepers, $(ls /proc | grep -c '^[0-9]') pids" >&2
-
-echo "bench: /proc/locks has $(wc -l </proc/locks) lines" >&2
+. bench/sleepers.sh
+trap stop_sleepers EXIT INT TERM
+start_sleepers "$N"
 
 "$bin" full "$PASSES"
 "$bin" incremental "$PASSES"
