@@ -17,20 +17,9 @@ if [ -z "${AFTER:-}" ]; then
   AFTER=$PWD/target/release/hostready
 fi
 
-pgid=
-cleanup() {
-  if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; fi
-}
-trap cleanup EXIT INT TERM
-set -m
-bash -c "for i in \$(seq $N); do sleep 900 & done; wait" </dev/null >/dev/null 2>&1 &
-pgid=$!
-set +m
-for _ in $(seq 600); do
-  [ "$(pgrep -c -g "$pgid" sleep || true)" -ge "$N" ] && break
-  sleep 0.1
-done
-echo "bench: $(ls /proc | grep -c '^[0-9]') pids with $N sleepers, load $(cut -d' ' -f1-3 /proc/loadavg)"
+. bench/sleepers.sh
+trap stop_sleepers EXIT INT TERM
+start_sleepers "$N" || exit 2
 
 # The exit code is 1 once the sleepers are flagged: perf's status is not checked.
 for round in $(seq "$ROUNDS"); do

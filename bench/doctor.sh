@@ -21,9 +21,9 @@ base_cmd=()
 base_plain=()
 [ -n "${BASELINE:-}" ] && base_plain=("$BASELINE doctor --pile-min-age 1h -o json")
 
-pgid=
+. bench/sleepers.sh
 cleanup() {
-  if [ -n "$pgid" ]; then kill -KILL -- "-$pgid" 2>/dev/null || true; wait "$pgid" 2>/dev/null || true; fi
+  stop_sleepers
   rm -rf "$out"
 }
 trap cleanup EXIT INT TERM
@@ -34,16 +34,7 @@ echo "bench: baseline, $base pids (threads and kernel threads included)" >&2
 hyperfine -N -i --warmup 3 --runs "$RUNS" --export-markdown "$out/base.md" \
   "$bin doctor --pile-min-age 0 -o json" >&2
 
-# The sleepers: one process group (job control gives a background job its own), so one kill
-# takes them all; should the script itself be killed with SIGKILL, they end within 15 minutes.
-set -m
-bash -c "for i in \$(seq $N); do sleep 900 & done; wait" </dev/null >/dev/null 2>&1 &
-pgid=$!
-set +m
-for _ in $(seq 600); do
-  [ "$(pgrep -c -g "$pgid" sleep || true)" -ge "$N" ] && break
-  sleep 0.1
-done
+start_sleepers "$N"
 now=$(ls /proc | grep -c '^[0-9]')
 echo "bench: $now pids with $N sleepers" >&2
 
